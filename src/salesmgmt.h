@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * salesmgmt.h
+ *	  Shared declarations of the salesmgmt extension.
+ *
+ * Module map (one C file per concern, its SQL beside it in src/<concern>.sql):
+ *	  salesmgmt.c	module entry point: _PG_init, GUCs, background worker
+ *					registration
+ *	  util.c		shared helpers: numeric arithmetic, catalog lookups
+ *	  core.sql		the CRM data model (teams, reps, accounts, deals, ...)
+ *	  pipeline.c	stage transitions, stage gates, deal history (triggers)
+ *	  forecast.c	weighted/category forecasts, Monte Carlo ranges
+ *	  commission.c	commission plans, tiers, ledger
+ *	  kpi.c			KPI scoring and scorecards
+ *	  webhook*.c	outbox, signing, libcurl delivery worker
+ *
+ * Error codes that applications are expected to catch live in class SM
+ * and are all declared here, so that docs/errors.md has one source.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SALESMGMT_H
+#define SALESMGMT_H
+
+#include "postgres.h"
+
+#define SALESMGMT_SCHEMA "salesmgmt"
+
+/* SQLSTATEs of class SM (see docs/errors.md) */
+#define ERRCODE_SM_INVALID_TRANSITION		MAKE_SQLSTATE('S','M','0','0','1')
+#define ERRCODE_SM_STAGE_GATE_UNMET			MAKE_SQLSTATE('S','M','0','0','2')
+#define ERRCODE_SM_STAGE_WRONG_PIPELINE		MAKE_SQLSTATE('S','M','0','0','3')
+#define ERRCODE_SM_STAGE_ROLE_DENIED		MAKE_SQLSTATE('S','M','0','0','4')
+#define ERRCODE_SM_PERIOD_FINALIZED			MAKE_SQLSTATE('S','M','0','1','0')
+
+/* Settings shared by several concerns (defined in salesmgmt.c) */
+extern char *sm_reporting_currency;
+
+/*
+ * Per-concern initialisation, called from _PG_init before the "salesmgmt"
+ * GUC prefix is reserved.  A concern that defines settings, shared memory
+ * or a background worker declares its init function here.
+ */
+
+#endif							/* SALESMGMT_H */

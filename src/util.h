@@ -1,0 +1,37 @@
+/*-------------------------------------------------------------------------
+ *
+ * util.h
+ *	  Helpers shared by the salesmgmt concerns: exact numeric arithmetic
+ *	  (money is never floating point) and lookups of the extension's own
+ *	  catalog objects.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SALESMGMT_UTIL_H
+#define SALESMGMT_UTIL_H
+
+#include "postgres.h"
+
+#include "utils/numeric.h"
+
+/* numeric arithmetic through the server's own numeric functions */
+extern Numeric sm_numeric_add(Numeric a, Numeric b);
+extern Numeric sm_numeric_sub(Numeric a, Numeric b);
+extern Numeric sm_numeric_mul(Numeric a, Numeric b);
+extern Numeric sm_numeric_div(Numeric a, Numeric b);
+extern Numeric sm_numeric_min(Numeric a, Numeric b);
+extern Numeric sm_numeric_max(Numeric a, Numeric b);
+extern Numeric sm_numeric_round(Numeric a, int scale);
+extern int	sm_numeric_cmp(Numeric a, Numeric b);
+extern bool sm_numeric_is_zero(Numeric a);
+extern Numeric sm_numeric_zero(void);
+extern Numeric sm_numeric_from_int64(int64 v);
+extern Numeric sm_numeric_from_cstring(const char *s);
+extern char *sm_numeric_to_cstring(Numeric a);
+extern double sm_numeric_to_double(Numeric a);
+
+/* the extension's schema and relations */
+extern Oid	sm_schema_oid(void);
+extern Oid	sm_relation_oid(const char *relname);
+
+#endif							/* SALESMGMT_UTIL_H */
