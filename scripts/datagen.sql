@@ -1,0 +1,263 @@
+-- scripts/datagen.sql: a deterministic demo and benchmark data set.
+--
+--   psql -v scale=10000 -v seed=42 -f scripts/datagen.sql DBNAME
+--
+-- Loads into a database where the salesmgmt extension exists and holds no
+-- data yet.  Same scale, seed and anchor give the same rows.
+--   scale   number of deals (default 10000; benchmarks use 1000000)
+--   seed    random seed (default 42)
+--   anchor  the "today" of the data set (default: today); deals are spread
+--           over the 8 quarters around it: 6 before, the current one, 1 after
+--
+-- What it makes: a 3-level team tree (a VP's organisation, 4 regions, squads
+-- of about 8 reps), reps (scale/100, at least 12), accounts (scale/5) with 2
+-- contacts each, two pipelines (New Business, Renewals), deals in every
+-- stage moved stage by stage with UPDATEs that set stage_entered_at (so the
+-- pipeline trigger records a realistic history), credit splits on 5% of the
+-- deals, payments (and a few refunds) on won deals, 3 activities per deal,
+-- quotas per rep, team and quarter, sales tasks, and EUR/CNY rates.
+-- It is not part of the extension: a production schema gets no demo code.
+
+\set ON_ERROR_STOP on
+\if :{?scale} \else \set scale 10000 \endif
+\if :{?seed} \else \set seed 42 \endif
+\if :{?anchor} \else \set anchor '' \endif
+
+SET client_min_messages = warning;
+SET max_parallel_workers_per_gather = 0;   -- row order, hence random(), stays deterministic
+SET synchronous_commit = off;
+
+SELECT (count(*) = 0) AS empty FROM salesmgmt.deal \gset
+\if :empty
+\else
+\echo 'datagen: salesmgmt already holds deals; load the data set into a fresh database'
+\quit
+\endif
+
+CREATE TEMP TABLE g_param AS
+SELECT :scale::bigint AS deals,
+       greatest(12, :scale::bigint / 100) AS reps,
+       greatest(10, :scale::bigint / 5) AS accounts,
+       coalesce(nullif(:'anchor', '')::date, current_date) AS today,
+       (date_trunc('quarter', coalesce(nullif(:'anchor', '')::date, current_date)) - interval '18 months')::date AS window_start;
+
+SELECT setseed((:seed::bigint % 2000000000) / 2000000000.0) \g /dev/null
+
+-- ---------------------------------------------------------------- teams, reps
+-- team 1: the VP's organisation; teams 2-5: regions; then squads of ~8 reps.
+INSERT INTO salesmgmt.team (team_id, name) OVERRIDING SYSTEM VALUE VALUES (1, 'Global Sales');
+INSERT INTO salesmgmt.team (team_id, name, parent_team_id)
+SELECT 1 + r, region, 1
+  FROM unnest(ARRAY['Americas', 'EMEA', 'Greater China', 'APAC']) WITH ORDINALITY AS t(region, r);
+INSERT INTO salesmgmt.team (team_id, name, parent_team_id)
+SELECT 5 + s, (ARRAY['Americas', 'EMEA', 'Greater China', 'APAC'])[1 + (s - 1) % 4] || ' squad ' || s,
+       2 + (s - 1) % 4
+  FROM g_param, generate_series(1, greatest(4, (reps - 5) / 8)) AS s;
+
+-- reps 1..5 manage the VP team and the regions; the rest fill the squads
+INSERT INTO salesmgmt.rep (rep_id, name, email, team_id, hire_date)
+SELECT r,
+       (ARRAY['Li','Wang','Zhang','Liu','Chen','Yang','Huang','Zhao','Smith','Garcia','Müller','Rossi','Dubois','Tanaka','Kim','Singh'])[1 + (r * 7) % 16]
+       || ' ' || (ARRAY['Wei','Fang','Min','Jie','Anna','Luca','Sofia','Omar','Mei','Ken','Ravi','Ines','Noah','Yuki','Lea','Tom'])[1 + (r * 11) % 16]
+       || ' ' || r,
+       'rep' || r || '@example.com',
+       CASE WHEN r = 1 THEN 1 WHEN r <= 5 THEN r
+            ELSE 6 + (r - 6) % (SELECT count(*) FROM salesmgmt.team WHERE team_id > 5) END,
+       (g.window_start - (random() * 1500)::int)
+  FROM g_param g, generate_series(1, g.reps) AS r;
+UPDATE salesmgmt.team t SET manager_rep_id = CASE WHEN t.team_id <= 5 THEN t.team_id
+    ELSE (SELECT min(rep_id) FROM salesmgmt.rep r WHERE r.team_id = t.team_id) END;
+
+-- ----------------------------------------------------------- accounts, contacts
+INSERT INTO salesmgmt.account (account_id, name, industry, region, segment, owner_rep_id, created_at, extra)
+SELECT a,
+       (ARRAY['Acme','Globex','Initech','Umbrella','Hooli','Vandelay','Stark','Wayne','Tyrell','Cyberdyne','Huaxia','Dongfang','Jinhua','Changjiang'])[1 + (a * 13) % 14]
+       || ' ' || (ARRAY['Industries','Logistics','Foods','Energy','Retail','Pharma','Software','Motors'])[1 + (a * 5) % 8]
+       || ' ' || a,
+       (ARRAY['Manufacturing','Logistics','Food & Beverage','Energy','Retail','Healthcare','Technology','Automotive'])[1 + (a * 5) % 8],
+       (ARRAY['Americas','EMEA','Greater China','APAC'])[1 + a % 4],
+       CASE WHEN random() < 0.15 THEN 'Enterprise' WHEN random() < 0.5 THEN 'Mid-Market' ELSE 'SMB' END,
+       6 + (random() * (g.reps - 6))::bigint,
+       g.window_start - (random() * 365)::int,
+       jsonb_build_object('employees', (10 + random() * 5000)::int)
+  FROM g_param g, generate_series(1, g.accounts) AS a;
+INSERT INTO salesmgmt.contact (account_id, name, email, title)
+SELECT a, 'Contact ' || a || '-' || c, 'c' || c || '.a' || a || '@customer.example',
+       (ARRAY['CEO','CFO','CTO','Head of Procurement','Operations Manager'])[1 + (a + c) % 5]
+  FROM g_param g, generate_series(1, g.accounts) AS a, generate_series(1, 2) AS c;
+
+-- ------------------------------------------------------------------ pipelines
+INSERT INTO salesmgmt.pipeline (pipeline_id, name, transition_policy) OVERRIDING SYSTEM VALUE
+VALUES (1, 'New Business', 'forward'), (2, 'Renewals', 'forward');
+INSERT INTO salesmgmt.stage (stage_id, pipeline_id, name, position, probability, forecast_category, outcome, max_days_in_stage)
+OVERRIDING SYSTEM VALUE VALUES
+    (1, 1, 'Prospecting',   1, 0.10, 'pipeline',  'open', 30),
+    (2, 1, 'Qualification', 2, 0.20, 'pipeline',  'open', 30),
+    (3, 1, 'Proposal',      3, 0.50, 'best_case', 'open', 45),
+    (4, 1, 'Negotiation',   4, 0.80, 'commit',    'open', 30),
+    (5, 1, 'Closed Won',    5, 1.00, 'closed',    'won',  NULL),
+    (6, 1, 'Closed Lost',   6, 0.00, 'omitted',   'lost', NULL),
+    (7, 2, 'Renewal Due',   1, 0.60, 'best_case', 'open', 60),
+    (8, 2, 'Quote Sent',    2, 0.85, 'commit',    'open', 30),
+    (9, 2, 'Renewed',       3, 1.00, 'closed',    'won',  NULL),
+    (10, 2, 'Churned',      4, 0.00, 'omitted',   'lost', NULL);
+
+-- ---------------------------------------------------------------------- deals
+-- The plan of each deal: when it was created, how far it gets, and when it
+-- enters each stage.  Open stages of New Business are 1-4, of Renewals 7-8.
+CREATE TEMP TABLE g_deal AS
+SELECT d AS deal_id,
+       p.pipeline_id,
+       created,
+       close_date,
+       amount,
+       CASE WHEN r_cur < 0.90 THEN 'USD' WHEN r_cur < 0.96 THEN 'EUR' ELSE 'CNY' END AS currency,
+       -- closed deals: close date well past; a tenth of them stay open (stalled)
+       CASE WHEN close_date < g.today - 14 AND r_out >= 0.10
+            THEN CASE WHEN r_out < 0.10 + 0.90 * CASE WHEN p.pipeline_id = 1 THEN 0.32 ELSE 0.80 END
+                      THEN 'won' ELSE 'lost' END
+            ELSE 'open' END AS outcome,
+       r_reach,
+       owner,
+       account
+  FROM g_param g,
+       LATERAL (SELECT generate_series(1, g.deals) AS d) s,
+       LATERAL (SELECT random() AS r_pipe, random() AS r_cur, random() AS r_out, random() AS r_reach,
+                       random() AS r_created, random() AS r_len, random() AS r_amt,
+                       random() AS r_owner, random() AS r_acct, s.d AS dd) rnd,
+       LATERAL (SELECT CASE WHEN rnd.r_pipe < 0.8 THEN 1 ELSE 2 END AS pipeline_id) p,
+       LATERAL (SELECT g.window_start + (rnd.r_created * (g.today - g.window_start - 1))::int AS created_day) c,
+       LATERAL (SELECT (c.created_day + time '09:00' + make_interval(mins => (rnd.r_len * 480)::int))::timestamptz AS created,
+                       c.created_day + 20 + (rnd.r_len * 160)::int AS close_date,
+                       round((1000 + 120000 * rnd.r_amt ^ 3)::numeric, -1) AS amount,
+                       6 + (rnd.r_owner * (g.reps - 6))::bigint AS owner,
+                       1 + (rnd.r_acct * (g.accounts - 1))::bigint AS account) v;
+
+-- stage k (1-based among the pipeline's open stages) is reached by every
+-- won deal; open and lost deals stop at a random open stage.
+ALTER TABLE g_deal ADD COLUMN last_open smallint, ADD COLUMN step interval;
+UPDATE g_deal SET
+    last_open = CASE WHEN outcome = 'won' THEN (CASE pipeline_id WHEN 1 THEN 4 ELSE 2 END)
+                     ELSE 1 + floor(r_reach * (CASE pipeline_id WHEN 1 THEN 4 ELSE 2 END))::int END,
+    step = greatest(interval '1 hour',
+                    ((least(close_date, (SELECT today FROM g_param) - 1) + time '12:00')::timestamptz - created)
+                    / (CASE pipeline_id WHEN 1 THEN 5 ELSE 3 END));
+
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount, currency,
+                            expected_close_date, created_at, stage_entered_at, extra)
+SELECT deal_id, 'Deal ' || deal_id, account, owner, pipeline_id,
+       CASE pipeline_id WHEN 1 THEN 1 ELSE 7 END,
+       amount, currency, close_date, created, created,
+       jsonb_build_object('product', (ARRAY['platform','analytics','support','consulting'])[1 + deal_id % 4],
+                          'decision_maker', 'Contact ' || account || '-1')
+  FROM g_deal ORDER BY deal_id;
+SELECT setval(pg_get_serial_sequence('salesmgmt.deal', 'deal_id'), (SELECT max(deal_id) FROM g_deal)) \g /dev/null
+
+-- move deals forward stage by stage, as reps would have over time
+UPDATE salesmgmt.deal d SET stage_id = 2, stage_entered_at = g.created + g.step
+  FROM g_deal g WHERE g.deal_id = d.deal_id AND g.pipeline_id = 1 AND g.last_open >= 2;
+UPDATE salesmgmt.deal d SET stage_id = 3, stage_entered_at = g.created + 2 * g.step
+  FROM g_deal g WHERE g.deal_id = d.deal_id AND g.pipeline_id = 1 AND g.last_open >= 3;
+UPDATE salesmgmt.deal d SET stage_id = 4, stage_entered_at = g.created + 3 * g.step
+  FROM g_deal g WHERE g.deal_id = d.deal_id AND g.pipeline_id = 1 AND g.last_open >= 4;
+UPDATE salesmgmt.deal d SET stage_id = 8, stage_entered_at = g.created + g.step
+  FROM g_deal g WHERE g.deal_id = d.deal_id AND g.pipeline_id = 2 AND g.last_open >= 2;
+-- and close the ones whose outcome is known
+UPDATE salesmgmt.deal d
+   SET stage_id = CASE WHEN g.outcome = 'won' THEN (CASE g.pipeline_id WHEN 1 THEN 5 ELSE 9 END)
+                       ELSE (CASE g.pipeline_id WHEN 1 THEN 6 ELSE 10 END) END,
+       stage_entered_at = g.created + (CASE g.pipeline_id WHEN 1 THEN 4 ELSE 2 END) * g.step,
+       lost_reason = CASE WHEN g.outcome = 'lost'
+                          THEN (ARRAY['price','competitor','no budget','no decision','timing'])[1 + g.deal_id % 5] END
+  FROM g_deal g WHERE g.deal_id = d.deal_id AND g.outcome <> 'open';
+
+-- credit splits: 5% of the deals are shared with a colleague
+INSERT INTO salesmgmt.deal_split (deal_id, rep_id, share)
+SELECT g.deal_id, s.rep_id, s.share
+  FROM g_deal g,
+       LATERAL (VALUES (g.owner, CASE WHEN g.deal_id % 2 = 0 THEN 0.5 ELSE 0.7 END),
+                       (6 + ((g.owner - 6 + 1) % ((SELECT reps FROM g_param) - 5)), CASE WHEN g.deal_id % 2 = 0 THEN 0.5 ELSE 0.3 END)) s(rep_id, share)
+ WHERE g.deal_id % 20 = 7;
+
+-- --------------------------------------------------- payments on won deals
+INSERT INTO salesmgmt.payment (deal_id, kind, amount, currency, paid_at, reference)
+SELECT d.deal_id, 'payment', round(d.amount / n.parts, 2) + CASE WHEN i = 1 THEN d.amount - n.parts * round(d.amount / n.parts, 2) ELSE 0 END,
+       d.currency, least(d.closed_at + make_interval(days => 15 * i), now() - interval '1 hour'),
+       'INV-' || d.deal_id || '-' || i
+  FROM salesmgmt.deal d
+  JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won'
+  CROSS JOIN LATERAL (SELECT 1 + (d.deal_id % 3)::int AS parts) n
+  CROSS JOIN LATERAL generate_series(1, n.parts) AS i
+ WHERE d.amount > 0;
+INSERT INTO salesmgmt.payment (deal_id, kind, amount, currency, paid_at, reference)
+SELECT p.deal_id, 'refund', round(p.amount / 2, 2), p.currency, least(p.paid_at + interval '20 days', now() - interval '1 hour'), 'RF-' || p.deal_id
+  FROM salesmgmt.payment p WHERE p.deal_id % 50 = 3 AND p.reference LIKE '%-1';
+
+-- ------------------------------------------------------ communication records
+INSERT INTO salesmgmt.activity (kind, account_id, deal_id, rep_id, occurred_at, duration, outcome)
+SELECT (ARRAY['call','email','meeting','visit','demo','note','call','email'])[1 + floor(random() * 8)::int],
+       g.account, g.deal_id, g.owner,
+       g.created + (random() * (least(g.close_date, (SELECT today FROM g_param) - 1) + time '12:00' - g.created)),
+       make_interval(mins => 5 + (random() * 85)::int),
+       (ARRAY['interested','follow-up','no answer','objection','positive'])[1 + floor(random() * 5)::int]
+  FROM g_deal g, generate_series(1, 3) AS i;
+UPDATE salesmgmt.activity a SET contact_id = c.contact_id
+  FROM salesmgmt.contact c
+ WHERE c.account_id = a.account_id AND a.kind IN ('meeting', 'call', 'visit')
+   AND c.contact_id = (SELECT min(contact_id) FROM salesmgmt.contact c2 WHERE c2.account_id = a.account_id);
+
+-- ------------------------------------------------- quotas and sales tasks
+-- a rep's quarterly quota is about what the average rep wins, plus 20%
+INSERT INTO salesmgmt.quota (rep_id, period_start, period_end, amount, currency)
+SELECT r.rep_id, q::date, (q + interval '3 months' - interval '1 day')::date,
+       round(((SELECT sum(amount) FROM g_deal WHERE outcome = 'won') / 6 / (g.reps - 5) * 1.2 * (0.8 + 0.4 * random()))::numeric, -2),
+       'USD'
+  FROM g_param g, salesmgmt.rep r,
+       generate_series(date_trunc('quarter', g.window_start::timestamp), date_trunc('quarter', g.today::timestamp) + interval '3 months', interval '3 months') AS q
+ WHERE r.rep_id > 5
+ ORDER BY r.rep_id, q;
+INSERT INTO salesmgmt.quota (team_id, period_start, period_end, amount, currency)
+SELECT t.team_id, q.period_start, q.period_end,
+       sum(q.amount), 'USD'
+  FROM salesmgmt.team t
+  JOIN salesmgmt.rep r ON r.team_id = t.team_id
+  JOIN salesmgmt.quota q ON q.rep_id = r.rep_id
+ WHERE t.team_id > 5
+ GROUP BY t.team_id, q.period_start, q.period_end;
+
+INSERT INTO salesmgmt.sales_task (rep_id, assigned_by, account_id, deal_id, title, due_date, status, created_at, completed_at)
+SELECT g.owner, t.manager_rep_id, g.account, g.deal_id,
+       (ARRAY['Send proposal','Schedule demo','Call decision maker','Prepare quote','Visit site'])[1 + g.deal_id % 5],
+       (g.created + interval '7 days')::date,
+       s.status, g.created,
+       CASE WHEN s.status = 'done' THEN least(g.created + interval '5 days', now() - interval '1 hour') END
+  FROM g_deal g
+  JOIN salesmgmt.rep r ON r.rep_id = g.owner
+  JOIN salesmgmt.team t ON t.team_id = r.team_id
+  CROSS JOIN LATERAL (SELECT CASE WHEN g.created > now() - interval '7 days' THEN 'open'
+                                  WHEN random() < 0.8 THEN 'done'
+                                  WHEN random() < 0.5 THEN 'cancelled' ELSE 'open' END AS status) s
+ WHERE g.deal_id % 2 = 0;
+
+-- ------------------------------------------------------------ exchange rates
+INSERT INTO salesmgmt.currency_rate (currency, quote_currency, valid_from, rate)
+SELECT c.code, 'USD', m::date,
+       round((CASE c.code WHEN 'EUR' THEN 1.08 ELSE 0.138 END * (0.97 + 0.06 * random()))::numeric, 6)
+  FROM g_param g, (VALUES ('EUR'), ('CNY')) AS c(code),
+       generate_series(date_trunc('month', g.window_start::timestamp) - interval '12 months', g.today::timestamp + interval '12 months', interval '1 month') AS m;
+
+-- identities continue after the loaded rows
+\o /dev/null
+SELECT setval(pg_get_serial_sequence('salesmgmt.team', 'team_id'), (SELECT max(team_id) FROM salesmgmt.team));
+SELECT setval(pg_get_serial_sequence('salesmgmt.rep', 'rep_id'), (SELECT max(rep_id) FROM salesmgmt.rep));
+SELECT setval(pg_get_serial_sequence('salesmgmt.account', 'account_id'), (SELECT max(account_id) FROM salesmgmt.account));
+SELECT setval(pg_get_serial_sequence('salesmgmt.pipeline', 'pipeline_id'), (SELECT max(pipeline_id) FROM salesmgmt.pipeline));
+SELECT setval(pg_get_serial_sequence('salesmgmt.stage', 'stage_id'), (SELECT max(stage_id) FROM salesmgmt.stage));
+
+\o
+ANALYZE;
+RESET client_min_messages;
+SELECT (SELECT count(*) FROM salesmgmt.team) AS teams, (SELECT count(*) FROM salesmgmt.rep) AS reps,
+       (SELECT count(*) FROM salesmgmt.account) AS accounts, (SELECT count(*) FROM salesmgmt.deal) AS deals,
+       (SELECT count(*) FROM salesmgmt.activity) AS activities, (SELECT count(*) FROM salesmgmt.payment) AS payments,
+       (SELECT count(*) FROM salesmgmt.quota) AS quotas;
