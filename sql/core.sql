@@ -5,6 +5,7 @@ DROP EXTENSION IF EXISTS salesmgmt CASCADE;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 
 -- a small world: a team tree, reps, an account, a pipeline
 INSERT INTO salesmgmt.team (team_id, name) VALUES (1, 'Sales');

@@ -110,19 +110,21 @@ BEGIN
       FROM salesmgmt.currency_rate r
      WHERE r.currency = p_from AND r.quote_currency = p_to AND r.valid_from <= p_on
      ORDER BY r.valid_from DESC LIMIT 1;
-    IF v_rate IS NULL THEN
-        SELECT 1 / r.rate INTO v_rate
-          FROM salesmgmt.currency_rate r
-         WHERE r.currency = p_to AND r.quote_currency = p_from AND r.valid_from <= p_on
-         ORDER BY r.valid_from DESC LIMIT 1;
+    IF v_rate IS NOT NULL THEN
+        RETURN p_amount * v_rate;
     END IF;
+    -- the reverse pair: divide rather than multiply by a rounded inverse
+    SELECT r.rate INTO v_rate
+      FROM salesmgmt.currency_rate r
+     WHERE r.currency = p_to AND r.quote_currency = p_from AND r.valid_from <= p_on
+     ORDER BY r.valid_from DESC LIMIT 1;
     IF v_rate IS NULL THEN
         RAISE EXCEPTION 'no exchange rate from % to % on %', p_from, p_to, p_on
             USING ERRCODE = '22023',
                   DETAIL = 'salesmgmt.currency_rate has no row for this pair (in either direction) valid on or before that date.',
                   HINT = format('Insert a rate: INSERT INTO salesmgmt.currency_rate (currency, quote_currency, valid_from, rate) VALUES (%L, %L, %L, ...).', p_from, p_to, p_on);
     END IF;
-    RETURN p_amount * v_rate;
+    RETURN p_amount / v_rate;
 END
 $$;
 COMMENT ON FUNCTION salesmgmt.convert_amount(numeric, char, char, date) IS 'Converts an amount between currencies with the dated rate valid on the given day; raises 22023 naming the pair and date when no rate exists.';
