@@ -102,3 +102,8 @@ SELECT c.relname, a.attname
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'salesmgmt' AND c.relkind IN ('r', 'v', 'm', 'p')
    AND obj_description(c.oid, 'pg_class') IS NULL;
+
+-- a team's manager must be a rep; a rep who manages a team cannot be deleted
+UPDATE salesmgmt.team SET manager_rep_id = 999 WHERE team_id = 2;
+DELETE FROM salesmgmt.rep WHERE rep_id = 1;
+SELECT team_id, manager_rep_id FROM salesmgmt.team ORDER BY team_id;

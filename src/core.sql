@@ -176,10 +176,54 @@ COMMENT ON COLUMN salesmgmt.rep.hire_date IS 'Date the rep joined.';
 COMMENT ON COLUMN salesmgmt.rep.active IS 'False once the rep has left; history stays.';
 COMMENT ON COLUMN salesmgmt.rep.created_at IS 'When the row was created.';
 
-ALTER TABLE salesmgmt.team
-    ADD CONSTRAINT team_manager_rep_fk FOREIGN KEY (manager_rep_id)
-    REFERENCES salesmgmt.rep (rep_id) DEFERRABLE INITIALLY IMMEDIATE;
 CREATE INDEX ON salesmgmt.team (manager_rep_id);
+
+-- team.manager_rep_id refers to a rep, but not through a foreign key:
+-- rep.team_id already refers to team, and a cycle of foreign keys between
+-- extension configuration tables cannot be restored by pg_dump/pg_restore
+-- (each table's data is loaded in its own transaction).  These two
+-- triggers keep the reference intact instead.  A team loaded while no rep
+-- exists yet (the restore of a dump, which loads team before rep) is not
+-- checked; every later change is.
+CREATE FUNCTION salesmgmt.team_check_manager() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.manager_rep_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM salesmgmt.rep WHERE rep_id = NEW.manager_rep_id)
+       AND EXISTS (SELECT 1 FROM salesmgmt.rep)
+    THEN
+        RAISE EXCEPTION 'team % cannot be managed by rep %: no such rep', NEW.team_id, NEW.manager_rep_id
+            USING ERRCODE = '23503', CONSTRAINT = 'team_manager_rep_fk',
+                  HINT = 'Create the rep first, or leave manager_rep_id null.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER team_manager_rep_fk
+    AFTER INSERT OR UPDATE OF manager_rep_id ON salesmgmt.team
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt.team_check_manager();
+
+CREATE FUNCTION salesmgmt.rep_check_not_manager() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_team text;
+BEGIN
+    SELECT name INTO v_team FROM salesmgmt.team WHERE manager_rep_id = OLD.rep_id LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'rep % still manages team "%"', OLD.rep_id, v_team
+            USING ERRCODE = '23503', CONSTRAINT = 'team_manager_rep_fk',
+                  HINT = 'Give the team another manager first, or mark the rep inactive instead of deleting it.';
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER rep_manages_no_team
+    BEFORE DELETE ON salesmgmt.rep
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt.rep_check_not_manager();
 
 -- A team may not be its own ancestor: walk up from the new parent.
 CREATE FUNCTION salesmgmt.team_check_cycle() RETURNS trigger
