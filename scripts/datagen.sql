@@ -201,10 +201,10 @@ SELECT (ARRAY['call','email','meeting','visit','demo','note','call','email'])[1 
        make_interval(mins => 5 + (random() * 85)::int),
        (ARRAY['interested','follow-up','no answer','objection','positive'])[1 + floor(random() * 5)::int]
   FROM g_deal g, generate_series(1, 3) AS i;
+-- calls, meetings and visits are with the account's first contact
 UPDATE salesmgmt.activity a SET contact_id = c.contact_id
-  FROM salesmgmt.contact c
- WHERE c.account_id = a.account_id AND a.kind IN ('meeting', 'call', 'visit')
-   AND c.contact_id = (SELECT min(contact_id) FROM salesmgmt.contact c2 WHERE c2.account_id = a.account_id);
+  FROM (SELECT account_id, min(contact_id) AS contact_id FROM salesmgmt.contact GROUP BY account_id) c
+ WHERE c.account_id = a.account_id AND a.kind IN ('meeting', 'call', 'visit');
 
 -- ------------------------------------------------- quotas and sales tasks
 -- a rep's quarterly quota is about what the average rep wins, plus 20%
