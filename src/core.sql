@@ -447,6 +447,10 @@ DECLARE
     v_count bigint;
 BEGIN
     v_deal := CASE WHEN TG_OP = 'DELETE' THEN OLD.deal_id ELSE NEW.deal_id END;
+    -- Serialise split changes per deal: without the lock, two transactions
+    -- that each bring the total to 1 could both pass and commit 2.  NO KEY
+    -- UPDATE does not block foreign-key checks of other tables.
+    PERFORM 1 FROM salesmgmt.deal WHERE deal_id = v_deal FOR NO KEY UPDATE;
     SELECT sum(share), count(*) INTO v_total, v_count
       FROM salesmgmt.deal_split WHERE deal_id = v_deal;
     IF v_count > 0 AND v_total <> 1 THEN
