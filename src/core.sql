@@ -236,6 +236,10 @@ BEGIN
     IF NEW.parent_team_id IS NULL THEN
         RETURN NEW;
     END IF;
+    -- Serialise changes to the tree: two concurrent moves could each be
+    -- acyclic alone and form a cycle together.  After the lock, this
+    -- statement's snapshot sees the other move if it committed.
+    PERFORM pg_catalog.pg_advisory_xact_lock('salesmgmt.team'::regclass::oid::int4, 0);
     WITH RECURSIVE up(team_id, parent_team_id, depth) AS (
         SELECT t.team_id, t.parent_team_id, 1 FROM salesmgmt.team t WHERE t.team_id = NEW.parent_team_id
         UNION ALL
