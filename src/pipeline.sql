@@ -72,3 +72,44 @@ COMMENT ON COLUMN salesmgmt.deal_stage_history.note IS 'Note given with the chan
 
 SELECT salesmgmt._register_config_table(t::regclass) FROM unnest(ARRAY[
     'salesmgmt.stage_transition', 'salesmgmt.deal_stage_history']) AS t;
+
+-- ---------------------------------------------------------------------------
+-- The triggers that enforce the process (pipeline.c)
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION salesmgmt._deal_pipeline_rules() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'sm_deal_rules';
+COMMENT ON FUNCTION salesmgmt._deal_pipeline_rules() IS 'Internal trigger: checks stage moves of deals (SM001-SM004) and maintains stage_entered_at, closed_at and updated_at.';
+
+CREATE FUNCTION salesmgmt._deal_pipeline_history() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'sm_deal_history';
+COMMENT ON FUNCTION salesmgmt._deal_pipeline_history() IS 'Internal trigger: appends the state of a deal after each tracked change to salesmgmt.deal_stage_history.';
+
+CREATE FUNCTION salesmgmt._pipeline_config_changed() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'sm_pipeline_config_changed';
+COMMENT ON FUNCTION salesmgmt._pipeline_config_changed() IS 'Internal trigger: tells every session to reload its cached pipeline configuration.';
+
+CREATE FUNCTION salesmgmt._append_only() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'sm_append_only';
+COMMENT ON FUNCTION salesmgmt._append_only() IS 'Internal trigger: refuses UPDATE, DELETE and TRUNCATE on an append-only table (history, ledgers).';
+
+CREATE TRIGGER deal_pipeline_rules
+    BEFORE INSERT OR UPDATE ON salesmgmt.deal
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt._deal_pipeline_rules();
+CREATE TRIGGER deal_pipeline_history
+    AFTER INSERT OR UPDATE ON salesmgmt.deal
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt._deal_pipeline_history();
+
+CREATE TRIGGER pipeline_config_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.pipeline
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._pipeline_config_changed();
+CREATE TRIGGER pipeline_config_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.stage
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._pipeline_config_changed();
+CREATE TRIGGER pipeline_config_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.stage_transition
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._pipeline_config_changed();
+
+CREATE TRIGGER deal_stage_history_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON salesmgmt.deal_stage_history
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._append_only();
