@@ -12,8 +12,9 @@
  *	  fields the new stage requires (SM002) and that the current role may
  *	  move deals into it (SM004); it maintains stage_entered_at, closed_at
  *	  and updated_at.
- *	- deal_pipeline_history (AFTER INSERT OR UPDATE) appends the state of
- *	  the deal after each change to salesmgmt.deal_stage_history.
+ *	- deal_pipeline_history_insert and _update (AFTER INSERT / AFTER UPDATE,
+ *	  per statement, with transition tables) append the state of each deal
+ *	  after each change to salesmgmt.deal_stage_history.
  *
  * Pipeline, stage and transition configuration is cached per backend in
  * hash tables (one lookup per row instead of several queries).  The cache
@@ -32,7 +33,9 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -50,6 +53,7 @@
 #include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "salesmgmt.h"
 #include "util.h"
@@ -147,9 +151,6 @@ typedef struct SmDealCols
 } SmDealCols;
 
 static SmDealCols sm_deal_cols;
-
-/* Saved plan that appends one history row */
-static SPIPlanPtr sm_history_plan = NULL;
 
 /* salesmgmt.change_note: note written into the history rows */
 static char *sm_change_note = NULL;
@@ -716,21 +717,31 @@ sm_check_gate(int64 deal_id, SmStage *stage, HeapTuple tup, Relation rel,
 			 errhint("Set these deal columns or keys of deal.extra (in the same statement or before), then move the deal.")));
 }
 
-static void
-sm_check_entry_role(int64 deal_id, const SmStage *stage)
+/* Is the current role allowed into the stage (entry_roles)? */
+static bool
+sm_role_may_enter(const SmStage *stage)
 {
 	Oid			user = GetUserId();
-	StringInfoData roles;
 
 	if (stage->nroles < 0)
-		return;
+		return true;
 	for (int i = 0; i < stage->nroles; i++)
 	{
 		Oid			role = get_role_oid(stage->roles[i], true);
 
 		if (OidIsValid(role) && is_member_of_role(user, role))
-			return;
+			return true;
 	}
+	return superuser();
+}
+
+static void
+sm_check_entry_role(int64 deal_id, const SmStage *stage)
+{
+	StringInfoData roles;
+
+	if (sm_role_may_enter(stage))
+		return;
 	initStringInfo(&roles);
 	for (int i = 0; i < stage->nroles; i++)
 		appendStringInfo(&roles, "%s%s", i > 0 ? ", " : "",
@@ -738,7 +749,7 @@ sm_check_entry_role(int64 deal_id, const SmStage *stage)
 	ereport(ERROR,
 			(errcode(ERRCODE_SM_STAGE_ROLE_DENIED),
 			 errmsg("role \"%s\" may not move deal " INT64_FORMAT " into stage \"%s\"",
-					GetUserNameFromId(user, false), deal_id, stage->name),
+					GetUserNameFromId(GetUserId(), false), deal_id, stage->name),
 			 stage->nroles > 0 ?
 			 errdetail("Only members of %s may move deals into stage \"%s\".",
 					   roles.data, stage->name) :
@@ -975,55 +986,77 @@ sm_deal_rules(PG_FUNCTION_ARGS)
 
 /* ----------------------------------------------------------------------
  * History
+ *
+ * Statement-level AFTER triggers with transition tables: the trigger
+ * manager keeps the old and new versions of the changed deals, this code
+ * turns each change into a history row in C (the stage's probability and
+ * category from the cache), and one INSERT ... SELECT over an ephemeral
+ * named relation appends them all.  One executor run per statement rather
+ * than one per row is what keeps a bulk UPDATE close to the cost of the
+ * UPDATE itself; going through the executor (not heap_insert) keeps the
+ * history table's own constraints, indexes and triggers in force.
  * ----------------------------------------------------------------------
  */
 
-#define SM_HISTORY_NARGS 18
+#define SM_HISTORY_NCOLS 18
+#define SM_HISTORY_ENR "salesmgmt_deal_changes"
 
-static SPIPlanPtr
-sm_history_insert_plan(void)
+static TupleDesc sm_history_desc = NULL;
+static Datum sm_prob_one;
+static Datum sm_prob_zero;
+
+/* Row type of the changes handed to the INSERT, and two constants. */
+static void
+sm_history_init(void)
 {
-	static Oid	argtypes[SM_HISTORY_NARGS] = {
-		INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,	/* deal, pipeline, from, to, owner */
-		NUMERICOID, NUMERICOID, BPCHAROID,	/* old/new amount, currency */
-		DATEOID, DATEOID,		/* old/new expected close date */
-		NUMERICOID, TEXTOID,	/* overrides */
-		NUMERICOID, TEXTOID,	/* effective probability, category */
-		TIMESTAMPTZOID, NAMEOID, INTERVALOID, TEXTOID	/* when, who, how long, note */
+	MemoryContext oldcxt;
+	TupleDesc	d;
+	static const struct
+	{
+		const char *name;
+		Oid			type;
+	}			cols[SM_HISTORY_NCOLS] = {
+		{"deal_id", INT8OID},
+		{"pipeline_id", INT8OID},
+		{"from_stage_id", INT8OID},
+		{"to_stage_id", INT8OID},
+		{"owner_rep_id", INT8OID},
+		{"old_amount", NUMERICOID},
+		{"new_amount", NUMERICOID},
+		{"currency", BPCHAROID},
+		{"old_expected_close_date", DATEOID},
+		{"new_expected_close_date", DATEOID},
+		{"probability", NUMERICOID},
+		{"forecast_category", TEXTOID},
+		{"effective_probability", NUMERICOID},
+		{"effective_category", TEXTOID},
+		{"changed_at", TIMESTAMPTZOID},
+		{"changed_by", NAMEOID},
+		{"time_in_previous_stage", INTERVALOID},
+		{"note", TEXTOID},
 	};
 
-	if (sm_history_plan == NULL)
-	{
-		SPIPlanPtr	plan;
-
-		plan = SPI_prepare("INSERT INTO salesmgmt.deal_stage_history"
-						   " (deal_id, pipeline_id, from_stage_id, to_stage_id, owner_rep_id,"
-						   "  old_amount, new_amount, currency,"
-						   "  old_expected_close_date, new_expected_close_date,"
-						   "  probability, forecast_category,"
-						   "  effective_probability, effective_category,"
-						   "  changed_at, changed_by, time_in_previous_stage, note)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-						   "         $13, $14, $15, $16, $17, $18)",
-						   SM_HISTORY_NARGS, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		sm_history_plan = plan;
-	}
-	return sm_history_plan;
+	if (sm_history_desc != NULL)
+		return;
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	d = CreateTemplateTupleDesc(SM_HISTORY_NCOLS);
+	for (int i = 0; i < SM_HISTORY_NCOLS; i++)
+		TupleDescInitEntry(d, (AttrNumber) (i + 1), cols[i].name, cols[i].type, -1, 0);
+	sm_prob_one = NumericGetDatum(sm_numeric_from_int64(1));
+	sm_prob_zero = NumericGetDatum(sm_numeric_from_int64(0));
+	MemoryContextSwitchTo(oldcxt);
+	sm_history_desc = d;
 }
 
 /* Did a column change?  Compares values, not representations. */
 static bool
-sm_column_changed(HeapTuple oldtup, HeapTuple newtup, TupleDesc td, AttrNumber attnum)
+sm_column_changed(TupleTableSlot *oldslot, TupleTableSlot *newslot, AttrNumber attnum)
 {
 	bool		oldnull;
 	bool		newnull;
-	Datum		o = heap_getattr(oldtup, attnum, td, &oldnull);
-	Datum		n = heap_getattr(newtup, attnum, td, &newnull);
-	Form_pg_attribute att = TupleDescAttr(td, attnum - 1);
+	Datum		o = slot_getattr(oldslot, attnum, &oldnull);
+	Datum		n = slot_getattr(newslot, attnum, &newnull);
+	Form_pg_attribute att = TupleDescAttr(newslot->tts_tupleDescriptor, attnum - 1);
 
 	if (oldnull || newnull)
 		return oldnull != newnull;
@@ -1040,11 +1073,179 @@ sm_column_changed(HeapTuple oldtup, HeapTuple newtup, TupleDesc td, AttrNumber a
 	return !datumIsEqual(o, n, att->attbyval, att->attlen);
 }
 
+/* Is this change one the history records? */
+static bool
+sm_tracked_change(TupleTableSlot *oldslot, TupleTableSlot *newslot, const SmDealCols *cols)
+{
+	return sm_column_changed(oldslot, newslot, cols->stage_id) ||
+		sm_column_changed(oldslot, newslot, cols->amount) ||
+		sm_column_changed(oldslot, newslot, cols->expected_close_date) ||
+		sm_column_changed(oldslot, newslot, cols->probability) ||
+		sm_column_changed(oldslot, newslot, cols->forecast_category) ||
+		sm_column_changed(oldslot, newslot, cols->owner_rep_id) ||
+		sm_column_changed(oldslot, newslot, cols->currency);
+}
+
 /*
- * The AFTER INSERT OR UPDATE row trigger: appends the state of the deal
- * after the change to salesmgmt.deal_stage_history, on insert and on every
- * change of stage, owner, amount, currency, expected close date,
- * probability override or forecast-category override.
+ * Fills values/nulls with the history row of one change: the state of
+ * the deal after it (newslot), what it was before (oldslot, or NULL for
+ * the creation of the deal), when, by whom, with which note.
+ */
+static void
+sm_history_row(TupleTableSlot *oldslot, TupleTableSlot *newslot,
+			   const SmDealCols *cols, Datum who, Datum note, bool note_null,
+			   Datum *values, bool *nulls)
+{
+	bool		isnull;
+	int64		stage_id = DatumGetInt64(slot_getattr(newslot, cols->stage_id, &isnull));
+	SmStage    *stage = sm_find_stage(stage_id);
+	bool		stage_changed;
+
+	if (stage == NULL)			/* the BEFORE trigger has checked it */
+		elog(ERROR, "stage " INT64_FORMAT " does not exist", stage_id);
+
+	values[0] = slot_getattr(newslot, cols->deal_id, &nulls[0]);
+	values[1] = slot_getattr(newslot, cols->pipeline_id, &nulls[1]);
+	values[3] = Int64GetDatum(stage_id);
+	nulls[3] = false;
+	values[4] = slot_getattr(newslot, cols->owner_rep_id, &nulls[4]);
+	values[6] = slot_getattr(newslot, cols->amount, &nulls[6]);
+	values[7] = slot_getattr(newslot, cols->currency, &nulls[7]);
+	values[9] = slot_getattr(newslot, cols->expected_close_date, &nulls[9]);
+	values[10] = slot_getattr(newslot, cols->probability, &nulls[10]);
+	values[11] = slot_getattr(newslot, cols->forecast_category, &nulls[11]);
+	if (oldslot != NULL)
+	{
+		values[2] = slot_getattr(oldslot, cols->stage_id, &nulls[2]);
+		values[5] = slot_getattr(oldslot, cols->amount, &nulls[5]);
+		values[8] = slot_getattr(oldslot, cols->expected_close_date, &nulls[8]);
+		stage_changed = DatumGetInt64(values[2]) != stage_id;
+	}
+	else
+	{
+		nulls[2] = nulls[5] = nulls[8] = true;
+		stage_changed = true;
+	}
+
+	/* effective probability and category: closed deals ignore overrides */
+	nulls[12] = nulls[13] = false;
+	if (stage->outcome == SM_OUTCOME_WON)
+		values[12] = sm_prob_one;
+	else if (stage->outcome == SM_OUTCOME_LOST)
+		values[12] = sm_prob_zero;
+	else
+		values[12] = nulls[10] ? stage->probability : values[10];
+	values[13] = (stage->outcome != SM_OUTCOME_OPEN || nulls[11]) ?
+		stage->category : values[11];
+
+	/*
+	 * When: a stage change happened at the deal's (maintained)
+	 * stage_entered_at, which honours the import rule; anything else now.
+	 */
+	nulls[14] = false;
+	if (stage_changed)
+		values[14] = slot_getattr(newslot, cols->stage_entered_at, &isnull);
+	else
+		values[14] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[15] = who;
+	nulls[15] = false;
+	if (oldslot != NULL && stage_changed)
+	{
+		bool		oldnull;
+		Datum		was = slot_getattr(oldslot, cols->stage_entered_at, &oldnull);
+
+		nulls[16] = oldnull;
+		if (!oldnull)
+			values[16] = DirectFunctionCall2(timestamp_mi, values[14], was);
+	}
+	else
+		nulls[16] = true;
+	values[17] = note;
+	nulls[17] = note_null;
+}
+
+/*
+ * Appends the collected changes with one INSERT ... SELECT, as the history
+ * table's owner: whoever may change a deal causes its history, but nobody
+ * needs (or should get) INSERT on the history itself.
+ */
+static void
+sm_history_append(Tuplestorestate *changes, int64 nchanges)
+{
+	static SPIPlanPtr plan = NULL;
+	EphemeralNamedRelation enr;
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(sm_history_owner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	enr = palloc0(sizeof(EphemeralNamedRelationData));
+	enr->md.name = SM_HISTORY_ENR;
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = sm_history_desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = (double) nchanges;
+	enr->reldata = changes;
+	ret = SPI_register_relation(enr);
+	if (ret != SPI_OK_REL_REGISTER)
+		elog(ERROR, "SPI_register_relation failed: %s", SPI_result_code_string(ret));
+
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p;
+
+		p = SPI_prepare("INSERT INTO salesmgmt.deal_stage_history"
+						" (deal_id, pipeline_id, from_stage_id, to_stage_id, owner_rep_id,"
+						"  old_amount, new_amount, currency,"
+						"  old_expected_close_date, new_expected_close_date,"
+						"  probability, forecast_category,"
+						"  effective_probability, effective_category,"
+						"  changed_at, changed_by, time_in_previous_stage, note)"
+						" SELECT deal_id, pipeline_id, from_stage_id, to_stage_id, owner_rep_id,"
+						"  old_amount, new_amount, currency,"
+						"  old_expected_close_date, new_expected_close_date,"
+						"  probability, forecast_category,"
+						"  effective_probability, effective_category,"
+						"  changed_at, changed_by, time_in_previous_stage, note"
+						" FROM " SM_HISTORY_ENR, 0, NULL);
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plan = p;
+	}
+	ret = SPI_execute_plan(plan, NULL, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "appending to salesmgmt.deal_stage_history failed: %s",
+			 SPI_result_code_string(ret));
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * A read pointer of our own on a transition table: other triggers of the
+ * statement may read the same tuplestore.
+ */
+static void
+sm_rewind(Tuplestorestate *ts)
+{
+	int			ptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
+
+	tuplestore_select_read_pointer(ts, ptr);
+	tuplestore_rescan(ts);
+}
+
+/*
+ * The AFTER INSERT and AFTER UPDATE statement triggers (REFERENCING NEW
+ * TABLE, and OLD TABLE for UPDATE): append the state of each deal after
+ * its creation and after every change of stage, owner, amount, currency,
+ * expected close date, probability override or forecast-category
+ * override.
  */
 Datum
 sm_deal_history(PG_FUNCTION_ARGS)
@@ -1053,144 +1254,105 @@ sm_deal_history(PG_FUNCTION_ARGS)
 	Relation	rel;
 	TupleDesc	td;
 	const SmDealCols *cols;
-	HeapTuple	newtup;
-	HeapTuple	oldtup = NULL;
-	bool		is_update;
-	bool		stage_changed;
-	Datum		values[SM_HISTORY_NARGS];
-	char		nulls[SM_HISTORY_NARGS];
-	bool		isnull;
-	int64		stage_id;
-	SmStage    *stage;
+	Tuplestorestate *newtable;
+	Tuplestorestate *oldtable = NULL;
+	Tuplestorestate *changes;
+	TupleTableSlot *newslot;
+	TupleTableSlot *oldslot = NULL;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
 	NameData	who;
-	int			ret;
-	Oid			save_userid;
-	int			save_sec;
+	Datum		note = (Datum) 0;
+	bool		note_null = true;
+	Datum		values[SM_HISTORY_NCOLS];
+	bool		nulls[SM_HISTORY_NCOLS];
+	int64		nchanges;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
-		TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+		!(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		  TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)) ||
+		trigdata->tg_newtable == NULL ||
+		(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && trigdata->tg_oldtable == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sm_deal_history must be fired AFTER INSERT OR UPDATE FOR EACH ROW")));
+				 errmsg("sm_deal_history must be fired AFTER INSERT or AFTER UPDATE FOR EACH STATEMENT with transition tables")));
 
 	rel = trigdata->tg_relation;
+	newtable = trigdata->tg_newtable;
+	if (tuplestore_tuple_count(newtable) == 0 || sm_loading_dump(rel))
+		return PointerGetDatum(NULL);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		oldtable = trigdata->tg_oldtable;
+
 	td = RelationGetDescr(rel);
 	cols = sm_deal_columns(rel);
-	if (sm_loading_dump(rel))
-		return PointerGetDatum(NULL);
-	is_update = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
-	if (is_update)
-	{
-		oldtup = trigdata->tg_trigtuple;
-		newtup = trigdata->tg_newtuple;
-		stage_changed = sm_column_changed(oldtup, newtup, td, cols->stage_id);
-		if (!stage_changed &&
-			!sm_column_changed(oldtup, newtup, td, cols->amount) &&
-			!sm_column_changed(oldtup, newtup, td, cols->expected_close_date) &&
-			!sm_column_changed(oldtup, newtup, td, cols->probability) &&
-			!sm_column_changed(oldtup, newtup, td, cols->forecast_category) &&
-			!sm_column_changed(oldtup, newtup, td, cols->owner_rep_id) &&
-			!sm_column_changed(oldtup, newtup, td, cols->currency))
-			return PointerGetDatum(NULL);
-	}
-	else
-	{
-		newtup = trigdata->tg_trigtuple;
-		stage_changed = true;
-	}
-
+	sm_history_init();
 	sm_config_current();
-	stage_id = sm_get_int64(newtup, td, cols->stage_id, &isnull);
-	stage = sm_find_stage(stage_id);
-	if (stage == NULL)			/* the BEFORE trigger has checked it */
-		elog(ERROR, "stage " INT64_FORMAT " does not exist", stage_id);
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = heap_getattr(newtup, cols->deal_id, td, &isnull);
-	values[1] = heap_getattr(newtup, cols->pipeline_id, td, &isnull);
-	if (is_update)
-		values[2] = heap_getattr(oldtup, cols->stage_id, td, &isnull);
-	else
-		nulls[2] = 'n';
-	values[3] = Int64GetDatum(stage_id);
-	values[4] = heap_getattr(newtup, cols->owner_rep_id, td, &isnull);
-	if (is_update)
-	{
-		values[5] = heap_getattr(oldtup, cols->amount, td, &isnull);
-		if (isnull)
-			nulls[5] = 'n';
-	}
-	else
-		nulls[5] = 'n';
-	values[6] = heap_getattr(newtup, cols->amount, td, &isnull);
-	values[7] = heap_getattr(newtup, cols->currency, td, &isnull);
-	if (is_update)
-	{
-		values[8] = heap_getattr(oldtup, cols->expected_close_date, td, &isnull);
-		if (isnull)
-			nulls[8] = 'n';
-	}
-	else
-		nulls[8] = 'n';
-	values[9] = heap_getattr(newtup, cols->expected_close_date, td, &isnull);
-	if (isnull)
-		nulls[9] = 'n';
-	values[10] = heap_getattr(newtup, cols->probability, td, &isnull);
-	if (isnull)
-		nulls[10] = 'n';
-	values[11] = heap_getattr(newtup, cols->forecast_category, td, &isnull);
-	if (isnull)
-		nulls[11] = 'n';
-
-	/* effective probability and category: closed deals ignore overrides */
-	if (stage->outcome == SM_OUTCOME_WON)
-		values[12] = NumericGetDatum(sm_numeric_from_int64(1));
-	else if (stage->outcome == SM_OUTCOME_LOST)
-		values[12] = NumericGetDatum(sm_numeric_from_int64(0));
-	else
-		values[12] = nulls[10] == 'n' ? stage->probability : values[10];
-	if (stage->outcome != SM_OUTCOME_OPEN || nulls[11] == 'n')
-		values[13] = stage->category;
-	else
-		values[13] = values[11];
-
-	/* when: the deal's stage_entered_at for stage changes, else now() */
-	if (stage_changed)
-		values[14] = heap_getattr(newtup, cols->stage_entered_at, td, &isnull);
-	else
-		values[14] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	namestrcpy(&who, GetUserNameFromId(GetUserId(), false));
-	values[15] = NameGetDatum(&who);
-	if (is_update && stage_changed)
-		values[16] = DirectFunctionCall2(timestamp_mi,
-										 heap_getattr(newtup, cols->stage_entered_at, td, &isnull),
-										 heap_getattr(oldtup, cols->stage_entered_at, td, &isnull));
-	else
-		nulls[16] = 'n';
 	if (sm_change_note != NULL && sm_change_note[0] != '\0')
-		values[17] = CStringGetTextDatum(sm_change_note);
-	else
-		nulls[17] = 'n';
+	{
+		note = CStringGetTextDatum(sm_change_note);
+		note_null = false;
+	}
+
+	changes = tuplestore_begin_heap(false, false, work_mem);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "salesmgmt history row",
+								   ALLOCSET_DEFAULT_SIZES);
+	newslot = MakeSingleTupleTableSlot(td, &TTSOpsMinimalTuple);
+	sm_rewind(newtable);
+	if (oldtable != NULL)
+	{
+		oldslot = MakeSingleTupleTableSlot(td, &TTSOpsMinimalTuple);
+		sm_rewind(oldtable);
+	}
 
 	/*
-	 * No pointer into the cache is used from here on.  The row is written
-	 * as the history table's owner: whoever may change a deal causes its
-	 * history, but nobody needs (or should get) INSERT on the history.
+	 * The trigger manager appends the old and the new version of each
+	 * updated row together, so the two tables are read in step; the deal
+	 * id (which the BEFORE trigger keeps from changing) proves it.
 	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(sm_history_owner,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute_plan(sm_history_insert_plan(), values, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "appending to salesmgmt.deal_stage_history failed: %s",
-			 SPI_result_code_string(ret));
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
+	while (tuplestore_gettupleslot(newtable, true, false, newslot))
+	{
+		CHECK_FOR_INTERRUPTS();
+
+		/* read outside rowcxt: a tuple read back from disk is the slot's */
+		if (oldslot != NULL &&
+			!tuplestore_gettupleslot(oldtable, true, false, oldslot))
+			elog(ERROR, "transition tables of salesmgmt.deal are out of step");
+
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		if (oldslot != NULL)
+		{
+			bool		isnull;
+
+			if (DatumGetInt64(slot_getattr(oldslot, cols->deal_id, &isnull)) !=
+				DatumGetInt64(slot_getattr(newslot, cols->deal_id, &isnull)))
+				elog(ERROR, "transition tables of salesmgmt.deal are out of step");
+			if (!sm_tracked_change(oldslot, newslot, cols))
+			{
+				MemoryContextSwitchTo(oldcxt);
+				MemoryContextReset(rowcxt);
+				continue;
+			}
+		}
+		sm_history_row(oldslot, newslot, cols, NameGetDatum(&who), note, note_null,
+					   values, nulls);
+		MemoryContextSwitchTo(oldcxt);
+		tuplestore_putvalues(changes, sm_history_desc, values, nulls);
+		MemoryContextReset(rowcxt);
+	}
+	ExecDropSingleTupleTableSlot(newslot);
+	if (oldslot != NULL)
+		ExecDropSingleTupleTableSlot(oldslot);
+	MemoryContextDelete(rowcxt);
+
+	nchanges = tuplestore_tuple_count(changes);
+	if (nchanges > 0)
+		sm_history_append(changes, nchanges);
+	tuplestore_end(changes);
 
 	return PointerGetDatum(NULL);
 }
@@ -1249,4 +1411,222 @@ sm_append_only(PG_FUNCTION_ARGS)
 					RelationGetRelationName(trigdata->tg_relation), op),
 			 errhint("Record a correction as a new change instead.")));
 	PG_RETURN_NULL();
+}
+
+/* ----------------------------------------------------------------------
+ * SQL interface: move_deal, allowed_next_stages
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * Reads a deal's pipeline and stage as the caller (row-level security
+ * applies: a deal the caller may not see does not exist for them).
+ */
+static void
+sm_lookup_deal(int64 deal_id, int64 *pipeline_id, int64 *stage_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1];
+	bool		isnull;
+	int			ret;
+
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("SELECT pipeline_id, stage_id FROM salesmgmt.deal"
+									" WHERE deal_id OPERATOR(pg_catalog.=) $1",
+									1, argtypes);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		plan = p;
+	}
+	args[0] = Int64GetDatum(deal_id);
+	ret = SPI_execute_plan(plan, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading salesmgmt.deal failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("deal " INT64_FORMAT " does not exist", deal_id),
+				 errhint("Check the deal id; a deal you are not allowed to see does not exist for you.")));
+	*pipeline_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*stage_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+}
+
+/* The stage of a pipeline with the given name; SM003 or 42704 if none. */
+static SmStage *
+sm_stage_by_name(int64 deal_id, SmPipeline *pipeline, const char *name)
+{
+	HASH_SEQ_STATUS it;
+	SmPipeline *other;
+
+	for (int i = 0; i < pipeline->nstages; i++)
+		if (strcmp(pipeline->stages[i]->name, name) == 0)
+			return pipeline->stages[i];
+
+	/* a stage of that name elsewhere: the caller confused pipelines */
+	hash_seq_init(&it, sm_pipeline_hash);
+	while ((other = hash_seq_search(&it)) != NULL)
+	{
+		for (int i = 0; i < other->nstages; i++)
+		{
+			if (strcmp(other->stages[i]->name, name) != 0)
+				continue;
+			hash_seq_term(&it);
+			ereport(ERROR,
+					(errcode(ERRCODE_SM_STAGE_WRONG_PIPELINE),
+					 errmsg("stage \"%s\" belongs to pipeline \"%s\", not to pipeline \"%s\" of deal " INT64_FORMAT,
+							name, other->name, pipeline->name, deal_id),
+					 errhint("Choose one of the stages of pipeline \"%s\": %s.",
+							 pipeline->name, sm_stage_list(pipeline))));
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("pipeline \"%s\" of deal " INT64_FORMAT " has no stage \"%s\"",
+					pipeline->name, deal_id, name),
+			 errhint("Its stages are %s (names are case-sensitive).", sm_stage_list(pipeline))));
+	return NULL;				/* keep compiler quiet */
+}
+
+static void
+sm_check_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+}
+
+PG_FUNCTION_INFO_V1(sm_move_deal);
+
+/*
+ * move_deal(p_deal_id, p_stage, p_note): moves a deal to the stage of its
+ * own pipeline with that name, by a plain UPDATE, so every rule of the
+ * triggers applies; the note goes into the history row (through
+ * salesmgmt.change_note, set for the duration of the UPDATE only).  A
+ * deal already in that stage is returned unchanged.
+ */
+Datum
+sm_move_deal(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	int64		deal_id;
+	char	   *stage_name;
+	int64		pipeline_id;
+	int64		stage_id;
+	SmPipeline *pipeline;
+	SmStage    *target;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	int			nestlevel;
+	int			ret;
+	Datum		result;
+
+	sm_check_not_null(fcinfo, 0, "deal id");
+	sm_check_not_null(fcinfo, 1, "stage name");
+	deal_id = PG_GETARG_INT64(0);
+	stage_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sm_lookup_deal(deal_id, &pipeline_id, &stage_id);
+	sm_config_current();
+	pipeline = sm_find_pipeline(pipeline_id);
+	if (pipeline == NULL)		/* cannot happen: foreign key */
+		elog(ERROR, "pipeline " INT64_FORMAT " does not exist", pipeline_id);
+	target = sm_stage_by_name(deal_id, pipeline, stage_name);
+	args[0] = Int64GetDatum(deal_id);
+	args[1] = Int64GetDatum(target->stage_id);
+
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("UPDATE salesmgmt.deal SET stage_id = $2"
+									" WHERE deal_id OPERATOR(pg_catalog.=) $1"
+									"   AND stage_id OPERATOR(pg_catalog.<>) $2"
+									" RETURNING *",
+									2, argtypes);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		plan = p;
+	}
+
+	/* the note applies to this UPDATE only, as a function's SET would */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("salesmgmt.change_note",
+							 PG_ARGISNULL(2) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(2)),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	ret = SPI_execute_plan(plan, args, NULL, false, 0);
+	AtEOXact_GUC(true, nestlevel);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "moving deal " INT64_FORMAT " failed: %s", deal_id,
+			 SPI_result_code_string(ret));
+
+	if (SPI_processed == 0)
+	{
+		/* already there (or deleted meanwhile): return it as it is */
+		static SPIPlanPtr same = NULL;
+
+		if (same == NULL)
+		{
+			SPIPlanPtr	p = SPI_prepare("SELECT * FROM salesmgmt.deal"
+										" WHERE deal_id OPERATOR(pg_catalog.=) $1",
+										1, argtypes);
+
+			if (p == NULL || SPI_keepplan(p) != 0)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			same = p;
+		}
+		ret = SPI_execute_plan(same, args, NULL, true, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("deal " INT64_FORMAT " does not exist", deal_id)));
+	}
+	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(sm_allowed_next_stage_ids);
+
+/*
+ * The ids of the stages a deal may move to now: allowed by the pipeline's
+ * policy and transitions, and open to the current role.  Stage gates
+ * depend on the deal's fields and are checked when the move is made.
+ */
+Datum
+sm_allowed_next_stage_ids(PG_FUNCTION_ARGS)
+{
+	int64		deal_id;
+	int64		pipeline_id;
+	int64		stage_id;
+	SmStage    *from;
+	Datum	   *ids;
+	int			n = 0;
+
+	sm_check_not_null(fcinfo, 0, "deal id");
+	deal_id = PG_GETARG_INT64(0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sm_lookup_deal(deal_id, &pipeline_id, &stage_id);
+	SPI_finish();
+
+	sm_config_current();
+	from = sm_find_stage(stage_id);
+	if (from == NULL)			/* cannot happen: foreign key */
+		elog(ERROR, "stage " INT64_FORMAT " does not exist", stage_id);
+	ids = palloc(sizeof(Datum) * Max(1, from->pipeline->nstages));
+	for (int i = 0; i < from->pipeline->nstages; i++)
+	{
+		SmStage    *to = from->pipeline->stages[i];
+
+		if (to != from && sm_move_allowed(from, to) && sm_role_may_enter(to))
+			ids[n++] = Int64GetDatum(to->stage_id);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(ids, n, INT8OID, sizeof(int64),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
