@@ -57,6 +57,7 @@ _PG_init(void)
 							   check_currency_code, NULL, NULL);
 
 	/* per-concern initialisation (settings, workers) goes here */
+	sm_pipeline_init();
 
 	MarkGUCPrefixReserved("salesmgmt");
 }

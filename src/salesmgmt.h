@@ -41,5 +41,6 @@ extern char *sm_reporting_currency;
  * GUC prefix is reserved.  A concern that defines settings, shared memory
  * or a background worker declares its init function here.
  */
+extern void sm_pipeline_init(void);
 
 #endif							/* SALESMGMT_H */

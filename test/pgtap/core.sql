@@ -53,7 +53,7 @@ SELECT throws_ok($$INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, p
 SELECT throws_ok($$INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id, probability) VALUES ('x', 1, 1, 1, 1, 1.5)$$,
                  '23514', NULL, 'probability 1.5 refused');
 SELECT throws_ok($$INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id) VALUES ('x', 1, 1, 1, 3)$$,
-                 '23503', NULL, 'a stage of another pipeline is refused by the composite key');
+                 'SM003', NULL, 'a stage of another pipeline is refused (SM003, pipeline trigger)');
 SELECT throws_ok($$INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id) VALUES (NULL, 1, 1, 1, 1)$$,
                  '23502', NULL, 'a deal needs a name');
 SELECT throws_ok($$INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id, forecast_category) VALUES ('x', 1, 1, 1, 1, 'maybe')$$,
