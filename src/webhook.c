@@ -9,11 +9,10 @@
  * writes one salesmgmt.webhook_event row and one salesmgmt.webhook_delivery
  * row per active endpoint subscribed to the event type, so what a rolled
  * back transaction did is never sent and what a committed one did is never
- * lost.  Its per-session list of active endpoints is dropped whenever any
- * session changes the endpoint table (a relcache invalidation sent by a
- * statement trigger on it), so the common case, deal changes while the
- * endpoints stay as they are, costs no catalog or table access at all
- * beyond the one INSERT that writes the event and its deliveries.
+ * lost.  It keeps the list of active endpoints and the outcome of every
+ * stage in a per-session cache, and writes the outbox rows directly into
+ * the tables and their indexes, so a deal change costs two or three heap
+ * inserts and their index entries, and nothing when no endpoint listens.
  *
  * The worker that sends the deliveries is in webhook_worker.c.
  *
@@ -26,19 +25,22 @@
 
 #include <curl/curl.h>
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "common/base64.h"
 #include "common/hmac.h"
 #include "common/jsonapi.h"
 #include "common/sha2.h"
-#include "executor/spi.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -51,6 +53,7 @@
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
@@ -60,14 +63,16 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "salesmgmt.h"
 #include "webhook.h"
 
 PG_FUNCTION_INFO_V1(sm_webhook_generate_secret);
 PG_FUNCTION_INFO_V1(sm_webhook_sign);
+PG_FUNCTION_INFO_V1(sm_webhook_new_event_id);
 PG_FUNCTION_INFO_V1(sm_webhook_endpoint_check);
-PG_FUNCTION_INFO_V1(sm_webhook_endpoints_changed);
+PG_FUNCTION_INFO_V1(sm_webhook_cache_invalidate);
 PG_FUNCTION_INFO_V1(sm_webhook_enqueue);
 PG_FUNCTION_INFO_V1(sm_webhook_wake);
 PG_FUNCTION_INFO_V1(sm_webhook_refuse_private_literal);
@@ -863,9 +868,17 @@ sm_webhook_refuse_private_literal(PG_FUNCTION_ARGS)
 				 errhint("A superuser can allow them with salesmgmt.webhook_allow_private_networks = on.")));
 	PG_RETURN_VOID();
 }
-
 /* ---------------------------------------------------------------------
- * The per-session list of active endpoints
+ * Per-session caches: active endpoints, stage outcomes, outbox relations
+ *
+ * The deal trigger runs for every deal change, so it reads nothing it
+ * can remember.  What it remembers is dropped on any relcache
+ * invalidation of the endpoint, stage or outbox tables: statement
+ * triggers on salesmgmt.webhook_endpoint and salesmgmt.stage send one for
+ * every change of their rows (sm_webhook_cache_invalidate), and DDL sends
+ * them anyway.  Invalidations are taken in at every transaction start and
+ * lock acquisition, so another session's committed change is seen by the
+ * next transaction, and this session's own change by its next statement.
  * --------------------------------------------------------------------- */
 
 typedef struct EndpointEntry
@@ -874,82 +887,137 @@ typedef struct EndpointEntry
 	uint32		types;			/* bit i: event_type_names[i] */
 } EndpointEntry;
 
-static EndpointEntry *endpoints = NULL;
-static int	n_endpoints = 0;
-static bool endpoints_valid = false;
+typedef struct StageEntry
+{
+	int64		stage_id;
+	char		outcome;		/* 'o'pen, 'w'on, 'l'ost */
+} StageEntry;
+
+typedef struct OutboxCache
+{
+	bool		valid;
+	Oid			endpoint_relid;
+	Oid			stage_relid;
+	Oid			event_relid;
+	Oid			delivery_relid;
+	Oid			event_seq_index;	/* unique (deal_id, sequence) */
+	Oid			delivery_id_seq;	/* identity sequence of delivery_id */
+	EndpointEntry *endpoints;
+	int			n_endpoints;
+	StageEntry *stages;			/* sorted by stage_id */
+	int			n_stages;
+	MemoryContext cxt;
+} OutboxCache;
+
+static OutboxCache cache = {false};
 static bool relcache_callback_registered = false;
 
-/*
- * Any change to the endpoint table invalidates its relcache entry (the
- * statement trigger below asks for that), and with it this list.  A
- * relation id of InvalidOid means "all relations" (cache reset).  The
- * list is small and rebuilt on the next deal change, so every relation
- * whose name is not known cheaply also invalidates it.
- */
-static Oid	endpoint_relid = InvalidOid;
-
 static void
-endpoints_relcache_callback(Datum arg, Oid relid)
+outbox_relcache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == endpoint_relid)
-		endpoints_valid = false;
+	if (relid == InvalidOid || relid == cache.endpoint_relid ||
+		relid == cache.stage_relid || relid == cache.event_relid ||
+		relid == cache.delivery_relid)
+		cache.valid = false;
 }
 
+/* AFTER ... FOR EACH STATEMENT on the endpoint and stage tables */
 Datum
-sm_webhook_endpoints_changed(PG_FUNCTION_ARGS)
+sm_webhook_cache_invalidate(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "sm_webhook_endpoints_changed must be called as a trigger");
+		elog(ERROR, "sm_webhook_cache_invalidate must be called as a trigger");
 	CacheInvalidateRelcache(td->tg_relation);
 	return PointerGetDatum(NULL);
 }
 
+static int
+stage_cmp(const void *a, const void *b)
+{
+	int64		x = ((const StageEntry *) a)->stage_id;
+	int64		y = ((const StageEntry *) b)->stage_id;
+
+	return (x > y) - (x < y);
+}
+
+static Oid
+schema_relid(Oid nsp, const char *name)
+{
+	Oid			relid = get_relname_relid(name, nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s.%s\" does not exist", SALESMGMT_SCHEMA, name),
+				 errhint("The salesmgmt extension is incomplete; ALTER EXTENSION salesmgmt UPDATE or recreate it.")));
+	return relid;
+}
+
 /*
- * Read the active endpoints with the latest snapshot, not the
+ * Rebuild the cache.  Tables are read with the latest snapshot, not the
  * transaction's: a repeatable-read transaction must not keep a list that
  * misses endpoints committed after it started once the invalidation that
  * announced them has been consumed.
  */
 static void
-load_endpoints(void)
+load_cache(void)
 {
 	Oid			nsp = get_namespace_oid(SALESMGMT_SCHEMA, false);
-	Oid			relid = get_relname_relid("webhook_endpoint", nsp);
-	Relation	rel;
+	Relation	ep_rel;
+	Relation	st_rel;
 	TupleDesc	desc;
 	TableScanDesc scan;
 	Snapshot	snap;
 	HeapTuple	tup;
+	MemoryContext old;
 	int			a_id,
 				a_types,
-				a_active;
-	int			cap = 8;
-	EndpointEntry *list;
-	int			n = 0;
+				a_active,
+				a_outcome;
+	int			cap;
 
 	if (!relcache_callback_registered)
 	{
-		CacheRegisterRelcacheCallback(endpoints_relcache_callback, (Datum) 0);
+		CacheRegisterRelcacheCallback(outbox_relcache_callback, (Datum) 0);
 		relcache_callback_registered = true;
 	}
-	if (!OidIsValid(relid))
-		elog(ERROR, "table salesmgmt.webhook_endpoint does not exist");
+	if (cache.cxt == NULL)
+		cache.cxt = AllocSetContextCreate(CacheMemoryContext, "salesmgmt webhook cache",
+										  ALLOCSET_SMALL_SIZES);
 
-	/* opening the table takes in pending invalidations; then mark valid */
-	rel = table_open(relid, AccessShareLock);
-	endpoint_relid = relid;
-	endpoints_valid = true;
+	/*
+	 * Open (and lock) the tables first: that takes in pending invalidations.
+	 * Mark the cache valid before reading, so an invalidation arriving later
+	 * makes the next call reload.
+	 */
+	ep_rel = table_open(schema_relid(nsp, "webhook_endpoint"), AccessShareLock);
+	st_rel = table_open(schema_relid(nsp, "stage"), AccessShareLock);
+	MemoryContextReset(cache.cxt);
+	cache.endpoint_relid = RelationGetRelid(ep_rel);
+	cache.stage_relid = RelationGetRelid(st_rel);
+	cache.event_relid = schema_relid(nsp, "webhook_event");
+	cache.delivery_relid = schema_relid(nsp, "webhook_delivery");
+	cache.event_seq_index = schema_relid(nsp, "webhook_event_deal_sequence");
+	cache.delivery_id_seq = getIdentitySequence(cache.delivery_relid,
+												get_attnum(cache.delivery_relid, "delivery_id"),
+												false);
+	cache.n_endpoints = 0;
+	cache.n_stages = 0;
+	cache.valid = true;
 
-	desc = RelationGetDescr(rel);
+	old = MemoryContextSwitchTo(cache.cxt);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+
+	/* active endpoints and the event types they receive */
+	desc = RelationGetDescr(ep_rel);
 	a_id = attnum_of(desc, "endpoint_id");
 	a_types = attnum_of(desc, "event_types");
 	a_active = attnum_of(desc, "active");
-
-	list = MemoryContextAlloc(TopMemoryContext, cap * sizeof(EndpointEntry));
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = table_beginscan(rel, snap, 0, NULL);
+	cap = 8;
+	cache.endpoints = palloc(cap * sizeof(EndpointEntry));
+	scan = table_beginscan(ep_rel, snap, 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		bool		isnull;
@@ -972,59 +1040,66 @@ load_endpoints(void)
 							  &elems, &elnulls, &ne);
 			for (int i = 0; i < ne; i++)
 			{
-				int			k;
+				int			k = elnulls[i] ? -1 : event_type_index(TextDatumGetCString(elems[i]));
 
-				if (elnulls[i])
-					continue;
-				k = event_type_index(TextDatumGetCString(elems[i]));
 				if (k >= 0)
 					types |= 1 << k;
 			}
 		}
-		if (n == cap)
+		if (cache.n_endpoints == cap)
 		{
 			cap *= 2;
-			list = repalloc(list, cap * sizeof(EndpointEntry));
+			cache.endpoints = repalloc(cache.endpoints, cap * sizeof(EndpointEntry));
 		}
-		list[n].endpoint_id = DatumGetInt64(heap_getattr(tup, a_id, desc, &isnull));
-		list[n].types = types;
-		n++;
+		cache.endpoints[cache.n_endpoints].endpoint_id =
+			DatumGetInt64(heap_getattr(tup, a_id, desc, &isnull));
+		cache.endpoints[cache.n_endpoints].types = types;
+		cache.n_endpoints++;
 	}
 	table_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
 
-	if (endpoints)
-		pfree(endpoints);
-	endpoints = list;
-	n_endpoints = n;
+	/* the outcome of every stage */
+	desc = RelationGetDescr(st_rel);
+	a_id = attnum_of(desc, "stage_id");
+	a_outcome = attnum_of(desc, "outcome");
+	cap = 16;
+	cache.stages = palloc(cap * sizeof(StageEntry));
+	scan = table_beginscan(st_rel, snap, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, a_outcome, desc, &isnull);
+
+		if (cache.n_stages == cap)
+		{
+			cap *= 2;
+			cache.stages = repalloc(cache.stages, cap * sizeof(StageEntry));
+		}
+		cache.stages[cache.n_stages].stage_id = DatumGetInt64(heap_getattr(tup, a_id, desc, &isnull));
+		cache.stages[cache.n_stages].outcome = isnull ? 'o' : VARDATA_ANY(DatumGetTextPP(d))[0];
+		cache.n_stages++;
+	}
+	table_endscan(scan);
+	qsort(cache.stages, cache.n_stages, sizeof(StageEntry), stage_cmp);
+
+	UnregisterSnapshot(snap);
+	MemoryContextSwitchTo(old);
+	table_close(st_rel, AccessShareLock);
+	table_close(ep_rel, AccessShareLock);
+}
+
+static char
+stage_outcome(int64 stage_id)
+{
+	StageEntry	key = {stage_id, 0};
+	StageEntry *e = bsearch(&key, cache.stages, cache.n_stages, sizeof(StageEntry), stage_cmp);
+
+	return e ? e->outcome : 'o';
 }
 
 /* ---------------------------------------------------------------------
  * The deal trigger: the outbox
  * --------------------------------------------------------------------- */
-
-static SPIPlanPtr enqueue_plan = NULL;
-static SPIPlanPtr stage_plan = NULL;
-
-/*
- * Every name in these statements is schema-qualified, operators included:
- * they run as the owner of the deal table whatever the search_path of
- * the session that changed the deal.
- */
-static const char *const enqueue_sql =
-"WITH ev AS ("
-"  INSERT INTO salesmgmt.webhook_event (event_type, deal_id, sequence, payload, occurred_at)"
-"  SELECT $1, $2, s.n, pg_catalog.concat($3, s.n, '}}')::pg_catalog.json, $4"
-"    FROM (SELECT COALESCE(pg_catalog.max(e.sequence), 0) OPERATOR(pg_catalog.+) 1 AS n"
-"            FROM salesmgmt.webhook_event e WHERE e.deal_id OPERATOR(pg_catalog.=) $2) s"
-"  RETURNING event_id)"
-" INSERT INTO salesmgmt.webhook_delivery (event_id, endpoint_id, created_at)"
-" SELECT ev.event_id, u.id, $4 FROM ev, pg_catalog.unnest($5::pg_catalog.int8[]) AS u(id)";
-
-static const char *const stage_sql =
-"SELECT s.stage_id, s.outcome FROM salesmgmt.stage s"
-" WHERE s.stage_id OPERATOR(pg_catalog.=) $1 OR s.stage_id OPERATOR(pg_catalog.=) $2";
 
 /*
  * Append the JSON for one value, rendered the way row_to_json renders the
@@ -1090,39 +1165,106 @@ append_json_value(StringInfo buf, Datum value, bool isnull, Oid typid)
 }
 
 /* Outcome ('open', 'won', 'lost') of two stages, looked up in one query. */
+
+/*
+ * Insert a row into one of the outbox tables, with its indexes, without
+ * the executor: no plan, no permission or row-security check (the trigger
+ * writes on the system's behalf, whoever changed the deal) and no CHECK
+ * constraints (the values are made here and are valid by construction).
+ * Unique indexes are still enforced.
+ */
 static void
-stage_outcomes(int64 old_stage, int64 new_stage, char *old_outcome, char *new_outcome)
+outbox_insert(Relation rel, Datum *values, bool *nulls)
 {
-	Datum		args[2];
-	int			rc;
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	TupleTableSlot *slot;
 
-	if (stage_plan == NULL)
-	{
-		Oid			types[2] = {INT8OID, INT8OID};
-		SPIPlanPtr	p = SPI_prepare(stage_sql, 2, types);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(heap_form_tuple(RelationGetDescr(rel), values, nulls), slot, true);
+	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
+	if (rri->ri_NumIndices > 0)
+		list_free(ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL));
+	ExecDropSingleTupleTableSlot(slot);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+}
 
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		stage_plan = p;
-	}
-	args[0] = Int64GetDatum(old_stage);
-	args[1] = Int64GetDatum(new_stage);
-	rc = SPI_execute_plan(stage_plan, args, NULL, true, 2);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	*old_outcome = *new_outcome = 'o';
-	for (uint64 i = 0; i < SPI_processed; i++)
+/*
+ * The next sequence number of a deal's events: one more than the highest
+ * so far, read from the unique (deal_id, sequence) index with the latest
+ * snapshot.  Two transactions cannot race here: both would hold the
+ * deal's row lock (UPDATE, DELETE) or the deal is new (INSERT); and the
+ * unique index would refuse a duplicate anyway.
+ */
+static int64
+next_sequence(Relation event_rel, int64 deal_id)
+{
+	Relation	idx = index_open(cache.event_seq_index, AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *slot = table_slot_create(event_rel, NULL);
+	int64		seq = 0;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(deal_id));
+	scan = index_beginscan(event_rel, idx, snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
 	{
 		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		char	   *outcome = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		Datum		d = slot_getattr(slot, attnum_of(RelationGetDescr(event_rel), "sequence"), &isnull);
 
-		if (id == old_stage)
-			*old_outcome = outcome[0];
-		if (id == new_stage)
-			*new_outcome = outcome[0];
+		if (!isnull)
+			seq = DatumGetInt64(d);
 	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	return seq + 1;
+}
+
+/*
+ * A version 7 UUID (RFC 9562): 48 bits of Unix time in milliseconds, then
+ * random bits.  Ids made one after the other sort together, so the
+ * indexes on event_id grow at their right edge instead of taking random
+ * insertions all over, and event ids sort by time.
+ */
+static pg_uuid_t *
+time_ordered_uuid(void)
+{
+	pg_uuid_t  *uuid = palloc(UUID_LEN);
+	uint64		ms = (uint64) (GetCurrentTimestamp() / 1000 +
+							   (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * (uint64) 86400000);
+
+	if (!pg_strong_random(uuid->data + 6, UUID_LEN - 6))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random event id")));
+	for (int i = 0; i < 6; i++)
+		uuid->data[i] = (uint8) (ms >> (40 - 8 * i));
+	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x70;
+	uuid->data[8] = (uuid->data[8] & 0x3f) | 0x80;
+	return uuid;
+}
+
+Datum
+sm_webhook_new_event_id(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_UUID_P(time_ordered_uuid());
+}
+
+/* Set the column called name in a values/nulls pair of rel's shape */
+static void
+set_col(TupleDesc desc, Datum *values, bool *nulls, const char *name, Datum value)
+{
+	int			a = attnum_of(desc, name) - 1;
+
+	values[a] = value;
+	nulls[a] = false;
 }
 
 /* Columns whose change alone is a deal.updated event */
@@ -1134,11 +1276,13 @@ static const char *const updated_columns[] = {
  * AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW on salesmgmt.deal.
  *
  * One change of a deal is one event, the most specific that applies: a
- * move into a won stage is deal.won (not also deal.stage_changed), out of
- * a won or lost stage into an open one deal.reopened, between open stages
- * deal.stage_changed; a change of amount, currency, close date, owner,
- * probability or forecast category without a stage move deal.updated.
- * Changes to other columns only (name, notes in extra, ...) send nothing.
+ * move into a won stage is deal.won (not also deal.stage_changed), into a
+ * lost stage deal.lost, out of a won or lost stage into an open one
+ * deal.reopened, any other stage move deal.stage_changed; a change of
+ * amount, currency, close date, owner, probability or forecast category
+ * without a stage move deal.updated.  Changes to other columns only (name,
+ * extra, ...) send nothing.  Nothing is written when no active endpoint
+ * subscribes to the event type.
  */
 Datum
 sm_webhook_enqueue(PG_FUNCTION_ARGS)
@@ -1150,27 +1294,29 @@ sm_webhook_enqueue(PG_FUNCTION_ARGS)
 	HeapTuple	oldtup = NULL;
 	SmEventType type;
 	StringInfoData body;
-	Datum	   *ids;
-	int			nids = 0;
+	int64	   *targets;
+	int			n_targets = 0;
 	int64		deal_id;
+	int64		sequence;
 	bool		isnull;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	char		ts[MAXDATELEN + 1];
 	int			utc = 0;
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
-	Datum		args[5];
-	Datum		row;
 	bool	   *changed = NULL;
+	pg_uuid_t  *event_id;
+	Relation	event_rel;
+	Relation	delivery_rel;
+	TupleDesc	edesc;
+	Datum	   *values;
+	bool	   *nulls;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		elog(ERROR, "sm_webhook_enqueue must be an AFTER ROW trigger");
 
-	if (!endpoints_valid)
-		load_endpoints();
-	if (n_endpoints == 0)
+	if (!cache.valid)
+		load_cache();
+	if (cache.n_endpoints == 0)
 		return PointerGetDatum(NULL);	/* nobody listens: write nothing */
 
 	rel = td->tg_relation;
@@ -1190,7 +1336,6 @@ sm_webhook_enqueue(PG_FUNCTION_ARGS)
 	{
 		int			a_stage = attnum_of(desc, "stage_id");
 		int			a_updated = attnum_of(desc, "updated_at");
-		bool		any_tracked = false;
 
 		oldtup = td->tg_trigtuple;
 		newtup = td->tg_newtuple;
@@ -1213,18 +1358,8 @@ sm_webhook_enqueue(PG_FUNCTION_ARGS)
 		}
 		if (changed[a_stage - 1])
 		{
-			char		old_outcome,
-						new_outcome;
-
-			SPI_connect();
-			GetUserIdAndSecContext(&save_userid, &save_sec);
-			SetUserIdAndSecContext(rel->rd_rel->relowner,
-								   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-			stage_outcomes(DatumGetInt64(heap_getattr(oldtup, a_stage, desc, &isnull)),
-						   DatumGetInt64(heap_getattr(newtup, a_stage, desc, &isnull)),
-						   &old_outcome, &new_outcome);
-			SetUserIdAndSecContext(save_userid, save_sec);
-			SPI_finish();
+			char		old_outcome = stage_outcome(DatumGetInt64(heap_getattr(oldtup, a_stage, desc, &isnull)));
+			char		new_outcome = stage_outcome(DatumGetInt64(heap_getattr(newtup, a_stage, desc, &isnull)));
 
 			if (new_outcome == 'w' && old_outcome != 'w')
 				type = EV_WON;
@@ -1237,36 +1372,38 @@ sm_webhook_enqueue(PG_FUNCTION_ARGS)
 		}
 		else
 		{
+			bool		any = false;
+
 			for (int i = 0; i < (int) lengthof(updated_columns); i++)
 				if (changed[attnum_of(desc, updated_columns[i]) - 1])
-					any_tracked = true;
-			if (!any_tracked)
+					any = true;
+			if (!any)
 				return PointerGetDatum(NULL);
 			type = EV_UPDATED;
 		}
 	}
 
 	/* the subscribed endpoints */
-	ids = palloc(n_endpoints * sizeof(Datum));
-	for (int i = 0; i < n_endpoints; i++)
-		if (endpoints[i].types & (1 << type))
-			ids[nids++] = Int64GetDatum(endpoints[i].endpoint_id);
-	if (nids == 0)
+	targets = palloc(cache.n_endpoints * sizeof(int64));
+	for (int i = 0; i < cache.n_endpoints; i++)
+		if (cache.endpoints[i].types & (1 << type))
+			targets[n_targets++] = cache.endpoints[i].endpoint_id;
+	if (n_targets == 0)
 		return PointerGetDatum(NULL);
 
 	deal_id = DatumGetInt64(heap_getattr(newtup, attnum_of(desc, "deal_id"), desc, &isnull));
+	event_rel = table_open(cache.event_relid, RowExclusiveLock);
+	delivery_rel = table_open(cache.delivery_relid, RowExclusiveLock);
+	sequence = next_sequence(event_rel, deal_id);
 
-	/*
-	 * The body up to the sequence number, which the INSERT computes and
-	 * appends with the closing braces.
-	 */
+	/* the body: exactly what is stored, sent and signed */
 	initStringInfo(&body);
 	appendStringInfo(&body, "{\"type\": \"%s\", \"timestamp\": \"%s\", \"data\": {\"deal\": ",
 					 event_type_names[type],
 					 JsonEncodeDateTime(ts, TimestampTzGetDatum(now), TIMESTAMPTZOID, &utc));
-	row = heap_copy_tuple_as_datum(newtup, desc);
 	{
-		text	   *j = DatumGetTextPP(DirectFunctionCall1(row_to_json, row));
+		text	   *j = DatumGetTextPP(DirectFunctionCall1(row_to_json,
+														   heap_copy_tuple_as_datum(newtup, desc)));
 
 		appendBinaryStringInfo(&body, VARDATA_ANY(j), VARSIZE_ANY_EXHDR(j));
 	}
@@ -1292,34 +1429,44 @@ sm_webhook_enqueue(PG_FUNCTION_ARGS)
 			append_json_value(&body, o, onull, att->atttypid);
 		}
 	}
-	appendStringInfoString(&body, "}, \"sequence\": ");
+	appendStringInfo(&body, "}, \"sequence\": " INT64_FORMAT "}}", sequence);
 
-	args[0] = CStringGetTextDatum(event_type_names[type]);
-	args[1] = Int64GetDatum(deal_id);
-	args[2] = PointerGetDatum(cstring_to_text_with_len(body.data, body.len));
-	args[3] = TimestampTzGetDatum(now);
-	args[4] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	/* the event */
+	event_id = time_ordered_uuid();
+	edesc = RelationGetDescr(event_rel);
+	values = palloc0(edesc->natts * sizeof(Datum));
+	nulls = palloc(edesc->natts * sizeof(bool));
+	memset(nulls, true, edesc->natts * sizeof(bool));
+	set_col(edesc, values, nulls, "event_id", UUIDPGetDatum(event_id));
+	set_col(edesc, values, nulls, "event_type", CStringGetTextDatum(event_type_names[type]));
+	set_col(edesc, values, nulls, "deal_id", Int64GetDatum(deal_id));
+	set_col(edesc, values, nulls, "sequence", Int64GetDatum(sequence));
+	set_col(edesc, values, nulls, "payload",
+			PointerGetDatum(cstring_to_text_with_len(body.data, body.len)));
+	set_col(edesc, values, nulls, "occurred_at", TimestampTzGetDatum(now));
+	outbox_insert(event_rel, values, nulls);
 
-	SPI_connect();
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(rel->rd_rel->relowner,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-	if (enqueue_plan == NULL)
+	/* one delivery per subscribed endpoint */
+	edesc = RelationGetDescr(delivery_rel);
+	values = palloc0(edesc->natts * sizeof(Datum));
+	nulls = palloc(edesc->natts * sizeof(bool));
+	for (int i = 0; i < n_targets; i++)
 	{
-		Oid			types[5] = {TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT8ARRAYOID};
-		SPIPlanPtr	p = SPI_prepare(enqueue_sql, 5, types);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		enqueue_plan = p;
+		memset(nulls, true, edesc->natts * sizeof(bool));
+		set_col(edesc, values, nulls, "delivery_id",
+				Int64GetDatum(nextval_internal(cache.delivery_id_seq, false)));
+		set_col(edesc, values, nulls, "event_id", UUIDPGetDatum(event_id));
+		set_col(edesc, values, nulls, "endpoint_id", Int64GetDatum(targets[i]));
+		set_col(edesc, values, nulls, "state", CStringGetTextDatum("pending"));
+		set_col(edesc, values, nulls, "attempts", Int32GetDatum(0));
+		set_col(edesc, values, nulls, "retry_step", Int32GetDatum(0));
+		set_col(edesc, values, nulls, "next_attempt_at", TimestampTzGetDatum(now));
+		set_col(edesc, values, nulls, "created_at", TimestampTzGetDatum(now));
+		outbox_insert(delivery_rel, values, nulls);
 	}
-	rc = SPI_execute_plan(enqueue_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	SetUserIdAndSecContext(save_userid, save_sec);
-	SPI_finish();
+
+	table_close(delivery_rel, NoLock);
+	table_close(event_rel, NoLock);
 
 	wake_worker_at_commit();
 	return PointerGetDatum(NULL);

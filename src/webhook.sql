@@ -23,6 +23,11 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'sm_webhook_sign';
 COMMENT ON FUNCTION salesmgmt.webhook_sign(text, text, bigint, text) IS 'Standard Webhooks signature "v1,<base64 HMAC-SHA256>" of event_id.timestamp.body under a "whsec_" secret (the key is the base64-decoded part after the prefix); what the worker sends in webhook-signature.';
 
+CREATE FUNCTION salesmgmt.webhook_new_event_id() RETURNS uuid
+LANGUAGE C VOLATILE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_webhook_new_event_id';
+COMMENT ON FUNCTION salesmgmt.webhook_new_event_id() IS 'A new event id: a version 7 UUID (time-ordered, RFC 9562), so that event ids sort by creation time and their indexes grow at one end.';
+
 REVOKE ALL ON FUNCTION salesmgmt.webhook_generate_secret() FROM PUBLIC;
 REVOKE ALL ON FUNCTION salesmgmt.webhook_sign(text, text, bigint, text) FROM PUBLIC;
 
@@ -31,10 +36,10 @@ LANGUAGE C
 AS 'MODULE_PATHNAME', 'sm_webhook_endpoint_check';
 COMMENT ON FUNCTION salesmgmt._webhook_endpoint_check() IS 'Internal trigger: validates an endpoint''s URL, secret and event types before it is stored.';
 
-CREATE FUNCTION salesmgmt._webhook_endpoints_changed() RETURNS trigger
+CREATE FUNCTION salesmgmt._webhook_cache_invalidate() RETURNS trigger
 LANGUAGE C
-AS 'MODULE_PATHNAME', 'sm_webhook_endpoints_changed';
-COMMENT ON FUNCTION salesmgmt._webhook_endpoints_changed() IS 'Internal trigger: tells every session that the set of endpoints changed, so the deal trigger reloads its per-session list.';
+AS 'MODULE_PATHNAME', 'sm_webhook_cache_invalidate';
+COMMENT ON FUNCTION salesmgmt._webhook_cache_invalidate() IS 'Internal trigger: tells every session that endpoints or stages changed, so the deal trigger reloads what it keeps of them.';
 
 CREATE FUNCTION salesmgmt._webhook_enqueue() RETURNS trigger
 LANGUAGE C
@@ -91,16 +96,16 @@ COMMENT ON COLUMN salesmgmt.webhook_endpoint.disabled_at IS 'When the endpoint w
 CREATE TRIGGER webhook_endpoint_check
     BEFORE INSERT OR UPDATE ON salesmgmt.webhook_endpoint
     FOR EACH ROW EXECUTE FUNCTION salesmgmt._webhook_endpoint_check();
-CREATE TRIGGER webhook_endpoints_changed
+CREATE TRIGGER webhook_cache_invalidate
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.webhook_endpoint
-    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._webhook_endpoints_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._webhook_cache_invalidate();
 
 -- ---------------------------------------------------------------------------
 -- The outbox: events, deliveries, attempts
 -- ---------------------------------------------------------------------------
 
 CREATE TABLE salesmgmt.webhook_event (
-    event_id    uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY,
+    event_id    uuid NOT NULL DEFAULT salesmgmt.webhook_new_event_id() PRIMARY KEY,
     event_type  text NOT NULL
                 CONSTRAINT webhook_event_type_valid CHECK (event_type IN (
                     'deal.created', 'deal.updated', 'deal.stage_changed', 'deal.won',
@@ -227,6 +232,12 @@ COMMENT ON FUNCTION salesmgmt._webhook_endpoint_hold() IS 'Internal trigger: hol
 CREATE TRIGGER webhook_endpoint_hold AFTER UPDATE OF active ON salesmgmt.webhook_endpoint
     FOR EACH ROW WHEN (OLD.active IS DISTINCT FROM NEW.active)
     EXECUTE FUNCTION salesmgmt._webhook_endpoint_hold();
+
+-- The deal trigger keeps the outcome of every stage (won, lost, open) in
+-- a per-session cache; a change to the stages drops it.
+CREATE TRIGGER webhook_cache_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.stage
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._webhook_cache_invalidate();
 
 -- The deal events: after the pipeline's own triggers have settled the row.
 CREATE TRIGGER webhook_enqueue
@@ -389,7 +400,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_ep salesmgmt.webhook_endpoint;
-    v_event uuid := gen_random_uuid();
+    v_event uuid := salesmgmt.webhook_new_event_id();
     v_now timestamptz := now();
     v salesmgmt.webhook_delivery;
 BEGIN
