@@ -510,25 +510,25 @@ ipv4_refused(uint32 a, const char **why)
 {
 #define IN4(net, bits) ((a >> (32 - (bits))) == ((uint32) (net) >> (32 - (bits))))
 	if (IN4(0x00000000, 8))
-		*why = "\"this network\" address (0.0.0.0/8)";
+		*why = "a \"this network\" address (0.0.0.0/8)";
 	else if (IN4(0x7F000000, 8))
-		*why = "loopback address";
+		*why = "a loopback address";
 	else if (IN4(0x0A000000, 8) || IN4(0xAC100000, 12) || IN4(0xC0A80000, 16))
-		*why = "private address (RFC 1918)";
+		*why = "a private address (RFC 1918)";
 	else if (IN4(0x64400000, 10))
-		*why = "carrier-grade NAT address (100.64.0.0/10)";
+		*why = "a carrier-grade NAT address (100.64.0.0/10)";
 	else if (IN4(0xA9FE0000, 16))
-		*why = "link-local address";
+		*why = "a link-local address";
 	else if (IN4(0xC0000000, 24))
-		*why = "IETF protocol assignment address (192.0.0.0/24)";
+		*why = "an IETF protocol assignment address (192.0.0.0/24)";
 	else if (IN4(0xC0000200, 24) || IN4(0xC6336400, 24) || IN4(0xCB007100, 24))
-		*why = "documentation address";
+		*why = "a documentation address";
 	else if (IN4(0xC6120000, 15))
-		*why = "benchmarking address (198.18.0.0/15)";
+		*why = "a benchmarking address (198.18.0.0/15)";
 	else if (IN4(0xE0000000, 4))
-		*why = "multicast address";
+		*why = "a multicast address";
 	else if (IN4(0xF0000000, 4))
-		*why = "reserved or broadcast address";
+		*why = "a reserved or broadcast address";
 	else
 		return false;
 	return true;
@@ -538,7 +538,7 @@ ipv4_refused(uint32 a, const char **why)
 /*
  * Whether an address is one that webhook deliveries must not connect to
  * unless salesmgmt.webhook_allow_private_networks is on; *why names the
- * kind of address.  Applied to the address libcurl is about to connect
+ * kind of address, with its article ("a loopback address").  Applied to the address libcurl is about to connect
  * to, after name resolution, so a name that resolves to an internal
  * address is caught too.
  */
@@ -558,23 +558,23 @@ sm_webhook_address_refused(const struct sockaddr *sa, const char **why)
 		uint32		v4;
 
 		if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1))
-			*why = b[15] ? "loopback address" : "unspecified address";
+			*why = b[15] ? "a loopback address" : "an unspecified address";
 		else if (memcmp(b, zero, 10) == 0 && b[10] == 0xff && b[11] == 0xff)
-			*why = "IPv4-mapped IPv6 address";
+			*why = "an IPv4-mapped IPv6 address";
 		else if (memcmp(b, zero, 12) == 0)
-			*why = "IPv4-compatible IPv6 address";
+			*why = "an IPv4-compatible IPv6 address";
 		else if ((b[0] & 0xfe) == 0xfc)
-			*why = "unique-local address";
+			*why = "a unique-local address";
 		else if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-			*why = "link-local address";
+			*why = "a link-local address";
 		else if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
-			*why = "site-local address";
+			*why = "a site-local address";
 		else if (b[0] == 0xff)
-			*why = "multicast address";
+			*why = "a multicast address";
 		else if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
-			*why = "documentation address";
+			*why = "a documentation address";
 		else if (b[0] == 0x01 && memcmp(b + 1, zero, 7) == 0)
-			*why = "discard-only address";
+			*why = "a discard-only address";
 		else if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b &&
 				 memcmp(b + 4, zero, 8) == 0)
 		{
@@ -592,7 +592,7 @@ sm_webhook_address_refused(const struct sockaddr *sa, const char **why)
 			return false;
 		return true;
 	}
-	*why = "address of an unsupported family";
+	*why = "an address of an unsupported family";
 	return true;
 }
 
@@ -863,7 +863,7 @@ sm_webhook_refuse_private_literal(PG_FUNCTION_ARGS)
 	if (sm_webhook_address_refused((struct sockaddr *) &ss, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_WEBHOOK_ADDRESS_REFUSED),
-				 errmsg("webhook URL \"%s\" points to a %s", url, why),
+				 errmsg("webhook URL \"%s\" points to %s", url, why),
 				 errdetail("Deliveries to loopback, private, link-local and other non-public addresses are refused."),
 				 errhint("A superuser can allow them with salesmgmt.webhook_allow_private_networks = on.")));
 	PG_RETURN_VOID();

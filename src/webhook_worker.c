@@ -453,7 +453,7 @@ finish_job(Job *job, CURLcode code)
 	{
 		job->status = 0;
 		if (job->refused_why)
-			job->error = psprintf("refused to connect to %s: %s (salesmgmt.webhook_allow_private_networks is off)",
+			job->error = psprintf("refused to connect to %s, %s (salesmgmt.webhook_allow_private_networks is off)",
 								  job->refused_addr, job->refused_why);
 		else if (code == CURLE_OPERATION_TIMEDOUT)
 			job->error = psprintf("timed out: %s", job->errbuf[0] ? job->errbuf : curl_easy_strerror(code));
