@@ -75,7 +75,7 @@ PG_FUNCTION_INFO_V1(sm_webhook_worker_start);
 #define RECORD_DELAY_MS		20		/* longest an outcome waits to be written */
 #define POLL_MS				10		/* longest curl wait while requests run */
 #define MAINTENANCE_MS		5000	/* lease sweep interval */
-#define PURGE_MS			60000	/* retention purge interval */
+#define PURGE_MS			60000	/* retention purge interval at most */
 #define PURGE_BATCH			1000	/* rows purged per transaction */
 #define PURGE_ROUNDS		10		/* purge transactions per interval at most */
 #define NO_SHMEM_POLL_MS	1000	/* polling when commits cannot wake us */
@@ -696,6 +696,8 @@ record_outcomes(void)
 				delay = Max(delay, Min(job->retry_after_s, 86400) * 1000);
 			state = "failed";
 			next_at[i] = TimestampTzGetDatum(job->finished_at + delay * 1000);
+			if (st.due_at == 0 || DatumGetTimestampTz(next_at[i]) < st.due_at)
+				st.due_at = DatumGetTimestampTz(next_at[i]);
 			next_null[i] = false;
 			step++;
 		}
@@ -1032,7 +1034,9 @@ sm_webhook_worker_main(Datum main_arg)
 				if (now >= st.next_purge && n_active == 0)
 				{
 					purge();
-					st.next_purge = now + PURGE_MS * INT64CONST(1000);
+					/* a short retention is purged more often than a long one */
+					st.next_purge = now + Min((int64) PURGE_MS,
+											  Max((int64) 1000, sm_webhook_retention_s * INT64CONST(500))) * INT64CONST(1000);
 				}
 
 				/* refill the window when it is half empty */
@@ -1098,9 +1102,11 @@ sm_webhook_worker_main(Datum main_arg)
 		MemoryContextReset(cycle_cxt);
 
 		/* nothing running: sleep until woken, due, or maintenance */
-		if (n_active == 0 && n_done == 0 && (queue_len - queue_head) == 0 && !st.claim_more)
+		if (n_active == 0 && n_done == 0 && (queue_len - queue_head) == 0 &&
+			!(st.have_ext && st.claim_more))
 		{
 			long		timeout = IDLE_MS;
+			int			rc;
 
 			now = GetCurrentTimestamp();
 			if (!st.have_ext)
@@ -1114,9 +1120,15 @@ sm_webhook_worker_main(Datum main_arg)
 					timeout = Min(timeout, NO_SHMEM_POLL_MS);
 			}
 			pgstat_report_activity(STATE_IDLE, NULL);
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 timeout, PG_WAIT_EXTENSION);
-			if (!st.have_ext || sm_webhook_shared == NULL || my_slot < 0)
+			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						   timeout, PG_WAIT_EXTENSION);
+
+			/*
+			 * A timeout means something may be due (a retry, the poll when
+			 * commits cannot wake us): look.  A latch wake-up is seen at the
+			 * top of the loop.
+			 */
+			if (rc & WL_TIMEOUT)
 				st.claim_more = true;
 		}
 	}
