@@ -23,6 +23,7 @@ CLIENTS=4
 SECONDS_TPS=${BENCH_SECONDS:-15}
 
 bench_setup "${1:-100000}"
+export PGOPTIONS="-c client_min_messages=warning"
 PORT=$(( 20000 + RANDOM % 20000 ))
 
 # ---------------------------------------------------------------- receiver
@@ -73,16 +74,16 @@ INSERT INTO salesmgmt.pipeline (name, transition_policy) VALUES ('Webhook bench'
 INSERT INTO salesmgmt.stage (pipeline_id, name, position, probability)
 SELECT pipeline_id, s, p, 0.5 FROM salesmgmt.pipeline, (VALUES ('Bench A', 1), ('Bench B', 2)) v(s, p)
  WHERE name = 'Webhook bench';
+INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id, amount)
+SELECT 'Webhook bench ' || g, (SELECT min(account_id) FROM salesmgmt.account),
+       (SELECT min(rep_id) FROM salesmgmt.rep), s.pipeline_id, s.stage_id, 1000
+  FROM generate_series(1, $EVENTS) g,
+       (SELECT pipeline_id, stage_id FROM salesmgmt.stage WHERE name = 'Bench A') s;
 CREATE TABLE public.bench_deal AS
-WITH s AS (SELECT min(stage_id) AS a, max(stage_id) AS b, min(pipeline_id) AS p
-             FROM salesmgmt.stage WHERE name IN ('Bench A', 'Bench B'))
-SELECT row_number() OVER () AS n, d.deal_id, s.a, s.b
-  FROM s, LATERAL (
-    INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id, amount)
-    SELECT 'Webhook bench ' || g, (SELECT min(account_id) FROM salesmgmt.account),
-           (SELECT min(rep_id) FROM salesmgmt.rep), s.p, s.a, 1000
-      FROM generate_series(1, $EVENTS) g
-    RETURNING deal_id) d;
+SELECT row_number() OVER (ORDER BY d.deal_id) AS n, d.deal_id, a.stage_id AS a, b.stage_id AS b
+  FROM salesmgmt.deal d
+  JOIN salesmgmt.stage a ON a.pipeline_id = d.pipeline_id AND a.name = 'Bench A'
+  JOIN salesmgmt.stage b ON b.pipeline_id = d.pipeline_id AND b.name = 'Bench B';
 CREATE UNIQUE INDEX ON public.bench_deal (n);
 VACUUM ANALYZE;
 SQL
