@@ -12,6 +12,8 @@ INSERT INTO salesmgmt.pipeline (pipeline_id, name, transition_policy) VALUES (1,
 INSERT INTO salesmgmt.stage (stage_id, pipeline_id, name, position, probability, forecast_category, outcome) VALUES
   (1, 1, 'Qualify', 1, 0.2, 'pipeline', 'open'), (2, 1, 'Propose', 2, 0.6, 'best_case', 'open'),
   (3, 1, 'Won', 3, 1, 'closed', 'won'), (4, 1, 'Lost', 4, 0, 'omitted', 'lost');
+-- reopening a won deal is an explicit transition
+INSERT INTO salesmgmt.stage_transition (pipeline_id, from_stage_id, to_stage_id) VALUES (1, 3, 1);
 
 -- ---------------------------------------------------------------- signing
 -- The test vector of the Standard Webhooks specification.
@@ -98,7 +100,9 @@ SELECT deal_id, sequence, event_type,
        payload->>'type' = event_type AS type_in_body,
        payload->'data'->'deal'->>'stage_id' AS stage,
        payload->'data'->'deal'->>'amount' AS amount,
-       payload->'data'->'previous' AS previous,
+       (payload->'data'->'previous')::jsonb - 'stage_entered_at' - 'closed_at' AS previous,
+       ARRAY(SELECT json_object_keys(payload->'data'->'previous')
+              INTERSECT SELECT unnest('{stage_entered_at,closed_at}'::text[]) ORDER BY 1) AS previous_times,
        (payload->'data'->>'sequence')::bigint = sequence AS seq_in_body
   FROM salesmgmt.webhook_event ORDER BY deal_id, sequence;
 

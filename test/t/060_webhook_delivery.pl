@@ -69,7 +69,9 @@ is($req->{headers}{'webhook-signature'}, $rx->openssl_signature($secret, $req),
 my $body = decode_json($req->{body});
 is($body->{type}, 'deal.stage_changed', 'event type in the body');
 is($body->{data}{deal}{stage_id}, 2, 'the deal after the change');
-is_deeply($body->{data}{previous}, { stage_id => 1 }, 'the changed fields before');
+is($body->{data}{previous}{stage_id}, 1, 'the changed fields before: the stage');
+ok(exists $body->{data}{previous}{stage_entered_at} && !exists $body->{data}{previous}{amount},
+	'and only the fields that changed');
 is($body->{data}{sequence}, 1, 'per-deal sequence');
 wait_state(q{state = 'delivered' AND attempts = 1 AND last_status = 200 FROM salesmgmt.webhook_delivery WHERE delivery_id = 1},
 	'delivery recorded as delivered');
