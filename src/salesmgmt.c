@@ -58,6 +58,7 @@ _PG_init(void)
 
 	/* per-concern initialisation (settings, workers) goes here */
 	sm_pipeline_init();
+	sm_webhook_init();
 
 	MarkGUCPrefixReserved("salesmgmt");
 }

@@ -32,6 +32,9 @@
 #define ERRCODE_SM_STAGE_WRONG_PIPELINE		MAKE_SQLSTATE('S','M','0','0','3')
 #define ERRCODE_SM_STAGE_ROLE_DENIED		MAKE_SQLSTATE('S','M','0','0','4')
 #define ERRCODE_SM_PERIOD_FINALIZED			MAKE_SQLSTATE('S','M','0','1','0')
+#define ERRCODE_SM_WEBHOOK_DELIVERY_STATE	MAKE_SQLSTATE('S','M','0','4','0')
+#define ERRCODE_SM_WEBHOOK_ENDPOINT_INACTIVE	MAKE_SQLSTATE('S','M','0','4','1')
+#define ERRCODE_SM_WEBHOOK_ADDRESS_REFUSED	MAKE_SQLSTATE('S','M','0','4','2')
 
 /* Settings shared by several concerns (defined in salesmgmt.c) */
 extern char *sm_reporting_currency;
@@ -42,5 +45,6 @@ extern char *sm_reporting_currency;
  * or a background worker declares its init function here.
  */
 extern void sm_pipeline_init(void);
+extern void sm_webhook_init(void);	/* webhook.c */
 
 #endif							/* SALESMGMT_H */

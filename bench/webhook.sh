@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# bench/webhook.sh [SCALE]: webhook throughput and overhead, in one run.
+#
+#   1. stage-move TPS (pgbench, 4 clients) on a pipeline of the data set:
+#      no endpoint, an active endpoint with the C outbox trigger, and the
+#      same with the PL/pgSQL reference trigger (bench/webhook_reference.sql);
+#      the worker is stopped, so this is the enqueue cost alone.
+#   2. deliveries per second: the 20,000 events enqueued by step 1 are sent
+#      by the worker to nginx (Debian's nginx-light, answering 200 on
+#      127.0.0.1, not the bottleneck), timed from the first attempt to the
+#      last delivery.
+#   3. commit-to-delivery latency p50/p99 with the worker running, at a
+#      steady 1,000 stage moves per second (track_commit_timestamp on).
+#   4. stage-move TPS at full speed while the worker delivers live.
+#
+# SCALE is the number of deals of the data set (default 100000; the moves
+# use 20,000 deals of their own in a pipeline with free transitions).
+# BENCH_SCALE overrides it; BENCH_SECONDS the length of the TPS runs.
+. "$(dirname "$0")/common.sh"
+
+EVENTS=20000
+CLIENTS=4
+SECONDS_TPS=${BENCH_SECONDS:-15}
+
+bench_setup "${1:-100000}"
+export PGOPTIONS="-c client_min_messages=warning"
+PORT=$(( 20000 + RANDOM % 20000 ))
+
+# ---------------------------------------------------------------- receiver
+mkdir -p "$BENCH_WORK/nginx"
+cat > "$BENCH_WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $BENCH_WORK/nginx/nginx.pid;
+error_log $BENCH_WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $BENCH_WORK/nginx/body;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+    server {
+        listen 127.0.0.1:$PORT;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+nginx -c "$BENCH_WORK/nginx/nginx.conf" -p "$BENCH_WORK/nginx" &
+NGINX_PID=$!
+trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; sm_stop_cluster; rm -rf "$BENCH_WORK"' EXIT
+for _ in $(seq 50); do
+    curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/" && break
+    sleep 0.1
+done
+
+# ------------------------------------------------- server: worker settings
+bench_psql -d postgres -c "ALTER SYSTEM SET salesmgmt.webhook_database = 'bench'" \
+    -c "ALTER SYSTEM SET salesmgmt.webhook_allow_private_networks = on" \
+    -c "ALTER SYSTEM SET track_commit_timestamp = on"
+runuser -u postgres -- "$SM_BIN/pg_ctl" -D "$PGDATA" -l "$SM_CLUSTER_DIR/server.log" -w restart >/dev/null
+
+stop_worker() {
+    bench_psql -qAt -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE backend_type = 'salesmgmt webhook worker'" >/dev/null
+    for _ in $(seq 100); do
+        [ "$(bench_psql -qAt -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'salesmgmt webhook worker'")" = 0 ] && return
+        sleep 0.1
+    done
+}
+
+# 20,000 deals of their own to move back and forth between two open stages
+bench_psql -q <<SQL
+INSERT INTO salesmgmt.pipeline (name, transition_policy) VALUES ('Webhook bench', 'free');
+INSERT INTO salesmgmt.stage (pipeline_id, name, position, probability)
+SELECT pipeline_id, s, p, 0.5 FROM salesmgmt.pipeline, (VALUES ('Bench A', 1), ('Bench B', 2)) v(s, p)
+ WHERE name = 'Webhook bench';
+INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id, amount)
+SELECT 'Webhook bench ' || g, (SELECT min(account_id) FROM salesmgmt.account),
+       (SELECT min(rep_id) FROM salesmgmt.rep), s.pipeline_id, s.stage_id, 1000
+  FROM generate_series(1, $EVENTS) g,
+       (SELECT pipeline_id, stage_id FROM salesmgmt.stage WHERE name = 'Bench A') s;
+CREATE TABLE public.bench_deal AS
+SELECT row_number() OVER (ORDER BY d.deal_id) AS n, d.deal_id, a.stage_id AS a, b.stage_id AS b
+  FROM salesmgmt.deal d
+  JOIN salesmgmt.stage a ON a.pipeline_id = d.pipeline_id AND a.name = 'Bench A'
+  JOIN salesmgmt.stage b ON b.pipeline_id = d.pipeline_id AND b.name = 'Bench B';
+CREATE UNIQUE INDEX ON public.bench_deal (n);
+VACUUM ANALYZE;
+SQL
+bench_psql -q -f "$SM_ROOT/bench/webhook_reference.sql"
+cat > "$BENCH_WORK/move.sql" <<'EOF'
+\set n random(1, 20000)
+UPDATE salesmgmt.deal d SET stage_id = CASE WHEN d.stage_id = b.a THEN b.b ELSE b.a END
+  FROM public.bench_deal b WHERE b.n = :n AND d.deal_id = b.deal_id;
+EOF
+pgbench_tps() {	# pgbench_tps ARGS...: transactions per second
+    runuser -u postgres -- "$SM_BIN/pgbench" -h "$PGHOST" -p "$PGPORT" -n -c $CLIENTS -j 2 \
+        -f "$BENCH_WORK/move.sql" "$@" bench 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+set_endpoint() {	# set_endpoint on|off
+    bench_psql -q -c "UPDATE salesmgmt.webhook_endpoint SET active = $([ "$1" = on ] && echo true || echo false)"
+}
+use_trigger() {	# use_trigger c|reference
+    if [ "$1" = c ]; then
+        bench_psql -q -c 'DROP TRIGGER IF EXISTS bench_ref_enqueue ON salesmgmt.deal' \
+            -c 'ALTER TABLE salesmgmt.deal ENABLE TRIGGER webhook_enqueue'
+    else
+        bench_psql -q -c 'ALTER TABLE salesmgmt.deal DISABLE TRIGGER webhook_enqueue' \
+            -c 'CREATE TRIGGER bench_ref_enqueue AFTER INSERT OR UPDATE OR DELETE ON salesmgmt.deal
+                FOR EACH ROW EXECUTE FUNCTION public.bench_ref_enqueue()'
+    fi
+}
+clear_outbox() {
+    bench_psql -q -c 'TRUNCATE salesmgmt.webhook_attempt, salesmgmt.webhook_delivery, salesmgmt.webhook_event' \
+        -c 'VACUUM ANALYZE salesmgmt.deal, salesmgmt.webhook_event, salesmgmt.webhook_delivery'
+}
+
+# ------------------------------------------------ 1. enqueue cost (no worker)
+stop_worker
+bench_psql -q -c "SELECT salesmgmt.create_webhook('http://127.0.0.1:$PORT/hook')" >/dev/null
+echo
+echo "stage-move TPS, $CLIENTS clients, ${SECONDS_TPS} s runs, worker stopped (best of 2):"
+best() { printf '%s\n' "$@" | sort -g | tail -1; }
+declare -A TPS
+for mode in none c reference; do TPS[$mode]=0; done
+for round in 1 2; do
+    set_endpoint off; use_trigger c
+    TPS[none]=$(best "${TPS[none]}" "$(pgbench_tps -T "$SECONDS_TPS")")
+    set_endpoint on
+    TPS[c]=$(best "${TPS[c]}" "$(pgbench_tps -T "$SECONDS_TPS")")
+    use_trigger reference
+    TPS[reference]=$(best "${TPS[reference]}" "$(pgbench_tps -T "$SECONDS_TPS")")
+    use_trigger c; clear_outbox
+done
+printf '%-52s %10.0f\n' "no endpoint" "${TPS[none]}"
+printf '%-52s %10.0f   overhead %5.1f%%\n' "active endpoint, C outbox trigger" "${TPS[c]}" \
+    "$(echo "scale=4; (1 - ${TPS[c]} / ${TPS[none]}) * 100" | bc)"
+printf '%-52s %10.0f   overhead %5.1f%%\n' "active endpoint, PL/pgSQL reference trigger" "${TPS[reference]}" \
+    "$(echo "scale=4; (1 - ${TPS[reference]} / ${TPS[none]}) * 100" | bc)"
+
+# both triggers write the same outbox for the same change
+move100="UPDATE salesmgmt.deal d SET stage_id = CASE WHEN d.stage_id = b.a THEN b.b ELSE b.a END
+  FROM public.bench_deal b WHERE b.n <= 100 AND d.deal_id = b.deal_id"
+bench_psql -q -c "$move100"
+use_trigger reference
+bench_psql -q -c "$move100"
+use_trigger c
+same=$(bench_psql -qAt -c "
+  SELECT count(*) = 100 AND bool_and(c.event_type = r.event_type AND r.sequence = c.sequence + 1
+         AND (c.payload::jsonb->'data'->'deal') - 'updated_at' - 'stage_id' - 'stage_entered_at'
+           = (r.payload::jsonb->'data'->'deal') - 'updated_at' - 'stage_id' - 'stage_entered_at'
+         AND (c.payload::jsonb->'data'->'previous'->'stage_id') = (r.payload::jsonb->'data'->'deal'->'stage_id'))
+    FROM salesmgmt.webhook_event c JOIN salesmgmt.webhook_event r
+      ON r.deal_id = c.deal_id AND r.sequence = c.sequence + 1")
+echo "C and reference triggers write equivalent events: $same"
+[ "$same" = t ] || sm_die "the C and reference outbox triggers disagree"
+clear_outbox
+
+# ----------------------------------------------- 2. deliveries per second
+runuser -u postgres -- "$SM_BIN/pgbench" -h "$PGHOST" -p "$PGPORT" -n -c $CLIENTS -j 2 \
+    -t $(( EVENTS / CLIENTS )) -f "$BENCH_WORK/move.sql" bench >/dev/null 2>&1
+backlog=$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state = 'pending'")
+bench_psql -qAt -c 'SELECT salesmgmt.webhook_worker_start()' >/dev/null
+for _ in $(seq 600); do
+    left=$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state <> 'delivered'")
+    [ "$left" = 0 ] && break
+    sleep 0.2
+done
+[ "$left" = 0 ] || sm_die "$left deliveries not delivered"
+bench_psql -qAt -F ' ' -c "
+  SELECT count(*), round(extract(epoch FROM max(d.delivered_at) - min(a.started_at))::numeric, 3)
+    FROM salesmgmt.webhook_delivery d JOIN salesmgmt.webhook_attempt a USING (delivery_id)" |
+while read -r n secs; do
+    echo
+    printf 'deliveries: %s queued events to nginx in %s s = %.0f deliveries/s (all 2xx: %s)\n' "$n" "$secs" \
+        "$(echo "$n / $secs" | bc -l)" \
+        "$(bench_psql -qAt -c 'SELECT bool_and(status = 200) FROM salesmgmt.webhook_attempt')"
+done
+[ "$backlog" = "$EVENTS" ] || sm_die "expected $EVENTS queued deliveries, found $backlog"
+clear_outbox
+
+# ----------------------------------------- 3. latency at a steady rate
+runuser -u postgres -- "$SM_BIN/pgbench" -h "$PGHOST" -p "$PGPORT" -n -c $CLIENTS -j 2 \
+    -R 1000 -T 10 -f "$BENCH_WORK/move.sql" bench >/dev/null 2>&1
+sleep 2
+echo
+bench_psql -qAt -F ' ' -c "SELECT delivered, p50_latency_ms, p99_latency_ms FROM salesmgmt.webhook_stats" |
+while read -r n p50 p99; do
+    printf 'commit-to-delivery latency at 1,000 moves/s: p50 %s ms, p99 %s ms (%s deliveries)\n' "$p50" "$p99" "$n"
+done
+clear_outbox
+
+# ------------------------------------- 4. TPS while the worker delivers
+tps_live=$(pgbench_tps -T "$SECONDS_TPS")
+sleep 1
+echo
+printf 'stage-move TPS with the worker delivering live: %.0f (%.1f%% below no endpoint); backlog after the run: %s\n' \
+    "$tps_live" "$(echo "scale=4; (1 - $tps_live / ${TPS[none]}) * 100" | bc)" \
+    "$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state <> 'delivered'")"
