@@ -273,9 +273,11 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_bands jsonb;
+    v_team  bigint;
     v_item  record;
 BEGIN
-    SELECT s.grade_bands INTO v_bands FROM salesmgmt.kpi_scheme s WHERE s.scheme_id = p_scheme_id FOR NO KEY UPDATE;
+    SELECT s.grade_bands, s.team_id INTO v_bands, v_team
+      FROM salesmgmt.kpi_scheme s WHERE s.scheme_id = p_scheme_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'KPI scheme % does not exist', p_scheme_id USING ERRCODE = '42704';
     END IF;
@@ -283,8 +285,11 @@ BEGIN
         RAISE EXCEPTION 'weights of KPI scheme % do not sum to 100', p_scheme_id USING ERRCODE = '55000';
     END IF;
 
-    DROP TABLE IF EXISTS pg_temp.kpi_ref_value;
-    CREATE TEMP TABLE kpi_ref_value (rep_id bigint, kpi_id bigint, value numeric, seen boolean);
+    IF to_regclass('pg_temp.kpi_ref_value') IS NULL THEN
+        CREATE TEMP TABLE kpi_ref_value (rep_id bigint, kpi_id bigint, value numeric, seen boolean);
+    ELSE
+        TRUNCATE pg_temp.kpi_ref_value;
+    END IF;
     FOR v_item IN
         SELECT k.kpi_id, k.metric, k.metric_function
           FROM salesmgmt.kpi_scheme_item i JOIN salesmgmt.kpi k ON k.kpi_id = i.kpi_id
@@ -303,11 +308,18 @@ BEGIN
         END IF;
     END LOOP;
 
-    DROP TABLE IF EXISTS pg_temp.kpi_ref_card;
+    IF to_regclass('pg_temp.kpi_ref_card') IS NOT NULL THEN
+        DROP TABLE pg_temp.kpi_ref_card;
+    END IF;
     CREATE TEMP TABLE kpi_ref_card AS
-    WITH pop AS (
+    WITH RECURSIVE teams(team_id) AS (
+        SELECT v_team WHERE v_team IS NOT NULL
+        UNION
+        SELECT t.team_id FROM salesmgmt.team t JOIN teams ON t.parent_team_id = teams.team_id
+    ), pop AS (
         SELECT r.rep_id FROM salesmgmt.rep r
-         WHERE r.active OR EXISTS (SELECT 1 FROM pg_temp.kpi_ref_value v WHERE v.rep_id = r.rep_id AND v.seen)
+         WHERE (v_team IS NULL OR r.team_id IN (SELECT team_id FROM teams))
+           AND (r.active OR EXISTS (SELECT 1 FROM pg_temp.kpi_ref_value v WHERE v.rep_id = r.rep_id AND v.seen))
     ), scored AS (
         SELECT v.rep_id, v.kpi_id, k.code, k.metric, v.value, i.weight, k.method, k.direction, k.target, k.floor, k.cap,
                kpi_ref.score(v.value, k.target, k.method, k.direction, k.floor, k.cap) AS score
@@ -353,11 +365,12 @@ BEGIN
       FROM pg_temp.kpi_ref_card c JOIN sc ON sc.rep_id = c.rep_id;
 
     RETURN QUERY
-    SELECT s.rep_id, s.score, s.grade, s.rank,
-           (SELECT jsonb_object_agg(c.code, jsonb_build_object('metric', c.metric, 'value', c.value, 'score', c.score,
-                                                               'weight', c.weight, 'effective_weight', c.effective_weight))
-              FROM pg_temp.kpi_ref_card c WHERE c.rep_id = s.rep_id)
+    SELECT s.rep_id, s.score, s.grade, s.rank, d.details
       FROM salesmgmt.scorecard s
+      JOIN (SELECT c.rep_id,
+                   jsonb_object_agg(c.code, jsonb_build_object('metric', c.metric, 'value', c.value, 'score', c.score,
+                                                               'weight', c.weight, 'effective_weight', c.effective_weight)) AS details
+              FROM pg_temp.kpi_ref_card c GROUP BY c.rep_id) d ON d.rep_id = s.rep_id
      WHERE s.scheme_id = p_scheme_id AND s.period_start = p_period_start AND s.period_end = p_period_end
      ORDER BY s.rank NULLS LAST, s.rep_id;
 END

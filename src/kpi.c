@@ -849,6 +849,7 @@ typedef struct RepAcc
 {
 	int64		rep_id;
 	bool		active;
+	bool		in_scope;		/* in the scheme's team (or the scheme has none) */
 	bool		seen;			/* a source had data for the rep */
 
 	/* deals, as credited shares; NULL means zero */
@@ -899,6 +900,8 @@ typedef struct Rate
 typedef struct ScorecardRun
 {
 	int64		scheme_id;
+	int64		team_id;		/* scope of the scheme, if has_team */
+	bool		has_team;
 	DateADT		period_start;
 	DateADT		period_end;
 	char		currency[4];	/* salesmgmt.reporting_currency */
@@ -1025,7 +1028,7 @@ load_scheme(ScorecardRun *run)
 	 * Lock the scheme: recomputations of it are serialised (the second
 	 * replaces the first's rows), and its weights cannot change meanwhile.
 	 */
-	spi_run("SELECT grade_bands FROM salesmgmt.kpi_scheme WHERE scheme_id = $1 FOR NO KEY UPDATE",
+	spi_run("SELECT grade_bands, team_id FROM salesmgmt.kpi_scheme WHERE scheme_id = $1 FOR NO KEY UPDATE",
 			1, argtypes, args, NULL, false, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -1035,6 +1038,9 @@ load_scheme(ScorecardRun *run)
 	bands = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc, 1, &isnull));
 	run->bands = parse_grade_bands(bands, NULL, &run->nbands);
+	run->team_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 2, &isnull));
+	run->has_team = !isnull;
 
 	spi_run("SELECT k.kpi_id, k.code, k.metric, k.metric_function, k.method, k.direction,"
 			"       k.target, k.floor, k.cap, i.weight"
@@ -1098,13 +1104,27 @@ load_scheme(ScorecardRun *run)
 				 errhint("Fix the weights in salesmgmt.kpi_scheme_item before computing scorecards.")));
 }
 
+/*
+ * Every rep goes into the index (the sources report on all of them); those
+ * outside the scheme's team tree are marked out of scope.
+ */
 static void
 load_reps(ScorecardRun *run)
 {
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1];
 	HASHCTL		ctl;
 	uint64		i;
 
-	source_query(run, "SELECT rep_id, active FROM salesmgmt.rep");
+	args[0] = Int64GetDatum(run->team_id);
+	spi_run("WITH RECURSIVE teams(team_id) AS ("
+			"    SELECT $1 WHERE $1 IS NOT NULL"
+			"    UNION"
+			"    SELECT t.team_id FROM salesmgmt.team t JOIN teams ON t.parent_team_id = teams.team_id"
+			")"
+			"SELECT r.rep_id, r.active, $1 IS NULL OR r.team_id IN (SELECT team_id FROM teams)"
+			"  FROM salesmgmt.rep r",
+			1, argtypes, args, run->has_team ? " " : "n", true, SPI_OK_SELECT);
 	run->nreps = SPI_processed;
 	run->reps = palloc0(sizeof(RepAcc) * Max(run->nreps, 1));
 
@@ -1126,6 +1146,7 @@ load_reps(ScorecardRun *run)
 
 		rep->rep_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		rep->active = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		rep->in_scope = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
 		if (run->ncustom > 0)
 		{
 			rep->custom = palloc0(sizeof(Numeric) * run->ncustom);
@@ -2023,14 +2044,14 @@ sm_compute_scorecards(PG_FUNCTION_ARGS)
 			collect_custom(&run, &run.items[i]);
 	}
 
-	/* every active rep, and former reps with data in the period */
+	/* every active rep in scope, and former reps with data in the period */
 	order = palloc(sizeof(RepAcc *) * Max(run.nreps, 1));
 	n = 0;
 	for (i = 0; i < run.nreps; i++)
 	{
 		RepAcc	   *rep = &run.reps[i];
 
-		if (!rep->active && !rep->seen)
+		if (!rep->in_scope || (!rep->active && !rep->seen))
 			continue;
 		score_rep(&run, rep);
 		order[n++] = rep;

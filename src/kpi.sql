@@ -330,14 +330,17 @@ CREATE TABLE salesmgmt.kpi_scheme (
     name        text NOT NULL
                 CONSTRAINT kpi_scheme_name_not_blank CHECK (btrim(name) <> ''),
     grade_bands jsonb NOT NULL DEFAULT '{"A": 90, "B": 75, "C": 60, "D": 0}',
+    team_id     bigint REFERENCES salesmgmt.team (team_id),
     description text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT kpi_scheme_name_unique UNIQUE (name)
 );
+CREATE INDEX ON salesmgmt.kpi_scheme (team_id);
 COMMENT ON TABLE salesmgmt.kpi_scheme IS 'A KPI scheme: a weighted set of KPIs (salesmgmt.kpi_scheme_item) and the grade bands that turn a score into a grade.';
 COMMENT ON COLUMN salesmgmt.kpi_scheme.scheme_id IS 'Identity of the scheme.';
 COMMENT ON COLUMN salesmgmt.kpi_scheme.name IS 'Unique scheme name.';
 COMMENT ON COLUMN salesmgmt.kpi_scheme.grade_bands IS 'JSON object grade -> lowest score of the grade, e.g. {"A": 90, "B": 75, "C": 60, "D": 0}; a score gets the grade with the highest lower bound it reaches; one band must start at 0.';
+COMMENT ON COLUMN salesmgmt.kpi_scheme.team_id IS 'Team whose reps the scheme scores, sub-teams included (by the reps'' current team); null scores every rep.';
 COMMENT ON COLUMN salesmgmt.kpi_scheme.description IS 'Who the scheme is for, free text.';
 COMMENT ON COLUMN salesmgmt.kpi_scheme.created_at IS 'When the scheme was created.';
 

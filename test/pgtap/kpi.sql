@@ -5,7 +5,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
 SET TimeZone = 'UTC';
-SELECT plan(60);
+SELECT plan(61);
 
 -- structure
 SELECT has_table('salesmgmt', t, 'table salesmgmt.' || t || ' exists')
@@ -172,6 +172,16 @@ SELECT is((SELECT recognitions FROM salesmgmt.leaderboard WHERE scheme_id = 1 AN
           'the leaderboard shows the recognitions of the period');
 SELECT throws_ok($$SELECT * FROM salesmgmt.grant_recognitions(1, '2026-01-01', '2026-03-31', 0, 'badge', 'None')$$,
                  '22023', NULL, 'top must be at least 1');
+
+-- a scheme scoped to a team scores the reps of the team and its sub-teams
+INSERT INTO salesmgmt.team (team_id, name, parent_team_id) VALUES (2, 'East', 1), (3, 'East squad', 2);
+UPDATE salesmgmt.rep SET team_id = 3 WHERE rep_id = 2;
+UPDATE salesmgmt.rep SET team_id = 2 WHERE rep_id = 4;
+INSERT INTO salesmgmt.kpi_scheme (scheme_id, name, team_id) VALUES (5, 'East', 2);
+INSERT INTO salesmgmt.kpi_scheme_item VALUES (5, 1, 100);
+SELECT results_eq($$SELECT rep_id, score, rank FROM salesmgmt.compute_scorecards(5, '2026-01-01', '2026-03-31')$$,
+                  $$VALUES (2::bigint, 100.00::numeric, 1), (4, 80.00, 2)$$,
+                  'only Ben (sub-team) and Dan (team) are scored');
 
 SELECT * FROM finish();
 ROLLBACK;
