@@ -90,12 +90,12 @@ CREATE FUNCTION public.big_deals_won(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric)
 LANGUAGE sql STABLE
 AS $$
-    SELECT d.owner_rep_id, count(*)::numeric
-      FROM salesmgmt.deal d
-      JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won'
-     WHERE d.amount >= 50000
+    SELECT r.rep_id, count(d.deal_id)::numeric
+      FROM salesmgmt.rep r
+      LEFT JOIN (salesmgmt.deal d JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won')
+        ON d.owner_rep_id = r.rep_id AND d.amount >= 50000
        AND d.closed_at >= p_from::timestamptz AND d.closed_at < (p_to + 1)::timestamptz
-     GROUP BY d.owner_rep_id
+     GROUP BY r.rep_id
 $$;
 
 -- ------------------------------------------------ 15 KPIs and a scheme

@@ -297,7 +297,7 @@ BEGIN
     LOOP
         IF v_item.metric = 'custom' THEN
             EXECUTE format('INSERT INTO pg_temp.kpi_ref_value
-                            SELECT r.rep_id, $3, round(f.value, 4), f.value IS NOT NULL
+                            SELECT r.rep_id, $3, round(f.value, 4), false
                               FROM salesmgmt.rep r LEFT JOIN %s($1, $2) AS f(rep_id, value) ON f.rep_id = r.rep_id',
                            to_regprocedure(v_item.metric_function || '(date, date)')::regproc)
                 USING p_period_start, p_period_end, v_item.kpi_id;

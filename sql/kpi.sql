@@ -144,9 +144,10 @@ INSERT INTO salesmgmt.review (rep_id, reviewer_rep_id, period_start, period_end,
     (2, 1, '2025-10-01', '2025-12-31', 1, 1, 1);     -- Q4: not in the Q1 scorecard
 
 -- --------------------------------------------------- every metric, by hand
--- A custom metric too: referrals, from the rows of a table.
+-- A custom metric too: referrals, from the rows of a table.  Hal (left)
+-- has referrals, but a custom metric does not bring a former rep back.
 CREATE TABLE referral (rep_id bigint, n numeric);
-INSERT INTO referral VALUES (2, 3), (3, NULL), (4, 1.23456);
+INSERT INTO referral VALUES (2, 3), (3, NULL), (4, 1.23456), (7, 5);
 CREATE FUNCTION referrals(p_from date, p_to date) RETURNS TABLE (rep_id bigint, value numeric)
 LANGUAGE sql STABLE AS $$ SELECT rep_id, n FROM referral $$;
 

@@ -1508,7 +1508,9 @@ collect_reviews(ScorecardRun *run)
 /*
  * A custom metric: the function is resolved again by exact signature (it
  * may have been dropped and recreated since the KPI was saved) and called
- * by its quoted, schema-qualified name with typed parameters.
+ * by its quoted, schema-qualified name with typed parameters.  Its rows do
+ * not bring former reps into the scorecards: a function that returns 0 for
+ * every rep would otherwise score everyone who ever left.
  */
 static void
 collect_custom(ScorecardRun *run, KpiItem *item)
@@ -1565,10 +1567,7 @@ collect_custom(ScorecardRun *run, KpiItem *item)
 					 errcontext("KPI \"%s\"", item->code)));
 		rep->custom_returned[item->custom_slot] = true;
 		if (value != NULL)
-		{
-			rep->seen = true;
 			rep->custom[item->custom_slot] = sm_numeric_round(value, 4);
-		}
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
