@@ -279,11 +279,11 @@ check_finite(const DefinitionContext *dc, const char *what, Numeric v)
  */
 static void
 check_definition(const DefinitionContext *dc, KpiMethod method,
-				 KpiDirection direction, Numeric target, Numeric floor,
+				 KpiDirection direction, Numeric target, Numeric floorval,
 				 Numeric cap)
 {
 	check_finite(dc, "target", target);
-	check_finite(dc, "floor", floor);
+	check_finite(dc, "floor", floorval);
 	check_finite(dc, "cap", cap);
 
 	if (method == METHOD_ACHIEVEMENT && direction != DIR_HIGHER)
@@ -312,22 +312,22 @@ check_definition(const DefinitionContext *dc, KpiMethod method,
 				 DEF_CONTEXT(dc)));
 	if (method == METHOD_BAND)
 	{
-		if (floor == NULL)
+		if (floorval == NULL)
 			ereport(ERROR,
 					(DEF_ERRCODE(dc),
 					 errmsg("scoring method band needs a floor"),
 					 errhint("The floor is the value that scores 0; the target scores 100."),
 					 DEF_CONSTRAINT(dc, "kpi_band_floor"),
 					 DEF_CONTEXT(dc)));
-		if (direction == DIR_HIGHER ? sm_numeric_cmp(floor, target) >= 0
-			: sm_numeric_cmp(floor, target) <= 0)
+		if (direction == DIR_HIGHER ? sm_numeric_cmp(floorval, target) >= 0
+			: sm_numeric_cmp(floorval, target) <= 0)
 			ereport(ERROR,
 					(DEF_ERRCODE(dc),
 					 errmsg("floor of a band must be %s the target when %s is better",
 							direction == DIR_HIGHER ? "below" : "above",
 							direction == DIR_HIGHER ? "higher" : "lower"),
 					 errdetail("The floor is %s and the target %s.",
-							   sm_numeric_to_cstring(floor),
+							   sm_numeric_to_cstring(floorval),
 							   sm_numeric_to_cstring(target)),
 					 DEF_CONSTRAINT(dc, "kpi_band_floor"),
 					 DEF_CONTEXT(dc)));
@@ -349,14 +349,14 @@ check_definition(const DefinitionContext *dc, KpiMethod method,
  */
 static Numeric
 score_value(Numeric value, Numeric target, KpiMethod method,
-			KpiDirection direction, Numeric floor, Numeric cap)
+			KpiDirection direction, Numeric floorval, Numeric cap)
 {
 	Numeric		raw;
 
 	/* a value worse than the floor scores nothing */
-	if (floor != NULL &&
-		(direction == DIR_HIGHER ? sm_numeric_cmp(value, floor) < 0
-		 : sm_numeric_cmp(value, floor) > 0))
+	if (floorval != NULL &&
+		(direction == DIR_HIGHER ? sm_numeric_cmp(value, floorval) < 0
+		 : sm_numeric_cmp(value, floorval) > 0))
 		return sm_numeric_round(num_zero, 2);
 
 	switch (method)
@@ -385,9 +385,9 @@ score_value(Numeric value, Numeric target, KpiMethod method,
 			 * (actual - floor) / (target - floor) x 100: for lower-is-better
 			 * both differences change sign, so one formula serves both.
 			 */
-			raw = sm_numeric_div(sm_numeric_mul(sm_numeric_sub(value, floor),
+			raw = sm_numeric_div(sm_numeric_mul(sm_numeric_sub(value, floorval),
 												num_hundred),
-								 sm_numeric_sub(target, floor));
+								 sm_numeric_sub(target, floorval));
 			break;
 		default:
 			elog(ERROR, "unexpected scoring method %d", (int) method);
@@ -440,7 +440,7 @@ sm_kpi_score(PG_FUNCTION_ARGS)
 	DefinitionContext dc = {NULL, NULL};
 	Numeric		value;
 	Numeric		target;
-	Numeric		floor;
+	Numeric		floorval;
 	Numeric		cap;
 	KpiMethod	method;
 	KpiDirection direction;
@@ -455,9 +455,9 @@ sm_kpi_score(PG_FUNCTION_ARGS)
 	target = PG_GETARG_NUMERIC(1);
 	method = parse_method(&dc, text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	direction = parse_direction(&dc, text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	floor = PG_ARGISNULL(4) ? NULL : PG_GETARG_NUMERIC(4);
+	floorval = PG_ARGISNULL(4) ? NULL : PG_GETARG_NUMERIC(4);
 	cap = PG_GETARG_NUMERIC(5);
-	check_definition(&dc, method, direction, target, floor, cap);
+	check_definition(&dc, method, direction, target, floorval, cap);
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -468,7 +468,7 @@ sm_kpi_score(PG_FUNCTION_ARGS)
 				 errmsg("value to score must be a finite number, not %s",
 						sm_numeric_to_cstring(value))));
 
-	PG_RETURN_NUMERIC(score_value(value, target, method, direction, floor, cap));
+	PG_RETURN_NUMERIC(score_value(value, target, method, direction, floorval, cap));
 }
 
 /*
@@ -682,11 +682,11 @@ sm_kpi_validate(PG_FUNCTION_ARGS)
 		KpiMethod	method = parse_method(&dc, method_name);
 		KpiDirection direction = parse_direction(&dc, direction_name);
 		Numeric		target = tuple_numeric(tuple, desc, "target");
-		Numeric		floor = tuple_numeric(tuple, desc, "floor");
+		Numeric		floorval = tuple_numeric(tuple, desc, "floor");
 		Numeric		cap = tuple_numeric(tuple, desc, "cap");
 
 		if (target != NULL && cap != NULL)
-			check_definition(&dc, method, direction, target, floor, cap);
+			check_definition(&dc, method, direction, target, floorval, cap);
 	}
 
 	return PointerGetDatum(tuple);
@@ -872,7 +872,6 @@ typedef struct RepAcc
 	bool	   *custom_returned;	/* per custom KPI: the function returned a row */
 
 	/* the scorecard */
-	bool		included;
 	Numeric    *values;			/* per KPI item */
 	Numeric    *scores;
 	Numeric    *effective;
@@ -940,12 +939,32 @@ copy_numeric(Numeric n)
 	return res;
 }
 
+/* a value copied into the run's context, out of the per-row scratch */
 static Numeric
-add_or_set(Numeric acc, Numeric v)
+keep(ScorecardRun *run, Numeric v)
 {
+	MemoryContext old = MemoryContextSwitchTo(run->cxt);
+	Numeric		res = copy_numeric(v);
+
+	MemoryContextSwitchTo(old);
+	return res;
+}
+
+/* *acc += v; the sum lives in the run's context, the previous one is freed */
+static void
+accumulate(ScorecardRun *run, Numeric *acc, Numeric v)
+{
+	MemoryContext old;
+	Numeric		sum;
+
 	if (v == NULL)
-		return acc;
-	return acc == NULL ? v : sm_numeric_add(acc, v);
+		return;
+	old = MemoryContextSwitchTo(run->cxt);
+	sum = (*acc == NULL) ? copy_numeric(v) : sm_numeric_add(*acc, v);
+	if (*acc != NULL)
+		pfree(*acc);
+	*acc = sum;
+	MemoryContextSwitchTo(old);
 }
 
 /* a numeric column of an SPI row, copied into the current context */
@@ -1298,9 +1317,11 @@ static const char *const deals_sql =
 static void
 collect_deals(ScorecardRun *run)
 {
+	MemoryContext old;
 	uint64		i;
 
 	source_query(run, deals_sql);
+	old = MemoryContextSwitchTo(run->scratch);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -1320,12 +1341,14 @@ collect_deals(ScorecardRun *run)
 			won_amount = to_reporting(run, won_amount, currency, closed_day);
 		if (created_amount != NULL && !created_null)
 			created_amount = to_reporting(run, created_amount, currency, created_day);
-		rep->won_share = add_or_set(rep->won_share, spi_numeric(tup, desc, 5));
-		rep->won_amount = add_or_set(rep->won_amount, won_amount);
-		rep->lost_share = add_or_set(rep->lost_share, spi_numeric(tup, desc, 7));
-		rep->won_seconds = add_or_set(rep->won_seconds, spi_numeric(tup, desc, 8));
-		rep->created_amount = add_or_set(rep->created_amount, created_amount);
+		accumulate(run, &rep->won_share, spi_numeric(tup, desc, 5));
+		accumulate(run, &rep->won_amount, won_amount);
+		accumulate(run, &rep->lost_share, spi_numeric(tup, desc, 7));
+		accumulate(run, &rep->won_seconds, spi_numeric(tup, desc, 8));
+		accumulate(run, &rep->created_amount, created_amount);
+		MemoryContextReset(run->scratch);
 	}
+	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 }
 
@@ -1362,6 +1385,7 @@ collect_activities(ScorecardRun *run)
 static void
 collect_quotas(ScorecardRun *run)
 {
+	MemoryContext old;
 	uint64		i;
 
 	source_query(run,
@@ -1371,6 +1395,7 @@ collect_quotas(ScorecardRun *run)
 				 "  FROM salesmgmt.quota q"
 				 " WHERE q.rep_id IS NOT NULL AND q.period_start <= $2 AND q.period_end >= $1"
 				 " GROUP BY 1, 2");
+	old = MemoryContextSwitchTo(run->scratch);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -1380,16 +1405,18 @@ collect_quotas(ScorecardRun *run)
 		char	   *currency = SPI_getvalue(tup, desc, 2);
 
 		rep->seen = true;
-		rep->quota = add_or_set(rep->quota,
-								to_reporting(run, spi_numeric(tup, desc, 3), currency,
-											 run->period_end));
+		accumulate(run, &rep->quota,
+				   to_reporting(run, spi_numeric(tup, desc, 3), currency, run->period_end));
+		MemoryContextReset(run->scratch);
 	}
+	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 }
 
 static void
 collect_tasks(ScorecardRun *run)
 {
+	MemoryContext old;
 	uint64		i;
 
 	source_query(run,
@@ -1399,6 +1426,7 @@ collect_tasks(ScorecardRun *run)
 				 " WHERE t.status <> 'cancelled'"
 				 "   AND coalesce(t.due_date, t.created_at::date) BETWEEN $1 AND $2"
 				 " GROUP BY t.rep_id");
+	old = MemoryContextSwitchTo(run->scratch);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -1407,14 +1435,17 @@ collect_tasks(ScorecardRun *run)
 		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
 
 		rep->seen = true;
-		rep->task_rate = spi_numeric(tup, desc, 2);
+		rep->task_rate = keep(run, spi_numeric(tup, desc, 2));
+		MemoryContextReset(run->scratch);
 	}
+	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 }
 
 static void
 collect_csat(ScorecardRun *run)
 {
+	MemoryContext old;
 	uint64		i;
 
 	source_query(run,
@@ -1425,6 +1456,7 @@ collect_csat(ScorecardRun *run)
 				 "  FROM salesmgmt.csat_response r"
 				 " WHERE r.responded_at >= $1::timestamptz AND r.responded_at < ($2 + 1)::timestamptz"
 				 " GROUP BY r.rep_id");
+	old = MemoryContextSwitchTo(run->scratch);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -1433,9 +1465,11 @@ collect_csat(ScorecardRun *run)
 		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
 
 		rep->seen = true;
-		rep->csat_avg = spi_numeric(tup, desc, 2);
-		rep->nps = spi_numeric(tup, desc, 3);
+		rep->csat_avg = keep(run, spi_numeric(tup, desc, 2));
+		rep->nps = keep(run, spi_numeric(tup, desc, 3));
+		MemoryContextReset(run->scratch);
 	}
+	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 }
 
@@ -1482,6 +1516,7 @@ collect_training(ScorecardRun *run)
 static void
 collect_reviews(ScorecardRun *run)
 {
+	MemoryContext old;
 	uint64		i;
 
 	source_query(run,
@@ -1490,6 +1525,7 @@ collect_reviews(ScorecardRun *run)
 				 "  FROM salesmgmt.review v"
 				 " WHERE v.period_end BETWEEN $1 AND $2"
 				 " GROUP BY v.rep_id");
+	old = MemoryContextSwitchTo(run->scratch);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -1500,8 +1536,10 @@ collect_reviews(ScorecardRun *run)
 
 		rep->seen = true;
 		for (k = 0; k < 3; k++)
-			rep->attitude[k] = spi_numeric(tup, desc, 2 + k);
+			rep->attitude[k] = keep(run, spi_numeric(tup, desc, 2 + k));
+		MemoryContextReset(run->scratch);
 	}
+	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 }
 
@@ -1518,12 +1556,14 @@ collect_custom(ScorecardRun *run, KpiItem *item)
 	Oid			fn = lookup_metric_function(item->function, item->code);
 	char	   *name = format_procedure(fn);
 	StringInfoData sql;
+	MemoryContext old;
 	uint64		i;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT r.rep_id, r.value FROM %s($1, $2) AS r(rep_id, value)",
 					 metric_function_name(fn));
 	source_query(run, sql.data);
+	old = MemoryContextSwitchTo(run->scratch);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -1567,8 +1607,10 @@ collect_custom(ScorecardRun *run, KpiItem *item)
 					 errcontext("KPI \"%s\"", item->code)));
 		rep->custom_returned[item->custom_slot] = true;
 		if (value != NULL)
-			rep->custom[item->custom_slot] = sm_numeric_round(value, 4);
+			rep->custom[item->custom_slot] = keep(run, sm_numeric_round(value, 4));
+		MemoryContextReset(run->scratch);
 	}
+	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 }
 
@@ -2015,7 +2057,7 @@ sm_compute_scorecards(PG_FUNCTION_ARGS)
 
 	run.cxt = AllocSetContextCreate(CurrentMemoryContext, "salesmgmt scorecards",
 									ALLOCSET_DEFAULT_SIZES);
-	run.scratch = AllocSetContextCreate(run.cxt, "salesmgmt scorecard rep",
+	run.scratch = AllocSetContextCreate(run.cxt, "salesmgmt scorecard scratch",
 										ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(run.cxt);
 
