@@ -20,12 +20,6 @@ SELECT (date_trunc('quarter', max(stage_entered_at)) - interval '1 year')::date 
        (date_trunc('quarter', max(stage_entered_at)) - interval '1 day')::date AS kpi_to
   FROM salesmgmt.deal \gset
 
--- Deals closed before the pipeline triggers existed have no closed_at; the
--- trigger would have taken it from stage_entered_at (a no-op with triggers).
-UPDATE salesmgmt.deal d SET closed_at = d.stage_entered_at
-  FROM salesmgmt.stage st
- WHERE st.stage_id = d.stage_id AND st.outcome IN ('won', 'lost') AND d.closed_at IS NULL;
-
 -- ------------------------------------------------ reviews: quarterly, by the manager
 -- a rep is reviewed by the manager of their team, a manager by the manager
 -- of the parent team; the head of the organisation is not reviewed

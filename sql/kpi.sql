@@ -95,7 +95,7 @@ INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id
     (7, 'D7', 1, 2, 1, 1,  8000, 'USD', '2026-03-20', '2026-03-20'),
     (8, 'D8', 1, 2, 1, 1,  5000, 'USD', '2025-10-01', '2025-10-01'),
     (9, 'D9', 2, 3, 1, 1,  7000, 'USD', '2026-02-01', '2026-02-01');
-UPDATE salesmgmt.deal d SET stage_id = c.stage_id, stage_entered_at = c.at, closed_at = c.at
+UPDATE salesmgmt.deal d SET stage_id = c.stage_id, stage_entered_at = c.at
   FROM (VALUES (1, 2, '2026-01-25'::timestamptz), (2, 2, '2026-02-19'), (3, 3, '2026-03-10'),
                (4, 2, '2026-01-19'), (5, 2, '2026-03-11'), (6, 3, '2026-02-15'),
                (8, 2, '2025-12-20'), (9, 2, '2026-04-02')) AS c(deal_id, stage_id, at)
@@ -301,7 +301,7 @@ INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id
     (22, 'Jo deal', 1, 9, 1, 1, 600, 'USD', current_date - 40, current_date - 40),
     (23, 'Jo lost', 1, 9, 1, 1, 900, 'USD', current_date - 40, current_date - 40);
 UPDATE salesmgmt.deal SET stage_id = CASE WHEN deal_id = 23 THEN 3 ELSE 2 END,
-       stage_entered_at = current_date - 10 + time '12:00', closed_at = current_date - 10 + time '12:00'
+       stage_entered_at = current_date - 10 + time '12:00'
  WHERE deal_id >= 20;
 -- Ivy: 3000 + 1200 EUR x 1.25 = 4500 of 10000: 45% at 50%: cautioned;
 -- Jo: 600 of 1000: on track; the team (Ivy + Jo, sub-team included):

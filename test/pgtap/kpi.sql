@@ -58,7 +58,7 @@ INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id
 VALUES (1, 'a', 1, 1, 1, 1, 800, '2026-01-02', '2026-01-02'),
        (2, 'b', 1, 2, 1, 1, 1000, '2026-01-02', '2026-01-02'),
        (3, 'c', 1, 3, 1, 1, 1000, '2026-01-02', '2026-01-02');
-UPDATE salesmgmt.deal SET stage_id = 2, stage_entered_at = '2026-02-01', closed_at = '2026-02-01';
+UPDATE salesmgmt.deal SET stage_id = 2, stage_entered_at = '2026-02-01';
 INSERT INTO salesmgmt.csat_response (account_id, rep_id, csat, responded_at) VALUES (1, 1, 5, '2026-02-10'), (1, 2, 3, '2026-02-10');
 
 -- bad input: SQLSTATEs applications can catch
@@ -102,7 +102,7 @@ SELECT is((SELECT details -> 'csat' FROM salesmgmt.compute_scorecards(1, '2026-0
 INSERT INTO salesmgmt.rep (rep_id, name, email, team_id) VALUES (4, 'Dan', 'dan@example.com', 1);
 INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount, created_at, stage_entered_at)
 VALUES (4, 'd', 1, 4, 1, 1, 800, '2026-01-02', '2026-01-02');
-UPDATE salesmgmt.deal SET stage_id = 2, stage_entered_at = '2026-02-01', closed_at = '2026-02-01' WHERE deal_id = 4;
+UPDATE salesmgmt.deal SET stage_id = 2, stage_entered_at = '2026-02-01' WHERE deal_id = 4;
 INSERT INTO salesmgmt.csat_response (account_id, rep_id, csat, responded_at) VALUES (1, 4, 5, '2026-02-11');
 SELECT results_eq($$SELECT rep_id, rank FROM salesmgmt.compute_scorecards(1, '2026-01-01', '2026-03-31')$$,
                   $$VALUES (3::bigint, 1), (1, 2), (4, 2), (2, 4)$$, 'Ann and Dan share rank 2; Ben is 4th');
