@@ -142,27 +142,23 @@ LANGUAGE sql STABLE AS $$
                    FROM kpi_ref.deal_credit(p_from, p_to) GROUP BY rep_id) c ON c.rep_id = r.rep_id
 $$;
 
+-- activities of the given kinds in the period (every activity makes the rep seen)
+CREATE FUNCTION kpi_ref.activity_count(p_from date, p_to date, p_kinds text[])
+RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT r.rep_id, coalesce(a.n, 0)::numeric, a.rep_id IS NOT NULL
+      FROM salesmgmt.rep r
+      LEFT JOIN (SELECT a.rep_id, count(*) FILTER (WHERE a.kind = ANY (p_kinds)) AS n
+                   FROM salesmgmt.activity a
+                  WHERE a.occurred_at >= p_from::timestamptz AND a.occurred_at < (p_to + 1)::timestamptz
+                  GROUP BY a.rep_id) a ON a.rep_id = r.rep_id
+$$;
 CREATE FUNCTION kpi_ref.metric_activities(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
-    SELECT r.rep_id, coalesce(a.n, 0)::numeric, a.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT a.rep_id, count(*) FILTER (WHERE a.kind <> 'note') AS n
-                   FROM salesmgmt.activity a
-                  WHERE a.occurred_at >= p_from::timestamptz AND a.occurred_at < (p_to + 1)::timestamptz
-                  GROUP BY a.rep_id) a ON a.rep_id = r.rep_id
-$$;
-
+LANGUAGE sql STABLE AS $$ SELECT * FROM kpi_ref.activity_count(p_from, p_to, '{call,email,meeting,visit,demo}') $$;
 CREATE FUNCTION kpi_ref.metric_meetings(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
-    SELECT r.rep_id, coalesce(a.n, 0)::numeric, a.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT a.rep_id, count(*) FILTER (WHERE a.kind IN ('meeting', 'visit', 'demo')) AS n
-                   FROM salesmgmt.activity a
-                  WHERE a.occurred_at >= p_from::timestamptz AND a.occurred_at < (p_to + 1)::timestamptz
-                  GROUP BY a.rep_id) a ON a.rep_id = r.rep_id
-$$;
+LANGUAGE sql STABLE AS $$ SELECT * FROM kpi_ref.activity_count(p_from, p_to, '{meeting,visit,demo}') $$;
 
 CREATE FUNCTION kpi_ref.metric_quota_attainment(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
@@ -239,32 +235,28 @@ LANGUAGE sql STABLE AS $$
       FROM salesmgmt.rep r CROSS JOIN req LEFT JOIN e ON e.rep_id = r.rep_id
 $$;
 
+-- one of the three ratings of the reviews ending in the period
+CREATE FUNCTION kpi_ref.attitude(p_from date, p_to date, p_rating text)
+RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT r.rep_id, v.a, v.rep_id IS NOT NULL
+      FROM salesmgmt.rep r
+      LEFT JOIN (SELECT v.rep_id,
+                        round(avg(CASE p_rating WHEN 'discipline' THEN v.discipline
+                                                WHEN 'teamwork' THEN v.teamwork
+                                                ELSE v.customer_service END), 4) AS a
+                   FROM salesmgmt.review v
+                  WHERE v.period_end BETWEEN p_from AND p_to GROUP BY v.rep_id) v ON v.rep_id = r.rep_id
+$$;
 CREATE FUNCTION kpi_ref.metric_attitude_discipline(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
-    SELECT r.rep_id, v.a, v.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT v.rep_id, round(avg(v.discipline), 4) AS a FROM salesmgmt.review v
-                  WHERE v.period_end BETWEEN p_from AND p_to GROUP BY v.rep_id) v ON v.rep_id = r.rep_id
-$$;
-
+LANGUAGE sql STABLE AS $$ SELECT * FROM kpi_ref.attitude(p_from, p_to, 'discipline') $$;
 CREATE FUNCTION kpi_ref.metric_attitude_teamwork(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
-    SELECT r.rep_id, v.a, v.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT v.rep_id, round(avg(v.teamwork), 4) AS a FROM salesmgmt.review v
-                  WHERE v.period_end BETWEEN p_from AND p_to GROUP BY v.rep_id) v ON v.rep_id = r.rep_id
-$$;
-
+LANGUAGE sql STABLE AS $$ SELECT * FROM kpi_ref.attitude(p_from, p_to, 'teamwork') $$;
 CREATE FUNCTION kpi_ref.metric_attitude_customer_service(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
-    SELECT r.rep_id, v.a, v.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT v.rep_id, round(avg(v.customer_service), 4) AS a FROM salesmgmt.review v
-                  WHERE v.period_end BETWEEN p_from AND p_to GROUP BY v.rep_id) v ON v.rep_id = r.rep_id
-$$;
+LANGUAGE sql STABLE AS $$ SELECT * FROM kpi_ref.attitude(p_from, p_to, 'customer_service') $$;
 
 -- the scorecards: one metric query per KPI, then scoring and storing in SQL
 CREATE FUNCTION kpi_ref.compute_scorecards(p_scheme_id bigint, p_period_start date, p_period_end date)

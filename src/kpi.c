@@ -1284,98 +1284,55 @@ to_reporting(ScorecardRun *run, Numeric amount, const char *currency, DateADT da
 /* ---- the source queries ---- */
 
 /*
+ * Each source is one query grouped by rep (the first column) and a function
+ * that folds one of its rows into the rep's accumulator.  The row function
+ * runs in the per-row scratch context: what it keeps must go through keep()
+ * or accumulate().
+ */
+typedef void (*SourceRowFn) (ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc);
+
+typedef struct SourceQuery
+{
+	KpiSource	source;
+	const char *sql;
+	SourceRowFn row;
+} SourceQuery;
+
+/*
  * Deals won or lost in the period, and deals created in it, credited by
  * split share (a deal without splits credits its owner in full).  Rows in
  * the reporting currency group per rep; the others also per day, the day
  * their amount is converted on.
  */
-static const char *const deals_sql =
-"SELECT coalesce(sp.rep_id, d.owner_rep_id),"
-"       d.currency::text,"
-"       CASE WHEN d.currency <> $3 AND d.closed_at >= $1::timestamptz"
-"             AND d.closed_at < ($2 + 1)::timestamptz THEN d.closed_at::date END,"
-"       CASE WHEN d.currency <> $3 AND d.created_at >= $1::timestamptz"
-"             AND d.created_at < ($2 + 1)::timestamptz THEN d.created_at::date END,"
-"       sum(coalesce(sp.share, 1)) FILTER (WHERE w.won),"
-"       sum(d.amount * coalesce(sp.share, 1)) FILTER (WHERE w.won),"
-"       sum(coalesce(sp.share, 1)) FILTER (WHERE w.lost),"
-"       sum(coalesce(sp.share, 1) * extract(epoch FROM d.closed_at - d.created_at)) FILTER (WHERE w.won),"
-"       sum(d.amount * coalesce(sp.share, 1)) FILTER (WHERE d.created_at >= $1::timestamptz"
-"                                                       AND d.created_at < ($2 + 1)::timestamptz)"
-"  FROM salesmgmt.deal d"
-"  JOIN salesmgmt.stage st ON st.stage_id = d.stage_id"
-"  LEFT JOIN salesmgmt.deal_split sp ON sp.deal_id = d.deal_id"
-"  CROSS JOIN LATERAL (SELECT st.outcome = 'won' AND d.closed_at >= $1::timestamptz"
-"                             AND d.closed_at < ($2 + 1)::timestamptz AS won,"
-"                             st.outcome = 'lost' AND d.closed_at >= $1::timestamptz"
-"                             AND d.closed_at < ($2 + 1)::timestamptz AS lost) w"
-" WHERE (d.closed_at >= $1::timestamptz AND d.closed_at < ($2 + 1)::timestamptz"
-"        AND st.outcome IN ('won', 'lost'))"
-"    OR (d.created_at >= $1::timestamptz AND d.created_at < ($2 + 1)::timestamptz)"
-" GROUP BY 1, 2, 3, 4";
-
 static void
-collect_deals(ScorecardRun *run)
+deal_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
-	MemoryContext old;
-	uint64		i;
+	char	   *currency = SPI_getvalue(tup, desc, 2);
+	bool		closed_null;
+	bool		created_null;
+	DateADT		closed_day = DatumGetDateADT(SPI_getbinval(tup, desc, 3, &closed_null));
+	DateADT		created_day = DatumGetDateADT(SPI_getbinval(tup, desc, 4, &created_null));
+	Numeric		won_amount = spi_numeric(tup, desc, 6);
+	Numeric		created_amount = spi_numeric(tup, desc, 9);
 
-	source_query(run, deals_sql);
-	old = MemoryContextSwitchTo(run->scratch);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
-		char	   *currency = SPI_getvalue(tup, desc, 2);
-		bool		closed_null;
-		bool		created_null;
-		DateADT		closed_day = DatumGetDateADT(SPI_getbinval(tup, desc, 3, &closed_null));
-		DateADT		created_day = DatumGetDateADT(SPI_getbinval(tup, desc, 4, &created_null));
-		Numeric		won_amount = spi_numeric(tup, desc, 6);
-		Numeric		created_amount = spi_numeric(tup, desc, 9);
-
-		rep->seen = true;
-		if (won_amount != NULL && !closed_null)
-			won_amount = to_reporting(run, won_amount, currency, closed_day);
-		if (created_amount != NULL && !created_null)
-			created_amount = to_reporting(run, created_amount, currency, created_day);
-		accumulate(run, &rep->won_share, spi_numeric(tup, desc, 5));
-		accumulate(run, &rep->won_amount, won_amount);
-		accumulate(run, &rep->lost_share, spi_numeric(tup, desc, 7));
-		accumulate(run, &rep->won_seconds, spi_numeric(tup, desc, 8));
-		accumulate(run, &rep->created_amount, created_amount);
-		MemoryContextReset(run->scratch);
-	}
-	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
+	if (won_amount != NULL && !closed_null)
+		won_amount = to_reporting(run, won_amount, currency, closed_day);
+	if (created_amount != NULL && !created_null)
+		created_amount = to_reporting(run, created_amount, currency, created_day);
+	accumulate(run, &rep->won_share, spi_numeric(tup, desc, 5));
+	accumulate(run, &rep->won_amount, won_amount);
+	accumulate(run, &rep->lost_share, spi_numeric(tup, desc, 7));
+	accumulate(run, &rep->won_seconds, spi_numeric(tup, desc, 8));
+	accumulate(run, &rep->created_amount, created_amount);
 }
 
 static void
-collect_activities(ScorecardRun *run)
+activity_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
-	uint64		i;
+	bool		isnull;
 
-	source_query(run,
-				 "SELECT a.rep_id,"
-				 "       count(*) FILTER (WHERE a.kind <> 'note'),"
-				 "       count(*) FILTER (WHERE a.kind IN ('meeting', 'visit', 'demo'))"
-				 "  FROM salesmgmt.activity a"
-				 " WHERE a.occurred_at >= $1::timestamptz AND a.occurred_at < ($2 + 1)::timestamptz"
-				 " GROUP BY a.rep_id");
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
-
-		rep->seen = true;
-		rep->activities = spi_int64(tup, desc, 2, &isnull);
-		rep->meetings = spi_int64(tup, desc, 3, &isnull);
-	}
-	SPI_freetuptable(SPI_tuptable);
+	rep->activities = spi_int64(tup, desc, 2, &isnull);
+	rep->meetings = spi_int64(tup, desc, 3, &isnull);
 }
 
 /*
@@ -1383,105 +1340,158 @@ collect_activities(ScorecardRun *run)
  * days of overlap, converted on the period's last day.
  */
 static void
-collect_quotas(ScorecardRun *run)
+quota_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
-	MemoryContext old;
-	uint64		i;
-
-	source_query(run,
-				 "SELECT q.rep_id, q.currency::text,"
-				 "       sum(q.amount * (least(q.period_end, $2) - greatest(q.period_start, $1) + 1)"
-				 "           / (q.period_end - q.period_start + 1))"
-				 "  FROM salesmgmt.quota q"
-				 " WHERE q.rep_id IS NOT NULL AND q.period_start <= $2 AND q.period_end >= $1"
-				 " GROUP BY 1, 2");
-	old = MemoryContextSwitchTo(run->scratch);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
-		char	   *currency = SPI_getvalue(tup, desc, 2);
-
-		rep->seen = true;
-		accumulate(run, &rep->quota,
-				   to_reporting(run, spi_numeric(tup, desc, 3), currency, run->period_end));
-		MemoryContextReset(run->scratch);
-	}
-	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
+	accumulate(run, &rep->quota,
+			   to_reporting(run, spi_numeric(tup, desc, 3), SPI_getvalue(tup, desc, 2),
+							run->period_end));
 }
 
 static void
-collect_tasks(ScorecardRun *run)
+task_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
-	MemoryContext old;
-	uint64		i;
-
-	source_query(run,
-				 "SELECT t.rep_id,"
-				 "       round((count(*) FILTER (WHERE t.status = 'done'))::numeric * 100 / count(*), 4)"
-				 "  FROM salesmgmt.sales_task t"
-				 " WHERE t.status <> 'cancelled'"
-				 "   AND coalesce(t.due_date, t.created_at::date) BETWEEN $1 AND $2"
-				 " GROUP BY t.rep_id");
-	old = MemoryContextSwitchTo(run->scratch);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
-
-		rep->seen = true;
-		rep->task_rate = keep(run, spi_numeric(tup, desc, 2));
-		MemoryContextReset(run->scratch);
-	}
-	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
+	rep->task_rate = keep(run, spi_numeric(tup, desc, 2));
 }
 
 static void
-collect_csat(ScorecardRun *run)
+csat_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
-	MemoryContext old;
-	uint64		i;
-
-	source_query(run,
-				 "SELECT r.rep_id, round(avg(r.csat), 4),"
-				 "       CASE WHEN count(r.nps) > 0 THEN"
-				 "            round((count(*) FILTER (WHERE r.nps >= 9) - count(*) FILTER (WHERE r.nps <= 6))::numeric"
-				 "                  * 100 / count(r.nps), 4) END"
-				 "  FROM salesmgmt.csat_response r"
-				 " WHERE r.responded_at >= $1::timestamptz AND r.responded_at < ($2 + 1)::timestamptz"
-				 " GROUP BY r.rep_id");
-	old = MemoryContextSwitchTo(run->scratch);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
-
-		rep->seen = true;
-		rep->csat_avg = keep(run, spi_numeric(tup, desc, 2));
-		rep->nps = keep(run, spi_numeric(tup, desc, 3));
-		MemoryContextReset(run->scratch);
-	}
-	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
+	rep->csat_avg = keep(run, spi_numeric(tup, desc, 2));
+	rep->nps = keep(run, spi_numeric(tup, desc, 3));
 }
 
 /*
  * Courses expected of a rep by the period's end: every required course
- * created by then (the same number for everyone), plus the other courses
- * the rep enrolled in by then.
+ * created by then (run->training_required, the same for everyone), plus the
+ * other courses the rep enrolled in by then.
  */
 static void
-collect_training(ScorecardRun *run)
+training_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
+	bool		isnull;
+
+	rep->training_extra = spi_int64(tup, desc, 2, &isnull);
+	rep->training_done = spi_int64(tup, desc, 3, &isnull);
+}
+
+static void
+review_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
+{
+	int			k;
+
+	for (k = 0; k < 3; k++)
+		rep->attitude[k] = keep(run, spi_numeric(tup, desc, 2 + k));
+}
+
+static const SourceQuery source_queries[] = {
+	{SRC_DEALS,
+		"SELECT coalesce(sp.rep_id, d.owner_rep_id),"
+		"       d.currency::text,"
+		"       CASE WHEN d.currency <> $3 AND d.closed_at >= $1::timestamptz"
+		"             AND d.closed_at < ($2 + 1)::timestamptz THEN d.closed_at::date END,"
+		"       CASE WHEN d.currency <> $3 AND d.created_at >= $1::timestamptz"
+		"             AND d.created_at < ($2 + 1)::timestamptz THEN d.created_at::date END,"
+		"       sum(coalesce(sp.share, 1)) FILTER (WHERE w.won),"
+		"       sum(d.amount * coalesce(sp.share, 1)) FILTER (WHERE w.won),"
+		"       sum(coalesce(sp.share, 1)) FILTER (WHERE w.lost),"
+		"       sum(coalesce(sp.share, 1) * extract(epoch FROM d.closed_at - d.created_at)) FILTER (WHERE w.won),"
+		"       sum(d.amount * coalesce(sp.share, 1)) FILTER (WHERE d.created_at >= $1::timestamptz"
+		"                                                       AND d.created_at < ($2 + 1)::timestamptz)"
+		"  FROM salesmgmt.deal d"
+		"  JOIN salesmgmt.stage st ON st.stage_id = d.stage_id"
+		"  LEFT JOIN salesmgmt.deal_split sp ON sp.deal_id = d.deal_id"
+		"  CROSS JOIN LATERAL (SELECT st.outcome = 'won' AND d.closed_at >= $1::timestamptz"
+		"                             AND d.closed_at < ($2 + 1)::timestamptz AS won,"
+		"                             st.outcome = 'lost' AND d.closed_at >= $1::timestamptz"
+		"                             AND d.closed_at < ($2 + 1)::timestamptz AS lost) w"
+		" WHERE (d.closed_at >= $1::timestamptz AND d.closed_at < ($2 + 1)::timestamptz"
+		"        AND st.outcome IN ('won', 'lost'))"
+		"    OR (d.created_at >= $1::timestamptz AND d.created_at < ($2 + 1)::timestamptz)"
+		" GROUP BY 1, 2, 3, 4",
+	deal_row},
+	{SRC_ACTIVITIES,
+		"SELECT a.rep_id,"
+		"       count(*) FILTER (WHERE a.kind <> 'note'),"
+		"       count(*) FILTER (WHERE a.kind IN ('meeting', 'visit', 'demo'))"
+		"  FROM salesmgmt.activity a"
+		" WHERE a.occurred_at >= $1::timestamptz AND a.occurred_at < ($2 + 1)::timestamptz"
+		" GROUP BY a.rep_id",
+	activity_row},
+	{SRC_QUOTAS,
+		"SELECT q.rep_id, q.currency::text,"
+		"       sum(q.amount * (least(q.period_end, $2) - greatest(q.period_start, $1) + 1)"
+		"           / (q.period_end - q.period_start + 1))"
+		"  FROM salesmgmt.quota q"
+		" WHERE q.rep_id IS NOT NULL AND q.period_start <= $2 AND q.period_end >= $1"
+		" GROUP BY 1, 2",
+	quota_row},
+	{SRC_TASKS,
+		"SELECT t.rep_id,"
+		"       round((count(*) FILTER (WHERE t.status = 'done'))::numeric * 100 / count(*), 4)"
+		"  FROM salesmgmt.sales_task t"
+		" WHERE t.status <> 'cancelled'"
+		"   AND coalesce(t.due_date, t.created_at::date) BETWEEN $1 AND $2"
+		" GROUP BY t.rep_id",
+	task_row},
+	{SRC_CSAT,
+		"SELECT r.rep_id, round(avg(r.csat), 4),"
+		"       CASE WHEN count(r.nps) > 0 THEN"
+		"            round((count(*) FILTER (WHERE r.nps >= 9) - count(*) FILTER (WHERE r.nps <= 6))::numeric"
+		"                  * 100 / count(r.nps), 4) END"
+		"  FROM salesmgmt.csat_response r"
+		" WHERE r.responded_at >= $1::timestamptz AND r.responded_at < ($2 + 1)::timestamptz"
+		" GROUP BY r.rep_id",
+	csat_row},
+	{SRC_TRAINING,
+		"SELECT e.rep_id,"
+		"       count(*) FILTER (WHERE NOT (c.required AND c.created_at < ($2 + 1)::timestamptz)),"
+		"       count(*) FILTER (WHERE e.status = 'completed' AND e.completed_at < ($2 + 1)::timestamptz)"
+		"  FROM salesmgmt.training_enrollment e"
+		"  JOIN salesmgmt.training_course c ON c.course_id = e.course_id"
+		" WHERE (c.required AND c.created_at < ($2 + 1)::timestamptz)"
+		"    OR e.enrolled_at < ($2 + 1)::timestamptz"
+		" GROUP BY e.rep_id",
+	training_row},
+	{SRC_REVIEWS,
+		"SELECT v.rep_id, round(avg(v.discipline), 4), round(avg(v.teamwork), 4),"
+		"       round(avg(v.customer_service), 4)"
+		"  FROM salesmgmt.review v"
+		" WHERE v.period_end BETWEEN $1 AND $2"
+		" GROUP BY v.rep_id",
+	review_row},
+};
+
+/*
+ * Run one source query and fold its rows into the reps, each marked as
+ * having data in the period; temporaries are freed row by row.
+ */
+static void
+collect_source(ScorecardRun *run, const SourceQuery *q)
+{
+	MemoryContext old;
 	uint64		i;
+
+	source_query(run, q->sql);
+	old = MemoryContextSwitchTo(run->scratch);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
+
+		rep->seen = true;
+		q->row(run, rep, tup, desc);
+		MemoryContextReset(run->scratch);
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* the required courses every rep is expected to take by the period's end */
+static void
+count_required_courses(ScorecardRun *run)
+{
 	bool		isnull;
 
 	source_query(run,
@@ -1489,57 +1499,6 @@ collect_training(ScorecardRun *run)
 				 " WHERE c.required AND c.created_at < ($2 + 1)::timestamptz");
 	run->training_required = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 														 SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
-
-	source_query(run,
-				 "SELECT e.rep_id,"
-				 "       count(*) FILTER (WHERE NOT (c.required AND c.created_at < ($2 + 1)::timestamptz)),"
-				 "       count(*) FILTER (WHERE e.status = 'completed' AND e.completed_at < ($2 + 1)::timestamptz)"
-				 "  FROM salesmgmt.training_enrollment e"
-				 "  JOIN salesmgmt.training_course c ON c.course_id = e.course_id"
-				 " WHERE (c.required AND c.created_at < ($2 + 1)::timestamptz)"
-				 "    OR e.enrolled_at < ($2 + 1)::timestamptz"
-				 " GROUP BY e.rep_id");
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
-
-		rep->seen = true;
-		rep->training_extra = spi_int64(tup, desc, 2, &isnull);
-		rep->training_done = spi_int64(tup, desc, 3, &isnull);
-	}
-	SPI_freetuptable(SPI_tuptable);
-}
-
-static void
-collect_reviews(ScorecardRun *run)
-{
-	MemoryContext old;
-	uint64		i;
-
-	source_query(run,
-				 "SELECT v.rep_id, round(avg(v.discipline), 4), round(avg(v.teamwork), 4),"
-				 "       round(avg(v.customer_service), 4)"
-				 "  FROM salesmgmt.review v"
-				 " WHERE v.period_end BETWEEN $1 AND $2"
-				 " GROUP BY v.rep_id");
-	old = MemoryContextSwitchTo(run->scratch);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
-		int			k;
-
-		rep->seen = true;
-		for (k = 0; k < 3; k++)
-			rep->attitude[k] = keep(run, spi_numeric(tup, desc, 2 + k));
-		MemoryContextReset(run->scratch);
-	}
-	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 }
 
@@ -2065,20 +2024,13 @@ sm_compute_scorecards(PG_FUNCTION_ARGS)
 	load_reps(&run);
 	if (run.need[SRC_DEALS] || run.need[SRC_QUOTAS])
 		load_rates(&run);
-	if (run.need[SRC_DEALS])
-		collect_deals(&run);
-	if (run.need[SRC_ACTIVITIES])
-		collect_activities(&run);
-	if (run.need[SRC_QUOTAS])
-		collect_quotas(&run);
-	if (run.need[SRC_TASKS])
-		collect_tasks(&run);
-	if (run.need[SRC_CSAT])
-		collect_csat(&run);
 	if (run.need[SRC_TRAINING])
-		collect_training(&run);
-	if (run.need[SRC_REVIEWS])
-		collect_reviews(&run);
+		count_required_courses(&run);
+	for (i = 0; i < (int) lengthof(source_queries); i++)
+	{
+		if (run.need[source_queries[i].source])
+			collect_source(&run, &source_queries[i]);
+	}
 	for (i = 0; i < run.nitems; i++)
 	{
 		if (run.items[i].metric == M_CUSTOM)

@@ -59,18 +59,15 @@ foreach my $currency ('USD', 'EUR')
 	my $cmp = $node->safe_psql('src', qq{
 		SET salesmgmt.reporting_currency = '$currency';
 		CREATE TEMP TABLE c_out AS SELECT * FROM salesmgmt.compute_scorecards($scheme, '$from', '$to');
-		CREATE TEMP TABLE c_lines AS
+		CREATE TEMP VIEW lines AS
 			SELECT s.rep_id, s.score, s.grade, s.rank, s.coverage, i.kpi_id, i.value, i.score AS kpi_score,
 			       i.weight, i.effective_weight, i.method, i.direction, i.target, i.floor, i.cap
 			  FROM salesmgmt.scorecard s JOIN salesmgmt.scorecard_item i USING (scorecard_id)
 			 WHERE s.scheme_id = $scheme;
+		CREATE TEMP TABLE c_lines AS SELECT * FROM lines;
 		SET client_min_messages = warning;
 		CREATE TEMP TABLE r_out AS SELECT * FROM kpi_ref.compute_scorecards($scheme, '$from', '$to');
-		CREATE TEMP TABLE r_lines AS
-			SELECT s.rep_id, s.score, s.grade, s.rank, s.coverage, i.kpi_id, i.value, i.score AS kpi_score,
-			       i.weight, i.effective_weight, i.method, i.direction, i.target, i.floor, i.cap
-			  FROM salesmgmt.scorecard s JOIN salesmgmt.scorecard_item i USING (scorecard_id)
-			 WHERE s.scheme_id = $scheme;
+		CREATE TEMP TABLE r_lines AS SELECT * FROM lines;
 		SELECT (SELECT count(*) FROM c_out) || '|' || (SELECT count(*) FROM r_out) || '|'
 		       || (SELECT count(*) FROM (SELECT * FROM c_out EXCEPT SELECT * FROM r_out) x) || '|'
 		       || (SELECT count(*) FROM (SELECT * FROM r_out EXCEPT SELECT * FROM c_out) x) || '|'
