@@ -5,7 +5,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
 SET TimeZone = 'UTC';
-SELECT plan(61);
+SELECT plan(68);
 
 -- structure
 SELECT has_table('salesmgmt', t, 'table salesmgmt.' || t || ' exists')
@@ -182,6 +182,18 @@ INSERT INTO salesmgmt.kpi_scheme_item VALUES (5, 1, 100);
 SELECT results_eq($$SELECT rep_id, score, rank FROM salesmgmt.compute_scorecards(5, '2026-01-01', '2026-03-31')$$,
                   $$VALUES (2::bigint, 100.00::numeric, 1), (4, 80.00, 2)$$,
                   'only Ben (sub-team) and Dan (team) are scored');
+
+-- the training plan
+INSERT INTO salesmgmt.training_course (course_id, name, hours, required) VALUES (1, 'Compliance', 2, true);
+SELECT is(salesmgmt.enroll_reps(1, p_team_id => 2, p_due_date => '2026-06-30'), 2, 'enroll_reps enrolls the team tree (2 reps)');
+SELECT is(salesmgmt.enroll_reps(1), 2, 'then the others, leaving the enrolled alone');
+SELECT throws_ok($$SELECT salesmgmt.enroll_reps(99)$$, '42704', NULL, 'an unknown course is refused');
+SELECT throws_ok($$SELECT salesmgmt.enroll_reps(1, 99)$$, '42704', NULL, 'an unknown team is refused');
+SELECT throws_ok($$SELECT salesmgmt.enroll_reps(NULL)$$, '22004', NULL, 'a null course is refused');
+SELECT throws_ok($$UPDATE salesmgmt.training_enrollment SET status = 'completed', completed_at = enrolled_at - interval '1 day'
+                    WHERE rep_id = 1$$, '23514', NULL, 'a course cannot be completed before the enrollment');
+SELECT is((SELECT required_courses || '/' || in_progress FROM salesmgmt.training_status WHERE rep_id = 1), '1/1',
+          'training_status counts the required course in progress');
 
 SELECT * FROM finish();
 ROLLBACK;
