@@ -48,7 +48,8 @@ SELECT d.account_id, d.deal_id, d.owner_rep_id,
             CASE WHEN st.outcome = 'won' THEN 2 + least(3, floor(random() * 4 + 0.3))::int
                  ELSE 1 + least(4, floor(random() * 4))::int END END,
        CASE WHEN d.deal_id % 5 <> 1 THEN
-            greatest(0, least(10, floor(random() * 11 + CASE WHEN st.outcome = 'won' THEN 2 ELSE -1 END)))::int END,
+            CASE WHEN st.outcome = 'won' THEN 6 + least(4, floor(random() * 5))::int
+                 ELSE 3 + least(6, floor(random() * 7))::int END END,
        least(d.closed_at + make_interval(days => 3 + (d.deal_id % 10)::int), now() - interval '1 hour'),
        NULL
   FROM salesmgmt.deal d
@@ -105,7 +106,7 @@ INSERT INTO salesmgmt.kpi (code, name, metric, metric_function, direction, metho
     ('quota', 'Quota attainment', 'quota_attainment', NULL, 'higher', 'achievement', 100, 50, 150, '%'),
     ('tasks', 'Task completion', 'task_completion_rate', NULL, 'higher', 'band', 90, 50, 100, '%'),
     ('csat', 'Customer satisfaction', 'csat_avg', NULL, 'higher', 'band', 4.5, 2, 100, '1-5'),
-    ('nps', 'Net promoter score', 'nps', NULL, 'higher', 'band', 40, -20, 120, 'points'),
+    ('nps', 'Net promoter score', 'nps', NULL, 'higher', 'band', 20, -50, 120, 'points'),
     ('training', 'Training completion', 'training_completion', NULL, 'higher', 'threshold', 80, NULL, 100, '%'),
     ('discipline', 'Discipline', 'attitude_discipline', NULL, 'higher', 'band', 4, 1, 110, '1-5'),
     ('big_deals', 'Big deals won', 'custom', 'big_deals_won', 'higher', 'achievement', 12, NULL, 130, 'deals');
