@@ -133,6 +133,7 @@ RETURNS TABLE (
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 BEGIN
     IF p_pipeline_id IS NULL THEN
         RAISE EXCEPTION 'pipeline must not be null'
@@ -149,40 +150,36 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     RETURN QUERY
-    WITH h AS (
-        -- the history known at p_as_of of the deals that were ever in the
-        -- pipeline (all of their rows: a deal may have moved on)
-        SELECT h.deal_id, h.history_id, h.pipeline_id, h.from_stage_id, h.to_stage_id, h.changed_at
+    WITH entered AS (
+        -- when each deal ever in the pipeline first and last entered each
+        -- stage, in the history known at p_as_of (all of the deal's rows:
+        -- it may have moved on to another pipeline)
+        SELECT h.deal_id, h.to_stage_id AS stage_id,
+               min(h.changed_at) AS first_at, max(h.changed_at) AS last_at,
+               max(h.history_id) AS last_history_id
           FROM salesmgmt.deal_stage_history h
          WHERE (p_as_of IS NULL OR h.changed_at <= p_as_of)
+           AND h.from_stage_id IS DISTINCT FROM h.to_stage_id
            AND h.deal_id IN (SELECT x.deal_id FROM salesmgmt.deal_stage_history x
                               WHERE x.pipeline_id = p_pipeline_id)
-    ), last AS (
-        -- each deal's stage at the end of that history
-        SELECT DISTINCT ON (h.deal_id) h.deal_id, h.to_stage_id
-          FROM h ORDER BY h.deal_id, h.history_id DESC
-    ), entered AS (
-        -- when each deal first and last entered each stage
-        SELECT h.deal_id, h.to_stage_id AS stage_id,
-               min(h.changed_at) AS first_at, max(h.changed_at) AS last_at
-          FROM h
-         WHERE h.from_stage_id IS DISTINCT FROM h.to_stage_id
          GROUP BY h.deal_id, h.to_stage_id
-    ), closed AS (
-        -- deals whose outcome in this pipeline is known; they closed when
-        -- they last entered their final stage
-        SELECT l.deal_id, s.outcome = 'won' AS is_won, e.last_at AS closed_at
-          FROM last l
-          JOIN salesmgmt.stage s ON s.stage_id = l.to_stage_id
-          JOIN entered e ON e.deal_id = l.deal_id AND e.stage_id = l.to_stage_id
-         WHERE s.pipeline_id = p_pipeline_id AND s.outcome <> 'open'
-           AND (p_since IS NULL OR e.last_at >= p_since)
+    ), ranked AS (
+        -- a deal's final stage is the one it entered last; if that is a
+        -- won or lost stage, the deal closed when it last entered it
+        SELECT e.deal_id, e.stage_id, e.first_at,
+               first_value(e.stage_id) OVER w AS final_stage_id,
+               first_value(e.last_at) OVER w AS closed_at
+          FROM entered e
+        WINDOW w AS (PARTITION BY e.deal_id ORDER BY e.last_history_id DESC)
     ), per_stage AS (
-        SELECT e.stage_id, count(*) AS reached, count(*) FILTER (WHERE c.is_won) AS won,
+        SELECT r.stage_id, count(*) AS reached, count(*) FILTER (WHERE f.outcome = 'won') AS won,
                percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY extract(epoch FROM c.closed_at - e.first_at) / 86400) AS median_days
-          FROM entered e JOIN closed c ON c.deal_id = e.deal_id
-         GROUP BY e.stage_id
+                   ORDER BY extract(epoch FROM r.closed_at - r.first_at) / 86400) AS median_days
+          FROM ranked r
+          JOIN salesmgmt.stage f ON f.stage_id = r.final_stage_id
+         WHERE f.pipeline_id = p_pipeline_id AND f.outcome <> 'open'
+           AND (p_since IS NULL OR r.closed_at >= p_since)
+         GROUP BY r.stage_id
     )
     SELECT s.stage_id, s.name, s.position, s.outcome,
            coalesce(ps.reached, 0), coalesce(ps.won, 0),
