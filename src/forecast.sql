@@ -280,27 +280,14 @@ AS $$
 $$;
 COMMENT ON FUNCTION salesmgmt.snapshot_forecast(date, date, text) IS 'Stores the current forecast of [p_from, p_to] by p_group in salesmgmt.forecast_snapshot and returns the snapshot_id.';
 
--- Forecasts and snapshots are records of what was believed at a time:
--- they are never changed, only added to.
-CREATE FUNCTION salesmgmt.forecast_refuse_change() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME
-        USING ERRCODE = 'SM020',
-              DETAIL = format('%s of rows of salesmgmt.%s is not allowed.', TG_OP, TG_TABLE_NAME),
-              HINT = CASE TG_TABLE_NAME
-                     WHEN 'forecast_adjustment' THEN 'Insert a new adjustment that corrects the earlier one.'
-                     ELSE 'Take a new snapshot with salesmgmt.snapshot_forecast.' END;
-END
-$$;
+-- Adjustments and snapshots are records of what was believed at a time:
+-- never changed, only added to (the pipeline's append-only trigger).
 CREATE TRIGGER forecast_adjustment_append_only
-    BEFORE UPDATE OR DELETE ON salesmgmt.forecast_adjustment
-    FOR EACH ROW EXECUTE FUNCTION salesmgmt.forecast_refuse_change();
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON salesmgmt.forecast_adjustment
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._append_only();
 CREATE TRIGGER forecast_snapshot_append_only
-    BEFORE UPDATE OR DELETE ON salesmgmt.forecast_snapshot
-    FOR EACH ROW EXECUTE FUNCTION salesmgmt.forecast_refuse_change();
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON salesmgmt.forecast_snapshot
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._append_only();
 
 -- Accuracy: each snapshot row next to what has been won in its period and
 -- group since (the current forecast's closed_won, in the snapshot's

@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(52);
+SELECT plan(53);
 SET salesmgmt.reporting_currency = 'USD';
 
 -- ---------------------------------------------------------------- interface
@@ -38,9 +38,9 @@ SELECT has_view('salesmgmt', 'forecast_accuracy', 'view forecast_accuracy exists
 SELECT col_is_pk('salesmgmt', 'forecast_snapshot', ARRAY['snapshot_id', 'line_no'], 'snapshot rows are keyed by snapshot');
 SELECT col_type_is('salesmgmt', 'forecast_adjustment', 'amount', 'numeric(18,2)', 'adjustments are exact money');
 SELECT trigger_is('salesmgmt', 'forecast_adjustment', 'forecast_adjustment_append_only',
-                  'salesmgmt', 'forecast_refuse_change', 'adjustments are append-only');
+                  'salesmgmt', '_append_only', 'adjustments are append-only');
 SELECT trigger_is('salesmgmt', 'forecast_snapshot', 'forecast_snapshot_append_only',
-                  'salesmgmt', 'forecast_refuse_change', 'snapshots are append-only');
+                  'salesmgmt', '_append_only', 'snapshots are append-only');
 SELECT ok((SELECT 'salesmgmt.forecast_snapshot'::regclass = ANY (e.extconfig)
               AND 'salesmgmt.forecast_adjustment'::regclass = ANY (e.extconfig)
               AND 'salesmgmt.forecast_snapshot_id_seq'::regclass = ANY (e.extconfig)
@@ -241,10 +241,12 @@ SELECT throws_ok($$SELECT * FROM salesmgmt.forecast('0001-01-01', '9999-12-31', 
                  NULL, 'too many month rows: 54000');
 INSERT INTO salesmgmt.forecast_adjustment (period_start, period_end, rep_id, category, amount)
 VALUES ('2024-04-01', '2024-06-30', 3, 'commit', 1000);
-SELECT throws_ok($$UPDATE salesmgmt.forecast_adjustment SET amount = 0$$, 'SM020',
-                 'forecast_adjustment is append-only', 'changing an adjustment: SM020');
+SELECT throws_ok($$UPDATE salesmgmt.forecast_adjustment SET amount = 0$$, '55000',
+                 'salesmgmt.forecast_adjustment is append-only: UPDATE is not allowed',
+                 'changing an adjustment: 55000');
 SELECT ok(salesmgmt.snapshot_forecast('2024-04-01', '2024-06-30') > 0, 'a snapshot is taken');
-SELECT throws_ok($$DELETE FROM salesmgmt.forecast_snapshot$$, 'SM020', NULL, 'deleting a snapshot: SM020');
+SELECT throws_ok($$DELETE FROM salesmgmt.forecast_snapshot$$, '55000', NULL, 'deleting a snapshot: 55000');
+SELECT throws_ok($$TRUNCATE salesmgmt.forecast_snapshot$$, '55000', NULL, 'truncating the snapshots: 55000');
 SELECT is((SELECT adjusted_commit - commit FROM salesmgmt.forecast('2024-04-01', '2024-09-30', 'rep') WHERE group_id = 3),
           1000.00, 'an adjustment inside the period moves the rep''s adjusted commit');
 
