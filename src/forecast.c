@@ -285,12 +285,14 @@ typedef struct FcCall
 	int			reps_alloc;
 	fc_idmap_hash *rep_map;
 
-	/* credit splits: deal -> [first, first + n) of split_rep/split_share */
+	/* credit splits: deal -> its first row; rows chained by split_next */
 	bool		need_splits;
 	fc_idmap_hash *split_map;
-	int		   *split_count;
+	int		   *split_next;
 	int		   *split_rep;
 	int32	   *split_share;
+	int			nsplits;
+	int			splits_alloc;
 
 	/* result rows */
 	FcGroup    *groups;
@@ -505,6 +507,48 @@ fc_query(const char *sql, int nargs, Oid *types, Datum *values,
 	SPI_freeplan(plan);
 }
 
+/*
+ * Queries whose rows are many go to a DestReceiver that handles each row
+ * as the executor produces it, instead of SPI_tuptable.
+ */
+typedef struct FcReceiver
+{
+	DestReceiver pub;
+	FcCall	   *call;
+	/* as of: the deal being rebuilt from its history rows */
+	bool		pending;
+	FcDeal		deal;
+} FcReceiver;
+
+static void
+fc_receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+fc_receiver_shutdown(DestReceiver *self)
+{
+}
+
+static void
+fc_receiver_destroy(DestReceiver *self)
+{
+}
+
+static void
+fc_stream(FcCall *c, FcReceiver *r, bool (*receive) (TupleTableSlot *, DestReceiver *),
+		  const char *sql, int nargs, Oid *types, Datum *values)
+{
+	memset(r, 0, sizeof(FcReceiver));
+	r->pub.receiveSlot = receive;
+	r->pub.rStartup = fc_receiver_startup;
+	r->pub.rShutdown = fc_receiver_shutdown;
+	r->pub.rDestroy = fc_receiver_destroy;
+	r->pub.mydest = DestNone;
+	r->call = c;
+	fc_query(sql, nargs, types, values, &r->pub);
+}
+
 /* ------------------------------------------------------------------------
  * Exchange rates
  * ------------------------------------------------------------------------
@@ -712,8 +756,7 @@ fc_load_stages(FcCall *c)
 	uint64		i;
 	int			p;
 
-	fc_query("SELECT s.stage_id, s.pipeline_id, s.outcome,"
-			 "       (s.probability * 10000)::int4, s.forecast_category"
+	fc_query("SELECT s.stage_id, s.pipeline_id, s.outcome, s.probability, s.forecast_category"
 			 "  FROM salesmgmt.stage s",
 			 0, NULL, NULL, NULL);
 	c->nstages = (int) SPI_processed;
@@ -730,7 +773,7 @@ fc_load_stages(FcCall *c)
 		s->id = fc_get_int8(tup, desc, 1);
 		s->pipeline = fc_lookup(c->pipeline_map, fc_get_int8(tup, desc, 2));
 		s->outcome = outcome[0];
-		s->probability = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		s->probability = (int32) sm_numeric_scaled_int64(SPI_getbinval(tup, desc, 4, &isnull), 4);
 		s->learned = -1;
 		s->category = (s->outcome == 'o') ?
 			fc_parse_category(SPI_getbinval(tup, desc, 5, &isnull), 0) : FC_WON;
@@ -751,7 +794,7 @@ fc_load_stages(FcCall *c)
 			continue;
 		values[0] = Int64GetDatum(c->pipelines[p].id);
 		values[1] = TimestampTzGetDatum(c->has_as_of ? c->as_of : GetCurrentTransactionStartTimestamp());
-		fc_query("SELECT w.stage_id, (w.probability * 10000)::int4"
+		fc_query("SELECT w.stage_id, w.probability"
 				 "  FROM salesmgmt.win_rates($1, NULL, $2) w"
 				 " WHERE w.probability IS NOT NULL AND w.outcome = 'open'",
 				 2, types, values, NULL);
@@ -763,7 +806,7 @@ fc_load_stages(FcCall *c)
 			int			s = fc_lookup(c->stage_map, fc_get_int8(tup, desc, 1));
 
 			if (s >= 0)
-				c->stages[s].learned = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+				c->stages[s].learned = (int32) sm_numeric_scaled_int64(SPI_getbinval(tup, desc, 2, &isnull), 4);
 		}
 	}
 }
@@ -891,39 +934,41 @@ fc_rep(FcCall *c, int64 id)
 	return r >= 0 ? r : fc_add_rep(c, id, NULL, -1);
 }
 
+/* one deal_split row: pushed on its deal's list */
+static bool
+fc_receive_split(TupleTableSlot *slot, DestReceiver *self)
+{
+	FcCall	   *c = ((FcReceiver *) self)->call;
+	FcIdEntry  *head;
+	bool		found;
+	int			k;
+
+	slot_getallattrs(slot);
+	if (c->nsplits >= c->splits_alloc)
+	{
+		c->splits_alloc = Max(1024, c->splits_alloc * 2);
+		c->split_next = fc_grow(c, c->split_next, sizeof(int) * c->splits_alloc);
+		c->split_rep = fc_grow(c, c->split_rep, sizeof(int) * c->splits_alloc);
+		c->split_share = fc_grow(c, c->split_share, sizeof(int32) * c->splits_alloc);
+	}
+	k = c->nsplits++;
+	c->split_rep[k] = fc_rep(c, DatumGetInt64(slot->tts_values[1]));
+	c->split_share[k] = (int32) sm_numeric_scaled_int64(slot->tts_values[2], 4);
+	head = fc_idmap_insert(c->split_map, DatumGetInt64(slot->tts_values[0]), &found);
+	c->split_next[k] = found ? head->index : -1;
+	head->index = k;
+	return true;
+}
+
 static void
 fc_load_splits(FcCall *c)
 {
-	uint64		i;
-	int			first = 0;
-	int64		last = 0;
+	FcReceiver	r;
 
-	fc_query("SELECT s.deal_id, s.rep_id, (s.share * 10000)::int4"
-			 "  FROM salesmgmt.deal_split s ORDER BY s.deal_id, s.rep_id",
-			 0, NULL, NULL, NULL);
-	c->split_map = fc_idmap_create(CurrentMemoryContext, Max(SPI_processed, 8), NULL);
-	c->split_count = palloc(sizeof(int) * Max(SPI_processed, 1));
-	c->split_rep = palloc(sizeof(int) * Max(SPI_processed, 1));
-	c->split_share = palloc(sizeof(int32) * Max(SPI_processed, 1));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int64		deal_id = fc_get_int8(tup, desc, 1);
-
-		if (i == 0 || deal_id != last)
-		{
-			/* a deal's rows start at its first index, which counts them */
-			first = (int) i;
-			fc_map_insert(c->split_map, deal_id, first);
-			c->split_count[first] = 0;
-			last = deal_id;
-		}
-		c->split_count[first]++;
-		c->split_rep[i] = fc_rep(c, fc_get_int8(tup, desc, 2));
-		c->split_share[i] = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-	}
+	c->split_map = fc_idmap_create(c->cxt, 1024, NULL);
+	fc_stream(c, &r, fc_receive_split,
+			  "SELECT s.deal_id, s.rep_id, s.share FROM salesmgmt.deal_split s",
+			  0, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -1184,7 +1229,7 @@ fc_add_deal(FcCall *c, const FcDeal *d)
 			{
 				int			k;
 
-				for (k = first; k < first + c->split_count[first]; k++)
+				for (k = first; k >= 0; k = c->split_next[k])
 					if (c->reps[c->split_rep[k]].in_scope)
 						share += c->split_share[k];
 			}
@@ -1218,7 +1263,7 @@ fc_add_deal(FcCall *c, const FcDeal *d)
 				{
 					int			k;
 
-					for (k = first; k < first + c->split_count[first]; k++)
+					for (k = first; k >= 0; k = c->split_next[k])
 						fc_credit_rep(c, c->split_rep[k], slot, figure, d->cents,
 									  c->split_share[k], p);
 				}
@@ -1250,16 +1295,6 @@ fc_add_deal(FcCall *c, const FcDeal *d)
  * ------------------------------------------------------------------------
  */
 
-typedef struct FcReceiver
-{
-	DestReceiver pub;
-	FcCall	   *call;
-	bool		as_of;
-	/* as of: the deal being rebuilt from its history rows */
-	bool		pending;
-	FcDeal		deal;
-} FcReceiver;
-
 static void
 fc_copy_currency(char *dst, Datum d)
 {
@@ -1272,8 +1307,8 @@ fc_copy_currency(char *dst, Datum d)
 
 /*
  * Current state, one row per deal:
- *	 deal_id, owner_rep_id, pipeline_id, stage_id, cents, currency,
- *	 expected_close_date, closed_at, probability (1/10000), forecast_category
+ *	 deal_id, owner_rep_id, pipeline_id, stage_id, amount, currency,
+ *	 expected_close_date, closed_at, probability, forecast_category
  */
 static bool
 fc_receive_deal(TupleTableSlot *slot, DestReceiver *self)
@@ -1290,14 +1325,14 @@ fc_receive_deal(TupleTableSlot *slot, DestReceiver *self)
 	d.owner = DatumGetInt64(v[1]);
 	d.pipeline_id = DatumGetInt64(v[2]);
 	d.stage_id = DatumGetInt64(v[3]);
-	d.cents = DatumGetInt64(v[4]);
+	d.cents = sm_numeric_scaled_int64(v[4], 2);
 	fc_copy_currency(d.currency, v[5]);
 	d.has_expected = !n[6];
 	d.expected = n[6] ? 0 : DatumGetDateADT(v[6]);
 	d.has_closed = !n[7];
 	d.closed_at = n[7] ? 0 : DatumGetTimestampTz(v[7]);
 	d.has_override = !n[8];
-	d.override = n[8] ? 0 : DatumGetInt32(v[8]);
+	d.override = n[8] ? 0 : (int32) sm_numeric_scaled_int64(v[8], 4);
 	d.category = n[9] ? -1 : fc_parse_category(v[9], d.deal_id);
 	d.has_effective = false;
 	d.effective = 0;
@@ -1307,7 +1342,7 @@ fc_receive_deal(TupleTableSlot *slot, DestReceiver *self)
 
 /*
  * As of a moment, the history rows of each deal in order:
- *	 deal_id, owner_rep_id, pipeline_id, to_stage_id, cents, currency,
+ *	 deal_id, owner_rep_id, pipeline_id, to_stage_id, new_amount, currency,
  *	 new_expected_close_date, changed_at, probability, forecast_category,
  *	 effective_probability, effective_category, from_stage_id
  * A deal's state is its last row; it closed when it last changed stage.
@@ -1339,7 +1374,7 @@ fc_receive_history(TupleTableSlot *slot, DestReceiver *self)
 	d->owner = DatumGetInt64(v[1]);
 	d->pipeline_id = DatumGetInt64(v[2]);
 	d->stage_id = DatumGetInt64(v[3]);
-	d->cents = DatumGetInt64(v[4]);
+	d->cents = sm_numeric_scaled_int64(v[4], 2);
 	fc_copy_currency(d->currency, v[5]);
 	d->has_expected = !n[6];
 	d->expected = n[6] ? 0 : DatumGetDateADT(v[6]);
@@ -1349,26 +1384,11 @@ fc_receive_history(TupleTableSlot *slot, DestReceiver *self)
 		d->closed_at = DatumGetTimestampTz(v[7]);
 	}
 	d->has_override = !n[8];
-	d->override = n[8] ? 0 : DatumGetInt32(v[8]);
+	d->override = n[8] ? 0 : (int32) sm_numeric_scaled_int64(v[8], 4);
 	d->has_effective = !n[10];
-	d->effective = n[10] ? 0 : DatumGetInt32(v[10]);
+	d->effective = n[10] ? 0 : (int32) sm_numeric_scaled_int64(v[10], 4);
 	d->category = n[11] ? -1 : fc_parse_category(v[11], deal_id);
 	return true;
-}
-
-static void
-fc_receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
-{
-}
-
-static void
-fc_receiver_shutdown(DestReceiver *self)
-{
-}
-
-static void
-fc_receiver_destroy(DestReceiver *self)
-{
 }
 
 static void
@@ -1378,12 +1398,6 @@ fc_scan_deals(FcCall *c)
 	Oid			types[5] = {DATEOID, DATEOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[5];
 
-	memset(&r, 0, sizeof(r));
-	r.pub.rStartup = fc_receiver_startup;
-	r.pub.rShutdown = fc_receiver_shutdown;
-	r.pub.rDestroy = fc_receiver_destroy;
-	r.pub.mydest = DestNone;
-	r.call = c;
 	values[0] = DateADTGetDatum(c->from);
 	values[1] = DateADTGetDatum(c->to);
 	values[2] = TimestampTzGetDatum(c->from_ts);
@@ -1395,33 +1409,30 @@ fc_scan_deals(FcCall *c)
 	 * the indexes on the close dates; fc_add_deal applies the exact rule.
 	 */
 	if (!c->has_as_of)
-	{
-		r.pub.receiveSlot = fc_receive_deal;
-		fc_query("SELECT d.deal_id, d.owner_rep_id, d.pipeline_id, d.stage_id,"
-				 "       (d.amount * 100)::int8, d.currency, d.expected_close_date,"
-				 "       d.closed_at, (d.probability * 10000)::int4, d.forecast_category"
-				 "  FROM salesmgmt.deal d"
-				 " WHERE d.expected_close_date BETWEEN $1 AND $2"
-				 "    OR (d.closed_at >= $3 AND d.closed_at < $4)",
-				 4, types, values, &r.pub);
-	}
+		fc_stream(c, &r, fc_receive_deal,
+				  "SELECT d.deal_id, d.owner_rep_id, d.pipeline_id, d.stage_id,"
+				  "       d.amount, d.currency, d.expected_close_date,"
+				  "       d.closed_at, d.probability, d.forecast_category"
+				  "  FROM salesmgmt.deal d"
+				  " WHERE d.expected_close_date BETWEEN $1 AND $2"
+				  "    OR (d.closed_at >= $3 AND d.closed_at < $4)",
+				  4, types, values);
 	else
 	{
-		r.pub.receiveSlot = fc_receive_history;
-		r.as_of = true;
-		fc_query("SELECT h.deal_id, h.owner_rep_id, h.pipeline_id, h.to_stage_id,"
-				 "       (h.new_amount * 100)::int8, h.currency, h.new_expected_close_date,"
-				 "       h.changed_at, (h.probability * 10000)::int4, h.forecast_category,"
-				 "       (h.effective_probability * 10000)::int4, h.effective_category,"
-				 "       h.from_stage_id"
-				 "  FROM salesmgmt.deal_stage_history h"
-				 " WHERE h.changed_at <= $5"
-				 "   AND h.deal_id IN (SELECT x.deal_id FROM salesmgmt.deal_stage_history x"
-				 "                      WHERE x.changed_at <= $5"
-				 "                        AND (x.new_expected_close_date BETWEEN $1 AND $2"
-				 "                             OR (x.changed_at >= $3 AND x.changed_at < $4)))"
-				 " ORDER BY h.deal_id, h.history_id",
-				 5, types, values, &r.pub);
+		fc_stream(c, &r, fc_receive_history,
+				  "SELECT h.deal_id, h.owner_rep_id, h.pipeline_id, h.to_stage_id,"
+				  "       h.new_amount, h.currency, h.new_expected_close_date,"
+				  "       h.changed_at, h.probability, h.forecast_category,"
+				  "       h.effective_probability, h.effective_category,"
+				  "       h.from_stage_id"
+				  "  FROM salesmgmt.deal_stage_history h"
+				  " WHERE h.changed_at <= $5"
+				  "   AND h.deal_id IN (SELECT x.deal_id FROM salesmgmt.deal_stage_history x"
+				  "                      WHERE x.changed_at <= $5"
+				  "                        AND (x.new_expected_close_date BETWEEN $1 AND $2"
+				  "                             OR (x.changed_at >= $3 AND x.changed_at < $4)))"
+				  " ORDER BY h.deal_id, h.history_id",
+				  5, types, values);
 		if (r.pending)
 			fc_add_deal(c, &r.deal);
 	}

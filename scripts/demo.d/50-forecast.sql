@@ -7,7 +7,7 @@ SELECT date_trunc('quarter', current_date)::date AS q_from,
 \echo '-- This quarter''s forecast by team (each with its sub-teams), in the reporting currency,'
 \echo '-- with the Monte Carlo range of what it will have won by the end of the quarter'
 SELECT repeat('  ', CASE WHEN t.parent_team_id IS NULL THEN 0 ELSE 1 END) || f.group_name AS team,
-       f.closed_won, f.commit_forecast AS "commit fc", f.best_case_forecast AS "best case fc",
+       f.closed_won, f.commit_forecast AS commit_fc, f.best_case_forecast AS best_case_fc,
        f.closed_won + f.weighted AS weighted_fc, f.quota, f.attainment,
        r.p10, r.p50, r.p90
   FROM salesmgmt.forecast(:'q_from', :'q_to', 'team') f

@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(53);
+SELECT plan(54);
 SET salesmgmt.reporting_currency = 'USD';
 
 -- ---------------------------------------------------------------- interface
@@ -220,6 +220,18 @@ SELECT ok((SELECT stddev = 0 AND min = max AND abs(mean - expected) <= 0.005 * o
 UPDATE salesmgmt.deal SET probability = 0 WHERE stage_id IN (1, 2, 3, 6);
 SELECT ok((SELECT stddev = 0 AND mean = closed_won FROM salesmgmt.forecast_range('2024-04-01', '2024-09-30', NULL, 100)),
           'with every probability 0 the range is the closed revenue');
+
+-- amounts and probabilities at the edges of their types are read exactly
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount, currency,
+                            expected_close_date, probability)
+SELECT 1000 + i, 'edge ' || i, 1, 1, 1, 3, a, 'USD', '2030-01-15', p
+  FROM unnest(ARRAY[9999999999999999.99, 0.01, 0, 1234.5, 10000, 0.10, 100000000, 12345678.9, 99.99, 1],
+              ARRAY[NULL, 0.0001, 1, 0.5, NULL, 0.9999, 0.1, 0, 0.0010, 0.12]::numeric[])
+       WITH ORDINALITY AS e(a, p, i);
+SELECT is((SELECT array[commit, weighted, deal_count] FROM salesmgmt.forecast('2030-01-01', '2030-01-31', 'total')),
+          (SELECT array[sum(d.amount), round(sum(d.amount * coalesce(d.probability, 0.85)), 2), count(*)]
+             FROM salesmgmt.deal d WHERE d.deal_id > 1000),
+          'amounts up to 9999999999999999.99 and probabilities down to 0.0001 are summed exactly');
 
 -- ------------------------------------------------- errors applications catch
 SELECT throws_ok($$SELECT * FROM salesmgmt.forecast('2024-02-01', '2024-01-01')$$, '22023',
