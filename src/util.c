@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -124,6 +125,91 @@ sm_numeric_to_double(Numeric a)
 {
 	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 											  NumericGetDatum(a)));
+}
+
+/*
+ * The exact value of a numeric datum times 10^scale (0 <= scale <= 8) as
+ * an int64: an amount of numeric(18,2) in cents with scale 2, a
+ * probability of numeric(5,4) in 1/10000 with scale 4.  Errors if the
+ * value has more decimals than that or does not fit.
+ *
+ * This runs once per row of the heavy scans, so the common case avoids
+ * numeric arithmetic (and any allocation): it reads numeric's stored form,
+ * the on-disk format that pg_upgrade keeps stable.  After the varlena
+ * header comes a 16-bit header; in the short form (top bits 10) it holds
+ * the sign (0x2000), the display scale (bits 0x1F80) and the weight in
+ * base-10000 digits (0x003F, sign 0x0040), followed by the base-10000
+ * digits, most significant first, trailing zero digits stripped.  Any
+ * other form (long, NaN, infinity) takes the arithmetic path.
+ */
+int64
+sm_numeric_scaled_int64(Datum d, int scale)
+{
+	static const int64 pow10[19] = {
+		INT64CONST(1), INT64CONST(10), INT64CONST(100), INT64CONST(1000),
+		INT64CONST(10000), INT64CONST(100000), INT64CONST(1000000),
+		INT64CONST(10000000), INT64CONST(100000000), INT64CONST(1000000000),
+		INT64CONST(10000000000), INT64CONST(100000000000),
+		INT64CONST(1000000000000), INT64CONST(10000000000000),
+		INT64CONST(100000000000000), INT64CONST(1000000000000000),
+		INT64CONST(10000000000000000), INT64CONST(100000000000000000),
+		INT64CONST(1000000000000000000)
+	};
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+	const char *data = VARDATA_ANY(v);
+	int			len = VARSIZE_ANY_EXHDR(v);
+	uint16		header;
+
+	Assert(scale >= 0 && scale <= 8);
+	if (len >= (int) sizeof(uint16))
+	{
+		memcpy(&header, data, sizeof(uint16));
+		if ((header & 0xC000) == 0x8000 &&
+			((header & 0x1F80) >> 7) <= scale)
+		{
+			int			weight = (header & 0x0040) ? (int) (header & 0x003F) - 64
+				: (int) (header & 0x003F);
+			int			ndigits = (len - (int) sizeof(uint16)) / (int) sizeof(int16);
+			int64		result = 0;
+			bool		ok = true;
+			int			i;
+
+			for (i = 0; i < ndigits && ok; i++)
+			{
+				int16		digit;
+				int			exp10 = 4 * (weight - i) + scale;
+
+				memcpy(&digit, data + sizeof(uint16) + i * sizeof(int16), sizeof(int16));
+				if (exp10 < 0)
+				{
+					/* a digit below the scale: only its zero decimals fit */
+					if (exp10 < -4 || digit % pow10[-exp10] != 0)
+						ok = false;
+					else
+						result += digit / pow10[-exp10];
+				}
+				else if (exp10 > 18 ||
+						 digit > PG_INT64_MAX / pow10[exp10] ||
+						 pg_add_s64_overflow(result, digit * pow10[exp10], &result))
+					ok = false;
+			}
+			if (ok)
+				return (header & 0x2000) ? -result : result;
+		}
+	}
+
+	/* every other form, and errors, through numeric arithmetic */
+	{
+		Numeric		n = DatumGetNumeric(d);
+		Numeric		scaled = sm_numeric_mul(n, int64_to_numeric(pow10[scale]));
+
+		if (sm_numeric_cmp(scaled, sm_numeric_round(scaled, 0)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("value %s has more than %d decimals",
+							sm_numeric_to_cstring(n), scale)));
+		return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(scaled)));
+	}
 }
 
 Oid

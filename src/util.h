@@ -29,6 +29,7 @@ extern Numeric sm_numeric_from_int64(int64 v);
 extern Numeric sm_numeric_from_cstring(const char *s);
 extern char *sm_numeric_to_cstring(Numeric a);
 extern double sm_numeric_to_double(Numeric a);
+extern int64 sm_numeric_scaled_int64(Datum d, int scale);
 
 /* the extension's schema and relations */
 extern Oid	sm_schema_oid(void);

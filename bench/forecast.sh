@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# bench/forecast.sh [SCALE]: salesmgmt.forecast(..., 'team') and
+# salesmgmt.forecast_range against their plain SQL references
+# (bench/forecast_reference.sql) and the floor, on the data set of SCALE
+# deals (default 1,000,000).
+#
+#   forecast(this quarter, 'team')  vs  forecast_ref.forecast_team  vs
+#   the floor: one sum(amount) scan of salesmgmt.deal
+#   forecast_range(10,000 simulations over the first 100,000 open deals
+#   from the start of this quarter)  vs  forecast_ref.forecast_range
+#   (generate_series x random()), which runs once
+#
+# Both sides must agree before anything is timed: the forecasts exactly,
+# the simulations within their statistical error.
+# BENCH_SCALE / BENCH_RUNS as in bench/common.sh; BENCH_OPEN_DEALS and
+# BENCH_SIMULATIONS change the forecast_range workload.
+. "$(dirname "$0")/common.sh"
+
+OPEN_DEALS=${BENCH_OPEN_DEALS:-100000}
+SIMULATIONS=${BENCH_SIMULATIONS:-10000}
+
+bench_setup "${1:-1000000}"
+bench_psql -f "$SM_ROOT/bench/forecast_reference.sql"
+
+# this quarter
+read -r FROM TO < <(bench_psql -tA -F ' ' -c "
+    SELECT date_trunc('quarter', current_date)::date,
+           (date_trunc('quarter', current_date) + interval '3 months - 1 day')::date")
+echo "period: $FROM to $TO"
+
+# the same answer, row for row
+diff=$(bench_psql -tA -c "
+    WITH c AS (SELECT group_id, group_name, closed_won, commit, best_case, pipeline, omitted,
+                      weighted, commit_forecast, best_case_forecast, quota, attainment, gap,
+                      deal_count, adjusted_commit_forecast
+                 FROM salesmgmt.forecast('$FROM', '$TO', 'team')),
+         r AS (SELECT * FROM forecast_ref.forecast_team('$FROM', '$TO'))
+    SELECT (SELECT count(*) FROM (TABLE c EXCEPT ALL TABLE r) x)
+         + (SELECT count(*) FROM (TABLE r EXCEPT ALL TABLE c) y)")
+groups=$(bench_psql -tA -c "SELECT count(*) FROM salesmgmt.forecast('$FROM', '$TO', 'team')")
+[ "$diff" = 0 ] || sm_die "forecast and its reference differ in $diff rows"
+echo "forecast by team: $groups teams, identical to the reference"
+
+bench_time "floor: sum(amount) over salesmgmt.deal" "SELECT sum(amount) FROM salesmgmt.deal"
+bench_time "salesmgmt.forecast(quarter, 'team')" "SELECT count(*) FROM salesmgmt.forecast('$FROM', '$TO', 'team')"
+bench_time "SQL reference forecast by team" "SELECT count(*) FROM forecast_ref.forecast_team('$FROM', '$TO')"
+bench_ratio "salesmgmt.forecast(quarter, 'team')" "floor: sum(amount) over salesmgmt.deal"
+bench_ratio "SQL reference forecast by team" "salesmgmt.forecast(quarter, 'team')"
+
+# forecast_range: the period from this quarter's start that holds the
+# first OPEN_DEALS open deals by expected close date
+RANGE_TO=$(bench_psql -tA -c "
+    SELECT d.expected_close_date
+      FROM salesmgmt.deal d JOIN salesmgmt.stage s ON s.stage_id = d.stage_id
+     WHERE s.outcome = 'open' AND d.expected_close_date >= '$FROM'
+     ORDER BY d.expected_close_date OFFSET $OPEN_DEALS - 1 LIMIT 1")
+[ -n "$RANGE_TO" ] || RANGE_TO=$(bench_psql -tA -c "SELECT max(expected_close_date) FROM salesmgmt.deal")
+open=$(bench_psql -tA -c "SELECT open_deals FROM salesmgmt.forecast_range('$FROM', '$RANGE_TO', NULL, 1)")
+echo "forecast_range: $FROM to $RANGE_TO, $open open deals, $SIMULATIONS simulations"
+
+bench_time "salesmgmt.forecast_range" \
+    "SELECT * FROM salesmgmt.forecast_range('$FROM', '$RANGE_TO', NULL, $SIMULATIONS)"
+# The SQL reference takes minutes at full scale: it is timed by a single
+# run, and that run's answer is kept for the check below.
+ms=$(bench_psql -tA <<SQL
+CREATE TABLE IF NOT EXISTS forecast_ref.range_check AS
+    SELECT 'c'::text AS side, * FROM salesmgmt.forecast_range('$FROM', '$RANGE_TO', NULL, $SIMULATIONS) WITH NO DATA;
+TRUNCATE forecast_ref.range_check;
+INSERT INTO forecast_ref.range_check
+    SELECT 'c', * FROM salesmgmt.forecast_range('$FROM', '$RANGE_TO', NULL, $SIMULATIONS);
+SELECT clock_timestamp() AS t0 \\gset
+INSERT INTO forecast_ref.range_check (side, mean, stddev, p10, p50, p90, min, max, closed_won, open_deals)
+    SELECT 'sql', * FROM forecast_ref.forecast_range('$FROM', '$RANGE_TO', NULL, $SIMULATIONS);
+SELECT round((extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) * 1000)::numeric, 1);
+SQL
+)
+BENCH_MS["SQL reference forecast_range"]=$ms
+printf '%-48s %10.1f ms (one run)\n' "SQL reference forecast_range" "$ms"
+bench_ratio "SQL reference forecast_range" "salesmgmt.forecast_range"
+
+# agreement: both means within 5 standard errors of the exact expected
+# value, both spreads within 5% of the exact standard deviation, the same
+# closed-won revenue and open deals
+bench_psql -c "
+    SELECT side, mean, stddev, p10, p50, p90, closed_won, open_deals, expected, expected_stddev
+      FROM forecast_ref.range_check ORDER BY side"
+ok=$(bench_psql -tA -c "
+    SELECT abs(c.mean - c.expected) < 5 * c.expected_stddev / sqrt($SIMULATIONS)
+       AND abs(r.mean - c.expected) < 5 * c.expected_stddev / sqrt($SIMULATIONS)
+       AND abs(c.stddev / nullif(c.expected_stddev, 0) - 1) < 0.05
+       AND abs(r.stddev / nullif(c.expected_stddev, 0) - 1) < 0.05
+       AND c.closed_won = r.closed_won AND c.open_deals = r.open_deals
+      FROM forecast_ref.range_check c, forecast_ref.range_check r
+     WHERE c.side = 'c' AND r.side = 'sql'")
+[ "$ok" = t ] || sm_die "forecast_range and its reference disagree beyond their statistical error"
+echo "forecast_range agrees with the reference within the statistical error"
