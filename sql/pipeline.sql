@@ -183,6 +183,21 @@ UPDATE salesmgmt.deal SET name = name || '!' WHERE deal_id > 1000;   -- nothing 
 SELECT deal_id, count(*) AS rows, array_agg(new_amount ORDER BY history_id) AS amounts
   FROM salesmgmt.deal_stage_history WHERE deal_id > 1000 GROUP BY deal_id ORDER BY deal_id;
 
+-- INSERT ... ON CONFLICT and MERGE go through the same rules and history
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount)
+VALUES (1001, 'bulk 1', 1, 1, 1, 1, 7), (1006, 'upserted', 1, 1, 1, 1, 6)
+ON CONFLICT (deal_id) DO UPDATE SET amount = excluded.amount;
+MERGE INTO salesmgmt.deal d
+USING (VALUES (1002::bigint, 3::bigint), (1007, 1)) AS v(id, stage) ON d.deal_id = v.id
+WHEN MATCHED THEN UPDATE SET stage_id = v.stage
+WHEN NOT MATCHED THEN INSERT (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount)
+    VALUES (v.id, 'merged', 1, 1, 1, v.stage, 1);
+MERGE INTO salesmgmt.deal d USING (VALUES (1003::bigint)) AS v(id) ON d.deal_id = v.id
+WHEN MATCHED THEN UPDATE SET stage_id = 99;
+SELECT deal_id, from_stage_id, to_stage_id, old_amount, new_amount
+  FROM salesmgmt.deal_stage_history WHERE deal_id IN (1001, 1002, 1006, 1007)
+ ORDER BY history_id;
+
 -- loading a dump (pg_restore turns off row_security and check_function_bodies):
 -- rows arrive as they were, nothing is checked, no history is added
 SET row_security = off;

@@ -168,7 +168,11 @@ sm_pipeline_relcache_cb(Datum arg, Oid relid)
 		relid == sm_config_relids[3])
 		sm_inval_count++;
 	if (relid == InvalidOid || relid == sm_deal_cols.relid)
+	{
+		/* gates resolve field names against deal's columns: reload too */
 		sm_deal_cols.relid = InvalidOid;
+		sm_inval_count++;
+	}
 }
 
 void
