@@ -218,6 +218,21 @@ RESET ROLE;
 RESET row_security;
 RESET check_function_bodies;
 
+-- the configuration is read as its owner: no function or operator of the
+-- caller's search_path is run by it (no NOTICE below)
+CREATE SCHEMA regress_pl_evil;
+CREATE FUNCTION regress_pl_evil.eq(bigint, bigint) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN RAISE NOTICE 'caller''s operator run by %', current_user; RETURN $1 OPERATOR(pg_catalog.=) $2; END $$;
+CREATE OPERATOR regress_pl_evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = regress_pl_evil.eq);
+SET search_path = regress_pl_evil, pg_catalog, public;
+UPDATE salesmgmt.stage SET max_days_in_stage = 30 WHERE stage_id OPERATOR(pg_catalog.=) 1;
+UPDATE salesmgmt.deal SET amount = 11 WHERE deal_id OPERATOR(pg_catalog.=) 1001;
+SELECT deal_id, stage_id FROM salesmgmt.move_deal(1001, 'Negotiate', 'with a hostile search_path');
+RESET search_path;
+SET client_min_messages = warning;
+DROP SCHEMA regress_pl_evil CASCADE;
+RESET client_min_messages;
+
 -- history is append-only
 UPDATE salesmgmt.deal_stage_history SET note = 'x';
 DELETE FROM salesmgmt.deal_stage_history;

@@ -318,8 +318,14 @@ sm_load_config(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	/*
+	 * These run as the owner under the caller's search_path: every object
+	 * and operator is qualified, so that nothing the caller defines can
+	 * run with the owner's rights.
+	 */
 	ret = SPI_execute("SELECT p.pipeline_id, p.name, p.transition_policy,"
-					  "       (SELECT count(*) FROM salesmgmt.stage s WHERE s.pipeline_id = p.pipeline_id)"
+					  "       (SELECT pg_catalog.count(*) FROM salesmgmt.stage s"
+					  "         WHERE s.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id)"
 					  "  FROM salesmgmt.pipeline p", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading salesmgmt.pipeline failed: %s", SPI_result_code_string(ret));
