@@ -66,16 +66,18 @@ echo "same deals, same history, same SQLSTATEs: yes"
 # ------------------------------------------------------------ bulk UPDATE
 echo
 echo "== one UPDATE moving $moved deals to their next stage"
-for v in bare floor c ref; do
-    bench_psql -c "SELECT pipeline_bench.use('${v/bare/floor}')" >/dev/null
-    bench_psql -c "VACUUM ANALYZE salesmgmt.deal, salesmgmt.deal_stage_history"
+for v in bare floor c ref c_rules ref_rules; do
     case $v in
-        bare) label="bare UPDATE: no triggers, no history" ;;
-        floor) label="floor: UPDATE + history INSERT, no checks" ;;
-        c) label="salesmgmt C triggers" ;;
-        ref) label="PL/pgSQL reference triggers" ;;
+        bare) use=floor; label="bare UPDATE: no triggers, no history" ;;
+        floor) use=floor; label="floor: UPDATE + history INSERT, no checks" ;;
+        c) use=c; label="salesmgmt C triggers" ;;
+        ref) use=ref; label="PL/pgSQL reference triggers" ;;
+        c_rules) use=c_rules; label="C rules only (no history)" ;;
+        ref_rules) use=ref_rules; label="PL/pgSQL rules only (no history)" ;;
     esac
-    bench_time "$label" "SELECT pipeline_bench.bulk_move('$v')"
+    bench_psql -c "SELECT pipeline_bench.use('$use')" >/dev/null
+    bench_psql -c "VACUUM ANALYZE salesmgmt.deal, salesmgmt.deal_stage_history"
+    bench_time "$label" "SELECT pipeline_bench.bulk_move('${v/_rules/}')"
 done
 bench_ratio "PL/pgSQL reference triggers" "salesmgmt C triggers"
 bench_ratio "salesmgmt C triggers" "floor: UPDATE + history INSERT, no checks"
@@ -86,6 +88,8 @@ overhead() {	# overhead LABEL: time above the bare UPDATE, per moved deal
 overhead "floor: UPDATE + history INSERT, no checks"
 overhead "salesmgmt C triggers"
 overhead "PL/pgSQL reference triggers"
+overhead "C rules only (no history)"
+overhead "PL/pgSQL rules only (no history)"
 
 # ------------------------------------------------------------ single moves
 PGB=$BENCH_WORK/pgbench
