@@ -30,6 +30,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -38,6 +39,7 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -126,6 +128,7 @@ static HTAB *sm_pipeline_hash = NULL;
 static bool sm_cache_loaded = false;
 static uint64 sm_cache_stamp = 0;
 static uint64 sm_inval_count = 0;
+static LocalTransactionId sm_cache_lxid = InvalidLocalTransactionId;
 static Oid	sm_config_relids[4];	/* pipeline, stage, transition, history */
 static Oid	sm_config_owner;		/* owner of salesmgmt.stage */
 static Oid	sm_history_owner;		/* owner of salesmgmt.deal_stage_history */
@@ -165,7 +168,11 @@ sm_pipeline_relcache_cb(Datum arg, Oid relid)
 		relid == sm_config_relids[3])
 		sm_inval_count++;
 	if (relid == InvalidOid || relid == sm_deal_cols.relid)
+	{
+		/* gates resolve field names against deal's columns: reload too */
 		sm_deal_cols.relid = InvalidOid;
+		sm_inval_count++;
+	}
 }
 
 void
@@ -311,8 +318,14 @@ sm_load_config(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	/*
+	 * These run as the owner under the caller's search_path: every object
+	 * and operator is qualified, so that nothing the caller defines can
+	 * run with the owner's rights.
+	 */
 	ret = SPI_execute("SELECT p.pipeline_id, p.name, p.transition_policy,"
-					  "       (SELECT count(*) FROM salesmgmt.stage s WHERE s.pipeline_id = p.pipeline_id)"
+					  "       (SELECT pg_catalog.count(*) FROM salesmgmt.stage s"
+					  "         WHERE s.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id)"
 					  "  FROM salesmgmt.pipeline p", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading salesmgmt.pipeline failed: %s", SPI_result_code_string(ret));
@@ -405,6 +418,14 @@ sm_load_config(void)
 	sm_pipeline_hash = pipelines;
 	sm_cache_stamp = stamp;
 	sm_cache_loaded = true;
+
+	/*
+	 * In REPEATABLE READ and SERIALIZABLE the rows were read under the
+	 * transaction's snapshot, which may predate a change whose
+	 * invalidation already arrived: the cache is good for this
+	 * transaction only.
+	 */
+	sm_cache_lxid = IsolationUsesXactSnapshot() ? MyProc->lxid : InvalidLocalTransactionId;
 }
 
 /*
@@ -415,13 +436,26 @@ sm_load_config(void)
 static void
 sm_config_current(void)
 {
+	static TimestampTz last_statement = 0;
+	static LocalTransactionId last_lxid = InvalidLocalTransactionId;
+	TimestampTz statement = GetCurrentStatementStartTimestamp();
+
 	/*
-	 * Take in invalidations sent by transactions that committed since the
-	 * last lock acquisition: within one transaction the deal's lock is
-	 * already held, and a READ COMMITTED statement must still see the
-	 * configuration another session committed before it started.
+	 * Once per statement, take in invalidations sent by transactions that
+	 * committed meanwhile: within a transaction the deal's lock is already
+	 * held (so no lock acquisition does it for us), and a READ COMMITTED
+	 * statement must see the configuration committed before it started.
+	 * Our own transaction's changes arrive at each command boundary.
 	 */
-	AcceptInvalidationMessages();
+	if (statement != last_statement || MyProc->lxid != last_lxid)
+	{
+		AcceptInvalidationMessages();
+		/* a cache read under a transaction snapshot is that transaction's */
+		if (sm_cache_lxid != InvalidLocalTransactionId && sm_cache_lxid != MyProc->lxid)
+			sm_cache_loaded = false;
+		last_statement = statement;
+		last_lxid = MyProc->lxid;
+	}
 	if (!sm_cache_loaded || sm_cache_stamp != sm_inval_count)
 		sm_load_config();
 }
