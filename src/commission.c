@@ -44,14 +44,21 @@
 
 #include <limits.h>
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "catalog/namespace.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -59,10 +66,13 @@
 #include "utils/datum.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
+#include "utils/acl.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -81,9 +91,10 @@ PG_FUNCTION_INFO_V1(sm_commission_plan_check);
 PG_FUNCTION_INFO_V1(sm_commission_line_guard);
 PG_FUNCTION_INFO_V1(sm_commission_period_guard);
 
-/* rows fetched per cursor round trip, lines written per INSERT */
+/* rows fetched per cursor round trip; lines per table_multi_insert batch
+ * (as COPY: more slots only cost resource-owner bookkeeping) */
 #define CM_FETCH		10000
-#define CM_FLUSH_AT		8192
+#define CM_FLUSH_AT		1000
 
 /*
  * True while run_commissions, finalize_commissions or discard_commissions
@@ -151,7 +162,8 @@ cm_copy(MemoryContext cxt, Numeric n)
 	return copy;
 }
 
-/* replace *slot (owned by cxt) by a copy of n */
+/* replace *slot by a copy of n in cxt; the old value, owned by the slot
+ * (never a shared constant), is freed */
 static void
 cm_set(MemoryContext cxt, Numeric *slot, Numeric n)
 {
@@ -244,7 +256,8 @@ cm_cursor_open(const char *sql, int nargs, Oid *types, Datum *values, const char
 	MemoryContext old = CurrentMemoryContext;
 	Portal		portal;
 
-	portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values, nulls, true, 0);
+	/* not read-only: a new snapshot that sees this run's own deletions */
+	portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values, nulls, false, 0);
 	if (portal == NULL)
 		elog(ERROR, "could not open cursor for \"%s\": %s", sql,
 			 SPI_result_code_string(SPI_result));
@@ -410,10 +423,12 @@ cm_validate_tiers(int64 plan_id, int n, Numeric *from, Numeric *to)
 
 /*
  * Load plans and their tiers (all plans, or the one given) into cxt.
- * Returns the number of plans; *plans is sorted by plan_id.
+ * Returns the number of plans; *plans is sorted by plan_id.  read_only
+ * queries see the calling statement's snapshot (STABLE callers); the
+ * others a new one that sees the caller's own earlier changes.
  */
 static int
-cm_load_plans(MemoryContext cxt, int64 only_plan, CmPlan **plans)
+cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans)
 {
 	const char *sql =
 		"SELECT p.plan_id, p.basis = 'payment', p.period, p.cap, coalesce(p.clawback_days, 0),"
@@ -434,7 +449,7 @@ cm_load_plans(MemoryContext cxt, int64 only_plan, CmPlan **plans)
 	CmPlan	   *out;
 	MemoryContext old;
 
-	tt = cm_query(sql, 1, types, values, nulls, true, SPI_OK_SELECT, &n);
+	tt = cm_query(sql, 1, types, values, nulls, read_only, SPI_OK_SELECT, &n);
 	old = MemoryContextSwitchTo(cxt);
 	out = palloc0(sizeof(CmPlan) * Max(n, 1));
 	for (i = 0; i < n; i = first)
@@ -686,7 +701,7 @@ sm_commission_amount(PG_FUNCTION_ARGS)
 				 errdetail("The quota given is %s.", cm_num_str(quota))));
 
 	SPI_connect();
-	if (cm_load_plans(CurrentMemoryContext, plan_id, &plans) == 0)
+	if (cm_load_plans(CurrentMemoryContext, plan_id, true, &plans) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("commission plan " INT64_FORMAT " does not exist", plan_id),
@@ -1004,7 +1019,7 @@ cm_final_lines_exist(const char *column, int64 id)
 							   " WHERE %s = $1 AND status = 'final' LIMIT 1",
 							   quote_identifier(column));
 
-	cm_query(sql, 1, types, values, NULL, true, SPI_OK_SELECT, &n);
+	cm_query(sql, 1, types, values, NULL, false, SPI_OK_SELECT, &n);
 	return n > 0;
 }
 
@@ -1146,7 +1161,7 @@ sm_commission_line_guard(PG_FUNCTION_ARGS)
 
 		SPI_connect();
 		cm_query("SELECT 1 FROM salesmgmt.commission_line WHERE status = 'final' LIMIT 1",
-				 0, NULL, NULL, NULL, true, SPI_OK_SELECT, &n);
+				 0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 		SPI_finish();
 		if (n > 0)
 			ereport(ERROR,
@@ -1185,7 +1200,7 @@ sm_commission_period_guard(PG_FUNCTION_ARGS)
 
 		SPI_connect();
 		cm_query("SELECT 1 FROM salesmgmt.commission_period WHERE status = 'final' LIMIT 1",
-				 0, NULL, NULL, NULL, true, SPI_OK_SELECT, &n);
+				 0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 		SPI_finish();
 		if (n > 0)
 			ereport(ERROR,
@@ -1269,7 +1284,7 @@ typedef enum CmSum
 	CS_NSUMS
 } CmSum;
 
-/* the columns run_commissions writes, in the order of the INSERT */
+/* the columns of a line that run_commissions sets */
 typedef enum CmCol
 {
 	LC_REP, LC_KIND, LC_DEAL, LC_PAYMENT, LC_PLAN, LC_SPIFF, LC_DRAW, LC_SOURCE,
@@ -1283,34 +1298,33 @@ static const struct
 {
 	const char *name;
 	Oid			type;
-	Oid			array_type;
 }			cm_cols[LC_NCOLS] = {
-	{"rep_id", INT8OID, INT8ARRAYOID},
-	{"kind", TEXTOID, TEXTARRAYOID},
-	{"deal_id", INT8OID, INT8ARRAYOID},
-	{"payment_id", INT8OID, INT8ARRAYOID},
-	{"plan_id", INT8OID, INT8ARRAYOID},
-	{"spiff_id", INT8OID, INT8ARRAYOID},
-	{"draw_id", INT8OID, INT8ARRAYOID},
-	{"source_rep_id", INT8OID, INT8ARRAYOID},
-	{"credited_at", TIMESTAMPTZOID, TIMESTAMPTZARRAYOID},
-	{"plan_period_start", DATEOID, DATEARRAYOID},
-	{"plan_period_end", DATEOID, DATEARRAYOID},
-	{"share", NUMERICOID, NUMERICARRAYOID},
-	{"credit", NUMERICOID, NUMERICARRAYOID},
-	{"quota", NUMERICOID, NUMERICARRAYOID},
-	{"attainment_before", NUMERICOID, NUMERICARRAYOID},
-	{"attainment_after", NUMERICOID, NUMERICARRAYOID},
-	{"tier", INT4OID, INT4ARRAYOID},
-	{"rate", NUMERICOID, NUMERICARRAYOID},
-	{"tiers", JSONBOID, JSONBARRAYOID},
-	{"earned_before", NUMERICOID, NUMERICARRAYOID},
-	{"earned_after", NUMERICOID, NUMERICARRAYOID},
-	{"capped", BOOLOID, BOOLARRAYOID},
-	{"base", NUMERICOID, NUMERICARRAYOID},
-	{"recoverable", BOOLOID, BOOLARRAYOID},
-	{"amount", NUMERICOID, NUMERICARRAYOID},
-	{"reason", TEXTOID, TEXTARRAYOID},
+	{"rep_id", INT8OID},
+	{"kind", TEXTOID},
+	{"deal_id", INT8OID},
+	{"payment_id", INT8OID},
+	{"plan_id", INT8OID},
+	{"spiff_id", INT8OID},
+	{"draw_id", INT8OID},
+	{"source_rep_id", INT8OID},
+	{"credited_at", TIMESTAMPTZOID},
+	{"plan_period_start", DATEOID},
+	{"plan_period_end", DATEOID},
+	{"share", NUMERICOID},
+	{"credit", NUMERICOID},
+	{"quota", NUMERICOID},
+	{"attainment_before", NUMERICOID},
+	{"attainment_after", NUMERICOID},
+	{"tier", INT4OID},
+	{"rate", NUMERICOID},
+	{"tiers", JSONBOID},
+	{"earned_before", NUMERICOID},
+	{"earned_after", NUMERICOID},
+	{"capped", BOOLOID},
+	{"base", NUMERICOID},
+	{"recoverable", BOOLOID},
+	{"amount", NUMERICOID},
+	{"reason", TEXTOID},
 };
 
 typedef struct CmSpiff
@@ -1484,6 +1498,24 @@ typedef struct CmWatch
 	CmComp	   *comps;
 } CmWatch;
 
+typedef struct CmWriter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	TupleTableSlot **slots;
+	int			nused;
+	int			maxslots;
+	AttrNumber	attno[LC_NCOLS];	/* 0-based positions in the table */
+	int32		typmod[LC_NCOLS];
+	AttrNumber	period_start;
+	AttrNumber	period_end;
+	AttrNumber	currency;
+	Datum		currency_datum;
+	ExprState **defaults;		/* per table column not set by the run */
+} CmWriter;
+
 typedef struct CmRun
 {
 	MemoryContext run_cxt;		/* the whole run */
@@ -1501,9 +1533,8 @@ typedef struct CmRun
 	int		  **plan_spiffs;	/* per plan: indexes into spiffs */
 	int			nspiffs;
 	CmSpiff    *spiffs;
-	Datum		spiff_conds;	/* jsonb[] of the SPIFF conditions */
+	Datum		spiff_params;	/* jsonb[] of the values the conditions name */
 	char	   *spiff_select;	/* the SQL of the SPIFF match column */
-	char	   *spiff_from;		/* and the lateral join it needs */
 	bool		any_booking;
 	bool		any_payment;
 	bool		aligned;		/* the period is made of whole plan periods */
@@ -1516,14 +1547,7 @@ typedef struct CmRun
 	HTAB	   *prior;
 	HTAB	   *watch;
 	bool		recording;		/* note lines of watched deals */
-	int			nbuf,
-				maxbuf;
-	Datum	   *bufv[LC_NCOLS];
-	bool	   *bufn[LC_NCOLS];
-	int16		typlen[LC_NCOLS];
-	bool		typbyval[LC_NCOLS];
-	char		typalign[LC_NCOLS];
-	SPIPlanPtr	insert_plan;
+	CmWriter	writer;
 	Datum		kind_text[CK_NKINDS];
 	Datum		reason_text[CR_NREASONS];
 	uint64		nlines;
@@ -1681,7 +1705,7 @@ cm_load_rates(CmRun *run)
 	tt = cm_query("SELECT currency::text, quote_currency::text, valid_from, rate"
 				  "  FROM salesmgmt.currency_rate WHERE currency = $1 OR quote_currency = $1"
 				  " ORDER BY 1, 2, 3",
-				  1, types, values, NULL, true, SPI_OK_SELECT, &n);
+				  1, types, values, NULL, false, SPI_OK_SELECT, &n);
 	old = MemoryContextSwitchTo(run->run_cxt);
 	run->cur = palloc(sizeof(CmCurrency));
 	run->ncur = 0;
@@ -1718,22 +1742,29 @@ cm_load_spiffs(CmRun *run)
 	uint64		n,
 				i;
 	MemoryContext old;
-	Datum	   *conds;
-	List	   *keys = NIL;
-	ListCell   *lc;
-	StringInfoData obj,
-				sel;
+	Datum	   *params = NULL;
+	int			nparams = 0,
+				maxparams = 0;
+	StringInfoData sel;
 
 	tt = cm_query("SELECT spiff_id, plan_id, condition, amount, rate,"
 				  "       coalesce(valid_from, '-infinity'), coalesce(valid_to, 'infinity')"
 				  "  FROM salesmgmt.commission_spiff ORDER BY spiff_id",
-				  0, NULL, NULL, NULL, true, SPI_OK_SELECT, &n);
+				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	old = MemoryContextSwitchTo(run->run_cxt);
 	run->nspiffs = (int) n;
 	run->spiffs = palloc0(sizeof(CmSpiff) * Max(n, 1));
-	conds = palloc(sizeof(Datum) * Max(n, 1));
 	run->plan_nspiffs = palloc0(sizeof(int) * Max(run->nplans, 1));
 	run->plan_spiffs = palloc0(sizeof(int *) * Max(run->nplans, 1));
+
+	/*
+	 * The match column: for each SPIFF whether to_jsonb(deal) @> condition,
+	 * key by key without building the row's JSON: extra by containment,
+	 * other columns by equality of their JSON values.  The values are
+	 * parameters ($3[k]); the column names come from the catalog check.
+	 */
+	initStringInfo(&sel);
+	appendStringInfoString(&sel, n == 0 ? "NULL::bool[]" : "ARRAY[");
 	for (i = 0; i < n; i++)
 	{
 		CmSpiff    *sp = &run->spiffs[i];
@@ -1742,67 +1773,44 @@ cm_load_spiffs(CmRun *run)
 		JsonbIterator *it;
 		JsonbValue	v;
 		JsonbIteratorToken tok;
+		char	   *key = NULL;
 		int			pi;
 
 		sp->spiff_id = cm_col_int8(tt, i, 1, 0);
 		sp->plan = cm_plan_by_id(run, cm_col_int8(tt, i, 2, 0));
 		cond = DatumGetJsonbPCopy(cm_col(tt, i, 3, &isnull));
 		cm_validate_spiff_condition(cond);
-		conds[i] = JsonbPGetDatum(cond);
 		sp->amount = cm_col_numeric(tt, i, 4);
 		sp->rate = cm_col_numeric(tt, i, 5);
 		sp->from = DatumGetDateADT(cm_col(tt, i, 6, &isnull));
 		sp->to = DatumGetDateADT(cm_col(tt, i, 7, &isnull));
-		/* the deal columns the conditions look at */
+
+		appendStringInfoString(&sel, i == 0 ? "(true" : ", (true");
 		it = JsonbIteratorInit(&cond->root);
 		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		{
 			if (tok == WJB_KEY)
+				key = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (tok == WJB_VALUE)
 			{
-				char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
-				bool		seen = false;
-
-				foreach(lc, keys)
-					if (strcmp((char *) lfirst(lc), key) == 0)
-						seen = true;
-				if (!seen)
-					keys = lappend(keys, key);
+				CM_APPEND(run->run_cxt, params, nparams, maxparams);
+				params[nparams - 1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
+				if (strcmp(key, "extra") == 0)
+					appendStringInfo(&sel, " AND d.extra @> $3[%d]", nparams);
+				else
+					appendStringInfo(&sel, " AND to_jsonb(d.%s) @> $3[%d]", quote_identifier(key), nparams);
 			}
 		}
+		appendStringInfoChar(&sel, ')');
 		pi = cm_plan_index(run, sp->plan);
 		run->plan_spiffs[pi] = run->plan_nspiffs[pi] == 0
 			? palloc(sizeof(int) * n) : run->plan_spiffs[pi];
 		run->plan_spiffs[pi][run->plan_nspiffs[pi]++] = (int) i;
 	}
-	run->spiff_conds = PointerGetDatum(construct_array(conds, (int) n, JSONBOID, -1, false, TYPALIGN_INT));
-
-	/*
-	 * The match column: for each SPIFF whether the deal, as JSON of the
-	 * columns the conditions name, contains the condition.  That is
-	 * to_jsonb(deal) @> condition, without building the whole row.
-	 */
-	initStringInfo(&obj);
-	initStringInfo(&sel);
-	if (n == 0)
-	{
-		appendStringInfoString(&sel, "NULL::bool[]");
-		run->spiff_from = "";
-	}
-	else
-	{
-		appendStringInfoString(&obj, " CROSS JOIN LATERAL (SELECT jsonb_build_object(");
-		foreach(lc, keys)
-			appendStringInfo(&obj, "%s%s, d.%s", lc == list_head(keys) ? "" : ", ",
-							 quote_literal_cstr((char *) lfirst(lc)),
-							 quote_identifier((char *) lfirst(lc)));
-		appendStringInfoString(&obj, ") AS dj) j");
-		appendStringInfoString(&sel, "ARRAY[");
-		for (i = 0; i < n; i++)
-			appendStringInfo(&sel, "%sj.dj @> $3[" UINT64_FORMAT "]", i == 0 ? "" : ", ", i + 1);
-		appendStringInfoString(&sel, "]");
-		run->spiff_from = obj.data;
-	}
+	if (n > 0)
+		appendStringInfoChar(&sel, ']');
 	run->spiff_select = sel.data;
+	run->spiff_params = PointerGetDatum(construct_array(params, nparams, JSONBOID, -1, false, TYPALIGN_INT));
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
 }
@@ -1831,7 +1839,7 @@ cm_load_reps(CmRun *run)
 	ctl.hcxt = run->tmp_cxt;
 	teams = hash_create("salesmgmt commission teams", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	tt = cm_query("SELECT team_id, parent_team_id, manager_rep_id FROM salesmgmt.team",
-				  0, NULL, NULL, NULL, true, SPI_OK_SELECT, &n);
+				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	for (i = 0; i < n; i++)
 	{
 		int64		id = cm_col_int8(tt, i, 1, 0);
@@ -1846,7 +1854,7 @@ cm_load_reps(CmRun *run)
 	ctl.entrysize = sizeof(CmRep);
 	ctl.hcxt = run->run_cxt;
 	tt = cm_query("SELECT rep_id, team_id FROM salesmgmt.rep",
-				  0, NULL, NULL, NULL, true, SPI_OK_SELECT, &n);
+				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	run->reps = hash_create("salesmgmt commission reps", Max(n, 64), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	for (i = 0; i < n; i++)
 	{
@@ -1905,7 +1913,7 @@ cm_load_assignments(CmRun *run)
 
 	tt = cm_query("SELECT rep_id, plan_id, valid_from, coalesce(valid_to, 'infinity')"
 				  "  FROM salesmgmt.commission_assignment ORDER BY rep_id, valid_from",
-				  0, NULL, NULL, NULL, true, SPI_OK_SELECT, &n);
+				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	for (i = 0; i < n; i++)
 	{
 		CmRep	   *rep = cm_rep(run, cm_col_int8(tt, i, 1, 0));
@@ -1957,7 +1965,7 @@ cm_load_quotas(CmRun *run)
 
 	tt = cm_query("SELECT rep_id, period_start, period_end, amount, currency::text"
 				  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start",
-				  0, NULL, NULL, NULL, true, SPI_OK_SELECT, &n);
+				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	old = MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
@@ -2021,7 +2029,7 @@ cm_load_draws(CmRun *run)
 
 	tt = cm_query("SELECT draw_id, rep_id, amount, recoverable FROM salesmgmt.commission_draw"
 				  " WHERE period_end BETWEEN $1 AND $2 ORDER BY rep_id, period_end, draw_id",
-				  2, types, values, NULL, true, SPI_OK_SELECT, &n);
+				  2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
@@ -2042,7 +2050,7 @@ cm_load_draws(CmRun *run)
 	/* recoverable draws advanced and not yet recovered, by earlier runs */
 	tt = cm_query("SELECT rep_id, sum(amount) FROM salesmgmt.commission_line"
 				  " WHERE kind = 'draw' AND recoverable GROUP BY rep_id HAVING sum(amount) > 0",
-				  0, NULL, NULL, NULL, true, SPI_OK_SELECT, &n);
+				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
@@ -2087,7 +2095,7 @@ cm_load_prior(CmRun *run)
 				  "                    WHERE f.status = 'final' AND l.credited_at >= f.period_start"
 				  "                      AND l.credited_at < f.period_end + 1))"
 				  " GROUP BY 1, 2, 3",
-				  2, types, values, NULL, true, SPI_OK_SELECT, &n);
+				  2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	for (i = 0; i < n; i++)
 	{
 		CmPriorKey	key;
@@ -2105,76 +2113,193 @@ cm_load_prior(CmRun *run)
 }
 
 /* ----------------------------------------------------------------------
- * Writing lines: a buffer of column arrays, written by one INSERT ...
- * SELECT FROM unnest(...) per CM_FLUSH_AT lines.
+ * Writing lines.  A run writes millions of lines, so they are written the
+ * way COPY writes rows: a batch of slots goes to table_multi_insert, then
+ * each row's index entries are made, after the table's NOT NULL and CHECK
+ * constraints were checked.  Columns the run does not set get their
+ * defaults (line_id, status, created_at).  Row-level security and
+ * privileges are checked once, as the role running the function; INSERT
+ * triggers on the ledger are refused rather than silently skipped.
  * ----------------------------------------------------------------------
  */
 
 static void
 cm_init_writer(CmRun *run)
 {
-	StringInfoData q;
-	Oid			types[3 + LC_NCOLS];
-	int			c;
 	MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
+	Oid			relid = sm_relation_oid("commission_line");
+	CmWriter   *w = &run->writer;
+	TupleDesc	desc;
+	TriggerDesc *trig;
+	RangeTblEntry *rte;
+	AclResult	aclresult;
+	int			c,
+				a;
+	bool		set[MaxHeapAttributeNumber];
 
-	initStringInfo(&q);
-	appendStringInfoString(&q, "INSERT INTO salesmgmt.commission_line (period_start, period_end, currency");
-	for (c = 0; c < LC_NCOLS; c++)
-		appendStringInfo(&q, ", %s", cm_cols[c].name);
-	appendStringInfoString(&q, ") SELECT $1, $2, $3, u.* FROM unnest(");
-	types[0] = DATEOID;
-	types[1] = DATEOID;
-	types[2] = TEXTOID;
+	w->rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(w->rel);
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(w->rel));
+	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("run_commissions cannot write salesmgmt.commission_line under row-level security"),
+				 errhint("The function must be owned by a role that bypasses row-level security, as the extension's owner does.")));
+	trig = w->rel->trigdesc;
+	if (trig != NULL && (trig->trig_insert_before_row || trig->trig_insert_after_row ||
+						 trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
+						 trig->trig_insert_after_statement))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("salesmgmt.commission_line must not have INSERT triggers"),
+				 errdetail("run_commissions writes the ledger in bulk, without firing them."),
+				 errhint("React to runs with triggers on salesmgmt.commission_period, or read the lines after the run.")));
+
+	w->estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = w->rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(w->estate, list_make1(rte));
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	ExecOpenIndices(w->rri, false);
+	w->bistate = GetBulkInsertState();
+
+	memset(set, 0, sizeof(set));
 	for (c = 0; c < LC_NCOLS; c++)
 	{
-		appendStringInfo(&q, "%s$%d", c == 0 ? "" : ", ", c + 4);
-		types[3 + c] = cm_cols[c].array_type;
-		get_typlenbyvalalign(cm_cols[c].type, &run->typlen[c], &run->typbyval[c], &run->typalign[c]);
-		run->bufv[c] = palloc(sizeof(Datum) * CM_FLUSH_AT * 2);
-		run->bufn[c] = palloc(sizeof(bool) * CM_FLUSH_AT * 2);
+		w->attno[c] = get_attnum(relid, cm_cols[c].name) - 1;
+		if (w->attno[c] < 0)
+			elog(ERROR, "column \"%s\" of salesmgmt.commission_line not found", cm_cols[c].name);
+		w->typmod[c] = TupleDescAttr(desc, w->attno[c])->atttypmod;
+		set[w->attno[c]] = true;
 	}
-	appendStringInfoString(&q, ") AS u");
-	run->maxbuf = CM_FLUSH_AT * 2;
+	w->period_start = get_attnum(relid, "period_start") - 1;
+	w->period_end = get_attnum(relid, "period_end") - 1;
+	w->currency = get_attnum(relid, "currency") - 1;
+	set[w->period_start] = set[w->period_end] = set[w->currency] = true;
+	w->currency_datum = DirectFunctionCall3(bpcharin, CStringGetDatum(run->currency),
+											ObjectIdGetDatum(InvalidOid),
+											Int32GetDatum(TupleDescAttr(desc, w->currency)->atttypmod));
+	w->defaults = palloc0(sizeof(ExprState *) * desc->natts);
+	for (a = 0; a < desc->natts; a++)
+	{
+		Node	   *expr;
+
+		if (set[a] || TupleDescAttr(desc, a)->attisdropped)
+			continue;
+		expr = build_column_default(w->rel, a + 1);
+		if (expr != NULL)
+			w->defaults[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
+	}
+	w->maxslots = CM_FLUSH_AT * 2;
+	w->slots = palloc0(sizeof(TupleTableSlot *) * w->maxslots);
+
 	for (c = 0; c < CK_NKINDS; c++)
 		run->kind_text[c] = CStringGetTextDatum(cm_kind_names[c]);
 	for (c = 1; c < CR_NREASONS; c++)
 		run->reason_text[c] = CStringGetTextDatum(cm_reason_names[c]);
-	MemoryContextSwitchTo(old);
-
-	run->insert_plan = SPI_prepare(q.data, 3 + LC_NCOLS, types);
-	if (run->insert_plan == NULL)
-		elog(ERROR, "SPI_prepare failed (%s) for \"%s\"", SPI_result_code_string(SPI_result), q.data);
 	MemoryContextSwitchTo(old);
 }
 
 static void
 cm_flush(CmRun *run)
 {
+	CmWriter   *w = &run->writer;
 	MemoryContext caller = CurrentMemoryContext;
-	Datum		params[3 + LC_NCOLS];
-	int			dims[1] = {run->nbuf};
-	int			lbs[1] = {1};
-	int			c,
-				rc;
+	int			i;
 
-	if (run->nbuf == 0)
+	if (w->nused == 0)
 		return;
 	MemoryContextSwitchTo(run->line_cxt);
-	params[0] = DateADTGetDatum(run->start);
-	params[1] = DateADTGetDatum(run->end);
-	params[2] = CStringGetTextDatum(run->currency);
-	for (c = 0; c < LC_NCOLS; c++)
-		params[3 + c] = PointerGetDatum(construct_md_array(run->bufv[c], run->bufn[c], 1, dims, lbs,
-														   cm_cols[c].type, run->typlen[c],
-														   run->typbyval[c], run->typalign[c]));
-	rc = SPI_execute_plan(run->insert_plan, params, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not write commission lines: %s", SPI_result_code_string(rc));
-	run->nlines += SPI_processed;
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	if (w->rel->rd_att->constr != NULL)
+		for (i = 0; i < w->nused; i++)
+			ExecConstraints(w->rri, w->slots[i], w->estate);
+	table_multi_insert(w->rel, w->slots, w->nused, w->estate->es_output_cid, 0, w->bistate);
+	for (i = 0; i < w->nused; i++)
+	{
+		if (w->rri->ri_NumIndices > 0)
+			list_free(ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL));
+		ExecClearTuple(w->slots[i]);
+		ResetPerTupleExprContext(w->estate);
+	}
+	run->nlines += w->nused;
+	w->nused = 0;
 	MemoryContextReset(run->line_cxt);
-	run->nbuf = 0;
 	MemoryContextSwitchTo(caller);
+}
+
+static void
+cm_close_writer(CmRun *run)
+{
+	CmWriter   *w = &run->writer;
+	int			i;
+
+	cm_flush(run);
+	FreeBulkInsertState(w->bistate);
+	ExecCloseIndices(w->rri);
+	for (i = 0; i < w->maxslots; i++)
+		if (w->slots[i] != NULL)
+			ExecDropSingleTupleTableSlot(w->slots[i]);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+}
+
+/* a line into the next slot of the batch; datums must live in line_cxt or
+ * longer */
+static void
+cm_write(CmRun *run, Datum *v, bool *n)
+{
+	CmWriter   *w = &run->writer;
+	TupleTableSlot *slot;
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+	int			c,
+				a;
+
+	if (w->nused >= w->maxslots)
+	{
+		MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
+
+		w->slots = repalloc(w->slots, sizeof(TupleTableSlot *) * w->maxslots * 2);
+		memset(w->slots + w->maxslots, 0, sizeof(TupleTableSlot *) * w->maxslots);
+		w->maxslots *= 2;
+		MemoryContextSwitchTo(old);
+	}
+	if (w->slots[w->nused] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
+
+		w->slots[w->nused] = table_slot_create(w->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	slot = w->slots[w->nused++];
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+	for (c = 0; c < LC_NCOLS; c++)
+	{
+		a = w->attno[c];
+		slot->tts_isnull[a] = n[c];
+		slot->tts_values[a] = v[c];
+		/* numeric(p,s) columns: what an INSERT's assignment cast would do */
+		if (!n[c] && w->typmod[c] >= 0 && cm_cols[c].type == NUMERICOID)
+			slot->tts_values[a] = DirectFunctionCall2(numeric, v[c], Int32GetDatum(w->typmod[c]));
+	}
+	slot->tts_values[w->period_start] = DateADTGetDatum(run->start);
+	slot->tts_isnull[w->period_start] = false;
+	slot->tts_values[w->period_end] = DateADTGetDatum(run->end);
+	slot->tts_isnull[w->period_end] = false;
+	slot->tts_values[w->currency] = w->currency_datum;
+	slot->tts_isnull[w->currency] = false;
+	for (a = 0; a < desc->natts; a++)
+		if (w->defaults[a] != NULL)
+			slot->tts_values[a] = ExecEvalExpr(w->defaults[a], econtext, &slot->tts_isnull[a]);
+	ExecStoreVirtualTuple(slot);
 }
 
 /* note a line about a watched (refunded) deal, for refund clawbacks */
@@ -2226,22 +2351,8 @@ cm_record(CmRun *run, CmRep *rep, CmPlan *plan, CmKind kind, Datum *v, bool *n, 
 static void
 cm_emit(CmRun *run, CmRep *rep, CmPlan *plan, CmKind kind, Datum *v, bool *n, Numeric amount)
 {
-	int			c,
-				i;
 	CmSum		sum;
 
-	if (run->nbuf >= run->maxbuf)
-	{
-		MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
-
-		run->maxbuf *= 2;
-		for (c = 0; c < LC_NCOLS; c++)
-		{
-			run->bufv[c] = repalloc(run->bufv[c], sizeof(Datum) * run->maxbuf);
-			run->bufn[c] = repalloc(run->bufn[c], sizeof(bool) * run->maxbuf);
-		}
-		MemoryContextSwitchTo(old);
-	}
 	v[LC_REP] = Int64GetDatum(rep->rep_id);
 	n[LC_REP] = false;
 	v[LC_KIND] = run->kind_text[kind];
@@ -2253,12 +2364,7 @@ cm_emit(CmRun *run, CmRep *rep, CmPlan *plan, CmKind kind, Datum *v, bool *n, Nu
 		v[LC_PLAN] = Int64GetDatum(plan->plan_id);
 		n[LC_PLAN] = false;
 	}
-	i = run->nbuf++;
-	for (c = 0; c < LC_NCOLS; c++)
-	{
-		run->bufv[c][i] = v[c];
-		run->bufn[c][i] = n[c];
-	}
+	cm_write(run, v, n);
 
 	switch (kind)
 	{
@@ -2346,10 +2452,11 @@ cm_state(CmRun *run, CmRep *rep, CmPlan *plan, DateADT day)
 	key.plan_id = plan->plan_id;
 	key.pstart = ps;
 	prior = hash_search(run->prior, &key, HASH_FIND, NULL);
-	st->credit = prior ? cm_copy(run->rep_cxt, prior->credit) : cm_zero();
+	/* the running values are owned by the state: cm_set frees them */
+	st->credit = cm_copy(run->rep_cxt, prior ? prior->credit : cm_zero());
 	k = cm_tier_of(&st->t, st->credit);
-	st->earned = cm_earnings(&st->t, k, st->credit);
-	st->paid = cm_paid(plan, st->earned);
+	st->earned = cm_copy(run->rep_cxt, cm_earnings(&st->t, k, st->credit));
+	st->paid = cm_copy(run->rep_cxt, cm_paid(plan, st->earned));
 	st->att = st->t.quota ? sm_numeric_round(sm_numeric_div(st->credit, st->t.quota), 4) : NULL;
 	st->next = rep->states;
 	rep->states = st;
@@ -2560,9 +2667,9 @@ cm_events_sql(CmRun *run, bool finalized)
 						 "       1, NULL::numeric, %s"
 						 "  FROM salesmgmt.deal d"
 						 "  JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won'"
-						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id%s"
+						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id"
 						 " WHERE %s",
-						 run->spiff_select, run->spiff_from,
+						 run->spiff_select,
 						 finalized ?
 						 "EXISTS (SELECT 1 FROM salesmgmt.commission_period f WHERE f.status = 'final'"
 						 " AND d.closed_at >= f.period_start AND d.closed_at < f.period_end + 1)" :
@@ -2581,9 +2688,9 @@ cm_events_sql(CmRun *run, bool finalized)
 						 "            END) / d.amount END, %s"
 						 "  FROM salesmgmt.payment p"
 						 "  JOIN salesmgmt.deal d ON d.deal_id = p.deal_id"
-						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id%s"
+						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id"
 						 " WHERE %s",
-						 run->spiff_select, run->spiff_from,
+						 run->spiff_select,
 						 finalized ?
 						 "EXISTS (SELECT 1 FROM salesmgmt.commission_period f WHERE f.status = 'final'"
 						 " AND p.paid_at >= f.period_start AND p.paid_at < f.period_end + 1)" :
@@ -2600,7 +2707,7 @@ cm_events_open(CmRun *run, bool finalized)
 {
 	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBARRAYOID};
 	Datum		values[3] = {TimestampTzGetDatum(run->start_ts), TimestampTzGetDatum(run->end_ts),
-	run->spiff_conds};
+	run->spiff_params};
 
 	return cm_cursor_open(cm_events_sql(run, finalized), 3, types, values, NULL);
 }
@@ -3035,7 +3142,7 @@ cm_apply_corrections(CmRun *run, CmRep *rep, bool limited, TimestampTz until)
 
 		if (limited && c->at > until)
 			break;
-		if (!limited && run->nbuf >= CM_FLUSH_AT)
+		if (!limited && run->writer.nused >= CM_FLUSH_AT)
 			cm_flush(run);
 		memset(&ev, 0, sizeof(ev));
 		ev.deal_id = c->deal_id;
@@ -3112,7 +3219,7 @@ cm_load_watch(CmRun *run)
 				  "  FROM salesmgmt.payment p JOIN salesmgmt.deal d ON d.deal_id = p.deal_id"
 				  " WHERE p.kind = 'refund' AND p.paid_at >= $1 AND p.paid_at < $2"
 				  " ORDER BY p.deal_id, p.paid_at, p.payment_id",
-				  2, types, values, NULL, true, SPI_OK_SELECT, &n);
+				  2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	if (n == 0)
 	{
 		SPI_freetuptable(tt);
@@ -3161,7 +3268,7 @@ cm_load_watch(CmRun *run)
 				  "  FROM salesmgmt.commission_line l"
 				  " WHERE l.deal_id = ANY ($1) AND l.kind <> 'draw'"
 				  " GROUP BY 1, 2, 3, 4",
-				  1, atypes, avalues, NULL, true, SPI_OK_SELECT, &n);
+				  1, atypes, avalues, NULL, false, SPI_OK_SELECT, &n);
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
@@ -3224,7 +3331,7 @@ cm_refunds(CmRun *run)
 
 			if (r->fraction == NULL)
 				continue;
-			if (run->nbuf >= CM_FLUSH_AT)
+			if (run->writer.nused >= CM_FLUSH_AT)
 				cm_flush(run);
 			for (j = 0; j < w->ncomps; j++)
 			{
@@ -3336,7 +3443,7 @@ cm_draws(CmRun *run)
 
 		if (rep->ndraws == 0 && rep->draw_balance == NULL)
 			continue;
-		if (run->nbuf >= CM_FLUSH_AT)
+		if (run->writer.nused >= CM_FLUSH_AT)
 			cm_flush(run);
 		earnings = cm_sum(rep, CS_EARNED);
 		earnings = sm_numeric_add(earnings, cm_sum(rep, CS_SPIFFS));
@@ -3546,7 +3653,7 @@ cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 	LockRelationOid(sm_relation_oid("commission_period"), ShareRowExclusiveLock);
 	cm_register_period(run);
 
-	run->nplans = cm_load_plans(run->run_cxt, 0, &run->plans);
+	run->nplans = cm_load_plans(run->run_cxt, 0, false, &run->plans);
 	cm_load_reps(run);
 	cm_load_spiffs(run);
 	cm_load_assignments(run);
@@ -3576,7 +3683,7 @@ cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 			int64		rep_id;
 
 			CHECK_FOR_INTERRUPTS();
-			if (run->nbuf >= CM_FLUSH_AT)
+			if (run->writer.nused >= CM_FLUSH_AT)
 				cm_flush(run);
 			if (!cm_reader_next(&r))
 				break;
@@ -3606,7 +3713,7 @@ cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 
 	cm_refunds(run);
 	cm_draws(run);
-	cm_flush(run);
+	cm_close_writer(run);
 	MemoryContextSwitchTo(run->tmp_cxt);
 	cm_results(run, rsinfo);
 }
