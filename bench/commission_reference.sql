@@ -331,9 +331,9 @@ BEGIN
             CONTINUE WHEN v_claw = 0;
             INSERT INTO commission_reference.line
                    (period_start, period_end, rep_id, kind, deal_id, payment_id, plan_id, spiff_id, source_rep_id,
-                    credited_at, credit, base, rate, amount, currency, reason)
+                    credited_at, credit, base, rate, reversed_at, amount, currency, reason)
             VALUES (p_start, p_end, c.rep_id, 'clawback', r.deal_id, r.payment_id, c.plan_id, c.spiff_id, c.source_rep_id,
-                    c.at, -v_cc, v_base, v_rate, -v_claw, v_cur, 'refund');
+                    c.at, -v_cc, v_base, v_rate, r.paid_at, -v_claw, v_cur, 'refund');
         END LOOP;
     END LOOP;
 

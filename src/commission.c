@@ -1290,7 +1290,7 @@ typedef enum CmCol
 	LC_REP, LC_KIND, LC_DEAL, LC_PAYMENT, LC_PLAN, LC_SPIFF, LC_DRAW, LC_SOURCE,
 	LC_CREDITED_AT, LC_PP_START, LC_PP_END, LC_SHARE, LC_CREDIT, LC_QUOTA,
 	LC_ATT_BEFORE, LC_ATT_AFTER, LC_TIER, LC_RATE, LC_TIERS, LC_EARNED_BEFORE,
-	LC_EARNED_AFTER, LC_CAPPED, LC_BASE, LC_RECOVERABLE, LC_AMOUNT, LC_REASON,
+	LC_EARNED_AFTER, LC_CAPPED, LC_BASE, LC_RECOVERABLE, LC_REVERSED_AT, LC_AMOUNT, LC_REASON,
 	LC_NCOLS
 } CmCol;
 
@@ -1323,6 +1323,7 @@ static const struct
 	{"capped", BOOLOID},
 	{"base", NUMERICOID},
 	{"recoverable", BOOLOID},
+	{"reversed_at", TIMESTAMPTZOID},
 	{"amount", NUMERICOID},
 	{"reason", TEXTOID},
 };
@@ -1395,6 +1396,7 @@ typedef struct CmCorr
 	Numeric		base;
 	Numeric		rate;
 	Numeric		amount;
+	TimestampTz reversed_at;	/* clawbacks */
 } CmCorr;
 
 /* tier state of one rep, plan and plan period */
@@ -2910,6 +2912,7 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 			c.base = cm_copy(run->run_cxt, b->amount);
 			c.rate = cm_one();
 			c.amount = cm_neg(b->amount);
+			c.reversed_at = unwon_at;
 			cm_add_corr(run, rep, &c);
 		}
 		MemoryContextSwitchTo(old);
@@ -3175,6 +3178,8 @@ cm_apply_corrections(CmRun *run, CmRep *rep, bool limited, TimestampTz until)
 			CM_SET(v, n, LC_BASE, NumericGetDatum(c->base));
 			CM_SET(v, n, LC_RATE, NumericGetDatum(c->rate));
 			CM_SET(v, n, LC_REASON, run->reason_text[c->reason]);
+			if (c->kind == CK_CLAWBACK)
+				CM_SET(v, n, LC_REVERSED_AT, TimestampTzGetDatum(c->reversed_at));
 			cm_emit(run, rep, c->plan, c->kind, v, n, c->amount);
 		}
 		rep->corr_next++;
@@ -3386,6 +3391,7 @@ cm_refunds(CmRun *run)
 				CM_SET(v, n, LC_BASE, NumericGetDatum(base));
 				CM_SET(v, n, LC_RATE, NumericGetDatum(rate));
 				CM_SET(v, n, LC_REASON, run->reason_text[CR_REFUND]);
+				CM_SET(v, n, LC_REVERSED_AT, TimestampTzGetDatum(r->at));
 				cm_emit(run, cm_rep(run, c->rep_id), c->plan, CK_CLAWBACK, v, n, cm_neg(claw));
 				cm_set(run->run_cxt, &c->amount_net, sm_numeric_sub(net, claw));
 				if (credit != NULL)

@@ -196,6 +196,7 @@ CREATE TABLE salesmgmt.commission_line (
     capped              boolean,
     base                numeric,
     recoverable         boolean,
+    reversed_at         timestamptz,
     amount              numeric(18,2) NOT NULL,
     currency            char(3) NOT NULL,
     reason              text,
@@ -232,6 +233,7 @@ COMMENT ON COLUMN salesmgmt.commission_line.earned_before IS 'Exact (unrounded) 
 COMMENT ON COLUMN salesmgmt.commission_line.earned_after IS 'Exact tier commission of the plan period after this line; amount = round(least(earned_after, cap), 2) - round(least(earned_before, cap), 2).';
 COMMENT ON COLUMN salesmgmt.commission_line.capped IS 'True when the plan''s cap limited the line.';
 COMMENT ON COLUMN salesmgmt.commission_line.base IS 'spiff, override, clawback, draw lines: what the rate applies to (credit, flat SPIFF, amount paid on the deal, earnings of the period); amount = round(base * rate, 2) for spiff and override lines, -round(base * rate, 2) for clawbacks.';
+COMMENT ON COLUMN salesmgmt.commission_line.reversed_at IS 'Clawback lines: when the deal was reopened, lost or deleted, or the refund paid.';
 COMMENT ON COLUMN salesmgmt.commission_line.recoverable IS 'Draw lines: true for advances and recoveries of recoverable draws, false for guarantee top-ups.';
 COMMENT ON COLUMN salesmgmt.commission_line.amount IS 'Money paid (negative: taken back), in currency, rounded to cents.';
 COMMENT ON COLUMN salesmgmt.commission_line.currency IS 'Reporting currency of amount, credit and quota.';
@@ -349,8 +351,8 @@ COMMENT ON FUNCTION salesmgmt._commission_pct(numeric) IS 'Internal: formats a f
 
 CREATE FUNCTION salesmgmt._commission_money(p numeric) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN pg_catalog.to_char(pg_catalog.round(p, 2), 'FMS999999999999990.00');
-COMMENT ON FUNCTION salesmgmt._commission_money(numeric) IS 'Internal: formats an amount with its sign and two decimals for statements.';
+RETURN pg_catalog.to_char(pg_catalog.round(p, 2), 'FM999999999999990.00');
+COMMENT ON FUNCTION salesmgmt._commission_money(numeric) IS 'Internal: formats an amount with two decimals for statements.';
 
 -- The explanation of a line, in words, from the columns that hold its
 -- arithmetic.  Kept in SQL so that a reader can see how the text is made.
@@ -359,31 +361,39 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_what  text;
-    v_tiers text;
-    v_att   text;
+    v_prefix text := CASE WHEN l.kind = 'adjustment' THEN format('adjustment (%s) of ', l.reason) ELSE '' END;
+    v_event  text;
+    v_what   text;
+    v_tiers  text;
+    v_cap    numeric;
 BEGIN
-    v_what := CASE WHEN l.payment_id IS NOT NULL AND l.kind IN ('earned', 'adjustment')
-                   THEN format('payment %s of deal %s', l.payment_id, l.deal_id)
-                   ELSE format('deal %s', l.deal_id) END;
+    -- the credited event: a won deal, a payment or a refund
+    IF l.deal_id IS NOT NULL THEN
+        IF l.payment_id IS NOT NULL AND l.kind <> 'clawback' THEN
+            v_event := format('%s %s of deal %s on %s',
+                              coalesce((SELECT p.kind FROM salesmgmt.payment p WHERE p.payment_id = l.payment_id), 'payment'),
+                              l.payment_id, l.deal_id, to_char(l.credited_at, 'YYYY-MM-DD'));
+        ELSE
+            v_event := format('deal %s won %s', l.deal_id, to_char(l.credited_at, 'YYYY-MM-DD'));
+        END IF;
+        IF l.share IS NOT NULL AND l.share <> 1 THEN
+            v_event := v_event || format(' (share %s)', salesmgmt._commission_pct(l.share));
+        END IF;
+    END IF;
+
     IF l.kind IN ('earned', 'adjustment') AND l.spiff_id IS NULL AND l.source_rep_id IS NULL THEN
-        v_att := CASE WHEN l.quota IS NULL OR l.quota = 0
-                      THEN 'no quota, first tier applies'
-                      ELSE format('attainment %s -> %s of quota %s',
-                                  salesmgmt._commission_pct(l.attainment_before),
-                                  salesmgmt._commission_pct(l.attainment_after),
-                                  salesmgmt._commission_money(l.quota)) END;
-        IF l.tiers IS NULL THEN
-            v_tiers := format('tier %s at %s: %s x %s', coalesce(l.tier::text, '-'),
-                              coalesce(salesmgmt._commission_pct(l.rate), '0%'),
-                              salesmgmt._commission_money(l.credit), coalesce(salesmgmt._commission_pct(l.rate), '0%'));
+        IF l.tier IS NULL THEN
+            v_tiers := 'the plan has no tiers';
+        ELSIF l.tiers IS NULL THEN
+            v_tiers := format('tier %s: %s x %s = %s', l.tier, salesmgmt._commission_money(l.credit),
+                              salesmgmt._commission_pct(l.rate),
+                              salesmgmt._commission_money(l.earned_after - l.earned_before));
         ELSE
             SELECT string_agg(format('tier %s [%s, %s) %s %s: %s x %s = %s%s',
                                      t->>'tier',
                                      salesmgmt._commission_pct((t->>'from')::numeric),
-                                     coalesce(salesmgmt._commission_pct((t->>'to')::numeric), 'and up'),
-                                     t->>'mode',
-                                     salesmgmt._commission_pct((t->>'rate')::numeric),
+                                     coalesce(salesmgmt._commission_pct((t->>'to')::numeric), 'up'),
+                                     salesmgmt._commission_pct((t->>'rate')::numeric), t->>'mode',
                                      salesmgmt._commission_money((t->>'credit')::numeric),
                                      salesmgmt._commission_pct((t->>'rate')::numeric),
                                      salesmgmt._commission_money((t->>'amount')::numeric),
@@ -393,37 +403,58 @@ BEGIN
               INTO v_tiers
               FROM jsonb_array_elements(l.tiers) WITH ORDINALITY AS e(t, n);
         END IF;
-        RETURN format('%s%s %s on %s (share %s): credit %s; %s; %s; period earnings %s -> %s%s',
-                      CASE l.kind WHEN 'adjustment' THEN 'adjustment (' || coalesce(l.reason, 'changed') || ') of ' ELSE '' END,
-                      v_what,
-                      CASE WHEN l.payment_id IS NOT NULL THEN 'paid' ELSE 'won' END,
-                      to_char(l.credited_at, 'YYYY-MM-DD'),
-                      salesmgmt._commission_pct(l.share),
-                      salesmgmt._commission_money(l.credit), v_att, v_tiers,
+        IF l.capped THEN
+            SELECT p.cap INTO v_cap FROM salesmgmt.commission_plan p WHERE p.plan_id = l.plan_id;
+        END IF;
+        RETURN format('%s%s: credit %s; %s; %s; earnings of the period %s -> %s%s',
+                      v_prefix, v_event, salesmgmt._commission_money(l.credit),
+                      CASE WHEN l.quota IS NULL OR l.quota = 0 THEN 'no quota, the first tier applies'
+                           ELSE format('attainment %s -> %s of quota %s',
+                                       salesmgmt._commission_pct(l.attainment_before),
+                                       salesmgmt._commission_pct(l.attainment_after),
+                                       salesmgmt._commission_money(l.quota)) END,
+                      v_tiers,
                       salesmgmt._commission_money(l.earned_before), salesmgmt._commission_money(l.earned_after),
-                      CASE WHEN l.capped THEN ' (capped)' ELSE '' END);
-    ELSIF l.kind IN ('spiff', 'adjustment') AND l.spiff_id IS NOT NULL THEN
-        RETURN format('%sSPIFF %s on %s: %s x %s', CASE l.kind WHEN 'adjustment' THEN 'adjustment (' || coalesce(l.reason, 'changed') || ') of ' ELSE '' END,
-                      l.spiff_id, v_what,
-                      salesmgmt._commission_money(l.base), coalesce(salesmgmt._commission_pct(l.rate), '-'));
-    ELSIF l.kind IN ('override', 'adjustment') AND l.source_rep_id IS NOT NULL THEN
-        RETURN format('%soverride on credit of rep %s, %s: %s x %s', CASE l.kind WHEN 'adjustment' THEN 'adjustment (' || coalesce(l.reason, 'changed') || ') of ' ELSE '' END,
-                      l.source_rep_id, v_what,
-                      salesmgmt._commission_money(l.base), salesmgmt._commission_pct(l.rate));
-    ELSIF l.kind = 'clawback' THEN
-        RETURN format('clawback (%s) of %s won %s: %s of %s paid%s%s',
-                      l.reason, v_what, to_char(l.credited_at, 'YYYY-MM-DD'),
-                      salesmgmt._commission_pct(l.rate), salesmgmt._commission_money(l.base),
-                      CASE WHEN l.spiff_id IS NOT NULL THEN format(' (SPIFF %s)', l.spiff_id) ELSE '' END,
-                      CASE WHEN l.source_rep_id IS NOT NULL THEN format(' (override on rep %s)', l.source_rep_id) ELSE '' END);
-    ELSIF l.kind = 'draw' THEN
-        RETURN CASE l.reason
-            WHEN 'advance' THEN format('recoverable draw %s advanced', l.draw_id)
-            WHEN 'guarantee' THEN format('guaranteed draw %s: earnings %s topped up', l.draw_id, salesmgmt._commission_money(l.base))
-            WHEN 'recovery' THEN format('recovery of outstanding draws from earnings %s', salesmgmt._commission_money(l.base))
-            ELSE 'draw' END;
+                      CASE WHEN l.capped THEN ', capped at ' || coalesce(salesmgmt._commission_money(v_cap), 'the cap') ELSE '' END);
     END IF;
-    RETURN l.kind;
+
+    -- what a SPIFF, override or clawback line is about
+    IF l.spiff_id IS NOT NULL THEN
+        v_what := format('SPIFF "%s"', coalesce((SELECT s.name FROM salesmgmt.commission_spiff s WHERE s.spiff_id = l.spiff_id),
+                                               l.spiff_id::text));
+    ELSIF l.source_rep_id IS NOT NULL THEN
+        v_what := format('override on the credit of %s (rep %s)',
+                         coalesce((SELECT r.name FROM salesmgmt.rep r WHERE r.rep_id = l.source_rep_id), 'a rep'),
+                         l.source_rep_id);
+    ELSE
+        v_what := 'commission';
+    END IF;
+
+    RETURN CASE l.kind
+        WHEN 'spiff' THEN format('%s on %s: %s x %s = %s', v_what, v_event, salesmgmt._commission_money(l.base),
+                                 salesmgmt._commission_pct(l.rate), salesmgmt._commission_money(l.amount))
+        WHEN 'override' THEN format('%s, %s: %s x %s = %s', v_what, v_event, salesmgmt._commission_money(l.base),
+                                    salesmgmt._commission_pct(l.rate), salesmgmt._commission_money(l.amount))
+        WHEN 'adjustment' THEN format('%s%s, %s: %s x %s = %s', v_prefix, v_what, v_event,
+                                      salesmgmt._commission_money(l.base), salesmgmt._commission_pct(l.rate),
+                                      salesmgmt._commission_money(l.amount))
+        WHEN 'clawback' THEN format('clawback of %s on %s: %s %s (%s days after the win), %s of %s paid = %s',
+                                    v_what, v_event,
+                                    CASE l.reason WHEN 'refund' THEN format('refund %s paid', l.payment_id)
+                                                  WHEN 'deleted' THEN 'deleted'
+                                                  ELSE l.reason END,
+                                    to_char(l.reversed_at, 'YYYY-MM-DD'),
+                                    extract(day FROM l.reversed_at - l.credited_at)::int,
+                                    salesmgmt._commission_pct(l.rate), salesmgmt._commission_money(l.base),
+                                    salesmgmt._commission_money(l.amount))
+        WHEN 'draw' THEN CASE l.reason
+            WHEN 'advance' THEN format('recoverable draw %s advanced: %s', l.draw_id, salesmgmt._commission_money(l.amount))
+            WHEN 'recovery' THEN format('recovery of outstanding recoverable draws from the earnings of the period (%s): %s',
+                                        salesmgmt._commission_money(l.base), salesmgmt._commission_money(l.amount))
+            WHEN 'guarantee' THEN format('guaranteed draw %s tops up the earnings of the period (%s): %s',
+                                         l.draw_id, salesmgmt._commission_money(l.base), salesmgmt._commission_money(l.amount))
+            ELSE 'draw' END
+        ELSE l.kind END;
 END
 $$;
 COMMENT ON FUNCTION salesmgmt.commission_line_explanation(salesmgmt.commission_line) IS 'The arithmetic of a commission line in words, as shown on statements.';
