@@ -146,6 +146,7 @@ CREATE TABLE salesmgmt.commission_period (
     CONSTRAINT commission_period_order CHECK (period_end >= period_start),
     CONSTRAINT commission_period_finalized_when_final CHECK ((status = 'final') = (finalized_at IS NOT NULL))
 );
+CREATE INDEX ON salesmgmt.commission_period (currency);
 COMMENT ON TABLE salesmgmt.commission_period IS 'Commission periods that have been run: open (draft lines, re-runnable) or final (locked). Periods never overlap. Maintained by run_commissions, finalize_commissions and discard_commissions.';
 COMMENT ON COLUMN salesmgmt.commission_period.period_start IS 'First day of the period.';
 COMMENT ON COLUMN salesmgmt.commission_period.period_end IS 'Last day of the period (inclusive).';
