@@ -19,6 +19,8 @@ INSERT INTO salesmgmt.stage (stage_id, pipeline_id, name, position, probability,
   (1, 1, 'Negotiation', 1, 0.6, 'commit', 'open'),
   (2, 1, 'Won', 2, 1, 'closed', 'won'),
   (3, 1, 'Lost', 3, 0, 'omitted', 'lost');
+-- a won deal can still fall through (a cancelled order)
+INSERT INTO salesmgmt.stage_transition (pipeline_id, from_stage_id, to_stage_id) VALUES (1, 2, 3);
 
 -- 1. Marginal and retroactive tiers across a quota crossing (January)
 INSERT INTO salesmgmt.commission_plan (plan_id, name, period, tier_mode) VALUES

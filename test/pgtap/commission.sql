@@ -38,6 +38,8 @@ INSERT INTO salesmgmt.account (account_id, name) VALUES (1, 'Acme');
 INSERT INTO salesmgmt.pipeline (pipeline_id, name, transition_policy) VALUES (1, 'Sales', 'free');
 INSERT INTO salesmgmt.stage (stage_id, pipeline_id, name, position, probability, forecast_category, outcome) VALUES
   (1, 1, 'Open', 1, 0.5, 'pipeline', 'open'), (2, 1, 'Won', 2, 1, 'closed', 'won'), (3, 1, 'Lost', 3, 0, 'omitted', 'lost');
+-- a won deal may still be lost or reopened
+INSERT INTO salesmgmt.stage_transition (pipeline_id, from_stage_id, to_stage_id) VALUES (1, 2, 3), (1, 2, 1);
 
 -- tiers and assignments are checked; overlapping ones are refused
 INSERT INTO salesmgmt.commission_plan (plan_id, name, basis, period) VALUES (1, 'Collect', 'payment', 'month');
