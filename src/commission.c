@@ -28,8 +28,8 @@
  *	   adjustment and clawback items per rep;
  *	4. stream the period's credit events ordered by rep and time through one
  *	   cursor, merging each rep's adjustment items in time order, and emit
- *	   earned, SPIFF and override lines into a buffer that is written with
- *	   one INSERT ... SELECT FROM unnest(...) per few thousand lines;
+ *	   earned, SPIFF and override lines, written in batches the way COPY
+ *	   writes (table_multi_insert, then the index entries);
  *	5. claw back refunds, settle draws, and return one row per rep.
  *
  * Concurrency.  Every run, finalization and discard takes SHARE ROW
@@ -42,14 +42,11 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
-
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -60,13 +57,13 @@
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
-#include "utils/acl.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -88,8 +85,7 @@ PG_FUNCTION_INFO_V1(sm_commission_assignment_check);
 PG_FUNCTION_INFO_V1(sm_commission_draw_check);
 PG_FUNCTION_INFO_V1(sm_commission_spiff_check);
 PG_FUNCTION_INFO_V1(sm_commission_plan_check);
-PG_FUNCTION_INFO_V1(sm_commission_line_guard);
-PG_FUNCTION_INFO_V1(sm_commission_period_guard);
+PG_FUNCTION_INFO_V1(sm_commission_ledger_guard);
 
 /* rows fetched per cursor round trip; lines per table_multi_insert batch
  * (as COPY: more slots only cost resource-owner bookkeeping) */
@@ -1148,80 +1144,54 @@ sm_commission_plan_check(PG_FUNCTION_ARGS)
 	return PointerGetDatum(newt);
 }
 
+/*
+ * The ledger's tables, commission_line and commission_period: rows of a
+ * finalized period never change (SM010), and the others change only
+ * through run_commissions, finalize_commissions and discard_commissions.
+ * INSERT is not guarded: pg_restore loads the ledger with COPY.
+ */
 Datum
-sm_commission_line_guard(PG_FUNCTION_ARGS)
+sm_commission_ledger_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = cm_trigger_data(fcinfo, "commission_line_guard");
+	TriggerData *td = cm_trigger_data(fcinfo, "commission_ledger_guard");
+	const char *relname = RelationGetRelationName(td->tg_relation);
+	bool		is_line = strcmp(relname, "commission_line") == 0;
 	bool		isnull;
-	char	   *status;
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
 		uint64		n;
 
 		SPI_connect();
-		cm_query("SELECT 1 FROM salesmgmt.commission_line WHERE status = 'final' LIMIT 1",
+		cm_query(psprintf("SELECT 1 FROM salesmgmt.%s WHERE status = 'final' LIMIT 1",
+						  quote_identifier(relname)),
 				 0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 		SPI_finish();
 		if (n > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_SM_PERIOD_FINALIZED),
-					 errmsg("salesmgmt.commission_line holds final lines and cannot be truncated"),
-					 errhint("Final lines are never deleted; discard open periods with salesmgmt.discard_commissions.")));
+					 errmsg("salesmgmt.%s holds rows of finalized periods and cannot be truncated", relname),
+					 errhint("Finalized periods are kept for good; forget open ones with salesmgmt.discard_commissions.")));
 		return PointerGetDatum(NULL);
 	}
 
-	status = TextDatumGetCString(cm_tuple_get(td, td->tg_trigtuple, "status", &isnull));
-	if (strcmp(status, "final") == 0)
+	if (strcmp(TextDatumGetCString(cm_tuple_get(td, td->tg_trigtuple, "status", &isnull)), "final") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_PERIOD_FINALIZED),
+				 is_line ?
 				 errmsg("commission line " INT64_FORMAT " is final",
-						cm_tuple_int8(td, td->tg_trigtuple, "line_id")),
-				 errdetail("Lines of a finalized period are never updated or deleted."),
+						cm_tuple_int8(td, td->tg_trigtuple, "line_id")) :
+				 errmsg("commission period %s is finalized",
+						cm_range_str(cm_tuple_date(td, td->tg_trigtuple, "period_start", 0),
+									 cm_tuple_date(td, td->tg_trigtuple, "period_end", 0))),
+				 errdetail("Finalized periods and their lines are never updated or deleted."),
 				 errhint("Corrections go into the open period: change the deal, split or payment and run that period; it adds adjustment or clawback lines.")));
 	if (!cm_engine_active)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("commission lines are maintained by salesmgmt.run_commissions"),
-				 errhint("Change plans, deals or splits and run the period again, or discard it with salesmgmt.discard_commissions.")));
-	return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple);
-}
-
-Datum
-sm_commission_period_guard(PG_FUNCTION_ARGS)
-{
-	TriggerData *td = cm_trigger_data(fcinfo, "commission_period_guard");
-	bool		isnull;
-	char	   *status;
-
-	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-	{
-		uint64		n;
-
-		SPI_connect();
-		cm_query("SELECT 1 FROM salesmgmt.commission_period WHERE status = 'final' LIMIT 1",
-				 0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
-		SPI_finish();
-		if (n > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_SM_PERIOD_FINALIZED),
-					 errmsg("salesmgmt.commission_period holds finalized periods and cannot be truncated")));
-		return PointerGetDatum(NULL);
-	}
-
-	status = TextDatumGetCString(cm_tuple_get(td, td->tg_trigtuple, "status", &isnull));
-	if (strcmp(status, "final") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_SM_PERIOD_FINALIZED),
-				 errmsg("commission period %s is finalized",
-						cm_range_str(cm_tuple_date(td, td->tg_trigtuple, "period_start", 0),
-									 cm_tuple_date(td, td->tg_trigtuple, "period_end", 0))),
-				 errhint("Finalized periods never change; corrections go into the open period.")));
-	if (!cm_engine_active)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("commission periods are maintained by salesmgmt.run_commissions and salesmgmt.finalize_commissions"),
-				 errhint("Use salesmgmt.discard_commissions to forget an open period.")));
+				 errmsg("commission %s are maintained by salesmgmt.run_commissions, finalize_commissions and discard_commissions",
+						is_line ? "lines" : "periods"),
+				 errhint("Change plans, deals or splits and run the period again, or forget it with salesmgmt.discard_commissions.")));
 	return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple);
 }
 

@@ -281,25 +281,21 @@ CREATE TRIGGER commission_spiff_valid
     BEFORE INSERT OR UPDATE OR DELETE ON salesmgmt.commission_spiff
     FOR EACH ROW EXECUTE FUNCTION salesmgmt.commission_spiff_check();
 
-CREATE FUNCTION salesmgmt.commission_line_guard() RETURNS trigger
-LANGUAGE C AS 'MODULE_PATHNAME', 'sm_commission_line_guard';
-COMMENT ON FUNCTION salesmgmt.commission_line_guard() IS 'Trigger: final commission lines are never updated or deleted (SM010); draft lines change only through run_commissions, finalize_commissions and discard_commissions.';
+CREATE FUNCTION salesmgmt.commission_ledger_guard() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'sm_commission_ledger_guard';
+COMMENT ON FUNCTION salesmgmt.commission_ledger_guard() IS 'Trigger on commission_line and commission_period: rows of finalized periods are never updated, deleted or truncated (SM010); the others change only through run_commissions, finalize_commissions and discard_commissions.';
 CREATE TRIGGER commission_line_immutable
     BEFORE UPDATE OR DELETE ON salesmgmt.commission_line
-    FOR EACH ROW EXECUTE FUNCTION salesmgmt.commission_line_guard();
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt.commission_ledger_guard();
 CREATE TRIGGER commission_line_no_truncate
     BEFORE TRUNCATE ON salesmgmt.commission_line
-    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt.commission_line_guard();
-
-CREATE FUNCTION salesmgmt.commission_period_guard() RETURNS trigger
-LANGUAGE C AS 'MODULE_PATHNAME', 'sm_commission_period_guard';
-COMMENT ON FUNCTION salesmgmt.commission_period_guard() IS 'Trigger: commission periods change only through run_commissions, finalize_commissions and discard_commissions; a final period is never changed or removed (SM010).';
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt.commission_ledger_guard();
 CREATE TRIGGER commission_period_managed
     BEFORE UPDATE OR DELETE ON salesmgmt.commission_period
-    FOR EACH ROW EXECUTE FUNCTION salesmgmt.commission_period_guard();
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt.commission_ledger_guard();
 CREATE TRIGGER commission_period_no_truncate
     BEFORE TRUNCATE ON salesmgmt.commission_period
-    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt.commission_period_guard();
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt.commission_ledger_guard();
 
 -- ---------------------------------------------------------------------------
 -- Computation (C)
