@@ -103,35 +103,24 @@ static bool cm_engine_active = false;
  * ----------------------------------------------------------------------
  */
 
+/* the numerics 0 and 1, made once for the backend's life (never freed) */
 static Numeric
-cm_zero(void)
+cm_small(int value)
 {
-	static Numeric zero = NULL;
+	static Numeric small[2] = {NULL, NULL};
 
-	if (zero == NULL)
+	if (small[value] == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		zero = int64_to_numeric(0);
+		small[value] = int64_to_numeric(value);
 		MemoryContextSwitchTo(old);
 	}
-	return zero;
+	return small[value];
 }
 
-static Numeric
-cm_one(void)
-{
-	static Numeric one = NULL;
-
-	if (one == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		one = int64_to_numeric(1);
-		MemoryContextSwitchTo(old);
-	}
-	return one;
-}
+#define cm_zero()	cm_small(0)
+#define cm_one()	cm_small(1)
 
 static inline int
 cm_sign(Numeric n)
@@ -1004,7 +993,7 @@ sm_commission_draw_check(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* is any final commission line about this plan (or SPIFF)? */
+/* is any final commission line about this plan (or SPIFF)?  Connects SPI. */
 static bool
 cm_final_lines_exist(const char *column, int64 id)
 {
@@ -1015,7 +1004,9 @@ cm_final_lines_exist(const char *column, int64 id)
 							   " WHERE %s = $1 AND status = 'final' LIMIT 1",
 							   quote_identifier(column));
 
+	SPI_connect();
 	cm_query(sql, 1, types, values, NULL, false, SPI_OK_SELECT, &n);
+	SPI_finish();
 	return n > 0;
 }
 
@@ -1083,12 +1074,8 @@ sm_commission_spiff_check(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
 		int64		spiff_id = cm_tuple_int8(td, td->tg_trigtuple, "spiff_id");
-		bool		paid;
 
-		SPI_connect();
-		paid = cm_final_lines_exist("spiff_id", spiff_id);
-		SPI_finish();
-		if (paid)
+		if (cm_final_lines_exist("spiff_id", spiff_id))
 			ereport(ERROR,
 					(errcode(ERRCODE_SM_PERIOD_FINALIZED),
 					 errmsg("SPIFF " INT64_FORMAT " was paid in a finalized commission period", spiff_id),
@@ -1129,12 +1116,8 @@ sm_commission_plan_check(PG_FUNCTION_ARGS)
 		!datumIsEqual(cm_tuple_get(td, oldt, "period", &n1), cm_tuple_get(td, newt, "period", &n2), false, -1))
 	{
 		int64		plan_id = cm_tuple_int8(td, oldt, "plan_id");
-		bool		paid;
 
-		SPI_connect();
-		paid = cm_final_lines_exist("plan_id", plan_id);
-		SPI_finish();
-		if (paid)
+		if (cm_final_lines_exist("plan_id", plan_id))
 			ereport(ERROR,
 					(errcode(ERRCODE_SM_PERIOD_FINALIZED),
 					 errmsg("basis and period of commission plan " INT64_FORMAT " cannot change: it paid final commission lines",
@@ -1593,6 +1576,19 @@ cm_ts_date(TimestampTz ts)
 	return DatumGetDateADT(DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(ts)));
 }
 
+/* a hash table in cxt keyed by the first keysize bytes of its entries */
+static HTAB *
+cm_hash(const char *name, Size keysize, Size entrysize, long nelem, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	return hash_create(name, Max(nelem, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 /* ----------------------------------------------------------------------
  * Currency conversion, with salesmgmt.convert_amount's semantics: the
  * latest rate of the pair valid on the day, else division by the latest
@@ -1793,7 +1789,6 @@ cm_load_reps(CmRun *run)
 	SPITupleTable *tt;
 	uint64		n,
 				i;
-	HASHCTL		ctl;
 	HTAB	   *teams;
 	typedef struct
 	{
@@ -1805,11 +1800,7 @@ cm_load_reps(CmRun *run)
 	CmRep	   *rep;
 	MemoryContext old;
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(CmTeam);
-	ctl.hcxt = run->tmp_cxt;
-	teams = hash_create("salesmgmt commission teams", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	teams = cm_hash("salesmgmt commission teams", sizeof(int64), sizeof(CmTeam), 256, run->tmp_cxt);
 	tt = cm_query("SELECT team_id, parent_team_id, manager_rep_id FROM salesmgmt.team",
 				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	for (i = 0; i < n; i++)
@@ -1822,12 +1813,9 @@ cm_load_reps(CmRun *run)
 	}
 	SPI_freetuptable(tt);
 
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(CmRep);
-	ctl.hcxt = run->run_cxt;
 	tt = cm_query("SELECT rep_id, team_id FROM salesmgmt.rep",
 				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
-	run->reps = hash_create("salesmgmt commission reps", Max(n, 64), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	run->reps = cm_hash("salesmgmt commission reps", sizeof(int64), sizeof(CmRep), (long) n, run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
 		int64		id = cm_col_int8(tt, i, 1, 0);
@@ -2048,14 +2036,9 @@ cm_load_prior(CmRun *run)
 	SPITupleTable *tt;
 	uint64		n,
 				i;
-	HASHCTL		ctl;
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(CmPriorKey);
-	ctl.entrysize = sizeof(CmPrior);
-	ctl.hcxt = run->run_cxt;
-	run->prior = hash_create("salesmgmt commission prior credit", 256, &ctl,
-							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	run->prior = cm_hash("salesmgmt commission prior credit", sizeof(CmPriorKey), sizeof(CmPrior),
+						 256, run->run_cxt);
 	if (run->aligned && run->nfinal == 0)
 		return;
 	tt = cm_query("SELECT l.rep_id, l.plan_id, l.plan_period_start, sum(l.credit)"
@@ -3180,7 +3163,6 @@ cm_load_watch(CmRun *run)
 	SPITupleTable *tt;
 	uint64		n,
 				i;
-	HASHCTL		ctl;
 	Datum	   *ids;
 	int			nids = 0;
 	Oid			atypes[1] = {INT8ARRAYOID};
@@ -3200,12 +3182,7 @@ cm_load_watch(CmRun *run)
 		SPI_freetuptable(tt);
 		return;
 	}
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(CmWatch);
-	ctl.hcxt = run->run_cxt;
-	run->watch = hash_create("salesmgmt commission refunds", Max(n, 16), &ctl,
-							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	run->watch = cm_hash("salesmgmt commission refunds", sizeof(int64), sizeof(CmWatch), (long) n, run->run_cxt);
 	MemoryContextSwitchTo(run->run_cxt);
 	ids = palloc(sizeof(Datum) * n);
 	for (i = 0; i < n; i++)
