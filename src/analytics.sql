@@ -40,6 +40,9 @@ CREATE TABLE salesmgmt.csat_response (
     comment         text,
     responded_at    timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX ON salesmgmt.csat_response (account_id);
+CREATE INDEX ON salesmgmt.csat_response (deal_id);
+CREATE INDEX ON salesmgmt.csat_response (rep_id);
 COMMENT ON TABLE salesmgmt.csat_response IS 'stub';
 COMMENT ON COLUMN salesmgmt.csat_response.response_id IS 'stub';
 COMMENT ON COLUMN salesmgmt.csat_response.account_id IS 'stub';
@@ -177,57 +180,60 @@ COMMENT ON COLUMN salesmgmt.deal_facts.cycle_days IS 'Sales cycle of a closed de
 
 CREATE VIEW salesmgmt.win_rates_by WITH (security_invoker = true) AS
 WITH closed AS (
-    SELECT f.owner_rep_id AS rep_id, f.pipeline_id,
-           date_trunc('quarter', f.closed_at)::date AS quarter,
+    -- per rep, quarter and pipeline, and per rep and quarter (pipeline_key 0)
+    SELECT f.owner_rep_id AS rep_id, coalesce(f.pipeline_id, 0) AS pipeline_key, q.quarter,
            count(*) FILTER (WHERE f.outcome = 'won') AS won_deals,
            count(*) FILTER (WHERE f.outcome = 'lost') AS lost_deals,
            coalesce(sum(f.amount_reporting) FILTER (WHERE f.outcome = 'won'), 0) AS won_amount,
            coalesce(sum(f.amount_reporting) FILTER (WHERE f.outcome = 'lost'), 0) AS lost_amount
       FROM salesmgmt.deal_facts f
+     CROSS JOIN LATERAL (SELECT date_trunc('quarter', f.closed_at)::date AS quarter) q
      WHERE f.outcome <> 'open'
+     GROUP BY GROUPING SETS ((f.owner_rep_id, f.pipeline_id, q.quarter), (f.owner_rep_id, q.quarter))
+),
+by_team AS (
+    SELECT tc.ancestor_team_id AS team_id, c.pipeline_key, c.quarter,
+           sum(c.won_deals) AS won_deals, sum(c.lost_deals) AS lost_deals,
+           sum(c.won_amount) AS won_amount, sum(c.lost_amount) AS lost_amount
+      FROM closed c
+      JOIN salesmgmt.rep r ON r.rep_id = c.rep_id
+      JOIN salesmgmt.team_closure tc ON tc.team_id = r.team_id
      GROUP BY 1, 2, 3
 ),
 quarters AS (
-    SELECT generate_series(min(quarter),
-                           greatest(max(quarter), date_trunc('quarter', current_date)::date),
+    SELECT generate_series(min(quarter), greatest(max(quarter), date_trunc('quarter', current_date)::date),
                            interval '3 months')::date AS quarter
       FROM closed
 ),
-cells AS (
-    SELECT r.rep_id, r.team_id, p.pipeline_id, q.quarter,
-           coalesce(c.won_deals, 0) AS won_deals, coalesce(c.lost_deals, 0) AS lost_deals,
-           coalesce(c.won_amount, 0) AS won_amount, coalesce(c.lost_amount, 0) AS lost_amount
-      FROM salesmgmt.rep r
-     CROSS JOIN salesmgmt.pipeline p
-     CROSS JOIN quarters q
-      LEFT JOIN closed c ON c.rep_id = r.rep_id AND c.pipeline_id = p.pipeline_id AND c.quarter = q.quarter
-),
-rolled AS (
-    SELECT 'rep'::text AS level, c.rep_id, c.team_id, c.pipeline_id, c.quarter,
-           c.won_deals, c.lost_deals, c.won_amount, c.lost_amount
-      FROM cells c
+pipelines AS (
+    SELECT pipeline_id AS pipeline_key FROM salesmgmt.pipeline
     UNION ALL
-    SELECT 'team', NULL, tc.ancestor_team_id, c.pipeline_id, c.quarter,
-           c.won_deals, c.lost_deals, c.won_amount, c.lost_amount
-      FROM cells c
-      JOIN salesmgmt.team_closure tc ON tc.team_id = c.team_id
+    SELECT 0
 ),
-totals AS (
-    SELECT level, rep_id, team_id, pipeline_id, quarter,
-           sum(won_deals)::bigint AS won_deals, sum(lost_deals)::bigint AS lost_deals,
-           sum(won_amount) AS won_amount, sum(lost_amount) AS lost_amount
-      FROM rolled
-     GROUP BY GROUPING SETS ((level, rep_id, team_id, quarter, pipeline_id),
-                             (level, rep_id, team_id, quarter))
+cells AS (
+    SELECT 'rep'::text AS level, r.rep_id, r.team_id, p.pipeline_key, q.quarter,
+           c.won_deals, c.lost_deals, c.won_amount, c.lost_amount
+      FROM salesmgmt.rep r
+     CROSS JOIN pipelines p
+     CROSS JOIN quarters q
+      LEFT JOIN closed c ON c.rep_id = r.rep_id AND c.pipeline_key = p.pipeline_key AND c.quarter = q.quarter
+    UNION ALL
+    SELECT 'team', NULL, t.team_id, p.pipeline_key, q.quarter,
+           c.won_deals, c.lost_deals, c.won_amount, c.lost_amount
+      FROM salesmgmt.team t
+     CROSS JOIN pipelines p
+     CROSS JOIN quarters q
+      LEFT JOIN by_team c ON c.team_id = t.team_id AND c.pipeline_key = p.pipeline_key AND c.quarter = q.quarter
 )
-SELECT level, rep_id, team_id, pipeline_id, quarter,
-       won_deals, lost_deals,
+SELECT level, rep_id, team_id, nullif(pipeline_key, 0) AS pipeline_id, quarter,
+       coalesce(won_deals, 0)::bigint AS won_deals,
+       coalesce(lost_deals, 0)::bigint AS lost_deals,
        round(won_deals::numeric / nullif(won_deals + lost_deals, 0), 4) AS win_rate,
-       round(won_amount, 2) AS won_amount,
-       round(lost_amount, 2) AS lost_amount,
+       round(coalesce(won_amount, 0), 2) AS won_amount,
+       round(coalesce(lost_amount, 0), 2) AS lost_amount,
        round(won_amount / nullif(won_amount + lost_amount, 0), 4) AS win_rate_by_amount,
        salesmgmt.reporting_currency() AS currency
-  FROM totals;
+  FROM cells;
 COMMENT ON VIEW salesmgmt.win_rates_by IS 'Win rate won / (won + lost) of the deals closed in a quarter, by rep, by team (the team and all its sub-teams) and by pipeline (pipeline_id null: all pipelines); every rep and team has a row for every quarter from the first close to the current one.';
 COMMENT ON COLUMN salesmgmt.win_rates_by.level IS 'rep: deals owned by rep_id; team: deals owned by any rep of team_id or of a team below it.';
 COMMENT ON COLUMN salesmgmt.win_rates_by.rep_id IS 'The rep (level rep); null for team rows.';
@@ -266,41 +272,45 @@ WITH events AS (
      WHERE e.quarter IS NOT NULL
      GROUP BY 1, 2
 ),
+team_events AS (
+    SELECT tc.ancestor_team_id AS team_id, e.quarter,
+           sum(e.started) AS started, sum(e.closed) AS closed,
+           sum(e.won_deals) AS won_deals, sum(e.lost_deals) AS lost_deals,
+           sum(e.won_amount) AS won_amount, sum(e.won_cycle_days) AS won_cycle_days
+      FROM events e
+      JOIN salesmgmt.rep r ON r.rep_id = e.rep_id
+      JOIN salesmgmt.team_closure tc ON tc.team_id = r.team_id
+     GROUP BY 1, 2
+),
 quarters AS (
-    SELECT generate_series(min(quarter),
-                           greatest(max(quarter), date_trunc('quarter', current_date)::date),
+    SELECT generate_series(min(quarter), greatest(max(quarter), date_trunc('quarter', current_date)::date),
                            interval '3 months')::date AS quarter
       FROM events
 ),
 cells AS (
-    SELECT r.rep_id, r.team_id, q.quarter,
-           sum(coalesce(e.started, 0) - coalesce(e.closed, 0))
-               OVER (PARTITION BY r.rep_id ORDER BY q.quarter) + coalesce(e.closed, 0) AS open_deals,
-           coalesce(e.won_deals, 0) AS won_deals, coalesce(e.lost_deals, 0) AS lost_deals,
-           coalesce(e.won_amount, 0) AS won_amount, coalesce(e.won_cycle_days, 0) AS won_cycle_days
+    SELECT 'rep'::text AS level, r.rep_id, r.team_id, r.rep_id AS unit_id, q.quarter,
+           e.started, e.closed, e.won_deals, e.lost_deals, e.won_amount, e.won_cycle_days
       FROM salesmgmt.rep r
      CROSS JOIN quarters q
       LEFT JOIN events e ON e.rep_id = r.rep_id AND e.quarter = q.quarter
-),
-rolled AS (
-    SELECT 'rep'::text AS level, c.rep_id, c.team_id, c.quarter,
-           c.open_deals, c.won_deals, c.lost_deals, c.won_amount, c.won_cycle_days
-      FROM cells c
     UNION ALL
-    SELECT 'team', NULL, tc.ancestor_team_id, c.quarter,
-           sum(c.open_deals), sum(c.won_deals), sum(c.lost_deals), sum(c.won_amount), sum(c.won_cycle_days)
-      FROM cells c
-      JOIN salesmgmt.team_closure tc ON tc.team_id = c.team_id
-     GROUP BY tc.ancestor_team_id, c.quarter
+    SELECT 'team', NULL, t.team_id, t.team_id, q.quarter,
+           e.started, e.closed, e.won_deals, e.lost_deals, e.won_amount, e.won_cycle_days
+      FROM salesmgmt.team t
+     CROSS JOIN quarters q
+      LEFT JOIN team_events e ON e.team_id = t.team_id AND e.quarter = q.quarter
 ),
 ratios AS (
     SELECT level, rep_id, team_id, quarter,
-           open_deals::bigint AS open_deals, won_deals::bigint AS won_deals, lost_deals::bigint AS lost_deals,
+           (sum(coalesce(started, 0) - coalesce(closed, 0))
+                OVER (PARTITION BY level, unit_id ORDER BY quarter) + coalesce(closed, 0))::bigint AS open_deals,
+           coalesce(won_deals, 0)::bigint AS won_deals,
+           coalesce(lost_deals, 0)::bigint AS lost_deals,
            won_deals::numeric / nullif(won_deals + lost_deals, 0) AS win_rate,
+           coalesce(won_amount, 0) AS won_amount,
            won_amount / nullif(won_deals, 0) AS avg_won_amount,
-           won_cycle_days / nullif(won_deals, 0) AS avg_cycle_days,
-           won_amount
-      FROM rolled
+           won_cycle_days / nullif(won_deals, 0) AS avg_cycle_days
+      FROM cells
 )
 SELECT level, rep_id, team_id, quarter, open_deals, won_deals, lost_deals,
        round(win_rate, 4) AS win_rate,
@@ -601,41 +611,48 @@ WITH per_rep AS (
      WHERE c.rep_id IS NOT NULL
      GROUP BY 1, 2
 ),
+per_team AS (
+    SELECT tc.ancestor_team_id AS team_id, p.month,
+           sum(p.responses) AS responses, sum(p.csat_responses) AS csat_responses,
+           sum(p.csat_sum) AS csat_sum, sum(p.satisfied) AS satisfied,
+           sum(p.nps_responses) AS nps_responses, sum(p.promoters) AS promoters,
+           sum(p.passives) AS passives, sum(p.detractors) AS detractors
+      FROM per_rep p
+      JOIN salesmgmt.rep r ON r.rep_id = p.rep_id
+      JOIN salesmgmt.team_closure tc ON tc.team_id = r.team_id
+     GROUP BY 1, 2
+),
 months AS (
     SELECT generate_series(min(month), greatest(max(month), date_trunc('month', current_date)::date),
                            interval '1 month')::date AS month
       FROM per_rep
 ),
 cells AS (
-    SELECT r.rep_id, r.team_id, m.month,
-           coalesce(p.responses, 0) AS responses, coalesce(p.csat_responses, 0) AS csat_responses,
-           coalesce(p.csat_sum, 0) AS csat_sum, coalesce(p.satisfied, 0) AS satisfied,
-           coalesce(p.nps_responses, 0) AS nps_responses, coalesce(p.promoters, 0) AS promoters,
-           coalesce(p.passives, 0) AS passives, coalesce(p.detractors, 0) AS detractors
+    SELECT 'rep'::text AS level, r.rep_id, r.team_id, m.month,
+           p.responses, p.csat_responses, p.csat_sum, p.satisfied,
+           p.nps_responses, p.promoters, p.passives, p.detractors
       FROM salesmgmt.rep r
      CROSS JOIN months m
       LEFT JOIN per_rep p ON p.rep_id = r.rep_id AND p.month = m.month
-),
-rolled AS (
-    SELECT 'rep'::text AS level, c.rep_id, c.team_id, c.month, c.responses, c.csat_responses, c.csat_sum,
-           c.satisfied, c.nps_responses, c.promoters, c.passives, c.detractors
-      FROM cells c
     UNION ALL
-    SELECT 'team', NULL, tc.ancestor_team_id, c.month, sum(c.responses), sum(c.csat_responses), sum(c.csat_sum),
-           sum(c.satisfied), sum(c.nps_responses), sum(c.promoters), sum(c.passives), sum(c.detractors)
-      FROM cells c
-      JOIN salesmgmt.team_closure tc ON tc.team_id = c.team_id
-     GROUP BY tc.ancestor_team_id, c.month
+    SELECT 'team', NULL, t.team_id, m.month,
+           p.responses, p.csat_responses, p.csat_sum, p.satisfied,
+           p.nps_responses, p.promoters, p.passives, p.detractors
+      FROM salesmgmt.team t
+     CROSS JOIN months m
+      LEFT JOIN per_team p ON p.team_id = t.team_id AND p.month = m.month
 )
 SELECT level, rep_id, team_id, month,
-       responses::bigint AS responses,
-       csat_responses::bigint AS csat_responses,
+       coalesce(responses, 0)::bigint AS responses,
+       coalesce(csat_responses, 0)::bigint AS csat_responses,
        round(csat_sum::numeric / nullif(csat_responses, 0), 2) AS csat_avg,
        round(satisfied::numeric / nullif(csat_responses, 0), 4) AS csat_satisfied_share,
-       nps_responses::bigint AS nps_responses,
-       promoters::bigint AS promoters, passives::bigint AS passives, detractors::bigint AS detractors,
+       coalesce(nps_responses, 0)::bigint AS nps_responses,
+       coalesce(promoters, 0)::bigint AS promoters,
+       coalesce(passives, 0)::bigint AS passives,
+       coalesce(detractors, 0)::bigint AS detractors,
        round(100 * (promoters - detractors)::numeric / nullif(nps_responses, 0), 2) AS nps
-  FROM rolled;
+  FROM cells;
 COMMENT ON VIEW salesmgmt.customer_satisfaction IS 'CSAT average and NPS of the customer responses (salesmgmt.csat_response) per rep, team (with all sub-teams) and month of response; every rep and team has a row for every month from the first response to the current one.';
 COMMENT ON COLUMN salesmgmt.customer_satisfaction.level IS 'rep: responses about rep_id; team: responses about any rep of team_id or of a team below it.';
 COMMENT ON COLUMN salesmgmt.customer_satisfaction.rep_id IS 'The rep (level rep); null for team rows.';
@@ -698,33 +715,34 @@ COMMENT ON COLUMN salesmgmt.activity_summary.notes IS 'Notes.';
 COMMENT ON COLUMN salesmgmt.activity_summary.total IS 'All records of the week.';
 COMMENT ON COLUMN salesmgmt.activity_summary.hours IS 'Sum of the recorded durations in hours, 2 decimals (records without duration count 0).';
 
+-- The latest record of an account is found through the index on
+-- (account_id, occurred_at): one probe per account after one aggregation
+-- pass, much cheaper than sorting every record.
 CREATE VIEW salesmgmt.account_last_touch WITH (security_invoker = true) AS
-WITH past AS (
-    SELECT a.* FROM salesmgmt.activity a WHERE a.occurred_at <= now()
-),
-latest AS (
-    SELECT DISTINCT ON (p.account_id) p.account_id, p.occurred_at, p.kind, p.rep_id, p.contact_id, p.outcome
-      FROM past p
-     ORDER BY p.account_id, p.occurred_at DESC, p.activity_id DESC
-),
-counts AS (
-    SELECT p.account_id, count(*) AS total,
-           count(*) FILTER (WHERE p.occurred_at > now() - interval '30 days') AS last_30_days,
-           count(*) FILTER (WHERE p.occurred_at > now() - interval '90 days') AS last_90_days
-      FROM past p
-     GROUP BY p.account_id
+WITH counts AS (
+    SELECT a.account_id, max(a.occurred_at) AS last_touch_at, count(*) AS total,
+           count(*) FILTER (WHERE a.occurred_at > now() - interval '30 days') AS last_30_days,
+           count(*) FILTER (WHERE a.occurred_at > now() - interval '90 days') AS last_90_days
+      FROM salesmgmt.activity a
+     WHERE a.occurred_at <= now()
+     GROUP BY a.account_id
 )
 SELECT acc.account_id, acc.owner_rep_id,
-       l.occurred_at AS last_touch_at,
-       current_date - l.occurred_at::date AS days_since_last_touch,
+       c.last_touch_at,
+       current_date - c.last_touch_at::date AS days_since_last_touch,
        l.kind AS last_touch_kind, l.rep_id AS last_touch_rep_id,
        l.contact_id AS last_touch_contact_id, l.outcome AS last_touch_outcome,
        coalesce(c.last_30_days, 0) AS touches_30_days,
        coalesce(c.last_90_days, 0) AS touches_90_days,
        coalesce(c.total, 0) AS touches_total
   FROM salesmgmt.account acc
-  LEFT JOIN latest l ON l.account_id = acc.account_id
-  LEFT JOIN counts c ON c.account_id = acc.account_id;
+  LEFT JOIN counts c ON c.account_id = acc.account_id
+  LEFT JOIN LATERAL (
+        SELECT a.kind, a.rep_id, a.contact_id, a.outcome
+          FROM salesmgmt.activity a
+         WHERE a.account_id = c.account_id AND a.occurred_at = c.last_touch_at
+         ORDER BY a.activity_id DESC
+         LIMIT 1) l ON true;
 COMMENT ON VIEW salesmgmt.account_last_touch IS 'Per account: the last communication record up to now (when, what, by whom, with whom, result) and how many records the last 30 and 90 days hold; accounts never touched have nulls and zeros.';
 COMMENT ON COLUMN salesmgmt.account_last_touch.account_id IS 'The account.';
 COMMENT ON COLUMN salesmgmt.account_last_touch.owner_rep_id IS 'Rep who owns the relationship.';
