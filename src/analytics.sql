@@ -339,51 +339,51 @@ COMMENT ON COLUMN salesmgmt.sales_velocity.currency IS 'The reporting currency o
 -- Quota attainment and pipeline coverage (per quota row)
 -- ---------------------------------------------------------------------------
 
+-- Each quota with the reps whose credit counts toward it: the rep of a rep
+-- quota, every rep of the team and its sub-teams for a team quota.
+CREATE VIEW salesmgmt.quota_rep WITH (security_invoker = true) AS
+SELECT q.quota_id, q.rep_id, q.period_start, q.period_end
+  FROM salesmgmt.quota q
+ WHERE q.rep_id IS NOT NULL
+UNION ALL
+SELECT q.quota_id, r.rep_id, q.period_start, q.period_end
+  FROM salesmgmt.quota q
+  JOIN salesmgmt.team_closure tc ON tc.ancestor_team_id = q.team_id
+  JOIN salesmgmt.rep r ON r.team_id = tc.team_id;
+COMMENT ON VIEW salesmgmt.quota_rep IS 'Each quota with the reps whose credited deals count toward it: the rep of a rep quota, every rep of the team and of all its sub-teams for a team quota.';
+COMMENT ON COLUMN salesmgmt.quota_rep.quota_id IS 'The quota.';
+COMMENT ON COLUMN salesmgmt.quota_rep.rep_id IS 'A rep whose credit counts toward the quota.';
+COMMENT ON COLUMN salesmgmt.quota_rep.period_start IS 'First day of the quota period.';
+COMMENT ON COLUMN salesmgmt.quota_rep.period_end IS 'Last day of the quota period (inclusive).';
+
 -- Won amounts credit reps by their split shares (the owner in full when a
--- deal has no splits), as commissions do; a team is credited with what
--- the reps of its subtree are credited with.
+-- deal has no splits), as commissions do.
 CREATE VIEW salesmgmt.quota_attainment WITH (security_invoker = true) AS
-WITH won_by_rep_day AS (
+WITH won_credit AS (
     SELECT coalesce(s.rep_id, f.owner_rep_id) AS rep_id, f.closed_at::date AS day,
-           sum(f.amount_reporting * coalesce(s.share, 1)) AS amount
+           f.amount_reporting * coalesce(s.share, 1) AS amount
       FROM salesmgmt.deal_facts f
       LEFT JOIN salesmgmt.deal_split s ON s.deal_id = f.deal_id
      WHERE f.outcome = 'won'
-     GROUP BY 1, 2
 ),
-won_by_team_day AS (
-    SELECT tc.ancestor_team_id AS team_id, w.day, sum(w.amount) AS amount
-      FROM won_by_rep_day w
-      JOIN salesmgmt.rep r ON r.rep_id = w.rep_id
-      JOIN salesmgmt.team_closure tc ON tc.team_id = r.team_id
-     GROUP BY 1, 2
+won AS (
+    SELECT qr.quota_id, sum(w.amount) AS amount
+      FROM salesmgmt.quota_rep qr
+      JOIN won_credit w ON w.rep_id = qr.rep_id AND w.day BETWEEN qr.period_start AND qr.period_end
+     GROUP BY qr.quota_id
 ),
-quotas AS (
+figures AS (
     SELECT q.quota_id, q.rep_id, q.team_id, q.period_start, q.period_end,
            CASE WHEN r.rate IS NULL
                 THEN salesmgmt.convert_amount(q.amount, q.currency, salesmgmt.reporting_currency(), q.period_start)
                 WHEN r.inverse THEN q.amount / r.rate
                 ELSE q.amount * r.rate END AS quota_amount,
+           coalesce(w.amount, 0) AS won_amount,
            q.period_end - q.period_start + 1 AS period_days,
            least(greatest(current_date - q.period_start + 1, 0), q.period_end - q.period_start + 1) AS elapsed_days
       FROM salesmgmt.quota q
       LEFT JOIN salesmgmt.reporting_rate r
              ON r.currency = q.currency AND q.period_start >= r.valid_from AND q.period_start < r.valid_until
-),
-won AS (
-    SELECT q.quota_id, sum(w.amount) AS amount
-      FROM quotas q
-      JOIN won_by_rep_day w ON w.rep_id = q.rep_id AND w.day BETWEEN q.period_start AND q.period_end
-     GROUP BY q.quota_id
-    UNION ALL
-    SELECT q.quota_id, sum(w.amount)
-      FROM quotas q
-      JOIN won_by_team_day w ON w.team_id = q.team_id AND w.day BETWEEN q.period_start AND q.period_end
-     GROUP BY q.quota_id
-),
-figures AS (
-    SELECT q.*, coalesce(w.amount, 0) AS won_amount
-      FROM quotas q
       LEFT JOIN won w ON w.quota_id = q.quota_id
 )
 SELECT CASE WHEN rep_id IS NOT NULL THEN 'rep' ELSE 'team' END AS level,
@@ -417,34 +417,20 @@ COMMENT ON COLUMN salesmgmt.quota_attainment.projected_amount IS 'won_amount / e
 COMMENT ON COLUMN salesmgmt.quota_attainment.currency IS 'The reporting currency of the amounts.';
 
 CREATE VIEW salesmgmt.pipeline_coverage WITH (security_invoker = true) AS
-WITH open_by_rep_day AS (
+WITH open_credit AS (
     SELECT coalesce(s.rep_id, f.owner_rep_id) AS rep_id, f.expected_close_date AS day,
-           sum(f.amount_reporting * coalesce(s.share, 1)) AS amount,
-           sum(f.amount_reporting * coalesce(s.share, 1) * f.probability) AS weighted
+           f.amount_reporting * coalesce(s.share, 1) AS amount,
+           f.amount_reporting * coalesce(s.share, 1) * f.probability AS weighted
       FROM salesmgmt.deal_facts f
       LEFT JOIN salesmgmt.deal_split s ON s.deal_id = f.deal_id
      WHERE f.outcome = 'open' AND f.expected_close_date >= current_date
-     GROUP BY 1, 2
-),
-open_by_team_day AS (
-    SELECT tc.ancestor_team_id AS team_id, o.day, sum(o.amount) AS amount, sum(o.weighted) AS weighted
-      FROM open_by_rep_day o
-      JOIN salesmgmt.rep r ON r.rep_id = o.rep_id
-      JOIN salesmgmt.team_closure tc ON tc.team_id = r.team_id
-     GROUP BY 1, 2
 ),
 open AS (
-    SELECT q.quota_id, sum(o.amount) AS amount, sum(o.weighted) AS weighted
-      FROM salesmgmt.quota q
-      JOIN open_by_rep_day o ON o.rep_id = q.rep_id
-                            AND o.day BETWEEN greatest(q.period_start, current_date) AND q.period_end
-     GROUP BY q.quota_id
-    UNION ALL
-    SELECT q.quota_id, sum(o.amount), sum(o.weighted)
-      FROM salesmgmt.quota q
-      JOIN open_by_team_day o ON o.team_id = q.team_id
-                             AND o.day BETWEEN greatest(q.period_start, current_date) AND q.period_end
-     GROUP BY q.quota_id
+    SELECT qr.quota_id, sum(o.amount) AS amount, sum(o.weighted) AS weighted
+      FROM salesmgmt.quota_rep qr
+      JOIN open_credit o ON o.rep_id = qr.rep_id
+                        AND o.day BETWEEN greatest(qr.period_start, current_date) AND qr.period_end
+     GROUP BY qr.quota_id
 )
 SELECT a.level, a.quota_id, a.rep_id, a.team_id, a.period_start, a.period_end,
        greatest(a.period_end - greatest(a.period_start, current_date) + 1, 0) AS days_left,
