@@ -389,12 +389,18 @@ SELECT pg_temp.qoff(quarter) AS q, won_amount, lost_amount, currency
  ORDER BY q;
 RESET salesmgmt.reporting_currency;
 
--- every view and column of the analytics is documented
+-- every view and column of the analytics is documented, and every view
+-- reads with the querying user's rights
+CREATE TEMP TABLE analytics_view AS
+SELECT v::regclass AS oid FROM unnest(ARRAY['salesmgmt.reporting_rate', 'salesmgmt.team_closure', 'salesmgmt.deal_facts',
+    'salesmgmt.win_rates_by', 'salesmgmt.sales_velocity', 'salesmgmt.quota_rep', 'salesmgmt.quota_attainment',
+    'salesmgmt.pipeline_coverage', 'salesmgmt.customer_summary', 'salesmgmt.customer_satisfaction',
+    'salesmgmt.activity_summary', 'salesmgmt.account_last_touch', 'salesmgmt.cohort_conversion',
+    'salesmgmt.feedback_summary']) AS v;
 SELECT c.relname, a.attname
   FROM pg_class c
+  JOIN analytics_view v ON v.oid = c.oid
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
- WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind = 'v'
-   AND col_description(c.oid, a.attnum) IS NULL;
-SELECT c.relname, c.reloptions FROM pg_class c
- WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind = 'v'
-   AND NOT coalesce(c.reloptions @> ARRAY['security_invoker=true'], false);
+ WHERE col_description(c.oid, a.attnum) IS NULL OR obj_description(c.oid, 'pg_class') IS NULL;
+SELECT c.relname, c.reloptions FROM pg_class c JOIN analytics_view v ON v.oid = c.oid
+ WHERE NOT coalesce(c.reloptions @> ARRAY['security_invoker=true'], false);
