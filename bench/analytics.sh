@@ -18,7 +18,7 @@ SET synchronous_commit = off;
 INSERT INTO salesmgmt.csat_response (account_id, deal_id, rep_id, csat, nps, responded_at)
 SELECT d.account_id, d.deal_id, d.owner_rep_id,
        CASE WHEN d.deal_id % 7 <> 0 THEN 1 + d.deal_id % 5 END,
-       CASE WHEN d.deal_id % 6 <> 0 THEN d.deal_id % 11 END,
+       CASE WHEN d.deal_id % 6 <> 0 OR d.deal_id % 7 = 0 THEN d.deal_id % 11 END,
        least(d.closed_at + interval '3 days', now())
   FROM salesmgmt.deal d JOIN salesmgmt.stage s USING (stage_id)
  WHERE s.outcome = 'won' AND d.deal_id % 5 = 0;

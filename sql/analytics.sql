@@ -281,8 +281,8 @@ SELECT count(DISTINCT cohort_month) = 13 + pg_temp.months(current_date, date_tru
 -- Month -3 (from the current month): Bo: CSAT 5, 4, 2 and one response
 -- without CSAT: 11/3 = 3.67, 2 of 3 satisfied; NPS 10, 9, 3, 7: promoters
 -- 2, passive 1, detractor 1: 100 * (2 - 1) / 4 = 25.  Cy: CSAT 3, no NPS:
--- NPS null.  Month -1: Di: CSAT 1, NPS 0: -100.  Eve (no team) and a
--- response about nobody count for no team.  Months without responses: nulls.
+-- NPS null.  Month -1: Di: CSAT 1, NPS 0: -100.  Eve has no team: her
+-- response counts for no team.  Months without responses: nulls.
 INSERT INTO salesmgmt.csat_response (account_id, rep_id, csat, nps, responded_at) VALUES
     (1, 2, 5, 10, date_trunc('month', now()) - interval '3 months' + interval '5 days'),
     (1, 2, 4, 9,  date_trunc('month', now()) - interval '3 months' + interval '6 days'),
@@ -290,8 +290,7 @@ INSERT INTO salesmgmt.csat_response (account_id, rep_id, csat, nps, responded_at
     (1, 2, NULL, 7, date_trunc('month', now()) - interval '3 months' + interval '8 days'),
     (2, 3, 3, NULL, date_trunc('month', now()) - interval '3 months' + interval '9 days'),
     (2, 4, 1, 0,  date_trunc('month', now()) - interval '1 month' + interval '2 days'),
-    (4, 5, 5, 10, date_trunc('month', now()) - interval '3 months' + interval '2 days'),
-    (4, NULL, 1, 1, date_trunc('month', now()) - interval '3 months' + interval '2 days');
+    (4, 5, 5, 10, date_trunc('month', now()) - interval '3 months' + interval '2 days');
 SELECT level, rep_id, team_id, pg_temp.months(month, date_trunc('month', now())) AS month,
        responses, csat_responses, csat_avg, csat_satisfied_share, nps_responses, promoters, passives,
        detractors, nps

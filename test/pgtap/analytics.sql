@@ -84,7 +84,7 @@ SELECT (ARRAY['call','email','meeting','visit','demo','note'])[1 + i % 6], 1 + (
        CASE WHEN i % 3 = 0 THEN NULL ELSE make_interval(mins => 5 + i % 60) END
   FROM generate_series(1, 900) i;
 INSERT INTO salesmgmt.csat_response (account_id, rep_id, csat, nps, responded_at)
-SELECT 1 + i % 40, nullif(i % 14, 0), CASE WHEN i % 6 <> 0 THEN 1 + i % 5 END, CASE WHEN i % 4 <> 0 THEN i % 11 END,
+SELECT 1 + i % 40, 1 + i % 13, CASE WHEN i % 6 <> 0 THEN 1 + i % 5 END, CASE WHEN i % 4 <> 0 OR i % 6 = 0 THEN i % 11 END,
        now() - make_interval(days => (i * 31) % 300)
   FROM generate_series(1, 200) i;
 
