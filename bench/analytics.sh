@@ -57,3 +57,11 @@ for v in win_rates_by sales_velocity quota_attainment pipeline_coverage customer
     bench_time "reference $v" "SELECT * FROM bench_ref.$v"
     bench_ratio "reference $v" "salesmgmt.$v"
 done
+
+# What JIT costs these queries: the cluster runs with jit = off (docs/bi.md
+# recommends it for BI sessions); one run with it on, for comparison.
+for v in win_rates_by customer_summary; do
+    ms=$(bench_psql -tA -c "SET jit = on" -c "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON, FORMAT JSON) SELECT * FROM salesmgmt.$v" |
+         python3 -c 'import json,sys; p=json.load(sys.stdin)[0]; j=p.get("JIT",{}).get("Timing",{}); print("%.1f ms, of which JIT %.1f ms" % (p["Execution Time"], j.get("Total",0)))')
+    printf '%-48s %s\n' "salesmgmt.$v with jit = on" "$ms"
+done
