@@ -393,7 +393,7 @@ RESET salesmgmt.reporting_currency;
 CREATE TEMP TABLE analytics_view AS
 SELECT v::regclass AS oid FROM unnest(ARRAY['salesmgmt.reporting_rate', 'salesmgmt.team_closure', 'salesmgmt.deal_facts',
     'salesmgmt.win_rates_by', 'salesmgmt.sales_velocity', 'salesmgmt.quota_rep', 'salesmgmt.quota_attainment',
-    'salesmgmt.pipeline_coverage', 'salesmgmt.customer_summary', 'salesmgmt.customer_satisfaction',
+    'salesmgmt.pipeline_coverage', 'salesmgmt.customer_summary', 'salesmgmt.customer_satisfaction', 'salesmgmt.rep_rollup',
     'salesmgmt.activity_summary', 'salesmgmt.account_last_touch', 'salesmgmt.cohort_conversion',
     'salesmgmt.feedback_summary']) AS v;
 SELECT c.relname, a.attname

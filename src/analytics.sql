@@ -135,6 +135,25 @@ COMMENT ON COLUMN salesmgmt.team_closure.ancestor_team_id IS 'Team whose figures
 COMMENT ON COLUMN salesmgmt.team_closure.team_id IS 'The ancestor team itself or a team anywhere below it.';
 COMMENT ON COLUMN salesmgmt.team_closure.depth IS 'Levels between the two teams: 0 for the team itself, 1 for a direct sub-team, ...';
 
+-- Reporting units: every rep, and every team with all its sub-teams, each
+-- with the reps whose figures it adds up.  The views by rep and team
+-- aggregate per rep once, join this to roll the aggregates up, and take
+-- the units from it for their rows (a team without reps has one row with
+-- no member, so it still gets rows of zeros).
+CREATE VIEW salesmgmt.rep_rollup WITH (security_invoker = true) AS
+SELECT 'rep'::text AS level, r.rep_id AS unit_id, r.rep_id, r.team_id, r.rep_id AS member_rep_id
+  FROM salesmgmt.rep r
+UNION ALL
+SELECT 'team', tc.ancestor_team_id, NULL, tc.ancestor_team_id, m.rep_id
+  FROM salesmgmt.team_closure tc
+  LEFT JOIN salesmgmt.rep m ON m.team_id = tc.team_id;
+COMMENT ON VIEW salesmgmt.rep_rollup IS 'Reporting units and their members: each rep (level rep) and each team with all its sub-teams (level team), with every rep whose figures the unit adds up.';
+COMMENT ON COLUMN salesmgmt.rep_rollup.level IS 'rep or team.';
+COMMENT ON COLUMN salesmgmt.rep_rollup.unit_id IS 'rep_id of a rep unit, team_id of a team unit.';
+COMMENT ON COLUMN salesmgmt.rep_rollup.rep_id IS 'The rep of a rep unit; null for a team unit.';
+COMMENT ON COLUMN salesmgmt.rep_rollup.team_id IS 'The rep''s team (rep unit) or the team (team unit).';
+COMMENT ON COLUMN salesmgmt.rep_rollup.member_rep_id IS 'A rep whose figures the unit counts: the rep itself, or each rep of the team and its sub-teams; null for a team without reps.';
+
 CREATE VIEW salesmgmt.deal_facts WITH (security_invoker = true) AS
 SELECT d.deal_id, d.account_id, d.owner_rep_id, o.team_id AS owner_team_id,
        d.pipeline_id, d.stage_id, s.outcome,
@@ -192,14 +211,16 @@ WITH closed AS (
      WHERE f.outcome <> 'open'
      GROUP BY GROUPING SETS ((f.owner_rep_id, f.pipeline_id, q.quarter), (f.owner_rep_id, q.quarter))
 ),
-by_team AS (
-    SELECT tc.ancestor_team_id AS team_id, c.pipeline_key, c.quarter,
+rolled AS (
+    SELECT u.level, u.unit_id, c.pipeline_key, c.quarter,
            sum(c.won_deals) AS won_deals, sum(c.lost_deals) AS lost_deals,
            sum(c.won_amount) AS won_amount, sum(c.lost_amount) AS lost_amount
       FROM closed c
-      JOIN salesmgmt.rep r ON r.rep_id = c.rep_id
-      JOIN salesmgmt.team_closure tc ON tc.team_id = r.team_id
-     GROUP BY 1, 2, 3
+      JOIN salesmgmt.rep_rollup u ON u.member_rep_id = c.rep_id
+     GROUP BY 1, 2, 3, 4
+),
+units AS (
+    SELECT DISTINCT level, unit_id, rep_id, team_id FROM salesmgmt.rep_rollup
 ),
 quarters AS (
     SELECT generate_series(min(quarter), greatest(max(quarter), date_trunc('quarter', current_date)::date),
@@ -210,31 +231,20 @@ pipelines AS (
     SELECT pipeline_id AS pipeline_key FROM salesmgmt.pipeline
     UNION ALL
     SELECT 0
-),
-cells AS (
-    SELECT 'rep'::text AS level, r.rep_id, r.team_id, p.pipeline_key, q.quarter,
-           c.won_deals, c.lost_deals, c.won_amount, c.lost_amount
-      FROM salesmgmt.rep r
-     CROSS JOIN pipelines p
-     CROSS JOIN quarters q
-      LEFT JOIN closed c ON c.rep_id = r.rep_id AND c.pipeline_key = p.pipeline_key AND c.quarter = q.quarter
-    UNION ALL
-    SELECT 'team', NULL, t.team_id, p.pipeline_key, q.quarter,
-           c.won_deals, c.lost_deals, c.won_amount, c.lost_amount
-      FROM salesmgmt.team t
-     CROSS JOIN pipelines p
-     CROSS JOIN quarters q
-      LEFT JOIN by_team c ON c.team_id = t.team_id AND c.pipeline_key = p.pipeline_key AND c.quarter = q.quarter
 )
-SELECT level, rep_id, team_id, nullif(pipeline_key, 0) AS pipeline_id, quarter,
-       coalesce(won_deals, 0)::bigint AS won_deals,
-       coalesce(lost_deals, 0)::bigint AS lost_deals,
-       round(won_deals::numeric / nullif(won_deals + lost_deals, 0), 4) AS win_rate,
-       round(coalesce(won_amount, 0), 2) AS won_amount,
-       round(coalesce(lost_amount, 0), 2) AS lost_amount,
-       round(won_amount / nullif(won_amount + lost_amount, 0), 4) AS win_rate_by_amount,
+SELECT u.level, u.rep_id, u.team_id, nullif(p.pipeline_key, 0) AS pipeline_id, q.quarter,
+       coalesce(c.won_deals, 0)::bigint AS won_deals,
+       coalesce(c.lost_deals, 0)::bigint AS lost_deals,
+       round(c.won_deals / nullif(c.won_deals + c.lost_deals, 0), 4) AS win_rate,
+       round(coalesce(c.won_amount, 0), 2) AS won_amount,
+       round(coalesce(c.lost_amount, 0), 2) AS lost_amount,
+       round(c.won_amount / nullif(c.won_amount + c.lost_amount, 0), 4) AS win_rate_by_amount,
        salesmgmt.reporting_currency() AS currency
-  FROM cells;
+  FROM units u
+ CROSS JOIN pipelines p
+ CROSS JOIN quarters q
+  LEFT JOIN rolled c ON c.level = u.level AND c.unit_id = u.unit_id
+                    AND c.pipeline_key = p.pipeline_key AND c.quarter = q.quarter;
 COMMENT ON VIEW salesmgmt.win_rates_by IS 'Win rate won / (won + lost) of the deals closed in a quarter, by rep, by team (the team and all its sub-teams) and by pipeline (pipeline_id null: all pipelines); every rep and team has a row for every quarter from the first close to the current one.';
 COMMENT ON COLUMN salesmgmt.win_rates_by.level IS 'rep: deals owned by rep_id; team: deals owned by any rep of team_id or of a team below it.';
 COMMENT ON COLUMN salesmgmt.win_rates_by.rep_id IS 'The rep (level rep); null for team rows.';
@@ -273,45 +283,36 @@ WITH events AS (
      WHERE e.quarter IS NOT NULL
      GROUP BY 1, 2
 ),
-team_events AS (
-    SELECT tc.ancestor_team_id AS team_id, e.quarter,
+rolled AS (
+    SELECT u.level, u.unit_id, e.quarter,
            sum(e.started) AS started, sum(e.closed) AS closed,
            sum(e.won_deals) AS won_deals, sum(e.lost_deals) AS lost_deals,
            sum(e.won_amount) AS won_amount, sum(e.won_cycle_days) AS won_cycle_days
       FROM events e
-      JOIN salesmgmt.rep r ON r.rep_id = e.rep_id
-      JOIN salesmgmt.team_closure tc ON tc.team_id = r.team_id
-     GROUP BY 1, 2
+      JOIN salesmgmt.rep_rollup u ON u.member_rep_id = e.rep_id
+     GROUP BY 1, 2, 3
+),
+units AS (
+    SELECT DISTINCT level, unit_id, rep_id, team_id FROM salesmgmt.rep_rollup
 ),
 quarters AS (
     SELECT generate_series(min(quarter), greatest(max(quarter), date_trunc('quarter', current_date)::date),
                            interval '3 months')::date AS quarter
       FROM events
 ),
-cells AS (
-    SELECT 'rep'::text AS level, r.rep_id, r.team_id, r.rep_id AS unit_id, q.quarter,
-           e.started, e.closed, e.won_deals, e.lost_deals, e.won_amount, e.won_cycle_days
-      FROM salesmgmt.rep r
-     CROSS JOIN quarters q
-      LEFT JOIN events e ON e.rep_id = r.rep_id AND e.quarter = q.quarter
-    UNION ALL
-    SELECT 'team', NULL, t.team_id, t.team_id, q.quarter,
-           e.started, e.closed, e.won_deals, e.lost_deals, e.won_amount, e.won_cycle_days
-      FROM salesmgmt.team t
-     CROSS JOIN quarters q
-      LEFT JOIN team_events e ON e.team_id = t.team_id AND e.quarter = q.quarter
-),
 ratios AS (
-    SELECT level, rep_id, team_id, quarter,
-           (sum(coalesce(started, 0) - coalesce(closed, 0))
-                OVER (PARTITION BY level, unit_id ORDER BY quarter) + coalesce(closed, 0))::bigint AS open_deals,
-           coalesce(won_deals, 0)::bigint AS won_deals,
-           coalesce(lost_deals, 0)::bigint AS lost_deals,
-           won_deals::numeric / nullif(won_deals + lost_deals, 0) AS win_rate,
-           coalesce(won_amount, 0) AS won_amount,
-           won_amount / nullif(won_deals, 0) AS avg_won_amount,
-           won_cycle_days / nullif(won_deals, 0) AS avg_cycle_days
-      FROM cells
+    SELECT u.level, u.rep_id, u.team_id, q.quarter,
+           (sum(coalesce(c.started, 0) - coalesce(c.closed, 0))
+                OVER (PARTITION BY u.level, u.unit_id ORDER BY q.quarter) + coalesce(c.closed, 0))::bigint AS open_deals,
+           coalesce(c.won_deals, 0)::bigint AS won_deals,
+           coalesce(c.lost_deals, 0)::bigint AS lost_deals,
+           c.won_deals / nullif(c.won_deals + c.lost_deals, 0) AS win_rate,
+           coalesce(c.won_amount, 0) AS won_amount,
+           c.won_amount / nullif(c.won_deals, 0) AS avg_won_amount,
+           c.won_cycle_days / nullif(c.won_deals, 0) AS avg_cycle_days
+      FROM units u
+     CROSS JOIN quarters q
+      LEFT JOIN rolled c ON c.level = u.level AND c.unit_id = u.unit_id AND c.quarter = q.quarter
 )
 SELECT level, rep_id, team_id, quarter, open_deals, won_deals, lost_deals,
        round(win_rate, 4) AS win_rate,
@@ -343,14 +344,11 @@ COMMENT ON COLUMN salesmgmt.sales_velocity.currency IS 'The reporting currency o
 -- Each quota with the reps whose credit counts toward it: the rep of a rep
 -- quota, every rep of the team and its sub-teams for a team quota.
 CREATE VIEW salesmgmt.quota_rep WITH (security_invoker = true) AS
-SELECT q.quota_id, q.rep_id, q.period_start, q.period_end
+SELECT q.quota_id, u.member_rep_id AS rep_id, q.period_start, q.period_end
   FROM salesmgmt.quota q
- WHERE q.rep_id IS NOT NULL
-UNION ALL
-SELECT q.quota_id, r.rep_id, q.period_start, q.period_end
-  FROM salesmgmt.quota q
-  JOIN salesmgmt.team_closure tc ON tc.ancestor_team_id = q.team_id
-  JOIN salesmgmt.rep r ON r.team_id = tc.team_id;
+  JOIN salesmgmt.rep_rollup u ON u.level = CASE WHEN q.rep_id IS NOT NULL THEN 'rep' ELSE 'team' END
+                             AND u.unit_id = coalesce(q.rep_id, q.team_id)
+ WHERE u.member_rep_id IS NOT NULL;
 COMMENT ON VIEW salesmgmt.quota_rep IS 'Each quota with the reps whose credited deals count toward it: the rep of a rep quota, every rep of the team and of all its sub-teams for a team quota.';
 COMMENT ON COLUMN salesmgmt.quota_rep.quota_id IS 'The quota.';
 COMMENT ON COLUMN salesmgmt.quota_rep.rep_id IS 'A rep whose credit counts toward the quota.';
@@ -598,48 +596,37 @@ WITH per_rep AS (
      WHERE c.rep_id IS NOT NULL
      GROUP BY 1, 2
 ),
-per_team AS (
-    SELECT tc.ancestor_team_id AS team_id, p.month,
+rolled AS (
+    SELECT u.level, u.unit_id, p.month,
            sum(p.responses) AS responses, sum(p.csat_responses) AS csat_responses,
            sum(p.csat_sum) AS csat_sum, sum(p.satisfied) AS satisfied,
            sum(p.nps_responses) AS nps_responses, sum(p.promoters) AS promoters,
            sum(p.passives) AS passives, sum(p.detractors) AS detractors
       FROM per_rep p
-      JOIN salesmgmt.rep r ON r.rep_id = p.rep_id
-      JOIN salesmgmt.team_closure tc ON tc.team_id = r.team_id
-     GROUP BY 1, 2
+      JOIN salesmgmt.rep_rollup u ON u.member_rep_id = p.rep_id
+     GROUP BY 1, 2, 3
+),
+units AS (
+    SELECT DISTINCT level, unit_id, rep_id, team_id FROM salesmgmt.rep_rollup
 ),
 months AS (
     SELECT generate_series(min(month), greatest(max(month), date_trunc('month', current_date)::date),
                            interval '1 month')::date AS month
       FROM per_rep
-),
-cells AS (
-    SELECT 'rep'::text AS level, r.rep_id, r.team_id, m.month,
-           p.responses, p.csat_responses, p.csat_sum, p.satisfied,
-           p.nps_responses, p.promoters, p.passives, p.detractors
-      FROM salesmgmt.rep r
-     CROSS JOIN months m
-      LEFT JOIN per_rep p ON p.rep_id = r.rep_id AND p.month = m.month
-    UNION ALL
-    SELECT 'team', NULL, t.team_id, m.month,
-           p.responses, p.csat_responses, p.csat_sum, p.satisfied,
-           p.nps_responses, p.promoters, p.passives, p.detractors
-      FROM salesmgmt.team t
-     CROSS JOIN months m
-      LEFT JOIN per_team p ON p.team_id = t.team_id AND p.month = m.month
 )
-SELECT level, rep_id, team_id, month,
-       coalesce(responses, 0)::bigint AS responses,
-       coalesce(csat_responses, 0)::bigint AS csat_responses,
-       round(csat_sum::numeric / nullif(csat_responses, 0), 2) AS csat_avg,
-       round(satisfied::numeric / nullif(csat_responses, 0), 4) AS csat_satisfied_share,
-       coalesce(nps_responses, 0)::bigint AS nps_responses,
-       coalesce(promoters, 0)::bigint AS promoters,
-       coalesce(passives, 0)::bigint AS passives,
-       coalesce(detractors, 0)::bigint AS detractors,
-       round(100 * (promoters - detractors)::numeric / nullif(nps_responses, 0), 2) AS nps
-  FROM cells;
+SELECT u.level, u.rep_id, u.team_id, m.month,
+       coalesce(c.responses, 0)::bigint AS responses,
+       coalesce(c.csat_responses, 0)::bigint AS csat_responses,
+       round(c.csat_sum / nullif(c.csat_responses, 0), 2) AS csat_avg,
+       round(c.satisfied / nullif(c.csat_responses, 0), 4) AS csat_satisfied_share,
+       coalesce(c.nps_responses, 0)::bigint AS nps_responses,
+       coalesce(c.promoters, 0)::bigint AS promoters,
+       coalesce(c.passives, 0)::bigint AS passives,
+       coalesce(c.detractors, 0)::bigint AS detractors,
+       round(100 * (c.promoters - c.detractors) / nullif(c.nps_responses, 0), 2) AS nps
+  FROM units u
+ CROSS JOIN months m
+  LEFT JOIN rolled c ON c.level = u.level AND c.unit_id = u.unit_id AND c.month = m.month;
 COMMENT ON VIEW salesmgmt.customer_satisfaction IS 'CSAT average and NPS of the customer responses (salesmgmt.csat_response) per rep, team (with all sub-teams) and month of response; every rep and team has a row for every month from the first response to the current one.';
 COMMENT ON COLUMN salesmgmt.customer_satisfaction.level IS 'rep: responses about rep_id; team: responses about any rep of team_id or of a team below it.';
 COMMENT ON COLUMN salesmgmt.customer_satisfaction.rep_id IS 'The rep (level rep); null for team rows.';
@@ -672,22 +659,15 @@ WITH per_rep AS (
            coalesce(sum(a.duration), interval '0') AS duration
       FROM salesmgmt.activity a
      GROUP BY 1, 2
-),
-with_team AS (
-    SELECT p.*, r.team_id FROM per_rep p JOIN salesmgmt.rep r ON r.rep_id = p.rep_id
 )
-SELECT 'rep'::text AS level, w.rep_id, w.team_id, w.week,
-       w.calls, w.emails, w.meetings, w.visits, w.demos, w.notes, w.total,
-       round(extract(epoch FROM w.duration) / 3600, 2) AS hours
-  FROM with_team w
-UNION ALL
-SELECT 'team', NULL, tc.ancestor_team_id, w.week,
-       sum(w.calls)::bigint, sum(w.emails)::bigint, sum(w.meetings)::bigint, sum(w.visits)::bigint,
-       sum(w.demos)::bigint, sum(w.notes)::bigint, sum(w.total)::bigint,
-       round(extract(epoch FROM sum(w.duration)) / 3600, 2)
-  FROM with_team w
-  JOIN salesmgmt.team_closure tc ON tc.team_id = w.team_id
- GROUP BY tc.ancestor_team_id, w.week;
+SELECT u.level, u.rep_id, u.team_id, p.week,
+       sum(p.calls)::bigint AS calls, sum(p.emails)::bigint AS emails, sum(p.meetings)::bigint AS meetings,
+       sum(p.visits)::bigint AS visits, sum(p.demos)::bigint AS demos, sum(p.notes)::bigint AS notes,
+       sum(p.total)::bigint AS total,
+       round(extract(epoch FROM sum(p.duration)) / 3600, 2) AS hours
+  FROM per_rep p
+  JOIN salesmgmt.rep_rollup u ON u.member_rep_id = p.rep_id
+ GROUP BY u.level, u.unit_id, u.rep_id, u.team_id, p.week;
 COMMENT ON VIEW salesmgmt.activity_summary IS 'Communication records per rep and team (with all sub-teams) and week, by kind; a row for each week with at least one record.';
 COMMENT ON COLUMN salesmgmt.activity_summary.level IS 'rep: records of rep_id; team: records of any rep of team_id or of a team below it.';
 COMMENT ON COLUMN salesmgmt.activity_summary.rep_id IS 'The rep (level rep); null for team rows.';

@@ -8,13 +8,13 @@ CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
 SET TimeZone = 'UTC';
 SET salesmgmt.reporting_currency = 'USD';
-SELECT plan(57);
+SELECT plan(58);
 
 SELECT has_view('salesmgmt', v, 'view salesmgmt.' || v || ' exists')
   FROM unnest(ARRAY['win_rates_by', 'sales_velocity', 'pipeline_coverage', 'quota_attainment',
                     'customer_summary', 'customer_satisfaction', 'activity_summary', 'account_last_touch',
                     'cohort_conversion', 'feedback_summary', 'deal_facts', 'team_closure', 'reporting_rate',
-                    'quota_rep']) AS v;
+                    'quota_rep', 'rep_rollup']) AS v;
 SELECT has_table('salesmgmt', 'feedback', 'table salesmgmt.feedback exists');
 SELECT has_function('salesmgmt', 'resolve_feedback', ARRAY['bigint', 'text'], 'resolve_feedback(bigint, text) exists');
 
