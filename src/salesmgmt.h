@@ -13,6 +13,9 @@
  *	  commission.c	commission plans, tiers, ledger
  *	  kpi.c			KPI scoring and scorecards
  *	  webhook*.c	outbox, signing, libcurl delivery worker
+ *	  analytics.sql	BI views (win rates, velocity, coverage, attainment,
+ *					customers, satisfaction, cohorts) and the feedback loop;
+ *					plain SQL, no C
  *
  * Error codes that applications are expected to catch live in class SM
  * and are all declared here, so that docs/errors.md has one source.
@@ -37,6 +40,9 @@
 #define ERRCODE_SM_WEBHOOK_DELIVERY_STATE	MAKE_SQLSTATE('S','M','0','4','0')
 #define ERRCODE_SM_WEBHOOK_ENDPOINT_INACTIVE	MAKE_SQLSTATE('S','M','0','4','1')
 #define ERRCODE_SM_WEBHOOK_ADDRESS_REFUSED	MAKE_SQLSTATE('S','M','0','4','2')
+/* feedback workflow (raised by src/analytics.sql, PL/pgSQL) */
+#define ERRCODE_SM_FEEDBACK_STATUS_BACKWARD	MAKE_SQLSTATE('S','M','0','5','0')
+#define ERRCODE_SM_FEEDBACK_RESOLVED		MAKE_SQLSTATE('S','M','0','5','1')
 
 /* Settings shared by several concerns (defined in salesmgmt.c) */
 extern char *sm_reporting_currency;
