@@ -1,0 +1,433 @@
+-- security.sql: who may see and change what.  Comes last in the install
+-- script, so it can cover every table, view and function the other concerns
+-- created before it.  See docs/security.md.
+--
+-- The model:
+--   * three NOLOGIN group roles: salesmgmt_admin (everything),
+--     salesmgmt_manager (their own rows and those of every rep in the team
+--     trees they manage), salesmgmt_rep (their own rows);
+--   * a login role is a rep when salesmgmt.rep.db_role names it and it is a
+--     member of salesmgmt_rep or salesmgmt_manager;
+--   * row-level security on every table holding per-rep data; a policy for
+--     salesmgmt_admin that is simply "true" (admins pay nothing), and one for
+--     reps and managers that tests membership in sets computed once per
+--     statement by SECURITY DEFINER helpers (hashed sub-plans, not per-row
+--     function calls);
+--   * configuration (pipelines, stages, currencies, the team tree and the
+--     rep directory) readable by all three roles, writable by admins only;
+--   * nothing granted to PUBLIC.
+
+-- ---------------------------------------------------------------------------
+-- Roles (cluster-wide: another database may have created them already)
+-- ---------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['salesmgmt_admin', 'salesmgmt_manager', 'salesmgmt_rep']
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- A rep row mapped to a group role would hand its view to every member of
+-- the group (they can all SET ROLE to it), and to a predefined role to
+-- half the cluster.
+ALTER TABLE salesmgmt.rep ADD CONSTRAINT rep_db_role_not_group
+    CHECK (db_role NOT IN ('salesmgmt_admin', 'salesmgmt_manager', 'salesmgmt_rep', 'public')
+           AND db_role !~ '^pg_');
+
+-- ---------------------------------------------------------------------------
+-- Visibility helpers
+--
+-- Each takes the role to answer for, defaulting to current_user: a default
+-- is evaluated in the caller's context, so inside a policy it is the role
+-- running the query, not the owner these functions run as.  A session may
+-- only ask about roles it can act as (SET ROLE to), so nobody learns
+-- another rep's scope.
+-- ---------------------------------------------------------------------------
+
+-- The rep a role is mapped to (active reps only), or null.
+CREATE FUNCTION salesmgmt.current_rep_id(p_role name DEFAULT current_user)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rep bigint;
+BEGIN
+    IF p_role IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = p_role) THEN
+        RETURN NULL;
+    END IF;
+    IF NOT pg_catalog.pg_has_role(session_user, p_role, 'MEMBER') THEN
+        RAISE EXCEPTION 'role "%" may not ask which rep role "%" is', session_user, p_role
+            USING ERRCODE = '42501',
+                  HINT = 'Call the function without an argument to ask about the current role.';
+    END IF;
+    SELECT r.rep_id INTO v_rep FROM salesmgmt.rep r WHERE r.db_role = p_role AND r.active;
+    RETURN v_rep;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt.current_rep_id(name) IS 'The active rep mapped to the role (default: the current role) through rep.db_role, or null; a session may only ask about roles it can SET ROLE to.';
+
+-- Reps whose rows the role sees: its own rep, and for members of
+-- salesmgmt_manager every rep of every team below a team it manages.
+CREATE FUNCTION salesmgmt.visible_rep_ids(p_role name DEFAULT current_user)
+RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 20
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rep bigint := salesmgmt.current_rep_id(p_role);
+BEGIN
+    IF v_rep IS NULL THEN
+        RETURN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role(p_role, 'salesmgmt_manager', 'USAGE') THEN
+        RETURN NEXT v_rep;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH RECURSIVE tree(team_id) AS (
+        SELECT t.team_id FROM salesmgmt.team t WHERE t.manager_rep_id = v_rep
+        UNION
+        SELECT t.team_id FROM salesmgmt.team t JOIN tree ON t.parent_team_id = tree.team_id
+    )
+    SELECT v_rep
+    UNION
+    SELECT r.rep_id FROM salesmgmt.rep r JOIN tree ON r.team_id = tree.team_id;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt.visible_rep_ids(name) IS 'Reps whose rows the role (default: the current role) sees: its own, and for managers every rep of the team trees they manage. Empty for an unmapped or inactive role.';
+
+-- Teams whose team-level rows (quotas) the role sees: the rep's own team,
+-- and for managers every team of the trees they manage.
+CREATE FUNCTION salesmgmt.visible_team_ids(p_role name DEFAULT current_user)
+RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 10
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rep bigint := salesmgmt.current_rep_id(p_role);
+BEGIN
+    IF v_rep IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT r.team_id FROM salesmgmt.rep r WHERE r.rep_id = v_rep AND r.team_id IS NOT NULL;
+    IF pg_catalog.pg_has_role(p_role, 'salesmgmt_manager', 'USAGE') THEN
+        RETURN QUERY
+        WITH RECURSIVE tree(team_id) AS (
+            SELECT t.team_id FROM salesmgmt.team t WHERE t.manager_rep_id = v_rep
+            UNION
+            SELECT t.team_id FROM salesmgmt.team t JOIN tree ON t.parent_team_id = tree.team_id
+        )
+        SELECT tree.team_id FROM tree;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt.visible_team_ids(name) IS 'Teams whose team-level rows (quotas) the role sees: the rep''s own team and, for managers, every team of the trees they manage.';
+
+-- Deals a visible rep holds a credit share of.  A definer function rather
+-- than a sub-select in the deal policy: deal_split's own policy refers to
+-- deal, and policies may not refer to each other in a circle.
+CREATE FUNCTION salesmgmt.split_deal_ids(p_role name DEFAULT current_user)
+RETURNS SETOF bigint
+LANGUAGE sql STABLE SECURITY DEFINER ROWS 20
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT DISTINCT s.deal_id
+      FROM salesmgmt.deal_split s
+     WHERE s.rep_id IN (SELECT salesmgmt.visible_rep_ids(p_role));
+$$;
+COMMENT ON FUNCTION salesmgmt.split_deal_ids(name) IS 'Deals in which a rep visible to the role (default: the current role) holds a credit share.';
+
+-- Accounts the role sees: owned by a visible rep, or the account of a deal
+-- it sees.
+CREATE FUNCTION salesmgmt.visible_account_ids(p_role name DEFAULT current_user)
+RETURNS SETOF bigint
+LANGUAGE sql STABLE SECURITY DEFINER ROWS 50
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH v AS (SELECT salesmgmt.visible_rep_ids(p_role) AS rep_id)
+    SELECT a.account_id FROM salesmgmt.account a WHERE a.owner_rep_id IN (SELECT rep_id FROM v)
+    UNION
+    SELECT d.account_id FROM salesmgmt.deal d
+     WHERE d.owner_rep_id IN (SELECT rep_id FROM v)
+        OR d.deal_id IN (SELECT salesmgmt.split_deal_ids(p_role));
+$$;
+COMMENT ON FUNCTION salesmgmt.visible_account_ids(name) IS 'Accounts the role (default: the current role) sees: those owned by a visible rep and those of deals it sees.';
+
+CREATE FUNCTION salesmgmt.is_visible_rep(p_rep_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN p_rep_id IS NULL THEN NULL
+        WHEN pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE') THEN true
+        ELSE p_rep_id IN (SELECT salesmgmt.visible_rep_ids())
+    END;
+$$;
+COMMENT ON FUNCTION salesmgmt.is_visible_rep(bigint) IS 'True when the current role sees the rows of the rep: admins see every rep, managers their team trees, reps themselves.';
+
+-- What the current role is to salesmgmt: for checking a login's mapping.
+CREATE FUNCTION salesmgmt.current_access(
+    OUT role_name name, OUT rep_id bigint, OUT rep_name text, OUT access text,
+    OUT visible_reps bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT current_user,
+           salesmgmt.current_rep_id(),
+           (SELECT r.name FROM salesmgmt.rep r WHERE r.rep_id = salesmgmt.current_rep_id()),
+           CASE WHEN pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE') THEN 'admin'
+                WHEN salesmgmt.current_rep_id() IS NULL THEN 'none'
+                WHEN pg_catalog.pg_has_role(current_user, 'salesmgmt_manager', 'USAGE') THEN 'manager'
+                WHEN pg_catalog.pg_has_role(current_user, 'salesmgmt_rep', 'USAGE') THEN 'rep'
+                ELSE 'none' END,
+           (SELECT count(*) FROM salesmgmt.visible_rep_ids());
+$$;
+COMMENT ON FUNCTION salesmgmt.current_access() IS 'The current role, the rep it is mapped to, and its access (admin, manager, rep or none) with the number of reps whose rows it sees.';
+
+-- ---------------------------------------------------------------------------
+-- Integrity triggers must see every row, whatever the writer may see: a
+-- check that the credit shares of a deal sum to 1 is no check if it only
+-- counts the shares the writer can read.  Trigger functions cannot be
+-- called directly, so running them as the owner lends nobody anything.
+-- ---------------------------------------------------------------------------
+
+ALTER FUNCTION salesmgmt.deal_split_check_total() SECURITY DEFINER;
+ALTER FUNCTION salesmgmt.team_check_manager() SECURITY DEFINER;
+ALTER FUNCTION salesmgmt.rep_check_not_manager() SECURITY DEFINER;
+ALTER FUNCTION salesmgmt.team_check_cycle() SECURITY DEFINER;
+
+-- ---------------------------------------------------------------------------
+-- Privileges.  Start from nothing: no function of the extension is
+-- executable by PUBLIC (CREATE FUNCTION grants that by default).
+-- ---------------------------------------------------------------------------
+
+REVOKE ALL ON SCHEMA salesmgmt FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA salesmgmt FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA salesmgmt FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA salesmgmt FROM PUBLIC;
+GRANT USAGE ON SCHEMA salesmgmt TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
+
+-- Admins: every table; sequences for inserts.
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA salesmgmt TO salesmgmt_admin;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA salesmgmt TO salesmgmt_admin;
+
+-- Configuration and directory: read by everyone, written by admins.
+GRANT SELECT ON salesmgmt.currency, salesmgmt.currency_rate, salesmgmt.team, salesmgmt.rep,
+                salesmgmt.pipeline, salesmgmt.stage, salesmgmt.stage_transition
+    TO salesmgmt_manager, salesmgmt_rep;
+
+-- Per-rep data: what reps and managers may do at all; RLS narrows the rows.
+GRANT SELECT, INSERT, UPDATE ON salesmgmt.account, salesmgmt.contact, salesmgmt.deal
+    TO salesmgmt_manager, salesmgmt_rep;
+GRANT SELECT, INSERT, UPDATE, DELETE ON salesmgmt.deal_split, salesmgmt.activity, salesmgmt.sales_task
+    TO salesmgmt_manager, salesmgmt_rep;
+GRANT SELECT ON salesmgmt.payment, salesmgmt.quota TO salesmgmt_manager, salesmgmt_rep;
+-- the pipeline trigger appends history as the writer of the deal
+GRANT SELECT, INSERT ON salesmgmt.deal_stage_history TO salesmgmt_manager, salesmgmt_rep;
+GRANT USAGE ON SEQUENCE
+    salesmgmt.account_account_id_seq, salesmgmt.contact_contact_id_seq,
+    salesmgmt.deal_deal_id_seq, salesmgmt.activity_activity_id_seq,
+    salesmgmt.sales_task_task_id_seq, salesmgmt.deal_stage_history_history_id_seq
+    TO salesmgmt_manager, salesmgmt_rep;
+
+-- Functions for everyone: the visibility helpers (policies call them as
+-- the querying role) and the read-only utilities.
+GRANT EXECUTE ON FUNCTION
+    salesmgmt.current_rep_id(name), salesmgmt.visible_rep_ids(name),
+    salesmgmt.visible_team_ids(name), salesmgmt.split_deal_ids(name),
+    salesmgmt.visible_account_ids(name), salesmgmt.is_visible_rep(bigint),
+    salesmgmt.current_access(), salesmgmt.convert_amount(numeric, char, char, date)
+    TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
+
+-- ---------------------------------------------------------------------------
+-- Row-level security.  Admins get one permissive "true" policy per table;
+-- reps and managers the policies below.  A role that is both gets the
+-- union, which the planner folds to "true".
+--
+-- Sets are used through IN (SELECT f()): an uncorrelated sub-select that
+-- the executor hashes once per statement, so a row costs one hash probe,
+-- however many reps a manager sees.  (= ANY (f_array()) would be a linear
+-- search per row.)
+-- ---------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['account', 'contact', 'deal', 'deal_split', 'payment', 'activity',
+                             'quota', 'sales_task', 'deal_stage_history']
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE salesmgmt.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY admin_all ON salesmgmt.%I TO salesmgmt_admin USING (true) WITH CHECK (true)', t);
+        EXECUTE pg_catalog.format(
+            'COMMENT ON POLICY admin_all ON salesmgmt.%I IS %L', t,
+            'Admins see and change every row.');
+    END LOOP;
+END
+$$;
+
+-- account: owned by a visible rep, or the account of a visible deal;
+-- reps and managers create and change accounts of visible owners only.
+CREATE POLICY account_read ON salesmgmt.account FOR SELECT TO salesmgmt_manager, salesmgmt_rep
+    USING (account_id IN (SELECT salesmgmt.visible_account_ids()));
+CREATE POLICY account_insert ON salesmgmt.account FOR INSERT TO salesmgmt_manager, salesmgmt_rep
+    WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()));
+CREATE POLICY account_update ON salesmgmt.account FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
+    USING (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()))
+    WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()));
+
+-- contact: people of the accounts the role sees.
+CREATE POLICY contact_rep ON salesmgmt.contact TO salesmgmt_manager, salesmgmt_rep
+    USING (account_id IN (SELECT salesmgmt.visible_account_ids()))
+    WITH CHECK (account_id IN (SELECT salesmgmt.visible_account_ids()));
+
+-- deal: owned by a visible rep, or shared with one by a credit split.
+-- Only the owner's side changes a deal (a split partner reads it), and a
+-- deal is created or kept on an account the role sees.
+CREATE POLICY deal_read ON salesmgmt.deal FOR SELECT TO salesmgmt_manager, salesmgmt_rep
+    USING (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
+           OR deal_id IN (SELECT salesmgmt.split_deal_ids()));
+CREATE POLICY deal_insert ON salesmgmt.deal FOR INSERT TO salesmgmt_manager, salesmgmt_rep
+    WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
+                AND account_id IN (SELECT salesmgmt.visible_account_ids()));
+CREATE POLICY deal_update ON salesmgmt.deal FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
+    USING (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()))
+    WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
+                AND account_id IN (SELECT salesmgmt.visible_account_ids()));
+
+-- deal_split: a rep reads its own shares and the splits of deals it sees;
+-- only the owner's side (the owner, their managers) changes the splits.
+CREATE POLICY deal_split_read ON salesmgmt.deal_split FOR SELECT TO salesmgmt_manager, salesmgmt_rep
+    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids())
+           OR EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = deal_split.deal_id));
+CREATE POLICY deal_split_write ON salesmgmt.deal_split FOR ALL TO salesmgmt_manager, salesmgmt_rep
+    USING (EXISTS (SELECT 1 FROM salesmgmt.deal d
+                    WHERE d.deal_id = deal_split.deal_id
+                      AND d.owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())))
+    WITH CHECK (EXISTS (SELECT 1 FROM salesmgmt.deal d
+                         WHERE d.deal_id = deal_split.deal_id
+                           AND d.owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())));
+
+-- payment: money of the deals the role sees (written by admins).
+CREATE POLICY payment_read ON salesmgmt.payment FOR SELECT TO salesmgmt_manager, salesmgmt_rep
+    USING (EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = payment.deal_id));
+
+-- deal_stage_history: the history of the deals the role sees.  Rows are
+-- appended by the pipeline trigger as the writer of the deal; the check
+-- lets a writer append only a row that states what the deal now is, so a
+-- hand-made INSERT can add nothing the trigger would not have written.
+CREATE POLICY deal_stage_history_read ON salesmgmt.deal_stage_history FOR SELECT
+    TO salesmgmt_manager, salesmgmt_rep
+    USING (EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = deal_stage_history.deal_id));
+CREATE POLICY deal_stage_history_append ON salesmgmt.deal_stage_history FOR INSERT
+    TO salesmgmt_manager, salesmgmt_rep
+    WITH CHECK (changed_by = current_user
+                AND changed_at <= pg_catalog.now()
+                AND EXISTS (SELECT 1 FROM salesmgmt.deal d
+                             WHERE d.deal_id = deal_stage_history.deal_id
+                               AND d.owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
+                               AND d.owner_rep_id = deal_stage_history.owner_rep_id
+                               AND d.pipeline_id = deal_stage_history.pipeline_id
+                               AND d.stage_id = deal_stage_history.to_stage_id
+                               AND d.amount = deal_stage_history.new_amount
+                               AND d.currency = deal_stage_history.currency
+                               AND d.expected_close_date IS NOT DISTINCT FROM deal_stage_history.new_expected_close_date
+                               AND d.probability IS NOT DISTINCT FROM deal_stage_history.probability
+                               AND d.forecast_category IS NOT DISTINCT FROM deal_stage_history.forecast_category));
+
+-- activity: done by a visible rep, about a deal the role sees, or (not
+-- about a deal) with an account a visible rep owns; a rep records only
+-- activities of visible reps with accounts it sees.
+CREATE POLICY activity_read ON salesmgmt.activity FOR SELECT TO salesmgmt_manager, salesmgmt_rep
+    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids())
+           OR (deal_id IS NOT NULL
+               AND EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = activity.deal_id))
+           OR (deal_id IS NULL
+               AND EXISTS (SELECT 1 FROM salesmgmt.account a
+                            WHERE a.account_id = activity.account_id
+                              AND a.owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()))));
+CREATE POLICY activity_write ON salesmgmt.activity FOR ALL TO salesmgmt_manager, salesmgmt_rep
+    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids()))
+    WITH CHECK (rep_id IN (SELECT salesmgmt.visible_rep_ids())
+                AND account_id IN (SELECT salesmgmt.visible_account_ids()));
+
+-- quota: targets of visible reps and teams (set by admins).
+CREATE POLICY quota_read ON salesmgmt.quota FOR SELECT TO salesmgmt_manager, salesmgmt_rep
+    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids())
+           OR team_id IN (SELECT salesmgmt.visible_team_ids()));
+
+-- sales_task: assigned to or by a visible rep; a manager assigns tasks to
+-- the team, a rep plans its own.
+CREATE POLICY sales_task_read ON salesmgmt.sales_task FOR SELECT TO salesmgmt_manager, salesmgmt_rep
+    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids())
+           OR assigned_by IN (SELECT salesmgmt.visible_rep_ids()));
+CREATE POLICY sales_task_write ON salesmgmt.sales_task FOR ALL TO salesmgmt_manager, salesmgmt_rep
+    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids()))
+    WITH CHECK (rep_id IN (SELECT salesmgmt.visible_rep_ids())
+                AND (assigned_by IS NULL OR assigned_by IN (SELECT salesmgmt.visible_rep_ids())));
+
+COMMENT ON POLICY account_read ON salesmgmt.account IS 'Reps and managers see accounts owned by a visible rep and the accounts of deals they see.';
+COMMENT ON POLICY account_insert ON salesmgmt.account IS 'Reps and managers create accounts owned by a visible rep.';
+COMMENT ON POLICY account_update ON salesmgmt.account IS 'Reps and managers change accounts owned by a visible rep, and cannot hand them outside their scope.';
+COMMENT ON POLICY contact_rep ON salesmgmt.contact IS 'Reps and managers see and change the contacts of accounts they see.';
+COMMENT ON POLICY deal_read ON salesmgmt.deal IS 'Reps and managers see deals owned by a visible rep or shared with one by a credit split.';
+COMMENT ON POLICY deal_insert ON salesmgmt.deal IS 'Reps and managers create deals owned by a visible rep on an account they see.';
+COMMENT ON POLICY deal_update ON salesmgmt.deal IS 'Reps and managers change deals owned by a visible rep, and cannot hand them outside their scope.';
+COMMENT ON POLICY deal_split_read ON salesmgmt.deal_split IS 'Reps and managers see their own credit shares and the splits of deals they see.';
+COMMENT ON POLICY deal_split_write ON salesmgmt.deal_split IS 'Only the owner''s side of a deal (the owner, their managers) changes its splits.';
+COMMENT ON POLICY payment_read ON salesmgmt.payment IS 'Reps and managers see payments of deals they see; admins record them.';
+COMMENT ON POLICY deal_stage_history_read ON salesmgmt.deal_stage_history IS 'Reps and managers see the history of deals they see.';
+COMMENT ON POLICY deal_stage_history_append ON salesmgmt.deal_stage_history IS 'The pipeline trigger appends, as the writer, a row stating the deal''s current state; nothing else can be appended.';
+COMMENT ON POLICY activity_read ON salesmgmt.activity IS 'Reps and managers see activities of visible reps, about deals they see, and (not about a deal) with accounts a visible rep owns.';
+COMMENT ON POLICY activity_write ON salesmgmt.activity IS 'Reps and managers record and change activities of visible reps with accounts they see.';
+COMMENT ON POLICY quota_read ON salesmgmt.quota IS 'Reps and managers see the quotas of visible reps and teams; admins set them.';
+COMMENT ON POLICY sales_task_read ON salesmgmt.sales_task IS 'Reps and managers see tasks assigned to or by a visible rep.';
+COMMENT ON POLICY sales_task_write ON salesmgmt.sales_task IS 'Managers assign tasks within their team trees; reps plan their own.';
+
+-- ---------------------------------------------------------------------------
+-- Default deny for anything not decided above: a table of the extension
+-- without row-level security gets it with the admin policy only (and no
+-- grant to reps or managers), except the configuration tables readable by
+-- all; every function is executable by admins, none by PUBLIC.  A concern
+-- that adds a table or function is thus safe before this file learns what
+-- reps and managers may do with it.
+-- ---------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN
+        SELECT c.oid::regclass
+          FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'salesmgmt'::regnamespace
+           AND c.relkind IN ('r', 'p')
+           AND NOT c.relrowsecurity
+           AND c.relname NOT IN ('currency', 'currency_rate', 'team', 'rep', 'pipeline', 'stage',
+                                 'stage_transition')
+         ORDER BY 1
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY admin_all ON %s TO salesmgmt_admin USING (true) WITH CHECK (true)', t);
+        EXECUTE pg_catalog.format('COMMENT ON POLICY admin_all ON %s IS %L', t,
+                                  'Admins see and change every row.');
+    END LOOP;
+END
+$$;
+
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA salesmgmt TO salesmgmt_admin;
+REVOKE EXECUTE ON FUNCTION salesmgmt._register_config_table(regclass, text) FROM salesmgmt_admin;
