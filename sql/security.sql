@@ -102,6 +102,13 @@ SELECT c.relname AS "table", c.relrowsecurity AS rls,
         OR has_table_privilege('salesmgmt_manager', c.oid, 'SELECT'))
  ORDER BY 1;
 
+-- views reps and managers may read (security_invoker, checked above)
+SELECT c.oid::regclass AS view_readable_by_reps,
+       has_table_privilege('salesmgmt_manager', c.oid, 'SELECT') AS by_managers
+  FROM ext_object o JOIN pg_class c ON o.classid = 'pg_class'::regclass AND c.oid = o.objid
+ WHERE c.relkind = 'v' AND has_table_privilege('salesmgmt_rep', c.oid, 'SELECT')
+ ORDER BY 1::text;
+
 -- functions reps may call
 SELECT p.oid::regprocedure AS executable_by_reps, p.prosecdef AS definer
   FROM ext_object o JOIN pg_proc p ON o.classid = 'pg_proc'::regclass AND p.oid = o.objid

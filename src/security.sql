@@ -234,12 +234,22 @@ GRANT SELECT, INSERT, UPDATE ON salesmgmt.account, salesmgmt.contact, salesmgmt.
 GRANT SELECT, INSERT, UPDATE, DELETE ON salesmgmt.deal_split, salesmgmt.activity, salesmgmt.sales_task
     TO salesmgmt_manager, salesmgmt_rep;
 GRANT SELECT ON salesmgmt.payment, salesmgmt.quota TO salesmgmt_manager, salesmgmt_rep;
--- the pipeline trigger appends history as the writer of the deal
-GRANT SELECT, INSERT ON salesmgmt.deal_stage_history TO salesmgmt_manager, salesmgmt_rep;
+-- history: read only; the pipeline trigger appends it as the table's owner
+GRANT SELECT ON salesmgmt.deal_stage_history TO salesmgmt_manager, salesmgmt_rep;
 GRANT USAGE ON SEQUENCE
     salesmgmt.account_account_id_seq, salesmgmt.contact_contact_id_seq,
     salesmgmt.deal_deal_id_seq, salesmgmt.activity_activity_id_seq,
-    salesmgmt.sales_task_task_id_seq, salesmgmt.deal_stage_history_history_id_seq
+    salesmgmt.sales_task_task_id_seq
+    TO salesmgmt_manager, salesmgmt_rep;
+
+-- Pipeline: reps and managers move the deals row-level security lets them
+-- change and read the boards (security_invoker views: they see their rows).
+GRANT EXECUTE ON FUNCTION
+    salesmgmt.move_deal(bigint, text, text), salesmgmt.allowed_next_stages(bigint),
+    salesmgmt._allowed_next_stage_ids(bigint)
+    TO salesmgmt_manager, salesmgmt_rep;
+GRANT SELECT ON salesmgmt.pipeline_board, salesmgmt.stage_funnel, salesmgmt.stage_durations,
+                salesmgmt.stalled_deals
     TO salesmgmt_manager, salesmgmt_rep;
 
 -- Functions for everyone: the visibility helpers (policies call them as
@@ -325,28 +335,11 @@ CREATE POLICY deal_split_write ON salesmgmt.deal_split FOR ALL TO salesmgmt_mana
 CREATE POLICY payment_read ON salesmgmt.payment FOR SELECT TO salesmgmt_manager, salesmgmt_rep
     USING (EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = payment.deal_id));
 
--- deal_stage_history: the history of the deals the role sees.  Rows are
--- appended by the pipeline trigger as the writer of the deal; the check
--- lets a writer append only a row that states what the deal now is, so a
--- hand-made INSERT can add nothing the trigger would not have written.
+-- deal_stage_history: the history of the deals the role sees (appended
+-- by the pipeline trigger as the table's owner; nobody else writes it).
 CREATE POLICY deal_stage_history_read ON salesmgmt.deal_stage_history FOR SELECT
     TO salesmgmt_manager, salesmgmt_rep
     USING (EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = deal_stage_history.deal_id));
-CREATE POLICY deal_stage_history_append ON salesmgmt.deal_stage_history FOR INSERT
-    TO salesmgmt_manager, salesmgmt_rep
-    WITH CHECK (changed_by = current_user
-                AND changed_at <= pg_catalog.now()
-                AND EXISTS (SELECT 1 FROM salesmgmt.deal d
-                             WHERE d.deal_id = deal_stage_history.deal_id
-                               AND d.owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
-                               AND d.owner_rep_id = deal_stage_history.owner_rep_id
-                               AND d.pipeline_id = deal_stage_history.pipeline_id
-                               AND d.stage_id = deal_stage_history.to_stage_id
-                               AND d.amount = deal_stage_history.new_amount
-                               AND d.currency = deal_stage_history.currency
-                               AND d.expected_close_date IS NOT DISTINCT FROM deal_stage_history.new_expected_close_date
-                               AND d.probability IS NOT DISTINCT FROM deal_stage_history.probability
-                               AND d.forecast_category IS NOT DISTINCT FROM deal_stage_history.forecast_category));
 
 -- activity: done by a visible rep, about a deal the role sees, or (not
 -- about a deal) with an account a visible rep owns; a rep records only
@@ -390,7 +383,6 @@ COMMENT ON POLICY deal_split_read ON salesmgmt.deal_split IS 'Reps and managers 
 COMMENT ON POLICY deal_split_write ON salesmgmt.deal_split IS 'Only the owner''s side of a deal (the owner, their managers) changes its splits.';
 COMMENT ON POLICY payment_read ON salesmgmt.payment IS 'Reps and managers see payments of deals they see; admins record them.';
 COMMENT ON POLICY deal_stage_history_read ON salesmgmt.deal_stage_history IS 'Reps and managers see the history of deals they see.';
-COMMENT ON POLICY deal_stage_history_append ON salesmgmt.deal_stage_history IS 'The pipeline trigger appends, as the writer, a row stating the deal''s current state; nothing else can be appended.';
 COMMENT ON POLICY activity_read ON salesmgmt.activity IS 'Reps and managers see activities of visible reps, about deals they see, and (not about a deal) with accounts a visible rep owns.';
 COMMENT ON POLICY activity_write ON salesmgmt.activity IS 'Reps and managers record and change activities of visible reps with accounts they see.';
 COMMENT ON POLICY quota_read ON salesmgmt.quota IS 'Reps and managers see the quotas of visible reps and teams; admins set them.';

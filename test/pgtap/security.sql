@@ -7,7 +7,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(67);
+SELECT plan(73);
 
 -- pgTAP keeps its bookkeeping in temporary tables of this session; the
 -- roles we switch to must be able to write them.
@@ -96,7 +96,17 @@ SELECT throws_ok($$UPDATE salesmgmt.quota SET amount = 1 WHERE rep_id = 4$$,
 SELECT throws_ok($$INSERT INTO salesmgmt.deal_stage_history (deal_id, pipeline_id, to_stage_id, owner_rep_id, new_amount, currency,
                         effective_probability, effective_category, changed_at)
                    VALUES (41, 1, 2, 4, 5000, 'USD', 1, 'closed', now())$$,
-                 '42501', NULL, 'r4 cannot append a history row that is not the deal''s state');
+                 '42501', NULL, 'r4 cannot write deal history by hand');
+SELECT is((salesmgmt.move_deal(42, 'Won', 'signed')).stage_id, 2::bigint, 'r4 moves its own deal with move_deal');
+SELECT is((SELECT changed_by FROM salesmgmt.deal_stage_history WHERE deal_id = 42 ORDER BY history_id DESC LIMIT 1),
+          'sec_r4'::name, 'the pipeline trigger recorded the move as r4, in history r4 can read');
+SELECT set_eq('SELECT DISTINCT deal_id FROM salesmgmt.deal_stage_history', ARRAY[41, 42]::bigint[],
+              'r4 reads the history of its own deals only');
+SELECT throws_ok($$SELECT salesmgmt.move_deal(51, 'Won')$$, '42704', NULL,
+                 'r4 cannot move r5''s deal: it does not exist for r4');
+SELECT throws_ok($$SELECT * FROM salesmgmt.allowed_next_stages(51)$$, '42704', NULL,
+                 'nor learn where r5''s deal may go');
+SELECT is((SELECT sum(open_deals)::int FROM salesmgmt.pipeline_board), 1, 'the pipeline board counts r4''s open deals only');
 SELECT throws_ok($$DELETE FROM salesmgmt.deal WHERE deal_id = 41$$, '42501', NULL, 'r4 cannot delete deals');
 
 -- widening one's own view
