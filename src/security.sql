@@ -148,21 +148,55 @@ AS $$
 $$;
 COMMENT ON FUNCTION salesmgmt.split_deal_ids(name) IS 'Deals in which a rep visible to the role (default: the current role) holds a credit share.';
 
--- Accounts the role sees: owned by a visible rep, or the account of a deal
--- it sees.
-CREATE FUNCTION salesmgmt.visible_account_ids(p_role name DEFAULT current_user)
-RETURNS SETOF bigint
-LANGUAGE sql STABLE SECURITY DEFINER ROWS 50
+-- Whether the role may see (and put deals, contacts, activities on) an
+-- account: owned by a visible rep, or the account of a deal it sees.  One
+-- account at a time, for the checks of new rows: the whole set of a
+-- manager's accounts would cost a scan of their deals per statement.
+CREATE FUNCTION salesmgmt.account_in_scope(p_account_id bigint, p_role name DEFAULT current_user)
+RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH v AS (SELECT salesmgmt.visible_rep_ids(p_role) AS rep_id)
-    SELECT a.account_id FROM salesmgmt.account a WHERE a.owner_rep_id IN (SELECT rep_id FROM v)
-    UNION
-    SELECT d.account_id FROM salesmgmt.deal d
-     WHERE d.owner_rep_id IN (SELECT rep_id FROM v)
-        OR d.deal_id IN (SELECT salesmgmt.split_deal_ids(p_role));
+DECLARE
+    v_reps bigint[];
+BEGIN
+    IF p_account_id IS NULL THEN
+        RETURN false;
+    END IF;
+    v_reps := ARRAY(SELECT salesmgmt.visible_rep_ids(p_role));
+    RETURN EXISTS (SELECT 1 FROM salesmgmt.account a
+                    WHERE a.account_id = p_account_id AND a.owner_rep_id = ANY (v_reps))
+        OR EXISTS (SELECT 1 FROM salesmgmt.deal d
+                    WHERE d.account_id = p_account_id AND d.owner_rep_id = ANY (v_reps))
+        OR EXISTS (SELECT 1 FROM salesmgmt.deal d JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id
+                    WHERE d.account_id = p_account_id AND s.rep_id = ANY (v_reps));
+END
 $$;
-COMMENT ON FUNCTION salesmgmt.visible_account_ids(name) IS 'Accounts the role (default: the current role) sees: those owned by a visible rep and those of deals it sees.';
+COMMENT ON FUNCTION salesmgmt.account_in_scope(bigint, name) IS 'True when the role (default: the current role) sees the account: owned by a visible rep, or the account of a deal it sees.';
+
+-- A deal moved to another account must stay within the writer's accounts;
+-- checked only when account_id changes, so ordinary updates pay nothing.
+CREATE FUNCTION salesmgmt._deal_account_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE')
+       AND NOT salesmgmt.account_in_scope(NEW.account_id)
+    THEN
+        RAISE EXCEPTION 'deal % cannot be moved to account %: the account is not one you can see',
+            NEW.deal_id, NEW.account_id
+            USING ERRCODE = '42501',
+                  HINT = 'Move deals only to accounts owned by you (or your team), or ask an admin.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt._deal_account_check() IS 'Internal trigger: a rep or manager may move a deal only to an account they can see.';
+CREATE TRIGGER deal_account_in_scope
+    BEFORE UPDATE OF account_id ON salesmgmt.deal
+    FOR EACH ROW WHEN (OLD.account_id IS DISTINCT FROM NEW.account_id)
+    EXECUTE FUNCTION salesmgmt._deal_account_check();
 
 CREATE FUNCTION salesmgmt.is_visible_rep(p_rep_id bigint)
 RETURNS boolean
@@ -257,7 +291,7 @@ GRANT SELECT ON salesmgmt.pipeline_board, salesmgmt.stage_funnel, salesmgmt.stag
 GRANT EXECUTE ON FUNCTION
     salesmgmt.current_rep_id(name), salesmgmt.visible_rep_ids(name),
     salesmgmt.visible_team_ids(name), salesmgmt.split_deal_ids(name),
-    salesmgmt.visible_account_ids(name), salesmgmt.is_visible_rep(bigint),
+    salesmgmt.account_in_scope(bigint, name), salesmgmt.is_visible_rep(bigint),
     salesmgmt.current_access(), salesmgmt.convert_amount(numeric, char, char, date)
     TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
 
@@ -292,7 +326,8 @@ $$;
 -- account: owned by a visible rep, or the account of a visible deal;
 -- reps and managers create and change accounts of visible owners only.
 CREATE POLICY account_read ON salesmgmt.account FOR SELECT TO salesmgmt_manager, salesmgmt_rep
-    USING (account_id IN (SELECT salesmgmt.visible_account_ids()));
+    USING (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
+           OR EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.account_id = account.account_id));
 CREATE POLICY account_insert ON salesmgmt.account FOR INSERT TO salesmgmt_manager, salesmgmt_rep
     WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()));
 CREATE POLICY account_update ON salesmgmt.account FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
@@ -300,23 +335,27 @@ CREATE POLICY account_update ON salesmgmt.account FOR UPDATE TO salesmgmt_manage
     WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()));
 
 -- contact: people of the accounts the role sees.
-CREATE POLICY contact_rep ON salesmgmt.contact TO salesmgmt_manager, salesmgmt_rep
-    USING (account_id IN (SELECT salesmgmt.visible_account_ids()))
-    WITH CHECK (account_id IN (SELECT salesmgmt.visible_account_ids()));
+CREATE POLICY contact_read ON salesmgmt.contact FOR SELECT TO salesmgmt_manager, salesmgmt_rep
+    USING (EXISTS (SELECT 1 FROM salesmgmt.account a WHERE a.account_id = contact.account_id));
+CREATE POLICY contact_insert ON salesmgmt.contact FOR INSERT TO salesmgmt_manager, salesmgmt_rep
+    WITH CHECK (salesmgmt.account_in_scope(account_id));
+CREATE POLICY contact_update ON salesmgmt.contact FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
+    USING (EXISTS (SELECT 1 FROM salesmgmt.account a WHERE a.account_id = contact.account_id))
+    WITH CHECK (salesmgmt.account_in_scope(account_id));
 
 -- deal: owned by a visible rep, or shared with one by a credit split.
--- Only the owner's side changes a deal (a split partner reads it), and a
--- deal is created or kept on an account the role sees.
+-- Only the owner's side changes a deal (a split partner reads it); a new
+-- deal is opened on an account the role sees (and the trigger
+-- deal_account_in_scope keeps it so when its account changes).
 CREATE POLICY deal_read ON salesmgmt.deal FOR SELECT TO salesmgmt_manager, salesmgmt_rep
     USING (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
            OR deal_id IN (SELECT salesmgmt.split_deal_ids()));
 CREATE POLICY deal_insert ON salesmgmt.deal FOR INSERT TO salesmgmt_manager, salesmgmt_rep
     WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
-                AND account_id IN (SELECT salesmgmt.visible_account_ids()));
+                AND salesmgmt.account_in_scope(account_id));
 CREATE POLICY deal_update ON salesmgmt.deal FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
     USING (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()))
-    WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
-                AND account_id IN (SELECT salesmgmt.visible_account_ids()));
+    WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()));
 
 -- deal_split: a rep reads its own shares and the splits of deals it sees;
 -- only the owner's side (the owner, their managers) changes the splits.
@@ -355,7 +394,7 @@ CREATE POLICY activity_read ON salesmgmt.activity FOR SELECT TO salesmgmt_manage
 CREATE POLICY activity_write ON salesmgmt.activity FOR ALL TO salesmgmt_manager, salesmgmt_rep
     USING (rep_id IN (SELECT salesmgmt.visible_rep_ids()))
     WITH CHECK (rep_id IN (SELECT salesmgmt.visible_rep_ids())
-                AND account_id IN (SELECT salesmgmt.visible_account_ids()));
+                AND salesmgmt.account_in_scope(account_id));
 
 -- quota: targets of visible reps and teams (set by admins).
 CREATE POLICY quota_read ON salesmgmt.quota FOR SELECT TO salesmgmt_manager, salesmgmt_rep
@@ -375,10 +414,12 @@ CREATE POLICY sales_task_write ON salesmgmt.sales_task FOR ALL TO salesmgmt_mana
 COMMENT ON POLICY account_read ON salesmgmt.account IS 'Reps and managers see accounts owned by a visible rep and the accounts of deals they see.';
 COMMENT ON POLICY account_insert ON salesmgmt.account IS 'Reps and managers create accounts owned by a visible rep.';
 COMMENT ON POLICY account_update ON salesmgmt.account IS 'Reps and managers change accounts owned by a visible rep, and cannot hand them outside their scope.';
-COMMENT ON POLICY contact_rep ON salesmgmt.contact IS 'Reps and managers see and change the contacts of accounts they see.';
+COMMENT ON POLICY contact_read ON salesmgmt.contact IS 'Reps and managers see the contacts of accounts they see.';
+COMMENT ON POLICY contact_insert ON salesmgmt.contact IS 'Reps and managers add contacts to accounts they see.';
+COMMENT ON POLICY contact_update ON salesmgmt.contact IS 'Reps and managers change contacts of accounts they see, and keep them there.';
 COMMENT ON POLICY deal_read ON salesmgmt.deal IS 'Reps and managers see deals owned by a visible rep or shared with one by a credit split.';
 COMMENT ON POLICY deal_insert ON salesmgmt.deal IS 'Reps and managers create deals owned by a visible rep on an account they see.';
-COMMENT ON POLICY deal_update ON salesmgmt.deal IS 'Reps and managers change deals owned by a visible rep, and cannot hand them outside their scope.';
+COMMENT ON POLICY deal_update ON salesmgmt.deal IS 'Reps and managers change deals owned by a visible rep, and cannot hand them outside their scope (the account is checked by the trigger deal_account_in_scope).';
 COMMENT ON POLICY deal_split_read ON salesmgmt.deal_split IS 'Reps and managers see their own credit shares and the splits of deals they see.';
 COMMENT ON POLICY deal_split_write ON salesmgmt.deal_split IS 'Only the owner''s side of a deal (the owner, their managers) changes its splits.';
 COMMENT ON POLICY payment_read ON salesmgmt.payment IS 'Reps and managers see payments of deals they see; admins record them.';

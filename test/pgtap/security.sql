@@ -7,7 +7,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(73);
+SELECT plan(77);
 
 -- pgTAP keeps its bookkeeping in temporary tables of this session; the
 -- roles we switch to must be able to write them.
@@ -83,6 +83,10 @@ SELECT throws_ok($$UPDATE salesmgmt.deal SET owner_rep_id = 5 WHERE deal_id = 41
                  '42501', NULL, 'r4 cannot hand its deal to r5');
 SELECT throws_ok($$INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id) VALUES ('x', 5, 4, 1, 1)$$,
                  '42501', NULL, 'r4 cannot open a deal on an account it does not see');
+SELECT throws_ok($$UPDATE salesmgmt.deal SET account_id = 5 WHERE deal_id = 41$$,
+                 '42501', NULL, 'r4 cannot move its deal to an account it does not see');
+SELECT throws_ok($$INSERT INTO salesmgmt.contact (account_id, name) VALUES (5, 'Spy')$$,
+                 '42501', NULL, 'r4 cannot add a contact to an account it does not see');
 SELECT throws_ok($$INSERT INTO salesmgmt.deal_split (deal_id, rep_id, share) VALUES (51, 4, 0.5)$$,
                  '42501', NULL, 'r4 cannot give itself a share of r5''s deal');
 SELECT throws_ok($$INSERT INTO salesmgmt.activity (kind, account_id, rep_id) VALUES ('call', 4, 5)$$,
@@ -155,6 +159,9 @@ SELECT set_eq('SELECT DISTINCT rep_id FROM salesmgmt.activity', ARRAY[2, 3, 4, 5
 WITH u AS (UPDATE salesmgmt.deal SET amount = amount + 1 WHERE owner_rep_id IN (4, 6) RETURNING owner_rep_id)
 SELECT is(array_agg(DISTINCT owner_rep_id), ARRAY[4]::bigint[], 'm2 updates the deals of its team, not of r6') FROM u;
 SELECT lives_ok($$UPDATE salesmgmt.deal SET owner_rep_id = 5 WHERE deal_id = 41$$, 'm2 reassigns a deal within its tree');
+SELECT lives_ok($$UPDATE salesmgmt.deal SET account_id = 5 WHERE deal_id = 41$$, 'm2 moves a deal to an account of its tree');
+SELECT throws_ok($$UPDATE salesmgmt.deal SET account_id = 6 WHERE deal_id = 41$$, '42501', NULL,
+                 'm2 cannot move a deal to an account outside its tree');
 SELECT throws_ok($$UPDATE salesmgmt.deal SET owner_rep_id = 6 WHERE deal_id = 52$$, '42501', NULL,
                  'm2 cannot hand a deal outside its tree');
 SELECT lives_ok($$INSERT INTO salesmgmt.sales_task (rep_id, assigned_by, title) VALUES (4, 2, 'Demo')$$,
