@@ -20,9 +20,11 @@ UPDATE salesmgmt.rep SET db_role = 'bench_rep' WHERE rep_id = 7;
 SQL
 bench_psql -At -c "SELECT 'reps: ' || count(*) || ', region manager sees ' || (SELECT count(*) FROM salesmgmt.visible_rep_ids('bench_region')) FROM salesmgmt.rep"
 
+section() {	# section NAME: a section of the reference file
+    awk -v name="-- @$1" '$0 == name { on = 1; next } /^-- @/ { on = 0 } on' "$SM_ROOT/bench/security_reference.sql"
+}
 ref() {	# ref SECTION REP MANAGER: the hand-written query of the reference file
-    awk -v name="-- @$1" '$0 == name { on = 1; next } /^-- @/ { on = 0 } on' \
-        "$SM_ROOT/bench/security_reference.sql" | sed "s/@REP@/$2/g; s/@MGR@/$3/g"
+    { section with; section "$1"; } | sed "s/@REP@/$2/g; s/@MGR@/$3/g"
 }
 as() {	# as ROLE SQL: run as the role (the session user stays the superuser)
     PGOPTIONS="-c role=$1" bench_psql -At -c "$2"

@@ -77,6 +77,22 @@ END
 $$;
 COMMENT ON FUNCTION salesmgmt.current_rep_id(name) IS 'The active rep mapped to the role (default: the current role) through rep.db_role, or null; a session may only ask about roles it can SET ROLE to.';
 
+-- Teams a rep manages and every team below them.  Internal: called by
+-- the helpers below (as their owner), not granted to anyone.
+CREATE FUNCTION salesmgmt._managed_team_ids(p_rep_id bigint)
+RETURNS SETOF bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE tree(team_id) AS (
+        SELECT t.team_id FROM salesmgmt.team t WHERE t.manager_rep_id = p_rep_id
+        UNION
+        SELECT t.team_id FROM salesmgmt.team t JOIN tree ON t.parent_team_id = tree.team_id
+    )
+    SELECT tree.team_id FROM tree;
+$$;
+COMMENT ON FUNCTION salesmgmt._managed_team_ids(bigint) IS 'Internal: the teams a rep manages and every team below them (UNION stops at a cycle).';
+
 -- Reps whose rows the role sees: its own rep, and for members of
 -- salesmgmt_manager every rep of every team below a team it manages.
 CREATE FUNCTION salesmgmt.visible_rep_ids(p_role name DEFAULT current_user)
@@ -90,19 +106,12 @@ BEGIN
     IF v_rep IS NULL THEN
         RETURN;
     END IF;
-    IF NOT pg_catalog.pg_has_role(p_role, 'salesmgmt_manager', 'USAGE') THEN
-        RETURN NEXT v_rep;
-        RETURN;
+    RETURN NEXT v_rep;
+    IF pg_catalog.pg_has_role(p_role, 'salesmgmt_manager', 'USAGE') THEN
+        RETURN QUERY
+        SELECT r.rep_id FROM salesmgmt.rep r
+         WHERE r.team_id IN (SELECT salesmgmt._managed_team_ids(v_rep)) AND r.rep_id <> v_rep;
     END IF;
-    RETURN QUERY
-    WITH RECURSIVE tree(team_id) AS (
-        SELECT t.team_id FROM salesmgmt.team t WHERE t.manager_rep_id = v_rep
-        UNION
-        SELECT t.team_id FROM salesmgmt.team t JOIN tree ON t.parent_team_id = tree.team_id
-    )
-    SELECT v_rep
-    UNION
-    SELECT r.rep_id FROM salesmgmt.rep r JOIN tree ON r.team_id = tree.team_id;
 END
 $$;
 COMMENT ON FUNCTION salesmgmt.visible_rep_ids(name) IS 'Reps whose rows the role (default: the current role) sees: its own, and for managers every rep of the team trees they manage. Empty for an unmapped or inactive role.';
@@ -122,17 +131,11 @@ BEGIN
     END IF;
     RETURN QUERY SELECT r.team_id FROM salesmgmt.rep r WHERE r.rep_id = v_rep AND r.team_id IS NOT NULL;
     IF pg_catalog.pg_has_role(p_role, 'salesmgmt_manager', 'USAGE') THEN
-        RETURN QUERY
-        WITH RECURSIVE tree(team_id) AS (
-            SELECT t.team_id FROM salesmgmt.team t WHERE t.manager_rep_id = v_rep
-            UNION
-            SELECT t.team_id FROM salesmgmt.team t JOIN tree ON t.parent_team_id = tree.team_id
-        )
-        SELECT tree.team_id FROM tree;
+        RETURN QUERY SELECT salesmgmt._managed_team_ids(v_rep);
     END IF;
 END
 $$;
-COMMENT ON FUNCTION salesmgmt.visible_team_ids(name) IS 'Teams whose team-level rows (quotas) the role sees: the rep''s own team and, for managers, every team of the trees they manage.';
+COMMENT ON FUNCTION salesmgmt.visible_team_ids(name) IS 'Teams whose team-level rows (quotas) the role sees: the rep''s own team and, for managers, every team of the trees they manage (a team may appear twice).';
 
 -- Deals a visible rep holds a credit share of.  A definer function rather
 -- than a sub-select in the deal policy: deal_split's own policy refers to
@@ -463,4 +466,5 @@ END
 $$;
 
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA salesmgmt TO salesmgmt_admin;
-REVOKE EXECUTE ON FUNCTION salesmgmt._register_config_table(regclass, text) FROM salesmgmt_admin;
+REVOKE EXECUTE ON FUNCTION salesmgmt._register_config_table(regclass, text),
+    salesmgmt._managed_team_ids(bigint) FROM salesmgmt_admin;
