@@ -81,15 +81,20 @@ COMMENT ON FUNCTION salesmgmt.current_rep_id(name) IS 'The active rep mapped to 
 -- the helpers below (as their owner), not granted to anyone.
 CREATE FUNCTION salesmgmt._managed_team_ids(p_rep_id bigint)
 RETURNS SETOF bigint
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    -- PL/pgSQL rather than SQL: the plan is kept across calls, and the
+    -- policies call this once per statement
+    RETURN QUERY
     WITH RECURSIVE tree(team_id) AS (
         SELECT t.team_id FROM salesmgmt.team t WHERE t.manager_rep_id = p_rep_id
         UNION
         SELECT t.team_id FROM salesmgmt.team t JOIN tree ON t.parent_team_id = tree.team_id
     )
     SELECT tree.team_id FROM tree;
+END
 $$;
 COMMENT ON FUNCTION salesmgmt._managed_team_ids(bigint) IS 'Internal: the teams a rep manages and every team below them (UNION stops at a cycle).';
 
@@ -110,7 +115,7 @@ BEGIN
     IF pg_catalog.pg_has_role(p_role, 'salesmgmt_manager', 'USAGE') THEN
         RETURN QUERY
         SELECT r.rep_id FROM salesmgmt.rep r
-         WHERE r.team_id IN (SELECT salesmgmt._managed_team_ids(v_rep)) AND r.rep_id <> v_rep;
+         WHERE r.team_id = ANY (ARRAY(SELECT salesmgmt._managed_team_ids(v_rep))) AND r.rep_id <> v_rep;
     END IF;
 END
 $$;
@@ -142,12 +147,20 @@ COMMENT ON FUNCTION salesmgmt.visible_team_ids(name) IS 'Teams whose team-level 
 -- deal, and policies may not refer to each other in a circle.
 CREATE FUNCTION salesmgmt.split_deal_ids(p_role name DEFAULT current_user)
 RETURNS SETOF bigint
-LANGUAGE sql STABLE SECURITY DEFINER ROWS 20
+LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 20
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT DISTINCT s.deal_id
-      FROM salesmgmt.deal_split s
-     WHERE s.rep_id IN (SELECT salesmgmt.visible_rep_ids(p_role));
+DECLARE
+    v_reps bigint[] := ARRAY(SELECT salesmgmt.visible_rep_ids(p_role));
+BEGIN
+    -- a rep's few ids: index probes; a manager's many: one hashed scan
+    IF pg_catalog.cardinality(v_reps) <= 1 THEN
+        RETURN QUERY SELECT s.deal_id FROM salesmgmt.deal_split s WHERE s.rep_id = v_reps[1];
+    ELSE
+        RETURN QUERY SELECT DISTINCT s.deal_id FROM salesmgmt.deal_split s
+                      WHERE s.rep_id IN (SELECT pg_catalog.unnest(v_reps));
+    END IF;
+END
 $$;
 COMMENT ON FUNCTION salesmgmt.split_deal_ids(name) IS 'Deals in which a rep visible to the role (default: the current role) holds a credit share.';
 
