@@ -80,3 +80,15 @@ bench_ratio "payments: salesmgmt_admin" "payments: superuser (floor)"
 bench_ratio "payments: VP via RLS" "payments: superuser (floor)"
 bench_ratio "payments: regional manager via RLS" "payments: superuser (floor)"
 bench_ratio "payments: rep via RLS" "payments: superuser (floor)"
+
+# OLTP: one deal by id, as each role, with pgbench (2 clients, 10 s): the
+# policies' sets are computed once per statement, so this shows their
+# fixed cost.  The ids are random; most are not the rep's own.
+echo "-- point lookups: SELECT * FROM salesmgmt.deal WHERE deal_id = random id"
+max_deal=$(bench_psql -At -c 'SELECT max(deal_id) FROM salesmgmt.deal')
+printf '\\set id random(1, %s)\nSELECT * FROM salesmgmt.deal WHERE deal_id = :id;\n' "$max_deal" > "$BENCH_WORK/point.sql"
+for role in postgres bench_admin bench_vp bench_region bench_rep; do
+    tps=$(PGOPTIONS="-c role=$role" "$SM_BIN/pgbench" -n -c 2 -j 2 -T "${BENCH_PGBENCH_SECONDS:-10}" -M prepared \
+          -f "$BENCH_WORK/point.sql" 2>/dev/null | awk '/^tps/ { printf "%.0f", $3 }')
+    printf '%-48s %10s tps\n' "point lookup as $role" "$tps"
+done
