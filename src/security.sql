@@ -478,6 +478,25 @@ BEGIN
 END
 $$;
 
+-- A view reads its tables with its owner's rights unless it is
+-- security_invoker; owned by the superuser that installed the extension, it
+-- would show every row to anyone allowed to read it.
+DO $$
+DECLARE
+    v regclass;
+BEGIN
+    FOR v IN
+        SELECT c.oid::regclass
+          FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind = 'v'
+           AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)
+         ORDER BY 1
+    LOOP
+        EXECUTE pg_catalog.format('ALTER VIEW %s SET (security_invoker = true)', v);
+    END LOOP;
+END
+$$;
+
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA salesmgmt TO salesmgmt_admin;
 REVOKE EXECUTE ON FUNCTION salesmgmt._register_config_table(regclass, text),
     salesmgmt._managed_team_ids(bigint) FROM salesmgmt_admin;
