@@ -85,7 +85,7 @@ SELECT c.oid::regclass AS readable_without_rep_policy
                     WHERE pol.polrelid = c.oid AND 'salesmgmt_rep'::regrole = ANY (pol.polroles))
  ORDER BY 1;
 
--- what reps and managers may do with each table (RLS narrows the rows)
+-- what reps and managers may do with each core table (RLS narrows the rows)
 SELECT c.relname AS "table", c.relrowsecurity AS rls,
        concat_ws(',', CASE WHEN has_table_privilege('salesmgmt_rep', c.oid, 'SELECT') THEN 'r' END,
                       CASE WHEN has_table_privilege('salesmgmt_rep', c.oid, 'INSERT') THEN 'a' END,
@@ -98,21 +98,28 @@ SELECT c.relname AS "table", c.relrowsecurity AS rls,
        has_table_privilege('salesmgmt_admin', c.oid, 'SELECT, INSERT, UPDATE, DELETE') AS admin
   FROM ext_object o JOIN pg_class c ON o.classid = 'pg_class'::regclass AND c.oid = o.objid
  WHERE c.relkind IN ('r', 'p')
-   AND (has_table_privilege('salesmgmt_rep', c.oid, 'SELECT')
-        OR has_table_privilege('salesmgmt_manager', c.oid, 'SELECT'))
+   AND c.relname IN ('currency', 'currency_rate', 'team', 'rep', 'account', 'contact', 'pipeline',
+                     'stage', 'deal', 'deal_split', 'payment', 'activity', 'quota', 'sales_task',
+                     'stage_transition', 'deal_stage_history')
  ORDER BY 1;
 
--- views reps and managers may read (security_invoker, checked above)
-SELECT c.oid::regclass AS view_readable_by_reps,
-       has_table_privilege('salesmgmt_manager', c.oid, 'SELECT') AS by_managers
+-- every view is readable by reps and managers (security_invoker, checked
+-- above, leaves the rows to the tables' policies)
+SELECT c.oid::regclass AS view_not_readable_by_reps
   FROM ext_object o JOIN pg_class c ON o.classid = 'pg_class'::regclass AND c.oid = o.objid
- WHERE c.relkind = 'v' AND has_table_privilege('salesmgmt_rep', c.oid, 'SELECT')
+ WHERE c.relkind = 'v'
+   AND NOT (has_table_privilege('salesmgmt_rep', c.oid, 'SELECT')
+            AND has_table_privilege('salesmgmt_manager', c.oid, 'SELECT'))
  ORDER BY 1::text;
 
--- functions reps may call
+-- functions of the core, pipeline and security parts reps may call (the
+-- other concerns' are granted in src/security.sql as they exist)
 SELECT p.oid::regprocedure AS executable_by_reps, p.prosecdef AS definer
   FROM ext_object o JOIN pg_proc p ON o.classid = 'pg_proc'::regclass AND p.oid = o.objid
  WHERE has_function_privilege('salesmgmt_rep', p.oid, 'EXECUTE')
+   AND p.proname NOT IN ('forecast', 'forecast_range', 'win_rates', 'commission_line_explanation',
+                         '_commission_pct', '_commission_money', 'kpi_score', 'kpi_metrics',
+                         'reporting_currency')
  ORDER BY 1::text;
 -- functions managers may call beyond those
 SELECT p.oid::regprocedure AS executable_by_managers_only

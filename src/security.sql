@@ -293,13 +293,10 @@ GRANT USAGE ON SEQUENCE
     TO salesmgmt_manager, salesmgmt_rep;
 
 -- Pipeline: reps and managers move the deals row-level security lets them
--- change and read the boards (security_invoker views: they see their rows).
+-- change (the boards and other views are granted with every view below).
 GRANT EXECUTE ON FUNCTION
     salesmgmt.move_deal(bigint, text, text), salesmgmt.allowed_next_stages(bigint),
     salesmgmt._allowed_next_stage_ids(bigint)
-    TO salesmgmt_manager, salesmgmt_rep;
-GRANT SELECT ON salesmgmt.pipeline_board, salesmgmt.stage_funnel, salesmgmt.stage_durations,
-                salesmgmt.stalled_deals
     TO salesmgmt_manager, salesmgmt_rep;
 
 -- Functions for everyone: the visibility helpers (policies call them as
@@ -447,6 +444,115 @@ COMMENT ON POLICY sales_task_read ON salesmgmt.sales_task IS 'Reps and managers 
 COMMENT ON POLICY sales_task_write ON salesmgmt.sales_task IS 'Managers assign tasks within their team trees; reps plan their own.';
 
 -- ---------------------------------------------------------------------------
+-- The tables of the other concerns (forecast, commission, kpi, analytics).
+-- Each rule applies when its table (and column) exists, so the install
+-- script is the same whatever subset of concerns is built; a table without
+-- a rule falls to the default deny below (admins only).
+--   config  readable by everyone, written by admins
+--   rep     the rows of visible reps (the columns are ORed); read only
+--   child   rows of a parent row the role sees (first column refers to
+--           the parent's key of the same name)
+-- ---------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    r record;
+    v_cols text[];
+    v_qual text;
+BEGIN
+    FOR r IN
+        SELECT * FROM (VALUES
+            ('commission_plan', 'config', NULL::text[], NULL::text),
+            ('commission_tier', 'config', NULL, NULL),
+            ('commission_spiff', 'config', NULL, NULL),
+            ('commission_period', 'config', NULL, NULL),
+            ('training_course', 'config', NULL, NULL),
+            ('kpi', 'config', NULL, NULL),
+            ('kpi_scheme', 'config', NULL, NULL),
+            ('kpi_scheme_item', 'config', NULL, NULL),
+            ('commission_line', 'rep', ARRAY['rep_id'], NULL),
+            ('commission_assignment', 'rep', ARRAY['rep_id'], NULL),
+            ('commission_draw', 'rep', ARRAY['rep_id'], NULL),
+            ('scorecard', 'rep', ARRAY['rep_id'], NULL),
+            ('training_enrollment', 'rep', ARRAY['rep_id'], NULL),
+            ('recognition', 'rep', ARRAY['rep_id'], NULL),
+            ('csat_response', 'rep', ARRAY['rep_id'], NULL),
+            ('review', 'rep', ARRAY['rep_id', 'reviewer_rep_id'], NULL),
+            ('feedback', 'rep', ARRAY['rep_id', 'assignee_rep_id'], NULL),
+            ('forecast_adjustment', 'rep', ARRAY['rep_id'], NULL),
+            ('scorecard_item', 'child', ARRAY['scorecard_id'], 'scorecard')
+        ) AS rule(tbl, kind, cols, parent)
+    LOOP
+        CONTINUE WHEN pg_catalog.to_regclass('salesmgmt.' || r.tbl) IS NULL;
+        -- the rule's columns that the table has
+        SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = pg_catalog.to_regclass('salesmgmt.' || r.tbl)
+           AND a.attname = ANY (r.cols) AND NOT a.attisdropped;
+        CONTINUE WHEN r.kind <> 'config' AND v_cols IS NULL;
+        CONTINUE WHEN r.kind = 'child' AND pg_catalog.to_regclass('salesmgmt.' || r.parent) IS NULL;
+
+        EXECUTE pg_catalog.format('ALTER TABLE salesmgmt.%I ENABLE ROW LEVEL SECURITY', r.tbl);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY admin_all ON salesmgmt.%I TO salesmgmt_admin USING (true) WITH CHECK (true)', r.tbl);
+        EXECUTE pg_catalog.format('COMMENT ON POLICY admin_all ON salesmgmt.%I IS %L', r.tbl,
+                                  'Admins see and change every row.');
+        v_qual := CASE r.kind
+            WHEN 'config' THEN 'true'
+            WHEN 'rep' THEN (SELECT pg_catalog.string_agg(
+                                 pg_catalog.format('%I IN (SELECT salesmgmt.visible_rep_ids())', c), ' OR ')
+                               FROM pg_catalog.unnest(v_cols) AS c)
+            WHEN 'child' THEN pg_catalog.format(
+                'EXISTS (SELECT 1 FROM salesmgmt.%I p WHERE p.%I = %I.%I)', r.parent, v_cols[1], r.tbl, v_cols[1])
+        END;
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY %I ON salesmgmt.%I FOR SELECT TO salesmgmt_manager, salesmgmt_rep USING (%s)',
+            r.tbl || '_read', r.tbl, v_qual);
+        EXECUTE pg_catalog.format('COMMENT ON POLICY %I ON salesmgmt.%I IS %L', r.tbl || '_read', r.tbl,
+            CASE r.kind
+                WHEN 'config' THEN 'Configuration: reps and managers read every row; admins write.'
+                WHEN 'rep' THEN 'Reps and managers read the rows of visible reps (' || pg_catalog.array_to_string(v_cols, ', ') || '); admins write.'
+                ELSE 'Reps and managers read the rows of ' || r.parent || ' rows they see; admins write.'
+            END);
+        EXECUTE pg_catalog.format('GRANT SELECT ON salesmgmt.%I TO salesmgmt_manager, salesmgmt_rep', r.tbl);
+    END LOOP;
+END
+$$;
+
+-- Functions of the other concerns that reps and managers may call: they
+-- run with the caller's rights, so they compute over the rows the caller
+-- sees.  (run_commissions, compute_scorecards, snapshot_forecast and the
+-- webhook functions stay with admins.)
+DO $$
+DECLARE
+    f text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        'salesmgmt.forecast(date,date,text,timestamptz,character)',
+        'salesmgmt.forecast_range(date,date,bigint,integer,bigint)',
+        'salesmgmt.win_rates(bigint,date,timestamptz)',
+        'salesmgmt.commission_line_explanation(salesmgmt.commission_line)',
+        'salesmgmt._commission_pct(numeric)',
+        'salesmgmt._commission_money(numeric)',
+        'salesmgmt.kpi_score(numeric,numeric,text,text,numeric,numeric)',
+        'salesmgmt.kpi_metrics()',
+        'salesmgmt.reporting_currency()']
+    LOOP
+        BEGIN
+            -- to_regprocedure still raises for an argument type that does
+            -- not exist (the concern that defines it is not built)
+            IF pg_catalog.to_regprocedure(f) IS NOT NULL THEN
+                EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO salesmgmt_manager, salesmgmt_rep',
+                                          pg_catalog.to_regprocedure(f));
+            END IF;
+        EXCEPTION WHEN undefined_object THEN
+            NULL;
+        END;
+    END LOOP;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
 -- Default deny for anything not decided above: a table of the extension
 -- without row-level security gets it with the admin policy only (and no
 -- grant to reps or managers), except the configuration tables readable by
@@ -493,6 +599,23 @@ BEGIN
          ORDER BY 1
     LOOP
         EXECUTE pg_catalog.format('ALTER VIEW %s SET (security_invoker = true)', v);
+    END LOOP;
+END
+$$;
+
+-- With that, a view cannot show more than its tables' policies allow the
+-- reader, so every view is readable by all three roles (one over admin-only
+-- tables still refuses reps, with "permission denied" for the table).
+DO $$
+DECLARE
+    v regclass;
+BEGIN
+    FOR v IN
+        SELECT c.oid::regclass FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind = 'v'
+         ORDER BY 1
+    LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT ON %s TO salesmgmt_manager, salesmgmt_rep', v);
     END LOOP;
 END
 $$;
