@@ -38,8 +38,8 @@ INSERT INTO salesmgmt.stage (stage_id, pipeline_id, name, position, probability,
 -- one account and two deals per rep: deal 10*r+1 and 10*r+2 on account r
 INSERT INTO salesmgmt.account (account_id, name, owner_rep_id) SELECT r, 'Account ' || r, r FROM generate_series(1, 8) r;
 INSERT INTO salesmgmt.contact (account_id, name) SELECT r, 'Contact ' || r FROM generate_series(1, 8) r;
-INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount)
-SELECT 10 * r + k, 'Deal ' || r || '-' || k, r, r, 1, 1, 100 * r + k
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount, expected_close_date)
+SELECT 10 * r + k, 'Deal ' || r || '-' || k, r, r, 1, 1, 100 * r + k, date '2026-02-15'
   FROM generate_series(1, 8) r, generate_series(1, 2) k;
 -- r8 (other tree) shares deal 42 of r4 by a split
 INSERT INTO salesmgmt.deal_split (deal_id, rep_id, share) VALUES (42, 4, 0.7), (42, 8, 0.3);
