@@ -17,6 +17,9 @@ $old->start;
 my $new = PostgreSQL::Test::Cluster->new('new');
 $new->init;
 $new->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
+# (webhooks, when built: the restored delivery goes to a closed local port)
+$new->append_conf('postgresql.conf', "salesmgmt.webhook_allow_private_networks = on\n")
+  if -e "$root/src/webhook.sql";
 $new->start;
 
 $old->safe_psql('postgres', 'CREATE DATABASE src');
@@ -72,6 +75,11 @@ foreach my $t (@tables)
 	is($new->safe_psql('dst', $q), $old->safe_psql('src', $q), "$t restored with the same rows");
 }
 
+my $pending_sql = q{SELECT CASE WHEN to_regclass('salesmgmt.webhook_delivery') IS NULL THEN 0
+	ELSE (SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state = 'pending' AND attempts = 0) END};
+my $pending_restored = $new->safe_psql('dst', $pending_sql);
+is($pending_restored, $old->safe_psql('src', $pending_sql), 'pending webhook deliveries are the same');
+
 is($new->safe_psql('postgres',
 		q{SELECT string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'salesmgmt\_%'}),
 	'salesmgmt_admin:false,salesmgmt_manager:false,salesmgmt_rep:false',
@@ -118,6 +126,17 @@ is($new->safe_psql('dst',
 		"WITH u AS (UPDATE salesmgmt.deal SET owner_rep_id = 7 WHERE deal_id = $other RETURNING 1) SELECT count(*) FROM u",
 		extra_params => [ '-U', 'dump_rep' ]),
 	'0', 'row-level security holds after restore: the rep cannot take a colleague\'s deal');
+
+# the webhook worker picks up the delivery that was pending in the dump
+if ($new->safe_psql('dst', q{SELECT to_regclass('salesmgmt.webhook_delivery') IS NOT NULL}) eq 't')
+{
+	cmp_ok($pending_restored, '>', 0, "pending webhook deliveries restored as pending ($pending_restored)");
+	$new->safe_psql('dst', q{UPDATE salesmgmt.webhook_endpoint SET url = 'http://127.0.0.1:1/hook'});
+	$new->safe_psql('dst', 'SELECT salesmgmt.webhook_worker_start()');
+	ok($new->poll_query_until('dst',
+			q{SELECT count(*) > 0 AND bool_and(attempts > 0) FROM salesmgmt.webhook_delivery}),
+		'the restored database\'s webhook worker attempted every pending delivery');
+}
 
 $old->stop;
 $new->stop;
