@@ -75,10 +75,11 @@ foreach my $t (@tables)
 	is($new->safe_psql('dst', $q), $old->safe_psql('src', $q), "$t restored with the same rows");
 }
 
-my $pending_sql = q{SELECT CASE WHEN to_regclass('salesmgmt.webhook_delivery') IS NULL THEN 0
-	ELSE (SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state = 'pending' AND attempts = 0) END};
-my $pending_restored = $new->safe_psql('dst', $pending_sql);
-is($pending_restored, $old->safe_psql('src', $pending_sql), 'pending webhook deliveries are the same');
+my $have_webhook = $old->safe_psql('src', q{SELECT to_regclass('salesmgmt.webhook_delivery') IS NOT NULL}) eq 't';
+my $pending_sql = q{SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state = 'pending' AND attempts = 0};
+my $pending_restored = $have_webhook ? $new->safe_psql('dst', $pending_sql) : 0;
+is($pending_restored, $old->safe_psql('src', $pending_sql), 'pending webhook deliveries are the same')
+  if $have_webhook;
 
 is($new->safe_psql('postgres',
 		q{SELECT string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'salesmgmt\_%'}),
@@ -128,7 +129,7 @@ is($new->safe_psql('dst',
 	'0', 'row-level security holds after restore: the rep cannot take a colleague\'s deal');
 
 # the webhook worker picks up the delivery that was pending in the dump
-if ($new->safe_psql('dst', q{SELECT to_regclass('salesmgmt.webhook_delivery') IS NOT NULL}) eq 't')
+if ($have_webhook)
 {
 	cmp_ok($pending_restored, '>', 0, "pending webhook deliveries restored as pending ($pending_restored)");
 	$new->safe_psql('dst', q{UPDATE salesmgmt.webhook_endpoint SET url = 'http://127.0.0.1:1/hook'});
