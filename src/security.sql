@@ -113,9 +113,12 @@ BEGIN
     END IF;
     RETURN NEXT v_rep;
     IF pg_catalog.pg_has_role(p_role, 'salesmgmt_manager', 'USAGE') THEN
+        -- a join, not team_id = ANY (array): a VP's thousand teams would
+        -- be searched linearly for every rep
         RETURN QUERY
-        SELECT r.rep_id FROM salesmgmt.rep r
-         WHERE r.team_id = ANY (ARRAY(SELECT salesmgmt._managed_team_ids(v_rep))) AND r.rep_id <> v_rep;
+        SELECT r.rep_id
+          FROM salesmgmt.rep r JOIN salesmgmt._managed_team_ids(v_rep) AS t(team_id) ON t.team_id = r.team_id
+         WHERE r.rep_id <> v_rep;
     END IF;
 END
 $$;
