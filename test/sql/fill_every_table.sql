@@ -29,6 +29,8 @@ SELECT to_regclass('salesmgmt.forecast_snapshot') IS NOT NULL AS have_forecast,
        to_regclass('salesmgmt.training_enrollment') IS NOT NULL
            AND to_regclass('salesmgmt.review') IS NOT NULL
            AND to_regclass('salesmgmt.csat_response') IS NOT NULL AS have_kpi,
+       to_regclass('salesmgmt.scorecard_item') IS NOT NULL
+           AND to_regclass('salesmgmt.recognition') IS NOT NULL AS have_scorecards,
        to_regclass('salesmgmt.webhook_delivery') IS NOT NULL AS have_webhook
 \gset
 
@@ -55,6 +57,28 @@ INSERT INTO salesmgmt.csat_response (account_id, deal_id, csat, nps)
 SELECT d.account_id, d.deal_id, 5, 9 FROM salesmgmt.deal d
  WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.csat_response)
  ORDER BY d.deal_id LIMIT 1;
+\endif
+
+\if :have_scorecards
+-- a KPI scheme, scored over the current quarter, and its top rep recognised
+INSERT INTO salesmgmt.kpi (code, name, metric, direction, method, target, cap, unit)
+SELECT 'revenue', 'Revenue', 'revenue_won', 'higher', 'achievement', 100000, 120, 'USD'
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.kpi);
+INSERT INTO salesmgmt.kpi_scheme (name, grade_bands)
+SELECT 'Field', '{"A": 90, "B": 75, "C": 60, "D": 40, "E": 0}'
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.kpi_scheme);
+INSERT INTO salesmgmt.kpi_scheme_item (scheme_id, kpi_id, weight)
+SELECT (SELECT min(scheme_id) FROM salesmgmt.kpi_scheme), (SELECT min(kpi_id) FROM salesmgmt.kpi), 100
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.kpi_scheme_item);
+SELECT count(*) FROM salesmgmt.compute_scorecards((SELECT min(scheme_id) FROM salesmgmt.kpi_scheme),
+                                                  date_trunc('quarter', current_date)::date,
+                                                  (date_trunc('quarter', current_date) + interval '3 months - 1 day')::date)
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.scorecard) \g /dev/null
+SELECT count(*) FROM salesmgmt.grant_recognitions((SELECT min(scheme_id) FROM salesmgmt.kpi_scheme),
+                                                  date_trunc('quarter', current_date)::date,
+                                                  (date_trunc('quarter', current_date) + interval '3 months - 1 day')::date,
+                                                  1, 'award', 'Top performer')
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.recognition) \g /dev/null
 \endif
 
 \if :have_webhook
