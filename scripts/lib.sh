@@ -86,7 +86,9 @@ sm_start_cluster() {
         echo "log_min_messages = warning"
         printf '%s\n' "$@"
     } >> "$dir/data/postgresql.conf"
-    runuser -u postgres -- "$SM_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    # SM_SERVER_ENV: extra NAME=VALUE words for the server's environment
+    # (scripts/asan preloads AddressSanitizer's runtime this way)
+    runuser -u postgres -- env ${SM_SERVER_ENV:-} "$SM_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
         || { tail -n 30 "$dir/server.log" >&2; sm_die "server did not start"; }
     export PGHOST=$dir PGPORT=5432 PGUSER=postgres PGDATA=$dir/data
     SM_CLUSTER_DIR=$dir

@@ -60,8 +60,8 @@ UPDATE salesmgmt.deal SET stage_id = 4, stage_entered_at = '2024-01-01 00:00+00'
 -- entry roles (SM004)
 CREATE ROLE regress_pl_rep;
 CREATE ROLE regress_pl_manager;
-GRANT USAGE ON SCHEMA salesmgmt TO regress_pl_rep, regress_pl_manager;
-GRANT SELECT, UPDATE ON salesmgmt.deal TO regress_pl_rep, regress_pl_manager;
+-- (row-level security: both see every deal as salesmgmt admins)
+GRANT salesmgmt_admin TO regress_pl_rep, regress_pl_manager;
 UPDATE salesmgmt.stage SET entry_roles = '{regress_pl_manager}' WHERE stage_id = 4;
 SET ROLE regress_pl_rep;
 UPDATE salesmgmt.deal SET stage_id = 4 WHERE deal_id = 2;

@@ -721,7 +721,9 @@ sm_webhook_endpoint_check(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		elog(ERROR, "sm_webhook_endpoint_check must be a BEFORE ROW trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("sm_webhook_endpoint_check must be a BEFORE ROW trigger")));
 
 	desc = RelationGetDescr(td->tg_relation);
 	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
@@ -928,7 +930,9 @@ sm_webhook_cache_invalidate(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "sm_webhook_cache_invalidate must be called as a trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("sm_webhook_cache_invalidate must be called as a trigger")));
 	CacheInvalidateRelcache(td->tg_relation);
 	return PointerGetDatum(NULL);
 }
@@ -1312,7 +1316,9 @@ sm_webhook_enqueue(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		elog(ERROR, "sm_webhook_enqueue must be an AFTER ROW trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("sm_webhook_enqueue must be an AFTER ROW trigger")));
 
 	if (!cache.valid)
 		load_cache();

@@ -1,0 +1,92 @@
+-- fill_every_table.sql: after scripts/datagen.sql, put at least one row in
+-- every table of the extension that the generator leaves empty, so that
+-- the dump/restore test (test/t/051_security_dump_restore.pl) covers every
+-- table.  Each statement only acts on an empty table; the test fails on a
+-- table still empty after this file, naming it.
+\set ON_ERROR_STOP on
+
+-- a backward move allowed by the forward policy
+INSERT INTO salesmgmt.stage_transition (pipeline_id, from_stage_id, to_stage_id)
+SELECT s.pipeline_id, s.stage_id, p.stage_id
+  FROM salesmgmt.stage s JOIN salesmgmt.stage p
+    ON p.pipeline_id = s.pipeline_id AND p.position = s.position - 1
+ WHERE s.outcome = 'open' AND p.outcome = 'open'
+   AND NOT EXISTS (SELECT 1 FROM salesmgmt.stage_transition)
+ ORDER BY s.stage_id LIMIT 1;
+
+-- history is written by the pipeline trigger; without it, one row by hand
+INSERT INTO salesmgmt.deal_stage_history (deal_id, pipeline_id, to_stage_id, owner_rep_id, new_amount,
+                                          currency, effective_probability, effective_category, changed_at)
+SELECT d.deal_id, d.pipeline_id, d.stage_id, d.owner_rep_id, d.amount, d.currency, s.probability,
+       s.forecast_category, d.stage_entered_at
+  FROM salesmgmt.deal d JOIN salesmgmt.stage s ON s.stage_id = d.stage_id
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.deal_stage_history)
+ ORDER BY d.deal_id LIMIT 1;
+
+-- The other concerns' tables, where the concern is built: through their
+-- own functions where one writes the table.
+SELECT to_regclass('salesmgmt.forecast_snapshot') IS NOT NULL AS have_forecast,
+       to_regclass('salesmgmt.training_enrollment') IS NOT NULL
+           AND to_regclass('salesmgmt.review') IS NOT NULL
+           AND to_regclass('salesmgmt.csat_response') IS NOT NULL AS have_kpi,
+       to_regclass('salesmgmt.scorecard_item') IS NOT NULL
+           AND to_regclass('salesmgmt.recognition') IS NOT NULL AS have_scorecards,
+       to_regclass('salesmgmt.webhook_delivery') IS NOT NULL AS have_webhook
+\gset
+
+\if :have_forecast
+SELECT salesmgmt.snapshot_forecast(date_trunc('quarter', current_date)::date,
+                                   (date_trunc('quarter', current_date) + interval '3 months - 1 day')::date, 'team')
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.forecast_snapshot) \g /dev/null
+INSERT INTO salesmgmt.forecast_adjustment (period_start, period_end, rep_id, category, amount, currency, note)
+SELECT date_trunc('quarter', current_date)::date,
+       (date_trunc('quarter', current_date) + interval '3 months - 1 day')::date, 7, 'commit', 1000, 'USD',
+       'late-breaking order'
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.forecast_adjustment);
+\endif
+
+\if :have_kpi
+INSERT INTO salesmgmt.training_course (name, hours, required)
+SELECT 'Data protection', 2, true WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.training_course);
+INSERT INTO salesmgmt.training_enrollment (rep_id, course_id)
+SELECT 7, min(course_id) FROM salesmgmt.training_course
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.training_enrollment);
+INSERT INTO salesmgmt.review (rep_id, reviewer_rep_id, period_start, period_end, discipline, teamwork, customer_service)
+SELECT 7, 2, '2026-01-01', '2026-03-31', 4, 5, 4 WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.review);
+INSERT INTO salesmgmt.csat_response (account_id, deal_id, csat, nps)
+SELECT d.account_id, d.deal_id, 5, 9 FROM salesmgmt.deal d
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.csat_response)
+ ORDER BY d.deal_id LIMIT 1;
+\endif
+
+\if :have_scorecards
+-- a KPI scheme, scored over the current quarter, and its top rep recognised
+INSERT INTO salesmgmt.kpi (code, name, metric, direction, method, target, cap, unit)
+SELECT 'revenue', 'Revenue', 'revenue_won', 'higher', 'achievement', 100000, 120, 'USD'
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.kpi);
+INSERT INTO salesmgmt.kpi_scheme (name, grade_bands)
+SELECT 'Field', '{"A": 90, "B": 75, "C": 60, "D": 40, "E": 0}'
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.kpi_scheme);
+INSERT INTO salesmgmt.kpi_scheme_item (scheme_id, kpi_id, weight)
+SELECT (SELECT min(scheme_id) FROM salesmgmt.kpi_scheme), (SELECT min(kpi_id) FROM salesmgmt.kpi), 100
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.kpi_scheme_item);
+SELECT count(*) FROM salesmgmt.compute_scorecards((SELECT min(scheme_id) FROM salesmgmt.kpi_scheme),
+                                                  date_trunc('quarter', current_date)::date,
+                                                  (date_trunc('quarter', current_date) + interval '3 months - 1 day')::date)
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.scorecard) \g /dev/null
+SELECT count(*) FROM salesmgmt.grant_recognitions((SELECT min(scheme_id) FROM salesmgmt.kpi_scheme),
+                                                  date_trunc('quarter', current_date)::date,
+                                                  (date_trunc('quarter', current_date) + interval '3 months - 1 day')::date,
+                                                  1, 'award', 'Top performer')
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.recognition) \g /dev/null
+\endif
+
+\if :have_webhook
+-- an endpoint, and a deal change that queues an event and its delivery
+-- (left pending: the restored database's worker must pick it up)
+SELECT salesmgmt.create_webhook('https://hooks.example.com/salesmgmt')
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint) \g /dev/null
+UPDATE salesmgmt.deal SET amount = amount + 1
+ WHERE deal_id = (SELECT min(deal_id) FROM salesmgmt.deal)
+   AND NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_delivery);
+\endif

@@ -1,0 +1,56 @@
+# A short sqlsmith run (the long one is scripts/fuzz): random SQL as an
+# unprivileged rep and manager against the extension and a small data set,
+# then the server must answer, be the same postmaster, and its log must
+# show no crash.  Skipped when sqlsmith is not installed.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+plan skip_all => 'sqlsmith is not installed' unless system('sqlsmith --version >/dev/null 2>&1') == 0;
+
+my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
+my $queries = $ENV{SM_FUZZ_QUERIES} // 1500;
+my $node = PostgreSQL::Test::Cluster->new('fuzz');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE DATABASE fuzz');
+$node->safe_psql('fuzz', 'CREATE EXTENSION salesmgmt');
+$node->command_ok(
+	[ 'psql', '-X', '-q', '-v', 'scale=300', '-v', 'seed=5', '-f', "$root/scripts/datagen.sql",
+	  '-d', $node->connstr('fuzz') ],
+	'demo data loaded');
+$node->safe_psql('fuzz', q{
+	CREATE ROLE fuzz_rep LOGIN;
+	CREATE ROLE fuzz_manager LOGIN;
+	GRANT salesmgmt_rep TO fuzz_rep;
+	GRANT salesmgmt_manager TO fuzz_manager;
+	ALTER ROLE fuzz_rep SET statement_timeout = '2s';
+	ALTER ROLE fuzz_manager SET statement_timeout = '2s';
+	UPDATE salesmgmt.rep SET db_role = 'fuzz_rep' WHERE rep_id = 7;
+	UPDATE salesmgmt.rep SET db_role = 'fuzz_manager' WHERE rep_id = 2;
+});
+my $started = $node->safe_psql('fuzz', 'SELECT pg_postmaster_start_time()');
+
+foreach my $role ('fuzz_rep', 'fuzz_manager')
+{
+	my ($out, $err) = ('', '');
+	my $target = sprintf('host=%s port=%s dbname=fuzz user=%s', $node->host, $node->port, $role);
+	IPC::Run::run([ 'sqlsmith', "--target=$target", '--seed=1', "--max-queries=$queries",
+			'--exclude-catalog', '--verbose' ],
+		'>', \$out, '2>', \$err, IPC::Run::timeout(300));
+	like($err, qr/queries: \d+/, "sqlsmith ran $queries queries as $role");
+	my @refusals = $err =~ /^\d+\s+ERROR:\s+(permission denied|new row violates row-level security).*$/mg;
+	note("$role: " . scalar(@refusals) . ' permission or row-level security refusals among the listed errors');
+}
+
+is($node->safe_psql('fuzz', 'SELECT 1'), '1', 'server answers after the fuzz run');
+is($node->safe_psql('fuzz', 'SELECT pg_postmaster_start_time()'), $started, 'and was not restarted');
+unlike(slurp_file($node->logfile), qr/terminated by signal|was terminated|PANIC|exited with exit code|TRAP:/,
+	'server log shows no crash');
+
+$node->stop;
+done_testing();
