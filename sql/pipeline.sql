@@ -138,6 +138,8 @@ SELECT deal_id, stage_id, lost_reason FROM salesmgmt.deal WHERE deal_id = 3;
 CREATE ROLE regress_pl_outsider;
 GRANT USAGE ON SCHEMA salesmgmt TO regress_pl_outsider;
 GRANT SELECT, INSERT, UPDATE ON salesmgmt.deal TO regress_pl_outsider;
+-- row-level security: an admin sees every deal (entry roles still apply)
+GRANT salesmgmt_admin TO regress_pl_outsider;
 UPDATE salesmgmt.stage SET entry_roles = '{}' WHERE stage_id = 9;
 UPDATE salesmgmt.stage SET entry_roles = '{regress_pl_no_such_role}' WHERE stage_id = 11;
 INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id) VALUES (12, 'f2', 1, 1, 3, 8);

@@ -81,6 +81,7 @@ SELECT * FROM salesmgmt.allowed_next_stages(999);
 CREATE ROLE regress_pl_rep;
 GRANT USAGE ON SCHEMA salesmgmt TO regress_pl_rep;
 GRANT SELECT, UPDATE ON salesmgmt.deal TO regress_pl_rep;
+GRANT salesmgmt_admin TO regress_pl_rep;   -- sees every deal under row-level security
 GRANT SELECT ON salesmgmt.stage TO regress_pl_rep;
 GRANT EXECUTE ON FUNCTION salesmgmt.move_deal(bigint, text, text), salesmgmt.allowed_next_stages(bigint),
       salesmgmt._allowed_next_stage_ids(bigint) TO regress_pl_rep;

@@ -38,13 +38,18 @@ SELECT d.deal_id AS deal FROM salesmgmt.deal d JOIN salesmgmt.stage s USING (sta
  ORDER BY d.deal_id LIMIT 1 \gset demo_
 SELECT d.deal_id, d.name, s.name AS stage, d.amount, d.currency
   FROM salesmgmt.deal d JOIN salesmgmt.stage s USING (stage_id) WHERE d.deal_id = :demo_deal;
-\set VERBOSITY default
-\set SHOW_CONTEXT never
-\set ON_ERROR_STOP off
-BEGIN;
-SELECT salesmgmt.move_deal(:demo_deal, 'Prospecting');
-ROLLBACK;
-\set ON_ERROR_STOP on
+SELECT set_config('demo.deal', :'demo_deal', false) \g /dev/null
+DO $$
+DECLARE
+    v_state text; v_msg text; v_detail text; v_hint text;
+BEGIN
+    PERFORM salesmgmt.move_deal(current_setting('demo.deal')::bigint, 'Prospecting');
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
+                            v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
+    RAISE NOTICE E'refused with SQLSTATE %: %\n  detail: %\n  hint: %', v_state, v_msg, v_detail, v_hint;
+END
+$$;
 \echo
 \echo '-- ... and a legal move is recorded in the history with its note (rolled back here)'
 BEGIN;

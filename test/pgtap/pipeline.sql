@@ -52,6 +52,7 @@ SELECT throws_ok($$UPDATE salesmgmt.deal SET stage_id = 1 WHERE deal_id = 1$$, '
 CREATE ROLE regress_pl_tap;
 GRANT USAGE ON SCHEMA salesmgmt TO regress_pl_tap;
 GRANT SELECT, UPDATE ON salesmgmt.deal TO regress_pl_tap;
+GRANT salesmgmt_admin TO regress_pl_tap;   -- sees every deal under row-level security
 SET LOCAL ROLE regress_pl_tap;
 SELECT throws_ok($$UPDATE salesmgmt.deal SET stage_id = 3 WHERE deal_id = 1$$, 'SM004', NULL, 'role not allowed: SM004');
 RESET ROLE;
