@@ -31,7 +31,14 @@ SELECT to_regclass('salesmgmt.forecast_snapshot') IS NOT NULL AS have_forecast,
            AND to_regclass('salesmgmt.csat_response') IS NOT NULL AS have_kpi,
        to_regclass('salesmgmt.scorecard_item') IS NOT NULL
            AND to_regclass('salesmgmt.recognition') IS NOT NULL AS have_scorecards,
-       to_regclass('salesmgmt.webhook_delivery') IS NOT NULL AS have_webhook
+       to_regclass('salesmgmt.webhook_delivery') IS NOT NULL AS have_webhook,
+       to_regclass('salesmgmt.commission_line') IS NOT NULL AS have_commission,
+       to_regclass('salesmgmt.feedback') IS NOT NULL AS have_feedback
+\gset
+
+-- the previous quarter, complete: what commissions and scorecards run over
+SELECT (date_trunc('quarter', current_date) - interval '3 months')::date AS q_start,
+       (date_trunc('quarter', current_date) - interval '1 day')::date AS q_end
 \gset
 
 \if :have_forecast
@@ -79,6 +86,32 @@ SELECT count(*) FROM salesmgmt.grant_recognitions((SELECT min(scheme_id) FROM sa
                                                   (date_trunc('quarter', current_date) + interval '3 months - 1 day')::date,
                                                   1, 'award', 'Top performer')
  WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.recognition) \g /dev/null
+\endif
+
+\if :have_commission
+-- a plan for every rep of the data set, a SPIFF and a draw, run for the
+-- previous quarter (lines, and its period, written by run_commissions)
+INSERT INTO salesmgmt.commission_plan (name, period)
+SELECT 'Standard', 'quarter' WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.commission_plan);
+INSERT INTO salesmgmt.commission_tier (plan_id, attainment_from, attainment_to, rate)
+SELECT min(plan_id), 0, NULL, 0.05 FROM salesmgmt.commission_plan
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.commission_tier);
+INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount)
+SELECT min(plan_id), 'Renewals', '{"pipeline_id": 2}', 50 FROM salesmgmt.commission_plan
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.commission_spiff);
+INSERT INTO salesmgmt.commission_assignment (rep_id, plan_id, valid_from)
+SELECT r.rep_id, (SELECT min(plan_id) FROM salesmgmt.commission_plan), '2000-01-01' FROM salesmgmt.rep r
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.commission_assignment);
+INSERT INTO salesmgmt.commission_draw (rep_id, period_start, period_end, amount)
+SELECT 7, :'q_start', :'q_end', 500 WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.commission_draw);
+SELECT count(*) FROM salesmgmt.run_commissions(:'q_start', :'q_end')
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.commission_line) \g /dev/null
+\endif
+
+\if :have_feedback
+INSERT INTO salesmgmt.feedback (source, deal_id, category, sentiment, body)
+SELECT 'customer', min(deal_id), 'service', 'negative', 'Nobody called back' FROM salesmgmt.deal
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.feedback);
 \endif
 
 \if :have_webhook
