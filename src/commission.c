@@ -561,45 +561,6 @@ cm_catch_up(CmTiering *t, int k)
 	return sm_numeric_sub(right, left);
 }
 
-static void
-cm_jb_key(JsonbParseState **st, const char *key)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) key;
-	v.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &v);
-}
-
-static void
-cm_jb_num(JsonbParseState **st, const char *key, Numeric n)
-{
-	JsonbValue	v;
-
-	cm_jb_key(st, key);
-	if (n == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = n;
-	}
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-static void
-cm_jb_str(JsonbParseState **st, const char *key, const char *s)
-{
-	JsonbValue	v;
-
-	cm_jb_key(st, key);
-	v.type = jbvString;
-	v.val.string.val = (char *) s;
-	v.val.string.len = strlen(s);
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
 /*
  * The tiers a move of the period's credit from x to y passes through, in
  * the direction of the move: each with the slice of credit in it, what the
@@ -630,18 +591,18 @@ cm_tiers_json(CmTiering *t, Numeric x, Numeric y, int kx, int ky)
 		if (!up)
 			slice = cm_neg(slice);
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		cm_jb_num(&st, "tier", int64_to_numeric(j + 1));
-		cm_jb_num(&st, "from", tier->from);
-		cm_jb_num(&st, "to", tier->to);
-		cm_jb_num(&st, "rate", tier->rate);
-		cm_jb_str(&st, "mode", tier->retro ? "retroactive" : "marginal");
-		cm_jb_num(&st, "credit", slice);
-		cm_jb_num(&st, "amount", sm_numeric_mul(tier->rate, slice));
+		sm_jsonb_push_numeric(&st, "tier", int64_to_numeric(j + 1));
+		sm_jsonb_push_numeric(&st, "from", tier->from);
+		sm_jsonb_push_numeric(&st, "to", tier->to);
+		sm_jsonb_push_numeric(&st, "rate", tier->rate);
+		sm_jsonb_push_string(&st, "mode", tier->retro ? "retroactive" : "marginal");
+		sm_jsonb_push_numeric(&st, "credit", slice);
+		sm_jsonb_push_numeric(&st, "amount", sm_numeric_mul(tier->rate, slice));
 		/* crossing a boundary into tier j (up) or out of it (down) */
 		if (up && j > kx && tier->retro)
-			cm_jb_num(&st, "catch_up", cm_catch_up(t, j));
+			sm_jsonb_push_numeric(&st, "catch_up", cm_catch_up(t, j));
 		else if (!up && j < kx && t->plan->tiers[j + 1].retro)
-			cm_jb_num(&st, "catch_up", cm_neg(cm_catch_up(t, j + 1)));
+			sm_jsonb_push_numeric(&st, "catch_up", cm_neg(cm_catch_up(t, j + 1)));
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 		if (j == ky)
 			break;

@@ -1915,33 +1915,6 @@ store_scorecards(ScorecardRun *run, RepAcc **order, int n)
 
 /* ---- the result ---- */
 
-static void
-push_key(JsonbParseState **state, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(state, WJB_KEY, &k);
-}
-
-static void
-push_numeric(JsonbParseState **state, const char *key, Numeric n)
-{
-	JsonbValue	v;
-
-	push_key(state, key);
-	if (n == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = n;
-	}
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
-
 /* {"<code>": {"metric", "value", "score", "weight", "effective_weight"}, ...} */
 static Jsonb *
 rep_details(ScorecardRun *run, RepAcc *rep)
@@ -1956,17 +1929,17 @@ rep_details(ScorecardRun *run, RepAcc *rep)
 		KpiItem    *item = &run->items[i];
 		JsonbValue	v;
 
-		push_key(&state, item->code);
+		sm_jsonb_push_key(&state, item->code);
 		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		push_key(&state, "metric");
+		sm_jsonb_push_key(&state, "metric");
 		v.type = jbvString;
 		v.val.string.val = (char *) metric_info[item->metric].name;
 		v.val.string.len = strlen(v.val.string.val);
 		pushJsonbValue(&state, WJB_VALUE, &v);
-		push_numeric(&state, "value", rep->values[i]);
-		push_numeric(&state, "score", rep->scores[i]);
-		push_numeric(&state, "weight", item->weight);
-		push_numeric(&state, "effective_weight", rep->effective[i]);
+		sm_jsonb_push_numeric(&state, "value", rep->values[i]);
+		sm_jsonb_push_numeric(&state, "score", rep->scores[i]);
+		sm_jsonb_push_numeric(&state, "weight", item->weight);
+		sm_jsonb_push_numeric(&state, "effective_weight", rep->effective[i]);
 		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);

@@ -212,6 +212,48 @@ sm_numeric_scaled_int64(Datum d, int scale)
 	}
 }
 
+/* push an object key */
+void
+sm_jsonb_push_key(JsonbParseState **state, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+}
+
+/* push "key": n, or "key": null when n is NULL */
+void
+sm_jsonb_push_numeric(JsonbParseState **state, const char *key, Numeric n)
+{
+	JsonbValue	v;
+
+	sm_jsonb_push_key(state, key);
+	if (n == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = n;
+	}
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/* push "key": "s" */
+void
+sm_jsonb_push_string(JsonbParseState **state, const char *key, const char *s)
+{
+	JsonbValue	v;
+
+	sm_jsonb_push_key(state, key);
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
 Oid
 sm_schema_oid(void)
 {

@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "utils/jsonb.h"
 #include "utils/numeric.h"
 
 /* numeric arithmetic through the server's own numeric functions */
@@ -30,6 +31,11 @@ extern Numeric sm_numeric_from_cstring(const char *s);
 extern char *sm_numeric_to_cstring(Numeric a);
 extern double sm_numeric_to_double(Numeric a);
 extern int64 sm_numeric_scaled_int64(Datum d, int scale);
+
+/* building jsonb explanations (ledger lines, scorecard details) */
+extern void sm_jsonb_push_key(JsonbParseState **state, const char *key);
+extern void sm_jsonb_push_numeric(JsonbParseState **state, const char *key, Numeric n);
+extern void sm_jsonb_push_string(JsonbParseState **state, const char *key, const char *s);
 
 /* the extension's schema and relations */
 extern Oid	sm_schema_oid(void);
