@@ -74,21 +74,26 @@ reverse AS (
       JOIN target t ON r.currency = t.code
       LEFT JOIN first_direct fd ON fd.currency = r.quote_currency
 )
-SELECT t.code AS currency, t.code AS quote_currency, '-infinity'::date AS valid_from,
-       'infinity'::date AS valid_until, 1::numeric AS rate, false AS inverse
-  FROM target t
-UNION ALL
-SELECT d.currency, t.code, d.valid_from, d.valid_until, d.rate, false
-  FROM direct d, target t
-UNION ALL
-SELECT v.currency, t.code, v.valid_from, v.valid_until, v.rate, true
-  FROM reverse v, target t
- WHERE v.valid_from < v.valid_until;
+SELECT u.currency, u.quote_currency, u.valid_from, u.valid_until,
+       u.valid_from::timestamptz AS valid_from_at, u.valid_until::timestamptz AS valid_until_at,
+       u.rate, u.inverse
+  FROM (SELECT t.code AS currency, t.code AS quote_currency, '-infinity'::date AS valid_from,
+               'infinity'::date AS valid_until, 1::numeric AS rate, false AS inverse
+          FROM target t
+        UNION ALL
+        SELECT d.currency, t.code, d.valid_from, d.valid_until, d.rate, false
+          FROM direct d, target t
+        UNION ALL
+        SELECT v.currency, t.code, v.valid_from, v.valid_until, v.rate, true
+          FROM reverse v, target t
+         WHERE v.valid_from < v.valid_until) u;
 COMMENT ON VIEW salesmgmt.reporting_rate IS 'Conversion of each currency to the reporting currency as validity ranges: amount * rate (or amount / rate when inverse) for a day in [valid_from, valid_until). Same precedence as salesmgmt.convert_amount.';
 COMMENT ON COLUMN salesmgmt.reporting_rate.currency IS 'Currency converted from.';
 COMMENT ON COLUMN salesmgmt.reporting_rate.quote_currency IS 'The reporting currency (salesmgmt.reporting_currency).';
 COMMENT ON COLUMN salesmgmt.reporting_rate.valid_from IS 'First day the rate applies (-infinity for the reporting currency itself).';
 COMMENT ON COLUMN salesmgmt.reporting_rate.valid_until IS 'Day the next rate takes over (exclusive; infinity for the latest rate).';
+COMMENT ON COLUMN salesmgmt.reporting_rate.valid_from_at IS 'valid_from as a time: midnight starting that day in the session time zone (compare timestamps with it without casting each one to a date).';
+COMMENT ON COLUMN salesmgmt.reporting_rate.valid_until_at IS 'valid_until as a time: midnight starting that day in the session time zone.';
 COMMENT ON COLUMN salesmgmt.reporting_rate.rate IS 'Rate of salesmgmt.currency_rate; 1 for the reporting currency itself.';
 COMMENT ON COLUMN salesmgmt.reporting_rate.inverse IS 'True when only the reverse pair is known: the amount is divided by rate instead of multiplied.';
 
@@ -111,8 +116,8 @@ COMMENT ON COLUMN salesmgmt.team_closure.depth IS 'Levels between the two teams:
 -- Reporting units: every rep, and every team with all its sub-teams, each
 -- with the reps whose figures it adds up.  The views by rep and team
 -- aggregate per rep once, join this to roll the aggregates up, and take
--- the units from it for their rows (a team without reps has one row with
--- no member, so it still gets rows of zeros).
+-- the units from it for their rows (a team without reps has rows without
+-- a member, so it still gets rows of zeros).
 CREATE VIEW salesmgmt.rep_rollup WITH (security_invoker = true) AS
 SELECT 'rep'::text AS level, r.rep_id AS unit_id, r.rep_id, r.team_id, r.rep_id AS member_rep_id
   FROM salesmgmt.rep r
@@ -133,7 +138,7 @@ SELECT d.deal_id, d.account_id, d.owner_rep_id, o.team_id AS owner_team_id,
        d.amount, d.currency,
        CASE WHEN r.rate IS NULL
                  -- no rate: raise convert_amount's error naming pair and day
-                 THEN salesmgmt.convert_amount(d.amount, d.currency, salesmgmt.reporting_currency(), x.rate_day)
+                 THEN salesmgmt.convert_amount(d.amount, d.currency, salesmgmt.reporting_currency(), x.rate_at::date)
             WHEN r.inverse THEN d.amount / r.rate
             ELSE d.amount * r.rate END AS amount_reporting,
        CASE s.outcome WHEN 'won' THEN 1::numeric WHEN 'lost' THEN 0::numeric
@@ -147,9 +152,11 @@ SELECT d.deal_id, d.account_id, d.owner_rep_id, o.team_id AS owner_team_id,
   -- around it still gets a period: the time it entered its closed stage
   CROSS JOIN LATERAL (SELECT CASE WHEN s.outcome <> 'open'
                                   THEN coalesce(d.closed_at, d.stage_entered_at) END AS closed_at) c
-  CROSS JOIN LATERAL (SELECT coalesce(c.closed_at::date, current_date) AS rate_day) x
+  -- the day of the rate: of the close, or today; compared as times, which
+  -- is the same and spares a time-zone conversion per candidate rate
+  CROSS JOIN LATERAL (SELECT coalesce(c.closed_at, now()) AS rate_at) x
   LEFT JOIN salesmgmt.reporting_rate r
-         ON r.currency = d.currency AND x.rate_day >= r.valid_from AND x.rate_day < r.valid_until;
+         ON r.currency = d.currency AND x.rate_at >= r.valid_from_at AND x.rate_at < r.valid_until_at;
 COMMENT ON VIEW salesmgmt.deal_facts IS 'One row per deal with what the analytics views derive from it: outcome, amount in the reporting currency, effective probability, close time and sales-cycle length.';
 COMMENT ON COLUMN salesmgmt.deal_facts.deal_id IS 'The deal.';
 COMMENT ON COLUMN salesmgmt.deal_facts.account_id IS 'Customer of the deal.';
@@ -173,8 +180,10 @@ COMMENT ON COLUMN salesmgmt.deal_facts.cycle_days IS 'Sales cycle of a closed de
 
 CREATE VIEW salesmgmt.win_rates_by WITH (security_invoker = true) AS
 WITH closed AS (
-    -- per rep, quarter and pipeline, and per rep and quarter (pipeline_key 0)
-    SELECT f.owner_rep_id AS rep_id, coalesce(f.pipeline_id, 0) AS pipeline_key, q.quarter,
+    -- per rep, quarter and pipeline, and per rep and quarter (all_pipelines;
+    -- its pipeline_key 0 is only a placeholder that joins with a hash)
+    SELECT f.owner_rep_id AS rep_id, coalesce(f.pipeline_id, 0) AS pipeline_key,
+           grouping(f.pipeline_id) = 1 AS all_pipelines, q.quarter,
            count(*) FILTER (WHERE f.outcome = 'won') AS won_deals,
            count(*) FILTER (WHERE f.outcome = 'lost') AS lost_deals,
            coalesce(sum(f.amount_reporting) FILTER (WHERE f.outcome = 'won'), 0) AS won_amount,
@@ -185,12 +194,15 @@ WITH closed AS (
      GROUP BY GROUPING SETS ((f.owner_rep_id, f.pipeline_id, q.quarter), (f.owner_rep_id, q.quarter))
 ),
 rolled AS (
-    SELECT u.level, u.unit_id, c.pipeline_key, c.quarter,
-           sum(c.won_deals) AS won_deals, sum(c.lost_deals) AS lost_deals,
-           sum(c.won_amount) AS won_amount, sum(c.lost_amount) AS lost_amount
+    SELECT 'rep'::text AS level, c.rep_id AS unit_id, c.pipeline_key, c.all_pipelines, c.quarter,
+           c.won_deals, c.lost_deals, c.won_amount, c.lost_amount
       FROM closed c
-      JOIN salesmgmt.rep_rollup u ON u.member_rep_id = c.rep_id
-     GROUP BY 1, 2, 3, 4
+    UNION ALL
+    SELECT u.level, u.unit_id, c.pipeline_key, c.all_pipelines, c.quarter,
+           sum(c.won_deals), sum(c.lost_deals), sum(c.won_amount), sum(c.lost_amount)
+      FROM closed c
+      JOIN salesmgmt.rep_rollup u ON u.member_rep_id = c.rep_id AND u.level = 'team'
+     GROUP BY 1, 2, 3, 4, 5
 ),
 units AS (
     SELECT DISTINCT level, unit_id, rep_id, team_id FROM salesmgmt.rep_rollup
@@ -201,11 +213,11 @@ quarters AS (
       FROM closed
 ),
 pipelines AS (
-    SELECT pipeline_id AS pipeline_key FROM salesmgmt.pipeline
+    SELECT pipeline_id AS pipeline_key, false AS all_pipelines FROM salesmgmt.pipeline
     UNION ALL
-    SELECT 0
+    SELECT 0, true
 )
-SELECT u.level, u.rep_id, u.team_id, nullif(p.pipeline_key, 0) AS pipeline_id, q.quarter,
+SELECT u.level, u.rep_id, u.team_id, CASE WHEN NOT p.all_pipelines THEN p.pipeline_key END AS pipeline_id, q.quarter,
        coalesce(c.won_deals, 0)::bigint AS won_deals,
        coalesce(c.lost_deals, 0)::bigint AS lost_deals,
        round(c.won_deals / nullif(c.won_deals + c.lost_deals, 0), 4) AS win_rate,
@@ -216,8 +228,8 @@ SELECT u.level, u.rep_id, u.team_id, nullif(p.pipeline_key, 0) AS pipeline_id, q
   FROM units u
  CROSS JOIN pipelines p
  CROSS JOIN quarters q
-  LEFT JOIN rolled c ON c.level = u.level AND c.unit_id = u.unit_id
-                    AND c.pipeline_key = p.pipeline_key AND c.quarter = q.quarter;
+  LEFT JOIN rolled c ON c.level = u.level AND c.unit_id = u.unit_id AND c.pipeline_key = p.pipeline_key
+                    AND c.all_pipelines = p.all_pipelines AND c.quarter = q.quarter;
 COMMENT ON VIEW salesmgmt.win_rates_by IS 'Win rate won / (won + lost) of the deals closed in a quarter, by rep, by team (the team and all its sub-teams) and by pipeline (pipeline_id null: all pipelines); every rep and team has a row for every quarter from the first close to the current one.';
 COMMENT ON COLUMN salesmgmt.win_rates_by.level IS 'rep: deals owned by rep_id; team: deals owned by any rep of team_id or of a team below it.';
 COMMENT ON COLUMN salesmgmt.win_rates_by.rep_id IS 'The rep (level rep); null for team rows.';
@@ -241,28 +253,46 @@ COMMENT ON COLUMN salesmgmt.win_rates_by.currency IS 'The reporting currency of 
 -- deals into quarters: in play(q) = created up to q - closed before q, a
 -- running sum over the quarters of each rep.
 CREATE VIEW salesmgmt.sales_velocity WITH (security_invoker = true) AS
-WITH events AS (
-    SELECT f.owner_rep_id AS rep_id, e.quarter,
-           count(*) FILTER (WHERE e.started) AS started,
-           count(*) FILTER (WHERE NOT e.started) AS closed,
-           count(*) FILTER (WHERE NOT e.started AND f.outcome = 'won') AS won_deals,
-           count(*) FILTER (WHERE NOT e.started AND f.outcome = 'lost') AS lost_deals,
-           coalesce(sum(f.amount_reporting) FILTER (WHERE NOT e.started AND f.outcome = 'won'), 0) AS won_amount,
-           coalesce(sum(f.cycle_days) FILTER (WHERE NOT e.started AND f.outcome = 'won'), 0) AS won_cycle_days
-      FROM salesmgmt.deal_facts f
-     CROSS JOIN LATERAL (VALUES
-            (true, date_trunc('quarter', least(f.created_at, coalesce(f.closed_at, f.created_at)))::date),
-            (false, date_trunc('quarter', f.closed_at)::date)) AS e (started, quarter)
-     WHERE e.quarter IS NOT NULL
+WITH started AS (
+    -- from the deal table itself: counting needs no amounts (deal_facts'
+    -- rate join would be wasted); the start is the creation, or the close
+    -- if an import recorded it earlier
+    SELECT d.owner_rep_id AS rep_id,
+           date_trunc('quarter', CASE WHEN s.outcome = 'open' THEN d.created_at
+                                      ELSE least(d.created_at, coalesce(d.closed_at, d.stage_entered_at)) END)::date AS quarter,
+           count(*) AS started
+      FROM salesmgmt.deal d
+      JOIN salesmgmt.stage s ON s.stage_id = d.stage_id
      GROUP BY 1, 2
 ),
+closed AS (
+    SELECT f.owner_rep_id AS rep_id, date_trunc('quarter', f.closed_at)::date AS quarter,
+           count(*) AS closed,
+           count(*) FILTER (WHERE f.outcome = 'won') AS won_deals,
+           count(*) FILTER (WHERE f.outcome = 'lost') AS lost_deals,
+           coalesce(sum(f.amount_reporting) FILTER (WHERE f.outcome = 'won'), 0) AS won_amount,
+           coalesce(sum(f.cycle_days) FILTER (WHERE f.outcome = 'won'), 0) AS won_cycle_days
+      FROM salesmgmt.deal_facts f
+     WHERE f.outcome <> 'open'
+     GROUP BY 1, 2
+),
+events AS (
+    SELECT rep_id, quarter, coalesce(s.started, 0) AS started, coalesce(c.closed, 0) AS closed,
+           coalesce(c.won_deals, 0) AS won_deals, coalesce(c.lost_deals, 0) AS lost_deals,
+           coalesce(c.won_amount, 0) AS won_amount, coalesce(c.won_cycle_days, 0) AS won_cycle_days
+      FROM started s
+      FULL JOIN closed c USING (rep_id, quarter)
+),
 rolled AS (
-    SELECT u.level, u.unit_id, e.quarter,
-           sum(e.started) AS started, sum(e.closed) AS closed,
-           sum(e.won_deals) AS won_deals, sum(e.lost_deals) AS lost_deals,
-           sum(e.won_amount) AS won_amount, sum(e.won_cycle_days) AS won_cycle_days
+    SELECT 'rep'::text AS level, e.rep_id AS unit_id, e.quarter,
+           e.started, e.closed, e.won_deals, e.lost_deals, e.won_amount, e.won_cycle_days
       FROM events e
-      JOIN salesmgmt.rep_rollup u ON u.member_rep_id = e.rep_id
+    UNION ALL
+    SELECT u.level, u.unit_id, e.quarter,
+           sum(e.started), sum(e.closed), sum(e.won_deals), sum(e.lost_deals),
+           sum(e.won_amount), sum(e.won_cycle_days)
+      FROM events e
+      JOIN salesmgmt.rep_rollup u ON u.member_rep_id = e.rep_id AND u.level = 'team'
      GROUP BY 1, 2, 3
 ),
 units AS (
@@ -457,7 +487,7 @@ money AS (
       FROM salesmgmt.payment p
       JOIN salesmgmt.deal d ON d.deal_id = p.deal_id
       LEFT JOIN salesmgmt.reporting_rate r
-             ON r.currency = p.currency AND p.paid_at::date >= r.valid_from AND p.paid_at::date < r.valid_until
+             ON r.currency = p.currency AND p.paid_at >= r.valid_from_at AND p.paid_at < r.valid_until_at
      CROSS JOIN LATERAL (SELECT CASE WHEN r.rate IS NULL
                                      THEN salesmgmt.convert_amount(p.amount, p.currency, salesmgmt.reporting_currency(), p.paid_at::date)
                                      WHEN r.inverse THEN p.amount / r.rate
@@ -570,13 +600,16 @@ WITH per_rep AS (
      GROUP BY 1, 2
 ),
 rolled AS (
-    SELECT u.level, u.unit_id, p.month,
-           sum(p.responses) AS responses, sum(p.csat_responses) AS csat_responses,
-           sum(p.csat_sum) AS csat_sum, sum(p.satisfied) AS satisfied,
-           sum(p.nps_responses) AS nps_responses, sum(p.promoters) AS promoters,
-           sum(p.passives) AS passives, sum(p.detractors) AS detractors
+    SELECT 'rep'::text AS level, p.rep_id AS unit_id, p.month,
+           p.responses, p.csat_responses, p.csat_sum, p.satisfied,
+           p.nps_responses, p.promoters, p.passives, p.detractors
       FROM per_rep p
-      JOIN salesmgmt.rep_rollup u ON u.member_rep_id = p.rep_id
+    UNION ALL
+    SELECT u.level, u.unit_id, p.month,
+           sum(p.responses), sum(p.csat_responses), sum(p.csat_sum), sum(p.satisfied),
+           sum(p.nps_responses), sum(p.promoters), sum(p.passives), sum(p.detractors)
+      FROM per_rep p
+      JOIN salesmgmt.rep_rollup u ON u.member_rep_id = p.rep_id AND u.level = 'team'
      GROUP BY 1, 2, 3
 ),
 units AS (
@@ -633,14 +666,20 @@ WITH per_rep AS (
       FROM salesmgmt.activity a
      GROUP BY 1, 2
 )
-SELECT u.level, u.rep_id, u.team_id, p.week,
-       sum(p.calls)::bigint AS calls, sum(p.emails)::bigint AS emails, sum(p.meetings)::bigint AS meetings,
-       sum(p.visits)::bigint AS visits, sum(p.demos)::bigint AS demos, sum(p.notes)::bigint AS notes,
-       sum(p.total)::bigint AS total,
-       round(extract(epoch FROM sum(p.duration)) / 3600, 2) AS hours
+SELECT 'rep'::text AS level, p.rep_id, r.team_id, p.week,
+       p.calls, p.emails, p.meetings, p.visits, p.demos, p.notes, p.total,
+       round(extract(epoch FROM p.duration) / 3600, 2) AS hours
   FROM per_rep p
-  JOIN salesmgmt.rep_rollup u ON u.member_rep_id = p.rep_id
- GROUP BY u.level, u.unit_id, u.rep_id, u.team_id, p.week;
+  JOIN salesmgmt.rep r ON r.rep_id = p.rep_id
+UNION ALL
+SELECT u.level, NULL, u.team_id, p.week,
+       sum(p.calls)::bigint, sum(p.emails)::bigint, sum(p.meetings)::bigint,
+       sum(p.visits)::bigint, sum(p.demos)::bigint, sum(p.notes)::bigint,
+       sum(p.total)::bigint,
+       round(extract(epoch FROM sum(p.duration)) / 3600, 2)
+  FROM per_rep p
+  JOIN salesmgmt.rep_rollup u ON u.member_rep_id = p.rep_id AND u.level = 'team'
+ GROUP BY u.level, u.team_id, p.week;
 COMMENT ON VIEW salesmgmt.activity_summary IS 'Communication records per rep and team (with all sub-teams) and week, by kind; a row for each week with at least one record.';
 COMMENT ON COLUMN salesmgmt.activity_summary.level IS 'rep: records of rep_id; team: records of any rep of team_id or of a team below it.';
 COMMENT ON COLUMN salesmgmt.activity_summary.rep_id IS 'The rep (level rep); null for team rows.';
