@@ -16,8 +16,8 @@
 # run the year BENCH_RUNS times (default 3; the ledger is emptied between
 # runs, outside the timing), and their per-rep results and ledgers are
 # compared: they must be identical.
-. "$(dirname "$0")/common.sh"
 BENCH_RUNS=${BENCH_RUNS:-3}
+. "$(dirname "$0")/common.sh"
 scale=${BENCH_SCALE:-${1:-1000000}}
 won=${BENCH_WON:-${2:-$scale}}
 bench_setup "$scale"
