@@ -1,5 +1,5 @@
 -- bench/commission_setup.sql: commission plans on a datagen data set, for
--- bench/commission.sh and test/t/010_commission_reference.pl.
+-- bench/commission.sh and test/t/040_commission_reference.pl.
 --
 --   psql -v won=N -f bench/commission_setup.sql DB
 --
