@@ -4,9 +4,18 @@
 # SQL: each concern's tables, functions and views sit beside its C file as
 # src/<concern>.sql; the install script is those files concatenated in the
 # order of SQL_PARTS below (later parts reference earlier ones).
+#
+# Releases: a released install script is frozen in upgrade/ and never
+# changes.  Every schema change after it goes into src/<concern>.sql (the
+# next install script) AND into the upgrade script from the previous
+# version, which is built from UPGRADE_PARTS: per-topic deltas in
+# upgrade/<from>--<to>/ for concerns that existed in <from>, then the whole
+# src/<concern>.sql of concerns new in <to>.  test/t/005_upgrade.pl proves
+# that an upgraded database equals a fresh install.
 
 EXTENSION    = salesmgmt
-EXTVERSION   = 0.1.0
+EXTVERSION   = 0.2.0
+PREVVERSION  = 0.1.0
 MODULE_big   = salesmgmt
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
@@ -17,10 +26,18 @@ SQL_PARTS    = src/core.sql \
                src/kpi.sql \
                src/webhook.sql \
                src/analytics.sql \
-               src/security.sql
+               src/security.sql \
+               src/security_rls.sql
 
-DATA_built   = $(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN  = $(EXTENSION)--$(EXTVERSION).sql
+# The upgrade from the previous release, in order: deltas of existing
+# concerns first, then the new concerns' parts (which SQL_PARTS also lists,
+# after security.sql, so both scripts create them the same way).
+UPGRADE_PARTS = src/security_rls.sql
+
+UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
+DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)
+DATA_built   = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_SCRIPT)
+EXTRA_CLEAN  = $(DATA_built)
 
 # pg_regress: every sql/<name>.sql with expected/<name>.out; each script
 # creates the extension afresh so the suites are independent of each other.
@@ -37,10 +54,19 @@ PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(EXTENSION)--$(EXTVERSION).sql: $(wildcard $(SQL_PARTS))
-	@for f in $(wildcard $(SQL_PARTS)); do \
+# A part that is listed but missing fails the build (make names it):
+# leaving it out silently would ship a script without it.
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
+	@for f in $(SQL_PARTS); do \
 		printf -- '-- ===== %s =====\n' "$$f"; cat $$f; printf '\n'; \
 	done > $@
+
+$(UPGRADE_SCRIPT): $(UPGRADE_PARTS)
+	@{ printf -- '-- salesmgmt %s to %s: ALTER EXTENSION salesmgmt UPDATE\n' $(PREVVERSION) $(EXTVERSION); \
+	  printf -- '\\echo Use "ALTER EXTENSION salesmgmt UPDATE" to load this file. \\quit\n'; \
+	  for f in $(UPGRADE_PARTS); do \
+		printf -- '-- ===== %s =====\n' "$$f"; cat $$f; printf '\n'; \
+	done; } > $@
 
 .PHONY: test demo
 test:
