@@ -83,7 +83,7 @@ foreach my $db (qw(upgraded fresh))
 }
 my $lines = () = $catalog{fresh} =~ /\n/g;
 cmp_ok($lines, '>', 1000, "the catalog of a fresh install has $lines lines");
-if (!is($catalog{upgraded}, $catalog{fresh}, 'the upgraded database has the catalog of a fresh install'))
+if (!ok($catalog{upgraded} eq $catalog{fresh}, 'the upgraded database has the catalog of a fresh install'))
 {
 	my ($stdout, $stderr);
 	IPC::Run::run([ 'diff', '-u', "$tmp/catalog.fresh", "$tmp/catalog.upgraded" ], '>', \$stdout, '2>', \$stderr);
@@ -110,10 +110,12 @@ my @regress = map { basename($_, '.sql') } sort glob("$root/sql/*.sql");
 my $changed = 0;
 foreach my $t (@regress)
 {
-	$changed += copy_via_update("$root/sql/$t.sql", "$regress/sql/$t.sql") > 0;
+	# (a script that installs a release by name tests an upgrade itself)
+	$changed += copy_via_update("$root/sql/$t.sql", "$regress/sql/$t.sql") > 0
+	  || slurp_file("$root/sql/$t.sql") =~ /^CREATE EXTENSION salesmgmt VERSION /m;
 	copy_via_update("$root/expected/$t.out", "$regress/expected/$t.out");
 }
-is($changed, scalar(@regress), "every regression script (" . scalar(@regress) . ") goes through the update");
+is($changed, scalar(@regress), "every regression script (" . scalar(@regress) . ") goes through an update");
 $node->safe_psql('postgres', 'CREATE DATABASE regress_upgraded');
 my $regress_ok = $node->command_ok(
 	[ $ENV{PG_REGRESS}, '--bindir=', "--inputdir=$regress", "--outputdir=$regress",
