@@ -73,6 +73,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "salesmgmt.h"
 #include "util.h"
 
@@ -2140,7 +2141,7 @@ cm_flush(CmRun *run)
 	for (i = 0; i < w->nused; i++)
 	{
 		if (w->rri->ri_NumIndices > 0)
-			list_free(ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL));
+			sm_insert_index_tuples(w->rri, w->slots[i], w->estate);
 		ExecClearTuple(w->slots[i]);
 		ResetPerTupleExprContext(w->estate);
 	}

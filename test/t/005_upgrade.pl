@@ -22,7 +22,12 @@ my $tmp = $PostgreSQL::Test::Utils::tmp_check;
 
 my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
+# the server's webhook worker serves the database that gets the previous
+# release: this library's worker must wait for the update, then deliver
+$node->append_conf('postgresql.conf', qq{shared_preload_libraries = 'salesmgmt'
+salesmgmt.webhook_database = 'upgraded'
+salesmgmt.webhook_allow_private_networks = on
+});
 $node->start;
 
 # ------------------------------------------------ the previous release, filled
@@ -38,32 +43,56 @@ $node->command_ok(
 	[ 'psql', '-X', '-q', '-f', "$root/test/sql/fill_every_table.sql", '-d', $node->connstr('upgraded') ],
 	"every table of $prev filled");
 # the one table only the webhook worker writes: an attempt, as $prev's
-# worker would have recorded it (written against $prev's frozen schema)
+# worker would have recorded it (written against $prev's frozen schema);
+# the endpoint now points at a closed local port
 $node->safe_psql('upgraded', q{
+	WITH d AS (UPDATE salesmgmt.webhook_delivery SET attempts = 1
+	            WHERE delivery_id = (SELECT min(delivery_id) FROM salesmgmt.webhook_delivery)
+	              AND NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_attempt)
+	           RETURNING delivery_id, endpoint_id)
 	INSERT INTO salesmgmt.webhook_attempt (delivery_id, attempt, endpoint_id, started_at, duration, status, error)
-	SELECT delivery_id, 1, endpoint_id, now(), interval '20 ms', 503, 'HTTP 503'
-	  FROM salesmgmt.webhook_delivery ORDER BY delivery_id LIMIT 1});
+	SELECT delivery_id, 1, endpoint_id, now(), interval '20 ms', 503, 'HTTP 503' FROM d;
+	UPDATE salesmgmt.webhook_endpoint SET url = 'http://127.0.0.1:1/hook'});
+
+# ------------------------- this library with the previous release's SQL
+# (the DBA installed the new package and restarted, but has not updated)
+my $waits = qr/salesmgmt webhook worker waits for ALTER EXTENSION salesmgmt UPDATE in database "upgraded".*\n.*DETAIL:  The database has salesmgmt \Q$prev\E; the library is \Q$cur\E/;
+ok($node->wait_for_log($waits), "the webhook worker waits for the update of a database at $prev");
+my ($wrc, $wout, $werr) = $node->psql('upgraded', "\\set VERBOSITY verbose\nSELECT salesmgmt.webhook_worker_start()");
+like($werr, qr/ERROR:  55000: salesmgmt.webhook_worker_start\(\) needs salesmgmt \Q$cur\E in this database, which has \Q$prev\E/,
+	"a function that needs $cur refuses with 55000 on $prev");
+like($werr, qr/HINT:  Run ALTER EXTENSION salesmgmt UPDATE in this database\./, 'and hints at the update');
+my $attempts_sql = 'SELECT count(*) FROM salesmgmt.webhook_attempt';
+my $attempts_before = $node->safe_psql('upgraded', $attempts_sql);
 
 my $tables_sql = q{
 	SELECT c.oid::regclass FROM pg_class c
 	 WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind IN ('r', 'p')
 	 ORDER BY 1};
 my @old_tables = split /\n/, $node->safe_psql('upgraded', $tables_sql);
-my %before;
-foreach my $t (@old_tables)
-{
-	$before{$t} = $node->safe_psql('upgraded', "SELECT count(*) FROM $t");
-}
-my @empty = grep { $before{$_} == 0 } @old_tables;
+# one query: "table count" lines
+my $counts_sql = join("\nUNION ALL ", map { "SELECT '$_', count(*) FROM $_" } @old_tables) . ";\n";
+my $before = $node->safe_psql('upgraded', $counts_sql);
+my @empty = map { (split /\|/)[0] } grep { /\|0$/ } split /\n/, $before;
 is("@empty", '', 'every table of ' . scalar(@old_tables) . " in $prev holds rows before the update");
 
 # ------------------------------------------------------------- the update
-my ($rc, $out, $err) = $node->psql('upgraded', 'ALTER EXTENSION salesmgmt UPDATE', on_error_stop => 1);
+# the counts after it in the same transaction: the worker, which starts
+# delivering once the update commits, must not change them first
+my ($rc, $out, $err) = $node->psql('upgraded',
+	"BEGIN;\nALTER EXTENSION salesmgmt UPDATE;\n$counts_sql COMMIT;", on_error_stop => 1);
 is($rc, 0, "ALTER EXTENSION salesmgmt UPDATE from $prev") or diag($err);
 is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'salesmgmt'}),
 	$cur, "the database is at $cur");
-my %after_counts = map { $_ => $node->safe_psql('upgraded', "SELECT count(*) FROM $_") } @old_tables;
-is_deeply(\%after_counts, \%before, 'every row survives the update (row counts per table equal)');
+is($out, $before, 'every row survives the update (row counts per table equal)');
+
+# the waiting worker goes on and delivers; the function works
+ok($node->wait_for_log(qr/salesmgmt webhook worker goes on: database "upgraded" has salesmgmt \Q$cur\E/),
+	'the webhook worker goes on after the update');
+ok($node->poll_query_until('upgraded', "SELECT count(*) > $attempts_before FROM salesmgmt.webhook_attempt"),
+	'and attempts the pending deliveries');
+like($node->safe_psql('upgraded', 'SELECT salesmgmt.webhook_worker_start()'), qr/^[1-9]\d*$/,
+	'salesmgmt.webhook_worker_start() works after the update');
 # the tables new in this version get rows too (the file only fills empty tables)
 $node->command_ok(
 	[ 'psql', '-X', '-q', '-f', "$root/test/sql/fill_every_table.sql", '-d', $node->connstr('upgraded') ],
