@@ -530,7 +530,7 @@ sm_loading_dump(Relation rel)
 {
 	if (row_security || check_function_bodies)
 		return false;
-	return pg_class_ownercheck(RelationGetRelid(rel), GetUserId());
+	return sm_relation_ownercheck(RelationGetRelid(rel), GetUserId());
 }
 
 /* ----------------------------------------------------------------------

@@ -998,7 +998,7 @@ load_cache(void)
 	cache.event_relid = schema_relid(nsp, "webhook_event");
 	cache.delivery_relid = schema_relid(nsp, "webhook_delivery");
 	cache.event_seq_index = schema_relid(nsp, "webhook_event_deal_sequence");
-	cache.delivery_id_seq = getIdentitySequence(cache.delivery_relid,
+	cache.delivery_id_seq = sm_identity_sequence(cache.delivery_relid,
 												get_attnum(cache.delivery_relid, "delivery_id"),
 												false);
 	cache.n_endpoints = 0;
