@@ -47,7 +47,7 @@ EXTRA_CLEAN  = $(DATA_built)
 REGRESS      = $(sort $(notdir $(basename $(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=plpgsql
 
-PG_CPPFLAGS  = -I$(srcdir)/src $(shell curl-config --cflags 2>/dev/null)
+PG_CPPFLAGS  = -I$(srcdir)/src -DSM_LIBRARY_VERSION='"$(EXTVERSION)"' $(shell curl-config --cflags 2>/dev/null)
 # -Wextra minus unused-parameter: fmgr's calling convention and the server's
 # own inline functions leave parameters unused by design.
 PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter $(SM_EXTRA_CFLAGS)
