@@ -45,6 +45,11 @@ SELECT e.endpoint_id, e.event_types
 -- endpoints are numbered from here on by the last digit of their URL
 UPDATE salesmgmt.webhook_endpoint SET active = false WHERE url LIKE '%/6';
 UPDATE salesmgmt.webhook_endpoint SET event_types = '{app.nope}' WHERE url LIKE '%/5';
+-- a cap on requests in flight is positive
+\set VERBOSITY terse
+UPDATE salesmgmt.webhook_endpoint SET max_in_flight = 0 WHERE url LIKE '%/1';
+\set VERBOSITY default
+UPDATE salesmgmt.webhook_endpoint SET max_in_flight = 4 WHERE url LIKE '%/1' RETURNING max_in_flight;
 -- the SQL rule and the C rule agree
 SELECT p, salesmgmt._webhook_subscribes(p::text[], 'app.widget_made') AS made
   FROM (VALUES (NULL), ('{*}'), ('{app.*}'), ('{ap.*}'), ('{app.widget_made}'), ('{app.widget}'),

@@ -63,6 +63,7 @@ typedef struct SmWebhookJob
 	char	   *secret;
 	char	   *payload;
 	int			payload_len;
+	int32		max_in_flight;	/* the endpoint's cap, 0: none */
 
 	/* while sending */
 	CURL	   *easy;

@@ -27,6 +27,7 @@
 
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
@@ -42,6 +43,15 @@ static WaitEventSet *wait_set = NULL;
 static TimestampTz timer_at = 0;	/* libcurl's timeout is due; 0: none */
 
 static dlist_head active_jobs = DLIST_STATIC_INIT(active_jobs);
+
+/* requests in flight per endpoint, for webhook_endpoint.max_in_flight */
+typedef struct EndpointLoad
+{
+	int64		endpoint_id;	/* hash key */
+	int			in_flight;
+} EndpointLoad;
+
+static HTAB *endpoint_load = NULL;
 static CURL *easy_pool[EASY_POOL_MAX];
 static int	n_easy_pool = 0;
 
@@ -153,6 +163,16 @@ sm_webhook_send_setup(void)
 		if (curl_epfd < 0)
 			elog(ERROR, "could not create an epoll set for webhook requests: %m");
 	}
+	if (endpoint_load == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(EndpointLoad);
+		ctl.hcxt = TopMemoryContext;
+		endpoint_load = hash_create("webhook endpoint load", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
 	if (wait_set == NULL)
 	{
 		wait_set = CreateWaitEventSet(TopMemoryContext, 3);
@@ -234,6 +254,17 @@ opensocket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *address
 			elog(ERROR, "could not set libcurl option %s", #opt); \
 	} while (0)
 
+static EndpointLoad *
+load_of(int64 endpoint_id)
+{
+	bool		found;
+	EndpointLoad *e = hash_search(endpoint_load, &endpoint_id, HASH_ENTER, &found);
+
+	if (!found)
+		e->in_flight = 0;
+	return e;
+}
+
 /* An easy handle with the options every request shares */
 static CURL *
 take_easy(void)
@@ -286,6 +317,7 @@ start_job(SmWebhookJob *job)
 
 	easy = take_easy();
 	job->easy = easy;
+	load_of(job->endpoint_id)->in_flight++;	/* until release_easy */
 	SETOPT(easy, CURLOPT_URL, job->url);
 	SETOPT(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(easy, CURLOPT_FOLLOWLOCATION, 0L);
@@ -318,6 +350,7 @@ release_easy(SmWebhookJob *job)
 {
 	if (job->easy)
 	{
+		load_of(job->endpoint_id)->in_flight--;
 		curl_multi_remove_handle(multi, job->easy);
 		if (n_easy_pool < EASY_POOL_MAX)
 		{
@@ -402,15 +435,38 @@ drain_curl(void)
 	}
 }
 
-/* Start queued jobs while there is room. */
+/*
+ * Start queued jobs, oldest first, while there is room: in the multi
+ * handle, and for each endpoint under its max_in_flight.  Jobs of an
+ * endpoint at its cap keep their place in the queue.
+ */
 void
 sm_webhook_start_queued(void)
 {
 	SmWebhookQueues *q = &sm_webhook_q;
+	int			keep = q->queue_head;
+	int			i;
 
-	while (q->n_active < sm_webhook_concurrency && q->queue_head < q->queue_len &&
-		   q->n_done + q->n_active < SM_WEBHOOK_RECORD_GROUP * 4)
-		start_job(q->queue[q->queue_head++]);
+	for (i = q->queue_head; i < q->queue_len; i++)
+	{
+		SmWebhookJob *job = q->queue[i];
+
+		if (q->n_active >= sm_webhook_concurrency ||
+			q->n_done + q->n_active >= SM_WEBHOOK_RECORD_GROUP * 4)
+			break;
+		if (job->max_in_flight > 0 && load_of(job->endpoint_id)->in_flight >= job->max_in_flight)
+			q->queue[keep++] = job; /* its endpoint is busy: wait */
+		else
+			start_job(job);
+	}
+	if (keep > q->queue_head)
+	{
+		/* the waiting jobs stay before the ones not looked at */
+		memmove(q->queue + keep, q->queue + i, (q->queue_len - i) * sizeof(SmWebhookJob *));
+		q->queue_len = keep + (q->queue_len - i);
+	}
+	else
+		q->queue_head = i;
 	if (q->queue_head == q->queue_len)
 		q->queue_head = q->queue_len = 0;
 }

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/pg_prng.h"
@@ -21,10 +22,13 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "salesmgmt.h"
 #include "webhook_deliver.h"
 
 #define PURGE_BATCH			1000	/* rows purged per transaction */
 #define PURGE_ROUNDS		10		/* purge transactions per call at most */
+
+static bool has_max_in_flight = false;	/* webhook_endpoint has the column */
 
 int
 sm_webhook_window_size(void)
@@ -107,7 +111,12 @@ sm_webhook_claim(int n)
 	start_xact();
 	args[0] = Int32GetDatum(n);
 	args[1] = Float8GetDatum(lease_seconds());
-	rc = SPI_execute_with_args("SELECT * FROM salesmgmt._webhook_claim($1, pg_catalog.make_interval(secs => $2))",
+	rc = SPI_execute_with_args(has_max_in_flight ?
+							   "SELECT c.*, (SELECT e.max_in_flight FROM salesmgmt.webhook_endpoint e"
+							   "              WHERE e.endpoint_id = c.endpoint_id)"
+							   "  FROM salesmgmt._webhook_claim($1, pg_catalog.make_interval(secs => $2)) c" :
+							   "SELECT c.*, NULL::integer"
+							   "  FROM salesmgmt._webhook_claim($1, pg_catalog.make_interval(secs => $2)) c",
 							   2, types, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "claiming webhook deliveries failed: %s", SPI_result_code_string(rc));
@@ -140,6 +149,11 @@ sm_webhook_claim(int n)
 			job->secret = SPI_getvalue(t, d, 7);
 			job->payload = SPI_getvalue(t, d, 8);
 			job->payload_len = strlen(job->payload);
+			{
+				Datum		cap = SPI_getbinval(t, d, 9, &isnull);
+
+				job->max_in_flight = isnull ? 0 : DatumGetInt32(cap);
+			}
 			q->queue[q->queue_len++] = job;
 		}
 		MemoryContextSwitchTo(old);
@@ -463,6 +477,11 @@ sm_webhook_purge(void)
 	}
 }
 
+/*
+ * Whether the extension exists in our database, and whether its endpoints
+ * have max_in_flight (0.2.0): the library may run before ALTER EXTENSION
+ * salesmgmt UPDATE has brought the tables to its version.
+ */
 bool
 sm_webhook_extension_present(void)
 {
@@ -470,6 +489,14 @@ sm_webhook_extension_present(void)
 
 	StartTransactionCommand();
 	present = OidIsValid(get_extension_oid("salesmgmt", true));
+	if (present)
+	{
+		Oid			nsp = get_namespace_oid(SALESMGMT_SCHEMA, true);
+		Oid			rel = OidIsValid(nsp) ? get_relname_relid("webhook_endpoint", nsp) : InvalidOid;
+
+		has_max_in_flight = OidIsValid(rel) &&
+			get_attnum(rel, "max_in_flight") != InvalidAttrNumber;
+	}
 	CommitTransactionCommand();
 	return present;
 }
