@@ -102,6 +102,36 @@ VALUES ('deal.won', 1, 9, '{}', 'widget', 1);
 INSERT INTO salesmgmt.webhook_event (event_type, payload, subject_type) VALUES ('app.widget_sold', '{}', 'widget');
 \set VERBOSITY default
 
+-- ------------------------------------------------ the other concerns' events
+-- a finalized commission period, scorecards computed: through their own functions
+SELECT count(*) AS reps FROM salesmgmt.run_commissions('2030-01-01', '2030-03-31');
+SELECT salesmgmt.finalize_commissions('2030-01-01', '2030-03-31') IS NOT NULL AS finalized;
+-- compute_scorecards writes a scheme's period with one INSERT statement; one
+-- statement inserting scorecards of two periods makes one event per period
+INSERT INTO salesmgmt.kpi_scheme (scheme_id, name) VALUES (1, 'Scheme');
+INSERT INTO salesmgmt.scorecard (scheme_id, rep_id, period_start, period_end, score, coverage)
+VALUES (1, 1, '2030-04-01', '2030-04-30', 50, 100), (1, 1, '2030-05-01', '2030-05-31', NULL, 0);
+SELECT e.event_type, e.subject_type, e.subject_id,
+       (e.payload::jsonb->'data') - 'finalized_at' - 'computed_at' - 'finalized_by' AS data,
+       array_agg(right(p.url, 1) ORDER BY p.url) AS endpoints
+  FROM salesmgmt.webhook_event e JOIN salesmgmt.webhook_delivery d USING (event_id)
+  JOIN salesmgmt.webhook_endpoint p ON p.endpoint_id = d.endpoint_id
+ WHERE e.event_type IN ('commission.period_finalized', 'scorecard.computed')
+ GROUP BY e.event_id ORDER BY 1, 4::text;
+
+-- ------------------------------------------------ docs list every type
+-- docs/webhooks.md has one row per registered type, exactly as generated
+-- here: type, concern, description, JSON Schema of data
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set docs_path :abs_srcdir '/docs/webhooks.md'
+CREATE TEMP VIEW doc_row AS
+SELECT t.event_type, format('| `%s` | %s | %s | `%s` |', t.event_type, t.concern,
+                            replace(t.description, '|', '\|'), t.data_schema::text) AS line
+  FROM salesmgmt.webhook_event_type t WHERE t.builtin;
+SELECT r.event_type AS not_in_docs
+  FROM doc_row r, pg_read_file(:'docs_path') AS doc
+ WHERE strpos(doc, r.line) = 0 ORDER BY 1;
+
 -- ------------------------------------------------ from a user's own trigger
 CREATE TABLE public.widget (widget_id bigint PRIMARY KEY, name text NOT NULL);
 CREATE FUNCTION public.widget_made() RETURNS trigger LANGUAGE plpgsql AS $$
