@@ -195,7 +195,8 @@ COMMENT ON FUNCTION salesmgmt.emit_event(text, text, bigint, jsonb) IS 'Writes a
 
 -- ---------------------------------------------------------------------------
 -- Events of the concerns that existed in 0.1.0, from SQL triggers on their
--- tables (their C is left as it is)
+-- tables (their C is left as it is); the trigger functions run as their
+-- owner, since only administrators may call emit_event
 -- ---------------------------------------------------------------------------
 
 INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description, data_schema) VALUES
@@ -217,7 +218,7 @@ INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description, data
                       "computed_at": {"type": "string", "format": "date-time"}}}');
 
 CREATE FUNCTION salesmgmt._webhook_commission_finalized() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -237,7 +238,7 @@ CREATE TRIGGER webhook_period_finalized
 -- compute_scorecards replaces a scheme's period: one event per scheme and
 -- period the statement wrote, not one per rep
 CREATE FUNCTION salesmgmt._webhook_scorecards_computed() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -264,7 +265,10 @@ SELECT salesmgmt._apply_default_security();
 CREATE POLICY read_all ON salesmgmt.webhook_event_type FOR SELECT
     TO salesmgmt_manager, salesmgmt_rep USING (true);
 COMMENT ON POLICY read_all ON salesmgmt.webhook_event_type IS 'Every role reads the event types.';
-GRANT EXECUTE ON FUNCTION salesmgmt.emit_event(text, text, bigint, jsonb)
-    TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
--- the default of webhook_event_type.builtin, evaluated as whoever inserts
-GRANT EXECUTE ON FUNCTION salesmgmt._in_extension_script() TO PUBLIC;
+-- Receivers trust a signed event: a rep who could call emit_event could
+-- forge "lead.converted" or "approval.approved".  So it is for admins (and
+-- users' own SECURITY DEFINER triggers); a concern emits from its trigger
+-- functions, which run as their owner (SECURITY DEFINER, pinned
+-- search_path), so reps cause events only by the changes that mean them.
+-- (_in_extension_script, the default of webhook_event_type.builtin, is
+-- evaluated by whoever inserts a type: admins, who may execute it.)

@@ -10,7 +10,6 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/pg_prng.h"
@@ -22,13 +21,11 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#include "salesmgmt.h"
+#include "util.h"
 #include "webhook_deliver.h"
 
 #define PURGE_BATCH			1000	/* rows purged per transaction */
 #define PURGE_ROUNDS		10		/* purge transactions per call at most */
-
-static bool has_max_in_flight = false;	/* webhook_endpoint has the column */
 
 int
 sm_webhook_window_size(void)
@@ -111,11 +108,8 @@ sm_webhook_claim(int n)
 	start_xact();
 	args[0] = Int32GetDatum(n);
 	args[1] = Float8GetDatum(lease_seconds());
-	rc = SPI_execute_with_args(has_max_in_flight ?
-							   "SELECT c.*, (SELECT e.max_in_flight FROM salesmgmt.webhook_endpoint e"
+	rc = SPI_execute_with_args("SELECT c.*, (SELECT e.max_in_flight FROM salesmgmt.webhook_endpoint e"
 							   "              WHERE e.endpoint_id = c.endpoint_id)"
-							   "  FROM salesmgmt._webhook_claim($1, pg_catalog.make_interval(secs => $2)) c" :
-							   "SELECT c.*, NULL::integer"
 							   "  FROM salesmgmt._webhook_claim($1, pg_catalog.make_interval(secs => $2)) c",
 							   2, types, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
@@ -478,9 +472,9 @@ sm_webhook_purge(void)
 }
 
 /*
- * Whether the extension exists in our database, and whether its endpoints
- * have max_in_flight (0.2.0): the library may run before ALTER EXTENSION
- * salesmgmt UPDATE has brought the tables to its version.
+ * Whether the extension exists in our database with the SQL objects of
+ * this library's version (the worker waits for ALTER EXTENSION salesmgmt
+ * UPDATE otherwise).
  */
 bool
 sm_webhook_extension_present(void)
@@ -488,15 +482,8 @@ sm_webhook_extension_present(void)
 	bool		present;
 
 	StartTransactionCommand();
-	present = OidIsValid(get_extension_oid("salesmgmt", true));
-	if (present)
-	{
-		Oid			nsp = get_namespace_oid(SALESMGMT_SCHEMA, true);
-		Oid			rel = OidIsValid(nsp) ? get_relname_relid("webhook_endpoint", nsp) : InvalidOid;
-
-		has_max_in_flight = OidIsValid(rel) &&
-			get_attnum(rel, "max_in_flight") != InvalidAttrNumber;
-	}
+	present = OidIsValid(get_extension_oid("salesmgmt", true)) &&
+		sm_worker_sql_ready(SM_WEBHOOK_WORKER_TYPE);
 	CommitTransactionCommand();
 	return present;
 }

@@ -68,6 +68,7 @@
 #include "utils/wait_event.h"
 
 #include "salesmgmt.h"
+#include "util.h"
 #include "webhook_deliver.h"
 #include "webhook_sign.h"
 
@@ -732,6 +733,8 @@ sm_webhook_worker_start(PG_FUNCTION_ARGS)
 	pid_t		pid = 0;
 	BgwHandleStatus status;
 	int			rc;
+
+	sm_require_sql_version(sm_library_version(), "salesmgmt.webhook_worker_start()");
 
 	/* one worker per database */
 	SPI_connect();
