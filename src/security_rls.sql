@@ -2,55 +2,15 @@
 -- uses from 0.2.0 on.  Comes right after security.sql in the install script
 -- and whole in the upgrade from 0.1.0 (it only adds objects).
 --
---   * per-row visibility predicates, the one policy form a distributed
---     PostgreSQL (Citus) accepts: a policy calls
---     salesmgmt.rep_visible(owner_rep_id) or salesmgmt.deal_visible(deal_id)
---     instead of IN (SELECT ...) sub-selects;
+--   * (the per-row visibility predicates a concern's policies call,
+--     salesmgmt.rep_visible(owner_rep_id), salesmgmt.deal_visible(deal_id)
+--     and the others, are in src/security_org.sql, in C);
 --   * salesmgmt._apply_default_security(), which each concern added after
 --     security.sql calls at the end of its part: default deny (row-level
 --     security with the admin policy) for its tables, security_invoker
 --     views readable by the three roles, its functions taken from PUBLIC
 --     and given to admins.  A concern grants reps and managers what they
 --     may do before calling it.
-
--- True when the current role sees the rows of the rep: admins every rep,
--- managers their team trees, reps themselves; null for a null rep.
-CREATE FUNCTION salesmgmt.rep_visible(p_rep_id bigint)
-RETURNS boolean
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE
-        WHEN p_rep_id IS NULL THEN NULL
-        WHEN pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE') THEN true
-        ELSE p_rep_id IN (SELECT salesmgmt.visible_rep_ids())
-    END;
-$$;
-COMMENT ON FUNCTION salesmgmt.rep_visible(bigint) IS 'Per-row policy predicate: true when the current role sees the rows of the rep (admins every rep, managers their team trees, reps themselves); null for a null rep.';
-
--- True when the current role sees the deal: its owner is visible, or the
--- deal is shared with a visible rep by a credit split.  Reads deal and
--- deal_split as the owner: a predicate that depended on the caller's own
--- policies on deal would recurse.
-CREATE FUNCTION salesmgmt.deal_visible(p_deal_id bigint)
-RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE
-        WHEN p_deal_id IS NULL THEN NULL
-        WHEN pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE') THEN
-            EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = p_deal_id)
-        ELSE EXISTS (SELECT 1 FROM salesmgmt.deal d
-                      WHERE d.deal_id = p_deal_id
-                        AND (d.owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
-                             OR d.deal_id IN (SELECT salesmgmt.split_deal_ids())))
-    END;
-$$;
-COMMENT ON FUNCTION salesmgmt.deal_visible(bigint) IS 'Per-row policy predicate: true when the deal exists and the current role sees it (its owner is visible, or a credit split shares it with a visible rep); null for a null deal.';
-
-GRANT EXECUTE ON FUNCTION salesmgmt.rep_visible(bigint), salesmgmt.deal_visible(bigint)
-    TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
 
 -- The default security of everything a concern created: see the header.
 -- Idempotent; objects already secured are left as they are.
@@ -64,10 +24,13 @@ DECLARE
     f regprocedure;
 BEGIN
     -- tables without row-level security: default deny, admins see all
+    -- (but the core configuration, which security.sql leaves readable by all)
     FOR o IN
         SELECT c.oid::regclass FROM pg_catalog.pg_class c
          WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind IN ('r', 'p')
            AND NOT c.relrowsecurity
+           AND c.relname NOT IN ('currency', 'currency_rate', 'team', 'rep', 'pipeline', 'stage',
+                                 'stage_transition')
          ORDER BY 1
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', o);

@@ -1,0 +1,119 @@
+-- security_org.sql: the per-row visibility predicates that every row-level
+-- security policy calls, in C over a per-backend cache of the organisation
+-- (src/org.c).  Comes right before security.sql in the install script (its
+-- policies call them) and first in the upgrade from 0.1.0 (the delta
+-- upgrade/0.1.0--0.2.0/rls.sql replaces the policies with calls to them);
+-- it only adds objects.  The grants are in security.sql (a fresh install
+-- creates the roles there) and in the delta.
+--
+-- A predicate answers for the current role (current_user inside a policy:
+-- the role running the query).  They are STRICT (null in, null out), STABLE
+-- and PARALLEL SAFE, and contain no sub-select: the one policy form a
+-- distributed PostgreSQL (Citus) accepts.  They read the tables as the
+-- schema's owner, so they never recurse into the caller's own policies.
+
+CREATE FUNCTION salesmgmt.rep_visible(p_rep_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_rep_visible';
+COMMENT ON FUNCTION salesmgmt.rep_visible(bigint) IS 'Per-row policy predicate: true when the current role sees the rows of the rep (admins every rep, managers themselves and every rep of the team trees they manage, reps themselves); null for a null rep.';
+
+CREATE FUNCTION salesmgmt.rep_managed(p_rep_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_rep_managed';
+COMMENT ON FUNCTION salesmgmt.rep_managed(bigint) IS 'Per-row policy predicate: true when the current role manages the rep (admins every rep; managers the reps of the team trees they manage, never themselves); null for a null rep.';
+
+CREATE FUNCTION salesmgmt.team_visible(p_team_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_team_visible';
+COMMENT ON FUNCTION salesmgmt.team_visible(bigint) IS 'Per-row policy predicate: true when the current role sees the team-level rows of the team (admins every team, a rep its own team, managers also every team of the trees they manage); null for a null team.';
+
+CREATE FUNCTION salesmgmt.team_managed(p_team_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_team_managed';
+COMMENT ON FUNCTION salesmgmt.team_managed(bigint) IS 'Per-row policy predicate: true when the current role manages the team (admins every team, managers the teams of the trees they manage); null for a null team.';
+
+CREATE FUNCTION salesmgmt.deal_visible(p_deal_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_deal_visible';
+COMMENT ON FUNCTION salesmgmt.deal_visible(bigint) IS 'Per-row policy predicate: true when the deal exists and the current role sees it (its owner is visible, or a credit split shares it with a visible rep); null for a null deal.';
+
+CREATE FUNCTION salesmgmt.deal_visible(p_deal_id bigint, p_owner_rep_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_deal_row_visible';
+COMMENT ON FUNCTION salesmgmt.deal_visible(bigint, bigint) IS 'Per-row policy predicate of the deal table itself: true when the current role sees a deal with this id and owner (the owner is visible, or a credit split shares the deal with a visible rep); saves looking the owner up.';
+
+CREATE FUNCTION salesmgmt.deal_changeable(p_deal_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_deal_changeable';
+COMMENT ON FUNCTION salesmgmt.deal_changeable(bigint) IS 'Per-row policy predicate: true when the deal exists and its owner is visible to the current role (the owner''s side of the deal; a split partner reads the deal but does not change it).';
+
+CREATE FUNCTION salesmgmt.account_visible(p_account_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_account_visible';
+COMMENT ON FUNCTION salesmgmt.account_visible(bigint) IS 'Per-row policy predicate: true when the current role sees the account (owned by a visible rep, or the account of a deal it sees, a split-shared one included).';
+
+CREATE FUNCTION salesmgmt.account_changeable(p_account_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_account_changeable';
+COMMENT ON FUNCTION salesmgmt.account_changeable(bigint) IS 'Per-row policy predicate: true when the account is owned by a rep visible to the current role: the owner''s side writes the account and its contacts, a split partner only reads them.';
+
+-- scorecard_item rows follow their scorecard: a plain (invoker) lookup,
+-- so the scorecard's own policy decides.
+CREATE FUNCTION salesmgmt.scorecard_visible(p_scorecard_id bigint)
+RETURNS boolean
+LANGUAGE plpgsql STRICT STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM salesmgmt.scorecard s WHERE s.scorecard_id = p_scorecard_id);
+END
+$$;
+COMMENT ON FUNCTION salesmgmt.scorecard_visible(bigint) IS 'Per-row policy predicate: true when the current role sees the scorecard (through the scorecard''s own policy).';
+
+-- The cache's invalidation: a statement that changes the organisation,
+-- the credit splits, the owner or account of deals, or accounts tells
+-- every backend at commit.  Ordinary deal updates (stage, amount) send
+-- nothing.
+CREATE FUNCTION salesmgmt._org_invalidate()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'sm_org_invalidate';
+COMMENT ON FUNCTION salesmgmt._org_invalidate() IS 'Internal statement trigger: sends a relcache invalidation for the table (or the salesmgmt relation named by the trigger''s argument) so that every backend reloads its cached organisation for row-level security.';
+
+CREATE TRIGGER team_org_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.team
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+CREATE TRIGGER rep_org_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.rep
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+CREATE TRIGGER deal_split_org_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.deal_split
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+CREATE TRIGGER account_org_invalidate
+    AFTER INSERT OR UPDATE OF owner_rep_id OR DELETE OR TRUNCATE ON salesmgmt.account
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+-- deal owners and deletions: the deal owner cache (and the accounts seen)
+CREATE TRIGGER deal_org_invalidate
+    AFTER UPDATE OF owner_rep_id, account_id OR DELETE OR TRUNCATE ON salesmgmt.deal
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+-- new deals: only the accounts seen through them (new deal ids are
+-- looked up when first asked for)
+CREATE TRIGGER deal_insert_org_invalidate
+    AFTER INSERT ON salesmgmt.deal
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate('account');
+
+COMMENT ON TRIGGER team_org_invalidate ON salesmgmt.team IS 'Row-level security cache: the team tree changed.';
+COMMENT ON TRIGGER rep_org_invalidate ON salesmgmt.rep IS 'Row-level security cache: the rep directory changed.';
+COMMENT ON TRIGGER deal_split_org_invalidate ON salesmgmt.deal_split IS 'Row-level security cache: credit splits changed.';
+COMMENT ON TRIGGER account_org_invalidate ON salesmgmt.account IS 'Row-level security cache: accounts or their owners changed.';
+COMMENT ON TRIGGER deal_org_invalidate ON salesmgmt.deal IS 'Row-level security cache: deal owners, accounts or deletions changed.';
+COMMENT ON TRIGGER deal_insert_org_invalidate ON salesmgmt.deal IS 'Row-level security cache: new deals may show their accounts to more roles.';
