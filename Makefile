@@ -28,7 +28,8 @@ SQL_PARTS    = src/core.sql \
                src/analytics.sql \
                src/security_org.sql \
                src/security.sql \
-               src/security_rls.sql
+               src/security_rls.sql \
+               src/security_rights.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -37,7 +38,8 @@ SQL_PARTS    = src/core.sql \
 # comes first: the policies that the rls delta recreates call them.
 UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/rls.sql \
-                src/security_rls.sql
+                src/security_rls.sql \
+                src/security_rights.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

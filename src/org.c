@@ -48,6 +48,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -665,6 +666,8 @@ typedef struct RoleView
 	SmAccess	access;
 	bool		has_rep;
 	int64		rep_id;
+	bool		has_team;		/* the rep's own team */
+	int64		team_id;
 	IdSet	   *reps;			/* visible reps: own and managed */
 	IdSet	   *managed_reps;	/* reps of managed trees, never the role's own */
 	IdSet	   *teams;			/* own team and managed teams */
@@ -703,6 +706,8 @@ role_build(RoleView *v, Org *o)
 		MemoryContextReset(v->account_cxt);
 	v->has_rep = false;
 	v->rep_id = 0;
+	v->has_team = false;
+	v->team_id = 0;
 
 	for (int i = 0; rolname && i < o->nreps; i++)
 		if (o->reps[i].active && o->reps[i].db_role && strcmp(o->reps[i].db_role, rolname) == 0)
@@ -730,8 +735,10 @@ role_build(RoleView *v, Org *o)
 	if (me >= 0)
 	{
 		idlist_add(&reps, v->rep_id);
-		if (o->reps[me].has_team)
-			idlist_add(&teams, o->reps[me].team_id);
+		v->has_team = o->reps[me].has_team;
+		v->team_id = o->reps[me].team_id;
+		if (v->has_team)
+			idlist_add(&teams, v->team_id);
 	}
 	if (me >= 0 && v->access == SM_ACCESS_MANAGER)
 	{
@@ -969,6 +976,45 @@ sm_org_team_managed(Oid role, int64 team_id)
 	return v->access == SM_ACCESS_ADMIN || idset_has(v->managed_teams, team_id);
 }
 
+/* the rep is visible to the role or in the role's own team */
+bool
+sm_org_rep_teammate(Oid role, int64 rep_id)
+{
+	RoleView   *v = role_get(role);
+	Org		   *o;
+	int			r;
+
+	if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, rep_id))
+		return true;
+	if (v->access == SM_ACCESS_NONE || !v->has_team)
+		return false;
+	o = org_get();
+	r = org_index(o->rep_idx, rep_id);
+	return r >= 0 && o->reps[r].has_team && o->reps[r].team_id == v->team_id;
+}
+
+/*
+ * move_deal and other functions that change a deal: a deal the caller sees
+ * but may not change (shared by a split) is refused with 42501 naming it,
+ * rather than silently left as it is.  Nothing to check where row-level
+ * security does not apply (superusers, the owner, BYPASSRLS roles).
+ */
+void
+sm_org_require_deal_changeable(int64 deal_id)
+{
+	Oid			role = GetUserId();
+
+	if (check_enable_rls(sm_relation_oid("deal"), InvalidOid, true) != RLS_ENABLED)
+		return;
+	if (sm_org_deal_visible(role, deal_id) && !sm_org_deal_changeable(role, deal_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("deal " INT64_FORMAT " is visible to role \"%s\" but may not be changed by it",
+						deal_id, GetUserNameFromId(role, false)),
+				 errdetail("A credit split shares the deal with you; only the owner's side (the owner and their managers) changes it."),
+				 errhint("Ask the deal's owner or their manager to make the change.")));
+}
+
 /* a visible rep holds a credit share of the deal */
 static bool
 split_visible(RoleView *v, int64 deal_id)
@@ -1192,6 +1238,7 @@ SM_PREDICATE(sm_deal_visible, sm_org_deal_visible)
 SM_PREDICATE(sm_deal_changeable, sm_org_deal_changeable)
 SM_PREDICATE(sm_account_visible, sm_org_account_visible)
 SM_PREDICATE(sm_account_changeable, sm_org_account_changeable)
+SM_PREDICATE(sm_rep_teammate, sm_org_rep_teammate)
 
 PG_FUNCTION_INFO_V1(sm_deal_row_visible);
 Datum

@@ -316,7 +316,8 @@ GRANT EXECUTE ON FUNCTION
     salesmgmt.team_visible(bigint), salesmgmt.team_managed(bigint),
     salesmgmt.deal_visible(bigint), salesmgmt.deal_visible(bigint, bigint),
     salesmgmt.deal_changeable(bigint), salesmgmt.account_visible(bigint),
-    salesmgmt.account_changeable(bigint), salesmgmt.scorecard_visible(bigint)
+    salesmgmt.account_changeable(bigint), salesmgmt.scorecard_visible(bigint),
+    salesmgmt.rep_teammate(bigint), salesmgmt.leaderboard_visible(bigint, bigint)
     TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
 
 -- ---------------------------------------------------------------------------
@@ -463,28 +464,32 @@ DECLARE
 BEGIN
     FOR r IN
         SELECT * FROM (VALUES
-            ('commission_plan', 'config', NULL::text[], NULL::text, NULL::text),
-            ('commission_tier', 'config', NULL, NULL, NULL),
-            ('commission_spiff', 'config', NULL, NULL, NULL),
-            ('commission_period', 'config', NULL, NULL, NULL),
-            ('training_course', 'config', NULL, NULL, NULL),
-            ('kpi', 'config', NULL, NULL, NULL),
-            ('kpi_scheme', 'config', NULL, NULL, NULL),
-            ('kpi_scheme_item', 'config', NULL, NULL, NULL),
-            ('commission_line', 'rep', ARRAY['rep_id'], NULL, NULL),
-            ('commission_assignment', 'rep', ARRAY['rep_id'], NULL, NULL),
-            ('commission_draw', 'rep', ARRAY['rep_id'], NULL, NULL),
-            ('scorecard', 'rep', ARRAY['rep_id'], NULL, NULL),
-            ('training_enrollment', 'rep', ARRAY['rep_id'], NULL, NULL),
-            ('recognition', 'rep', ARRAY['rep_id'], NULL, NULL),
-            ('csat_response', 'rep', ARRAY['rep_id'], NULL, NULL),
-            ('review', 'rep', ARRAY['rep_id', 'reviewer_rep_id'], NULL, NULL),
-            ('feedback', 'rep', ARRAY['rep_id', 'assignee_rep_id'], NULL, NULL),
+            ('commission_plan', 'config', NULL::text[], NULL::text, NULL::text, NULL::text),
+            ('commission_tier', 'config', NULL, NULL, NULL, NULL),
+            ('commission_spiff', 'config', NULL, NULL, NULL, NULL),
+            ('commission_period', 'config', NULL, NULL, NULL, NULL),
+            ('training_course', 'config', NULL, NULL, NULL, NULL),
+            ('kpi', 'config', NULL, NULL, NULL, NULL),
+            ('kpi_scheme', 'config', NULL, NULL, NULL, NULL),
+            ('kpi_scheme_item', 'config', NULL, NULL, NULL, NULL),
+            ('commission_line', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('commission_assignment', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('commission_draw', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('scorecard', 'rep', ARRAY['rep_id'], NULL,
+             -- leaderboards: peers as the scheme's leaderboard_visibility says
+             'salesmgmt.leaderboard_visible(scheme_id, rep_id)',
+             'and peers as the scheme''s leaderboard_visibility says'),
+            ('training_enrollment', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('recognition', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('csat_response', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('review', 'rep', ARRAY['rep_id', 'reviewer_rep_id'], NULL, NULL, NULL),
+            ('feedback', 'rep', ARRAY['rep_id', 'assignee_rep_id'], NULL, NULL, NULL),
             ('forecast_adjustment', 'rep', ARRAY['rep_id'], NULL,
              -- team-level adjustments: the managers of the team (issue 23, 7)
-             '(rep_id IS NULL AND salesmgmt.team_managed(team_id))'),
-            ('scorecard_item', 'child', ARRAY['scorecard_id'], 'scorecard', NULL)
-        ) AS rule(tbl, kind, cols, parent, extra)
+             '(rep_id IS NULL AND salesmgmt.team_managed(team_id))',
+             'and managers the team-level rows of the teams they manage'),
+            ('scorecard_item', 'child', ARRAY['scorecard_id'], 'scorecard', NULL, NULL)
+        ) AS rule(tbl, kind, cols, parent, extra, extra_note)
     LOOP
         CONTINUE WHEN pg_catalog.to_regclass('salesmgmt.' || r.tbl) IS NULL;
         -- the rule's columns that the table has
@@ -515,7 +520,7 @@ BEGIN
             CASE r.kind
                 WHEN 'config' THEN 'Configuration: reps and managers read every row; admins write.'
                 WHEN 'rep' THEN 'Reps and managers read the rows of visible reps (' || pg_catalog.array_to_string(v_cols, ', ') || ')'
-                                || CASE WHEN r.extra IS NULL THEN '' ELSE ', and managers the team-level rows of the teams they manage' END
+                                || coalesce(', ' || r.extra_note, '')
                                 || '; admins write.'
                 ELSE 'Reps and managers read the rows of ' || r.parent || ' rows they see; admins write.'
             END);

@@ -66,18 +66,19 @@ LANGUAGE c STRICT STABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'sm_account_changeable';
 COMMENT ON FUNCTION salesmgmt.account_changeable(bigint) IS 'Per-row policy predicate: true when the account is owned by a rep visible to the current role: the owner''s side writes the account and its contacts, a split partner only reads them.';
 
--- scorecard_item rows follow their scorecard: a plain (invoker) lookup,
--- so the scorecard's own policy decides.
+-- scorecard_item rows follow their scorecard's rep (not the leaderboard:
+-- peers see a score, not the KPI values behind it).  An invoker lookup.
 CREATE FUNCTION salesmgmt.scorecard_visible(p_scorecard_id bigint)
 RETURNS boolean
 LANGUAGE plpgsql STRICT STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN EXISTS (SELECT 1 FROM salesmgmt.scorecard s WHERE s.scorecard_id = p_scorecard_id);
+    RETURN EXISTS (SELECT 1 FROM salesmgmt.scorecard s
+                    WHERE s.scorecard_id = p_scorecard_id AND salesmgmt.rep_visible(s.rep_id));
 END
 $$;
-COMMENT ON FUNCTION salesmgmt.scorecard_visible(bigint) IS 'Per-row policy predicate: true when the current role sees the scorecard (through the scorecard''s own policy).';
+COMMENT ON FUNCTION salesmgmt.scorecard_visible(bigint) IS 'Per-row policy predicate of scorecard items: true when the current role sees the rows of the scorecard''s rep (a peer who sees the score on the leaderboard does not see the KPI values behind it).';
 
 -- The cache's invalidation: a statement that changes the organisation,
 -- the credit splits, the owner or account of deals, or accounts tells
@@ -117,3 +118,34 @@ COMMENT ON TRIGGER deal_split_org_invalidate ON salesmgmt.deal_split IS 'Row-lev
 COMMENT ON TRIGGER account_org_invalidate ON salesmgmt.account IS 'Row-level security cache: accounts or their owners changed.';
 COMMENT ON TRIGGER deal_org_invalidate ON salesmgmt.deal IS 'Row-level security cache: deal owners, accounts or deletions changed.';
 COMMENT ON TRIGGER deal_insert_org_invalidate ON salesmgmt.deal IS 'Row-level security cache: new deals may show their accounts to more roles.';
+
+CREATE FUNCTION salesmgmt.rep_teammate(p_rep_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_rep_teammate';
+COMMENT ON FUNCTION salesmgmt.rep_teammate(bigint) IS 'Per-row policy predicate: true when the rep is visible to the current role or in the same team as the current role''s rep.';
+
+-- Leaderboards: peers see each other's scorecard (rank, score, grade) as
+-- the scheme's leaderboard_visibility says; the KPI values behind a score
+-- (scorecard_item), reviews and commission lines stay with the rep's side.
+CREATE FUNCTION salesmgmt.leaderboard_visible(p_scheme_id bigint, p_rep_id bigint)
+RETURNS boolean
+LANGUAGE plpgsql STRICT STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_visibility text;
+BEGIN
+    IF salesmgmt.rep_visible(p_rep_id) THEN
+        RETURN true;
+    END IF;
+    SELECT k.leaderboard_visibility INTO v_visibility
+      FROM salesmgmt.kpi_scheme k WHERE k.scheme_id = p_scheme_id;
+    RETURN CASE v_visibility
+        WHEN 'scheme' THEN salesmgmt.current_rep_id() IS NOT NULL
+        WHEN 'team' THEN salesmgmt.rep_teammate(p_rep_id)
+        ELSE false
+    END;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt.leaderboard_visible(bigint, bigint) IS 'Per-row policy predicate of scorecards: true when the current role sees the rep''s scorecard of the scheme: its own side always; peers as the scheme''s leaderboard_visibility says (scheme: every rep, team: the same team, private: nobody).';

@@ -12,6 +12,19 @@
 --     and given to admins.  A concern grants reps and managers what they
 --     may do before calling it.
 
+-- BI logins: salesmgmt_analyst reads every row of every table and view but
+-- the webhook secrets, writes nothing, and does not bypass row-level
+-- security (a "true" read policy per table, made by the function below for
+-- every concern's tables).  Cluster-wide, like the other three roles.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'salesmgmt_analyst') THEN
+        CREATE ROLE salesmgmt_analyst NOLOGIN;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA salesmgmt TO salesmgmt_analyst;
+
 -- The default security of everything a concern created: see the header.
 -- Idempotent; objects already secured are left as they are.
 CREATE FUNCTION salesmgmt._apply_default_security()
@@ -64,6 +77,34 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format('ALTER VIEW %s SET (security_invoker = true)', o);
         EXECUTE pg_catalog.format('GRANT SELECT ON %s TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep', o);
+    END LOOP;
+
+    -- the analyst: a read policy on every table with row-level security,
+    -- SELECT on every table and view (secrets left out column by column)
+    FOR o IN
+        SELECT c.oid::regclass FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind IN ('r', 'p')
+           AND c.relrowsecurity
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
+                            WHERE p.polrelid = c.oid AND p.polname = 'analyst_read')
+         ORDER BY 1
+    LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY analyst_read ON %s FOR SELECT TO salesmgmt_analyst USING (true)', o);
+        EXECUTE pg_catalog.format('COMMENT ON POLICY analyst_read ON %s IS %L', o,
+                                  'BI logins (salesmgmt_analyst) read every row.');
+    END LOOP;
+    FOR o IN
+        SELECT c.oid::regclass FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+           AND NOT pg_catalog.has_any_column_privilege('salesmgmt_analyst', c.oid, 'SELECT')
+         ORDER BY 1
+    LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT (%s) ON %s TO salesmgmt_analyst',
+            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+               FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = o AND a.attnum > 0 AND NOT a.attisdropped
+                AND a.attname !~ 'secret'), o);
     END LOOP;
 
     -- functions never granted: not for PUBLIC, executable by admins

@@ -16,6 +16,7 @@ REVOKE ALL ON FUNCTION
     salesmgmt.deal_visible(bigint), salesmgmt.deal_visible(bigint, bigint),
     salesmgmt.deal_changeable(bigint), salesmgmt.account_visible(bigint),
     salesmgmt.account_changeable(bigint), salesmgmt.scorecard_visible(bigint),
+    salesmgmt.rep_teammate(bigint), salesmgmt.leaderboard_visible(bigint, bigint),
     salesmgmt._org_invalidate()
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
@@ -23,9 +24,16 @@ GRANT EXECUTE ON FUNCTION
     salesmgmt.team_visible(bigint), salesmgmt.team_managed(bigint),
     salesmgmt.deal_visible(bigint), salesmgmt.deal_visible(bigint, bigint),
     salesmgmt.deal_changeable(bigint), salesmgmt.account_visible(bigint),
-    salesmgmt.account_changeable(bigint), salesmgmt.scorecard_visible(bigint)
+    salesmgmt.account_changeable(bigint), salesmgmt.scorecard_visible(bigint),
+    salesmgmt.rep_teammate(bigint), salesmgmt.leaderboard_visible(bigint, bigint)
     TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
 GRANT EXECUTE ON FUNCTION salesmgmt._org_invalidate() TO salesmgmt_admin;
+
+-- leaderboards: who sees a rep's scorecard besides the rep's side
+ALTER TABLE salesmgmt.kpi_scheme ADD COLUMN leaderboard_visibility text NOT NULL DEFAULT 'scheme'
+    CONSTRAINT kpi_scheme_leaderboard_visibility_valid
+    CHECK (leaderboard_visibility IN ('private', 'team', 'scheme'));
+COMMENT ON COLUMN salesmgmt.kpi_scheme.leaderboard_visibility IS 'Who sees a rep''s scorecard (rank, score, grade) of the scheme besides the rep and its managers: scheme = every rep (the default, as a contest shows its participants), team = the rep''s teammates, private = nobody.';
 
 -- the core tables (security.sql)
 ALTER POLICY account_read ON salesmgmt.account
@@ -78,7 +86,8 @@ ALTER POLICY sales_task_write ON salesmgmt.sales_task
 ALTER POLICY commission_line_read ON salesmgmt.commission_line USING (salesmgmt.rep_visible(rep_id));
 ALTER POLICY commission_assignment_read ON salesmgmt.commission_assignment USING (salesmgmt.rep_visible(rep_id));
 ALTER POLICY commission_draw_read ON salesmgmt.commission_draw USING (salesmgmt.rep_visible(rep_id));
-ALTER POLICY scorecard_read ON salesmgmt.scorecard USING (salesmgmt.rep_visible(rep_id));
+ALTER POLICY scorecard_read ON salesmgmt.scorecard
+    USING (salesmgmt.rep_visible(rep_id) OR salesmgmt.leaderboard_visible(scheme_id, rep_id));
 ALTER POLICY training_enrollment_read ON salesmgmt.training_enrollment USING (salesmgmt.rep_visible(rep_id));
 ALTER POLICY recognition_read ON salesmgmt.recognition USING (salesmgmt.rep_visible(rep_id));
 ALTER POLICY csat_response_read ON salesmgmt.csat_response USING (salesmgmt.rep_visible(rep_id));
@@ -95,3 +104,4 @@ COMMENT ON POLICY contact_insert ON salesmgmt.contact IS 'Reps and managers add 
 COMMENT ON POLICY contact_update ON salesmgmt.contact IS 'Reps and managers change contacts of accounts owned by a visible rep, and keep them there (a split partner does not).';
 COMMENT ON POLICY deal_stage_history_read ON salesmgmt.deal_stage_history IS 'Reps and managers see the history rows written while a visible rep owned the deal (owner_rep_id of the row): history never passes to a later holder of the deal id.';
 COMMENT ON POLICY forecast_adjustment_read ON salesmgmt.forecast_adjustment IS 'Reps and managers read the rows of visible reps (rep_id), and managers the team-level rows of the teams they manage; admins write.';
+COMMENT ON POLICY scorecard_read ON salesmgmt.scorecard IS 'Reps and managers read the rows of visible reps (rep_id), and peers as the scheme''s leaderboard_visibility says; admins write.';
