@@ -1240,6 +1240,21 @@ SM_PREDICATE(sm_account_visible, sm_org_account_visible)
 SM_PREDICATE(sm_account_changeable, sm_org_account_changeable)
 SM_PREDICATE(sm_rep_teammate, sm_org_rep_teammate)
 
+/* rep_manages(manager, rep): the manager manages a team above the rep */
+PG_FUNCTION_INFO_V1(sm_rep_manages);
+Datum
+sm_rep_manages(PG_FUNCTION_ARGS)
+{
+	int64		manager = PG_GETARG_INT64(0);
+	int64	   *chain;
+	int			n = sm_org_manager_chain(PG_GETARG_INT64(1), &chain);
+
+	for (int i = 0; i < n; i++)
+		if (chain[i] == manager)
+			PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(false);
+}
+
 PG_FUNCTION_INFO_V1(sm_deal_row_visible);
 Datum
 sm_deal_row_visible(PG_FUNCTION_ARGS)

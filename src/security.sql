@@ -317,7 +317,8 @@ GRANT EXECUTE ON FUNCTION
     salesmgmt.deal_visible(bigint), salesmgmt.deal_visible(bigint, bigint),
     salesmgmt.deal_changeable(bigint), salesmgmt.account_visible(bigint),
     salesmgmt.account_changeable(bigint), salesmgmt.scorecard_visible(bigint),
-    salesmgmt.rep_teammate(bigint), salesmgmt.leaderboard_visible(bigint, bigint)
+    salesmgmt.rep_teammate(bigint), salesmgmt.leaderboard_visible(bigint, bigint),
+    salesmgmt.rep_manages(bigint, bigint)
     TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
 
 -- ---------------------------------------------------------------------------
@@ -418,13 +419,15 @@ CREATE POLICY quota_read ON salesmgmt.quota FOR SELECT TO salesmgmt_manager, sal
     USING (salesmgmt.rep_visible(rep_id) OR salesmgmt.team_visible(team_id));
 
 -- sales_task: assigned to or by a visible rep; a manager assigns tasks to
--- the team, a rep plans its own.
+-- the team, a rep plans its own and works (closes) those its managers
+-- assigned to it.
 CREATE POLICY sales_task_read ON salesmgmt.sales_task FOR SELECT TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.rep_visible(rep_id) OR salesmgmt.rep_visible(assigned_by));
 CREATE POLICY sales_task_write ON salesmgmt.sales_task FOR ALL TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.rep_visible(rep_id))
     WITH CHECK (salesmgmt.rep_visible(rep_id)
-                AND (assigned_by IS NULL OR salesmgmt.rep_visible(assigned_by)));
+                AND (assigned_by IS NULL OR salesmgmt.rep_visible(assigned_by)
+                     OR salesmgmt.rep_manages(assigned_by, rep_id)));
 
 COMMENT ON POLICY account_read ON salesmgmt.account IS 'Reps and managers see accounts owned by a visible rep and the accounts of deals they see.';
 COMMENT ON POLICY account_insert ON salesmgmt.account IS 'Reps and managers create accounts owned by a visible rep.';

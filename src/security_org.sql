@@ -125,6 +125,12 @@ LANGUAGE c STRICT STABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'sm_rep_teammate';
 COMMENT ON FUNCTION salesmgmt.rep_teammate(bigint) IS 'Per-row policy predicate: true when the rep is visible to the current role or in the same team as the current role''s rep.';
 
+CREATE FUNCTION salesmgmt.rep_manages(p_manager_rep_id bigint, p_rep_id bigint)
+RETURNS boolean
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_rep_manages';
+COMMENT ON FUNCTION salesmgmt.rep_manages(bigint, bigint) IS 'True when the first rep manages a team at or above the second rep''s team (is in its manager chain); for example a task assigned by one of the rep''s managers.';
+
 -- Leaderboards: peers see each other's scorecard (rank, score, grade) as
 -- the scheme's leaderboard_visibility says; the KPI values behind a score
 -- (scorecard_item), reviews and commission lines stay with the rep's side.
