@@ -680,6 +680,7 @@ typedef struct RoleView
 } RoleView;
 
 static HTAB *sm_roles = NULL;
+static RoleView *sm_last_view = NULL;
 
 static void
 role_build(RoleView *v, Org *o)
@@ -779,6 +780,10 @@ role_get(Oid role)
 	Org		   *o;
 
 	org_begin();
+	/* the same role as the last row: no hash lookup */
+	if (sm_last_view != NULL && sm_last_view->role == role && sm_last_view->built &&
+		sm_last_view->org_gen == sm_gen[GEN_ORG] && sm_last_view->role_gen == sm_gen[GEN_ROLE])
+		return sm_last_view;
 	if (sm_roles == NULL)
 	{
 		HASHCTL		ctl;
@@ -793,11 +798,13 @@ role_get(Oid role)
 	{
 		memset(((char *) v) + sizeof(Oid), 0, sizeof(RoleView) - sizeof(Oid));
 	}
-	if (v->built && v->org_gen == sm_gen[GEN_ORG] && v->role_gen == sm_gen[GEN_ROLE])
-		return v;
-	v->built = false;
-	o = org_get();
-	role_build(v, o);
+	if (!(v->built && v->org_gen == sm_gen[GEN_ORG] && v->role_gen == sm_gen[GEN_ROLE]))
+	{
+		v->built = false;
+		o = org_get();
+		role_build(v, o);
+	}
+	sm_last_view = v;			/* entries never move: the table only grows */
 	return v;
 }
 
