@@ -29,7 +29,8 @@ SQL_PARTS    = src/core.sql \
                src/security_org.sql \
                src/security.sql \
                src/security_rls.sql \
-               src/security_rights.sql
+               src/security_rights.sql \
+               src/webhook_events.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -37,9 +38,11 @@ SQL_PARTS    = src/core.sql \
 # security_org.sql (the C visibility predicates) only adds objects and
 # comes first: the policies that the rls delta recreates call them.
 UPGRADE_PARTS = src/security_org.sql \
+                upgrade/0.1.0--0.2.0/webhook.sql \
                 upgrade/0.1.0--0.2.0/rls.sql \
                 src/security_rls.sql \
-                src/security_rights.sql
+                src/security_rights.sql \
+                src/webhook_events.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

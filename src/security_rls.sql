@@ -37,7 +37,8 @@ DECLARE
     f regprocedure;
 BEGIN
     -- tables without row-level security: default deny, admins see all
-    -- (but the core configuration, which security.sql leaves readable by all)
+    -- (the configuration that security.sql leaves readable by all is the
+    -- exception, as there)
     FOR o IN
         SELECT c.oid::regclass FROM pg_catalog.pg_class c
          WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind IN ('r', 'p')
@@ -107,10 +108,15 @@ BEGIN
                 AND a.attname !~ 'secret'), o);
     END LOOP;
 
-    -- functions never granted: not for PUBLIC, executable by admins
+    -- functions PUBLIC may still execute (CREATE FUNCTION grants that by
+    -- default, and a GRANT to a role keeps it): not for PUBLIC, executable
+    -- by admins
     FOR f IN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-         WHERE p.pronamespace = 'salesmgmt'::regnamespace AND p.proacl IS NULL
+         WHERE p.pronamespace = 'salesmgmt'::regnamespace
+           AND EXISTS (SELECT 1
+                         FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+                        WHERE a.grantee = 0)
          ORDER BY 1
     LOOP
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
