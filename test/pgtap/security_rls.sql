@@ -10,7 +10,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(37);
+SELECT plan(52);
 
 \ir ../sql/security_world.sql
 
@@ -150,6 +150,63 @@ RESET ROLE;
 SET ROLE sec_unmapped;
 SELECT is_empty($$SELECT * FROM salesmgmt.deal_stage_history$$, 'an unmapped rep login sees no history');
 RESET ROLE;
+
+-- ------------------------------------------------ rights of issue 14
+-- (the rights table of docs/security.md is tried cell by cell by
+-- test/t/053_security_rights.pl; here the messages and the leaderboard)
+SET ROLE sec_r5;
+SELECT throws_ok($$SELECT salesmgmt.move_deal(41, 'Won')$$, '42501',
+                 'deal 41 is visible to role "sec_r5" but may not be changed by it',
+                 'move_deal on a split-shared deal names the deal (42501), not a silent no-op');
+RESET ROLE;
+SET ROLE sec_m3;
+SELECT throws_ok($$INSERT INTO salesmgmt.quota (rep_id, period_start, period_end, amount) VALUES (3, '2026-04-01', '2026-06-30', 1)$$,
+                 '42501', 'role "sec_m3" may not write its own quota row (rep 3)',
+                 'a manager setting its own quota is refused');
+SELECT lives_ok($$INSERT INTO salesmgmt.quota (rep_id, period_start, period_end, amount) VALUES (4, '2026-04-01', '2026-06-30', 1)$$,
+                'a manager sets the quota of a rep of its team');
+SELECT throws_ok($$INSERT INTO salesmgmt.quota (rep_id, period_start, period_end, amount) VALUES (8, '2026-04-01', '2026-06-30', 1)$$,
+                 '42501', NULL, 'but not of a rep of another tree');
+SELECT throws_ok($$INSERT INTO salesmgmt.review (review_id, rep_id, reviewer_rep_id, period_start, period_end, discipline)
+                   VALUES (999, 4, 3, '2026-04-01', '2026-06-30', 3)$$,
+                 '42501', NULL, 'a manager cannot choose a review id');
+SELECT throws_ok($$INSERT INTO salesmgmt.review (rep_id, reviewer_rep_id, period_start, period_end, discipline)
+                   VALUES (4, 2, '2026-04-01', '2026-06-30', 3)$$,
+                 '42501', NULL, 'nor review in another manager''s name');
+RESET ROLE;
+
+-- leaderboards: scheme (default), team, private
+INSERT INTO salesmgmt.kpi_scheme (scheme_id, name) VALUES (1, 'Contest');
+SET session_replication_role = replica;
+INSERT INTO salesmgmt.scorecard (scheme_id, rep_id, period_start, period_end, score, coverage, rank)
+SELECT 1, r, '2026-01-01', '2026-03-31', 50 + r, 100, 9 - r FROM generate_series(1, 8) r;
+SET session_replication_role = origin;
+SET ROLE sec_r8;
+SELECT is((SELECT count(*)::int FROM salesmgmt.leaderboard), 8, 'scheme: a rep sees every peer on the leaderboard');
+SELECT is_empty($$SELECT * FROM salesmgmt.review WHERE rep_id <> 8$$, 'but no peer''s review');
+SELECT is_empty($$SELECT * FROM salesmgmt.scorecard_item s JOIN salesmgmt.scorecard c USING (scorecard_id) WHERE c.rep_id <> 8$$,
+                'nor the KPI values behind a peer''s score');
+RESET ROLE;
+UPDATE salesmgmt.kpi_scheme SET leaderboard_visibility = 'team' WHERE scheme_id = 1;
+SET ROLE sec_r5;
+SELECT set_eq('SELECT rep_id FROM salesmgmt.scorecard', ARRAY[2, 5]::bigint[],
+              'team: a rep sees its teammates'' scorecards (r5 and m2 in Mid)');
+RESET ROLE;
+UPDATE salesmgmt.kpi_scheme SET leaderboard_visibility = 'private' WHERE scheme_id = 1;
+SET ROLE sec_r5;
+SELECT set_eq('SELECT rep_id FROM salesmgmt.scorecard', ARRAY[5]::bigint[], 'private: only its own');
+RESET ROLE;
+
+-- BI logins
+CREATE ROLE sec_bi LOGIN;
+GRANT salesmgmt_analyst TO sec_bi;
+SET ROLE sec_bi;
+SELECT is((SELECT count(*)::int FROM salesmgmt.deal), 16,
+          'an analyst reads every deal');
+SELECT throws_ok($$UPDATE salesmgmt.deal SET amount = 0$$, '42501', NULL, 'an analyst changes nothing');
+SELECT throws_ok($$SELECT secret FROM salesmgmt.webhook_endpoint$$, '42501', NULL, 'an analyst does not read webhook secrets');
+RESET ROLE;
+SELECT ok(NOT rolbypassrls AND NOT rolcanlogin, 'salesmgmt_analyst does not bypass row-level security') FROM pg_roles WHERE rolname = 'salesmgmt_analyst';
 
 SELECT * FROM finish();
 ROLLBACK;
