@@ -951,36 +951,37 @@ sm_org_access(Oid role, int64 *rep_id, bool *has_rep)
 	return v->access;
 }
 
-bool
-sm_org_rep_visible(Oid role, int64 rep_id)
+/* admins: every id; others: the ids of one of the role's sets */
+static bool
+role_set_has(Oid role, size_t set_offset, int64 id)
 {
 	RoleView   *v = role_get(role);
 
-	return v->access == SM_ACCESS_ADMIN || idset_has(v->reps, rep_id);
+	return v->access == SM_ACCESS_ADMIN || idset_has(*(IdSet **) ((char *) v + set_offset), id);
+}
+
+bool
+sm_org_rep_visible(Oid role, int64 rep_id)
+{
+	return role_set_has(role, offsetof(RoleView, reps), rep_id);
 }
 
 bool
 sm_org_rep_managed(Oid role, int64 rep_id)
 {
-	RoleView   *v = role_get(role);
-
-	return v->access == SM_ACCESS_ADMIN || idset_has(v->managed_reps, rep_id);
+	return role_set_has(role, offsetof(RoleView, managed_reps), rep_id);
 }
 
 bool
 sm_org_team_visible(Oid role, int64 team_id)
 {
-	RoleView   *v = role_get(role);
-
-	return v->access == SM_ACCESS_ADMIN || idset_has(v->teams, team_id);
+	return role_set_has(role, offsetof(RoleView, teams), team_id);
 }
 
 bool
 sm_org_team_managed(Oid role, int64 team_id)
 {
-	RoleView   *v = role_get(role);
-
-	return v->access == SM_ACCESS_ADMIN || idset_has(v->managed_teams, team_id);
+	return role_set_has(role, offsetof(RoleView, managed_teams), team_id);
 }
 
 /* the rep is visible to the role or in the role's own team */
@@ -1139,8 +1140,9 @@ role_accounts(Oid role)
 	return v;
 }
 
-bool
-sm_org_account_visible(Oid role, int64 account_id)
+/* admins: every account; reps and managers: one of their account sets */
+static bool
+role_account_has(Oid role, bool changeable, int64 account_id)
 {
 	RoleView   *v = role_get(role);
 
@@ -1148,19 +1150,20 @@ sm_org_account_visible(Oid role, int64 account_id)
 		return true;
 	if (v->access == SM_ACCESS_NONE)
 		return false;
-	return idset_has(role_accounts(role)->seen_accounts, account_id);
+	v = role_accounts(role);
+	return idset_has(changeable ? v->owned_accounts : v->seen_accounts, account_id);
+}
+
+bool
+sm_org_account_visible(Oid role, int64 account_id)
+{
+	return role_account_has(role, false, account_id);
 }
 
 bool
 sm_org_account_changeable(Oid role, int64 account_id)
 {
-	RoleView   *v = role_get(role);
-
-	if (v->access == SM_ACCESS_ADMIN)
-		return true;
-	if (v->access == SM_ACCESS_NONE)
-		return false;
-	return idset_has(role_accounts(role)->owned_accounts, account_id);
+	return role_account_has(role, true, account_id);
 }
 
 /* ------------------------------------------------------------------------

@@ -310,16 +310,6 @@ GRANT EXECUTE ON FUNCTION
     salesmgmt.account_in_scope(bigint, name), salesmgmt.is_visible_rep(bigint),
     salesmgmt.current_access(), salesmgmt.convert_amount(numeric, char, char, date)
     TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
--- the per-row predicates of the policies (src/security_org.sql)
-GRANT EXECUTE ON FUNCTION
-    salesmgmt.rep_visible(bigint), salesmgmt.rep_managed(bigint),
-    salesmgmt.team_visible(bigint), salesmgmt.team_managed(bigint),
-    salesmgmt.deal_visible(bigint), salesmgmt.deal_visible(bigint, bigint),
-    salesmgmt.deal_changeable(bigint), salesmgmt.account_visible(bigint),
-    salesmgmt.account_changeable(bigint), salesmgmt.scorecard_visible(bigint),
-    salesmgmt.rep_teammate(bigint), salesmgmt.leaderboard_visible(bigint, bigint),
-    salesmgmt.rep_manages(bigint, bigint)
-    TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
 
 -- ---------------------------------------------------------------------------
 -- Row-level security.  Admins get one permissive "true" policy per table;

@@ -13,6 +13,18 @@
 --   * nobody but admins chooses the ids of these rows: the grants are
 --     column privileges without the identity column.
 
+-- The per-row predicates of src/security_org.sql, which every policy
+-- calls as the querying role (granted here: this part runs in both the
+-- install script and the upgrade, after the roles exist).
+GRANT EXECUTE ON FUNCTION
+    salesmgmt.rep_visible(bigint), salesmgmt.rep_managed(bigint), salesmgmt.rep_teammate(bigint),
+    salesmgmt.rep_manages(bigint, bigint), salesmgmt.team_visible(bigint), salesmgmt.team_managed(bigint),
+    salesmgmt.deal_visible(bigint), salesmgmt.deal_visible(bigint, bigint),
+    salesmgmt.deal_changeable(bigint), salesmgmt.account_visible(bigint),
+    salesmgmt.account_changeable(bigint), salesmgmt.scorecard_visible(bigint),
+    salesmgmt.leaderboard_visible(bigint, bigint)
+    TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
+
 -- A manager's own rows are set by their own manager or an admin: refused
 -- with a hint (the policies alone would say only "row-level security").
 CREATE FUNCTION salesmgmt._not_own_row()

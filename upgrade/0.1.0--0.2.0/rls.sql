@@ -10,26 +10,6 @@
 --   * team-level forecast adjustments are visible to the team's managers
 --     (issue 23, 7).
 
-REVOKE ALL ON FUNCTION
-    salesmgmt.rep_visible(bigint), salesmgmt.rep_managed(bigint),
-    salesmgmt.team_visible(bigint), salesmgmt.team_managed(bigint),
-    salesmgmt.deal_visible(bigint), salesmgmt.deal_visible(bigint, bigint),
-    salesmgmt.deal_changeable(bigint), salesmgmt.account_visible(bigint),
-    salesmgmt.account_changeable(bigint), salesmgmt.scorecard_visible(bigint),
-    salesmgmt.rep_teammate(bigint), salesmgmt.leaderboard_visible(bigint, bigint),
-    salesmgmt.rep_manages(bigint, bigint), salesmgmt._org_invalidate()
-    FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-    salesmgmt.rep_visible(bigint), salesmgmt.rep_managed(bigint),
-    salesmgmt.team_visible(bigint), salesmgmt.team_managed(bigint),
-    salesmgmt.deal_visible(bigint), salesmgmt.deal_visible(bigint, bigint),
-    salesmgmt.deal_changeable(bigint), salesmgmt.account_visible(bigint),
-    salesmgmt.account_changeable(bigint), salesmgmt.scorecard_visible(bigint),
-    salesmgmt.rep_teammate(bigint), salesmgmt.leaderboard_visible(bigint, bigint),
-    salesmgmt.rep_manages(bigint, bigint)
-    TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
-GRANT EXECUTE ON FUNCTION salesmgmt._org_invalidate() TO salesmgmt_admin;
-
 -- leaderboards: who sees a rep's scorecard besides the rep's side
 ALTER TABLE salesmgmt.kpi_scheme ADD COLUMN leaderboard_visibility text NOT NULL DEFAULT 'scheme'
     CONSTRAINT kpi_scheme_leaderboard_visibility_valid
