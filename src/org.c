@@ -272,7 +272,7 @@ org_xact_cb(XactEvent event, void *arg)
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		if (sm_probed_in_xact)
-			sm_gen[GEN_DEAL]++;
+			sm_gen[GEN_DEAL]++, sm_gen[GEN_ACCOUNT]++;
 		sm_probed_in_xact = false;
 	}
 	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
@@ -284,7 +284,7 @@ static void
 org_subxact_cb(SubXactEvent event, SubTransactionId my, SubTransactionId parent, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB && sm_probed_in_xact)
-		sm_gen[GEN_DEAL]++;
+		sm_gen[GEN_DEAL]++, sm_gen[GEN_ACCOUNT]++;
 }
 
 /*
@@ -675,8 +675,10 @@ typedef struct RoleView
 	/* accounts, built when first asked */
 	uint64		account_gen;
 	MemoryContext account_cxt;
-	IdSet	   *owned_accounts; /* owned by a visible rep */
+	IdSet	   *owned_accounts; /* owned by a visible rep (after a full load) */
 	IdSet	   *seen_accounts;	/* and the accounts of deals it sees */
+	HTAB	   *account_memo;	/* before it: account_id -> ACCOUNT_* bits */
+	int			account_probes;
 } RoleView;
 
 static HTAB *sm_roles = NULL;
@@ -703,6 +705,7 @@ role_build(RoleView *v, Org *o)
 	v->role_gen = sm_gen[GEN_ROLE];
 	v->account_gen = 0;
 	v->owned_accounts = v->seen_accounts = NULL;
+	v->account_memo = NULL;
 	if (v->account_cxt)
 		MemoryContextReset(v->account_cxt);
 	v->has_rep = false;
@@ -826,7 +829,6 @@ typedef struct Deals
 } Deals;
 
 static Deals *sm_deals = NULL;
-static SPIPlanPtr sm_owner_plan = NULL;
 
 static void
 deal_row(HeapTuple tup, TupleDesc desc, void *arg)
@@ -858,39 +860,56 @@ deals_get(void)
 	return sm_deals;
 }
 
+/*
+ * A look-up by one bigint key with a saved plan (as the schema's owner,
+ * newest snapshot), each row handed to fn.  Remembered: a rollback forgets
+ * what was probed in the transaction (it may have been its own rows).
+ */
+static void
+org_probe(SPIPlanPtr *plan, const char *sql, int64 key, OrgRowFn fn, void *arg)
+{
+	OrgSpi		s;
+	Datum		value = Int64GetDatum(key);
+	int			rc;
+
+	org_spi_begin(&s);
+	if (*plan == NULL)
+	{
+		Oid			type = INT8OID;
+		SPIPlanPtr	p = SPI_prepare(sql, 1, &type);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	rc = SPI_execute_plan(*plan, &value, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "salesmgmt organisation look-up failed: %s", SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		fn(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, arg);
+	org_spi_end(&s);
+	sm_probed_in_xact = true;
+}
+
+static void
+first_int64_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	bool		isnull;
+	int64		v = col_int64(tup, desc, 1, &isnull);
+
+	*(int64 *) arg = isnull ? SM_NO_VALUE : v;
+}
+
 /* one deal's owner by its primary key, or SM_NO_VALUE */
 static int64
 deal_probe(int64 deal_id)
 {
-	OrgSpi		s;
-	Datum		arg = Int64GetDatum(deal_id);
+	static SPIPlanPtr plan = NULL;
 	int64		owner = SM_NO_VALUE;
-	int			rc;
 
-	org_spi_begin(&s);
-	if (sm_owner_plan == NULL)
-	{
-		Oid			type = INT8OID;
-		SPIPlanPtr	plan = SPI_prepare("SELECT owner_rep_id FROM salesmgmt.deal "
-									   "WHERE deal_id OPERATOR(pg_catalog.=) $1", 1, &type);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		sm_owner_plan = plan;
-	}
-	rc = SPI_execute_plan(sm_owner_plan, &arg, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "salesmgmt deal owner lookup failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
-	{
-		bool		isnull;
-
-		owner = col_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (isnull)
-			owner = SM_NO_VALUE;
-	}
-	org_spi_end(&s);
+	org_probe(&plan, "SELECT owner_rep_id FROM salesmgmt.deal WHERE deal_id OPERATOR(pg_catalog.=) $1",
+			  deal_id, first_int64_row, &owner);
 	return owner;
 }
 
@@ -930,7 +949,6 @@ deal_owner(int64 deal_id)
 			return owner;
 	}
 	owner = deal_probe(deal_id);
-	sm_probed_in_xact = true;
 	/* a deal that does not exist (yet) is not remembered */
 	if (owner != SM_NO_VALUE && d->gen == sm_gen[GEN_DEAL])
 		((IdEntry *) hash_search(d->probed, &deal_id, HASH_ENTER, NULL))->val = owner;
@@ -1102,56 +1120,121 @@ account_deal_row(HeapTuple tup, TupleDesc desc, void *arg)
 		idlist_add(&a->seen, account);
 }
 
-static RoleView *
-role_accounts(Oid role)
+/* a new generation of the role's accounts: start from nothing */
+static void
+role_accounts_reset(RoleView *v)
 {
-	RoleView   *v = role_get(role);
-	AccountLoad a;
-	MemoryContext old;
-
-	if (v->owned_accounts != NULL && v->account_gen == sm_gen[GEN_ACCOUNT])
-		return v;
 	if (v->account_cxt)
 		MemoryContextReset(v->account_cxt);
 	else
 		v->account_cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt role accounts",
 											   ALLOCSET_DEFAULT_SIZES);
 	v->account_gen = sm_gen[GEN_ACCOUNT];
+	v->owned_accounts = v->seen_accounts = NULL;
+	v->account_memo = id_hash_create("salesmgmt account memo", 64, v->account_cxt);
+	v->account_probes = 0;
+}
+
+/* every account of the role at once: a statement that asks about many */
+static void
+role_accounts_load(RoleView *v)
+{
+	AccountLoad a;
+	MemoryContext old;
+
 	a.view = v;
 	old = MemoryContextSwitchTo(v->account_cxt);
 	idlist_init(&a.owned, v->account_cxt);
 	idlist_init(&a.seen, v->account_cxt);
-	if (v->has_rep)
-	{
-		/* owners and deals are filtered here: no operator of the caller's */
-		org_query("SELECT account_id, owner_rep_id FROM salesmgmt.account",
-				  0, NULL, NULL, account_owned_row, &a);
-		org_query("SELECT account_id, owner_rep_id FROM salesmgmt.deal",
-				  0, NULL, NULL, account_deal_row, &a);
-		org_query("SELECT d.account_id, s.rep_id FROM salesmgmt.deal_split s "
-				  "JOIN salesmgmt.deal d ON d.deal_id OPERATOR(pg_catalog.=) s.deal_id",
-				  0, NULL, NULL, account_deal_row, &a);
-	}
+	/* owners and deals are filtered here: no operator of the caller's */
+	org_query("SELECT account_id, owner_rep_id FROM salesmgmt.account",
+			  0, NULL, NULL, account_owned_row, &a);
+	org_query("SELECT account_id, owner_rep_id FROM salesmgmt.deal",
+			  0, NULL, NULL, account_deal_row, &a);
+	org_query("SELECT d.account_id, s.rep_id FROM salesmgmt.deal_split s "
+			  "JOIN salesmgmt.deal d ON d.deal_id OPERATOR(pg_catalog.=) s.deal_id",
+			  0, NULL, NULL, account_deal_row, &a);
 	for (int i = 0; i < a.owned.n; i++)
 		idlist_add(&a.seen, a.owned.ids[i]);
 	v->owned_accounts = idset_build(v->account_cxt, a.owned.ids, a.owned.n);
 	v->seen_accounts = idset_build(v->account_cxt, a.seen.ids, a.seen.n);
 	MemoryContextSwitchTo(old);
-	return v;
 }
 
-/* admins: every account; reps and managers: one of their account sets */
+#define ACCOUNT_VISIBLE		1
+#define ACCOUNT_CHANGEABLE	2
+#define SM_ACCOUNT_PROBES_BEFORE_LOAD	2000
+
+static void
+account_deal_probe_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	RoleView   *v = ((void **) arg)[0];
+	int		   *bits = ((void **) arg)[1];
+	bool		isnull;
+	int64		deal = col_int64(tup, desc, 1, &isnull);
+	int64		owner = col_int64(tup, desc, 2, &isnull);
+
+	if (idset_has(v->reps, owner) || split_visible(v, deal))
+		*bits |= ACCOUNT_VISIBLE;
+}
+
+/* one account: its owner, then (if not visible) the deals on it */
+static int
+account_probe(RoleView *v, int64 account_id)
+{
+	static SPIPlanPtr owner_plan = NULL;
+	static SPIPlanPtr deals_plan = NULL;
+	int64		owner = SM_NO_VALUE;
+	int			bits = 0;
+	void	   *args[2] = {v, &bits};
+
+	org_probe(&owner_plan,
+			  "SELECT owner_rep_id FROM salesmgmt.account WHERE account_id OPERATOR(pg_catalog.=) $1",
+			  account_id, first_int64_row, &owner);
+	if (owner != SM_NO_VALUE && idset_has(v->reps, owner))
+		return ACCOUNT_VISIBLE | ACCOUNT_CHANGEABLE;
+	org_probe(&deals_plan,
+			  "SELECT deal_id, owner_rep_id FROM salesmgmt.deal WHERE account_id OPERATOR(pg_catalog.=) $1",
+			  account_id, account_deal_probe_row, args);
+	return bits;
+}
+
+/*
+ * Admins: every account; reps and managers: owned by a visible rep
+ * (changeable), or the account of a deal they see (visible).  A few
+ * accounts are looked up one by one (an insert's check); a statement that
+ * asks about many loads them all once.
+ */
 static bool
 role_account_has(Oid role, bool changeable, int64 account_id)
 {
 	RoleView   *v = role_get(role);
+	IdEntry    *e;
+	bool		found;
+	int			bits;
 
 	if (v->access == SM_ACCESS_ADMIN)
 		return true;
 	if (v->access == SM_ACCESS_NONE)
 		return false;
-	v = role_accounts(role);
-	return idset_has(changeable ? v->owned_accounts : v->seen_accounts, account_id);
+	if (v->account_memo == NULL || v->account_gen != sm_gen[GEN_ACCOUNT])
+		role_accounts_reset(v);
+	if (v->owned_accounts == NULL && v->account_probes >= SM_ACCOUNT_PROBES_BEFORE_LOAD)
+		role_accounts_load(v);
+	if (v->owned_accounts != NULL)
+		return idset_has(changeable ? v->owned_accounts : v->seen_accounts, account_id);
+	e = hash_search(v->account_memo, &account_id, HASH_FIND, &found);
+	if (e == NULL)
+	{
+		bits = account_probe(v, account_id);
+		v->account_probes++;
+		/* a probe may take in an invalidation: then this answer is not kept */
+		if (v->account_gen == sm_gen[GEN_ACCOUNT] && v->account_memo != NULL)
+			((IdEntry *) hash_search(v->account_memo, &account_id, HASH_ENTER, NULL))->val = bits;
+	}
+	else
+		bits = (int) e->val;
+	return (bits & (changeable ? ACCOUNT_CHANGEABLE : ACCOUNT_VISIBLE)) != 0;
 }
 
 bool

@@ -10,7 +10,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(52);
+SELECT plan(56);
 
 \ir ../sql/security_world.sql
 
@@ -207,6 +207,26 @@ SELECT throws_ok($$UPDATE salesmgmt.deal SET amount = 0$$, '42501', NULL, 'an an
 SELECT throws_ok($$SELECT secret FROM salesmgmt.webhook_endpoint$$, '42501', NULL, 'an analyst does not read webhook secrets');
 RESET ROLE;
 SELECT ok(NOT rolbypassrls AND NOT rolcanlogin, 'salesmgmt_analyst does not bypass row-level security') FROM pg_roles WHERE rolname = 'salesmgmt_analyst';
+
+-- many rows: past a few thousand look-ups a statement switches from
+-- probes to one load of every deal owner / account; the answers agree
+INSERT INTO salesmgmt.account (account_id, name, owner_rep_id)
+SELECT 10000 + i, 'bulk ' || i, CASE WHEN i % 2 = 0 THEN 8 ELSE 7 END FROM generate_series(1, 5000) i;
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount)
+SELECT 10000 + i, 'bulk ' || i, 10000 + i, CASE WHEN i % 2 = 0 THEN 8 ELSE 7 END, 1, 1, 1 FROM generate_series(1, 5000) i;
+INSERT INTO salesmgmt.payment (deal_id, amount, currency) SELECT 10000 + i, 1, 'USD' FROM generate_series(1, 5000) i;
+SET ROLE sec_r8;
+SELECT is((SELECT count(*)::int FROM salesmgmt.account WHERE name LIKE 'bulk %'), 2500,
+          'a rep sees exactly its half of 5,000 accounts (probes, then one load)');
+SELECT is((SELECT count(*)::int FROM salesmgmt.payment WHERE deal_id > 10000), 2500,
+          'and exactly the payments of its half of 5,000 deals');
+SELECT is((SELECT count(*)::int FROM salesmgmt.contact c JOIN salesmgmt.account a USING (account_id)), 1,
+          'and the contacts of its own account');
+RESET ROLE;
+SET ROLE sec_m7;
+SELECT is((SELECT count(*)::int FROM salesmgmt.payment WHERE deal_id > 10000), 2500,
+          'm7 (a rep since its manager role was revoked) sees its own half');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
