@@ -80,43 +80,72 @@ END
 $$;
 COMMENT ON FUNCTION salesmgmt.scorecard_visible(bigint) IS 'Per-row policy predicate of scorecard items: true when the current role sees the rows of the scorecard''s rep (a peer who sees the score on the leaderboard does not see the KPI values behind it).';
 
--- The cache's invalidation: a statement that changes the organisation,
--- the credit splits, the owner or account of deals, or accounts tells
--- every backend at commit.  Ordinary deal updates (stage, amount) send
--- nothing.
+-- The cache's invalidation: a change of the organisation, the credit
+-- splits, the owner or account of deals, or accounts tells every backend
+-- at commit.  Ordinary deal updates (stage, amount) send nothing.
 CREATE FUNCTION salesmgmt._org_invalidate()
 RETURNS trigger
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'sm_org_invalidate';
 COMMENT ON FUNCTION salesmgmt._org_invalidate() IS 'Internal statement trigger: sends a relcache invalidation for the table (or the salesmgmt relation named by the trigger''s argument) so that every backend reloads its cached organisation for row-level security.';
 
+-- Rows added or removed: a statement trigger.  Rows changed: a row
+-- trigger that fires only when a column the cache reads really changes
+-- (an application that rewrites every column of a deal sends nothing);
+-- one invalidation per statement however many rows fire it.
 CREATE TRIGGER team_org_invalidate
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.team
+    AFTER INSERT OR DELETE OR TRUNCATE ON salesmgmt.team
     FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+CREATE TRIGGER team_org_change_invalidate
+    AFTER UPDATE ON salesmgmt.team FOR EACH ROW
+    WHEN (OLD.team_id IS DISTINCT FROM NEW.team_id
+          OR OLD.parent_team_id IS DISTINCT FROM NEW.parent_team_id
+          OR OLD.manager_rep_id IS DISTINCT FROM NEW.manager_rep_id)
+    EXECUTE FUNCTION salesmgmt._org_invalidate();
 CREATE TRIGGER rep_org_invalidate
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.rep
+    AFTER INSERT OR DELETE OR TRUNCATE ON salesmgmt.rep
     FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+CREATE TRIGGER rep_org_change_invalidate
+    AFTER UPDATE ON salesmgmt.rep FOR EACH ROW
+    WHEN (OLD.rep_id IS DISTINCT FROM NEW.rep_id OR OLD.team_id IS DISTINCT FROM NEW.team_id
+          OR OLD.active IS DISTINCT FROM NEW.active OR OLD.db_role IS DISTINCT FROM NEW.db_role)
+    EXECUTE FUNCTION salesmgmt._org_invalidate();
 CREATE TRIGGER deal_split_org_invalidate
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.deal_split
     FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
 CREATE TRIGGER account_org_invalidate
-    AFTER INSERT OR UPDATE OF owner_rep_id OR DELETE OR TRUNCATE ON salesmgmt.account
+    AFTER INSERT OR DELETE OR TRUNCATE ON salesmgmt.account
     FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+CREATE TRIGGER account_org_change_invalidate
+    AFTER UPDATE ON salesmgmt.account FOR EACH ROW
+    WHEN (OLD.account_id IS DISTINCT FROM NEW.account_id
+          OR OLD.owner_rep_id IS DISTINCT FROM NEW.owner_rep_id)
+    EXECUTE FUNCTION salesmgmt._org_invalidate();
 -- deal owners and deletions: the deal owner cache (and the accounts seen)
 CREATE TRIGGER deal_org_invalidate
-    AFTER UPDATE OF owner_rep_id, account_id OR DELETE OR TRUNCATE ON salesmgmt.deal
+    AFTER DELETE OR TRUNCATE ON salesmgmt.deal
     FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+CREATE TRIGGER deal_org_change_invalidate
+    AFTER UPDATE ON salesmgmt.deal FOR EACH ROW
+    WHEN (OLD.deal_id IS DISTINCT FROM NEW.deal_id
+          OR OLD.owner_rep_id IS DISTINCT FROM NEW.owner_rep_id
+          OR OLD.account_id IS DISTINCT FROM NEW.account_id)
+    EXECUTE FUNCTION salesmgmt._org_invalidate();
 -- new deals: only the accounts seen through them (new deal ids are
 -- looked up when first asked for)
 CREATE TRIGGER deal_insert_org_invalidate
     AFTER INSERT ON salesmgmt.deal
     FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate('account');
 
-COMMENT ON TRIGGER team_org_invalidate ON salesmgmt.team IS 'Row-level security cache: the team tree changed.';
-COMMENT ON TRIGGER rep_org_invalidate ON salesmgmt.rep IS 'Row-level security cache: the rep directory changed.';
+COMMENT ON TRIGGER team_org_invalidate ON salesmgmt.team IS 'Row-level security cache: teams added or removed.';
+COMMENT ON TRIGGER team_org_change_invalidate ON salesmgmt.team IS 'Row-level security cache: the team tree or a team''s manager changed.';
+COMMENT ON TRIGGER rep_org_invalidate ON salesmgmt.rep IS 'Row-level security cache: reps added or removed.';
+COMMENT ON TRIGGER rep_org_change_invalidate ON salesmgmt.rep IS 'Row-level security cache: a rep''s team, login or activity changed.';
 COMMENT ON TRIGGER deal_split_org_invalidate ON salesmgmt.deal_split IS 'Row-level security cache: credit splits changed.';
-COMMENT ON TRIGGER account_org_invalidate ON salesmgmt.account IS 'Row-level security cache: accounts or their owners changed.';
-COMMENT ON TRIGGER deal_org_invalidate ON salesmgmt.deal IS 'Row-level security cache: deal owners, accounts or deletions changed.';
+COMMENT ON TRIGGER account_org_invalidate ON salesmgmt.account IS 'Row-level security cache: accounts added or removed.';
+COMMENT ON TRIGGER account_org_change_invalidate ON salesmgmt.account IS 'Row-level security cache: an account''s owner changed.';
+COMMENT ON TRIGGER deal_org_invalidate ON salesmgmt.deal IS 'Row-level security cache: deals removed.';
+COMMENT ON TRIGGER deal_org_change_invalidate ON salesmgmt.deal IS 'Row-level security cache: a deal''s owner or account changed.';
 COMMENT ON TRIGGER deal_insert_org_invalidate ON salesmgmt.deal IS 'Row-level security cache: new deals may show their accounts to more roles.';
 
 CREATE FUNCTION salesmgmt.rep_teammate(p_rep_id bigint)
