@@ -223,11 +223,12 @@ enum
 	GEN_DEAL,					/* deal owners (update of owner, delete) */
 	GEN_ACCOUNT,				/* accounts seen (account, deal changes) */
 	GEN_ROLE,					/* role membership, role names */
+	GEN_SCHEME,					/* kpi_scheme (leaderboard visibility) */
 	NUM_GENS
 };
 
 static uint64 sm_gen[NUM_GENS];
-static Oid	sm_rel_team, sm_rel_rep, sm_rel_split, sm_rel_deal, sm_rel_account;
+static Oid	sm_rel_team, sm_rel_rep, sm_rel_split, sm_rel_deal, sm_rel_account, sm_rel_scheme;
 static bool sm_callbacks_registered = false;
 static LocalTransactionId sm_tied_lxid = InvalidLocalTransactionId;
 static MemoryContext sm_org_cxt = NULL;
@@ -252,6 +253,8 @@ org_relcache_cb(Datum arg, Oid relid)
 		sm_gen[GEN_DEAL]++, sm_gen[GEN_ACCOUNT]++;
 	else if (relid == sm_rel_account)
 		sm_gen[GEN_ACCOUNT]++;
+	else if (relid == sm_rel_scheme)
+		sm_gen[GEN_SCHEME]++;
 }
 
 static void
@@ -509,6 +512,7 @@ org_get(void)
 	sm_rel_split = sm_relation_oid("deal_split");
 	sm_rel_deal = sm_relation_oid("deal");
 	sm_rel_account = sm_relation_oid("account");
+	sm_rel_scheme = sm_relation_oid("kpi_scheme");
 
 	cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt team tree", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
@@ -1019,6 +1023,69 @@ sm_org_rep_teammate(Oid role, int64 rep_id)
 	return r >= 0 && o->reps[r].has_team && o->reps[r].team_id == v->team_id;
 }
 
+/* leaderboard visibility of the schemes: scheme_id -> LB_* */
+#define LB_PRIVATE	0
+#define LB_TEAM		1
+#define LB_SCHEME	2
+
+static HTAB *sm_schemes = NULL;
+static uint64 sm_schemes_gen = 0;
+
+static void
+scheme_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	char	   *v = SPI_getvalue(tup, desc, 1);
+
+	*(int64 *) arg = v == NULL ? LB_PRIVATE
+		: strcmp(v, "scheme") == 0 ? LB_SCHEME
+		: strcmp(v, "team") == 0 ? LB_TEAM : LB_PRIVATE;
+}
+
+static int
+scheme_visibility(int64 scheme_id)
+{
+	static SPIPlanPtr plan = NULL;
+	IdEntry    *e;
+	int64		vis = LB_PRIVATE;
+
+	if (sm_schemes == NULL || sm_schemes_gen != sm_gen[GEN_SCHEME])
+	{
+		if (sm_schemes)
+			hash_destroy(sm_schemes);
+		sm_schemes = id_hash_create("salesmgmt schemes", 16, sm_org_cxt);
+		sm_schemes_gen = sm_gen[GEN_SCHEME];
+	}
+	e = hash_search(sm_schemes, &scheme_id, HASH_FIND, NULL);
+	if (e != NULL)
+		return (int) e->val;
+	org_probe(&plan, "SELECT leaderboard_visibility FROM salesmgmt.kpi_scheme "
+			  "WHERE scheme_id OPERATOR(pg_catalog.=) $1", scheme_id, scheme_row, &vis);
+	if (sm_schemes_gen == sm_gen[GEN_SCHEME])
+		((IdEntry *) hash_search(sm_schemes, &scheme_id, HASH_ENTER, NULL))->val = vis;
+	return (int) vis;
+}
+
+/* the role sees the rep's scorecard of the scheme on its leaderboard */
+bool
+sm_org_leaderboard_visible(Oid role, int64 scheme_id, int64 rep_id)
+{
+	RoleView   *v = role_get(role);
+
+	if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, rep_id))
+		return true;
+	if (v->access == SM_ACCESS_NONE)
+		return false;
+	switch (scheme_visibility(scheme_id))
+	{
+		case LB_SCHEME:
+			return true;
+		case LB_TEAM:
+			return sm_org_rep_teammate(role, rep_id);
+		default:
+			return false;
+	}
+}
+
 /*
  * move_deal and other functions that change a deal: a deal the caller sees
  * but may not change (shared by a split) is refused with 42501 naming it,
@@ -1346,6 +1413,13 @@ sm_rep_manages(PG_FUNCTION_ARGS)
 		if (chain[i] == manager)
 			PG_RETURN_BOOL(true);
 	PG_RETURN_BOOL(false);
+}
+
+PG_FUNCTION_INFO_V1(sm_leaderboard_visible);
+Datum
+sm_leaderboard_visible(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(sm_org_leaderboard_visible(GetUserId(), PG_GETARG_INT64(0), PG_GETARG_INT64(1)));
 }
 
 PG_FUNCTION_INFO_V1(sm_deal_row_visible);

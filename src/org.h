@@ -39,6 +39,7 @@ extern bool sm_org_deal_changeable(Oid role, int64 deal_id);
 extern bool sm_org_account_visible(Oid role, int64 account_id);
 extern bool sm_org_account_changeable(Oid role, int64 account_id);
 extern bool sm_org_rep_teammate(Oid role, int64 rep_id);
+extern bool sm_org_leaderboard_visible(Oid role, int64 scheme_id, int64 rep_id);
 
 /* 42501 naming the deal when the caller sees it but may not change it */
 extern void sm_org_require_deal_changeable(int64 deal_id);

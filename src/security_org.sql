@@ -165,22 +165,6 @@ COMMENT ON FUNCTION salesmgmt.rep_manages(bigint, bigint) IS 'True when the firs
 -- (scorecard_item), reviews and commission lines stay with the rep's side.
 CREATE FUNCTION salesmgmt.leaderboard_visible(p_scheme_id bigint, p_rep_id bigint)
 RETURNS boolean
-LANGUAGE plpgsql STRICT STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_visibility text;
-BEGIN
-    IF salesmgmt.rep_visible(p_rep_id) THEN
-        RETURN true;
-    END IF;
-    SELECT k.leaderboard_visibility INTO v_visibility
-      FROM salesmgmt.kpi_scheme k WHERE k.scheme_id = p_scheme_id;
-    RETURN CASE v_visibility
-        WHEN 'scheme' THEN salesmgmt.current_rep_id() IS NOT NULL
-        WHEN 'team' THEN salesmgmt.rep_teammate(p_rep_id)
-        ELSE false
-    END;
-END
-$$;
+LANGUAGE c STRICT STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_leaderboard_visible';
 COMMENT ON FUNCTION salesmgmt.leaderboard_visible(bigint, bigint) IS 'Per-row policy predicate of scorecards: true when the current role sees the rep''s scorecard of the scheme: its own side always; peers as the scheme''s leaderboard_visibility says (scheme: every rep, team: the same team, private: nobody).';

@@ -25,6 +25,19 @@ GRANT EXECUTE ON FUNCTION
     salesmgmt.leaderboard_visible(bigint, bigint)
     TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
 
+-- The cached leaderboard visibility of the schemes (here rather than in
+-- security_org.sql: the upgrade adds the column in its delta, in between).
+CREATE TRIGGER kpi_scheme_org_invalidate
+    AFTER INSERT OR DELETE OR TRUNCATE ON salesmgmt.kpi_scheme
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+CREATE TRIGGER kpi_scheme_org_change_invalidate
+    AFTER UPDATE ON salesmgmt.kpi_scheme FOR EACH ROW
+    WHEN (OLD.scheme_id IS DISTINCT FROM NEW.scheme_id
+          OR OLD.leaderboard_visibility IS DISTINCT FROM NEW.leaderboard_visibility)
+    EXECUTE FUNCTION salesmgmt._org_invalidate();
+COMMENT ON TRIGGER kpi_scheme_org_invalidate ON salesmgmt.kpi_scheme IS 'Row-level security cache: schemes added or removed.';
+COMMENT ON TRIGGER kpi_scheme_org_change_invalidate ON salesmgmt.kpi_scheme IS 'Row-level security cache: a scheme''s leaderboard visibility changed.';
+
 -- A manager's own rows are set by their own manager or an admin: refused
 -- with a hint (the policies alone would say only "row-level security").
 CREATE FUNCTION salesmgmt._not_own_row()
