@@ -30,6 +30,7 @@ SQL_PARTS    = src/core.sql \
                src/security.sql \
                src/security_rls.sql \
                src/security_rights.sql \
+               src/rules.sql \
                src/webhook_events.sql
 
 # The upgrade from the previous release, in order: deltas of existing
@@ -42,6 +43,7 @@ UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/rls.sql \
                 src/security_rls.sql \
                 src/security_rights.sql \
+                src/rules.sql \
                 src/webhook_events.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
@@ -54,7 +56,7 @@ EXTRA_CLEAN  = $(DATA_built)
 REGRESS      = $(sort $(notdir $(basename $(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=plpgsql
 
-PG_CPPFLAGS  = -I$(srcdir)/src $(shell curl-config --cflags 2>/dev/null)
+PG_CPPFLAGS  = -I$(srcdir)/src -DSM_LIBRARY_VERSION='"$(EXTVERSION)"' $(shell curl-config --cflags 2>/dev/null)
 # -Wextra minus unused-parameter: fmgr's calling convention and the server's
 # own inline functions leave parameters unused by design.
 PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter $(SM_EXTRA_CFLAGS)

@@ -52,6 +52,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "org.h"
 #include "salesmgmt.h"
 #include "util.h"
@@ -314,17 +315,17 @@ org_begin(void)
 		sm_callbacks_registered = true;
 		bump_all();
 	}
-	if (statement != last_statement || MyProc->lxid != last_lxid)
+	if (statement != last_statement || SM_MY_LXID != last_lxid)
 	{
 		AcceptInvalidationMessages();
 		/* what was read with a parallel query's snapshot is its own */
-		if (sm_tied_lxid != InvalidLocalTransactionId && sm_tied_lxid != MyProc->lxid)
+		if (sm_tied_lxid != InvalidLocalTransactionId && sm_tied_lxid != SM_MY_LXID)
 		{
 			bump_all();
 			sm_tied_lxid = InvalidLocalTransactionId;
 		}
 		last_statement = statement;
-		last_lxid = MyProc->lxid;
+		last_lxid = SM_MY_LXID;
 	}
 }
 
@@ -370,7 +371,7 @@ org_spi_begin(OrgSpi *s)
 	if (s->snapshot)
 		PushActiveSnapshot(GetLatestSnapshot());
 	else
-		sm_tied_lxid = MyProc->lxid;
+		sm_tied_lxid = SM_MY_LXID;
 }
 
 static void
