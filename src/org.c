@@ -213,6 +213,20 @@ idlist_add(IdList *l, int64 id)
 	l->ids[l->n++] = id;
 }
 
+/* two bigint columns of a query's rows, side by side */
+typedef struct IdPairs
+{
+	IdList		first;
+	IdList		second;
+} IdPairs;
+
+static void
+idpairs_init(IdPairs *p, MemoryContext cxt)
+{
+	idlist_init(&p->first, cxt);
+	idlist_init(&p->second, cxt);
+}
+
 /* ------------------------------------------------------------------------
  * Generations and invalidation
  * ------------------------------------------------------------------------
@@ -341,6 +355,17 @@ col_int64(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
 	Datum		d = SPI_getbinval(tup, desc, col, isnull);
 
 	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+/* an OrgRowFn: columns 1 and 2 of the row into an IdPairs */
+static void
+pair_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	IdPairs    *p = arg;
+	bool		isnull;
+
+	idlist_add(&p->first, col_int64(tup, desc, 1, &isnull));
+	idlist_add(&p->second, col_int64(tup, desc, 2, &isnull));
 }
 
 typedef struct OrgSpi
@@ -604,22 +629,11 @@ typedef struct Splits
 {
 	MemoryContext cxt;
 	uint64		gen;
-	IdList		deals;			/* parallel arrays, sorted by deal */
-	IdList		reps;
+	IdPairs		pairs;			/* deal (first), rep (second), sorted by deal */
 	IdMap	   *first;			/* deal_id -> first index */
 } Splits;
 
 static Splits *sm_splits = NULL;
-
-static void
-split_row(HeapTuple tup, TupleDesc desc, void *arg)
-{
-	Splits	   *s = arg;
-	bool		isnull;
-
-	idlist_add(&s->deals, col_int64(tup, desc, 1, &isnull));
-	idlist_add(&s->reps, col_int64(tup, desc, 2, &isnull));
-}
 
 static Splits *
 splits_get(void)
@@ -640,16 +654,15 @@ splits_get(void)
 	s = MemoryContextAllocZero(cxt, sizeof(Splits));
 	s->cxt = cxt;
 	s->gen = sm_gen[GEN_SPLIT];
-	idlist_init(&s->deals, cxt);
-	idlist_init(&s->reps, cxt);
+	idpairs_init(&s->pairs, cxt);
 	org_query("SELECT deal_id, rep_id FROM salesmgmt.deal_split ORDER BY deal_id",
-			  0, NULL, NULL, split_row, s);
+			  0, NULL, NULL, pair_row, &s->pairs);
 	idlist_init(&keys, cxt);
 	idlist_init(&firsts, cxt);
-	for (int i = 0; i < s->deals.n; i++)
-		if (i == 0 || s->deals.ids[i] != s->deals.ids[i - 1])
+	for (int i = 0; i < s->pairs.first.n; i++)
+		if (i == 0 || s->pairs.first.ids[i] != s->pairs.first.ids[i - 1])
 		{
-			idlist_add(&keys, s->deals.ids[i]);
+			idlist_add(&keys, s->pairs.first.ids[i]);
 			idlist_add(&firsts, i);
 		}
 	s->first = idmap_build(cxt, keys.ids, firsts.ids, keys.n);
@@ -829,21 +842,9 @@ typedef struct Deals
 	IdMap	   *all;			/* after a full scan */
 	HTAB	   *probed;			/* owners found by probes (deal_id -> owner) */
 	int			nprobes;
-	IdList		scan_keys;		/* used during a full scan */
-	IdList		scan_vals;
 } Deals;
 
 static Deals *sm_deals = NULL;
-
-static void
-deal_row(HeapTuple tup, TupleDesc desc, void *arg)
-{
-	Deals	   *d = arg;
-	bool		isnull;
-
-	idlist_add(&d->scan_keys, col_int64(tup, desc, 1, &isnull));
-	idlist_add(&d->scan_vals, col_int64(tup, desc, 2, &isnull));
-}
 
 static Deals *
 deals_get(void)
@@ -943,12 +944,13 @@ deal_owner(int64 deal_id)
 	if (d->all == NULL && ++d->nprobes > SM_DEAL_PROBES_BEFORE_SCAN)
 	{
 		/* a statement needs many: one scan beats many probes */
-		idlist_init(&d->scan_keys, d->cxt);
-		idlist_init(&d->scan_vals, d->cxt);
-		org_query("SELECT deal_id, owner_rep_id FROM salesmgmt.deal", 0, NULL, NULL, deal_row, d);
-		d->all = idmap_build(d->cxt, d->scan_keys.ids, d->scan_vals.ids, d->scan_keys.n);
-		pfree(d->scan_keys.ids);
-		pfree(d->scan_vals.ids);
+		IdPairs		scan;
+
+		idpairs_init(&scan, d->cxt);
+		org_query("SELECT deal_id, owner_rep_id FROM salesmgmt.deal", 0, NULL, NULL, pair_row, &scan);
+		d->all = idmap_build(d->cxt, scan.first.ids, scan.second.ids, scan.first.n);
+		pfree(scan.first.ids);
+		pfree(scan.second.ids);
 		owner = idmap_get(d->all, deal_id, &known);
 		if (owner != SM_NO_VALUE)
 			return owner;
@@ -1119,8 +1121,8 @@ split_visible(RoleView *v, int64 deal_id)
 
 	if (i == SM_NO_VALUE)
 		return false;
-	for (; i < s->deals.n && s->deals.ids[i] == deal_id; i++)
-		if (idset_has(v->reps, s->reps.ids[i]))
+	for (; i < s->pairs.first.n && s->pairs.first.ids[i] == deal_id; i++)
+		if (idset_has(v->reps, s->pairs.second.ids[i]))
 			return true;
 	return false;
 }
