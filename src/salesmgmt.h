@@ -9,6 +9,9 @@
  *	  util.c		shared helpers: numeric arithmetic, catalog lookups
  *	  core.sql		the CRM data model (teams, reps, accounts, deals, ...)
  *	  pipeline.c	stage transitions, stage gates, deal history (triggers)
+ *	  pipeline_api.c	move_deal, allowed_next_stages
+ *	  process.c		stage tasks and approvals, hooked into the pipeline
+ *					triggers; follow-up rules and sales plans in process.sql
  *	  forecast.c	weighted/category forecasts, Monte Carlo ranges
  *	  commission.c	commission plans, tiers, ledger
  *	  kpi.c			KPI scoring and scorecards
@@ -43,6 +46,8 @@
 /* feedback workflow (raised by src/analytics.sql, PL/pgSQL) */
 #define ERRCODE_SM_FEEDBACK_STATUS_BACKWARD	MAKE_SQLSTATE('S','M','0','5','0')
 #define ERRCODE_SM_FEEDBACK_RESOLVED		MAKE_SQLSTATE('S','M','0','5','1')
+/* sales process: stage tasks, approvals (process.c) */
+#define ERRCODE_SM_STAGE_TASKS_OPEN			MAKE_SQLSTATE('S','M','0','7','0')
 
 /* Settings shared by several concerns (defined in salesmgmt.c) */
 extern char *sm_reporting_currency;

@@ -123,3 +123,11 @@ UPDATE salesmgmt.deal SET amount = amount + 1
  WHERE deal_id = (SELECT min(deal_id) FROM salesmgmt.deal)
    AND NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_delivery);
 \endif
+
+-- the sales process (src/process.sql)
+SELECT to_regclass('salesmgmt.stage_task_template') IS NOT NULL AS have_process \gset
+\if :have_process
+INSERT INTO salesmgmt.stage_task_template (stage_id, title, due_days)
+SELECT min(stage_id), 'Confirm the budget', 5 FROM salesmgmt.stage WHERE outcome = 'open'
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.stage_task_template);
+\endif
