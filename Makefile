@@ -29,7 +29,9 @@ SQL_PARTS    = src/core.sql \
                src/security.sql \
                src/security_rls.sql \
                src/webhook_events.sql \
-               src/process.sql
+               src/process.sql \
+               src/process_followup.sql \
+               src/process_plan.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -38,7 +40,9 @@ UPGRADE_PARTS = upgrade/0.1.0--0.2.0/webhook.sql \
                 upgrade/0.1.0--0.2.0/process.sql \
                 src/security_rls.sql \
                 src/webhook_events.sql \
-                src/process.sql
+                src/process.sql \
+                src/process_followup.sql \
+                src/process_plan.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

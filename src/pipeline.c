@@ -184,7 +184,7 @@ sm_relation_owner(Oid relid)
 }
 
 /* Copies a one-dimensional text[] or name[] datum into a C string array. */
-static int
+int
 sm_copy_string_array(Datum arr, Oid elemtype, char ***out)
 {
 	ArrayType  *a = DatumGetArrayTypeP(arr);

@@ -78,6 +78,7 @@ extern void sm_config_current(void);
 extern SmStage *sm_find_stage(int64 stage_id);
 extern SmPipeline *sm_find_pipeline(int64 pipeline_id);
 extern HTAB *sm_pipelines(void);
+extern int	sm_copy_string_array(Datum arr, Oid elemtype, char ***out);
 
 /* rules */
 extern bool sm_move_allowed(const SmStage *from, const SmStage *to);

@@ -48,6 +48,9 @@
 #define ERRCODE_SM_FEEDBACK_RESOLVED		MAKE_SQLSTATE('S','M','0','5','1')
 /* sales process: stage tasks, approvals (process.c) */
 #define ERRCODE_SM_STAGE_TASKS_OPEN			MAKE_SQLSTATE('S','M','0','7','0')
+/* raised by process_approval.sql (PL/pgSQL), called from process.c */
+#define ERRCODE_SM_APPROVAL_REQUIRED		MAKE_SQLSTATE('S','M','0','7','1')
+#define ERRCODE_SM_APPROVAL_PENDING			MAKE_SQLSTATE('S','M','0','7','2')
 
 /* Settings shared by several concerns (defined in salesmgmt.c) */
 extern char *sm_reporting_currency;
