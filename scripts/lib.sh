@@ -16,7 +16,7 @@ SM_SYS_LIB=/usr/lib/postgresql/$SM_PG_MAJOR/lib
 SM_SYS_SHARE=/usr/share/postgresql/$SM_PG_MAJOR
 SM_PACKAGES="postgresql-$SM_PG_MAJOR postgresql-server-dev-$SM_PG_MAJOR postgresql-$SM_PG_MAJOR-pgtap
  libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libcurl4-openssl-dev
- make gcc bc nginx-light openssl sqlsmith python3"
+ make gcc bc nginx-light openssl sqlsmith python3 postgresql-$SM_PG_MAJOR-cron"
 
 sm_log() { printf '== %s\n' "$*" >&2; }
 sm_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
