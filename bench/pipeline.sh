@@ -149,3 +149,62 @@ tps_ratio() {	# tps_ratio FASTER SLOWER: how many times the first's throughput
 tps_ratio "salesmgmt C triggers" "PL/pgSQL reference triggers"
 tps_ratio "floor: UPDATE + history INSERT, no checks" "salesmgmt C triggers"
 bench_psql -c "SELECT pipeline_bench.use('c')" >/dev/null
+
+# ------------------------------------------------------------ with the sales process
+# Stage tasks (3 required templates per open stage: created on entry, the
+# open-task check on every forward move) and an approval rule evaluated on
+# every move into Negotiation (bench/process_reference.sql), against the
+# floor of the same run: the same UPDATE, history and task INSERTs by hand.
+# Target: within 1.25x the floor.
+echo
+echo "== with stage tasks (3 per stage) and an approval rule: $moved deals, one UPDATE"
+bench_psql -f "$SM_ROOT/bench/process_reference.sql"
+bench_psql -c "SELECT pipeline_bench.use('floor')" >/dev/null
+bench_psql -c "VACUUM ANALYZE salesmgmt.deal, salesmgmt.deal_stage_history, salesmgmt.sales_task"
+bench_time "floor with tasks: UPDATE + history + tasks" "SELECT pipeline_bench.bulk_move_tasks_floor()"
+bench_psql -c "SELECT pipeline_bench.use('c')" >/dev/null
+bench_psql -c "VACUUM ANALYZE salesmgmt.deal, salesmgmt.deal_stage_history, salesmgmt.sales_task"
+bench_time "salesmgmt C triggers, tasks and approvals" "SELECT pipeline_bench.bulk_move('c')"
+bench_ratio "salesmgmt C triggers, tasks and approvals" "floor with tasks: UPDATE + history + tasks"
+
+# single moves: each transaction moves a deal and completes its new tasks
+cat > "$PGB/tasks_trigger.sql" <<SQL
+\set n random(1, :cycle)
+UPDATE salesmgmt.deal d SET stage_id = $next_stage
+  FROM pipeline_bench.cycle_set c WHERE c.n = :n AND d.deal_id = c.deal_id;
+UPDATE salesmgmt.sales_task t SET status = 'done', completed_at = now()
+  FROM pipeline_bench.cycle_set c WHERE c.n = :n AND t.deal_id = c.deal_id AND t.status = 'open';
+SQL
+cat > "$PGB/tasks_floor.sql" <<SQL
+\set n random(1, :cycle)
+WITH old AS (
+    SELECT d.deal_id, d.stage_id, d.amount, d.expected_close_date, d.stage_entered_at
+      FROM salesmgmt.deal d JOIN pipeline_bench.cycle_set c ON c.deal_id = d.deal_id
+     WHERE c.n = :n FOR UPDATE OF d
+), moved AS (
+    UPDATE salesmgmt.deal d SET stage_id = $next_stage, stage_entered_at = now(), updated_at = now()
+      FROM old o WHERE d.deal_id = o.deal_id
+    RETURNING d.*, o.stage_id AS old_stage_id, o.amount AS old_amount,
+              o.expected_close_date AS old_ecd, o.stage_entered_at AS old_entered
+), hist AS (
+    INSERT INTO salesmgmt.deal_stage_history
+        (deal_id, pipeline_id, from_stage_id, to_stage_id, owner_rep_id, old_amount, new_amount, currency,
+         old_expected_close_date, new_expected_close_date, probability, forecast_category,
+         effective_probability, effective_category, changed_at, changed_by, time_in_previous_stage)
+    SELECT m.deal_id, m.pipeline_id, m.old_stage_id, m.stage_id, m.owner_rep_id, m.old_amount, m.amount,
+           m.currency, m.old_ecd, m.expected_close_date, m.probability, m.forecast_category,
+           coalesce(m.probability, s.probability), coalesce(m.forecast_category, s.forecast_category),
+           now(), current_user, now() - m.old_entered
+      FROM moved m JOIN salesmgmt.stage s ON s.stage_id = m.stage_id
+)
+INSERT INTO salesmgmt.sales_task (rep_id, account_id, deal_id, title, due_date, stage_id, template_id, required)
+SELECT m.owner_rep_id, m.account_id, m.deal_id, t.title, current_date + t.due_days, m.stage_id, t.template_id, t.required
+  FROM moved m JOIN salesmgmt.stage_task_template t ON t.stage_id = m.stage_id
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.sales_task x
+                    WHERE x.deal_id = m.deal_id AND x.template_id = t.template_id AND x.status <> 'cancelled');
+UPDATE salesmgmt.sales_task t SET status = 'done', completed_at = now()
+  FROM pipeline_bench.cycle_set c WHERE c.n = :n AND t.deal_id = c.deal_id AND t.status = 'open';
+SQL
+pgbench_run "floor with tasks" floor tasks_floor.sql
+pgbench_run "salesmgmt C triggers, tasks and approvals" c tasks_trigger.sql
+tps_ratio "floor with tasks" "salesmgmt C triggers, tasks and approvals"
