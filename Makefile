@@ -31,7 +31,8 @@ SQL_PARTS    = src/core.sql \
                src/webhook_events.sql \
                src/process.sql \
                src/process_followup.sql \
-               src/process_plan.sql
+               src/process_plan.sql \
+               src/process_approval.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -42,7 +43,8 @@ UPGRADE_PARTS = upgrade/0.1.0--0.2.0/webhook.sql \
                 src/webhook_events.sql \
                 src/process.sql \
                 src/process_followup.sql \
-                src/process_plan.sql
+                src/process_plan.sql \
+               src/process_approval.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

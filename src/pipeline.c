@@ -170,7 +170,7 @@ sm_policy_name(SmPolicy p)
 	return "forward";
 }
 
-static Oid
+Oid
 sm_relation_owner(Oid relid)
 {
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));

@@ -79,6 +79,7 @@ extern SmStage *sm_find_stage(int64 stage_id);
 extern SmPipeline *sm_find_pipeline(int64 pipeline_id);
 extern HTAB *sm_pipelines(void);
 extern int	sm_copy_string_array(Datum arr, Oid elemtype, char ***out);
+extern Oid	sm_relation_owner(Oid relid);
 
 /* rules */
 extern bool sm_move_allowed(const SmStage *from, const SmStage *to);

@@ -2,7 +2,7 @@
  *
  * process.c
  *	  The sales process, enforced: stage tasks (checklists that gate a
- *	  stage) hooked into the pipeline triggers of pipeline.c.
+ *	  stage) and approvals, hooked into the pipeline triggers of pipeline.c.
  *
  * When a deal enters a stage (INSERT, UPDATE of any size, move_deal) the
  * stage's task templates become tasks in salesmgmt.sales_task, in the same
@@ -12,8 +12,16 @@
  * history trigger's pass over the transition tables: one query each for a
  * bulk UPDATE of any size, skipped when no stage involved has templates.
  *
- * Which stages have templates is part of the pipeline configuration cache
- * (pipeline.c), reloaded on the same relcache invalidations.
+ * A move into a stage whose approval rule (compiled once, evaluated in C
+ * on the new row) matches the deal needs an approved request, which the
+ * move consumes (SM071); a change to the amount or a field the rules test
+ * is refused while a request is pending (SM072) and voids an approved
+ * one.  Only moves into guarded stages and changes to guarded fields run
+ * SQL (process_approval.sql's internal functions, as the owner).
+ *
+ * Which stages have templates and approval rules is part of the pipeline
+ * configuration cache (pipeline.c), reloaded on the same relcache
+ * invalidations.
  *
  * See docs/process.md.
  *
@@ -40,31 +48,106 @@
 
 #include "pipeline.h"
 #include "salesmgmt.h"
+#include "rules.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(sm_stage_task_guard);
 
 /* relations of the sales process; InvalidOid before 0.2.0's tables exist */
 static Oid	sm_template_relid = InvalidOid;
+static Oid	sm_rule_relid = InvalidOid;
 static Oid	sm_task_owner = InvalidOid;
+
+/* An approval rule of a stage, compiled (in the configuration cache) */
+typedef struct SmApprovalRule
+{
+	int64		rule_id;
+	char	   *name;
+	SmRule	   *rule;
+	Oid			bound_relid;	/* deal relation the rule is bound to */
+	struct SmApprovalRule *next;
+} SmApprovalRule;
+
+/* the fields any approval rule guards (with amount); none: no rules */
+static int	sm_nguarded = 0;
+static char **sm_guarded = NULL;
+static AttrNumber *sm_guarded_attnum = NULL;
+static Oid	sm_guarded_relid = InvalidOid;
 
 bool
 sm_process_relcache(Oid relid)
 {
-	return OidIsValid(relid) && relid == sm_template_relid;
+	return OidIsValid(relid) && (relid == sm_template_relid || relid == sm_rule_relid);
 }
 
-static Oid
-sm_owner_of(Oid relid)
+/* Adds a field to the guarded set (once). */
+static void
+sm_guard_field(const char *name, MemoryContext cxt)
 {
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
+	for (int i = 0; i < sm_nguarded; i++)
+		if (strcmp(sm_guarded[i], name) == 0)
+			return;
+	if (sm_nguarded % 8 == 0)
+		sm_guarded = sm_guarded == NULL ?
+			MemoryContextAlloc(cxt, sizeof(char *) * 8) :
+			repalloc(sm_guarded, sizeof(char *) * (sm_nguarded + 8));
+	sm_guarded[sm_nguarded++] = MemoryContextStrdup(cxt, name);
+}
 
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+/*
+ * The active approval rules of each stage, compiled against salesmgmt.deal
+ * (a rule written before a column was dropped fails here, naming it), and
+ * the fields they guard.
+ */
+static void
+sm_load_approval_rules(HTAB *stages, MemoryContext cxt)
+{
+	Oid			deal_relid = sm_relation_oid("deal");
+	int			ret;
+
+	sm_nguarded = 0;
+	sm_guarded = NULL;
+	sm_guarded_attnum = NULL;
+	sm_guarded_relid = InvalidOid;
+	sm_rule_relid = get_relname_relid("approval_rule", sm_schema_oid());
+	if (!OidIsValid(sm_rule_relid))
+		return;
+	ret = SPI_execute("SELECT rule_id, name, stage_id, condition,"
+					  "       ARRAY(SELECT salesmgmt._rule_fields(condition))"
+					  "  FROM salesmgmt.approval_rule WHERE active"
+					  " ORDER BY stage_id, rule_id DESC", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading salesmgmt.approval_rule failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+		sm_guard_field("amount", cxt);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		stage_id = DatumGetInt64(SPI_getbinval(tup, td, 3, &isnull));
+		SmStage    *s = hash_search(stages, &stage_id, HASH_FIND, NULL);
+		MemoryContext oldcxt;
+		SmApprovalRule *r;
+		char	  **fields;
+		int			nfields;
+
+		if (s == NULL)			/* cannot happen: foreign key */
+			continue;
+		oldcxt = MemoryContextSwitchTo(cxt);
+		r = palloc0(sizeof(SmApprovalRule));
+		r->rule_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+		r->name = pstrdup(SPI_getvalue(tup, td, 2));
+		r->rule = sm_rule_compile(DatumGetJsonbPCopy(SPI_getbinval(tup, td, 4, &isnull)),
+								  deal_relid, "approval rule condition");
+		r->bound_relid = InvalidOid;
+		r->next = s->rules;
+		s->rules = r;
+		MemoryContextSwitchTo(oldcxt);
+		nfields = sm_copy_string_array(SPI_getbinval(tup, td, 5, &isnull), TEXTOID, &fields);
+		for (int k = 0; k < nfields; k++)
+			sm_guard_field(fields[k], cxt);
+	}
 }
 
 /*
@@ -80,7 +163,7 @@ sm_process_load(HTAB *stages, MemoryContext cxt)
 	sm_template_relid = get_relname_relid("stage_task_template", sm_schema_oid());
 	if (!OidIsValid(sm_template_relid))
 		return;					/* the 0.1.0 schema: no stage tasks */
-	sm_task_owner = sm_owner_of(sm_relation_oid("sales_task"));
+	sm_task_owner = sm_relation_owner(sm_relation_oid("sales_task"));
 
 	ret = SPI_execute("SELECT stage_id, pg_catalog.count(*)::integer,"
 					  "       pg_catalog.count(*) FILTER (WHERE required)::integer"
@@ -101,6 +184,7 @@ sm_process_load(HTAB *stages, MemoryContext cxt)
 		s->ntemplates = DatumGetInt32(SPI_getbinval(tup, td, 2, &isnull));
 		s->nrequired_templates = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
 	}
+	sm_load_approval_rules(stages, cxt);
 }
 
 /* ----------------------------------------------------------------------
@@ -220,6 +304,34 @@ sm_process_row(SmProcessBatch *b, TupleTableSlot *oldslot, TupleTableSlot *newsl
 	b->ncreate += create;
 }
 
+/*
+ * SPI as the owner of the process tables, without row-level security:
+ * every writer of deals needs the tasks and requests of the deal, whoever
+ * they are assigned to.  sm_owner_spi_end restores the caller.
+ */
+typedef struct SmSavedUser
+{
+	Oid			userid;
+	int			sec;
+} SmSavedUser;
+
+static void
+sm_owner_spi_begin(SmSavedUser *saved)
+{
+	GetUserIdAndSecContext(&saved->userid, &saved->sec);
+	SetUserIdAndSecContext(sm_task_owner,
+						   saved->sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+static void
+sm_owner_spi_end(SmSavedUser *saved)
+{
+	SPI_finish();
+	SetUserIdAndSecContext(saved->userid, saved->sec);
+}
+
 static SPIPlanPtr
 sm_keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 {
@@ -305,8 +417,7 @@ sm_process_finish(SmProcessBatch *b)
 	static SPIPlanPtr cancel_plan = NULL;
 	static SPIPlanPtr create_plan = NULL;
 	EphemeralNamedRelation enr;
-	Oid			save_userid;
-	int			save_sec;
+	SmSavedUser saved;
 	int			ret;
 
 	if (b->nrows == 0)
@@ -314,11 +425,7 @@ sm_process_finish(SmProcessBatch *b)
 		tuplestore_end(b->moves);
 		return;
 	}
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(sm_task_owner,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sm_owner_spi_begin(&saved);
 	enr = palloc0(sizeof(EphemeralNamedRelationData));
 	enr->md.name = SM_MOVES_ENR;
 	enr->md.reliddesc = InvalidOid;
@@ -371,8 +478,7 @@ sm_process_finish(SmProcessBatch *b)
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "creating stage tasks failed: %s", SPI_result_code_string(ret));
 	}
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
+	sm_owner_spi_end(&saved);
 	tuplestore_end(b->moves);
 }
 
@@ -387,8 +493,7 @@ sm_process_open_required(int64 deal_id, int64 stage_id)
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		args[2];
 	SmStage    *stage;
-	Oid			save_userid;
-	int			save_sec;
+	SmSavedUser saved;
 	int64		n;
 	bool		isnull;
 
@@ -396,11 +501,7 @@ sm_process_open_required(int64 deal_id, int64 stage_id)
 	stage = sm_find_stage(stage_id);
 	if (stage == NULL || stage->nrequired_templates == 0)
 		return 0;
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(sm_task_owner,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	sm_owner_spi_begin(&saved);
 	sm_keep_plan(&plan,
 				 "SELECT pg_catalog.count(*) FROM salesmgmt.sales_task"
 				 " WHERE deal_id OPERATOR(pg_catalog.=) $1 AND stage_id OPERATOR(pg_catalog.=) $2"
@@ -410,8 +511,7 @@ sm_process_open_required(int64 deal_id, int64 stage_id)
 	if (SPI_execute_plan(plan, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading salesmgmt.sales_task failed");
 	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
+	sm_owner_spi_end(&saved);
 	return n;
 }
 
@@ -530,9 +630,120 @@ sm_stage_task_guard(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------------
  */
 
+/* The guarded fields of a row as a JSON object of their text values. */
+static Jsonb *
+sm_guarded_jsonb(HeapTuple tup, TupleDesc td)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < sm_nguarded; i++)
+	{
+		char	   *v;
+
+		if (sm_guarded_attnum[i] <= 0)
+			continue;
+		v = SPI_getvalue(tup, td, sm_guarded_attnum[i]);
+		if (v == NULL)
+		{
+			JsonbValue	null;
+
+			sm_jsonb_push_key(&state, sm_guarded[i]);
+			null.type = jbvNull;
+			pushJsonbValue(&state, WJB_VALUE, &null);
+		}
+		else
+			sm_jsonb_push_string(&state, sm_guarded[i], v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/* Runs one of process_approval.sql's internal functions as the owner. */
+static void
+sm_approval_call(const char *sql, SPIPlanPtr *plan, int nargs, Oid *argtypes, Datum *args)
+{
+	SmSavedUser saved;
+
+	sm_owner_spi_begin(&saved);
+	sm_keep_plan(plan, sql, nargs, argtypes);
+	if (SPI_execute_plan(*plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "%s failed", sql);
+	sm_owner_spi_end(&saved);
+}
+
+/*
+ * Per row, from the BEFORE trigger, for updates: a change to a guarded
+ * field meets the deal's open requests (refused while pending, voiding an
+ * approval); a move into a stage whose rule matches the deal consumes its
+ * approved request or is refused.
+ */
 void
 sm_process_check_row(int64 deal_id, const SmStage *from, const SmStage *to,
 					 HeapTuple oldtup, HeapTuple newtup, Relation rel)
 {
-	/* approval rules come with step 2 */
+	static SPIPlanPtr changed_plan = NULL;
+	static SPIPlanPtr consume_plan = NULL;
+	TupleDesc	td = RelationGetDescr(rel);
+	Oid			relid = RelationGetRelid(rel);
+	bool		changed = false;
+
+	if (sm_nguarded == 0)
+		return;					/* no approval rules */
+	if (sm_guarded_relid != relid)
+	{
+		MemoryContext cxt = GetMemoryChunkContext(sm_guarded);
+
+		sm_guarded_attnum = MemoryContextAlloc(cxt, sizeof(AttrNumber) * sm_nguarded);
+		for (int i = 0; i < sm_nguarded; i++)
+		{
+			int			attnum = SPI_fnumber(td, sm_guarded[i]);
+
+			sm_guarded_attnum[i] = attnum > 0 ? (AttrNumber) attnum : 0;
+		}
+		sm_guarded_relid = relid;
+	}
+	for (int i = 0; i < sm_nguarded && !changed; i++)
+		changed = sm_guarded_attnum[i] > 0 &&
+			sm_attr_changed(oldtup, newtup, td, sm_guarded[i]);
+	if (changed)
+	{
+		Oid			argtypes[3] = {INT8OID, JSONBOID, JSONBOID};
+		Datum		args[3];
+
+		args[0] = Int64GetDatum(deal_id);
+		args[1] = JsonbPGetDatum(sm_guarded_jsonb(oldtup, td));
+		args[2] = JsonbPGetDatum(sm_guarded_jsonb(newtup, td));
+		sm_approval_call("SELECT salesmgmt._approval_fields_changed($1, $2, $3)",
+						 &changed_plan, 3, argtypes, args);
+	}
+
+	if (from != to && to->rules != NULL)
+	{
+		StringInfoData names;
+
+		initStringInfo(&names);
+		for (SmApprovalRule *r = to->rules; r != NULL; r = r->next)
+		{
+			if (r->bound_relid != relid)
+			{
+				sm_rule_bind(r->rule, td);
+				r->bound_relid = relid;
+			}
+			if (sm_rule_match_tuple(r->rule, newtup, td))
+				appendStringInfo(&names, "%s\"%s\"", names.len > 0 ? ", " : "", r->name);
+		}
+		if (names.len > 0)
+		{
+			Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
+			Datum		args[3];
+
+			args[0] = Int64GetDatum(deal_id);
+			args[1] = Int64GetDatum(to->stage_id);
+			args[2] = CStringGetTextDatum(names.data);
+			sm_approval_call("SELECT salesmgmt._approval_consume($1, $2, $3)",
+							 &consume_plan, 3, argtypes, args);
+		}
+	}
 }

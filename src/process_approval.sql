@@ -420,7 +420,7 @@ BEGIN
         RAISE EXCEPTION 'deal % cannot enter stage "%" without an approval', p_deal_id,
             (SELECT s.name FROM salesmgmt.stage s WHERE s.stage_id = p_stage_id)
             USING ERRCODE = 'SM071',
-                  DETAIL = pg_catalog.format('Approval rule %s applies to the deal; %s', p_rules,
+                  DETAIL = pg_catalog.format('Approval rules that apply to the deal: %s; %s', p_rules,
                                              CASE WHEN v_pending IS NOT NULL
                                                   THEN pg_catalog.format('request %s is still pending.', v_pending)
                                                   ELSE 'no approved request exists.' END),

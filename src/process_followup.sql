@@ -135,16 +135,21 @@ BEGIN
         RAISE EXCEPTION 'as-of time must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF p_as_of > now() + interval '1 day' THEN
-        RAISE EXCEPTION 'as-of time % lies in the future', p_as_of
+        RAISE EXCEPTION 'as-of time lies in the future'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Run the rules as of now (the default) or a past time.';
     END IF;
     -- one run at a time: a second, concurrent run waits and then finds
     -- everything done
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('salesmgmt.run_follow_up_rules'));
-    FOR v_rule IN SELECT * FROM salesmgmt.follow_up_rule r WHERE r.active ORDER BY r.rule_id LOOP
-        CREATE TEMP TABLE IF NOT EXISTS pg_temp.sm_follow_up_quiet
+    -- work tables of this transaction (a second run in it reuses them)
+    IF pg_catalog.to_regclass('pg_temp.sm_follow_up_quiet') IS NULL THEN
+        CREATE TEMP TABLE sm_follow_up_quiet
             (subject_id bigint, owner_rep_id bigint, title text, account_id bigint, quiet_since timestamptz)
             ON COMMIT DROP;
+        CREATE TEMP TABLE sm_follow_up_reassign
+            (subject_id bigint, quiet_since timestamptz, new_owner bigint) ON COMMIT DROP;
+    END IF;
+    FOR v_rule IN SELECT * FROM salesmgmt.follow_up_rule r WHERE r.active ORDER BY r.rule_id LOOP
         TRUNCATE pg_temp.sm_follow_up_quiet;
         INSERT INTO pg_temp.sm_follow_up_quiet SELECT * FROM salesmgmt._follow_up_quiet(v_rule, p_as_of);
         ANALYZE pg_temp.sm_follow_up_quiet;
@@ -216,8 +221,6 @@ BEGIN
 
         -- reassign: still quiet reassign_after_days after the escalation
         IF v_rule.reassign_after_days IS NOT NULL THEN
-            CREATE TEMP TABLE IF NOT EXISTS pg_temp.sm_follow_up_reassign
-                (subject_id bigint, quiet_since timestamptz, new_owner bigint) ON COMMIT DROP;
             TRUNCATE pg_temp.sm_follow_up_reassign;
             INSERT INTO pg_temp.sm_follow_up_reassign
             SELECT q.subject_id, q.quiet_since,

@@ -13,7 +13,9 @@ use Test::More;
 my $node = PostgreSQL::Test::Cluster->new('follow_up_cron');
 $node->init;
 $node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'salesmgmt,pg_cron'\ncron.database_name = 'postgres'\n");
+	"shared_preload_libraries = 'salesmgmt,pg_cron'\ncron.database_name = 'postgres'\n"
+	  # jobs in background workers: the test cluster listens on a socket only
+	  . "cron.use_background_workers = on\nmax_worker_processes = 16\n");
 $node->start;
 
 $node->safe_psql('postgres', q{
