@@ -558,14 +558,15 @@ RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (SELECT 1 FROM salesmgmt.approval_step s
+    SELECT pg_catalog.pg_has_role(session_user, p_role, 'MEMBER')
+       AND EXISTS (SELECT 1 FROM salesmgmt.approval_step s
                     WHERE s.request_id = p_request_id
                       AND (s.approver_rep_id = (SELECT r.rep_id FROM salesmgmt.rep r
                                                  WHERE r.db_role = p_role AND r.active)
                            OR (s.approver_role IS NOT NULL
                                AND pg_catalog.pg_has_role(p_role, s.approver_role, 'MEMBER'))))
 $$;
-COMMENT ON FUNCTION salesmgmt._approval_party(bigint, name) IS 'Per-row policy predicate: true when the role (default: the current role) approves a step of the request.';
+COMMENT ON FUNCTION salesmgmt._approval_party(bigint, name) IS 'Per-row policy predicate: true when the role (default: the current role; one the session can act as) approves a step of the request.';
 
 -- The events, in the webhook outbox's registry
 INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description, data_schema)

@@ -235,6 +235,7 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN p_team_id IS NULL THEN NULL
+                WHEN NOT pg_catalog.pg_has_role(session_user, p_role, 'MEMBER') THEN false
                 WHEN pg_catalog.pg_has_role(p_role, 'salesmgmt_admin', 'USAGE') THEN true
                 ELSE p_team_id IN (SELECT salesmgmt.visible_team_ids(p_role)) END
 $$;
@@ -245,7 +246,8 @@ RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (SELECT 1 FROM salesmgmt.sales_plan p
+    SELECT pg_catalog.pg_has_role(session_user, p_role, 'MEMBER')
+       AND EXISTS (SELECT 1 FROM salesmgmt.sales_plan p
                     WHERE p.plan_id = p_plan_id
                       AND (p.rep_id IN (SELECT salesmgmt.visible_rep_ids(p_role))
                            OR salesmgmt._team_visible(p.team_id, p_role)
