@@ -67,6 +67,7 @@ ALTER TABLE salesmgmt.sales_task ADD CONSTRAINT sales_task_template_id_fkey
 CREATE INDEX sales_task_open_stage_tasks ON salesmgmt.sales_task (deal_id, stage_id)
     WHERE status = 'open' AND stage_id IS NOT NULL;
 CREATE INDEX sales_task_template_idx ON salesmgmt.sales_task (template_id);
+CREATE INDEX sales_task_stage_idx ON salesmgmt.sales_task (stage_id);
 
 -- the pipeline configuration cache knows which stages have templates
 CREATE TRIGGER pipeline_config_changed

@@ -86,6 +86,9 @@ CREATE TABLE salesmgmt.approval_request (
 CREATE UNIQUE INDEX approval_request_one_open ON salesmgmt.approval_request (deal_id, stage_id)
     WHERE status IN ('pending', 'approved');
 CREATE INDEX ON salesmgmt.approval_request (status) WHERE status = 'pending';
+CREATE INDEX ON salesmgmt.approval_request (stage_id);
+CREATE INDEX ON salesmgmt.approval_request (owner_rep_id);
+CREATE INDEX ON salesmgmt.approval_request (requester_rep_id);
 COMMENT ON TABLE salesmgmt.approval_request IS 'Requests for approval of a deal''s move into a stage; at most one pending or approved per deal and stage. Status moves pending -> approved -> consumed (by the move) and otherwise to rejected, cancelled or voided; every decision is kept in salesmgmt.approval_decision.';
 COMMENT ON COLUMN salesmgmt.approval_request.deal_id IS 'Deal whose move is to be approved.';
 COMMENT ON COLUMN salesmgmt.approval_request.request_id IS 'Identity of the request.';
@@ -115,6 +118,7 @@ CREATE TABLE salesmgmt.approval_step (
 );
 CREATE INDEX ON salesmgmt.approval_step (request_id);
 CREATE INDEX ON salesmgmt.approval_step (approver_rep_id);
+CREATE INDEX ON salesmgmt.approval_step (rule_id);
 COMMENT ON TABLE salesmgmt.approval_step IS 'The route of a request: who decides at each step, in order; written with the request and never changed.';
 COMMENT ON COLUMN salesmgmt.approval_step.deal_id IS 'Deal of the request.';
 COMMENT ON COLUMN salesmgmt.approval_step.request_id IS 'Request the step belongs to.';

@@ -30,6 +30,7 @@ CREATE TABLE salesmgmt.follow_up_rule (
         CHECK (reassign_after_days IS NULL OR escalate_after_days IS NOT NULL),
     CONSTRAINT follow_up_rule_rep_when_rep CHECK ((reassign_to = 'rep') = (reassign_rep_id IS NOT NULL))
 );
+CREATE INDEX ON salesmgmt.follow_up_rule (reassign_rep_id);
 COMMENT ON TABLE salesmgmt.follow_up_rule IS 'Follow-up discipline: for open deals or accounts matching condition that went quiet (no activity for remind_after_days, or past next_step_due / next_follow_up), remind the owner (a task), then escalate to the owner''s manager (a task and a followup.escalated event), then reassign. Run by salesmgmt.run_follow_up_rules.';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.rule_id IS 'Identity of the rule.';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.name IS 'Unique name, used in task titles.';

@@ -45,6 +45,7 @@ CREATE TABLE salesmgmt.sales_plan_review (
     PRIMARY KEY (plan_id, review_id),
     CONSTRAINT sales_plan_review_id_unique UNIQUE (review_id)
 );
+CREATE INDEX ON salesmgmt.sales_plan_review (reviewer_rep_id);
 COMMENT ON TABLE salesmgmt.sales_plan_review IS 'Periodic reviews of a plan (append-only): the check, its notes, and the item versions it wrote (sales_plan_item.review_id).';
 COMMENT ON COLUMN salesmgmt.sales_plan_review.plan_id IS 'Plan reviewed.';
 COMMENT ON COLUMN salesmgmt.sales_plan_review.review_id IS 'Identity of the review.';
@@ -76,6 +77,8 @@ CREATE TABLE salesmgmt.sales_plan_item (
     CONSTRAINT sales_plan_item_target_shape CHECK (kind <> 'target' OR (metric IS NOT NULL AND target IS NOT NULL AND task_id IS NULL)),
     CONSTRAINT sales_plan_item_task_shape CHECK (kind <> 'task' OR (task_id IS NOT NULL AND metric IS NULL))
 );
+CREATE INDEX ON salesmgmt.sales_plan_item (review_id);
+CREATE INDEX ON salesmgmt.sales_plan_item (task_id);
 COMMENT ON TABLE salesmgmt.sales_plan_item IS 'Items of a plan, append-only and versioned: a target of a metric, or an assigned task (salesmgmt.sales_task). A review adjusts an item by inserting a new version with the same item_key (and its review_id); the highest version is in force.';
 COMMENT ON COLUMN salesmgmt.sales_plan_item.plan_id IS 'Plan.';
 COMMENT ON COLUMN salesmgmt.sales_plan_item.item_id IS 'Identity of this version.';
