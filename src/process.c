@@ -348,6 +348,36 @@ sm_keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 	return *plan;
 }
 
+/* the open required tasks of a deal's stage: count, list, ids */
+#define SM_OPEN_TASKS_COLS \
+	"pg_catalog.count(*)," \
+	" pg_catalog.string_agg(pg_catalog.format('#%s \"%s\"%s', t.task_id, t.title," \
+	"     CASE WHEN t.due_date IS NOT NULL" \
+	"          THEN pg_catalog.format(' (due %s)', t.due_date) ELSE '' END)," \
+	"     ', ' ORDER BY t.task_id)," \
+	" pg_catalog.string_agg(t.task_id::text, ', ' ORDER BY t.task_id)"
+
+/* SM070, from the columns SM_OPEN_TASKS_COLS starting at col */
+static void
+sm_raise_open_tasks(HeapTuple tup, TupleDesc td, int col, int64 deal_id,
+					const SmStage *from, const SmStage *to)
+{
+	bool		isnull;
+	int64		ntasks = DatumGetInt64(SPI_getbinval(tup, td, col, &isnull));
+	char	   *list = SPI_getvalue(tup, td, col + 1);
+	char	   *ids = SPI_getvalue(tup, td, col + 2);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_SM_STAGE_TASKS_OPEN),
+			 errmsg("deal " INT64_FORMAT " cannot move from stage \"%s\" to stage \"%s\": " INT64_FORMAT " required task%s of stage \"%s\" %s open",
+					deal_id, from ? from->name : "?", to ? to->name : "?", ntasks,
+					ntasks == 1 ? "" : "s", from ? from->name : "?",
+					ntasks == 1 ? "is" : "are"),
+			 errdetail("Open required tasks: %s.", list),
+			 errhint("Complete them first (UPDATE salesmgmt.sales_task SET status = 'done', completed_at = now() WHERE task_id IN (%s)); salesmgmt.deal_checklist(" INT64_FORMAT ") lists them. A move back or to a lost stage is allowed.",
+					 ids, deal_id)));
+}
+
 /* SM070: the first deal (by id) that stepped forward past open required tasks */
 static void
 sm_check_open_tasks(void)
@@ -357,20 +387,9 @@ sm_check_open_tasks(void)
 	HeapTuple	tup;
 	TupleDesc	td;
 	bool		isnull;
-	int64		deal_id;
-	SmStage    *from;
-	SmStage    *to;
-	int64		ntasks;
-	char	   *list;
-	char	   *ids;
 
 	sm_keep_plan(&plan,
-				 "SELECT m.deal_id, m.from_stage_id, m.to_stage_id, pg_catalog.count(*),"
-				 "       pg_catalog.string_agg(pg_catalog.format('#%s \"%s\"%s', t.task_id, t.title,"
-				 "           CASE WHEN t.due_date IS NOT NULL"
-				 "                THEN pg_catalog.format(' (due %s)', t.due_date) ELSE '' END),"
-				 "           ', ' ORDER BY t.task_id),"
-				 "       pg_catalog.string_agg(t.task_id::text, ', ' ORDER BY t.task_id)"
+				 "SELECT m.deal_id, m.from_stage_id, m.to_stage_id, " SM_OPEN_TASKS_COLS
 				 "  FROM " SM_MOVES_ENR " m"
 				 "  JOIN salesmgmt.sales_task t"
 				 "    ON t.deal_id OPERATOR(pg_catalog.=) m.deal_id"
@@ -386,21 +405,37 @@ sm_check_open_tasks(void)
 		return;
 	tup = SPI_tuptable->vals[0];
 	td = SPI_tuptable->tupdesc;
-	deal_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-	from = sm_find_stage(DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull)));
-	to = sm_find_stage(DatumGetInt64(SPI_getbinval(tup, td, 3, &isnull)));
-	ntasks = DatumGetInt64(SPI_getbinval(tup, td, 4, &isnull));
-	list = SPI_getvalue(tup, td, 5);
-	ids = SPI_getvalue(tup, td, 6);
-	ereport(ERROR,
-			(errcode(ERRCODE_SM_STAGE_TASKS_OPEN),
-			 errmsg("deal " INT64_FORMAT " cannot move from stage \"%s\" to stage \"%s\": " INT64_FORMAT " required task%s of stage \"%s\" %s open",
-					deal_id, from ? from->name : "?", to ? to->name : "?", ntasks,
-					ntasks == 1 ? "" : "s", from ? from->name : "?",
-					ntasks == 1 ? "is" : "are"),
-			 errdetail("Open required tasks: %s.", list),
-			 errhint("Complete them first (UPDATE salesmgmt.sales_task SET status = 'done', completed_at = now() WHERE task_id IN (%s)); salesmgmt.deal_checklist(" INT64_FORMAT ") lists them. A move back or to a lost stage is allowed.",
-					 ids, deal_id)));
+	sm_raise_open_tasks(tup, td, 4, DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull)),
+						sm_find_stage(DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull))),
+						sm_find_stage(DatumGetInt64(SPI_getbinval(tup, td, 3, &isnull))));
+}
+
+/*
+ * The same check for one deal, from the row trigger: a move that needs an
+ * approval reports its open tasks first (the statement-level check would
+ * come only after the approval is refused).
+ */
+static void
+sm_check_open_tasks_of(int64 deal_id, const SmStage *from, const SmStage *to)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	SmSavedUser saved;
+
+	sm_owner_spi_begin(&saved);
+	sm_keep_plan(&plan,
+				 "SELECT " SM_OPEN_TASKS_COLS " FROM salesmgmt.sales_task t"
+				 " WHERE t.deal_id OPERATOR(pg_catalog.=) $1 AND t.stage_id OPERATOR(pg_catalog.=) $2"
+				 "   AND t.status OPERATOR(pg_catalog.=) 'open' AND t.required"
+				 " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0", 2, argtypes);
+	args[0] = Int64GetDatum(deal_id);
+	args[1] = Int64GetDatum(from->stage_id);
+	if (SPI_execute_plan(plan, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "checking stage tasks failed");
+	if (SPI_processed > 0)
+		sm_raise_open_tasks(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, deal_id, from, to);
+	sm_owner_spi_end(&saved);
 }
 
 /*
@@ -738,6 +773,9 @@ sm_process_check_row(int64 deal_id, const SmStage *from, const SmStage *to,
 		{
 			Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
 			Datum		args[3];
+
+			if (from->nrequired_templates > 0 && sm_move_is_forward(from, to))
+				sm_check_open_tasks_of(deal_id, from, to);
 
 			args[0] = Int64GetDatum(deal_id);
 			args[1] = Int64GetDatum(to->stage_id);
