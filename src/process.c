@@ -593,6 +593,19 @@ sm_attr_text(HeapTuple tup, TupleDesc td, const char *name)
 	return v ? v : "";
 }
 
+/* 42501: a required open stage task cannot be deleted or cancelled */
+static void
+sm_refuse_task_change(HeapTuple oldtup, TupleDesc td, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("required stage task %s cannot be %s", sm_attr_text(oldtup, td, "task_id"), what),
+			 errdetail("It is on the checklist of deal %s's stage %s.",
+					   sm_attr_text(oldtup, td, "deal_id"),
+					   sm_attr_text(oldtup, td, "stage_id")),
+			 errhint("Complete it, or ask an admin; moving the deal to a lost stage cancels its open tasks.")));
+}
+
 /*
  * BEFORE UPDATE OR DELETE on sales_task, for stage tasks only (WHEN
  * OLD.stage_id IS NOT NULL): a rep or manager completes a stage task or
@@ -631,13 +644,7 @@ sm_stage_task_guard(PG_FUNCTION_ARGS)
 	if (newtup == NULL)
 	{
 		if (required_open)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("required stage task %s cannot be deleted", task_id),
-					 errdetail("It is on the checklist of deal %s's stage %s.",
-							   sm_attr_text(oldtup, td, "deal_id"),
-							   sm_attr_text(oldtup, td, "stage_id")),
-					 errhint("Complete it, or ask an admin; moving the deal to a lost stage cancels its open tasks.")));
+			sm_refuse_task_change(oldtup, td, "deleted");
 		return PointerGetDatum(oldtup);
 	}
 	if (sm_attr_changed(oldtup, newtup, td, "deal_id") ||
@@ -650,13 +657,7 @@ sm_stage_task_guard(PG_FUNCTION_ARGS)
 						task_id),
 				 errhint("Only an admin may change salesmgmt.stage_task_template or its tasks' place on a checklist.")));
 	if (required_open && strcmp(sm_attr_text(newtup, td, "status"), "cancelled") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("required stage task %s cannot be cancelled", task_id),
-				 errdetail("It is on the checklist of deal %s's stage %s.",
-						   sm_attr_text(oldtup, td, "deal_id"),
-						   sm_attr_text(oldtup, td, "stage_id")),
-				 errhint("Complete it, or ask an admin; moving the deal to a lost stage cancels its open tasks.")));
+		sm_refuse_task_change(oldtup, td, "cancelled");
 	return PointerGetDatum(newtup);
 }
 
