@@ -18,7 +18,8 @@ if [ "$SM_PG_MAJOR" = 15 ]; then
     SM_SYS_BIN=/usr/lib/postgresql/$SM_PG_MAJOR/bin
     SM_SYS_LIB=/usr/lib/postgresql/$SM_PG_MAJOR/lib
     SM_SYS_SHARE=/usr/share/postgresql/$SM_PG_MAJOR
-    SM_PG_PACKAGES="postgresql-$SM_PG_MAJOR postgresql-server-dev-$SM_PG_MAJOR postgresql-$SM_PG_MAJOR-pgtap"
+    SM_PG_PACKAGES="postgresql-$SM_PG_MAJOR postgresql-server-dev-$SM_PG_MAJOR postgresql-$SM_PG_MAJOR-pgtap
+ postgresql-$SM_PG_MAJOR-cron"
 else
     SM_PG_PREFIX=${SM_PG_CACHE:-/var/cache/salesmgmt}/pg-$SM_PG_MAJOR
     SM_SYS_BIN=$SM_PG_PREFIX/bin
@@ -30,7 +31,7 @@ fi
 SM_PG_CONFIG=$SM_SYS_BIN/pg_config
 SM_PACKAGES="$SM_PG_PACKAGES
  libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libcurl4-openssl-dev
- make gcc bc nginx-light openssl sqlsmith python3 postgresql-$SM_PG_MAJOR-cron"
+ make gcc bc nginx-light openssl sqlsmith python3 wrk"
 
 sm_log() { printf '== %s\n' "$*" >&2; }
 sm_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

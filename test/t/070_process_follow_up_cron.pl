@@ -10,6 +10,13 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+# pg_cron comes from Debian's postgresql-15-cron (scripts/lib.sh); a server
+# built from source for another major has none
+my $sharedir = `pg_config --sharedir`;
+chomp $sharedir;
+plan skip_all => 'pg_cron is not installed for this server'
+  unless -e "$sharedir/extension/pg_cron.control";
+
 my $node = PostgreSQL::Test::Cluster->new('follow_up_cron');
 $node->init;
 $node->append_conf('postgresql.conf',
