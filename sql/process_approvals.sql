@@ -49,6 +49,7 @@ SELECT salesmgmt.request_approval(1, 'Propose');
 SELECT salesmgmt.request_approval(2, 'Won');
 RESET ROLE;
 SELECT step_no, rule_id, approver_rep_id, approver_role FROM salesmgmt.approval_step WHERE request_id = 1 ORDER BY step_no;
+SELECT item, task_id, title, status, rep_id, blocks_forward_move FROM salesmgmt.deal_checklist(1);
 
 -- while pending, the amount and the tested fields are locked; other fields are not
 UPDATE salesmgmt.deal SET amount = 90000 WHERE deal_id = 1;

@@ -107,9 +107,19 @@ BEGIN
            t.required AND t.status = 'open'
       FROM salesmgmt._deal_stage_tasks(p_deal_id, v_stage) t
      ORDER BY t.sort_order, t.task_id;
+    -- open approval requests (process_approval.sql): a pending one holds its move back
+    RETURN QUERY
+    SELECT 'approval'::text, q.request_id,
+           pg_catalog.format('Approval to enter %s (step %s of %s)', s.name, q.current_step, q.steps),
+           true, q.status, NULL::date, st.approver_rep_id, q.status = 'pending'
+      FROM salesmgmt.approval_request q
+      JOIN salesmgmt.stage s ON s.stage_id = q.stage_id
+      LEFT JOIN salesmgmt.approval_step st ON st.request_id = q.request_id AND st.step_no = q.current_step
+     WHERE q.deal_id = p_deal_id AND q.status IN ('pending', 'approved')
+     ORDER BY q.request_id;
 END
 $$;
-COMMENT ON FUNCTION salesmgmt.deal_checklist(bigint) IS 'The checklist of a deal''s current stage: its stage tasks, done or not (item task), and whether each blocks a forward move; raises 42704 for a deal the caller cannot see.';
+COMMENT ON FUNCTION salesmgmt.deal_checklist(bigint) IS 'The checklist of a deal''s current stage: its stage tasks, done or not (item task; task_id is the task), its open approval requests (item approval; task_id is the request, rep_id the approver of the current step), and whether each blocks a forward move; raises 42704 for a deal the caller cannot see.';
 
 -- Is the deal visible to the role?  For definer functions, which must
 -- not judge by their own current_user: the role is passed by the caller

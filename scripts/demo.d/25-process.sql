@@ -39,6 +39,7 @@ UPDATE salesmgmt.sales_task SET status = 'done', completed_at = now() WHERE deal
 \echo '-- 2. Task done; now the move needs the manager''s approval (SM071), and a request is pending'
 SELECT salesmgmt.request_approval(:demo_deal, 'Qualification', 'Strategic account, 250k') AS request \gset demo_
 SELECT request_id, deal, stage, current_step, approver FROM salesmgmt.approval_queue WHERE request_id = :demo_request;
+SELECT item, title, status, blocks_forward_move FROM salesmgmt.deal_checklist(:demo_deal);
 DO $$
 DECLARE v_state text; v_msg text; v_detail text;
 BEGIN
