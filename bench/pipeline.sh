@@ -161,7 +161,7 @@ echo "== with stage tasks (3 per stage) and an approval rule: $moved deals, one 
 bench_psql -f "$SM_ROOT/bench/process_reference.sql"
 bench_psql -c "SELECT pipeline_bench.use('floor')" >/dev/null
 bench_psql -c "VACUUM ANALYZE salesmgmt.deal, salesmgmt.deal_stage_history, salesmgmt.sales_task"
-bench_time "floor with tasks: UPDATE + history + tasks" "SELECT pipeline_bench.bulk_move_tasks_floor()"
+bench_time "floor with tasks: UPDATE + history + tasks" "SELECT pipeline_bench.bulk_move('floor_tasks')"
 bench_psql -c "SELECT pipeline_bench.use('c')" >/dev/null
 bench_psql -c "VACUUM ANALYZE salesmgmt.deal, salesmgmt.deal_stage_history, salesmgmt.sales_task"
 bench_time "salesmgmt C triggers, tasks and approvals" "SELECT pipeline_bench.bulk_move('c')"
@@ -178,7 +178,7 @@ SQL
 # the floor of the same: floor.sql's UPDATE and history, the new stage's
 # tasks and their completion, by hand
 {
-    sed -e 's/^INSERT INTO salesmgmt.deal_stage_history$/), hist AS (\nINSERT INTO salesmgmt.deal_stage_history/' \
+    sed -e 's/^INSERT INTO salesmgmt.deal_stage_history$/, hist AS (\nINSERT INTO salesmgmt.deal_stage_history/' \
         -e '$ s/;$/\n)/' "$PGB/floor.sql"
     cat <<SQL
 INSERT INTO salesmgmt.sales_task (rep_id, account_id, deal_id, title, due_date, stage_id, template_id, required)

@@ -1010,17 +1010,44 @@ static TupleDesc sm_history_desc = NULL;
 static Datum sm_prob_one;
 static Datum sm_prob_zero;
 
+/* A tuple descriptor of the given columns, for the life of the backend. */
+TupleDesc
+sm_make_tupdesc(int ncols, const SmColumnDef *cols)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	TupleDesc	d = CreateTemplateTupleDesc(ncols);
+
+	for (int i = 0; i < ncols; i++)
+		TupleDescInitEntry(d, (AttrNumber) (i + 1), cols[i].name, cols[i].type, -1, 0);
+	MemoryContextSwitchTo(oldcxt);
+	return d;
+}
+
+/* Makes a tuplestore a relation the queries of this SPI connection read. */
+void
+sm_spi_register_tuplestore(const char *name, TupleDesc desc, Tuplestorestate *ts)
+{
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+	int			ret;
+
+	enr->md.name = pstrdup(name);
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = (double) tuplestore_tuple_count(ts);
+	enr->reldata = ts;
+	ret = SPI_register_relation(enr);
+	if (ret != SPI_OK_REL_REGISTER)
+		elog(ERROR, "SPI_register_relation failed: %s", SPI_result_code_string(ret));
+}
+
 /* Row type of the changes handed to the INSERT, and two constants. */
 static void
 sm_history_init(void)
 {
 	MemoryContext oldcxt;
 	TupleDesc	d;
-	static const struct
-	{
-		const char *name;
-		Oid			type;
-	}			cols[SM_HISTORY_NCOLS] = {
+	static const SmColumnDef cols[SM_HISTORY_NCOLS] = {
 		{"deal_id", INT8OID},
 		{"pipeline_id", INT8OID},
 		{"from_stage_id", INT8OID},
@@ -1043,10 +1070,8 @@ sm_history_init(void)
 
 	if (sm_history_desc != NULL)
 		return;
+	d = sm_make_tupdesc(SM_HISTORY_NCOLS, cols);
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	d = CreateTemplateTupleDesc(SM_HISTORY_NCOLS);
-	for (int i = 0; i < SM_HISTORY_NCOLS; i++)
-		TupleDescInitEntry(d, (AttrNumber) (i + 1), cols[i].name, cols[i].type, -1, 0);
 	sm_prob_one = NumericGetDatum(sm_numeric_from_int64(1));
 	sm_prob_zero = NumericGetDatum(sm_numeric_from_int64(0));
 	MemoryContextSwitchTo(oldcxt);
@@ -1197,7 +1222,6 @@ static void
 sm_history_append(Tuplestorestate *changes, int64 nchanges)
 {
 	static SPIPlanPtr plan = NULL;
-	EphemeralNamedRelation enr;
 	Oid			save_userid;
 	int			save_sec;
 	int			ret;
@@ -1208,16 +1232,7 @@ sm_history_append(Tuplestorestate *changes, int64 nchanges)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	enr = palloc0(sizeof(EphemeralNamedRelationData));
-	enr->md.name = SM_HISTORY_ENR;
-	enr->md.reliddesc = InvalidOid;
-	enr->md.tupdesc = sm_history_desc;
-	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
-	enr->md.enrtuples = (double) nchanges;
-	enr->reldata = changes;
-	ret = SPI_register_relation(enr);
-	if (ret != SPI_OK_REL_REGISTER)
-		elog(ERROR, "SPI_register_relation failed: %s", SPI_result_code_string(ret));
+	sm_spi_register_tuplestore(SM_HISTORY_ENR, sm_history_desc, changes);
 
 	if (plan == NULL)
 	{

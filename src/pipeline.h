@@ -17,6 +17,7 @@
 #include "fmgr.h"
 #include "utils/hsearch.h"
 #include "utils/relcache.h"
+#include "utils/tuplestore.h"
 
 typedef enum SmOutcome
 {
@@ -80,6 +81,17 @@ extern SmPipeline *sm_find_pipeline(int64 pipeline_id);
 extern HTAB *sm_pipelines(void);
 extern int	sm_copy_string_array(Datum arr, Oid elemtype, char ***out);
 extern Oid	sm_relation_owner(Oid relid);
+
+/* statement-level work over transition tables (history, stage tasks) */
+typedef struct SmColumnDef
+{
+	const char *name;
+	Oid			type;
+} SmColumnDef;
+
+extern TupleDesc sm_make_tupdesc(int ncols, const SmColumnDef *cols);
+extern void sm_spi_register_tuplestore(const char *name, TupleDesc desc,
+									   Tuplestorestate *ts);
 
 /* rules */
 extern bool sm_move_allowed(const SmStage *from, const SmStage *to);

@@ -213,11 +213,7 @@ static TupleDesc sm_moves_desc = NULL;
 static TupleDesc
 sm_moves_tupdesc(void)
 {
-	static const struct
-	{
-		const char *name;
-		Oid			type;
-	}			cols[SM_MOVES_NCOLS] = {
+	static const SmColumnDef cols[SM_MOVES_NCOLS] = {
 		{"deal_id", INT8OID},
 		{"account_id", INT8OID},
 		{"owner_rep_id", INT8OID},
@@ -229,15 +225,7 @@ sm_moves_tupdesc(void)
 	};
 
 	if (sm_moves_desc == NULL)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-		TupleDesc	d = CreateTemplateTupleDesc(SM_MOVES_NCOLS);
-
-		for (int i = 0; i < SM_MOVES_NCOLS; i++)
-			TupleDescInitEntry(d, (AttrNumber) (i + 1), cols[i].name, cols[i].type, -1, 0);
-		MemoryContextSwitchTo(oldcxt);
-		sm_moves_desc = d;
-	}
+		sm_moves_desc = sm_make_tupdesc(SM_MOVES_NCOLS, cols);
 	return sm_moves_desc;
 }
 
@@ -451,7 +439,6 @@ sm_process_finish(SmProcessBatch *b)
 {
 	static SPIPlanPtr cancel_plan = NULL;
 	static SPIPlanPtr create_plan = NULL;
-	EphemeralNamedRelation enr;
 	SmSavedUser saved;
 	int			ret;
 
@@ -461,16 +448,7 @@ sm_process_finish(SmProcessBatch *b)
 		return;
 	}
 	sm_owner_spi_begin(&saved);
-	enr = palloc0(sizeof(EphemeralNamedRelationData));
-	enr->md.name = SM_MOVES_ENR;
-	enr->md.reliddesc = InvalidOid;
-	enr->md.tupdesc = sm_moves_tupdesc();
-	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
-	enr->md.enrtuples = (double) tuplestore_tuple_count(b->moves);
-	enr->reldata = b->moves;
-	ret = SPI_register_relation(enr);
-	if (ret != SPI_OK_REL_REGISTER)
-		elog(ERROR, "SPI_register_relation failed: %s", SPI_result_code_string(ret));
+	sm_spi_register_tuplestore(SM_MOVES_ENR, sm_moves_tupdesc(), b->moves);
 
 	if (b->nforward > 0)
 		sm_check_open_tasks();
