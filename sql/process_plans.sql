@@ -4,6 +4,9 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS salesmgmt CASCADE;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
+-- the settings this script relies on (a database may set others)
+SET salesmgmt.reporting_currency = 'USD';
+SET salesmgmt.change_note = '';
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
