@@ -512,7 +512,7 @@ CREATE TABLE salesmgmt.activity (
     kind        text NOT NULL
                 CONSTRAINT activity_kind_valid
                 CHECK (kind IN ('call', 'email', 'meeting', 'visit', 'demo', 'note')),
-    account_id  bigint NOT NULL REFERENCES salesmgmt.account (account_id),
+    account_id  bigint REFERENCES salesmgmt.account (account_id),
     contact_id  bigint REFERENCES salesmgmt.contact (contact_id),
     deal_id     bigint REFERENCES salesmgmt.deal (deal_id),
     rep_id      bigint NOT NULL REFERENCES salesmgmt.rep (rep_id),
@@ -520,7 +520,9 @@ CREATE TABLE salesmgmt.activity (
     duration    interval
                 CONSTRAINT activity_duration_nonnegative CHECK (duration >= interval '0'),
     outcome     text,
-    notes       text
+    notes       text,
+    lead_id     bigint,
+    CONSTRAINT activity_account_or_lead CHECK (account_id IS NOT NULL OR lead_id IS NOT NULL)
 );
 CREATE INDEX ON salesmgmt.activity (account_id, occurred_at);
 CREATE INDEX ON salesmgmt.activity (contact_id);
@@ -529,7 +531,7 @@ CREATE INDEX ON salesmgmt.activity (rep_id, occurred_at);
 COMMENT ON TABLE salesmgmt.activity IS 'Communication records with customers: calls, e-mails, meetings, visits, demos and notes.';
 COMMENT ON COLUMN salesmgmt.activity.activity_id IS 'Identity of the activity.';
 COMMENT ON COLUMN salesmgmt.activity.kind IS 'call, email, meeting, visit, demo or note.';
-COMMENT ON COLUMN salesmgmt.activity.account_id IS 'Account the communication was with.';
+COMMENT ON COLUMN salesmgmt.activity.account_id IS 'Account the communication was with; null only for an activity on a lead not converted yet.';
 COMMENT ON COLUMN salesmgmt.activity.contact_id IS 'Contact spoken to, if known.';
 COMMENT ON COLUMN salesmgmt.activity.deal_id IS 'Deal the communication was about, if any.';
 COMMENT ON COLUMN salesmgmt.activity.rep_id IS 'Rep who communicated.';
@@ -537,6 +539,7 @@ COMMENT ON COLUMN salesmgmt.activity.occurred_at IS 'When it happened.';
 COMMENT ON COLUMN salesmgmt.activity.duration IS 'How long it took (calls, meetings, visits).';
 COMMENT ON COLUMN salesmgmt.activity.outcome IS 'Result, free text (e.g. interested, no answer).';
 COMMENT ON COLUMN salesmgmt.activity.notes IS 'Notes taken.';
+COMMENT ON COLUMN salesmgmt.activity.lead_id IS 'Lead the communication was with (kept after conversion, when account_id and contact_id are filled in).';
 
 -- ---------------------------------------------------------------------------
 -- Sales targets and the sales plan
@@ -581,6 +584,7 @@ CREATE TABLE salesmgmt.sales_task (
                     CONSTRAINT sales_task_status_valid CHECK (status IN ('open', 'done', 'cancelled')),
     created_at      timestamptz NOT NULL DEFAULT now(),
     completed_at    timestamptz,
+    lead_id         bigint,
     CONSTRAINT sales_task_completed_when_done CHECK ((status = 'done') = (completed_at IS NOT NULL))
 );
 CREATE INDEX ON salesmgmt.sales_task (rep_id, status);
@@ -599,6 +603,7 @@ COMMENT ON COLUMN salesmgmt.sales_task.due_date IS 'When it is due.';
 COMMENT ON COLUMN salesmgmt.sales_task.status IS 'open, done or cancelled.';
 COMMENT ON COLUMN salesmgmt.sales_task.created_at IS 'When it was assigned.';
 COMMENT ON COLUMN salesmgmt.sales_task.completed_at IS 'When it was done; set exactly when status is done.';
+COMMENT ON COLUMN salesmgmt.sales_task.lead_id IS 'Lead the task is about, if any (moves to the account on conversion).';
 
 -- ---------------------------------------------------------------------------
 -- pg_dump keeps the user's data: every table the user fills and its
