@@ -29,14 +29,16 @@ SQL_PARTS    = src/core.sql \
                src/security.sql \
                src/security_rls.sql \
                src/rules.sql \
-               src/lead.sql
+               src/lead.sql \
+               src/lead_score.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
 # after security.sql, so both scripts create them the same way).
 UPGRADE_PARTS = src/security_rls.sql \
                 src/rules.sql \
-               src/lead.sql
+               src/lead.sql \
+               src/lead_score.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)
