@@ -303,7 +303,7 @@ COMMENT ON FUNCTION salesmgmt.rep_may_claim(bigint, bigint) IS 'True when the ac
 -- any rep they see may), unrouted leads to admins.
 CREATE FUNCTION salesmgmt.lead_visible(p_owner_rep_id bigint, p_pool_id bigint)
 RETURNS boolean
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -340,22 +340,43 @@ END
 $$;
 COMMENT ON FUNCTION salesmgmt._lead_for_update(bigint) IS 'Internal: the lead, locked; 22004 for null, 42704 for an unknown id.';
 
-CREATE FUNCTION salesmgmt.claim_lead(p_lead_id bigint)
+-- The pool functions below run as the extension owner; the public entry
+-- points are SQL wrappers that pass the caller's role (current_user there
+-- is the caller), and visible_rep_ids checks that the session may act as it.
+CREATE FUNCTION salesmgmt._role_sees_rep(p_role name, p_rep_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_rep_id IS NOT NULL
+       AND (pg_catalog.pg_has_role(p_role, 'salesmgmt_admin', 'USAGE')
+            OR p_rep_id IN (SELECT salesmgmt.visible_rep_ids(p_role)));
+$$;
+COMMENT ON FUNCTION salesmgmt._role_sees_rep(name, bigint) IS 'Internal: true when the role is an admin or sees the rep (itself, or its team trees for managers).';
+
+CREATE FUNCTION salesmgmt._claim_lead(p_lead_id bigint, p_role name)
 RETURNS salesmgmt.lead
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_rep  bigint := salesmgmt.current_rep_id();
+    v_rep  bigint := salesmgmt.current_rep_id(p_role);
     v_lead salesmgmt.lead;
     v_pool salesmgmt.lead_pool;
     v_held integer;
 BEGIN
     IF v_rep IS NULL THEN
-        RAISE EXCEPTION 'role "%" is not an active rep', current_user
+        RAISE EXCEPTION 'role "%" is not an active rep', p_role
             USING ERRCODE = '42501', HINT = 'Map the role to a rep through salesmgmt.rep.db_role.';
     END IF;
     v_lead := salesmgmt._lead_for_update(p_lead_id);
+    IF NOT pg_catalog.pg_has_role(p_role, 'salesmgmt_admin', 'USAGE')
+       AND NOT (v_lead.owner_rep_id IS NULL AND v_lead.pool_id IS NOT NULL
+                AND EXISTS (SELECT 1 FROM salesmgmt.visible_rep_ids(p_role) v(rep_id)
+                             WHERE salesmgmt.rep_may_claim(v_lead.pool_id, v.rep_id)))
+       AND NOT salesmgmt._role_sees_rep(p_role, v_lead.owner_rep_id) THEN
+        RAISE EXCEPTION 'lead % does not exist', p_lead_id USING ERRCODE = '42704';
+    END IF;
     IF v_lead.status = 'converted' THEN
         RAISE EXCEPTION 'lead % is converted', p_lead_id USING ERRCODE = 'SM061';
     END IF;
@@ -389,9 +410,16 @@ BEGIN
     RETURN v_lead;
 END
 $$;
+COMMENT ON FUNCTION salesmgmt._claim_lead(bigint, name) IS 'Internal: claim_lead for the rep mapped to the role.';
+
+CREATE FUNCTION salesmgmt.claim_lead(p_lead_id bigint)
+RETURNS salesmgmt.lead
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT salesmgmt._claim_lead(p_lead_id, current_user); $$;
 COMMENT ON FUNCTION salesmgmt.claim_lead(bigint) IS 'The current rep takes an unowned lead of a pool: SM063 when the rep''s teams may not claim from the pool, SM062 over the pool''s max_claimed_per_rep, SM064 when the lead is not waiting in a pool, SM061 when converted. Returns the lead.';
 
-CREATE FUNCTION salesmgmt.release_lead(p_lead_id bigint, p_reason text)
+CREATE FUNCTION salesmgmt._release_lead(p_lead_id bigint, p_reason text, p_role name)
 RETURNS salesmgmt.lead
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -411,7 +439,7 @@ BEGIN
     IF v_rep IS NULL THEN
         RAISE EXCEPTION 'lead % has no owner to release it', p_lead_id USING ERRCODE = 'SM064';
     END IF;
-    IF NOT coalesce(salesmgmt.rep_visible(v_rep), false) THEN
+    IF NOT salesmgmt._role_sees_rep(p_role, v_rep) THEN
         RAISE EXCEPTION 'lead % belongs to rep %, not to the current role', p_lead_id, v_rep
             USING ERRCODE = '42501', HINT = 'Only the owner, their managers and admins release a lead.';
     END IF;
@@ -425,6 +453,13 @@ BEGIN
     RETURN v_lead;
 END
 $$;
+COMMENT ON FUNCTION salesmgmt._release_lead(bigint, text, name) IS 'Internal: release_lead on behalf of the role.';
+
+CREATE FUNCTION salesmgmt.release_lead(p_lead_id bigint, p_reason text)
+RETURNS salesmgmt.lead
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT salesmgmt._release_lead(p_lead_id, p_reason, current_user); $$;
 COMMENT ON FUNCTION salesmgmt.release_lead(bigint, text) IS 'The owner (or their manager, or an admin) returns a lead to its pool with a reason: 22004 without a reason, 42501 for someone else''s lead, SM064 without owner or pool, SM061 when converted.';
 
 CREATE FUNCTION salesmgmt.reclaim_idle_leads()
@@ -464,8 +499,8 @@ COMMENT ON FUNCTION salesmgmt.reclaim_idle_leads() IS 'Returns claimed open lead
 -- Conversion
 -- ---------------------------------------------------------------------------
 
-CREATE FUNCTION salesmgmt.convert_lead(p_lead_id bigint, p_account_id bigint DEFAULT NULL,
-                                       p_pipeline_id bigint DEFAULT NULL, p_deal_name text DEFAULT NULL)
+CREATE FUNCTION salesmgmt._convert_lead(p_lead_id bigint, p_account_id bigint, p_pipeline_id bigint,
+                                        p_deal_name text, p_role name)
 RETURNS TABLE (account_id bigint, contact_id bigint, deal_id bigint)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -494,7 +529,7 @@ BEGIN
         RAISE EXCEPTION 'lead % has no owner', p_lead_id
             USING ERRCODE = 'SM064', HINT = 'Claim or assign the lead before converting it.';
     END IF;
-    IF NOT coalesce(salesmgmt.rep_visible(v_owner), false) THEN
+    IF NOT salesmgmt._role_sees_rep(p_role, v_owner) THEN
         RAISE EXCEPTION 'lead % belongs to rep %, not to the current role', p_lead_id, v_owner
             USING ERRCODE = '42501';
     END IF;
@@ -503,8 +538,8 @@ BEGIN
         IF NOT FOUND THEN
             RAISE EXCEPTION 'account % does not exist', v_account USING ERRCODE = '42704';
         END IF;
-        IF NOT pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE')
-           AND NOT salesmgmt.account_in_scope(v_account) THEN
+        IF NOT pg_catalog.pg_has_role(p_role, 'salesmgmt_admin', 'USAGE')
+           AND NOT salesmgmt.account_in_scope(v_account, p_role) THEN
             RAISE EXCEPTION 'account % is not visible to the current role', v_account USING ERRCODE = '42501';
         END IF;
     END IF;
@@ -551,6 +586,14 @@ BEGIN
     RETURN QUERY SELECT v_account, v_contact, v_deal;
 END
 $$;
+COMMENT ON FUNCTION salesmgmt._convert_lead(bigint, bigint, bigint, text, name) IS 'Internal: convert_lead on behalf of the role.';
+
+CREATE FUNCTION salesmgmt.convert_lead(p_lead_id bigint, p_account_id bigint DEFAULT NULL,
+                                       p_pipeline_id bigint DEFAULT NULL, p_deal_name text DEFAULT NULL)
+RETURNS TABLE (account_id bigint, contact_id bigint, deal_id bigint)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM salesmgmt._convert_lead(p_lead_id, p_account_id, p_pipeline_id, p_deal_name, current_user); $$;
 COMMENT ON FUNCTION salesmgmt.convert_lead(bigint, bigint, bigint, text) IS 'Converts an owned lead in one transaction: a new account (or p_account_id), a contact, optionally a deal in the first open stage of p_pipeline_id; moves the lead''s activities and tasks to them; marks it converted. SM061 when converted before, SM060 when disqualified, SM064 without owner, 42704 for unknown ids, 42501 outside the caller''s scope.';
 
 -- ---------------------------------------------------------------------------
@@ -671,5 +714,7 @@ COMMENT ON POLICY lead_history_read ON salesmgmt.lead_history IS 'Reps see the h
 
 GRANT EXECUTE ON FUNCTION salesmgmt.claim_lead(bigint), salesmgmt.release_lead(bigint, text),
     salesmgmt.convert_lead(bigint, bigint, bigint, text), salesmgmt.rep_may_claim(bigint, bigint),
-    salesmgmt.lead_visible(bigint, bigint)
+    salesmgmt.lead_visible(bigint, bigint), salesmgmt._claim_lead(bigint, name),
+    salesmgmt._release_lead(bigint, text, name), salesmgmt._convert_lead(bigint, bigint, bigint, text, name),
+    salesmgmt._role_sees_rep(name, bigint)
     TO salesmgmt_manager, salesmgmt_rep;
