@@ -35,6 +35,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
@@ -301,6 +302,32 @@ load_balanced_rep(int entity, int64 team_id, int64 *rep)
 	return true;
 }
 
+/*
+ * An owner given explicitly by a rep or manager must be one they see
+ * (admins and the extension's own functions give any).  SPI connected.
+ */
+static void
+check_given_owner(int64 rep_id)
+{
+	Oid			admin = get_role_oid("salesmgmt_admin", true);
+	Oid			t = INT8OID;
+	Datum		arg = Int64GetDatum(rep_id);
+	bool		isnull;
+	int			ret;
+
+	if (superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
+		return;
+	ret = SPI_execute_with_args("SELECT salesmgmt.rep_visible($1)", 1, &t, &arg, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) || isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("lead cannot be given to rep " INT64_FORMAT, rep_id),
+				 errdetail("The rep is outside the current role's scope."),
+				 errhint("Leave owner_rep_id null to let the assignment rules route the lead.")));
+}
+
 static bool
 rep_is_active(int64 rep_id)
 {
@@ -491,6 +518,13 @@ sm_lead_before(PG_FUNCTION_ARGS)
 				vals[ncols] = Int64GetDatum(r.pool_id);
 				nulls[ncols++] = false;
 			}
+		}
+		else if (!owner_null)
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			check_given_owner(DatumGetInt64(owner));
+			SPI_finish();
 		}
 		if (!owner_null)
 		{

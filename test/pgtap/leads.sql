@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(110);
+SELECT plan(113);
 
 -- ---------------------------------------------------------------- structure
 SELECT has_table('salesmgmt', t, 'table ' || t)
@@ -48,6 +48,8 @@ INSERT INTO salesmgmt.assignment_rule (entity, position, name, condition, target
     ('lead', 40, 'EMEA rest', '{"region": "EMEA"}', 'pool', 1),
     ('lead', 50, 'everything else', '{"any": [{"source": "cold"}, {"extra": {"tier": {">": 2}}}]}', 'pool', 2),
     ('account', 10, 'retail', '{"industry": "Retail"}', 'team_round_robin', 2);
+
+SELECT setval(pg_get_serial_sequence('salesmgmt.lead', 'lead_id'), 1000) \g /dev/null
 
 -- ---------------------------------------------------------------- routing
 INSERT INTO salesmgmt.lead (lead_id, name, region, source, company_size) VALUES
@@ -138,6 +140,11 @@ SELECT throws_ok($$SELECT salesmgmt.release_lead(2, 'not mine')$$, '42501', NULL
 SELECT throws_ok($$SELECT salesmgmt.release_lead(1, 'no pool')$$, 'SM064', NULL, 'a lead without pool cannot be released');
 SELECT is((salesmgmt.release_lead(20, 'wrong region')).owner_rep_id, NULL::bigint, 'r2 releases the claimed lead');
 SELECT is((salesmgmt.claim_lead(21)).owner_rep_id, 2::bigint, 'after the release r2 may claim again');
+SELECT throws_ok($$INSERT INTO salesmgmt.lead (name, owner_rep_id) VALUES ('mine?', 3)$$, '42501', NULL,
+                 'r2 cannot give a new lead to r3');
+SELECT lives_ok($$INSERT INTO salesmgmt.lead (name, owner_rep_id) VALUES ('mine', 2)$$, 'r2 captures a lead for itself');
+SELECT lives_ok($$INSERT INTO salesmgmt.lead (name, region, source) VALUES ('web form', 'EMEA', 'web')$$,
+                'r2 captures a lead the rules route to a colleague');
 SELECT throws_ok($$SELECT salesmgmt.assign('lead', 1)$$, '42501', NULL, 'reps do not run assign');
 SELECT throws_ok($$SELECT salesmgmt.reclaim_idle_leads()$$, '42501', NULL, 'reps do not run reclaim');
 WITH u AS (UPDATE salesmgmt.lead SET company = 'x' WHERE lead_id = 2 RETURNING 1)
