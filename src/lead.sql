@@ -609,8 +609,8 @@ SELECT coalesce(l.source, '(none)') AS source,
        count(*) FILTER (WHERE l.status = 'converted') AS converted,
        count(*) FILTER (WHERE l.status = 'disqualified') AS disqualified,
        round(count(*) FILTER (WHERE l.status = 'converted')::numeric / count(*), 4) AS conversion_rate,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM l.converted_at - l.created_at) / 86400)
-           FILTER (WHERE l.status = 'converted') AS median_days_to_convert
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM l.converted_at - l.created_at) / 86400)
+                  FILTER (WHERE l.status = 'converted'))::numeric, 1) AS median_days_to_convert
   FROM salesmgmt.lead l
  GROUP BY 1, 2;
 COMMENT ON VIEW salesmgmt.lead_funnel IS 'Lead funnel per source and month of capture: how many leads were captured, worked, qualified, converted and disqualified, the conversion rate and the median days to convert.';
