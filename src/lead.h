@@ -30,4 +30,10 @@ typedef struct SmRouting
 
 extern int	sm_entity_from_name(const char *name);
 
+/* whose turn it is (lead_turns.c); SPI connected, as the tables' owner */
+extern bool sm_turn_round_robin(int64 team_id, int64 *rep);
+extern bool sm_turn_load_balanced(int entity, int64 team_id, int64 *rep);
+extern bool sm_rep_active(int64 rep_id);
+extern void sm_turns_flush(void);
+
 #endif							/* SALESMGMT_LEAD_H */

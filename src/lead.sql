@@ -250,6 +250,13 @@ CREATE TRIGGER lead_before
     BEFORE INSERT OR UPDATE ON salesmgmt.lead
     FOR EACH ROW EXECUTE FUNCTION salesmgmt._lead_before();
 
+CREATE FUNCTION salesmgmt._lead_after_statement() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'sm_lead_after_statement';
+COMMENT ON FUNCTION salesmgmt._lead_after_statement() IS 'Internal trigger: at the end of an INSERT into lead, writes back the routing turns the statement took (the teams'' rotation rows stay locked until the transaction ends).';
+CREATE TRIGGER lead_after_statement
+    AFTER INSERT ON salesmgmt.lead
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._lead_after_statement();
+
 CREATE FUNCTION salesmgmt.assign(p_entity text, p_id bigint)
 RETURNS bigint
 LANGUAGE C VOLATILE

@@ -83,11 +83,6 @@ static bool assign_valid = false;
 static bool assign_callback = false;
 static Oid	assign_rule_relid = InvalidOid;
 
-/* saved plans */
-static SPIPlanPtr plan_rotate = NULL;
-static SPIPlanPtr plan_round_robin = NULL;
-static SPIPlanPtr plan_load[SM_ENTITY_COUNT];
-static SPIPlanPtr plan_rep_active = NULL;
 
 static void
 assign_relcache_cb(Datum arg, Oid relid)
@@ -187,121 +182,6 @@ load_rules(void)
 	assign_valid = true;
 }
 
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*slot = p;
-	}
-	return *slot;
-}
-
-/* run a saved plan of one int8 argument; the first column of the first row */
-static bool
-run_int8(SPIPlanPtr plan, int64 arg, bool read_only, int64 *result)
-{
-	Datum		v = Int64GetDatum(arg);
-	bool		isnull;
-	int			ret = SPI_execute_plan(plan, &v, NULL, read_only, 1);
-
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		return false;
-	*result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return !isnull;
-}
-
-/* the team's next turn; locks its rotation row until the transaction ends */
-static int64
-take_turn(int64 team_id)
-{
-	Oid			t = INT8OID;
-	int64		turn = 0;
-
-	run_int8(keep_plan(&plan_rotate,
-					   "INSERT INTO salesmgmt.assignment_rotation AS r (team_id, turns) VALUES ($1, 1)"
-					   " ON CONFLICT (team_id) DO UPDATE SET turns = r.turns + 1, updated_at = now()"
-					   " RETURNING turns", 1, &t),
-			 team_id, false, &turn);
-	return turn;
-}
-
-/* the rep of the team for a turn: the turn-th active rep by rep_id */
-static bool
-round_robin_rep(int64 team_id, int64 *rep)
-{
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		args[2];
-	bool		isnull;
-	int			ret;
-
-	args[1] = Int64GetDatum(take_turn(team_id));
-	args[0] = Int64GetDatum(team_id);
-	ret = SPI_execute_plan(keep_plan(&plan_round_robin,
-									 "SELECT rep_id FROM (SELECT rep_id, row_number() OVER (ORDER BY rep_id) - 1 AS i,"
-									 "                           count(*) OVER () AS n"
-									 "                      FROM salesmgmt.rep WHERE team_id = $1 AND active) x"
-									 " WHERE x.i = ($2 - 1) % x.n", 2, types),
-						   args, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		return false;
-	*rep = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return true;
-}
-
-/*
- * The team rep with the fewest open items of the entity and room under
- * its capacity; ties go to the rep whose turn is next.
- */
-static bool
-load_balanced_rep(int entity, int64 team_id, int64 *rep)
-{
-	static const char *const open_items[SM_ENTITY_COUNT] = {
-		"(SELECT count(*) FROM salesmgmt.lead l WHERE l.owner_rep_id = r.rep_id"
-		"    AND l.status IN ('new', 'working', 'nurturing', 'qualified'))",
-		"(SELECT count(*) FROM salesmgmt.account a WHERE a.owner_rep_id = r.rep_id)",
-		"(SELECT count(*) FROM salesmgmt.deal d JOIN salesmgmt.stage s ON s.stage_id = d.stage_id"
-		"  WHERE d.owner_rep_id = r.rep_id AND s.outcome = 'open')"
-	};
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		args[2];
-	bool		isnull;
-	int			ret;
-
-	if (plan_load[entity] == NULL)
-	{
-		char	   *sql = psprintf("SELECT rep_id FROM ("
-								   " SELECT r.rep_id, row_number() OVER (ORDER BY r.rep_id) - 1 AS i,"
-								   "        count(*) OVER () AS n, c.max_open_leads AS cap, %s AS load"
-								   "   FROM salesmgmt.rep r LEFT JOIN salesmgmt.rep_capacity c ON c.rep_id = r.rep_id"
-								   "  WHERE r.team_id = $1 AND r.active) x"
-								   " WHERE x.cap IS NULL OR x.load < x.cap"
-								   " ORDER BY x.load, (x.i - ($2 - 1) %% x.n + x.n) %% x.n LIMIT 1",
-								   open_items[entity]);
-
-		keep_plan(&plan_load[entity], sql, 2, types);
-	}
-	/* the lock first, then the count in a statement that sees the holder's items */
-	args[1] = Int64GetDatum(take_turn(team_id));
-	args[0] = Int64GetDatum(team_id);
-	ret = SPI_execute_plan(plan_load[entity], args, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		return false;
-	*rep = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return true;
-}
-
 /*
  * An owner given explicitly by a rep or manager must be one they see
  * (admins and the extension's own functions give any).  SPI connected.
@@ -326,17 +206,6 @@ check_given_owner(int64 rep_id)
 				 errmsg("lead cannot be given to rep " INT64_FORMAT, rep_id),
 				 errdetail("The rep is outside the current role's scope."),
 				 errhint("Leave owner_rep_id null to let the assignment rules route the lead.")));
-}
-
-static bool
-rep_is_active(int64 rep_id)
-{
-	Oid			t = INT8OID;
-	int64		one;
-
-	return run_int8(keep_plan(&plan_rep_active,
-							  "SELECT 1::bigint FROM salesmgmt.rep WHERE rep_id = $1 AND active", 1, &t),
-					rep_id, true, &one);
 }
 
 /*
@@ -369,14 +238,14 @@ route(int entity, HeapTuple tuple, TupleDesc desc, SmRouting *out)
 		switch (r->kind)
 		{
 			case TK_REP:
-				found = rep_is_active(r->target_id);
+				found = sm_rep_active(r->target_id);
 				out->rep_id = r->target_id;
 				break;
 			case TK_ROUND_ROBIN:
-				found = round_robin_rep(r->target_id, &out->rep_id);
+				found = sm_turn_round_robin(r->target_id, &out->rep_id);
 				break;
 			case TK_LOAD_BALANCED:
-				found = load_balanced_rep(entity, r->target_id, &out->rep_id);
+				found = sm_turn_load_balanced(entity, r->target_id, &out->rep_id);
 				break;
 			case TK_POOL:
 				found = true;
@@ -660,6 +529,7 @@ sm_assign(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		/* TODO(leads): lead.assigned event through salesmgmt.emit_event once on main */
 	}
+	sm_turns_flush();
 	SPI_finish();
 	if (!routed || r.rep_id == 0)
 		PG_RETURN_NULL();
