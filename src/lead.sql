@@ -255,7 +255,30 @@ LANGUAGE C AS 'MODULE_PATHNAME', 'sm_lead_after_statement';
 COMMENT ON FUNCTION salesmgmt._lead_after_statement() IS 'Internal trigger: at the end of an INSERT into lead, writes back the routing turns the statement took (the teams'' rotation rows stay locked until the transaction ends).';
 CREATE TRIGGER lead_after_statement
     AFTER INSERT ON salesmgmt.lead
+    REFERENCING NEW TABLE AS new_leads
     FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._lead_after_statement();
+
+-- webhook events of leads (emitted by the functions above and below, as
+-- the extension's owner, through salesmgmt.emit_event)
+INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description, data_schema) VALUES
+    ('lead.created', 'leads', 'A lead was inserted (after routing).',
+     '{"type": "object", "required": ["lead"],
+       "properties": {"lead": {"type": "object", "description": "The lead row as inserted, after routing (to_jsonb).",
+                               "required": ["lead_id", "name", "status"]}}}'),
+    ('lead.assigned', 'leads', 'A lead got an owner or went to a pool: routed when inserted, claimed, or routed by salesmgmt.assign.',
+     '{"type": "object", "required": ["lead_id", "owner_rep_id", "pool_id", "via"],
+       "properties": {"lead_id": {"type": "integer"},
+                      "owner_rep_id": {"type": ["integer", "null"], "description": "The new owner; null when the lead went to a pool."},
+                      "pool_id": {"type": ["integer", "null"]},
+                      "via": {"enum": ["routing", "claim", "assign"]}}}'),
+    ('lead.converted', 'leads', 'A lead was converted by salesmgmt.convert_lead.',
+     '{"type": "object", "required": ["lead_id", "account_id", "contact_id", "deal_id"],
+       "properties": {"lead_id": {"type": "integer"}, "account_id": {"type": "integer"},
+                      "contact_id": {"type": "integer"}, "deal_id": {"type": ["integer", "null"]}}}'),
+    ('lead.reclaimed', 'leads', 'An idle claimed lead went back to its pool (salesmgmt.reclaim_idle_leads).',
+     '{"type": "object", "required": ["lead_id", "rep_id", "pool_id", "idle_days"],
+       "properties": {"lead_id": {"type": "integer"}, "rep_id": {"type": "integer", "description": "The rep who lost it."},
+                      "pool_id": {"type": "integer"}, "idle_days": {"type": "integer"}}}');
 
 CREATE FUNCTION salesmgmt.assign(p_entity text, p_id bigint)
 RETURNS bigint
@@ -413,7 +436,8 @@ BEGIN
     END IF;
     UPDATE salesmgmt.lead SET owner_rep_id = v_rep WHERE lead_id = p_lead_id RETURNING * INTO v_lead;
     INSERT INTO salesmgmt.lead_history (lead_id, kind, rep_id, pool_id) VALUES (p_lead_id, 'claimed', v_rep, v_lead.pool_id);
-    -- TODO(leads): lead.assigned event through salesmgmt.emit_event once the webhook part is on main
+    PERFORM salesmgmt.emit_event('lead.assigned', 'lead', p_lead_id,
+        pg_catalog.jsonb_build_object('lead_id', p_lead_id, 'owner_rep_id', v_rep, 'pool_id', v_lead.pool_id, 'via', 'claim'));
     RETURN v_lead;
 END
 $$;
@@ -475,7 +499,8 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_n integer;
+    v_n      integer;
+    v_events bigint;
 BEGIN
     WITH idle AS (
         SELECT l.lead_id, l.owner_rep_id, l.pool_id, p.reclaim_after_days
@@ -491,12 +516,19 @@ BEGIN
           FROM idle WHERE l.lead_id = idle.lead_id
         RETURNING idle.*
     )
-    INSERT INTO salesmgmt.lead_history (lead_id, kind, rep_id, pool_id, reason)
-    SELECT b.lead_id, 'reclaimed', b.owner_rep_id, b.pool_id,
-           pg_catalog.format('no activity for %s days', b.reclaim_after_days)
+    , logged AS (
+        INSERT INTO salesmgmt.lead_history (lead_id, kind, rep_id, pool_id, reason)
+        SELECT b.lead_id, 'reclaimed', b.owner_rep_id, b.pool_id,
+               pg_catalog.format('no activity for %s days', b.reclaim_after_days)
+          FROM back b
+        RETURNING lead_id, rep_id, pool_id
+    )
+    SELECT count(salesmgmt.emit_event('lead.reclaimed', 'lead', b.lead_id,
+               pg_catalog.jsonb_build_object('lead_id', b.lead_id, 'rep_id', b.owner_rep_id,
+                                             'pool_id', b.pool_id, 'idle_days', b.reclaim_after_days))),
+           (SELECT count(*) FROM logged)
+      INTO v_events, v_n
       FROM back b;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    -- TODO(leads): lead.reclaimed events through salesmgmt.emit_event once the webhook part is on main
     RETURN v_n;
 END
 $$;
@@ -589,7 +621,9 @@ BEGIN
            converted_contact_id = v_contact, converted_deal_id = v_deal
      WHERE l.lead_id = p_lead_id;
     INSERT INTO salesmgmt.lead_history (lead_id, kind, rep_id, pool_id) VALUES (p_lead_id, 'converted', v_owner, v_lead.pool_id);
-    -- TODO(leads): lead.converted event through salesmgmt.emit_event once the webhook part is on main
+    PERFORM salesmgmt.emit_event('lead.converted', 'lead', p_lead_id,
+        pg_catalog.jsonb_build_object('lead_id', p_lead_id, 'account_id', v_account, 'contact_id', v_contact,
+                                      'deal_id', v_deal));
     RETURN QUERY SELECT v_account, v_contact, v_deal;
 END
 $$;

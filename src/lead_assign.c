@@ -527,7 +527,15 @@ sm_assign(PG_FUNCTION_ARGS)
 		ret = SPI_execute_with_args(sql, entity == SM_ENTITY_LEAD ? 3 : 2, types, args, nulls, false, 0);
 		if (ret < 0)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-		/* TODO(leads): lead.assigned event through salesmgmt.emit_event once on main */
+		if (entity == SM_ENTITY_LEAD)
+		{
+			ret = SPI_execute_with_args("SELECT salesmgmt.emit_event('lead.assigned', 'lead', $1,"
+										" pg_catalog.jsonb_build_object('lead_id', $1, 'owner_rep_id', $2,"
+										"                               'pool_id', $3, 'via', 'assign'))",
+										3, types, args, nulls, false, 0);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		}
 	}
 	sm_turns_flush();
 	SPI_finish();

@@ -327,25 +327,44 @@ sm_turns_flush(void)
 	turn_state = NULL;
 }
 
-/* AFTER INSERT ... FOR EACH STATEMENT on lead: the routed statement ends */
+/*
+ * AFTER INSERT ... FOR EACH STATEMENT on lead, with the inserted rows as
+ * new_leads: the routed statement ends.  Writes the turns back, then emits
+ * lead.created for every lead and lead.assigned for those routed to a rep
+ * or a pool (one query each, only when an endpoint subscribes).
+ */
 Datum
 sm_lead_after_statement(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	Oid			save_userid;
 	int			save_sec;
+	int			ret;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("sm_lead_after_statement must be fired as an AFTER trigger")));
-	if (turn_state == NULL)
-		return PointerGetDatum(NULL);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(td->tg_relation->rd_rel->relowner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	sm_turns_flush();
+	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
+	ret = SPI_execute("SELECT salesmgmt.emit_event('lead.created', 'lead', n.lead_id,"
+					  "                            pg_catalog.jsonb_build_object('lead', pg_catalog.to_jsonb(n))),"
+					  "       CASE WHEN n.assigned_at IS NOT NULL OR n.pool_id IS NOT NULL THEN"
+					  "       salesmgmt.emit_event('lead.assigned', 'lead', n.lead_id,"
+					  "           pg_catalog.jsonb_build_object('lead_id', n.lead_id, 'owner_rep_id', n.owner_rep_id,"
+					  "                                         'pool_id', n.pool_id, 'via', 'routing')) END"
+					  "  FROM new_leads n"
+					  " WHERE EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e"
+					  "                WHERE e.active AND (salesmgmt._webhook_subscribes(e.event_types, 'lead.created')"
+					  "                                 OR salesmgmt._webhook_subscribes(e.event_types, 'lead.assigned')))",
+					  false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return PointerGetDatum(NULL);

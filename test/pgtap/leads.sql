@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(113);
+SELECT plan(121);
 
 -- ---------------------------------------------------------------- structure
 SELECT has_table('salesmgmt', t, 'table ' || t)
@@ -211,6 +211,27 @@ SELECT throws_ok($$SELECT * FROM salesmgmt.convert_lead(3)$$, 'SM061', NULL, 'co
 SELECT throws_ok($$SELECT salesmgmt.assign('lead', 3)$$, 'SM061', NULL, 'a converted lead is not routed');
 SELECT throws_ok($$UPDATE salesmgmt.lead SET status = 'working' WHERE lead_id = 3$$, 'SM060', NULL, 'a converted lead is final');
 SELECT is((SELECT account_id FROM salesmgmt.convert_lead(2, 1001)), 1001::bigint, 'a lead converts into an existing account');
+
+-- ---------------------------------------------------------------- events
+SELECT salesmgmt.create_webhook('https://hooks.example.com/leads', ARRAY['lead.*']) \g /dev/null
+INSERT INTO salesmgmt.lead (name, region, source) VALUES ('evented', 'EMEA', 'web'), ('pooled', 'EMEA', 'partner');
+SELECT results_eq($$SELECT event_type, payload->'data'->>'via' FROM salesmgmt.webhook_event
+                     WHERE subject_type = 'lead' ORDER BY event_type, subject_id$$,
+                  $$VALUES ('lead.assigned', 'routing'), ('lead.assigned', 'routing'), ('lead.created', NULL), ('lead.created', NULL)$$,
+                  'a routed insert emits lead.created and lead.assigned for each lead');
+SELECT is((SELECT payload->'data'->'lead'->>'name' FROM salesmgmt.webhook_event
+            WHERE event_type = 'lead.created' ORDER BY subject_id LIMIT 1), 'evented', 'lead.created carries the row');
+UPDATE salesmgmt.lead SET owner_rep_id = 2 WHERE name = 'pooled';
+UPDATE salesmgmt.lead SET assigned_at = now() - interval '30 days' WHERE name = 'pooled';
+SELECT is(salesmgmt.reclaim_idle_leads(), 1, 'the claimed lead is reclaimed');
+SELECT is((SELECT count(*)::int FROM salesmgmt.webhook_event WHERE event_type = 'lead.reclaimed'), 1, 'lead.reclaimed emitted');
+SELECT ok((SELECT deal_id IS NOT NULL FROM salesmgmt.convert_lead((SELECT lead_id FROM salesmgmt.lead WHERE name = 'evented'), NULL, 1)),
+          'the evented lead converts');
+SELECT is((SELECT (payload->'data'->>'deal_id')::bigint FROM salesmgmt.webhook_event WHERE event_type = 'lead.converted'),
+          (SELECT converted_deal_id FROM salesmgmt.lead WHERE name = 'evented'), 'lead.converted names the deal');
+SELECT is(salesmgmt.assign('lead', (SELECT lead_id FROM salesmgmt.lead WHERE name = 'pooled')), NULL::bigint, 'assign sends it to the pool again');
+SELECT is((SELECT count(*)::int FROM salesmgmt.webhook_event WHERE event_type = 'lead.assigned' AND payload->'data'->>'via' = 'assign'),
+          1, 'lead.assigned emitted by assign');
 
 -- ---------------------------------------------------------------- scoring
 INSERT INTO salesmgmt.lead_score_rule (name, kind, condition, points, half_life_days) VALUES
