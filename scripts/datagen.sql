@@ -16,7 +16,8 @@
 -- pipeline trigger records a realistic history), credit splits on 5% of the
 -- deals, payments (and a few refunds) on won deals, 3 activities per deal,
 -- quotas per rep, team and quarter, sales tasks, EUR/CNY rates, and leads
--- (scale/2, at least 200) whose conversion follows a planted signal.
+-- (scale/2, at least 200, when the extension has them) whose conversion
+-- follows a planted signal.
 -- It is not part of the extension: a production schema gets no demo code.
 
 \set ON_ERROR_STOP on
@@ -254,6 +255,8 @@ SELECT c.code, 'USD', m::date,
 -- score must find (test/pgtap/leads.sql):
 --   log-odds = -2.2 + 0.45 ln(1 + company_size) + 1.3 [referral] - 1.3 [cold]
 --              + 0.6 ln(1 + activities)
+SELECT to_regclass('salesmgmt.lead') IS NOT NULL AS g_have_leads \gset
+\if :g_have_leads
 CREATE TEMP TABLE g_lead AS
 SELECT l AS lead_id,
        (ARRAY['web','event','referral','partner','cold'])[1 + floor(random() * 5)::int] AS source,
@@ -290,6 +293,7 @@ SELECT (ARRAY['call','email','meeting','demo'])[1 + (l.lead_id + k) % 4], x.conv
        (ARRAY['interested','no answer','follow-up'])[1 + (l.lead_id * k) % 3]
   FROM g_lead l JOIN salesmgmt.lead x ON x.lead_id = l.lead_id, generate_series(1, l.activities) AS k
  ORDER BY l.lead_id, k;
+\endif
 
 -- identities continue after the loaded rows
 \o /dev/null
@@ -298,7 +302,9 @@ SELECT setval(pg_get_serial_sequence('salesmgmt.rep', 'rep_id'), (SELECT max(rep
 SELECT setval(pg_get_serial_sequence('salesmgmt.account', 'account_id'), (SELECT max(account_id) FROM salesmgmt.account));
 SELECT setval(pg_get_serial_sequence('salesmgmt.pipeline', 'pipeline_id'), (SELECT max(pipeline_id) FROM salesmgmt.pipeline));
 SELECT setval(pg_get_serial_sequence('salesmgmt.stage', 'stage_id'), (SELECT max(stage_id) FROM salesmgmt.stage));
+\if :g_have_leads
 SELECT setval(pg_get_serial_sequence('salesmgmt.lead', 'lead_id'), (SELECT max(lead_id) FROM salesmgmt.lead));
+\endif
 
 \o
 ANALYZE;

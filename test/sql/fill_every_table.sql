@@ -157,5 +157,15 @@ SELECT salesmgmt.assign('lead', max(lead_id)) FROM salesmgmt.lead WHERE name = '
 HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.lead_history) \g /dev/null
 INSERT INTO salesmgmt.lead_score_rule (name, kind, condition, points, half_life_days)
 SELECT 'fill: calls', 'activity', '{"kind": "call"}', 5, 30 WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.lead_score_rule);
+-- (a data set from before leads existed has none to learn from: 40 closed ones)
+INSERT INTO salesmgmt.lead (name, source, company_size, status, disqualify_reason, owner_rep_id,
+                            converted_at, converted_account_id)
+SELECT 'Fill closed ' || g, (ARRAY['web', 'cold'])[1 + g % 2], g * 10,
+       CASE WHEN g % 3 = 0 THEN 'converted' ELSE 'disqualified' END,
+       CASE WHEN g % 3 <> 0 THEN 'no budget' END, (SELECT min(rep_id) FROM salesmgmt.rep),
+       CASE WHEN g % 3 = 0 THEN now() END,
+       CASE WHEN g % 3 = 0 THEN (SELECT min(account_id) FROM salesmgmt.account) END
+  FROM generate_series(1, 40) g
+ WHERE (SELECT count(*) FROM salesmgmt.lead WHERE status IN ('converted', 'disqualified')) < 40;
 SELECT salesmgmt.train_lead_model('1900-01-01') WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.lead_model) \g /dev/null
 \endif
