@@ -74,6 +74,7 @@ static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_write = NULL;
 static SPIPlanPtr plan_team = NULL;
 static SPIPlanPtr plan_active = NULL;
+static SPIPlanPtr plan_subscribed = NULL;
 static SPIPlanPtr plan_loads[SM_ENTITY_COUNT];
 
 static void
@@ -350,6 +351,19 @@ sm_lead_after_statement(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	sm_turns_flush();
+	/* events only when an endpoint subscribes (a saved plan: one index probe) */
+	run_plan(keep_plan(&plan_subscribed,
+					   "SELECT 1 FROM salesmgmt.webhook_endpoint e"
+					   " WHERE e.active AND (salesmgmt._webhook_subscribes(e.event_types, 'lead.created')"
+					   "                     OR salesmgmt._webhook_subscribes(e.event_types, 'lead.assigned'))"
+					   " LIMIT 1", 0, NULL),
+			 NULL, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		SetUserIdAndSecContext(save_userid, save_sec);
+		return PointerGetDatum(NULL);
+	}
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "SPI_register_trigger_data failed");
 	ret = SPI_execute("SELECT salesmgmt.emit_event('lead.created', 'lead', n.lead_id,"
@@ -358,10 +372,7 @@ sm_lead_after_statement(PG_FUNCTION_ARGS)
 					  "       salesmgmt.emit_event('lead.assigned', 'lead', n.lead_id,"
 					  "           pg_catalog.jsonb_build_object('lead_id', n.lead_id, 'owner_rep_id', n.owner_rep_id,"
 					  "                                         'pool_id', n.pool_id, 'via', 'routing')) END"
-					  "  FROM new_leads n"
-					  " WHERE EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e"
-					  "                WHERE e.active AND (salesmgmt._webhook_subscribes(e.event_types, 'lead.created')"
-					  "                                 OR salesmgmt._webhook_subscribes(e.event_types, 'lead.assigned')))",
+					  "  FROM new_leads n",
 					  false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
