@@ -80,7 +80,7 @@ CREATE TABLE salesmgmt.lead (
         CHECK (status <> 'disqualified' OR disqualify_reason IS NOT NULL),
     CONSTRAINT lead_converted_has_account
         CHECK ((status = 'converted') = (converted_at IS NOT NULL AND converted_account_id IS NOT NULL))
-);
+) WITH (fillfactor = 80);   -- room for HOT updates: scores, statuses and owners change in place
 CREATE INDEX ON salesmgmt.lead (owner_rep_id, status);
 CREATE INDEX ON salesmgmt.lead (pool_id, status) WHERE owner_rep_id IS NULL;
 CREATE INDEX ON salesmgmt.lead (source);
