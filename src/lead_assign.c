@@ -347,11 +347,31 @@ sm_lead_before(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("sm_lead_before must be fired as a BEFORE ROW trigger")));
 	desc = RelationGetDescr(td->tg_relation);
-	a_owner = attnum_of(desc, "owner_rep_id");
-	a_pool = attnum_of(desc, "pool_id");
-	a_status = attnum_of(desc, "status");
-	a_assigned = attnum_of(desc, "assigned_at");
-	a_updated = attnum_of(desc, "updated_at");
+	/* the columns' numbers, looked up once per descriptor */
+	{
+		static TupleDesc known = NULL;
+		static Oid	known_rel = InvalidOid;
+		static int	known_natts = 0;
+		static int	cached[5];
+
+		if (known != desc || known_rel != RelationGetRelid(td->tg_relation) ||
+			known_natts != desc->natts)
+		{
+			cached[0] = attnum_of(desc, "owner_rep_id");
+			cached[1] = attnum_of(desc, "pool_id");
+			cached[2] = attnum_of(desc, "status");
+			cached[3] = attnum_of(desc, "assigned_at");
+			cached[4] = attnum_of(desc, "updated_at");
+			known = desc;
+			known_rel = RelationGetRelid(td->tg_relation);
+			known_natts = desc->natts;
+		}
+		a_owner = cached[0];
+		a_pool = cached[1];
+		a_status = cached[2];
+		a_assigned = cached[3];
+		a_updated = cached[4];
+	}
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
