@@ -15,8 +15,9 @@
  *	  statement of their own (a snapshot that sees what the previous holder
  *	  committed).  At the end of the statement (an AFTER STATEMENT trigger
  *	  on lead, or the end of salesmgmt.assign) the counters are written
- *	  back and the state is dropped; an error or a rolled-back savepoint
- *	  drops it as well (the database changes and the lock go with it).
+ *	  back and the state is dropped.  An error drops it as well; a
+ *	  rolled-back savepoint forgets the teams whose rows it took (the row
+ *	  changes and the locks go with it).
  *
  *-------------------------------------------------------------------------
  */
@@ -42,6 +43,7 @@ typedef struct TeamTurns
 	int64		team_id;
 	int64		turns;			/* the counter, as this transaction has it */
 	int64		written;		/* the counter as the row holds it */
+	SubTransactionId subid;		/* the (sub)transaction that took the row */
 	int			nreps;
 	int64	   *reps;			/* active reps by rep_id */
 	int64	   *caps;			/* capacity per rep, 0 for none */
@@ -83,12 +85,23 @@ turns_xact_cb(XactEvent event, void *arg)
 	turn_state = NULL;
 }
 
+/*
+ * A rolled-back subtransaction takes back the rows it took (and their
+ * locks): forget those teams; the others stay as they are.
+ */
 static void
 turns_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 				 SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		turn_state = NULL;
+	TurnState  *st = turn_state;
+	int			kept = 0;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB || st == NULL)
+		return;
+	for (int i = 0; i < st->nteams; i++)
+		if (st->teams[i].subid < mySubid)
+			st->teams[kept++] = st->teams[i];
+	st->nteams = kept;
 }
 
 static TurnState *
@@ -174,6 +187,7 @@ team(int64 team_id)
 	t->team_id = team_id;
 	/* the turn the UPDATE took is used by the caller: count from one before */
 	t->written = col_int8(0, 1, &isnull);
+	t->subid = GetCurrentSubTransactionId();
 	t->turns = t->written - 1;
 	t->load_entity = -1;
 	MemoryContextSwitchTo(old);

@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(121);
+SELECT plan(123);
 
 -- ---------------------------------------------------------------- structure
 SELECT has_table('salesmgmt', t, 'table ' || t)
@@ -253,6 +253,18 @@ SELECT throws_ok($$SELECT salesmgmt.lead_conversion_probability(1)$$, 'SM065', N
 SELECT throws_ok($$SELECT * FROM salesmgmt.train_lead_model(NULL)$$, '22004', NULL, 'train_lead_model: null');
 SELECT throws_ok($$SELECT * FROM salesmgmt.train_lead_model(current_date + 1)$$, 'SM065', NULL, 'train_lead_model: nothing to learn from');
 SELECT is(salesmgmt.lead_conversion_probability(NULL), NULL::double precision, 'lead_conversion_probability: null in, null out');
+
+-- ---------------------------------------------------------------- savepoints
+CREATE TEMP TABLE before_sp AS SELECT turns FROM salesmgmt.assignment_rotation WHERE team_id = 2;
+SAVEPOINT sp;
+INSERT INTO salesmgmt.lead (name, region, source) VALUES ('sp lost', 'EMEA', 'web');
+ROLLBACK TO SAVEPOINT sp;
+INSERT INTO salesmgmt.lead (name, region, source) VALUES ('sp kept', 'EMEA', 'web'), ('sp next', 'EMEA', 'web');
+SELECT is((SELECT turns FROM salesmgmt.assignment_rotation WHERE team_id = 2), (SELECT turns + 2 FROM before_sp),
+          'a rolled-back routing gives its turn back');
+SELECT results_eq($$SELECT owner_rep_id FROM salesmgmt.lead WHERE name IN ('sp kept', 'sp next') ORDER BY lead_id$$,
+                  $$SELECT (ARRAY[2, 3, 4]::bigint[])[(turns + k) % 3 + 1] FROM before_sp, generate_series(0, 1) k ORDER BY k$$,
+                  'the next routings take the turns in order');
 
 SELECT * FROM finish();
 ROLLBACK;
