@@ -148,14 +148,12 @@ load_rules(void)
 	old = MemoryContextSwitchTo(newcxt);
 	{
 		EntityRules fresh[SM_ENTITY_COUNT];
-		Oid			relids[SM_ENTITY_COUNT];
 
 		for (int e = 0; e < SM_ENTITY_COUNT; e++)
 		{
 			fresh[e].nrules = 0;
 			fresh[e].rules = palloc0(sizeof(AssignRule) * Max(n, 1));
 			fresh[e].bound = NULL;
-			relids[e] = sm_relation_oid(entity_names[e]);
 		}
 		for (uint64 i = 0; i < n; i++)
 		{
@@ -168,8 +166,13 @@ load_rules(void)
 			r->rule_id = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
 			r->kind = target_kind_from_name(TextDatumGetCString(SPI_getbinval(t, d, 3, &isnull)));
 			r->target_id = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+			/*
+			 * Validated when written; compiled here without the table, so
+			 * that a column dropped since makes the rule never match rather
+			 * than stop every insert.
+			 */
 			r->cond = sm_rule_compile(DatumGetJsonbPCopy(SPI_getbinval(t, d, 5, &isnull)),
-									  relids[e], "assignment rule condition");
+									  InvalidOid, "assignment rule condition");
 			counts[e]++;
 		}
 		MemoryContextSwitchTo(old);

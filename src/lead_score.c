@@ -64,8 +64,6 @@ typedef struct ScoreRun
 static void
 load_score_rules(ScoreRun *run)
 {
-	Oid			lead = sm_relation_oid("lead");
-	Oid			activity = sm_relation_oid("activity");
 	int			ret = SPI_execute("SELECT rule_id, name, kind = 'activity', condition, points,"
 								  "       coalesce(half_life_days, 0)::float8"
 								  "  FROM salesmgmt.lead_score_rule WHERE active ORDER BY rule_id",
@@ -85,8 +83,9 @@ load_score_rules(ScoreRun *run)
 		r->rule_id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
 		r->name = TextDatumGetCString(SPI_getbinval(t, d, 2, &isnull));
 		r->activity = DatumGetBool(SPI_getbinval(t, d, 3, &isnull));
+		/* validated when written; a column dropped since never matches */
 		r->cond = sm_rule_compile(DatumGetJsonbPCopy(SPI_getbinval(t, d, 4, &isnull)),
-								  r->activity ? activity : lead, "lead score rule condition");
+								  InvalidOid, "lead score rule condition");
 		r->points = DatumGetNumericCopy(SPI_getbinval(t, d, 5, &isnull));
 		r->points_d = sm_numeric_to_double(r->points);
 		r->half_life = DatumGetFloat8(SPI_getbinval(t, d, 6, &isnull));

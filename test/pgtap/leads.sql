@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(123);
+SELECT plan(126);
 
 -- ---------------------------------------------------------------- structure
 SELECT has_table('salesmgmt', t, 'table ' || t)
@@ -253,6 +253,17 @@ SELECT throws_ok($$SELECT salesmgmt.lead_conversion_probability(1)$$, 'SM065', N
 SELECT throws_ok($$SELECT * FROM salesmgmt.train_lead_model(NULL)$$, '22004', NULL, 'train_lead_model: null');
 SELECT throws_ok($$SELECT * FROM salesmgmt.train_lead_model(current_date + 1)$$, 'SM065', NULL, 'train_lead_model: nothing to learn from');
 SELECT is(salesmgmt.lead_conversion_probability(NULL), NULL::double precision, 'lead_conversion_probability: null in, null out');
+
+-- ---------------------------------------------------------------- a column a rule names is dropped
+ALTER TABLE salesmgmt.lead ADD COLUMN tmp_tier integer;
+INSERT INTO salesmgmt.assignment_rule (entity, position, condition, target_kind, target_id)
+VALUES ('lead', 5, '{"tmp_tier": {">": 1}}', 'rep', 7);
+INSERT INTO salesmgmt.lead (name, tmp_tier) VALUES ('tiered', 2);
+SELECT is((SELECT owner_rep_id FROM salesmgmt.lead WHERE name = 'tiered'), 7::bigint, 'a rule on a new column routes');
+ALTER TABLE salesmgmt.lead DROP COLUMN tmp_tier;
+SELECT lives_ok($$INSERT INTO salesmgmt.lead (name) VALUES ('after drop')$$, 'a rule on a dropped column does not stop inserts');
+SELECT is((SELECT owner_rep_id FROM salesmgmt.lead WHERE name = 'after drop'), NULL::bigint, 'and never matches');
+DELETE FROM salesmgmt.assignment_rule WHERE position = 5 AND entity = 'lead';
 
 -- ---------------------------------------------------------------- savepoints
 CREATE TEMP TABLE before_sp AS SELECT turns FROM salesmgmt.assignment_rotation WHERE team_id = 2;
