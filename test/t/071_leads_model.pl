@@ -47,5 +47,8 @@ is($node->safe_psql('postgres', q{
 	   AND min(p) > 0 AND max(p) < 1 FROM p}),
 	't', 'open referral leads get higher probabilities than cold ones, all within (0, 1)');
 
+my ($rc, $out, $err) = $node->psql('postgres', 'SELECT salesmgmt.lead_conversion_probability(-1)');
+like($err, qr/lead -1 does not exist/, 'an unknown lead is refused (42704)');
+
 $node->stop;
 done_testing();
