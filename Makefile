@@ -32,6 +32,8 @@ SQL_PARTS    = src/core.sql \
                src/security_rights.sql \
                src/rules.sql \
                src/webhook_events.sql \
+               src/lead.sql \
+               src/lead_score.sql \
                src/process.sql \
                src/process_followup.sql \
                src/process_plan.sql \
@@ -46,10 +48,13 @@ UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/webhook.sql \
                 upgrade/0.1.0--0.2.0/rls.sql \
                 upgrade/0.1.0--0.2.0/process.sql \
+                upgrade/0.1.0--0.2.0/leads.sql \
                 src/security_rls.sql \
                 src/security_rights.sql \
                 src/rules.sql \
                 src/webhook_events.sql \
+                src/lead.sql \
+                src/lead_score.sql \
                 src/process.sql \
                 src/process_followup.sql \
                 src/process_plan.sql \

@@ -15,7 +15,9 @@
 -- stage moved stage by stage with UPDATEs that set stage_entered_at (so the
 -- pipeline trigger records a realistic history), credit splits on 5% of the
 -- deals, payments (and a few refunds) on won deals, 3 activities per deal,
--- quotas per rep, team and quarter, sales tasks, and EUR/CNY rates.
+-- quotas per rep, team and quarter, sales tasks, EUR/CNY rates, and leads
+-- (scale/2, at least 200, when the extension has them) whose conversion
+-- follows a planted signal.
 -- It is not part of the extension: a production schema gets no demo code.
 
 \set ON_ERROR_STOP on
@@ -246,6 +248,53 @@ SELECT c.code, 'USD', m::date,
   FROM g_param g, (VALUES ('EUR'), ('CNY')) AS c(code),
        generate_series(date_trunc('month', g.window_start::timestamp) - interval '12 months', g.today::timestamp + interval '12 months', interval '1 month') AS m;
 
+-- ---------------------------------------------------------------------- leads
+-- Leads captured over the window, half as many as deals, worked by the
+-- squad reps, with 0-5 activities each.  Whether a closed lead (70%)
+-- converted depends on known attributes, the planted signal the learned
+-- score must find (test/pgtap/leads.sql):
+--   log-odds = -2.2 + 0.45 ln(1 + company_size) + 1.3 [referral] - 1.3 [cold]
+--              + 0.6 ln(1 + activities)
+SELECT to_regclass('salesmgmt.lead') IS NOT NULL AS g_have_leads \gset
+\if :g_have_leads
+CREATE TEMP TABLE g_lead AS
+SELECT l AS lead_id,
+       (ARRAY['web','event','referral','partner','cold'])[1 + floor(random() * 5)::int] AS source,
+       (ARRAY['Manufacturing','Retail','Healthcare','Software','Finance','Logistics'])[1 + floor(random() * 6)::int] AS industry,
+       (ARRAY['EMEA','APAC','Americas','China'])[1 + floor(random() * 4)::int] AS region,
+       floor(exp(random() * 8))::int AS company_size,
+       floor(random() * 6)::int AS activities,
+       g.window_start + (random() * (g.today - g.window_start))::int AS created_day,
+       random() AS closed_draw, random() AS convert_draw,
+       6 + floor(random() * (g.reps - 5))::int AS owner,
+       1 + floor(random() * g.accounts)::bigint AS account
+  FROM g_param g, generate_series(1, greatest(200, g.deals / 2)) AS l;
+INSERT INTO salesmgmt.lead (lead_id, name, company, email, phone, source, industry, region, company_size,
+                            status, disqualify_reason, owner_rep_id, created_at, assigned_at,
+                            converted_at, converted_account_id)
+SELECT l.lead_id, 'Lead ' || l.lead_id, 'Prospect ' || l.lead_id, 'lead' || l.lead_id || '@example.com',
+       CASE WHEN l.lead_id % 3 <> 0 THEN '+1 555 ' || l.lead_id END,
+       l.source, l.industry, l.region, l.company_size,
+       s.status, CASE WHEN s.status = 'disqualified' THEN 'no budget' END, l.owner,
+       l.created_day + time '10:00', l.created_day + time '10:00',
+       CASE WHEN s.status = 'converted' THEN least(l.created_day + time '10:00' + interval '20 days', now()) END,
+       CASE WHEN s.status = 'converted' THEN l.account END
+  FROM g_lead l
+  CROSS JOIN LATERAL (
+      SELECT CASE WHEN l.closed_draw >= 0.7 THEN (ARRAY['new','working','nurturing','qualified'])[1 + l.lead_id % 4]
+                  WHEN l.convert_draw < 1 / (1 + exp(-(-2.2 + 0.45 * ln(1 + l.company_size)
+                                                       + 1.3 * (l.source = 'referral')::int - 1.3 * (l.source = 'cold')::int
+                                                       + 0.6 * ln(1 + l.activities))))
+                  THEN 'converted' ELSE 'disqualified' END AS status) s
+ ORDER BY l.lead_id;
+INSERT INTO salesmgmt.activity (kind, account_id, lead_id, rep_id, occurred_at, outcome)
+SELECT (ARRAY['call','email','meeting','demo'])[1 + (l.lead_id + k) % 4], x.converted_account_id, l.lead_id, l.owner,
+       least(l.created_day + time '11:00' + make_interval(days => 3 * k), now()),
+       (ARRAY['interested','no answer','follow-up'])[1 + (l.lead_id * k) % 3]
+  FROM g_lead l JOIN salesmgmt.lead x ON x.lead_id = l.lead_id, generate_series(1, l.activities) AS k
+ ORDER BY l.lead_id, k;
+\endif
+
 -- identities continue after the loaded rows
 \o /dev/null
 SELECT setval(pg_get_serial_sequence('salesmgmt.team', 'team_id'), (SELECT max(team_id) FROM salesmgmt.team));
@@ -253,6 +302,9 @@ SELECT setval(pg_get_serial_sequence('salesmgmt.rep', 'rep_id'), (SELECT max(rep
 SELECT setval(pg_get_serial_sequence('salesmgmt.account', 'account_id'), (SELECT max(account_id) FROM salesmgmt.account));
 SELECT setval(pg_get_serial_sequence('salesmgmt.pipeline', 'pipeline_id'), (SELECT max(pipeline_id) FROM salesmgmt.pipeline));
 SELECT setval(pg_get_serial_sequence('salesmgmt.stage', 'stage_id'), (SELECT max(stage_id) FROM salesmgmt.stage));
+\if :g_have_leads
+SELECT setval(pg_get_serial_sequence('salesmgmt.lead', 'lead_id'), (SELECT max(lead_id) FROM salesmgmt.lead));
+\endif
 
 \o
 ANALYZE;

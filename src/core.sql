@@ -518,7 +518,7 @@ CREATE TABLE salesmgmt.activity (
     kind        text NOT NULL
                 CONSTRAINT activity_kind_valid
                 CHECK (kind IN ('call', 'email', 'meeting', 'visit', 'demo', 'note')),
-    account_id  bigint NOT NULL REFERENCES salesmgmt.account (account_id),
+    account_id  bigint REFERENCES salesmgmt.account (account_id),
     contact_id  bigint REFERENCES salesmgmt.contact (contact_id),
     deal_id     bigint REFERENCES salesmgmt.deal (deal_id),
     rep_id      bigint NOT NULL REFERENCES salesmgmt.rep (rep_id),
@@ -526,7 +526,9 @@ CREATE TABLE salesmgmt.activity (
     duration    interval
                 CONSTRAINT activity_duration_nonnegative CHECK (duration >= interval '0'),
     outcome     text,
-    notes       text
+    notes       text,
+    lead_id     bigint,
+    CONSTRAINT activity_account_or_lead CHECK (account_id IS NOT NULL OR lead_id IS NOT NULL)
 );
 CREATE INDEX ON salesmgmt.activity (account_id, occurred_at);
 CREATE INDEX ON salesmgmt.activity (contact_id);
@@ -535,7 +537,7 @@ CREATE INDEX ON salesmgmt.activity (rep_id, occurred_at);
 COMMENT ON TABLE salesmgmt.activity IS 'Communication records with customers: calls, e-mails, meetings, visits, demos and notes.';
 COMMENT ON COLUMN salesmgmt.activity.activity_id IS 'Identity of the activity.';
 COMMENT ON COLUMN salesmgmt.activity.kind IS 'call, email, meeting, visit, demo or note.';
-COMMENT ON COLUMN salesmgmt.activity.account_id IS 'Account the communication was with.';
+COMMENT ON COLUMN salesmgmt.activity.account_id IS 'Account the communication was with; null only for an activity on a lead not converted yet.';
 COMMENT ON COLUMN salesmgmt.activity.contact_id IS 'Contact spoken to, if known.';
 COMMENT ON COLUMN salesmgmt.activity.deal_id IS 'Deal the communication was about, if any.';
 COMMENT ON COLUMN salesmgmt.activity.rep_id IS 'Rep who communicated.';
@@ -543,6 +545,7 @@ COMMENT ON COLUMN salesmgmt.activity.occurred_at IS 'When it happened.';
 COMMENT ON COLUMN salesmgmt.activity.duration IS 'How long it took (calls, meetings, visits).';
 COMMENT ON COLUMN salesmgmt.activity.outcome IS 'Result, free text (e.g. interested, no answer).';
 COMMENT ON COLUMN salesmgmt.activity.notes IS 'Notes taken.';
+COMMENT ON COLUMN salesmgmt.activity.lead_id IS 'Lead the communication was with (kept after conversion, when account_id and contact_id are filled in).';
 
 -- ---------------------------------------------------------------------------
 -- Sales targets and the sales plan
@@ -590,7 +593,8 @@ CREATE TABLE salesmgmt.sales_task (
     CONSTRAINT sales_task_completed_when_done CHECK ((status = 'done') = (completed_at IS NOT NULL)),
     stage_id        bigint REFERENCES salesmgmt.stage (stage_id),
     template_id     bigint,
-    required        boolean NOT NULL DEFAULT false
+    required        boolean NOT NULL DEFAULT false,
+    lead_id         bigint
 );
 CREATE INDEX ON salesmgmt.sales_task (rep_id, status);
 CREATE INDEX ON salesmgmt.sales_task (assigned_by);
@@ -611,6 +615,7 @@ COMMENT ON COLUMN salesmgmt.sales_task.completed_at IS 'When it was done; set ex
 COMMENT ON COLUMN salesmgmt.sales_task.stage_id IS 'For a stage task: the stage of the deal whose checklist it is on (created from salesmgmt.stage_task_template when the deal entered it).';
 COMMENT ON COLUMN salesmgmt.sales_task.template_id IS 'For a stage task: the template it was created from (null once the template is deleted).';
 COMMENT ON COLUMN salesmgmt.sales_task.required IS 'True when the deal may not move forward from stage_id while this task is open.';
+COMMENT ON COLUMN salesmgmt.sales_task.lead_id IS 'Lead the task is about, if any (moves to the account on conversion).';
 
 -- ---------------------------------------------------------------------------
 -- pg_dump keeps the user's data: every table the user fills and its

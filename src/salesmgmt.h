@@ -7,6 +7,8 @@
  *	  salesmgmt.c	module entry point: _PG_init, GUCs, background worker
  *					registration
  *	  util.c		shared helpers: numeric arithmetic, catalog lookups
+ *	  lead_*.c		leads: routing by assignment rules, status moves,
+ *					rule scoring, the learned conversion model
  *	  rules.c		the rule language: jsonb conditions compiled once and
  *					evaluated on jsonb or tuples (docs/rules.md)
  *	  core.sql		the CRM data model (teams, reps, accounts, deals, ...)
@@ -53,6 +55,14 @@
 /* raised by process_approval.sql (PL/pgSQL), called from process.c */
 #define ERRCODE_SM_APPROVAL_REQUIRED		MAKE_SQLSTATE('S','M','0','7','1')
 #define ERRCODE_SM_APPROVAL_PENDING			MAKE_SQLSTATE('S','M','0','7','2')
+
+/* leads (src/lead*.c, src/lead.sql) */
+#define ERRCODE_SM_LEAD_STATUS_MOVE			MAKE_SQLSTATE('S','M','0','6','0')
+#define ERRCODE_SM_LEAD_CONVERTED			MAKE_SQLSTATE('S','M','0','6','1')
+#define ERRCODE_SM_LEAD_POOL_LIMIT			MAKE_SQLSTATE('S','M','0','6','2')
+#define ERRCODE_SM_LEAD_POOL_FORBIDDEN		MAKE_SQLSTATE('S','M','0','6','3')
+#define ERRCODE_SM_LEAD_NOT_IN_POOL			MAKE_SQLSTATE('S','M','0','6','4')
+#define ERRCODE_SM_LEAD_MODEL_MISSING		MAKE_SQLSTATE('S','M','0','6','5')
 
 /* Settings shared by several concerns (defined in salesmgmt.c) */
 extern char *sm_reporting_currency;

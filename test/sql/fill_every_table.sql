@@ -168,3 +168,38 @@ SELECT min(plan_id), 'Filled review' FROM salesmgmt.sales_plan HAVING NOT EXISTS
 INSERT INTO salesmgmt.sales_plan_item (plan_id, kind, metric, target)
 SELECT min(plan_id), 'target', 'calls', 10 FROM salesmgmt.sales_plan HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.sales_plan_item);
 \endif
+
+-- leads: a pool, a routing rule and a capacity, a routed lead (a turn, an
+-- assignment in the history), a scoring rule and a learned model
+SELECT to_regclass('salesmgmt.lead_model') IS NOT NULL AS have_leads \gset
+\if :have_leads
+INSERT INTO salesmgmt.lead_pool (name, max_claimed_per_rep, reclaim_after_days)
+SELECT 'Fill pool', 10, 30 WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.lead_pool);
+INSERT INTO salesmgmt.lead_pool_team (pool_id, team_id)
+SELECT min(p.pool_id), (SELECT min(team_id) FROM salesmgmt.team) FROM salesmgmt.lead_pool p
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.lead_pool_team);
+INSERT INTO salesmgmt.rep_capacity (rep_id, max_open_leads)
+SELECT max(rep_id), 1000 FROM salesmgmt.rep HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.rep_capacity);
+INSERT INTO salesmgmt.assignment_rule (entity, position, name, condition, target_kind, target_id)
+SELECT 'lead', 1, 'fill: web', '{"source": "web", "extra": {"fill": true}}', 'team_round_robin', r.team_id
+  FROM salesmgmt.rep r WHERE r.active AND r.team_id IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM salesmgmt.assignment_rule)
+ ORDER BY r.rep_id DESC LIMIT 1;
+INSERT INTO salesmgmt.lead (name, source, extra)
+SELECT 'Fill lead', 'web', '{"fill": true}' WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.assignment_rotation);
+SELECT salesmgmt.assign('lead', max(lead_id)) FROM salesmgmt.lead WHERE name = 'Fill lead'
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.lead_history) \g /dev/null
+INSERT INTO salesmgmt.lead_score_rule (name, kind, condition, points, half_life_days)
+SELECT 'fill: calls', 'activity', '{"kind": "call"}', 5, 30 WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.lead_score_rule);
+-- (a data set from before leads existed has none to learn from: 40 closed ones)
+INSERT INTO salesmgmt.lead (name, source, company_size, status, disqualify_reason, owner_rep_id,
+                            converted_at, converted_account_id)
+SELECT 'Fill closed ' || g, (ARRAY['web', 'cold'])[1 + g % 2], g * 10,
+       CASE WHEN g % 3 = 0 THEN 'converted' ELSE 'disqualified' END,
+       CASE WHEN g % 3 <> 0 THEN 'no budget' END, (SELECT min(rep_id) FROM salesmgmt.rep),
+       CASE WHEN g % 3 = 0 THEN now() END,
+       CASE WHEN g % 3 = 0 THEN (SELECT min(account_id) FROM salesmgmt.account) END
+  FROM generate_series(1, 40) g
+ WHERE (SELECT count(*) FROM salesmgmt.lead WHERE status IN ('converted', 'disqualified')) < 40;
+SELECT salesmgmt.train_lead_model('1900-01-01') WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.lead_model) \g /dev/null
+\endif
