@@ -397,6 +397,8 @@ CREATE TABLE salesmgmt.deal (
     lost_reason         text,
     extra               jsonb NOT NULL DEFAULT '{}'
                         CONSTRAINT deal_extra_is_object CHECK (jsonb_typeof(extra) = 'object'),
+    price_book_id       bigint,
+    max_discount_pct    numeric(5,2),
     CONSTRAINT deal_stage_in_pipeline FOREIGN KEY (pipeline_id, stage_id)
         REFERENCES salesmgmt.stage (pipeline_id, stage_id)
 );
@@ -425,6 +427,8 @@ COMMENT ON COLUMN salesmgmt.deal.stage_entered_at IS 'When the deal entered its 
 COMMENT ON COLUMN salesmgmt.deal.closed_at IS 'When the deal was won or lost; null while open.';
 COMMENT ON COLUMN salesmgmt.deal.lost_reason IS 'Why a lost deal was lost.';
 COMMENT ON COLUMN salesmgmt.deal.extra IS 'Custom fields as a JSON object (stage gates may require keys of it).';
+COMMENT ON COLUMN salesmgmt.deal.price_book_id IS 'Price book that prices the deal''s lines (one of the deal''s currency); null for the default book of the currency.';
+COMMENT ON COLUMN salesmgmt.deal.max_discount_pct IS 'Largest discount_pct of the deal''s lines, maintained with the lines (approval rules can test it); null without lines.';
 
 CREATE TABLE salesmgmt.deal_split (
     deal_id     bigint NOT NULL REFERENCES salesmgmt.deal (deal_id) ON DELETE CASCADE,
