@@ -58,6 +58,7 @@ CREATE TABLE salesmgmt.price_book (
 );
 CREATE UNIQUE INDEX price_book_one_default_per_currency
     ON salesmgmt.price_book (currency) WHERE is_default;
+CREATE INDEX ON salesmgmt.price_book (currency);
 COMMENT ON TABLE salesmgmt.price_book IS 'Price lists, one currency each; the default book of a currency prices the deals of that currency that name no book.';
 COMMENT ON COLUMN salesmgmt.price_book.price_book_id IS 'Identity of the price book.';
 COMMENT ON COLUMN salesmgmt.price_book.name IS 'Unique name (e.g. List USD 2026, Partner EUR).';
@@ -72,7 +73,7 @@ COMMENT ON COLUMN salesmgmt.price_book.created_at IS 'When the book was created.
 -- book of another currency impossible.
 ALTER TABLE salesmgmt.deal ADD CONSTRAINT deal_price_book_fk
     FOREIGN KEY (price_book_id, currency) REFERENCES salesmgmt.price_book (price_book_id, currency);
-CREATE INDEX deal_price_book_id_idx ON salesmgmt.deal (price_book_id);
+CREATE INDEX deal_price_book_id_currency_idx ON salesmgmt.deal (price_book_id, currency);
 
 CREATE TABLE salesmgmt.price_book_entry (
     price_book_id   bigint NOT NULL REFERENCES salesmgmt.price_book (price_book_id) ON DELETE CASCADE,
@@ -197,6 +198,8 @@ CREATE TABLE salesmgmt.quote (
 );
 CREATE UNIQUE INDEX quote_one_accepted_per_deal ON salesmgmt.quote (deal_id) WHERE status = 'accepted';
 CREATE INDEX ON salesmgmt.quote (status, valid_until);
+CREATE INDEX ON salesmgmt.quote (currency);
+CREATE INDEX ON salesmgmt.quote (price_book_id);
 COMMENT ON TABLE salesmgmt.quote IS 'Quotes sent to the customer of a deal: numbered without gaps per year, versioned per deal, with a snapshot of the deal''s lines (quote_line). At most one quote of a deal is accepted.';
 COMMENT ON COLUMN salesmgmt.quote.deal_id IS 'Deal quoted.';
 COMMENT ON COLUMN salesmgmt.quote.quote_id IS 'Identity of the quote.';
@@ -571,12 +574,13 @@ SELECT salesmgmt._register_config_table(t::regclass) FROM unnest(ARRAY[
     'salesmgmt.deal_line', 'salesmgmt.quote_counter', 'salesmgmt.quote',
     'salesmgmt.quote_line']) AS t;
 
+-- default deny first (row-level security with the admin policy, nothing
+-- for PUBLIC, all for admins); then what reps and managers may do
+SELECT salesmgmt._apply_default_security();
+
 -- the catalogue: read by everyone, written by admins
 GRANT SELECT ON salesmgmt.product, salesmgmt.price_book, salesmgmt.price_book_entry
     TO salesmgmt_manager, salesmgmt_rep;
-ALTER TABLE salesmgmt.product ENABLE ROW LEVEL SECURITY;
-ALTER TABLE salesmgmt.price_book ENABLE ROW LEVEL SECURITY;
-ALTER TABLE salesmgmt.price_book_entry ENABLE ROW LEVEL SECURITY;
 CREATE POLICY product_read ON salesmgmt.product FOR SELECT TO salesmgmt_manager, salesmgmt_rep USING (true);
 CREATE POLICY price_book_read ON salesmgmt.price_book FOR SELECT TO salesmgmt_manager, salesmgmt_rep USING (true);
 CREATE POLICY price_book_entry_read ON salesmgmt.price_book_entry FOR SELECT TO salesmgmt_manager, salesmgmt_rep USING (true);
@@ -588,10 +592,6 @@ COMMENT ON POLICY price_book_entry_read ON salesmgmt.price_book_entry IS 'Everyo
 GRANT SELECT, UPDATE, DELETE ON salesmgmt.deal_line TO salesmgmt_manager, salesmgmt_rep;
 GRANT INSERT (deal_id, position, product_id, quantity, unit_price, discount_pct)
     ON salesmgmt.deal_line TO salesmgmt_manager, salesmgmt_rep;
-GRANT SELECT ON salesmgmt.quote, salesmgmt.quote_line TO salesmgmt_manager, salesmgmt_rep;
-ALTER TABLE salesmgmt.deal_line ENABLE ROW LEVEL SECURITY;
-ALTER TABLE salesmgmt.quote ENABLE ROW LEVEL SECURITY;
-ALTER TABLE salesmgmt.quote_line ENABLE ROW LEVEL SECURITY;
 CREATE POLICY deal_line_deal ON salesmgmt.deal_line FOR ALL TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.deal_visible(deal_id)) WITH CHECK (salesmgmt.deal_visible(deal_id));
 CREATE POLICY quote_deal ON salesmgmt.quote FOR ALL TO salesmgmt_manager, salesmgmt_rep
@@ -602,10 +602,15 @@ COMMENT ON POLICY deal_line_deal ON salesmgmt.deal_line IS 'Reps and managers se
 COMMENT ON POLICY quote_deal ON salesmgmt.quote IS 'Reps and managers see the quotes of deals they see; the quote functions write them.';
 COMMENT ON POLICY quote_line_deal ON salesmgmt.quote_line IS 'Reps and managers see the quote lines of deals they see.';
 
--- quote functions run as the caller: row-level security decides which deals
-GRANT INSERT, UPDATE ON salesmgmt.quote, salesmgmt.quote_line TO salesmgmt_manager, salesmgmt_rep;
+-- the quote functions run as the caller: row-level security decides which
+-- deals; reps and managers read quotes and write them only through these
+GRANT SELECT ON salesmgmt.quote, salesmgmt.quote_line TO salesmgmt_manager, salesmgmt_rep;
+GRANT INSERT (deal_id, version, number, currency, price_book_id, valid_until, subtotal,
+              discount_amount, total, max_discount_pct)
+    ON salesmgmt.quote TO salesmgmt_manager, salesmgmt_rep;
+GRANT UPDATE (status, sent_at, decided_at) ON salesmgmt.quote TO salesmgmt_manager, salesmgmt_rep;
+GRANT INSERT ON salesmgmt.quote_line TO salesmgmt_manager, salesmgmt_rep;
 GRANT SELECT, INSERT, UPDATE ON salesmgmt.quote_counter TO salesmgmt_manager, salesmgmt_rep;
-ALTER TABLE salesmgmt.quote_counter ENABLE ROW LEVEL SECURITY;
 CREATE POLICY quote_counter_all ON salesmgmt.quote_counter FOR ALL TO salesmgmt_manager, salesmgmt_rep
     USING (true) WITH CHECK (true);
 COMMENT ON POLICY quote_counter_all ON salesmgmt.quote_counter IS 'Whoever makes a quote takes the next number of the year.';
@@ -615,8 +620,7 @@ GRANT EXECUTE ON FUNCTION
     salesmgmt.create_quote(bigint, integer), salesmgmt.send_quote(bigint),
     salesmgmt.accept_quote(bigint, boolean), salesmgmt.reject_quote(bigint),
     salesmgmt._quote_for_update(bigint), salesmgmt._quote_event(text, salesmgmt.quote),
-    salesmgmt.product_affinity(date), salesmgmt.next_best_products(bigint, integer),
-    salesmgmt._deal_line_check(), salesmgmt._deal_line_amounts(), salesmgmt._deal_amount_guard()
+    salesmgmt.product_affinity(date), salesmgmt.next_best_products(bigint, integer)
     TO salesmgmt_manager, salesmgmt_rep;
 
 SELECT salesmgmt._apply_default_security();
