@@ -474,21 +474,13 @@ sm_deal_line_check(PG_FUNCTION_ARGS)
 	cols = sm_line_columns(rel);
 	sm_line_cache_current();
 
-	/* removing a line: only from an open deal (a deleted deal takes its lines) */
-	if (oldtup != NULL)
-	{
-		int64		old_deal = sm_line_int64(oldtup, td, cols->deal_id, &isnull);
-
-		d = sm_line_deal(old_deal);
-		if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		{
-			if (d->found && d->closed)
-				sm_line_refuse_closed(old_deal, "deleted");
-			return PointerGetDatum(oldtup);
-		}
-		if (d->found && d->closed)
-			sm_line_refuse_closed(old_deal, "changed");
-	}
+	/*
+	 * Removing a line, or changing one without touching its deal, product
+	 * or price source, needs no lookup here: the statement trigger refuses
+	 * it if the deal is closed (before anything is written).
+	 */
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		return PointerGetDatum(oldtup);
 
 	deal_id = sm_line_int64(newtup, td, cols->deal_id, &isnull);
 	if (isnull)
@@ -506,15 +498,6 @@ sm_deal_line_check(PG_FUNCTION_ARGS)
 				 errmsg("unit price of a line of deal " INT64_FORMAT " must not be negative, not %s",
 						deal_id, sm_numeric_to_cstring(unit_price)),
 				 errhint("Give a discount_pct instead, or leave unit_price null to take the price book's.")));
-
-	d = sm_line_deal(deal_id);
-	if (!d->found)
-		ereport(ERROR,
-				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("deal " INT64_FORMAT " does not exist", deal_id),
-				 errhint("Lines are added to an existing deal you may see.")));
-	if (d->closed)
-		sm_line_refuse_closed(deal_id, "added or changed");
 
 	/*
 	 * The catalogue is checked for a new line, a new product or a new deal;
@@ -536,6 +519,15 @@ sm_deal_line_check(PG_FUNCTION_ARGS)
 		if (same_deal && same_product && !reprice)
 			return PointerGetDatum(newtup);
 	}
+
+	d = sm_line_deal(deal_id);
+	if (!d->found)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("deal " INT64_FORMAT " does not exist", deal_id),
+				 errhint("Lines are added to an existing deal you may see.")));
+	if (d->closed)
+		sm_line_refuse_closed(deal_id, "added or changed");
 
 	sm_line_check_book(d);
 	if (reprice)
@@ -559,20 +551,29 @@ sm_deal_line_check(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------------
  */
 
+/*
+ * One statement: the deals the lines touched, their new sums, the UPDATE of
+ * those that changed; closed deals are not updated but reported, and the
+ * caller refuses the whole statement then.  Returns the first closed deal,
+ * how many deals should change, how many did, and the first that did not
+ * (row-level security let the caller see but not update it).
+ */
 #define SM_AMOUNTS_SQL \
 	"WITH t AS (SELECT DISTINCT deal_id FROM (%s) x)," \
 	" s AS (SELECT l.deal_id, sum(l.line_amount) AS total, max(l.discount_pct) AS maxd" \
 	"       FROM salesmgmt.deal_line l WHERE l.deal_id IN (SELECT deal_id FROM t)" \
 	"       GROUP BY l.deal_id)," \
-	" c AS (SELECT d.deal_id, coalesce(s.total, 0) AS total, s.maxd" \
+	" c AS (SELECT d.deal_id, d.closed_at IS NOT NULL AS closed, coalesce(s.total, 0) AS total, s.maxd" \
 	"       FROM salesmgmt.deal d JOIN t ON t.deal_id = d.deal_id" \
 	"       LEFT JOIN s ON s.deal_id = d.deal_id" \
-	"       WHERE d.amount IS DISTINCT FROM coalesce(s.total, 0)" \
+	"       WHERE d.closed_at IS NOT NULL" \
+	"          OR d.amount IS DISTINCT FROM coalesce(s.total, 0)" \
 	"          OR d.max_discount_pct IS DISTINCT FROM s.maxd)," \
 	" u AS (UPDATE salesmgmt.deal d SET amount = c.total, max_discount_pct = c.maxd" \
-	"       FROM c WHERE d.deal_id = c.deal_id RETURNING d.deal_id)" \
-	" SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM u)," \
-	"        (SELECT min(c.deal_id) FROM c WHERE c.deal_id NOT IN (SELECT deal_id FROM u))"
+	"       FROM c WHERE d.deal_id = c.deal_id AND NOT c.closed RETURNING d.deal_id)" \
+	" SELECT (SELECT min(c.deal_id) FROM c WHERE c.closed)," \
+	"        (SELECT count(*) FROM c WHERE NOT c.closed), (SELECT count(*) FROM u)," \
+	"        (SELECT min(c.deal_id) FROM c WHERE NOT c.closed AND c.deal_id NOT IN (SELECT deal_id FROM u))"
 
 Datum
 sm_deal_line_amounts(PG_FUNCTION_ARGS)
@@ -626,11 +627,15 @@ sm_deal_line_amounts(PG_FUNCTION_ARGS)
 		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		wanted = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-		done = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+		int64		closed_deal = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+
+		if (!isnull)
+			sm_line_refuse_closed(closed_deal, "changed");
+		wanted = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+		done = DatumGetInt64(SPI_getbinval(tup, td, 3, &isnull));
 		if (wanted != done)
 		{
-			int64		deal_id = DatumGetInt64(SPI_getbinval(tup, td, 3, &isnull));
+			int64		deal_id = DatumGetInt64(SPI_getbinval(tup, td, 4, &isnull));
 
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
