@@ -519,6 +519,7 @@ RETURNS TABLE (family text, score numeric, because_of text[], confidence numeric
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 BEGIN
     IF p_account_id IS NULL OR p_limit IS NULL THEN
         RAISE EXCEPTION 'account id and limit must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -540,8 +541,8 @@ BEGIN
     ), rules AS (
         SELECT r.other_family, r.family AS because, r.confidence, r.lift, r.accounts
           FROM salesmgmt.product_affinity() r
-         WHERE r.family IN (SELECT o.family FROM owned)
-           AND r.other_family NOT IN (SELECT o.family FROM owned)
+         WHERE r.family IN (SELECT o.family FROM owned o)
+           AND r.other_family NOT IN (SELECT o.family FROM owned o)
            AND r.lift > 1
     ), best AS (
         SELECT r.other_family,
