@@ -392,8 +392,9 @@ BEGIN
     SELECT q.number INTO v_other FROM salesmgmt.quote q
      WHERE q.deal_id = v_quote.deal_id AND q.status = 'accepted';
     IF FOUND THEN
-        RAISE EXCEPTION 'deal % already has an accepted quote (%)', v_quote.deal_id, v_other
-            USING ERRCODE = 'SM086', DETAIL = pg_catalog.format('Quote %s cannot be accepted too.', v_quote.number),
+        RAISE EXCEPTION 'deal % already has an accepted quote', v_quote.deal_id
+            USING ERRCODE = 'SM086',
+                  DETAIL = pg_catalog.format('Quote %s was accepted; quote %s cannot be accepted too.', v_other, v_quote.number),
                   HINT = 'A deal has at most one accepted quote.';
     END IF;
     IF v_quote.status <> 'sent' THEN
