@@ -622,7 +622,8 @@ GRANT EXECUTE ON FUNCTION
     salesmgmt.create_quote(bigint, integer), salesmgmt.send_quote(bigint),
     salesmgmt.accept_quote(bigint, boolean), salesmgmt.reject_quote(bigint),
     salesmgmt._quote_for_update(bigint), salesmgmt._quote_event(text, salesmgmt.quote),
-    salesmgmt.product_affinity(date), salesmgmt.next_best_products(bigint, integer)
+    salesmgmt.product_affinity(date), salesmgmt.next_best_products(bigint, integer),
+    salesmgmt.deal_family_share(bigint, text)
     TO salesmgmt_manager, salesmgmt_rep;
 
 SELECT salesmgmt._apply_default_security();
