@@ -45,6 +45,7 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 
+#include "compat.h"
 #include "salesmgmt.h"
 #include "util.h"
 
@@ -125,7 +126,7 @@ sm_line_restoring(Relation rel)
 {
 	if (row_security || check_function_bodies)
 		return false;
-	return pg_class_ownercheck(RelationGetRelid(rel), GetUserId());
+	return sm_relation_ownercheck(RelationGetRelid(rel), GetUserId());
 }
 
 /* Start a new cache when the transaction or the command changed. */
@@ -135,7 +136,7 @@ sm_line_cache_current(void)
 	CommandId	cid = GetCurrentCommandId(false);
 	HASHCTL		ctl;
 
-	if (sm_line_cxt != NULL && sm_line_lxid == MyProc->lxid && sm_line_cid == cid)
+	if (sm_line_cxt != NULL && sm_line_lxid == SM_MY_LXID && sm_line_cid == cid)
 		return;
 	if (sm_line_cxt == NULL)
 		sm_line_cxt = AllocSetContextCreate(TopMemoryContext, "salesmgmt deal line cache",
@@ -149,7 +150,7 @@ sm_line_cache_current(void)
 	sm_price_hash = hash_create("salesmgmt prices", 64, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	sm_last_deal.deal_id = -1;
-	sm_line_lxid = MyProc->lxid;
+	sm_line_lxid = SM_MY_LXID;
 	sm_line_cid = cid;
 	if (sm_hundred == NULL)
 	{

@@ -246,26 +246,137 @@ COMMENT ON COLUMN salesmgmt.quote_line.unit_price IS 'Unit price quoted, before 
 COMMENT ON COLUMN salesmgmt.quote_line.discount_pct IS 'Discount quoted, in percent.';
 COMMENT ON COLUMN salesmgmt.quote_line.line_amount IS 'Amount of the line as quoted.';
 
--- The one place quote events are written (to the webhook outbox).
-CREATE FUNCTION salesmgmt._quote_event(p_type text, p_quote salesmgmt.quote)
-RETURNS void
+-- The rules of a quote row, whoever writes it (the quote functions, or a
+-- rep's own UPDATE): a new quote is a draft whose totals are its deal's
+-- lines now; afterwards only the status moves, forward (draft -> sent ->
+-- accepted; draft or sent -> rejected or expired), and the times of the
+-- moves are set here.  So an event a status change emits always tells
+-- something that happened under these rules.
+CREATE FUNCTION salesmgmt._quote_rules() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_total numeric;
+BEGIN
+    -- pg_restore (and the scripts pg_dump writes) load quotes as they were;
+    -- a session without row security cannot write this table otherwise
+    IF pg_catalog.current_setting('row_security') = 'off'
+       AND pg_catalog.current_setting('check_function_bodies') = 'off' THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        SELECT sum(l.line_amount) INTO v_total FROM salesmgmt.deal_line l WHERE l.deal_id = NEW.deal_id;
+        IF NEW.status <> 'draft' OR NEW.sent_at IS NOT NULL OR NEW.decided_at IS NOT NULL
+           OR NEW.total IS DISTINCT FROM v_total THEN
+            RAISE EXCEPTION 'a new quote of deal % must be a draft of the deal''s lines', NEW.deal_id
+                USING ERRCODE = 'SM085', HINT = 'Make quotes with salesmgmt.create_quote.';
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF (NEW.deal_id, NEW.quote_id, NEW.version, NEW.number, NEW.currency, NEW.price_book_id, NEW.subtotal,
+        NEW.discount_amount, NEW.total, NEW.max_discount_pct, NEW.created_at, NEW.created_by)
+       IS DISTINCT FROM
+       (OLD.deal_id, OLD.quote_id, OLD.version, OLD.number, OLD.currency, OLD.price_book_id, OLD.subtotal,
+        OLD.discount_amount, OLD.total, OLD.max_discount_pct, OLD.created_at, OLD.created_by) THEN
+        RAISE EXCEPTION 'quote % cannot change: only its status moves', OLD.number
+            USING ERRCODE = 'SM085', HINT = 'Make a new quote with salesmgmt.create_quote.';
+    END IF;
+    IF NEW.status IS DISTINCT FROM OLD.status THEN
+        IF NOT ((OLD.status = 'draft' AND NEW.status IN ('sent', 'rejected', 'expired'))
+                OR (OLD.status = 'sent' AND NEW.status IN ('accepted', 'rejected', 'expired'))) THEN
+            RAISE EXCEPTION 'quote % cannot move from % to %', OLD.number, OLD.status, NEW.status
+                USING ERRCODE = 'SM085',
+                      HINT = 'A quote moves draft -> sent -> accepted; a draft or sent quote may be rejected or expire.';
+        END IF;
+        IF NEW.status IN ('sent', 'accepted') AND OLD.valid_until < current_date THEN
+            RAISE EXCEPTION 'quote % expired on %', OLD.number, OLD.valid_until
+                USING ERRCODE = 'SM085', HINT = 'Make and send a new quote.';
+        END IF;
+        NEW.sent_at := CASE WHEN NEW.status = 'sent' THEN pg_catalog.now() ELSE OLD.sent_at END;
+        NEW.decided_at := CASE WHEN NEW.status IN ('accepted', 'rejected', 'expired') THEN pg_catalog.now() END;
+    ELSE
+        NEW.sent_at := OLD.sent_at;
+        NEW.decided_at := OLD.decided_at;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt._quote_rules() IS 'Internal trigger: a new quote is a draft of its deal''s lines; afterwards only its status moves, forward, with sent_at and decided_at set here (SM085).';
+
+-- An accepted quote's lines become the deal's lines, in one statement (the
+-- deal's amount changes once), and the deal's other open quotes are
+-- rejected.  Runs with the rights of whoever accepts: changing the deal's
+-- lines needs the right to update the deal.
+CREATE FUNCTION salesmgmt._quote_accepted() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- TODO(products): drop this guard once the webhook concern's emit_event is on main
-    IF pg_catalog.to_regprocedure('salesmgmt.emit_event(text, text, bigint, jsonb)') IS NULL THEN
-        RETURN;
-    END IF;
-    PERFORM salesmgmt.emit_event(p_type, 'quote', p_quote.quote_id,
-        pg_catalog.jsonb_build_object(
-            'quote_id', p_quote.quote_id, 'deal_id', p_quote.deal_id, 'number', p_quote.number,
-            'version', p_quote.version, 'status', p_quote.status, 'currency', p_quote.currency,
-            'total', p_quote.total, 'max_discount_pct', p_quote.max_discount_pct,
-            'valid_until', p_quote.valid_until));
+    WITH gone AS (
+        DELETE FROM salesmgmt.deal_line l WHERE l.deal_id = NEW.deal_id
+    )
+    INSERT INTO salesmgmt.deal_line (deal_id, position, product_id, quantity, unit_price, discount_pct)
+    SELECT ql.deal_id, ql.line_no, ql.product_id, ql.quantity, ql.unit_price, ql.discount_pct
+      FROM salesmgmt.quote_line ql
+     WHERE ql.deal_id = NEW.deal_id AND ql.quote_id = NEW.quote_id
+     ORDER BY ql.line_no;
+    UPDATE salesmgmt.quote q SET status = 'rejected'
+     WHERE q.deal_id = NEW.deal_id AND q.quote_id <> NEW.quote_id AND q.status IN ('draft', 'sent');
+    RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION salesmgmt._quote_event(text, salesmgmt.quote) IS 'Internal: writes a quote event (quote.sent, quote.accepted) to the webhook outbox through salesmgmt.emit_event.';
+COMMENT ON FUNCTION salesmgmt._quote_accepted() IS 'Internal trigger: when a quote is accepted, its lines replace the deal''s lines (one statement) and the deal''s other draft or sent quotes are rejected.';
+
+-- Events: written as the extension's owner (emit_event is for admins), so
+-- reps cause quote.sent and quote.accepted only by sending and accepting.
+CREATE FUNCTION salesmgmt._quote_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM salesmgmt.emit_event('quote.' || NEW.status, 'quote', NEW.quote_id,
+        pg_catalog.jsonb_build_object(
+            'quote_id', NEW.quote_id, 'deal_id', NEW.deal_id, 'number', NEW.number,
+            'version', NEW.version, 'status', NEW.status, 'currency', NEW.currency,
+            'total', NEW.total, 'max_discount_pct', NEW.max_discount_pct,
+            'valid_until', NEW.valid_until));
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt._quote_events() IS 'Internal trigger: emits quote.sent and quote.accepted (salesmgmt.emit_event) when a quote''s status becomes sent or accepted.';
+
+CREATE TRIGGER quote_rules
+    BEFORE INSERT OR UPDATE ON salesmgmt.quote
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt._quote_rules();
+CREATE TRIGGER quote_accepted
+    AFTER UPDATE OF status ON salesmgmt.quote
+    FOR EACH ROW WHEN (NEW.status = 'accepted' AND OLD.status IS DISTINCT FROM 'accepted')
+    EXECUTE FUNCTION salesmgmt._quote_accepted();
+CREATE TRIGGER quote_events
+    AFTER UPDATE OF status ON salesmgmt.quote
+    FOR EACH ROW WHEN (NEW.status IN ('sent', 'accepted') AND OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION salesmgmt._quote_events();
+
+INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description, data_schema)
+SELECT t.event_type, 'products', t.description,
+       jsonb_build_object(
+           'type', 'object',
+           'required', jsonb_build_array('quote_id', 'deal_id', 'number', 'version', 'status', 'currency', 'total', 'valid_until'),
+           'properties', jsonb_build_object(
+               'quote_id', jsonb_build_object('type', 'integer'),
+               'deal_id', jsonb_build_object('type', 'integer'),
+               'number', jsonb_build_object('type', 'string', 'description', 'Q-<year>-<6 digits>, gapless per year.'),
+               'version', jsonb_build_object('type', 'integer', 'minimum', 1),
+               'status', jsonb_build_object('type', 'string', 'enum', jsonb_build_array(t.status)),
+               'currency', jsonb_build_object('type', 'string', 'description', 'ISO 4217 code of the total.'),
+               'total', jsonb_build_object('type', 'number', 'description', 'Sum of the quote''s line amounts.'),
+               'max_discount_pct', jsonb_build_object('type', jsonb_build_array('number', 'null'),
+                                                      'description', 'Largest line discount, percent.'),
+               'valid_until', jsonb_build_object('type', 'string', 'format', 'date')))
+  FROM (VALUES ('quote.sent', 'sent', 'A quote was sent to the customer (salesmgmt.send_quote).'),
+               ('quote.accepted', 'accepted', 'The customer accepted a quote: its lines are now the deal''s lines (salesmgmt.accept_quote).'))
+       AS t(event_type, status, description);
 
 -- The quote of a deal, locked; its deal locked first (always deal, then
 -- quote, so that concurrent calls on one deal queue instead of deadlocking).
@@ -368,9 +479,8 @@ BEGIN
         RAISE EXCEPTION 'quote % expired on %', v_quote.number, v_quote.valid_until
             USING ERRCODE = 'SM085', HINT = 'Make a new quote with salesmgmt.create_quote.';
     END IF;
-    UPDATE salesmgmt.quote q SET status = 'sent', sent_at = pg_catalog.now()
+    UPDATE salesmgmt.quote q SET status = 'sent'
      WHERE q.quote_id = p_quote_id RETURNING q.* INTO v_quote;
-    PERFORM salesmgmt._quote_event('quote.sent', v_quote);
     RETURN v_quote;
 END
 $$;
@@ -406,22 +516,10 @@ BEGIN
             USING ERRCODE = 'SM085', HINT = 'Make and send a new quote.';
     END IF;
 
-    -- the quote's lines become the deal's: one statement, so the deal's
-    -- amount changes once (one history row)
-    WITH gone AS (
-        DELETE FROM salesmgmt.deal_line l WHERE l.deal_id = v_quote.deal_id
-    )
-    INSERT INTO salesmgmt.deal_line (deal_id, position, product_id, quantity, unit_price, discount_pct)
-    SELECT ql.deal_id, ql.line_no, ql.product_id, ql.quantity, ql.unit_price, ql.discount_pct
-      FROM salesmgmt.quote_line ql
-     WHERE ql.deal_id = v_quote.deal_id AND ql.quote_id = v_quote.quote_id
-     ORDER BY ql.line_no;
-
-    UPDATE salesmgmt.quote q SET status = 'rejected', decided_at = pg_catalog.now()
-     WHERE q.deal_id = v_quote.deal_id AND q.quote_id <> v_quote.quote_id AND q.status IN ('draft', 'sent');
-    UPDATE salesmgmt.quote q SET status = 'accepted', decided_at = pg_catalog.now()
+    -- the trigger quote_accepted makes the quote's lines the deal's and
+    -- rejects the deal's other open quotes
+    UPDATE salesmgmt.quote q SET status = 'accepted'
      WHERE q.quote_id = v_quote.quote_id RETURNING q.* INTO v_quote;
-    PERFORM salesmgmt._quote_event('quote.accepted', v_quote);
 
     IF p_close_deal THEN
         SELECT s.name INTO v_won
@@ -450,7 +548,7 @@ BEGIN
     IF v_quote.status NOT IN ('draft', 'sent') THEN
         RAISE EXCEPTION 'quote % is already %', v_quote.number, v_quote.status USING ERRCODE = 'SM085';
     END IF;
-    UPDATE salesmgmt.quote q SET status = 'rejected', decided_at = pg_catalog.now()
+    UPDATE salesmgmt.quote q SET status = 'rejected'
      WHERE q.quote_id = p_quote_id RETURNING q.* INTO v_quote;
     RETURN v_quote;
 END
@@ -463,7 +561,7 @@ LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH expired AS (
-        UPDATE salesmgmt.quote q SET status = 'expired', decided_at = pg_catalog.now()
+        UPDATE salesmgmt.quote q SET status = 'expired'
          WHERE q.status IN ('draft', 'sent') AND q.valid_until < current_date
         RETURNING 1
     )
@@ -610,7 +708,7 @@ GRANT SELECT ON salesmgmt.quote, salesmgmt.quote_line TO salesmgmt_manager, sale
 GRANT INSERT (deal_id, version, number, currency, price_book_id, valid_until, subtotal,
               discount_amount, total, max_discount_pct)
     ON salesmgmt.quote TO salesmgmt_manager, salesmgmt_rep;
-GRANT UPDATE (status, sent_at, decided_at) ON salesmgmt.quote TO salesmgmt_manager, salesmgmt_rep;
+GRANT UPDATE (status) ON salesmgmt.quote TO salesmgmt_manager, salesmgmt_rep;
 GRANT INSERT ON salesmgmt.quote_line TO salesmgmt_manager, salesmgmt_rep;
 GRANT SELECT, INSERT, UPDATE ON salesmgmt.quote_counter TO salesmgmt_manager, salesmgmt_rep;
 CREATE POLICY quote_counter_all ON salesmgmt.quote_counter FOR ALL TO salesmgmt_manager, salesmgmt_rep
@@ -621,7 +719,7 @@ GRANT USAGE ON SEQUENCE salesmgmt.deal_line_line_id_seq, salesmgmt.quote_quote_i
 GRANT EXECUTE ON FUNCTION
     salesmgmt.create_quote(bigint, integer), salesmgmt.send_quote(bigint),
     salesmgmt.accept_quote(bigint, boolean), salesmgmt.reject_quote(bigint),
-    salesmgmt._quote_for_update(bigint), salesmgmt._quote_event(text, salesmgmt.quote),
+    salesmgmt._quote_for_update(bigint),
     salesmgmt.product_affinity(date), salesmgmt.next_best_products(bigint, integer),
     salesmgmt.deal_family_share(bigint, text)
     TO salesmgmt_manager, salesmgmt_rep;

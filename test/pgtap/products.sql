@@ -4,7 +4,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(92);
+SELECT plan(95);
 
 -- structure
 SELECT has_table('salesmgmt', t, t || ' exists')
@@ -136,7 +136,13 @@ SELECT is((SELECT amount FROM salesmgmt.deal WHERE deal_id = 1), 11910.00, 'the 
 SELECT is((SELECT status FROM salesmgmt.quote WHERE quote_id = 2), 'rejected', 'the other open quote of the deal is rejected');
 SELECT throws_ok('SELECT salesmgmt.accept_quote(2)', 'SM086', NULL, 'a second accepted quote for a deal: SM086');
 SELECT throws_ok('SELECT salesmgmt.reject_quote(1)', 'SM085', NULL, 'rejecting an accepted quote: SM085');
+SELECT throws_ok('UPDATE salesmgmt.quote SET status = ''draft'' WHERE quote_id = 2', 'SM085', NULL, 'a rejected quote stays rejected');
+SELECT throws_ok('UPDATE salesmgmt.quote SET total = 1 WHERE quote_id = 1', 'SM085', NULL, 'only the status of a quote moves');
+-- a quote whose validity passed: set up around the rules
+ALTER TABLE salesmgmt.quote DISABLE TRIGGER quote_rules;
 UPDATE salesmgmt.quote SET valid_until = current_date - 1, status = 'draft' WHERE quote_id = 2;
+ALTER TABLE salesmgmt.quote ENABLE TRIGGER quote_rules;
+SELECT throws_ok('SELECT salesmgmt.send_quote(2)', 'SM085', NULL, 'sending an expired quote: SM085');
 SELECT is(salesmgmt.expire_quotes(), 1, 'expire_quotes expires the past-due draft');
 SELECT is(salesmgmt.expire_quotes(), 0, 'expire_quotes is idempotent');
 
