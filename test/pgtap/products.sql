@@ -4,7 +4,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(95);
+SELECT plan(99);
 
 -- structure
 SELECT has_table('salesmgmt', t, t || ' exists')
@@ -128,10 +128,15 @@ SELECT is((SELECT total FROM salesmgmt.quote WHERE quote_id = 1), 11910.00, 'lat
 SELECT throws_ok('SELECT salesmgmt.accept_quote(1)', 'SM085', NULL, 'accepting a draft: SM085');
 SELECT throws_ok('SELECT salesmgmt.send_quote(NULL)', '22004', NULL, 'send_quote(null): 22004');
 SELECT throws_ok('SELECT salesmgmt.send_quote(99)', '42704', NULL, 'send_quote of an unknown quote: 42704');
+SELECT salesmgmt.create_webhook('https://hooks.example.com/quotes', ARRAY['quote.*']) \g /dev/null
 SELECT is((salesmgmt.send_quote(1)).status, 'sent', 'send_quote sends');
+SELECT is((SELECT count(*)::int FROM salesmgmt.webhook_event WHERE event_type = 'quote.sent' AND subject_type = 'quote' AND subject_id = 1), 1,
+          'quote.sent is in the outbox');
 SELECT throws_ok('SELECT salesmgmt.send_quote(1)', 'SM085', NULL, 'sending twice: SM085');
 SELECT throws_ok('SELECT salesmgmt.accept_quote(1, NULL)', '22004', NULL, 'accept_quote(id, null): 22004');
 SELECT is((salesmgmt.accept_quote(1)).status, 'accepted', 'accept_quote accepts');
+SELECT is((SELECT payload->'data'->>'total' FROM salesmgmt.webhook_event WHERE event_type = 'quote.accepted' AND subject_id = 1), '11910.00',
+          'quote.accepted is in the outbox with the total');
 SELECT is((SELECT amount FROM salesmgmt.deal WHERE deal_id = 1), 11910.00, 'the accepted quote''s lines are the deal''s again');
 SELECT is((SELECT status FROM salesmgmt.quote WHERE quote_id = 2), 'rejected', 'the other open quote of the deal is rejected');
 SELECT throws_ok('SELECT salesmgmt.accept_quote(2)', 'SM086', NULL, 'a second accepted quote for a deal: SM086');
@@ -190,6 +195,8 @@ SELECT is((SELECT count(*)::int FROM salesmgmt.deal_line WHERE deal_id = 4), 1, 
 SELECT throws_ok('INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) VALUES (2, 1, 1)', '42501', NULL,
                  'a split partner cannot change the lines (the deal''s amount) of a deal it only shares');
 SELECT throws_ok($$INSERT INTO salesmgmt.product (sku, name) VALUES ('X', 'X')$$, '42501', NULL, 'a rep cannot write the catalogue');
+SELECT lives_ok('SELECT salesmgmt.send_quote(salesmgmt.create_quote(4))', 'a rep quotes and sends its own deal');
+SELECT throws_ok('SELECT salesmgmt.emit_event(''quote.accepted'', ''quote'', 1, ''{}'')', '42501', NULL, 'a rep cannot emit quote events itself');
 RESET ROLE;
 
 SELECT * FROM finish();
