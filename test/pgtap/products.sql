@@ -4,7 +4,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(99);
+SELECT plan(101);
 
 -- structure
 SELECT has_table('salesmgmt', t, t || ' exists')
@@ -153,6 +153,9 @@ SELECT is(salesmgmt.expire_quotes(), 0, 'expire_quotes is idempotent');
 
 -- approval rules can test the largest discount
 SELECT ok((SELECT max_discount_pct >= 20 FROM salesmgmt.deal WHERE deal_id = 1), 'a 25% line makes max_discount_pct >= 20');
+SELECT ok(salesmgmt.rule_validate('{"max_discount_pct": {">=": 20}}', 'salesmgmt.deal'), 'the rule language knows max_discount_pct');
+SELECT ok((SELECT salesmgmt.rule_matches('{"max_discount_pct": {">=": 20}}', to_jsonb(d)) FROM salesmgmt.deal d WHERE deal_id = 1),
+          'a discount rule matches the deal');
 
 -- a won deal keeps its lines
 SELECT lives_ok($$SELECT salesmgmt.move_deal(1, 'Won')$$, 'the deal is won');
