@@ -475,10 +475,7 @@ BEGIN
         RAISE EXCEPTION 'quote % is %, only a draft can be sent', v_quote.number, v_quote.status
             USING ERRCODE = 'SM085', HINT = 'Make a new quote with salesmgmt.create_quote.';
     END IF;
-    IF v_quote.valid_until < current_date THEN
-        RAISE EXCEPTION 'quote % expired on %', v_quote.number, v_quote.valid_until
-            USING ERRCODE = 'SM085', HINT = 'Make a new quote with salesmgmt.create_quote.';
-    END IF;
+    -- the trigger quote_rules refuses an expired quote, quote_events emits
     UPDATE salesmgmt.quote q SET status = 'sent'
      WHERE q.quote_id = p_quote_id RETURNING q.* INTO v_quote;
     RETURN v_quote;
@@ -511,13 +508,10 @@ BEGIN
         RAISE EXCEPTION 'quote % is %, only a sent quote can be accepted', v_quote.number, v_quote.status
             USING ERRCODE = 'SM085', HINT = 'Send it first with salesmgmt.send_quote.';
     END IF;
-    IF v_quote.valid_until < current_date THEN
-        RAISE EXCEPTION 'quote % expired on %', v_quote.number, v_quote.valid_until
-            USING ERRCODE = 'SM085', HINT = 'Make and send a new quote.';
-    END IF;
 
-    -- the trigger quote_accepted makes the quote's lines the deal's and
-    -- rejects the deal's other open quotes
+    -- the triggers: quote_rules refuses an expired quote, quote_accepted
+    -- makes its lines the deal's and rejects the deal's other open quotes,
+    -- quote_events emits
     UPDATE salesmgmt.quote q SET status = 'accepted'
      WHERE q.quote_id = v_quote.quote_id RETURNING q.* INTO v_quote;
 
