@@ -670,11 +670,22 @@ sm_deal_amount_guard(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sm_deal_amount_guard must be fired BEFORE UPDATE FOR EACH ROW")));
+				 errmsg("sm_deal_amount_guard must be fired BEFORE INSERT OR UPDATE FOR EACH ROW")));
 	rel = trigdata->tg_relation;
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		/* a new deal has no lines: max_discount_pct stays null */
+		if (sm_line_restoring(rel))
+			return PointerGetDatum(trigdata->tg_trigtuple);
+		ereport(ERROR,
+				(errcode(ERRCODE_SM_AMOUNT_FROM_LINES),
+				 errmsg("max_discount_pct of a new deal cannot be set directly"),
+				 errdetail("It is the largest discount_pct of the deal's lines."),
+				 errhint("Leave it null and add lines (salesmgmt.deal_line).")));
+	}
 	oldtup = trigdata->tg_trigtuple;
 	newtup = trigdata->tg_newtuple;
 	if (sm_lines_writing || sm_line_restoring(rel))

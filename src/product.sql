@@ -132,7 +132,7 @@ COMMENT ON FUNCTION salesmgmt._deal_line_amounts() IS 'Internal trigger: sets am
 
 CREATE FUNCTION salesmgmt._deal_amount_guard() RETURNS trigger
 LANGUAGE C AS 'MODULE_PATHNAME', 'sm_deal_amount_guard';
-COMMENT ON FUNCTION salesmgmt._deal_amount_guard() IS 'Internal trigger: refuses a direct change of the amount or currency of a deal with lines, and of max_discount_pct (SM083).';
+COMMENT ON FUNCTION salesmgmt._deal_amount_guard() IS 'Internal trigger: refuses a direct change of the amount or currency of a deal with lines, and of max_discount_pct, also on a new deal (SM083).';
 
 CREATE TRIGGER deal_line_check
     BEFORE INSERT OR UPDATE OR DELETE ON salesmgmt.deal_line
@@ -154,6 +154,10 @@ CREATE TRIGGER deal_amount_from_lines
     FOR EACH ROW
     WHEN (OLD.amount IS DISTINCT FROM NEW.amount OR OLD.currency IS DISTINCT FROM NEW.currency
           OR OLD.max_discount_pct IS DISTINCT FROM NEW.max_discount_pct)
+    EXECUTE FUNCTION salesmgmt._deal_amount_guard();
+CREATE TRIGGER deal_max_discount_from_lines
+    BEFORE INSERT ON salesmgmt.deal
+    FOR EACH ROW WHEN (NEW.max_discount_pct IS NOT NULL)
     EXECUTE FUNCTION salesmgmt._deal_amount_guard();
 
 -- ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(101);
+SELECT plan(102);
 
 -- structure
 SELECT has_table('salesmgmt', t, t || ' exists')
@@ -75,6 +75,8 @@ SELECT throws_ok('UPDATE salesmgmt.deal SET amount = 5 WHERE deal_id = 1', 'SM08
 SELECT throws_ok('UPDATE salesmgmt.deal SET max_discount_pct = 0 WHERE deal_id = 1', 'SM083', NULL, 'max_discount_pct by hand: SM083');
 SELECT throws_ok($$UPDATE salesmgmt.deal SET currency = 'EUR' WHERE deal_id = 1$$, 'SM083', NULL, 'currency of a deal with lines: SM083');
 SELECT lives_ok($$UPDATE salesmgmt.deal SET name = 'D1 renamed' WHERE deal_id = 1$$, 'other columns change freely');
+SELECT throws_ok($$INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id, max_discount_pct)
+                   VALUES ('X', 1, 1, 1, 1, 10)$$, 'SM083', NULL, 'max_discount_pct of a new deal: SM083');
 SELECT lives_ok('UPDATE salesmgmt.deal SET amount = 5 WHERE deal_id = 2', 'a deal without lines keeps a typed amount');
 
 -- bad lines: a clear error each, nothing written
@@ -188,7 +190,7 @@ SELECT is((SELECT count(*)::int FROM salesmgmt.product_affinity(current_date + 1
 -- row-level security: lines follow their deal
 CREATE ROLE products_tap_r2 IN ROLE salesmgmt_rep;
 UPDATE salesmgmt.rep SET db_role = 'products_tap_r2' WHERE rep_id = 2;
-INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id) VALUES ('D4 of Bo', 1, 2, 1, 1);
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id) VALUES (4, 'D4 of Bo', 1, 2, 1, 1);
 INSERT INTO salesmgmt.deal_split (deal_id, rep_id, share) VALUES (2, 1, 0.5), (2, 2, 0.5);
 INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) VALUES (2, 1, 1);
 SET ROLE products_tap_r2;
