@@ -135,8 +135,10 @@ SELECT salesmgmt.emit_event('app.filled', 'account', min(account_id), '{"filled"
 HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_event WHERE event_type = 'app.filled') \g /dev/null
 \endif
 
--- products: a catalogue, a default price book, a line on an open deal and
--- a sent quote of it (lines, quote lines and the year's number counter)
+-- products (0.2.0): a catalogue, a default price book, a line on an open
+-- deal and a sent quote of it (lines, quote lines and the year's counter)
+SELECT to_regclass('salesmgmt.deal_line') IS NOT NULL AS have_products \gset
+\if :have_products
 INSERT INTO salesmgmt.product (sku, name, family)
 SELECT 'FILL-1', 'Fill product', 'Fill' WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.product);
 INSERT INTO salesmgmt.price_book (name, currency, is_default)
@@ -151,3 +153,4 @@ SELECT max(d.deal_id), (SELECT min(product_id) FROM salesmgmt.product), 2, 10
 HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.deal_line);
 SELECT salesmgmt.send_quote(salesmgmt.create_quote(max(l.deal_id))) FROM salesmgmt.deal_line l
 HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.quote) \g /dev/null
+\endif
