@@ -1,6 +1,8 @@
 -- pgTAP: products, price books, deal lines, quotes: structure, every rule,
 -- every error code, and that a refused call leaves the data as it was.
 BEGIN;
+-- the figures below are in USD, whatever the database's reporting currency
+SET LOCAL salesmgmt.reporting_currency = 'USD';
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
