@@ -136,7 +136,7 @@ SELECT tablename, policyname, cmd, roles
                      'sales_task', 'deal_stage_history')
  ORDER BY 1, 2;
 
--- the plans: a rep's query tests hashed sets computed once per statement,
+-- the plans: a rep's query calls one per-row C predicate (no sub-plan),
 -- an admin's query carries no filter at all
 CREATE ROLE regress_sec_rep;
 CREATE ROLE regress_sec_admin;
