@@ -6,7 +6,7 @@ SET LOCAL salesmgmt.reporting_currency = 'USD';
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(102);
+SELECT plan(103);
 
 -- structure
 SELECT has_table('salesmgmt', t, t || ' exists')
@@ -198,7 +198,8 @@ INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) VALUES (2, 1, 1)
 SET ROLE products_tap_r2;
 SELECT lives_ok('INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) VALUES (4, 1, 2)', 'a rep adds lines to its own deal');
 SELECT is((SELECT amount FROM salesmgmt.deal WHERE deal_id = 4), 200.00, 'and the amount follows, as the rep');
-SELECT is((SELECT count(*)::int FROM salesmgmt.deal_line WHERE deal_id = 4), 1, 'a rep sees the lines of its own deal');
+SELECT is((SELECT count(*)::int FROM salesmgmt.deal_line WHERE deal_id IN (1, 4)), 1, 'a rep sees the lines of its own deal, not those of others');
+SELECT is((SELECT count(*)::int FROM salesmgmt.quote WHERE deal_id = 1), 0, 'nor their quotes');
 SELECT throws_ok('INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) VALUES (2, 1, 1)', '42501', NULL,
                  'a split partner cannot change the lines (the deal''s amount) of a deal it only shares');
 SELECT throws_ok($$INSERT INTO salesmgmt.product (sku, name) VALUES ('X', 'X')$$, '42501', NULL, 'a rep cannot write the catalogue');
