@@ -37,7 +37,8 @@ SQL_PARTS    = src/core.sql \
                src/process.sql \
                src/process_followup.sql \
                src/process_plan.sql \
-               src/process_approval.sql
+               src/process_approval.sql \
+               src/product.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -47,6 +48,7 @@ SQL_PARTS    = src/core.sql \
 UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/webhook.sql \
                 upgrade/0.1.0--0.2.0/rls.sql \
+                upgrade/0.1.0--0.2.0/products.sql \
                 upgrade/0.1.0--0.2.0/process.sql \
                 upgrade/0.1.0--0.2.0/leads.sql \
                 src/security_rls.sql \
@@ -58,7 +60,8 @@ UPGRADE_PARTS = src/security_org.sql \
                 src/process.sql \
                 src/process_followup.sql \
                 src/process_plan.sql \
-                src/process_approval.sql
+                src/process_approval.sql \
+                src/product.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

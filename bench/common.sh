@@ -33,7 +33,8 @@ bench_setup() {
     bench_psql -c 'CREATE EXTENSION salesmgmt'
     sm_log "loading the data set: $scale deals"
     start=$(date +%s.%N)
-    bench_psql -v scale="$scale" -v seed=42 -f "$SM_ROOT/scripts/datagen.sql" >/dev/null
+    # BENCH_DATAGEN_VARS: more psql variables for the generator (e.g. "-v products=1")
+    bench_psql -v scale="$scale" -v seed=42 ${BENCH_DATAGEN_VARS:-} -f "$SM_ROOT/scripts/datagen.sql" >/dev/null
     BENCH_LOAD_SECONDS=$(echo "$(date +%s.%N) - $start" | bc)
     printf 'data set: %s deals loaded in %.1f s\n' "$scale" "$BENCH_LOAD_SECONDS"
     bench_psql -c 'VACUUM ANALYZE' >/dev/null

@@ -18,12 +18,21 @@
 -- quotas per rep, team and quarter, sales tasks, EUR/CNY rates, and leads
 -- (scale/2, at least 200, when the extension has them) whose conversion
 -- follows a planted signal.
+-- With -v products=1 also a catalogue of 10 products in 6 families, price
+-- books in USD, EUR and CNY, and about 3 lines on every deal (amounts are
+-- the sums of the lines), with planted affinities between families by
+-- account: a quarter of the accounts buy Analytics and (mostly) Training,
+-- a quarter Hardware with Support, a quarter Support, a quarter Consulting;
+-- every deal has a Platform line.  No random() is drawn for them, so the
+-- rest of the data set is the same with or without products.
+
 -- It is not part of the extension: a production schema gets no demo code.
 
 \set ON_ERROR_STOP on
 \if :{?scale} \else \set scale 10000 \endif
 \if :{?seed} \else \set seed 42 \endif
 \if :{?anchor} \else \set anchor '' \endif
+\if :{?products} \else \set products 0 \endif
 
 SET client_min_messages = warning;
 SET max_parallel_workers_per_gather = 0;   -- row order, hence random(), stays deterministic
@@ -145,6 +154,56 @@ UPDATE g_deal SET
                     ((least(close_date, (SELECT today FROM g_param) - 1) + time '12:00')::timestamptz - created)
                     / (CASE pipeline_id WHEN 1 THEN 5 ELSE 3 END));
 
+\if :products
+-- ------------------------------------------------------------------- products
+INSERT INTO salesmgmt.product (product_id, sku, name, family, unit, recurring, billing_period) OVERRIDING SYSTEM VALUE VALUES
+    (1, 'PLT-STD', 'Platform Standard', 'Platform', 'seat', true, 'year'),
+    (2, 'PLT-ENT', 'Platform Enterprise', 'Platform', 'seat', true, 'year'),
+    (3, 'PLT-ADD', 'Platform add-on pack', 'Platform', 'each', false, NULL),
+    (4, 'ANL-PRO', 'Analytics Pro', 'Analytics', 'seat', true, 'year'),
+    (5, 'ANL-AI', 'Analytics AI', 'Analytics', 'seat', true, 'year'),
+    (6, 'TRN-DAY', 'Training day', 'Training', 'day', false, NULL),
+    (7, 'SUP-STD', 'Support Standard', 'Support', 'each', true, 'year'),
+    (8, 'SUP-PRE', 'Support Premium', 'Support', 'each', true, 'year'),
+    (9, 'HW-GW', 'Edge gateway', 'Hardware', 'each', false, NULL),
+    (10, 'CNS-DAY', 'Consulting day', 'Consulting', 'day', false, NULL);
+INSERT INTO salesmgmt.price_book (price_book_id, name, currency, is_default) OVERRIDING SYSTEM VALUE VALUES
+    (1, 'List USD', 'USD', true), (2, 'List EUR', 'EUR', true), (3, 'List CNY', 'CNY', true);
+INSERT INTO salesmgmt.price_book_entry (price_book_id, product_id, min_quantity, unit_price)
+SELECT b.price_book_id, p.product_id, t.min_quantity,
+       round(p.list * b.factor * t.factor, 2)
+  FROM (VALUES (1, 1.0), (2, 0.93), (3, 7.2)) AS b(price_book_id, factor),
+       (VALUES (1, 1200), (2, 2400), (3, 300), (4, 900), (5, 1500), (6, 1800), (7, 2000), (8, 4000), (9, 650), (10, 1600))
+           AS p(product_id, list),
+       (VALUES (0, 1.0), (25, 0.9), (100, 0.8)) AS t(min_quantity, factor);
+SELECT setval(pg_get_serial_sequence('salesmgmt.product', 'product_id'), 10) \g /dev/null
+SELECT setval(pg_get_serial_sequence('salesmgmt.price_book', 'price_book_id'), 3) \g /dev/null
+
+-- the lines of each deal: shares of its planned amount, by account profile
+CREATE TEMP TABLE g_line AS
+SELECT g.deal_id, l.position, l.product_id, l.quantity,
+       round(g.amount * l.share / l.quantity, 2) AS unit_price,
+       CASE WHEN l.position > 1 THEN 0 WHEN g.deal_id % 10 = 0 THEN 25
+            WHEN g.deal_id % 10 < 4 THEN 5 * (g.deal_id % 4) ELSE 0 END AS discount_pct
+  FROM g_deal g,
+       LATERAL (SELECT * FROM (VALUES
+           (1, 1 + (g.deal_id % 2)::int, 1 + (g.deal_id % 9)::int, 0.5, true),
+           (2, 4 + (g.deal_id % 3 = 0)::int, 1, 0.3, g.account % 4 = 0),
+           (3, 6, 1 + (g.deal_id % 3)::int, 0.2, g.account % 4 = 0 AND g.deal_id % 5 <> 0),
+           (2, 8, 1, 0.3, g.account % 4 = 1),
+           (2, 9, 1 + (g.deal_id % 4)::int, 0.3, g.account % 4 = 2),
+           (3, 7, 1, 0.2, g.account % 4 = 2),
+           (2, 10, 1 + (g.deal_id % 5)::int, 0.4, g.account % 4 = 3),
+           (3, 3, 1, 0.1, g.account % 4 IN (1, 3)),
+           (4, 10, 1, 0.1, g.deal_id % 11 = 0 AND g.account % 4 <> 3)
+         ) AS v(position, product_id, quantity, share, wanted) WHERE v.wanted) l;
+-- a deal's amount is the sum of its lines: load it so, and the lines add no history
+UPDATE g_deal g SET amount = s.total
+  FROM (SELECT deal_id, sum(round(quantity * unit_price * (100 - discount_pct) / 100, 2)) AS total
+          FROM g_line GROUP BY deal_id) s
+ WHERE s.deal_id = g.deal_id;
+\endif
+
 INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount, currency,
                             expected_close_date, created_at, stage_entered_at, extra)
 SELECT deal_id, 'Deal ' || deal_id, account, owner, pipeline_id,
@@ -154,6 +213,11 @@ SELECT deal_id, 'Deal ' || deal_id, account, owner, pipeline_id,
                           'decision_maker', 'Contact ' || account || '-1')
   FROM g_deal ORDER BY deal_id;
 SELECT setval(pg_get_serial_sequence('salesmgmt.deal', 'deal_id'), (SELECT max(deal_id) FROM g_deal)) \g /dev/null
+
+\if :products
+INSERT INTO salesmgmt.deal_line (deal_id, position, product_id, quantity, unit_price, discount_pct)
+SELECT deal_id, position, product_id, quantity, unit_price, discount_pct FROM g_line ORDER BY deal_id, position;
+\endif
 
 -- move deals forward stage by stage, as reps would have over time
 UPDATE salesmgmt.deal d SET stage_id = 2, stage_entered_at = g.created + g.step

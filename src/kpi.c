@@ -1424,6 +1424,7 @@ static const SourceQuery source_queries[] = {
 		"           / (q.period_end - q.period_start + 1))"
 		"  FROM salesmgmt.quota q"
 		" WHERE q.rep_id IS NOT NULL AND q.period_start <= $2 AND q.period_end >= $1"
+		"   AND q.product_family IS NULL"	/* the all-products target */
 		" GROUP BY 1, 2",
 	quota_row},
 	{SRC_TASKS,

@@ -20,6 +20,8 @@
  *	  commission.c	commission plans, tiers, ledger
  *	  kpi.c			KPI scoring and scorecards
  *	  webhook*.c	outbox, signing, libcurl delivery worker
+ *	  product.c		deal line items: checks, prices, the deal amount
+ *	  product_analysis.c	association rules between product families
  *	  analytics.sql	BI views (win rates, velocity, coverage, attainment,
  *					customers, satisfaction, cohorts) and the feedback loop;
  *					plain SQL, no C
@@ -63,6 +65,16 @@
 #define ERRCODE_SM_LEAD_POOL_FORBIDDEN		MAKE_SQLSTATE('S','M','0','6','3')
 #define ERRCODE_SM_LEAD_NOT_IN_POOL			MAKE_SQLSTATE('S','M','0','6','4')
 #define ERRCODE_SM_LEAD_MODEL_MISSING		MAKE_SQLSTATE('S','M','0','6','5')
+
+/* products, price books and quotes (product.c, product.sql) */
+#define ERRCODE_SM_PRODUCT_NOT_PRICED		MAKE_SQLSTATE('S','M','0','8','0')
+#define ERRCODE_SM_PRODUCT_INACTIVE			MAKE_SQLSTATE('S','M','0','8','1')
+#define ERRCODE_SM_DEAL_CLOSED				MAKE_SQLSTATE('S','M','0','8','2')
+#define ERRCODE_SM_AMOUNT_FROM_LINES		MAKE_SQLSTATE('S','M','0','8','3')
+#define ERRCODE_SM_LINE_OUT_OF_RANGE		MAKE_SQLSTATE('S','M','0','8','4')
+#define ERRCODE_SM_QUOTE_STATE				MAKE_SQLSTATE('S','M','0','8','5')
+#define ERRCODE_SM_QUOTE_ALREADY_ACCEPTED	MAKE_SQLSTATE('S','M','0','8','6')
+#define ERRCODE_SM_NO_PRICE_BOOK			MAKE_SQLSTATE('S','M','0','8','7')
 
 /* Settings shared by several concerns (defined in salesmgmt.c) */
 extern char *sm_reporting_currency;

@@ -203,3 +203,23 @@ SELECT 'Fill closed ' || g, (ARRAY['web', 'cold'])[1 + g % 2], g * 10,
  WHERE (SELECT count(*) FROM salesmgmt.lead WHERE status IN ('converted', 'disqualified')) < 40;
 SELECT salesmgmt.train_lead_model('1900-01-01') WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.lead_model) \g /dev/null
 \endif
+
+-- products (0.2.0): a catalogue, a default price book, a line on an open
+-- deal and a sent quote of it (lines, quote lines and the year's counter)
+SELECT to_regclass('salesmgmt.deal_line') IS NOT NULL AS have_products \gset
+\if :have_products
+INSERT INTO salesmgmt.product (sku, name, family)
+SELECT 'FILL-1', 'Fill product', 'Fill' WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.product);
+INSERT INTO salesmgmt.price_book (name, currency, is_default)
+SELECT 'Fill USD', 'USD', true WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.price_book);
+INSERT INTO salesmgmt.price_book_entry (price_book_id, product_id, unit_price)
+SELECT b.price_book_id, (SELECT min(product_id) FROM salesmgmt.product), 100
+  FROM salesmgmt.price_book b
+ WHERE b.currency = 'USD' AND b.is_default AND NOT EXISTS (SELECT 1 FROM salesmgmt.price_book_entry);
+INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity, discount_pct)
+SELECT max(d.deal_id), (SELECT min(product_id) FROM salesmgmt.product), 2, 10
+  FROM salesmgmt.deal d WHERE d.closed_at IS NULL AND d.currency = 'USD'
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.deal_line);
+SELECT salesmgmt.send_quote(salesmgmt.create_quote(max(l.deal_id))) FROM salesmgmt.deal_line l
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.quote) \g /dev/null
+\endif
