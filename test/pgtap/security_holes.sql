@@ -143,7 +143,7 @@ SELECT throws_ok($$INSERT INTO salesmgmt.sales_task (rep_id, account_id, title) 
                  'r4 cannot plan a task on r5''s account');
 SELECT throws_ok($$INSERT INTO salesmgmt.sales_task (rep_id, account_id, deal_id, title) VALUES (4, 9, 41, 'x')$$,
                  '23514', NULL, 'a task''s deal and account must agree');
-SELECT throws_ok($$UPDATE salesmgmt.sales_task SET deal_id = 51 WHERE rep_id = 4$$,
+SELECT throws_ok($$UPDATE salesmgmt.sales_task SET deal_id = 51 WHERE title = 'Own'$$,
                  '42501', NULL, 'r4 cannot move its task onto r5''s deal');
 SELECT lives_ok($$INSERT INTO salesmgmt.sales_task (rep_id, account_id, deal_id, title) VALUES (4, 4, 41, 'ok')$$,
                 'r4 plans a task on its deal');
