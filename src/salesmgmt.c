@@ -59,6 +59,7 @@ _PG_init(void)
 	/* per-concern initialisation (settings, workers) goes here */
 	sm_pipeline_init();
 	sm_webhook_init();
+	sm_security_init();
 
 	MarkGUCPrefixReserved("salesmgmt");
 }

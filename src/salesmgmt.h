@@ -54,5 +54,6 @@ extern char *sm_reporting_currency;
  */
 extern void sm_pipeline_init(void);
 extern void sm_webhook_init(void);	/* webhook.c */
+extern void sm_security_init(void);	/* security_lock.c */
 
 #endif							/* SALESMGMT_H */

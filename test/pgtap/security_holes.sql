@@ -9,7 +9,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(48);
+SELECT plan(52);
 
 \ir ../sql/security_world.sql
 -- a second account of r4, for references that disagree
@@ -97,6 +97,19 @@ SELECT throws_ok($$LOCK TABLE salesmgmt.contact IN EXCLUSIVE MODE$$, '42501', NU
                  'nor the contact table');
 SELECT throws_ok($$LOCK TABLE salesmgmt.pipeline_board IN ACCESS EXCLUSIVE MODE$$, '42501', NULL,
                  'nor a view over the deals');
+-- the tables reps delete from (DELETE alone lets PostgreSQL lock in any
+-- mode): refused by the extension's LOCK TABLE check (preloaded library)
+SELECT throws_ok($$LOCK TABLE salesmgmt.activity IN ACCESS EXCLUSIVE MODE$$, '42501',
+                 'permission denied to lock table salesmgmt.activity in ACCESS EXCLUSIVE mode',
+                 'r4 cannot lock the activity table, though it may delete its activities');
+SELECT throws_ok($$LOCK TABLE salesmgmt.deal_split, salesmgmt.sales_task IN SHARE MODE$$, '42501', NULL,
+                 'nor the split and task tables against writers');
+SELECT lives_ok($$LOCK TABLE salesmgmt.activity IN ROW EXCLUSIVE MODE$$,
+                'the lock its own writes take is still allowed');
+RESET ROLE;
+SET ROLE sec_admin;
+SELECT lives_ok($$LOCK TABLE salesmgmt.activity, salesmgmt.deal IN ACCESS EXCLUSIVE MODE$$,
+                'an admin may lock the tables (maintenance)');
 RESET ROLE;
 SELECT is_empty($$
     SELECT c.relname || ' ' || priv || ' by ' || r
