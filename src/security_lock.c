@@ -47,7 +47,7 @@ check_lock_table(LockStmt *stmt)
 
 	if (stmt->mode <= RowExclusiveLock)
 		return;
-	schema = get_namespace_oid("salesmgmt", true);
+	schema = get_namespace_oid(SALESMGMT_SCHEMA, true);
 	if (!OidIsValid(schema))
 		return;
 	foreach(lc, stmt->relations)
