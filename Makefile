@@ -28,13 +28,16 @@ SQL_PARTS    = src/core.sql \
                src/analytics.sql \
                src/security.sql \
                src/security_rls.sql \
+               src/webhook_events.sql \
                src/security_references.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
 # after security.sql, so both scripts create them the same way).
-UPGRADE_PARTS = upgrade/0.1.0--0.2.0/holes.sql \
+UPGRADE_PARTS = upgrade/0.1.0--0.2.0/webhook.sql \
+                upgrade/0.1.0--0.2.0/holes.sql \
                 src/security_rls.sql \
+                src/webhook_events.sql \
                 src/security_references.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
