@@ -11,7 +11,8 @@
  * session that reads or writes them.  No application needs a rep to lock
  * a whole table, so a lock stronger than ROW EXCLUSIVE (the mode ordinary
  * INSERT, UPDATE and DELETE take) on a table of schema salesmgmt also
- * needs table-level UPDATE or TRUNCATE (admins, the owner, superusers).
+ * needs table-level UPDATE or TRUNCATE (admins, the owner, superusers; on
+ * PostgreSQL 17 also MAINTAIN).
  *
  * The check lives in a ProcessUtility hook, installed when the library is
  * loaded: from shared_preload_libraries (as the webhook worker needs) it
@@ -31,6 +32,13 @@
 #include "utils/lsyscache.h"
 
 #include "salesmgmt.h"
+
+/* PostgreSQL 17's MAINTAIN (pg_maintain) is meant for such locks too */
+#ifdef ACL_MAINTAIN
+#define SM_LOCK_ANY_MODE_PRIVILEGES (ACL_UPDATE | ACL_TRUNCATE | ACL_MAINTAIN)
+#else
+#define SM_LOCK_ANY_MODE_PRIVILEGES (ACL_UPDATE | ACL_TRUNCATE)
+#endif
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
@@ -58,7 +66,7 @@ check_lock_table(LockStmt *stmt)
 		/* unknown relations are left to LOCK TABLE's own error */
 		if (!OidIsValid(relid) || get_rel_namespace(relid) != schema)
 			continue;
-		if (pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE | ACL_TRUNCATE) != ACLCHECK_OK)
+		if (pg_class_aclcheck(relid, GetUserId(), SM_LOCK_ANY_MODE_PRIVILEGES) != ACLCHECK_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied to lock table salesmgmt.%s in %s mode",
