@@ -9,7 +9,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(52);
+SELECT plan(54);
 
 \ir ../sql/security_world.sql
 -- a second account of r4, for references that disagree
@@ -106,6 +106,11 @@ SELECT throws_ok($$LOCK TABLE salesmgmt.deal_split, salesmgmt.sales_task IN SHAR
                  'nor the split and task tables against writers');
 SELECT lives_ok($$LOCK TABLE salesmgmt.activity IN ROW EXCLUSIVE MODE$$,
                 'the lock its own writes take is still allowed');
+SELECT throws_ok($$LOCK TABLE salesmgmt.no_such_table IN ACCESS EXCLUSIVE MODE$$, '42P01', NULL,
+                 'an unknown table is left to LOCK TABLE''s own error');
+CREATE TEMP TABLE holes_own (x int);
+SELECT lives_ok($$LOCK TABLE holes_own IN ACCESS EXCLUSIVE MODE$$,
+                'tables outside salesmgmt are not the extension''s business');
 RESET ROLE;
 SET ROLE sec_admin;
 SELECT lives_ok($$LOCK TABLE salesmgmt.activity, salesmgmt.deal IN ACCESS EXCLUSIVE MODE$$,
