@@ -38,6 +38,7 @@ typedef enum RefKind
 	REF_DEAL,
 	REF_ACCOUNT,
 	REF_CONTACT,
+	REF_LEAD,
 	NUM_REFS
 } RefKind;
 
@@ -47,7 +48,8 @@ typedef struct RefInfo
 	const char *name;			/* "deal" */
 	const char *noun;			/* "a deal" */
 	const char *hint;
-	const char *sql;			/* $1: the id; returns the row's account */
+	const char *sql;			/* $1: the id; returns the row's account or
+								 * null */
 } RefInfo;
 
 static const RefInfo refs[NUM_REFS] = {
@@ -60,6 +62,10 @@ static const RefInfo refs[NUM_REFS] = {
 	{"contact_id", "contact", "a contact",
 		"Refer only to contacts of accounts you see.",
 	"SELECT c.account_id FROM salesmgmt.contact c WHERE c.contact_id = $1"},
+	/* prepared only for a table that has lead_id (the leads concern) */
+	{"lead_id", "lead", "a lead",
+		"Refer only to leads assigned to you (or your team).",
+	"SELECT NULL::bigint FROM salesmgmt.lead l WHERE l.lead_id = $1"},
 };
 
 /* kept for the backend's life; the plan cache replans for another role */
@@ -73,6 +79,7 @@ static bool
 visible_account(RefKind kind, int64 id, int64 *account)
 {
 	Datum		arg = Int64GetDatum(id);
+	Datum		d;
 	bool		isnull;
 	int			rc;
 
@@ -93,14 +100,45 @@ visible_account(RefKind kind, int64 id, int64 *account)
 			 SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		return false;
-	*account = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	*account = isnull ? 0 : DatumGetInt64(d);
 	return true;
 }
 
 /*
+ * The reference columns of a row: attnum (0 when the table has none), and
+ * the id when not null.
+ */
+static void
+read_refs(HeapTuple tuple, TupleDesc desc, int *attnums, int64 *ids, bool *present)
+{
+	int			k;
+
+	for (k = 0; k < NUM_REFS; k++)
+	{
+		bool		isnull = true;
+
+		attnums[k] = SPI_fnumber(desc, refs[k].column);
+		if (attnums[k] > 0)
+		{
+			Datum		d = heap_getattr(tuple, attnums[k], desc, &isnull);
+
+			if (!isnull)
+				ids[k] = DatumGetInt64(d);
+		}
+		else
+			attnums[k] = 0;
+		present[k] = !isnull;
+	}
+}
+
+/*
  * BEFORE INSERT OR UPDATE row trigger on a table with some of deal_id,
- * account_id and contact_id.  Admins (and superusers) are not checked:
- * imports and corrections; the triggers' WHEN clause spares them the call.
+ * account_id, contact_id and lead_id.  An UPDATE is checked only when it
+ * changes one of them (so a note on an activity whose deal has since gone
+ * to another rep can still be edited), whatever columns it names.  Admins
+ * (and superusers) are not checked: imports and corrections; the
+ * triggers' WHEN clause spares them the call.
  */
 Datum
 sm_check_references(PG_FUNCTION_ARGS)
@@ -132,19 +170,20 @@ sm_check_references(PG_FUNCTION_ARGS)
 		return PointerGetDatum(tuple);
 
 	desc = RelationGetDescr(rel);
-	for (k = 0; k < NUM_REFS; k++)
+	read_refs(tuple, desc, attnums, ids, present);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
-		bool		isnull = true;
+		int			old_attnums[NUM_REFS];
+		int64		old_ids[NUM_REFS];
+		bool		old_present[NUM_REFS];
+		bool		changed = false;
 
-		attnums[k] = SPI_fnumber(desc, refs[k].column);
-		if (attnums[k] > 0)
-		{
-			Datum		d = heap_getattr(tuple, attnums[k], desc, &isnull);
-
-			if (!isnull)
-				ids[k] = DatumGetInt64(d);
-		}
-		present[k] = !isnull;
+		read_refs(trigdata->tg_trigtuple, desc, old_attnums, old_ids, old_present);
+		for (k = 0; k < NUM_REFS; k++)
+			if (present[k] != old_present[k] || (present[k] && ids[k] != old_ids[k]))
+				changed = true;
+		if (!changed)
+			return PointerGetDatum(tuple);
 	}
 
 	/* visible, as the writer */

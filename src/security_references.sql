@@ -8,20 +8,22 @@
 -- See docs/security.md, "What an attacker with a rep's login can and
 -- cannot do".
 
--- BEFORE INSERT OR UPDATE of the reference columns; runs with the writer's
--- rights (not SECURITY DEFINER) so that it sees what the writer sees.  How
--- and why: src/security_references.c.
+-- BEFORE INSERT OR UPDATE; checks a row whose deal_id, account_id,
+-- contact_id or lead_id is new or changed, found by column name (a concern
+-- that adds such a column to a table with this trigger is covered).  Runs
+-- with the writer's rights (not SECURITY DEFINER) so that it sees what the
+-- writer sees.  How and why: src/security_references.c.
 CREATE FUNCTION salesmgmt._check_references() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'sm_check_references';
-COMMENT ON FUNCTION salesmgmt._check_references() IS 'Internal trigger: a rep or manager may refer only to deals, accounts and contacts they can see (42501, the same for a row that does not exist), and the references must agree: the deal''s account and the contact''s account are the row''s account (23514). Admins are not checked.';
+COMMENT ON FUNCTION salesmgmt._check_references() IS 'Internal trigger: a rep or manager may refer only to deals, accounts, contacts and leads they can see (42501, the same for a row that does not exist), and the references must agree: the deal''s account and the contact''s account are the row''s account (23514). Admins are not checked.';
 
 CREATE TRIGGER activity_references_visible
-    BEFORE INSERT OR UPDATE OF account_id, contact_id, deal_id ON salesmgmt.activity
+    BEFORE INSERT OR UPDATE ON salesmgmt.activity
     FOR EACH ROW WHEN (NOT pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE'))
     EXECUTE FUNCTION salesmgmt._check_references();
 COMMENT ON TRIGGER activity_references_visible ON salesmgmt.activity IS 'A rep or manager records activities only about deals, accounts and contacts they see, and with the deal''s and the contact''s own account.';
 CREATE TRIGGER sales_task_references_visible
-    BEFORE INSERT OR UPDATE OF account_id, deal_id ON salesmgmt.sales_task
+    BEFORE INSERT OR UPDATE ON salesmgmt.sales_task
     FOR EACH ROW WHEN (NOT pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE'))
     EXECUTE FUNCTION salesmgmt._check_references();
 COMMENT ON TRIGGER sales_task_references_visible ON salesmgmt.sales_task IS 'A rep or manager plans tasks only about deals and accounts they see, and with the deal''s own account.';

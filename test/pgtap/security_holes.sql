@@ -9,7 +9,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(54);
+SELECT plan(56);
 
 \ir ../sql/security_world.sql
 -- a second account of r4, for references that disagree
@@ -176,6 +176,16 @@ SELECT lives_ok($$INSERT INTO salesmgmt.sales_task (rep_id, assigned_by, account
 SELECT throws_ok($$INSERT INTO salesmgmt.sales_task (rep_id, assigned_by, deal_id, title) VALUES (4, 3, 81, 'm')$$,
                  '42501', NULL, 'but not on a deal outside the team tree');
 RESET ROLE;
+-- a reference that became invisible does not freeze the row: r4's deal 41
+-- goes to r5, and r4 still edits the notes of its activity about it
+UPDATE salesmgmt.deal SET owner_rep_id = 5 WHERE deal_id = 41;
+SET ROLE sec_r4;
+SELECT lives_ok($$UPDATE salesmgmt.activity SET notes = 'still mine', deal_id = 41 WHERE deal_id = 41 AND rep_id = 4$$,
+                'r4 edits its activity about a deal it no longer sees, references unchanged');
+SELECT throws_ok($$UPDATE salesmgmt.activity SET account_id = 9 WHERE deal_id = 41 AND rep_id = 4$$,
+                 '42501', NULL, 'but changing a reference checks them all again');
+RESET ROLE;
+UPDATE salesmgmt.deal SET owner_rep_id = 4 WHERE deal_id = 41;
 SET ROLE sec_r5;
 SELECT set_eq('SELECT deal_id FROM salesmgmt.activity WHERE rep_id <> 5', ARRAY[]::bigint[],
               'r5''s activity list shows nobody else''s activities');
