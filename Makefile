@@ -28,6 +28,7 @@ SQL_PARTS    = src/core.sql \
                src/analytics.sql \
                src/security.sql \
                src/security_rls.sql \
+               src/rules.sql \
                src/webhook_events.sql \
                src/security_references.sql
 
@@ -37,6 +38,7 @@ SQL_PARTS    = src/core.sql \
 UPGRADE_PARTS = upgrade/0.1.0--0.2.0/webhook.sql \
                 upgrade/0.1.0--0.2.0/holes.sql \
                 src/security_rls.sql \
+                src/rules.sql \
                 src/webhook_events.sql \
                 src/security_references.sql
 
@@ -50,7 +52,7 @@ EXTRA_CLEAN  = $(DATA_built)
 REGRESS      = $(sort $(notdir $(basename $(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=plpgsql
 
-PG_CPPFLAGS  = -I$(srcdir)/src $(shell curl-config --cflags 2>/dev/null)
+PG_CPPFLAGS  = -I$(srcdir)/src -DSM_LIBRARY_VERSION='"$(EXTVERSION)"' $(shell curl-config --cflags 2>/dev/null)
 # -Wextra minus unused-parameter: fmgr's calling convention and the server's
 # own inline functions leave parameters unused by design.
 PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter $(SM_EXTRA_CFLAGS)

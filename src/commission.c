@@ -73,6 +73,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "salesmgmt.h"
 #include "util.h"
 
@@ -2079,7 +2080,7 @@ cm_init_writer(CmRun *run)
 	rte->relid = relid;
 	rte->relkind = w->rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(w->estate, list_make1(rte));
+	sm_init_range_table(w->estate, rte);
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
 	ExecOpenIndices(w->rri, false);
@@ -2140,7 +2141,7 @@ cm_flush(CmRun *run)
 	for (i = 0; i < w->nused; i++)
 	{
 		if (w->rri->ri_NumIndices > 0)
-			list_free(ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL));
+			sm_insert_index_tuples(w->rri, w->slots[i], w->estate);
 		ExecClearTuple(w->slots[i]);
 		ResetPerTupleExprContext(w->estate);
 	}

@@ -7,6 +7,8 @@
  *	  salesmgmt.c	module entry point: _PG_init, GUCs, background worker
  *					registration
  *	  util.c		shared helpers: numeric arithmetic, catalog lookups
+ *	  rules.c		the rule language: jsonb conditions compiled once and
+ *					evaluated on jsonb or tuples (docs/rules.md)
  *	  core.sql		the CRM data model (teams, reps, accounts, deals, ...)
  *	  pipeline.c	stage transitions, stage gates, deal history (triggers)
  *	  forecast.c	weighted/category forecasts, Monte Carlo ranges

@@ -265,6 +265,8 @@ sm_relation_oid(const char *relname)
 {
 	Oid			relid = get_relname_relid(relname, sm_schema_oid());
 
+	if (!OidIsValid(relid) && !sm_sql_is_current())
+		sm_require_sql_version(sm_library_version(), psprintf("relation salesmgmt.%s", relname));
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
