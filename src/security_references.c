@@ -29,6 +29,7 @@
 #include "utils/rel.h"
 
 #include "salesmgmt.h"
+#include "util.h"
 
 PG_FUNCTION_INFO_V1(sm_check_references);
 
@@ -154,13 +155,7 @@ sm_check_references(PG_FUNCTION_ARGS)
 	int			attnums[NUM_REFS];
 	int			k;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("salesmgmt._check_references() must be called as a BEFORE INSERT OR UPDATE row trigger")));
+	sm_require_before_row_trigger(fcinfo, "salesmgmt._check_references()");
 	rel = trigdata->tg_relation;
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newtuple : trigdata->tg_trigtuple;
