@@ -285,9 +285,10 @@ GRANT SELECT ON salesmgmt.currency, salesmgmt.currency_rate, salesmgmt.team, sal
 -- Writes are granted column by column, never on the id columns: a rep who
 -- chose ids could take over the history of a deleted deal by reusing its
 -- id, or take the next identity value so the next insert fails.  Without
--- table-level INSERT/UPDATE a rep can neither LOCK these tables beyond
--- ACCESS SHARE mode.  Identity defaults need no sequence privilege, so
--- reps and managers get none (pg_sequences shows them no totals either).
+-- table-level UPDATE a rep cannot LOCK these tables in a mode above ACCESS
+-- SHARE (the tables they delete from: src/security_lock.c).  Identity
+-- defaults need no sequence privilege, so reps and managers get none
+-- (pg_sequences shows them no totals either).
 GRANT SELECT ON salesmgmt.account, salesmgmt.contact, salesmgmt.deal, salesmgmt.deal_split,
                 salesmgmt.activity, salesmgmt.sales_task
     TO salesmgmt_manager, salesmgmt_rep;
