@@ -32,6 +32,7 @@ SQL_PARTS    = src/core.sql \
                src/security_rights.sql \
                src/rules.sql \
                src/webhook_events.sql \
+               src/security_references.sql \
                src/lead.sql \
                src/lead_score.sql \
                src/process.sql \
@@ -48,6 +49,7 @@ SQL_PARTS    = src/core.sql \
 UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/webhook.sql \
                 upgrade/0.1.0--0.2.0/rls.sql \
+                upgrade/0.1.0--0.2.0/holes.sql \
                 upgrade/0.1.0--0.2.0/products.sql \
                 upgrade/0.1.0--0.2.0/process.sql \
                 upgrade/0.1.0--0.2.0/leads.sql \
@@ -55,6 +57,7 @@ UPGRADE_PARTS = src/security_org.sql \
                 src/security_rights.sql \
                 src/rules.sql \
                 src/webhook_events.sql \
+                src/security_references.sql \
                 src/lead.sql \
                 src/lead_score.sql \
                 src/process.sql \

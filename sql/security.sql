@@ -74,7 +74,8 @@ SELECT c.oid::regclass AS writable_without_rls, r.rolname
        pg_roles r
  WHERE c.relkind IN ('r', 'p') AND NOT c.relrowsecurity
    AND r.rolname IN ('salesmgmt_rep', 'salesmgmt_manager')
-   AND has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+   AND (has_table_privilege(r.oid, c.oid, 'DELETE, TRUNCATE')
+        OR has_any_column_privilege(r.oid, c.oid, 'INSERT, UPDATE'))
  ORDER BY 1, 2;
 -- a table with row-level security that reps may read has a policy for them
 SELECT c.oid::regclass AS readable_without_rep_policy
@@ -85,15 +86,16 @@ SELECT c.oid::regclass AS readable_without_rep_policy
                     WHERE pol.polrelid = c.oid AND 'salesmgmt_rep'::regrole = ANY (pol.polroles))
  ORDER BY 1;
 
--- what reps and managers may do with each core table (RLS narrows the rows)
+-- what reps and managers may do with each core table (RLS narrows the rows;
+-- a and w: on some columns, see the next query)
 SELECT c.relname AS "table", c.relrowsecurity AS rls,
        concat_ws(',', CASE WHEN has_table_privilege('salesmgmt_rep', c.oid, 'SELECT') THEN 'r' END,
-                      CASE WHEN has_table_privilege('salesmgmt_rep', c.oid, 'INSERT') THEN 'a' END,
-                      CASE WHEN has_table_privilege('salesmgmt_rep', c.oid, 'UPDATE') THEN 'w' END,
+                      CASE WHEN has_any_column_privilege('salesmgmt_rep', c.oid, 'INSERT') THEN 'a' END,
+                      CASE WHEN has_any_column_privilege('salesmgmt_rep', c.oid, 'UPDATE') THEN 'w' END,
                       CASE WHEN has_table_privilege('salesmgmt_rep', c.oid, 'DELETE') THEN 'd' END) AS rep,
        concat_ws(',', CASE WHEN has_table_privilege('salesmgmt_manager', c.oid, 'SELECT') THEN 'r' END,
-                      CASE WHEN has_table_privilege('salesmgmt_manager', c.oid, 'INSERT') THEN 'a' END,
-                      CASE WHEN has_table_privilege('salesmgmt_manager', c.oid, 'UPDATE') THEN 'w' END,
+                      CASE WHEN has_any_column_privilege('salesmgmt_manager', c.oid, 'INSERT') THEN 'a' END,
+                      CASE WHEN has_any_column_privilege('salesmgmt_manager', c.oid, 'UPDATE') THEN 'w' END,
                       CASE WHEN has_table_privilege('salesmgmt_manager', c.oid, 'DELETE') THEN 'd' END) AS manager,
        has_table_privilege('salesmgmt_admin', c.oid, 'SELECT, INSERT, UPDATE, DELETE') AS admin
   FROM ext_object o JOIN pg_class c ON o.classid = 'pg_class'::regclass AND c.oid = o.objid
@@ -102,6 +104,18 @@ SELECT c.relname AS "table", c.relrowsecurity AS rls,
                      'stage', 'deal', 'deal_split', 'payment', 'activity', 'quota', 'sales_task',
                      'stage_transition', 'deal_stage_history')
  ORDER BY 1;
+-- the columns of those tables reps and managers may not write: the ids
+SELECT c.relname AS "table", a.attname AS "column",
+       concat_ws(',', CASE WHEN NOT has_column_privilege(r, c.oid, a.attnum, 'INSERT') THEN 'no insert' END,
+                      CASE WHEN NOT has_column_privilege(r, c.oid, a.attnum, 'UPDATE') THEN 'no update' END) AS refused,
+       r AS "role"
+  FROM ext_object o JOIN pg_class c ON o.classid = 'pg_class'::regclass AND c.oid = o.objid
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped,
+       unnest(ARRAY['salesmgmt_rep', 'salesmgmt_manager']) AS r
+ WHERE c.relkind IN ('r', 'p') AND has_any_column_privilege(r, c.oid, 'INSERT, UPDATE')
+   AND c.relname IN ('account', 'contact', 'deal', 'deal_split', 'activity', 'sales_task')
+   AND NOT (has_column_privilege(r, c.oid, a.attnum, 'INSERT') AND has_column_privilege(r, c.oid, a.attnum, 'UPDATE'))
+ ORDER BY 1, 2, 4;
 
 -- every view is readable by reps and managers (security_invoker, checked
 -- above, leaves the rows to the tables' policies)

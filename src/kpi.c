@@ -28,13 +28,16 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -510,9 +513,48 @@ sm_kpi_metrics(PG_FUNCTION_ARGS)
  */
 
 /*
+ * A metric function runs with the rights of the role that computes the
+ * scorecards, an admin or a superuser.  It is trusted only when its owner
+ * already has that role's rights (or is a superuser): otherwise whoever
+ * owns it, or can replace it, would act as the computing role.  A function
+ * in a temporary schema is never trusted: a stored pg_temp_N name resolves
+ * to whichever session holds that slot next.  Checked when a KPI is saved
+ * (as its writer) and at every computation (as the computing role).
+ */
+static void
+check_metric_function_trusted(Oid fn, const char *kpi_code)
+{
+	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(proc))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	owner = ((Form_pg_proc) GETSTRUCT(proc))->proowner;
+	ReleaseSysCache(proc);
+
+	if (isAnyTempNamespace(get_func_namespace(fn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("metric function %s is in a temporary schema", format_procedure(fn)),
+				 errdetail("KPI \"%s\" names it as its metric_function; a temporary schema passes to another session when this one ends.",
+						   kpi_code),
+				 errhint("Create the metric function in a permanent schema that only trusted roles can create in.")));
+	if (!has_privs_of_role(owner, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("metric function %s is owned by role \"%s\", which does not have the rights of role \"%s\"",
+						format_procedure(fn), GetUserNameFromId(owner, false),
+						GetUserNameFromId(GetUserId(), false)),
+				 errdetail("KPI \"%s\" names it as its metric_function, and it would run with the rights of role \"%s\".",
+						   kpi_code, GetUserNameFromId(GetUserId(), false)),
+				 errhint("Have a superuser or a role with these rights own it (ALTER FUNCTION ... OWNER TO), or use it as its owner.")));
+}
+
+/*
  * Resolve a custom metric function by its exact signature (date, date) and
- * check that it returns a set of (bigint, numeric).  The name is parsed as
- * a possibly qualified, possibly quoted identifier, never run as SQL.
+ * check that it returns a set of (bigint, numeric) and may be trusted (see
+ * above).  The name is parsed as a possibly qualified, possibly quoted
+ * identifier, never run as SQL.
  */
 static Oid
 lookup_metric_function(const char *name, const char *kpi_code)
@@ -552,6 +594,7 @@ lookup_metric_function(const char *name, const char *kpi_code)
 						format_procedure(fn)),
 				 errdetail("KPI \"%s\" names it as its metric_function.", kpi_code),
 				 errhint("Redefine the function with exactly these two result columns.")));
+	check_metric_function_trusted(fn, kpi_code);
 	return fn;
 }
 

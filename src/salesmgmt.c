@@ -6,7 +6,8 @@
  *
  * The library works when merely loaded on first use (CREATE EXTENSION,
  * a function call), and also from shared_preload_libraries, which is
- * needed only for the webhook background worker.
+ * needed for the webhook background worker and makes the LOCK TABLE check
+ * (security_lock.c) hold from a session's start.
  *
  *-------------------------------------------------------------------------
  */
@@ -59,6 +60,7 @@ _PG_init(void)
 	/* per-concern initialisation (settings, workers) goes here */
 	sm_pipeline_init();
 	sm_webhook_init();
+	sm_security_init();
 
 	MarkGUCPrefixReserved("salesmgmt");
 }

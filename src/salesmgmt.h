@@ -86,5 +86,6 @@ extern char *sm_reporting_currency;
  */
 extern void sm_pipeline_init(void);
 extern void sm_webhook_init(void);	/* webhook_worker.c */
+extern void sm_security_init(void);	/* security_lock.c */
 
 #endif							/* SALESMGMT_H */

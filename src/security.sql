@@ -282,18 +282,45 @@ GRANT SELECT ON salesmgmt.currency, salesmgmt.currency_rate, salesmgmt.team, sal
     TO salesmgmt_manager, salesmgmt_rep;
 
 -- Per-rep data: what reps and managers may do at all; RLS narrows the rows.
-GRANT SELECT, INSERT, UPDATE ON salesmgmt.account, salesmgmt.contact, salesmgmt.deal
+-- Writes are granted column by column, never on the id columns: a rep who
+-- chose ids could take over the history of a deleted deal by reusing its
+-- id, or take the next identity value so the next insert fails.  Without
+-- table-level UPDATE a rep cannot LOCK these tables in a mode above ACCESS
+-- SHARE (the tables they delete from: src/security_lock.c).  Identity
+-- defaults need no sequence privilege, so reps and managers get none
+-- (pg_sequences shows them no totals either).
+GRANT SELECT ON salesmgmt.account, salesmgmt.contact, salesmgmt.deal, salesmgmt.deal_split,
+                salesmgmt.activity, salesmgmt.sales_task
     TO salesmgmt_manager, salesmgmt_rep;
-GRANT SELECT, INSERT, UPDATE, DELETE ON salesmgmt.deal_split, salesmgmt.activity, salesmgmt.sales_task
+GRANT INSERT (name, industry, region, segment, owner_rep_id, created_at, extra),
+      UPDATE (name, industry, region, segment, owner_rep_id, created_at, extra)
+    ON salesmgmt.account TO salesmgmt_manager, salesmgmt_rep;
+GRANT INSERT (account_id, name, email, phone, title, created_at),
+      UPDATE (account_id, name, email, phone, title, created_at)
+    ON salesmgmt.contact TO salesmgmt_manager, salesmgmt_rep;
+GRANT INSERT (name, account_id, owner_rep_id, pipeline_id, stage_id, amount, currency,
+              expected_close_date, probability, forecast_category, created_at, updated_at,
+              stage_entered_at, closed_at, lost_reason, extra),
+      UPDATE (name, account_id, owner_rep_id, pipeline_id, stage_id, amount, currency,
+              expected_close_date, probability, forecast_category, created_at, updated_at,
+              stage_entered_at, closed_at, lost_reason, extra)
+    ON salesmgmt.deal TO salesmgmt_manager, salesmgmt_rep;
+-- a split stays with its deal: a share of another deal is another split
+GRANT INSERT (deal_id, rep_id, share), UPDATE (rep_id, share)
+    ON salesmgmt.deal_split TO salesmgmt_manager, salesmgmt_rep;
+GRANT INSERT (kind, account_id, contact_id, deal_id, rep_id, occurred_at, duration, outcome, notes),
+      UPDATE (kind, account_id, contact_id, deal_id, rep_id, occurred_at, duration, outcome, notes)
+    ON salesmgmt.activity TO salesmgmt_manager, salesmgmt_rep;
+GRANT INSERT (rep_id, assigned_by, account_id, deal_id, title, description, due_date, status,
+              created_at, completed_at),
+      UPDATE (rep_id, assigned_by, account_id, deal_id, title, description, due_date, status,
+              created_at, completed_at)
+    ON salesmgmt.sales_task TO salesmgmt_manager, salesmgmt_rep;
+GRANT DELETE ON salesmgmt.deal_split, salesmgmt.activity, salesmgmt.sales_task
     TO salesmgmt_manager, salesmgmt_rep;
 GRANT SELECT ON salesmgmt.payment, salesmgmt.quota TO salesmgmt_manager, salesmgmt_rep;
 -- history: read only; the pipeline trigger appends it as the table's owner
 GRANT SELECT ON salesmgmt.deal_stage_history TO salesmgmt_manager, salesmgmt_rep;
-GRANT USAGE ON SEQUENCE
-    salesmgmt.account_account_id_seq, salesmgmt.contact_contact_id_seq,
-    salesmgmt.deal_deal_id_seq, salesmgmt.activity_activity_id_seq,
-    salesmgmt.sales_task_task_id_seq
-    TO salesmgmt_manager, salesmgmt_rep;
 
 -- Pipeline: reps and managers move the deals row-level security lets them
 -- change (the boards and other views are granted with every view below).

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "commands/trigger.h"
 #include "common/int.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -274,4 +275,22 @@ sm_relation_oid(const char *relname)
 						SALESMGMT_SCHEMA, relname),
 				 errhint("The salesmgmt extension may be damaged; reinstall it with DROP EXTENSION and CREATE EXTENSION.")));
 	return relid;
+}
+
+/*
+ * Raise unless called as a BEFORE INSERT OR UPDATE row trigger; name is the
+ * function's SQL name, for the message.
+ */
+void
+sm_require_before_row_trigger(FunctionCallInfo fcinfo, const char *name)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s must be called as a BEFORE INSERT OR UPDATE row trigger", name)));
 }

@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
@@ -40,6 +41,9 @@ extern void sm_jsonb_push_string(JsonbParseState **state, const char *key, const
 /* the extension's schema and relations */
 extern Oid	sm_schema_oid(void);
 extern Oid	sm_relation_oid(const char *relname);
+
+/* trigger functions */
+extern void sm_require_before_row_trigger(FunctionCallInfo fcinfo, const char *name);
 
 /*
  * the version of the extension's SQL objects in this database against this
