@@ -737,6 +737,10 @@ GRANT INSERT (name, company, email, phone, source, industry, region, company_siz
 GRANT UPDATE (name, company, email, phone, source, industry, region, company_size, status,
               disqualify_reason, owner_rep_id, extra)
     ON salesmgmt.lead TO salesmgmt_manager, salesmgmt_rep;
+-- the lead a communication record or task is about (column grants: reps
+-- and managers write named columns only, src/security.sql)
+GRANT INSERT (lead_id), UPDATE (lead_id) ON salesmgmt.activity, salesmgmt.sales_task
+    TO salesmgmt_manager, salesmgmt_rep;
 CREATE POLICY lead_read ON salesmgmt.lead FOR SELECT TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.lead_visible(owner_rep_id, pool_id));
 CREATE POLICY lead_insert ON salesmgmt.lead FOR INSERT TO salesmgmt_manager, salesmgmt_rep

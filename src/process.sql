@@ -185,6 +185,13 @@ REVOKE ALL ON salesmgmt.stage_task_template FROM PUBLIC;
 GRANT SELECT ON salesmgmt.stage_task_template TO salesmgmt_manager, salesmgmt_rep;
 GRANT SELECT, INSERT, UPDATE, DELETE ON salesmgmt.stage_task_template TO salesmgmt_admin;
 
+-- follow-up discipline: the owner's side writes the next step and the next
+-- follow-up (stage_id, template_id and required of a task are the
+-- trigger's, not granted)
+GRANT INSERT (next_step, next_step_due), UPDATE (next_step, next_step_due)
+    ON salesmgmt.deal TO salesmgmt_manager, salesmgmt_rep;
+GRANT INSERT (next_follow_up), UPDATE (next_follow_up) ON salesmgmt.account TO salesmgmt_manager, salesmgmt_rep;
+
 REVOKE ALL ON FUNCTION salesmgmt.deal_checklist(bigint), salesmgmt._deal_stage_tasks(bigint, bigint, name),
     salesmgmt._deal_visible_to(bigint, name), salesmgmt._rep_manager(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION salesmgmt.deal_checklist(bigint), salesmgmt._deal_stage_tasks(bigint, bigint, name),

@@ -686,6 +686,12 @@ COMMENT ON POLICY product_read ON salesmgmt.product IS 'Everyone reads the catal
 COMMENT ON POLICY price_book_read ON salesmgmt.price_book IS 'Everyone reads the price books; admins change them.';
 COMMENT ON POLICY price_book_entry_read ON salesmgmt.price_book_entry IS 'Everyone reads the prices; admins change them.';
 
+-- the price book a deal's lines are priced from (max_discount_pct is
+-- maintained by the line trigger, never written directly)
+GRANT INSERT (price_book_id), UPDATE (price_book_id) ON salesmgmt.deal TO salesmgmt_manager, salesmgmt_rep;
+-- managers set product-family quotas of their reps like any other
+GRANT INSERT (product_family), UPDATE (product_family) ON salesmgmt.quota TO salesmgmt_manager;
+
 -- lines and quotes follow their deal
 GRANT SELECT, UPDATE, DELETE ON salesmgmt.deal_line TO salesmgmt_manager, salesmgmt_rep;
 GRANT INSERT (deal_id, position, product_id, quantity, unit_price, discount_pct)
