@@ -67,6 +67,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "compat.h"
 #include "salesmgmt.h"
 #include "util.h"
 #include "webhook_deliver.h"
@@ -131,8 +132,8 @@ check_retry_schedule(char **newval, void **extra, GucSource source)
 	RetrySchedule *rs;
 	const char *p = *newval;
 
-	/* the GUC machinery frees extra with free() */
-	rs = (RetrySchedule *) malloc(sizeof(RetrySchedule));
+	/* the GUC machinery frees extra (compat.h) */
+	rs = (RetrySchedule *) sm_guc_malloc(sizeof(RetrySchedule));
 	if (rs == NULL)
 	{
 		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
@@ -151,7 +152,7 @@ check_retry_schedule(char **newval, void **extra, GucSource source)
 		if (!isdigit((unsigned char) *p))
 		{
 			GUC_check_errdetail("Each delay is a whole number followed by a unit (ms, s, min, h or d), e.g. \"5s,5min,2h\".");
-			free(rs);
+			sm_guc_free(rs);
 			return false;
 		}
 		while (isdigit((unsigned char) *p))
@@ -160,7 +161,7 @@ check_retry_schedule(char **newval, void **extra, GucSource source)
 			if (n > INT64CONST(1000000000))
 			{
 				GUC_check_errdetail("A delay may be at most 1000000000 units.");
-				free(rs);
+				sm_guc_free(rs);
 				return false;
 			}
 		}
@@ -182,13 +183,13 @@ check_retry_schedule(char **newval, void **extra, GucSource source)
 		else
 		{
 			GUC_check_errdetail("Unknown unit \"%.*s\": use ms, s, min, h or d.", (int) (p - start), start);
-			free(rs);
+			sm_guc_free(rs);
 			return false;
 		}
 		if (rs->count >= SM_WEBHOOK_MAX_RETRIES)
 		{
 			GUC_check_errdetail("At most %d retry delays are allowed.", SM_WEBHOOK_MAX_RETRIES);
-			free(rs);
+			sm_guc_free(rs);
 			return false;
 		}
 		rs->ms[rs->count++] = n * unit;
@@ -199,7 +200,7 @@ check_retry_schedule(char **newval, void **extra, GucSource source)
 		else if (*p != '\0')
 		{
 			GUC_check_errdetail("Separate the delays with commas.");
-			free(rs);
+			sm_guc_free(rs);
 			return false;
 		}
 	}
