@@ -47,6 +47,13 @@ SELECT e.endpoint_id, e.event_types
 -- endpoints are numbered from here on by the last digit of their URL
 UPDATE salesmgmt.webhook_endpoint SET active = false WHERE url LIKE '%/6';
 UPDATE salesmgmt.webhook_endpoint SET event_types = '{app.nope}' WHERE url LIKE '%/5';
+-- rows loaded by COPY (a restore) are not checked: pg_dump restores the
+-- endpoints before the types users registered
+COPY salesmgmt.webhook_endpoint (url, event_types, active, disabled_reason) FROM stdin;
+https://hooks.example.com/restored	{later.*}	f	restored
+\.
+SELECT event_types FROM salesmgmt.webhook_endpoint WHERE url LIKE '%/restored';
+DELETE FROM salesmgmt.webhook_endpoint WHERE url LIKE '%/restored';
 -- a cap on requests in flight is positive
 \set VERBOSITY terse
 UPDATE salesmgmt.webhook_endpoint SET max_in_flight = 0 WHERE url LIKE '%/1';
