@@ -228,6 +228,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF pg_catalog.current_query() ~* '^\s*COPY\s' THEN
+        RETURN NULL;            -- a restore: the event was sent when it happened
+    END IF;
     PERFORM salesmgmt.emit_event('commission.period_finalized', NULL, NULL,
         pg_catalog.jsonb_build_object('period_start', NEW.period_start, 'period_end', NEW.period_end,
                                       'currency', NEW.currency, 'finalized_at', NEW.finalized_at,
@@ -248,6 +251,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF pg_catalog.current_query() ~* '^\s*COPY\s' THEN
+        RETURN NULL;            -- a restore: the events were sent when it happened
+    END IF;
     PERFORM salesmgmt.emit_event('scorecard.computed', 'kpi_scheme', c.scheme_id,
                 pg_catalog.jsonb_build_object('scheme_id', c.scheme_id, 'period_start', c.period_start,
                                               'period_end', c.period_end, 'reps', c.reps,
