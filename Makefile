@@ -26,16 +26,23 @@ SQL_PARTS    = src/core.sql \
                src/kpi.sql \
                src/webhook.sql \
                src/analytics.sql \
+               src/security_org.sql \
                src/security.sql \
                src/security_rls.sql \
+               src/security_rights.sql \
                src/rules.sql \
                src/webhook_events.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
 # after security.sql, so both scripts create them the same way).
-UPGRADE_PARTS = upgrade/0.1.0--0.2.0/webhook.sql \
+# security_org.sql (the C visibility predicates) only adds objects and
+# comes first: the policies that the rls delta recreates call them.
+UPGRADE_PARTS = src/security_org.sql \
+                upgrade/0.1.0--0.2.0/webhook.sql \
+                upgrade/0.1.0--0.2.0/rls.sql \
                 src/security_rls.sql \
+                src/security_rights.sql \
                 src/rules.sql \
                 src/webhook_events.sql
 

@@ -58,6 +58,7 @@
 #include "utils/tuplestore.h"
 
 #include "compat.h"
+#include "org.h"
 #include "salesmgmt.h"
 #include "util.h"
 
@@ -1567,6 +1568,7 @@ sm_move_deal(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	sm_lookup_deal(deal_id, &pipeline_id, &stage_id);
+	sm_org_require_deal_changeable(deal_id);
 	sm_config_current();
 	pipeline = sm_find_pipeline(pipeline_id);
 	if (pipeline == NULL)		/* cannot happen: foreign key */
