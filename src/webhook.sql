@@ -285,31 +285,31 @@ COMMENT ON FUNCTION salesmgmt.create_webhook(text, text[], text, text) IS 'Creat
 -- The claim: due deliveries of active endpoints, oldest first, locked with
 -- SKIP LOCKED so concurrent claimers take disjoint rows, marked in flight
 -- with a lease until now() + p_lease.  The worker calls this and commits
--- before it sends anything.
+-- before it sends anything.  One statement for hundreds of rows, each found
+-- through an index (the queue index, the primary keys): its cost does not
+-- grow with the number of events kept.
 CREATE FUNCTION salesmgmt._webhook_claim(p_limit integer, p_lease interval)
 RETURNS TABLE (delivery_id bigint, attempt integer, retry_step integer, endpoint_id bigint,
                event_id uuid, url text, secret text, payload text)
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH due AS (
-        SELECT d.delivery_id
-          FROM salesmgmt.webhook_delivery d
-         WHERE d.state IN ('pending', 'failed') AND d.next_attempt_at <= now()
-           AND EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e
-                        WHERE e.endpoint_id = d.endpoint_id AND e.active)
-         ORDER BY d.next_attempt_at
-         LIMIT p_limit
-           FOR UPDATE OF d SKIP LOCKED
-    )
     UPDATE salesmgmt.webhook_delivery d
        SET state = 'in_flight', attempts = d.attempts + 1,
            next_attempt_at = now() + p_lease, claimed_by = pg_backend_pid()
-      FROM due, salesmgmt.webhook_event ev, salesmgmt.webhook_endpoint ep
-     WHERE d.delivery_id = due.delivery_id AND ev.event_id = d.event_id
-       AND ep.endpoint_id = d.endpoint_id
+     WHERE d.delivery_id = ANY (ARRAY(
+               SELECT q.delivery_id
+                 FROM salesmgmt.webhook_delivery q
+                WHERE q.state IN ('pending', 'failed') AND q.next_attempt_at <= now()
+                  AND EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e
+                               WHERE e.endpoint_id = q.endpoint_id AND e.active)
+                ORDER BY q.next_attempt_at
+                LIMIT p_limit
+                  FOR UPDATE OF q SKIP LOCKED))
     RETURNING d.delivery_id, d.attempts, d.retry_step, d.endpoint_id, d.event_id,
-              ep.url, ep.secret, ev.payload::text
+              (SELECT ep.url FROM salesmgmt.webhook_endpoint ep WHERE ep.endpoint_id = d.endpoint_id),
+              (SELECT ep.secret FROM salesmgmt.webhook_endpoint ep WHERE ep.endpoint_id = d.endpoint_id),
+              (SELECT ev.payload::text FROM salesmgmt.webhook_event ev WHERE ev.event_id = d.event_id)
 $$;
 COMMENT ON FUNCTION salesmgmt._webhook_claim(integer, interval) IS 'Internal: claims up to p_limit due deliveries for the calling worker (in flight, lease p_lease) and returns what is needed to send them.';
 REVOKE ALL ON FUNCTION salesmgmt._webhook_claim(integer, interval) FROM PUBLIC;

@@ -88,6 +88,14 @@ compact_queue(SmWebhookQueues *q)
 	}
 }
 
+static char *
+value_or_empty(HeapTuple t, TupleDesc d, int col)
+{
+	char	   *v = SPI_getvalue(t, d, col);
+
+	return v ? v : "";
+}
+
 /*
  * Claim up to n due deliveries; returns how many.  Runs in its own
  * transaction, committed before any of them is sent.
@@ -139,9 +147,10 @@ sm_webhook_claim(int n)
 			job->retry_step = DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
 			job->endpoint_id = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
 			job->event_id = SPI_getvalue(t, d, 5);
-			job->url = SPI_getvalue(t, d, 6);
-			job->secret = SPI_getvalue(t, d, 7);
-			job->payload = SPI_getvalue(t, d, 8);
+			/* (an endpoint or event deleted meanwhile: the request fails) */
+			job->url = value_or_empty(t, d, 6);
+			job->secret = value_or_empty(t, d, 7);
+			job->payload = value_or_empty(t, d, 8);
 			job->payload_len = strlen(job->payload);
 			{
 				Datum		cap = SPI_getbinval(t, d, 9, &isnull);
@@ -304,18 +313,14 @@ sm_webhook_record_outcomes(void)
 	MemoryContextSwitchTo(old);
 
 	/*
-	 * A failed delivery of an endpoint that became inactive meanwhile is
-	 * held (infinity) like the endpoint's other waiting deliveries.
+	 * One statement: the deliveries updated (found by primary key; the
+	 * UPDATE's FROM rows are copied whole for rechecks, so they carry only
+	 * the columns it needs), the attempts appended.  A failed delivery of
+	 * an endpoint that became inactive meanwhile is held (infinity) like
+	 * the endpoint's other waiting deliveries.
 	 */
 	rc = SPI_execute_with_args(
-							   "WITH o AS ("
-							   "  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-							   "       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
-							   "       pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
-							   "       pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12))"
-							   "    AS o(delivery_id, attempt, state, status, error, next_at, retry_step,"
-							   "         started_at, finished_at, duration_us, response, endpoint_id)"
-							   "), upd AS ("
+							   "WITH upd AS ("
 							   "  UPDATE salesmgmt.webhook_delivery d"
 							   "     SET state = o.state, last_status = o.status, last_error = o.error,"
 							   "         retry_step = o.retry_step, claimed_by = NULL,"
@@ -324,15 +329,21 @@ sm_webhook_record_outcomes(void)
 							   "              WHEN EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e"
 							   "                            WHERE e.endpoint_id = d.endpoint_id AND e.active) THEN o.next_at"
 							   "              ELSE 'infinity' END"
-							   "    FROM o"
-							   "   WHERE d.delivery_id = o.delivery_id AND d.attempts = o.attempt"
+							   "    FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+							   "         pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+							   "         pg_catalog.unnest($7), pg_catalog.unnest($9))"
+							   "      AS o(delivery_id, attempt, state, status, error, next_at, retry_step, finished_at)"
+							   "   WHERE d.delivery_id = ANY ($1) AND d.delivery_id = o.delivery_id AND d.attempts = o.attempt"
 							   "     AND d.state = 'in_flight'"
 							   ")"
 							   " INSERT INTO salesmgmt.webhook_attempt"
 							   "   (delivery_id, attempt, endpoint_id, started_at, duration, status, error, response)"
 							   " SELECT o.delivery_id, o.attempt, o.endpoint_id, o.started_at,"
 							   "        o.duration_us * interval '1 microsecond', o.status, o.error, o.response"
-							   "   FROM o"
+							   "   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($12),"
+							   "        pg_catalog.unnest($8), pg_catalog.unnest($10), pg_catalog.unnest($4),"
+							   "        pg_catalog.unnest($5), pg_catalog.unnest($11))"
+							   "     AS o(delivery_id, attempt, endpoint_id, started_at, duration_us, status, error, response)"
 							   " ON CONFLICT (delivery_id, attempt) DO UPDATE"
 							   "   SET duration = excluded.duration, status = excluded.status,"
 							   "       error = excluded.error, response = excluded.response",

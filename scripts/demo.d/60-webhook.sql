@@ -73,12 +73,27 @@ SELECT jsonb_pretty(jsonb_build_object('type', payload->'type', 'data',
   FROM salesmgmt.webhook_event WHERE event_type = 'deal.won' ORDER BY occurred_at DESC LIMIT 1;
 
 \echo
+\echo '-- Every event type has a JSON Schema of its data; other concerns and your own tables emit through emit_event'
+SELECT event_type, concern FROM salesmgmt.webhook_event_type ORDER BY concern, event_type;
+INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description)
+VALUES ('demo.tour_reached_webhooks', 'demo', 'The demo tour reached its webhook part.');
+UPDATE salesmgmt.webhook_endpoint SET event_types = event_types || ARRAY['demo.*']
+ WHERE endpoint_id = :demo_endpoint_id;
+SELECT salesmgmt.emit_event('demo.tour_reached_webhooks', NULL, NULL, '{"part": 6}') IS NOT NULL AS emitted;
+SELECT pg_sleep(1) \gset
+SELECT e.event_type, e.payload::jsonb->'data' AS data, d.state, d.last_status AS http
+  FROM salesmgmt.webhook_delivery d JOIN salesmgmt.webhook_event e USING (event_id)
+ WHERE d.endpoint_id = :demo_endpoint_id AND e.event_type LIKE 'demo.%';
+
+\echo
 \echo '-- Per-endpoint statistics'
 SELECT endpoint_id, pending, delivered, failed, dead, success_rate, p50_latency_ms, p99_latency_ms
   FROM salesmgmt.webhook_stats WHERE endpoint_id = :demo_endpoint_id;
 
 -- clean up: endpoint (and its deliveries), setting, worker, receiver
 DELETE FROM salesmgmt.webhook_endpoint WHERE endpoint_id = :demo_endpoint_id;
+DELETE FROM salesmgmt.webhook_event WHERE event_type LIKE 'demo.%';
+DELETE FROM salesmgmt.webhook_event_type WHERE event_type LIKE 'demo.%';
 SELECT format('ALTER DATABASE %I RESET salesmgmt.webhook_allow_private_networks', current_database()) \gexec
 SELECT pg_terminate_backend(:demo_worker_pid) AS demo_worker_stopped \gset
 \! kill "$(cat "$DEMO_RECV_PID")" 2>/dev/null; rm -f "$DEMO_RECV_PID" "$DEMO_RECV_OUT"

@@ -130,6 +130,10 @@ SELECT to_regclass('salesmgmt.webhook_event_type') IS NOT NULL AS have_event_typ
 INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description)
 SELECT 'app.filled', 'app', 'Filled by test/sql/fill_every_table.sql.'
  WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_event_type WHERE NOT builtin);
+-- an endpoint subscribed to the user's own types: the restore brings it back
+-- whatever the order in which the two tables' rows are restored
+SELECT salesmgmt.create_webhook('https://hooks.example.com/app', ARRAY['app.*'])
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint WHERE event_types = ARRAY['app.*']) \g /dev/null
 SELECT salesmgmt.emit_event('app.filled', 'account', min(account_id), '{"filled": true}')
   FROM salesmgmt.account
 HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_event WHERE event_type = 'app.filled') \g /dev/null

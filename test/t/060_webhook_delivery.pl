@@ -233,6 +233,19 @@ ok(!grep({ $arrivals[$_] - $arrivals[$_ - 1] < 0.29 } 1 .. $#arrivals),
   or diag("arrivals: @arrivals");
 $rx->plan('200');
 
+# ------------------------------ docs/webhooks.md lists every event type
+# one row per type registered by the extension, exactly as generated here
+# from salesmgmt.webhook_event_type: type, concern, description, JSON Schema
+my $doc = slurp_file("$ENV{SM_ROOT}/docs/webhooks.md");
+my @rows = split /\n/, sql(q{
+SELECT format('| `%s` | %s | %s | `%s` |', t.event_type, t.concern,
+              replace(t.description, '|', '\|'), t.data_schema::text)
+  FROM salesmgmt.webhook_event_type t WHERE t.builtin ORDER BY t.event_type});
+cmp_ok(scalar(@rows), '>=', 10, 'the registered event types');
+my @missing = grep { index($doc, $_) < 0 } @rows;
+is(scalar(@missing), 0, 'docs/webhooks.md has the row of each, with its data schema')
+  or diag("missing or different in docs/webhooks.md:\n" . join("\n", @missing));
+
 # ------------------------------------------------ worker started on demand
 $node->safe_psql('postgres', 'CREATE DATABASE other');
 $node->safe_psql('other', 'CREATE EXTENSION salesmgmt');

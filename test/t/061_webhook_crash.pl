@@ -8,6 +8,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP;
+use SmWebhookFixture;
 use SmWebhookReceiver;
 
 my $node = PostgreSQL::Test::Cluster->new('webhook_crash');
@@ -21,18 +22,7 @@ salesmgmt.webhook_concurrency = 4
 restart_after_crash = on
 });
 $node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE wh');
-$node->safe_psql('wh', q{
-CREATE EXTENSION salesmgmt;
-INSERT INTO salesmgmt.team (team_id, name) VALUES (1, 'Sales');
-INSERT INTO salesmgmt.rep (rep_id, name, email, team_id) VALUES (1, 'Ada', 'ada@example.com', 1);
-INSERT INTO salesmgmt.account (account_id, name, owner_rep_id) VALUES (1, 'Acme', 1);
-INSERT INTO salesmgmt.pipeline (pipeline_id, name, transition_policy) VALUES (1, 'New business', 'free');
-INSERT INTO salesmgmt.stage (stage_id, pipeline_id, name, position, probability) VALUES
-  (1, 1, 'Qualify', 1, 0.2), (2, 1, 'Propose', 2, 0.6);
-INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount)
-SELECT g, 'Deal ' || g, 1, 1, 1, 1, 1000 FROM generate_series(1, 60) g;
-});
+SmWebhookFixture::create_deals($node, 60);
 ok($node->poll_query_until('wh',
 		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'salesmgmt webhook worker'}),
 	'worker runs');

@@ -28,3 +28,29 @@ ALTER TABLE salesmgmt.webhook_endpoint
     ADD COLUMN max_in_flight integer
         CONSTRAINT webhook_endpoint_max_in_flight_positive CHECK (max_in_flight > 0);
 COMMENT ON COLUMN salesmgmt.webhook_endpoint.max_in_flight IS 'Most requests the worker has in flight to this endpoint at once, so that one slow receiver cannot take every connection; null: up to salesmgmt.webhook_concurrency.';
+
+-- The claim finds every row through an index: the 0.1.0 one joined the
+-- whole event table.
+CREATE OR REPLACE FUNCTION salesmgmt._webhook_claim(p_limit integer, p_lease interval)
+RETURNS TABLE (delivery_id bigint, attempt integer, retry_step integer, endpoint_id bigint,
+               event_id uuid, url text, secret text, payload text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE salesmgmt.webhook_delivery d
+       SET state = 'in_flight', attempts = d.attempts + 1,
+           next_attempt_at = now() + p_lease, claimed_by = pg_backend_pid()
+     WHERE d.delivery_id = ANY (ARRAY(
+               SELECT q.delivery_id
+                 FROM salesmgmt.webhook_delivery q
+                WHERE q.state IN ('pending', 'failed') AND q.next_attempt_at <= now()
+                  AND EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e
+                               WHERE e.endpoint_id = q.endpoint_id AND e.active)
+                ORDER BY q.next_attempt_at
+                LIMIT p_limit
+                  FOR UPDATE OF q SKIP LOCKED))
+    RETURNING d.delivery_id, d.attempts, d.retry_step, d.endpoint_id, d.event_id,
+              (SELECT ep.url FROM salesmgmt.webhook_endpoint ep WHERE ep.endpoint_id = d.endpoint_id),
+              (SELECT ep.secret FROM salesmgmt.webhook_endpoint ep WHERE ep.endpoint_id = d.endpoint_id),
+              (SELECT ev.payload::text FROM salesmgmt.webhook_event ev WHERE ev.event_id = d.event_id)
+$$;
