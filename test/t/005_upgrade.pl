@@ -31,9 +31,15 @@ my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
 # the server's webhook worker serves the database that gets the previous
 # release: this library's worker must wait for the update, then deliver
+# (the other settings: not the defaults, see the regression run below)
 $node->append_conf('postgresql.conf', qq{shared_preload_libraries = 'salesmgmt'
 salesmgmt.webhook_database = 'upgraded'
 salesmgmt.webhook_allow_private_networks = on
+salesmgmt.webhook_retry_schedule = '1s,2s'
+salesmgmt.webhook_concurrency = 2
+salesmgmt.webhook_retention = 60
+salesmgmt.webhook_timeout = 1000
+salesmgmt.webhook_connect_timeout = 500
 });
 $node->start;
 
@@ -155,14 +161,10 @@ is($changed, scalar(@regress), "every regression script (" . scalar(@regress) . 
 # and with settings other than the defaults (the node has
 # webhook_allow_private_networks on): each test sets what it relies on, so
 # `make installcheck` passes whatever a DBA's postgresql.conf says
+# (and the server-wide ones in postgresql.conf, above)
 my $odd_settings = q{
 	SET salesmgmt.reporting_currency = 'EUR';
-	SET salesmgmt.change_note = 'set for the database';
-	SET salesmgmt.webhook_retry_schedule = '1s,2s';
-	SET salesmgmt.webhook_concurrency = 2;
-	SET salesmgmt.webhook_retention = 60;
-	SET salesmgmt.webhook_timeout = 1000;
-	SET salesmgmt.webhook_connect_timeout = 500};
+	SET salesmgmt.change_note = 'set for the database'};
 $node->safe_psql('postgres', 'CREATE DATABASE regress_upgraded');
 $node->safe_psql('postgres', $odd_settings =~ s/\bSET\b/ALTER DATABASE regress_upgraded SET/gr);
 my $regress_ok = $node->command_ok(
