@@ -28,6 +28,7 @@ SQL_PARTS    = src/core.sql \
                src/analytics.sql \
                src/security.sql \
                src/security_rls.sql \
+               src/rules.sql \
                src/webhook_events.sql
 
 # The upgrade from the previous release, in order: deltas of existing
@@ -35,6 +36,7 @@ SQL_PARTS    = src/core.sql \
 # after security.sql, so both scripts create them the same way).
 UPGRADE_PARTS = upgrade/0.1.0--0.2.0/webhook.sql \
                 src/security_rls.sql \
+                src/rules.sql \
                 src/webhook_events.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql

@@ -7,6 +7,8 @@
  *	  salesmgmt.c	module entry point: _PG_init, GUCs, background worker
  *					registration
  *	  util.c		shared helpers: numeric arithmetic, catalog lookups
+ *	  rules.c		the rule language: jsonb conditions compiled once and
+ *					evaluated on jsonb or tuples (docs/rules.md)
  *	  core.sql		the CRM data model (teams, reps, accounts, deals, ...)
  *	  pipeline.c	stage transitions, stage gates, deal history (triggers)
  *	  forecast.c	weighted/category forecasts, Monte Carlo ranges
@@ -53,6 +55,6 @@ extern char *sm_reporting_currency;
  * or a background worker declares its init function here.
  */
 extern void sm_pipeline_init(void);
-extern void sm_webhook_init(void);	/* webhook.c */
+extern void sm_webhook_init(void);	/* webhook_worker.c */
 
 #endif							/* SALESMGMT_H */
