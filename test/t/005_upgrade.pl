@@ -157,6 +157,8 @@ foreach my $t (@regress)
 	  || slurp_file("$root/sql/$t.sql") =~ /^CREATE EXTENSION salesmgmt VERSION /m;
 	copy_via_update("$root/expected/$t.out", "$regress/expected/$t.out");
 }
+# (scripts that read the documentation find it beside their sql/ folder)
+symlink("$root/docs", "$regress/docs") or die "symlink: $!";
 is($changed, scalar(@regress), "every regression script (" . scalar(@regress) . ") goes through an update");
 # and with settings other than the defaults (the node has
 # webhook_allow_private_networks on): each test sets what it relies on, so
