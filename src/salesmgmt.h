@@ -11,6 +11,9 @@
  *					evaluated on jsonb or tuples (docs/rules.md)
  *	  core.sql		the CRM data model (teams, reps, accounts, deals, ...)
  *	  pipeline.c	stage transitions, stage gates, deal history (triggers)
+ *	  pipeline_api.c	move_deal, allowed_next_stages
+ *	  process.c		stage tasks and approvals, hooked into the pipeline
+ *					triggers; follow-up rules and sales plans in process.sql
  *	  forecast.c	weighted/category forecasts, Monte Carlo ranges
  *	  commission.c	commission plans, tiers, ledger
  *	  kpi.c			KPI scoring and scorecards
@@ -45,6 +48,11 @@
 /* feedback workflow (raised by src/analytics.sql, PL/pgSQL) */
 #define ERRCODE_SM_FEEDBACK_STATUS_BACKWARD	MAKE_SQLSTATE('S','M','0','5','0')
 #define ERRCODE_SM_FEEDBACK_RESOLVED		MAKE_SQLSTATE('S','M','0','5','1')
+/* sales process: stage tasks, approvals (process.c) */
+#define ERRCODE_SM_STAGE_TASKS_OPEN			MAKE_SQLSTATE('S','M','0','7','0')
+/* raised by process_approval.sql (PL/pgSQL), called from process.c */
+#define ERRCODE_SM_APPROVAL_REQUIRED		MAKE_SQLSTATE('S','M','0','7','1')
+#define ERRCODE_SM_APPROVAL_PENDING			MAKE_SQLSTATE('S','M','0','7','2')
 
 /* Settings shared by several concerns (defined in salesmgmt.c) */
 extern char *sm_reporting_currency;
