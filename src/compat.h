@@ -15,18 +15,23 @@
 
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/relation.h"
 #include "catalog/dependency.h"
+#include "common/base64.h"
 #include "catalog/pg_class.h"
 #include "executor/executor.h"
 #include "nodes/bitmapset.h"
 #include "nodes/pg_list.h"
+#include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/regproc.h"
 #if PG_VERSION_NUM >= 160000
 #include "parser/parse_relation.h"
+#include "varatt.h"				/* VARDATA_ANY and friends: out of postgres.h in 18 */
 #endif
 
 #if PG_VERSION_NUM < 150000
@@ -100,6 +105,38 @@ sm_identity_sequence(Oid relid, AttrNumber attnum, bool missing_ok)
 	return getIdentitySequence(relid, attnum, missing_ok);
 #endif
 }
+
+/* An index scan: 18 added the instrumentation of EXPLAIN (none here). */
+#if PG_VERSION_NUM >= 180000
+#define sm_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), (norderbys))
+#else
+#define sm_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
+#endif
+
+/*
+ * A wait event set that lives as long as the process: 17 made wait event
+ * sets resource-owner tracked (none: allocated in TopMemoryContext).
+ */
+#if PG_VERSION_NUM >= 170000
+#define sm_create_wait_event_set(nevents)	CreateWaitEventSet(NULL, (nevents))
+#else
+#define sm_create_wait_event_set(nevents)	CreateWaitEventSet(TopMemoryContext, (nevents))
+#endif
+
+/* base64 of bytes: 18 takes and gives uint8 instead of char. */
+#if PG_VERSION_NUM >= 180000
+#define sm_b64_encode(src, len, dst, dstlen) \
+	pg_b64_encode((const uint8 *) (src), (len), (dst), (dstlen))
+#define sm_b64_decode(src, len, dst, dstlen) \
+	pg_b64_decode((src), (len), (uint8 *) (dst), (dstlen))
+#else
+#define sm_b64_encode(src, len, dst, dstlen) \
+	pg_b64_encode((const char *) (src), (len), (dst), (dstlen))
+#define sm_b64_decode(src, len, dst, dstlen) \
+	pg_b64_decode((src), (len), (char *) (dst), (dstlen))
+#endif
 
 /*
  * The range table of an executor state that inserts into one relation by

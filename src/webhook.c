@@ -442,7 +442,7 @@ next_sequence(Relation event_rel, int64 deal_id)
 	int64		seq = 0;
 
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(deal_id));
-	scan = index_beginscan(event_rel, idx, snap, 1, 0);
+	scan = sm_index_beginscan(event_rel, idx, snap, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	if (index_getnext_slot(scan, BackwardScanDirection, slot))
 	{

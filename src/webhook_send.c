@@ -31,6 +31,7 @@
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
+#include "compat.h"
 #include "webhook_deliver.h"
 #include "webhook_sign.h"
 
@@ -175,7 +176,7 @@ sm_webhook_send_setup(void)
 	}
 	if (wait_set == NULL)
 	{
-		wait_set = CreateWaitEventSet(TopMemoryContext, 3);
+		wait_set = sm_create_wait_event_set(3);
 		AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 		AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 		AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, curl_epfd, NULL, NULL);

@@ -19,6 +19,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
 #include "webhook_sign.h"
 
 PG_FUNCTION_INFO_V1(sm_webhook_generate_secret);
@@ -48,7 +49,7 @@ sm_webhook_generate_secret(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate a random webhook secret")));
 	memcpy(enc, SECRET_PREFIX, SECRET_PREFIX_LEN);
-	len = pg_b64_encode((const char *) raw, sizeof(raw),
+	len = sm_b64_encode(raw, sizeof(raw),
 						enc + SECRET_PREFIX_LEN, sizeof(enc) - SECRET_PREFIX_LEN);
 	if (len < 0)
 		elog(ERROR, "could not encode a webhook secret");
@@ -71,7 +72,7 @@ sm_webhook_secret_key(const char *secret, uint8 *key)
 	len -= SECRET_PREFIX_LEN;
 	if (pg_b64_dec_len((int) len) > (int) sizeof(buf))
 		return -1;
-	declen = pg_b64_decode(secret + SECRET_PREFIX_LEN, (int) len, buf, sizeof(buf));
+	declen = sm_b64_decode(secret + SECRET_PREFIX_LEN, (int) len, buf, sizeof(buf));
 	if (declen < SECRET_MIN_BYTES || declen > SECRET_MAX_BYTES)
 		return -1;
 	memcpy(key, buf, declen);
@@ -129,7 +130,7 @@ sm_webhook_signature_into(const char *secret, const char *msg_id, int64 timestam
 	if (outlen < SM_WEBHOOK_SIGNATURE_LEN)
 		elog(ERROR, "webhook signature buffer too small");
 	memcpy(out, "v1,", 3);
-	enclen = pg_b64_encode((const char *) mac, sizeof(mac), out + 3, (int) outlen - 4);
+	enclen = sm_b64_encode(mac, sizeof(mac), out + 3, (int) outlen - 4);
 	if (enclen < 0)
 		elog(ERROR, "could not encode a webhook signature");
 	out[3 + enclen] = '\0';

@@ -31,9 +31,15 @@ my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
 # the server's webhook worker serves the database that gets the previous
 # release: this library's worker must wait for the update, then deliver
+# (the other settings: not the defaults, see the regression run below)
 $node->append_conf('postgresql.conf', qq{shared_preload_libraries = 'salesmgmt'
 salesmgmt.webhook_database = 'upgraded'
 salesmgmt.webhook_allow_private_networks = on
+salesmgmt.webhook_retry_schedule = '1s,2s'
+salesmgmt.webhook_concurrency = 2
+salesmgmt.webhook_retention = 60
+salesmgmt.webhook_timeout = 1000
+salesmgmt.webhook_connect_timeout = 500
 });
 $node->start;
 
@@ -151,6 +157,8 @@ foreach my $t (@regress)
 	  || slurp_file("$root/sql/$t.sql") =~ /^CREATE EXTENSION salesmgmt VERSION /m;
 	copy_via_update("$root/expected/$t.out", "$regress/expected/$t.out");
 }
+# (scripts that read the documentation find it beside their sql/ folder)
+symlink("$root/docs", "$regress/docs") or die "symlink: $!";
 is($changed, scalar(@regress), "every regression script (" . scalar(@regress) . ") goes through an update");
 # and with settings other than the defaults (the node has
 # webhook_allow_private_networks on): each test sets what it relies on, so
