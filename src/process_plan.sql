@@ -311,8 +311,6 @@ GRANT INSERT (rep_id, team_id, period_start, period_end, title, strategy, resour
 GRANT INSERT (plan_id, review_date, reviewer_rep_id, notes) ON salesmgmt.sales_plan_review TO salesmgmt_manager;
 GRANT INSERT (plan_id, item_key, kind, metric, target, task_id, note, review_id)
     ON salesmgmt.sales_plan_item TO salesmgmt_manager, salesmgmt_rep;
-GRANT USAGE ON SEQUENCE salesmgmt.sales_plan_plan_id_seq, salesmgmt.sales_plan_review_review_id_seq,
-    salesmgmt.sales_plan_item_item_id_seq TO salesmgmt_manager, salesmgmt_rep;
 REVOKE ALL ON FUNCTION salesmgmt._plan_actual(text, bigint, bigint, date, date),
     salesmgmt._team_visible(bigint, name), salesmgmt._plan_visible(bigint, name) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION salesmgmt._plan_actual(text, bigint, bigint, date, date),

@@ -408,6 +408,20 @@ END
 $$;
 COMMENT ON FUNCTION salesmgmt._quote_for_update(bigint) IS 'Internal: the quote, with its deal and itself locked for the rest of the transaction; 42704 for an unknown quote.';
 
+-- The next quote number of a year.  Run as the owner: reps and managers
+-- have no right on the counter, so none can skip or reuse a number; the
+-- year's row stays locked until commit, so numbers have no gaps.
+CREATE FUNCTION salesmgmt._next_quote_number(p_year integer)
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO salesmgmt.quote_counter AS c (year, last_number) VALUES (p_year, 1)
+        ON CONFLICT (year) DO UPDATE SET last_number = c.last_number + 1
+        RETURNING c.last_number
+$$;
+COMMENT ON FUNCTION salesmgmt._next_quote_number(integer) IS 'Internal: takes the next quote number of the year from salesmgmt.quote_counter (as the owner; the row stays locked until commit).';
+
 CREATE FUNCTION salesmgmt.create_quote(p_deal_id bigint, p_valid_days integer DEFAULT 30)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -441,9 +455,7 @@ BEGIN
     END IF;
 
     -- the year's counter row stays locked until commit: numbers without gaps
-    INSERT INTO salesmgmt.quote_counter AS c (year, last_number) VALUES (v_year, 1)
-        ON CONFLICT (year) DO UPDATE SET last_number = c.last_number + 1
-        RETURNING c.last_number INTO v_number;
+    v_number := salesmgmt._next_quote_number(v_year);
     SELECT coalesce(max(q.version), 0) + 1 INTO v_version FROM salesmgmt.quote q WHERE q.deal_id = p_deal_id;
 
     INSERT INTO salesmgmt.quote (deal_id, version, number, currency, price_book_id, valid_until,
@@ -686,14 +698,18 @@ COMMENT ON POLICY product_read ON salesmgmt.product IS 'Everyone reads the catal
 COMMENT ON POLICY price_book_read ON salesmgmt.price_book IS 'Everyone reads the price books; admins change them.';
 COMMENT ON POLICY price_book_entry_read ON salesmgmt.price_book_entry IS 'Everyone reads the prices; admins change them.';
 
--- the price book a deal's lines are priced from (max_discount_pct is
--- maintained by the line trigger, never written directly)
-GRANT INSERT (price_book_id), UPDATE (price_book_id) ON salesmgmt.deal TO salesmgmt_manager, salesmgmt_rep;
+-- the price book a deal's lines are priced from; max_discount_pct is
+-- written by the line trigger as the writer (a direct change is refused
+-- with SM083 by the trigger deal_amount_from_lines)
+GRANT INSERT (price_book_id), UPDATE (price_book_id, max_discount_pct)
+    ON salesmgmt.deal TO salesmgmt_manager, salesmgmt_rep;
 -- managers set product-family quotas of their reps like any other
 GRANT INSERT (product_family), UPDATE (product_family) ON salesmgmt.quota TO salesmgmt_manager;
 
 -- lines and quotes follow their deal
-GRANT SELECT, UPDATE, DELETE ON salesmgmt.deal_line TO salesmgmt_manager, salesmgmt_rep;
+GRANT SELECT, DELETE ON salesmgmt.deal_line TO salesmgmt_manager, salesmgmt_rep;
+GRANT UPDATE (position, product_id, quantity, unit_price, discount_pct)
+    ON salesmgmt.deal_line TO salesmgmt_manager, salesmgmt_rep;
 GRANT INSERT (deal_id, position, product_id, quantity, unit_price, discount_pct)
     ON salesmgmt.deal_line TO salesmgmt_manager, salesmgmt_rep;
 CREATE POLICY deal_line_deal ON salesmgmt.deal_line FOR ALL TO salesmgmt_manager, salesmgmt_rep
@@ -714,12 +730,8 @@ GRANT INSERT (deal_id, version, number, currency, price_book_id, valid_until, su
     ON salesmgmt.quote TO salesmgmt_manager, salesmgmt_rep;
 GRANT UPDATE (status) ON salesmgmt.quote TO salesmgmt_manager, salesmgmt_rep;
 GRANT INSERT ON salesmgmt.quote_line TO salesmgmt_manager, salesmgmt_rep;
-GRANT SELECT, INSERT, UPDATE ON salesmgmt.quote_counter TO salesmgmt_manager, salesmgmt_rep;
-CREATE POLICY quote_counter_all ON salesmgmt.quote_counter FOR ALL TO salesmgmt_manager, salesmgmt_rep
-    USING (true) WITH CHECK (true);
-COMMENT ON POLICY quote_counter_all ON salesmgmt.quote_counter IS 'Whoever makes a quote takes the next number of the year.';
-GRANT USAGE ON SEQUENCE salesmgmt.deal_line_line_id_seq, salesmgmt.quote_quote_id_seq
-    TO salesmgmt_manager, salesmgmt_rep;
+-- the counter: only through salesmgmt._next_quote_number (no rights here)
+GRANT EXECUTE ON FUNCTION salesmgmt._next_quote_number(integer) TO salesmgmt_manager, salesmgmt_rep;
 GRANT EXECUTE ON FUNCTION
     salesmgmt.create_quote(bigint, integer), salesmgmt.send_quote(bigint),
     salesmgmt.accept_quote(bigint, boolean), salesmgmt.reject_quote(bigint),

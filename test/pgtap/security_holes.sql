@@ -38,6 +38,10 @@ SELECT is_empty($$
        AND (a.attidentity <> ''
             OR EXISTS (SELECT 1 FROM pg_constraint f
                         WHERE f.contype = 'f' AND f.confrelid = c.oid AND a.attnum = ANY (f.confkey)))
+       -- (a key column that itself refers to a parent row, such as quote.deal_id,
+       -- names the row the writer must see, not an id it chooses)
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                        WHERE k.contype = 'f' AND k.conrelid = c.oid AND a.attnum = ANY (k.conkey))
        AND has_column_privilege(r, c.oid, a.attnum, priv)$$,
     'no id column that others refer to, and no identity column, is writable by reps or managers');
 
