@@ -32,7 +32,9 @@ SQL_PARTS    = src/core.sql \
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
 # after security.sql, so both scripts create them the same way).
-UPGRADE_PARTS = src/security_rls.sql
+UPGRADE_PARTS = upgrade/0.1.0--0.2.0/core-convert-amount.sql \
+                upgrade/0.1.0--0.2.0/core-reporting-currency.sql \
+                src/security_rls.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

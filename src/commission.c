@@ -98,7 +98,7 @@ cm_register_period(CmRun *run)
 	Oid			types[4] = {DATEOID, DATEOID, TEXTOID, TEXTOID};
 	Datum		values[4];
 
-	tt = cm_query("SELECT period_start, period_end, status = 'final', currency::text"
+	tt = sm_spi_query("SELECT period_start, period_end, status = 'final', currency::text"
 				  "  FROM salesmgmt.commission_period ORDER BY period_start",
 				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	run->final_start = MemoryContextAlloc(run->run_cxt, sizeof(DateADT) * Max(n, 1));
@@ -106,10 +106,10 @@ cm_register_period(CmRun *run)
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
-		DateADT		ps = DatumGetDateADT(cm_col(tt, i, 1, &isnull));
-		DateADT		pe = DatumGetDateADT(cm_col(tt, i, 2, &isnull));
-		bool		final = DatumGetBool(cm_col(tt, i, 3, &isnull));
-		char	   *currency = TextDatumGetCString(cm_col(tt, i, 4, &isnull));
+		DateADT		ps = DatumGetDateADT(sm_spi_col(tt, i, 1, &isnull));
+		DateADT		pe = DatumGetDateADT(sm_spi_col(tt, i, 2, &isnull));
+		bool		final = DatumGetBool(sm_spi_col(tt, i, 3, &isnull));
+		char	   *currency = TextDatumGetCString(sm_spi_col(tt, i, 4, &isnull));
 		bool		overlaps = ps <= run->end && pe >= run->start;
 		bool		same = ps == run->start && pe == run->end;
 
@@ -147,13 +147,13 @@ cm_register_period(CmRun *run)
 	values[1] = DateADTGetDatum(run->end);
 	values[2] = CStringGetTextDatum(run->currency);
 	values[3] = CStringGetTextDatum(cm_outer_user());
-	cm_query("INSERT INTO salesmgmt.commission_period AS p"
+	sm_spi_query("INSERT INTO salesmgmt.commission_period AS p"
 			 "       (period_start, period_end, currency, runs, last_run_at, last_run_by)"
 			 " VALUES ($1, $2, $3, 1, now(), $4)"
 			 " ON CONFLICT (period_start) DO UPDATE"
 			 "   SET runs = p.runs + 1, last_run_at = now(), last_run_by = $4",
 			 4, types, values, NULL, false, SPI_OK_INSERT, NULL);
-	cm_query("DELETE FROM salesmgmt.commission_line WHERE period_start = $1 AND period_end = $2",
+	sm_spi_query("DELETE FROM salesmgmt.commission_line WHERE period_start = $1 AND period_end = $2",
 			 2, types, values, NULL, false, SPI_OK_DELETE, NULL);
 }
 
@@ -187,7 +187,7 @@ cm_results(CmRun *run, ReturnSetInfo *rsinfo)
 		bool		nulls[12];
 		Numeric		quota,
 					credit,
-					payout = cm_zero();
+					payout = sm_numeric_const(0);
 		int			s;
 
 		rep = listed[i];
@@ -198,7 +198,7 @@ cm_results(CmRun *run, ReturnSetInfo *rsinfo)
 		values[1] = NumericGetDatum(credit);
 		nulls[2] = quota == NULL;
 		values[2] = nulls[2] ? (Datum) 0 : NumericGetDatum(quota);
-		nulls[3] = quota == NULL || cm_sign(quota) <= 0;
+		nulls[3] = quota == NULL || sm_numeric_sign(quota) <= 0;
 		values[3] = nulls[3] ? (Datum) 0 :
 			NumericGetDatum(sm_numeric_round(sm_numeric_div(credit, quota), 4));
 		for (s = CS_EARNED; s < CS_NSUMS; s++)
@@ -303,8 +303,6 @@ sm_run_commissions(PG_FUNCTION_ARGS)
 				 errmsg("run_commissions must run in a READ COMMITTED transaction"),
 				 errdetail("Under REPEATABLE READ or SERIALIZABLE it could not see the lines of a concurrent run it waited for, and could book a correction twice."),
 				 errhint("Run it in its own transaction, or use SET TRANSACTION ISOLATION LEVEL READ COMMITTED.")));
-	if (sm_reporting_currency == NULL)
-		elog(ERROR, "salesmgmt.reporting_currency is not set");
 	InitMaterializedSRF(fcinfo, 0);
 
 	run = MemoryContextAllocZero(CurTransactionContext, sizeof(CmRun));
@@ -318,7 +316,7 @@ sm_run_commissions(PG_FUNCTION_ARGS)
 	run->start_ts = cm_date_ts(start);
 	run->end_ts = cm_date_ts(end + 1);
 	run->aligned = true;
-	strlcpy(run->currency, sm_reporting_currency, sizeof(run->currency));
+	strlcpy(run->currency, sm_currency_reporting(), sizeof(run->currency));
 
 	SPI_connect();
 	cm_engine_active = true;
@@ -354,7 +352,7 @@ cm_open_period(DateADT start, DateADT end, const char *verb)
 				pe;
 
 	LockRelationOid(sm_relation_oid("commission_period"), ShareRowExclusiveLock);
-	tt = cm_query("SELECT period_start, period_end, status = 'final' FROM salesmgmt.commission_period"
+	tt = sm_spi_query("SELECT period_start, period_end, status = 'final' FROM salesmgmt.commission_period"
 				  " WHERE period_start <= $2 AND period_end >= $1 ORDER BY period_start LIMIT 1",
 				  2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	if (n == 0)
@@ -363,9 +361,9 @@ cm_open_period(DateADT start, DateADT end, const char *verb)
 				 errmsg("commission period %s has not been run", cm_range_str(start, end)),
 				 errhint("Run salesmgmt.run_commissions('%s', '%s') first.",
 						 cm_date_str(start), cm_date_str(end))));
-	ps = DatumGetDateADT(cm_col(tt, 0, 1, &isnull));
-	pe = DatumGetDateADT(cm_col(tt, 0, 2, &isnull));
-	if (DatumGetBool(cm_col(tt, 0, 3, &isnull)))
+	ps = DatumGetDateADT(sm_spi_col(tt, 0, 1, &isnull));
+	pe = DatumGetDateADT(sm_spi_col(tt, 0, 2, &isnull));
+	if (DatumGetBool(sm_spi_col(tt, 0, 3, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_PERIOD_FINALIZED),
 				 ps == start && pe == end
@@ -400,10 +398,10 @@ sm_finalize_commissions(PG_FUNCTION_ARGS)
 	cm_engine_active = true;
 	PG_TRY();
 	{
-		cm_query("UPDATE salesmgmt.commission_period SET status = 'final', finalized_at = now(),"
+		sm_spi_query("UPDATE salesmgmt.commission_period SET status = 'final', finalized_at = now(),"
 				 "       finalized_by = $3 WHERE period_start = $1",
 				 3, types, values, NULL, false, SPI_OK_UPDATE, NULL);
-		cm_query("UPDATE salesmgmt.commission_line SET status = 'final'"
+		sm_spi_query("UPDATE salesmgmt.commission_line SET status = 'final'"
 				 " WHERE period_start = $1 AND period_end = $2 AND status = 'draft'",
 				 2, types, values, NULL, false, SPI_OK_UPDATE, &n);
 	}
@@ -433,9 +431,9 @@ sm_discard_commissions(PG_FUNCTION_ARGS)
 	cm_engine_active = true;
 	PG_TRY();
 	{
-		cm_query("DELETE FROM salesmgmt.commission_line WHERE period_start = $1 AND period_end = $2",
+		sm_spi_query("DELETE FROM salesmgmt.commission_line WHERE period_start = $1 AND period_end = $2",
 				 2, types, values, NULL, false, SPI_OK_DELETE, &n);
-		cm_query("DELETE FROM salesmgmt.commission_period WHERE period_start = $1",
+		sm_spi_query("DELETE FROM salesmgmt.commission_period WHERE period_start = $1",
 				 1, types, values, NULL, false, SPI_OK_DELETE, NULL);
 	}
 	PG_FINALLY();

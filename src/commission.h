@@ -51,6 +51,8 @@
 #include "utils/timestamp.h"
 
 #include "salesmgmt.h"
+#include "core_currency.h"
+#include "core_spi.h"
 #include "util.h"
 
 /* rows fetched per cursor round trip; lines per table_multi_insert batch
@@ -61,8 +63,6 @@
 /* true while the engine itself changes draft lines and periods (commission.c) */
 extern bool cm_engine_active;
 
-#define cm_zero()	cm_small(0)
-#define cm_one()	cm_small(1)
 
 
 typedef enum CmPeriodKind
@@ -282,17 +282,6 @@ typedef struct CmRep
 	Numeric		sums[CS_NSUMS];
 } CmRep;
 
-typedef struct CmCurrency
-{
-	char		code[4];
-	int			ndirect,
-				nreverse;
-	DateADT    *direct_from;	/* code -> reporting */
-	Numeric    *direct_rate;
-	DateADT    *reverse_from;	/* reporting -> code */
-	Numeric    *reverse_rate;
-} CmCurrency;
-
 typedef struct CmPriorKey
 {
 	int64		rep_id;
@@ -382,8 +371,7 @@ typedef struct CmRun
 	bool		any_booking;
 	bool		any_payment;
 	bool		aligned;		/* the period is made of whole plan periods */
-	int			ncur;
-	CmCurrency *cur;
+	SmRates		rates;			/* to and from the reporting currency */
 	HTAB	   *reps;
 	int			nfinal;
 	DateADT    *final_start;
@@ -430,22 +418,10 @@ typedef struct CmReader
 
 
 /* commission_tiers.c: numeric and SPI helpers, plans and tiers */
-extern Numeric cm_small(int value);
-extern Numeric cm_neg(Numeric n);
-extern Numeric cm_copy(MemoryContext cxt, Numeric n);
 extern void cm_set(MemoryContext cxt, Numeric *slot, Numeric n);
-extern void cm_accum(MemoryContext cxt, Numeric *slot, Numeric n);
 extern char *cm_date_str(DateADT d);
 extern TimestampTz cm_date_ts(DateADT d);
 extern void cm_plan_period(CmPeriodKind kind, DateADT d, DateADT *start, DateADT *end);
-extern Portal cm_cursor_open(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls);
-extern SPITupleTable *cm_fetch(Portal portal, uint64 *n);
-extern SPITupleTable *cm_query(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
-		 bool read_only, int expected, uint64 *n);
-extern SPITupleTable *cm_query_latest(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
-				uint64 *n);
-extern int64 cm_col_int8(SPITupleTable *tt, uint64 row, int col, int64 if_null);
-extern Numeric cm_col_numeric(SPITupleTable *tt, uint64 row, int col);
 extern void cm_validate_tiers(int64 plan_id, int n, Numeric *from, Numeric *to);
 extern int cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans);
 extern void cm_tiering_init(CmTiering *t, CmPlan *plan, Numeric quota);
@@ -502,17 +478,5 @@ extern void cm_load_watch(CmRun *run);
 extern void cm_refunds(CmRun *run);
 extern Numeric cm_sum(CmRep *rep, CmSum s);
 extern void cm_draws(CmRun *run);
-
-static inline int
-cm_sign(Numeric n)
-{
-	return sm_numeric_cmp(n, cm_zero());
-}
-
-static inline Datum
-cm_col(SPITupleTable *tt, uint64 row, int col, bool *isnull)
-{
-	return SPI_getbinval(tt->vals[row], tt->tupdesc, col, isnull);
-}
 
 #endif							/* SALESMGMT_COMMISSION_H */

@@ -79,14 +79,14 @@ cm_finalized_period_in(DateADT from, DateADT to, DateADT *pstart, DateADT *pend)
 	bool		isnull;
 
 	LockRelationOid(sm_relation_oid("commission_period"), ShareLock);
-	tt = cm_query_latest("SELECT period_start, period_end FROM salesmgmt.commission_period"
+	tt = sm_spi_query_latest("SELECT period_start, period_end FROM salesmgmt.commission_period"
 						 " WHERE status = 'final' AND period_start <= $2 AND period_end >= $1"
 						 " ORDER BY period_start LIMIT 1",
 						 2, types, values, NULL, &n);
 	if (n == 0)
 		return false;
-	*pstart = DatumGetDateADT(cm_col(tt, 0, 1, &isnull));
-	*pend = DatumGetDateADT(cm_col(tt, 0, 2, &isnull));
+	*pstart = DatumGetDateADT(sm_spi_col(tt, 0, 1, &isnull));
+	*pend = DatumGetDateADT(sm_spi_col(tt, 0, 2, &isnull));
 	return true;
 }
 
@@ -113,19 +113,19 @@ cm_check_plan_tiers(int64 plan_id)
 	Numeric    *from,
 			   *to;
 
-	cm_query("SELECT 1 FROM salesmgmt.commission_plan WHERE plan_id = $1 FOR NO KEY UPDATE",
+	sm_spi_query("SELECT 1 FROM salesmgmt.commission_plan WHERE plan_id = $1 FOR NO KEY UPDATE",
 			 1, types, values, NULL, false, SPI_OK_SELECT, &n);
 	if (n == 0)
 		return;					/* the plan is being deleted with its tiers */
-	tt = cm_query_latest("SELECT attainment_from, attainment_to FROM salesmgmt.commission_tier"
+	tt = sm_spi_query_latest("SELECT attainment_from, attainment_to FROM salesmgmt.commission_tier"
 						 " WHERE plan_id = $1 ORDER BY attainment_from, tier_id",
 						 1, types, values, NULL, &n);
 	from = palloc(sizeof(Numeric) * Max(n, 1));
 	to = palloc(sizeof(Numeric) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
-		from[i] = cm_col_numeric(tt, i, 1);
-		to[i] = cm_col_numeric(tt, i, 2);
+		from[i] = sm_spi_numeric(tt->vals[i], tt->tupdesc, 1);
+		to[i] = sm_spi_numeric(tt->vals[i], tt->tupdesc, 2);
 	}
 	cm_validate_tiers(plan_id, (int) n, from, to);
 }
@@ -222,9 +222,9 @@ sm_commission_assignment_check(PG_FUNCTION_ARGS)
 		SPITupleTable *tt;
 		uint64		n;
 
-		cm_query("SELECT 1 FROM salesmgmt.rep WHERE rep_id = $1 FOR NO KEY UPDATE",
+		sm_spi_query("SELECT 1 FROM salesmgmt.rep WHERE rep_id = $1 FOR NO KEY UPDATE",
 				 1, types, values, NULL, false, SPI_OK_SELECT, &n);
-		tt = cm_query_latest("SELECT assignment_id, plan_id, valid_from, coalesce(valid_to, 'infinity')"
+		tt = sm_spi_query_latest("SELECT assignment_id, plan_id, valid_from, coalesce(valid_to, 'infinity')"
 							 "  FROM salesmgmt.commission_assignment"
 							 " WHERE rep_id = $1 AND assignment_id <> $2"
 							 "   AND valid_from <= $4 AND coalesce(valid_to, 'infinity') >= $3"
@@ -239,9 +239,9 @@ sm_commission_assignment_check(PG_FUNCTION_ARGS)
 					 errmsg("commission assignments of rep " INT64_FORMAT " overlap", nr.rep_id),
 					 errdetail("Plan " INT64_FORMAT " from %s overlaps plan " INT64_FORMAT " from %s.",
 							   nr.plan_id, cm_range_str(nr.from, nr.to),
-							   cm_col_int8(tt, 0, 2, 0),
-							   cm_range_str(DatumGetDateADT(cm_col(tt, 0, 3, &isnull)),
-											DatumGetDateADT(cm_col(tt, 0, 4, &isnull)))),
+							   sm_spi_int64(tt->vals[0], tt->tupdesc, 2, 0),
+							   cm_range_str(DatumGetDateADT(sm_spi_col(tt, 0, 3, &isnull)),
+											DatumGetDateADT(sm_spi_col(tt, 0, 4, &isnull)))),
 					 errhint("A rep is paid on one plan at a time: end the other assignment (valid_to) the day before this one starts.")));
 		}
 	}
@@ -317,7 +317,7 @@ cm_final_lines_exist(const char *column, int64 id)
 							   quote_identifier(column));
 
 	SPI_connect();
-	cm_query(sql, 1, types, values, NULL, false, SPI_OK_SELECT, &n);
+	sm_spi_query(sql, 1, types, values, NULL, false, SPI_OK_SELECT, &n);
 	SPI_finish();
 	return n > 0;
 }
@@ -458,7 +458,7 @@ sm_commission_ledger_guard(PG_FUNCTION_ARGS)
 		uint64		n;
 
 		SPI_connect();
-		cm_query(psprintf("SELECT 1 FROM salesmgmt.%s WHERE status = 'final' LIMIT 1",
+		sm_spi_query(psprintf("SELECT 1 FROM salesmgmt.%s WHERE status = 'final' LIMIT 1",
 						  quote_identifier(relname)),
 				 0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 		SPI_finish();

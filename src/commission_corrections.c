@@ -127,7 +127,7 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 			CmBooked   *b = &booked[i];
 			int32		days = b->plan ? b->plan->clawback_days : 0;
 
-			if (days <= 0 || (cm_sign(b->amount) == 0 && (b->comp != 0 || cm_sign(b->credit) == 0)))
+			if (days <= 0 || (sm_numeric_sign(b->amount) == 0 && (b->comp != 0 || sm_numeric_sign(b->credit) == 0)))
 				continue;
 			if (unwon_at < b->at || unwon_at > b->at + (int64) days * USECS_PER_DAY)
 				continue;
@@ -139,10 +139,10 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 			c.plan = b->plan;
 			c.spiff_id = b->comp == 1 ? b->aux : 0;
 			c.source_rep_id = b->comp == 2 ? b->aux : 0;
-			c.credit = b->comp == 0 ? cm_neg(b->credit) : NULL;
-			c.base = cm_copy(run->run_cxt, b->amount);
-			c.rate = cm_one();
-			c.amount = cm_neg(b->amount);
+			c.credit = b->comp == 0 ? sm_numeric_neg(b->credit) : NULL;
+			c.base = sm_numeric_copy(run->run_cxt, b->amount);
+			c.rate = sm_numeric_const(1);
+			c.amount = sm_numeric_neg(b->amount);
 			c.reversed_at = unwon_at;
 			cm_add_corr(run, rep, &c);
 		}
@@ -152,18 +152,18 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 
 	/* the rep's own credit */
 	{
-		Numeric		due_credit = due->present ? due->credit : cm_zero();
-		Numeric		delta = sm_numeric_sub(due_credit, own ? own->credit : cm_zero());
+		Numeric		due_credit = due->present ? due->credit : sm_numeric_const(0);
+		Numeric		delta = sm_numeric_sub(due_credit, own ? own->credit : sm_numeric_const(0));
 
 		c.reason = own == NULL ? CR_LATE : !due->present ? (pay ? CR_REMOVED : CR_MOVED) : CR_CHANGED;
 		c.at = due->present ? due->ev.at : own ? own->at : 0;
 		c.day = due->present ? due->ev.day : cm_ts_date(c.at);
-		if (cm_sign(delta) != 0)
+		if (sm_numeric_sign(delta) != 0)
 		{
 			c.own = true;
 			c.plan = due->present ? due->plan : own->plan;
-			c.share = due->present ? cm_copy(run->run_cxt, due->ev.share) : NULL;
-			c.delta = cm_copy(run->run_cxt, delta);
+			c.share = due->present ? sm_numeric_copy(run->run_cxt, due->ev.share) : NULL;
+			c.delta = sm_numeric_copy(run->run_cxt, delta);
 			if (c.plan != NULL)
 				cm_add_corr(run, rep, &c);
 		}
@@ -176,8 +176,8 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 	for (i = 0; i < due->nspiffs + nbooked; i++)
 	{
 		int64		spiff_id;
-		Numeric		due_amount = cm_zero();
-		Numeric		booked_amount = cm_zero();
+		Numeric		due_amount = sm_numeric_const(0);
+		Numeric		booked_amount = sm_numeric_const(0);
 		CmPlan	   *plan = NULL;
 		bool		in_due = false,
 					in_booked = false;
@@ -212,13 +212,13 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 				in_booked = true;
 			}
 		delta = sm_numeric_sub(due_amount, booked_amount);
-		if (cm_sign(delta) == 0)
+		if (sm_numeric_sign(delta) == 0)
 			continue;
 		c.reason = !in_booked ? CR_LATE : !in_due ? (pay ? CR_REMOVED : CR_MOVED) : CR_CHANGED;
 		c.plan = plan;
 		c.spiff_id = spiff_id;
-		c.base = cm_copy(run->run_cxt, delta);
-		c.rate = cm_one();
+		c.base = sm_numeric_copy(run->run_cxt, delta);
+		c.rate = sm_numeric_const(1);
 		c.amount = c.base;
 		cm_add_corr(run, rep, &c);
 	}
@@ -299,7 +299,7 @@ cm_corrections(CmRun *run)
 	memset(&due, 0, sizeof(due));
 	memset(&bk, 0, sizeof(bk));
 	due.portal = cm_events_open(run, true);
-	bk.portal = cm_cursor_open(cm_booked_sql, 0, NULL, NULL, NULL);
+	bk.portal = sm_spi_cursor_open(cm_booked_sql, 0, NULL, NULL, NULL);
 	MemoryContextSwitchTo(run->tmp_cxt);
 	has_due = cm_reader_next(&due);
 	has_bk = cm_reader_next(&bk);
@@ -447,7 +447,7 @@ cm_load_watch(CmRun *run)
 	Datum		avalues[1];
 	MemoryContext old = CurrentMemoryContext;
 
-	tt = cm_query("SELECT p.deal_id, p.payment_id, p.paid_at,"
+	tt = sm_spi_query("SELECT p.deal_id, p.payment_id, p.paid_at,"
 				  "       CASE WHEN d.amount > 0 THEN (CASE WHEN p.currency = d.currency THEN p.amount"
 				  "            ELSE salesmgmt.convert_amount(p.amount, p.currency, d.currency, p.paid_at::date)"
 				  "            END) / d.amount END"
@@ -465,7 +465,7 @@ cm_load_watch(CmRun *run)
 	ids = palloc(sizeof(Datum) * n);
 	for (i = 0; i < n; i++)
 	{
-		int64		deal_id = cm_col_int8(tt, i, 1, 0);
+		int64		deal_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
 		bool		found,
 					isnull;
 		CmWatch    *w = hash_search(run->watch, &deal_id, HASH_ENTER, &found);
@@ -478,16 +478,16 @@ cm_load_watch(CmRun *run)
 		}
 		CM_APPEND(run->run_cxt, w->refunds, w->nrefunds, w->maxrefunds);
 		r = &w->refunds[w->nrefunds - 1];
-		r->payment_id = cm_col_int8(tt, i, 2, 0);
-		r->at = DatumGetTimestampTz(cm_col(tt, i, 3, &isnull));
-		r->fraction = cm_col_numeric(tt, i, 4);
+		r->payment_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
+		r->at = DatumGetTimestampTz(sm_spi_col(tt, i, 3, &isnull));
+		r->fraction = sm_spi_numeric(tt->vals[i], tt->tupdesc, 4);
 	}
 	avalues[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
 
 	/* what other runs paid on these deals */
-	tt = cm_query("SELECT l.rep_id, l.deal_id,"
+	tt = sm_spi_query("SELECT l.rep_id, l.deal_id,"
 				  "       CASE WHEN l.spiff_id IS NOT NULL THEN 1 WHEN l.source_rep_id IS NOT NULL THEN 2 ELSE 0 END,"
 				  "       coalesce(l.spiff_id, l.source_rep_id, 0), max(l.plan_id),"
 				  "       sum(coalesce(l.credit, 0)),"
@@ -502,7 +502,7 @@ cm_load_watch(CmRun *run)
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
-		int64		deal_id = cm_col_int8(tt, i, 2, 0);
+		int64		deal_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
 		CmWatch    *w = hash_search(run->watch, &deal_id, HASH_FIND, NULL);
 		CmComp	   *c;
 		bool		isnull;
@@ -511,16 +511,16 @@ cm_load_watch(CmRun *run)
 		CM_APPEND(run->run_cxt, w->comps, w->ncomps, w->maxcomps);
 		c = &w->comps[w->ncomps - 1];
 		memset(c, 0, sizeof(*c));
-		c->rep_id = cm_col_int8(tt, i, 1, 0);
-		c->comp = DatumGetInt32(cm_col(tt, i, 3, &isnull));
-		c->aux = cm_col_int8(tt, i, 4, 0);
-		c->plan = cm_plan_by_id(run, cm_col_int8(tt, i, 5, 0));
-		c->credit_net = cm_col_numeric(tt, i, 6);
-		c->credit_gross = cm_col_numeric(tt, i, 7);
-		c->amount_net = cm_col_numeric(tt, i, 8);
-		c->amount_gross = cm_col_numeric(tt, i, 9);
-		c->at = DatumGetTimestampTz(cm_col(tt, i, 10, &isnull));
-		clawed = cm_col(tt, i, 11, &isnull);
+		c->rep_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
+		c->comp = DatumGetInt32(sm_spi_col(tt, i, 3, &isnull));
+		c->aux = sm_spi_int64(tt->vals[i], tt->tupdesc, 4, 0);
+		c->plan = cm_plan_by_id(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 5, 0));
+		c->credit_net = sm_spi_numeric(tt->vals[i], tt->tupdesc, 6);
+		c->credit_gross = sm_spi_numeric(tt->vals[i], tt->tupdesc, 7);
+		c->amount_net = sm_spi_numeric(tt->vals[i], tt->tupdesc, 8);
+		c->amount_gross = sm_spi_numeric(tt->vals[i], tt->tupdesc, 9);
+		c->at = DatumGetTimestampTz(sm_spi_col(tt, i, 10, &isnull));
+		clawed = sm_spi_col(tt, i, 11, &isnull);
 		if (!isnull)
 		{
 			Datum	   *elems;
@@ -566,7 +566,7 @@ cm_refunds(CmRun *run)
 			for (j = 0; j < w->ncomps; j++)
 			{
 				CmComp	   *c = &w->comps[j];
-				Numeric		net = c->amount_net ? c->amount_net : cm_zero();
+				Numeric		net = c->amount_net ? c->amount_net : sm_numeric_const(0);
 				Numeric		base,
 							rate,
 							claw,
@@ -582,16 +582,16 @@ cm_refunds(CmRun *run)
 					continue;
 				for (k = 0; k < c->nclawed; k++)
 					done |= (c->clawed[k] == r->payment_id);
-				if (done || cm_sign(net) <= 0)
+				if (done || sm_numeric_sign(net) <= 0)
 					continue;
-				base = c->amount_gross ? c->amount_gross : cm_zero();
+				base = c->amount_gross ? c->amount_gross : sm_numeric_const(0);
 				rate = r->fraction;
 				claw = sm_numeric_round(sm_numeric_mul(base, rate), 2);
 				if (sm_numeric_cmp(claw, net) > 0)
 				{
 					claw = net;
 					base = net;
-					rate = cm_one();
+					rate = sm_numeric_const(1);
 				}
 				if (c->comp == 0 && c->credit_gross != NULL)
 				{
@@ -599,7 +599,7 @@ cm_refunds(CmRun *run)
 					if (c->credit_net && sm_numeric_cmp(credit, c->credit_net) > 0)
 						credit = c->credit_net;
 				}
-				if (cm_sign(claw) == 0)
+				if (sm_numeric_sign(claw) == 0)
 					continue;
 				memset(&ev, 0, sizeof(ev));
 				ev.deal_id = w->deal_id;
@@ -612,12 +612,12 @@ cm_refunds(CmRun *run)
 				if (c->comp == 2)
 					CM_SET(v, n, LC_SOURCE, Int64GetDatum(c->aux));
 				if (credit != NULL)
-					CM_SET(v, n, LC_CREDIT, NumericGetDatum(cm_neg(credit)));
+					CM_SET(v, n, LC_CREDIT, NumericGetDatum(sm_numeric_neg(credit)));
 				CM_SET(v, n, LC_BASE, NumericGetDatum(base));
 				CM_SET(v, n, LC_RATE, NumericGetDatum(rate));
 				CM_SET(v, n, LC_REASON, run->reason_text[CR_REFUND]);
 				CM_SET(v, n, LC_REVERSED_AT, TimestampTzGetDatum(r->at));
-				cm_emit(run, cm_rep(run, c->rep_id), c->plan, CK_CLAWBACK, v, n, cm_neg(claw));
+				cm_emit(run, cm_rep(run, c->rep_id), c->plan, CK_CLAWBACK, v, n, sm_numeric_neg(claw));
 				cm_set(run->run_cxt, &c->amount_net, sm_numeric_sub(net, claw));
 				if (credit != NULL)
 					cm_set(run->run_cxt, &c->credit_net, sm_numeric_sub(c->credit_net, credit));
@@ -654,7 +654,7 @@ cm_draw_line(CmRun *run, CmRep *rep, int64 draw_id, bool recoverable, CmReason r
 Numeric
 cm_sum(CmRep *rep, CmSum s)
 {
-	return rep->sums[s] ? rep->sums[s] : cm_zero();
+	return rep->sums[s] ? rep->sums[s] : sm_numeric_const(0);
 }
 
 void
@@ -681,8 +681,8 @@ cm_draws(CmRun *run)
 		earnings = sm_numeric_add(earnings, cm_sum(rep, CS_OVERRIDES));
 		earnings = sm_numeric_add(earnings, cm_sum(rep, CS_ADJUSTMENTS));
 		earnings = sm_numeric_add(earnings, cm_sum(rep, CS_CLAWBACKS));
-		balance = rep->draw_balance ? rep->draw_balance : cm_zero();
-		guarantee = cm_zero();
+		balance = rep->draw_balance ? rep->draw_balance : sm_numeric_const(0);
+		guarantee = sm_numeric_const(0);
 		for (i = 0; i < rep->ndraws; i++)
 		{
 			CmDraw	   *d = &rep->draws[i];
@@ -695,12 +695,12 @@ cm_draws(CmRun *run)
 			else
 				guarantee = sm_numeric_add(guarantee, d->amount);
 		}
-		if (cm_sign(earnings) > 0 && cm_sign(balance) > 0)
+		if (sm_numeric_sign(earnings) > 0 && sm_numeric_sign(balance) > 0)
 			cm_draw_line(run, rep, 0, true, CR_RECOVERY, earnings,
-						 cm_neg(sm_numeric_min(balance, earnings)));
+						 sm_numeric_neg(sm_numeric_min(balance, earnings)));
 		/* top up to the guarantee: guarantee - earnings, within [0, guarantee] */
-		topup = sm_numeric_sub(guarantee, sm_numeric_max(cm_zero(), sm_numeric_min(earnings, guarantee)));
-		for (i = 0; i < rep->ndraws && cm_sign(topup) > 0; i++)
+		topup = sm_numeric_sub(guarantee, sm_numeric_max(sm_numeric_const(0), sm_numeric_min(earnings, guarantee)));
+		for (i = 0; i < rep->ndraws && sm_numeric_sign(topup) > 0; i++)
 		{
 			CmDraw	   *d = &rep->draws[i];
 			Numeric		part;

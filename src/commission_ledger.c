@@ -277,14 +277,14 @@ cm_record(CmRun *run, CmRep *rep, CmPlan *plan, CmKind kind, Datum *v, bool *n, 
 	c->plan = plan;
 	if (!n[LC_CREDITED_AT] && DatumGetTimestampTz(v[LC_CREDITED_AT]) > c->at)
 		c->at = DatumGetTimestampTz(v[LC_CREDITED_AT]);
-	cm_accum(run->run_cxt, &c->amount_net, amount);
+	sm_numeric_accum(run->run_cxt, &c->amount_net, amount);
 	if (kind != CK_CLAWBACK)
-		cm_accum(run->run_cxt, &c->amount_gross, amount);
+		sm_numeric_accum(run->run_cxt, &c->amount_gross, amount);
 	if (comp == 0 && !n[LC_CREDIT])
 	{
-		cm_accum(run->run_cxt, &c->credit_net, DatumGetNumeric(v[LC_CREDIT]));
+		sm_numeric_accum(run->run_cxt, &c->credit_net, DatumGetNumeric(v[LC_CREDIT]));
 		if (kind != CK_CLAWBACK)
-			cm_accum(run->run_cxt, &c->credit_gross, DatumGetNumeric(v[LC_CREDIT]));
+			sm_numeric_accum(run->run_cxt, &c->credit_gross, DatumGetNumeric(v[LC_CREDIT]));
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -329,10 +329,10 @@ cm_emit(CmRun *run, CmRep *rep, CmPlan *plan, CmKind kind, Datum *v, bool *n, Nu
 			sum = CS_ADJUSTMENTS;
 			break;
 		default:
-			sum = cm_sign(amount) >= 0 ? CS_DRAWS : CS_RECOVERY;
+			sum = sm_numeric_sign(amount) >= 0 ? CS_DRAWS : CS_RECOVERY;
 			break;
 	}
-	cm_accum(run->run_cxt, &rep->sums[sum], amount);
+	sm_numeric_accum(run->run_cxt, &rep->sums[sum], amount);
 	rep->listed = true;
 	if (run->recording && !n[LC_DEAL] && kind != CK_DRAW)
 		cm_record(run, rep, plan, kind, v, n, amount);
@@ -396,10 +396,10 @@ cm_state(CmRun *run, CmRep *rep, CmPlan *plan, DateADT day)
 	key.pstart = ps;
 	prior = hash_search(run->prior, &key, HASH_FIND, NULL);
 	/* the running values are owned by the state: cm_set frees them */
-	st->credit = cm_copy(run->rep_cxt, prior ? prior->credit : cm_zero());
+	st->credit = sm_numeric_copy(run->rep_cxt, prior ? prior->credit : sm_numeric_const(0));
 	k = cm_tier_of(&st->t, st->credit);
-	st->earned = cm_copy(run->rep_cxt, cm_earnings(&st->t, k, st->credit));
-	st->paid = cm_copy(run->rep_cxt, cm_paid(plan, st->earned));
+	st->earned = sm_numeric_copy(run->rep_cxt, cm_earnings(&st->t, k, st->credit));
+	st->paid = sm_numeric_copy(run->rep_cxt, cm_paid(plan, st->earned));
 	st->att = st->t.quota ? sm_numeric_round(sm_numeric_div(st->credit, st->t.quota), 4) : NULL;
 	st->next = rep->states;
 	rep->states = st;
@@ -433,10 +433,10 @@ cm_credit_line(CmRun *run, CmRep *rep, CmState *st, CmEvent *ev, Numeric delta,
 	CM_SET(v, n, LC_PP_END, DateADTGetDatum(st->pend));
 	CM_SET(v, n, LC_CREDIT, NumericGetDatum(delta));
 	if (st->quota)
-		CM_SET(v, n, LC_QUOTA, NumericGetDatum(cm_copy(run->line_cxt, st->quota)));
+		CM_SET(v, n, LC_QUOTA, NumericGetDatum(sm_numeric_copy(run->line_cxt, st->quota)));
 	if (att)
 	{
-		CM_SET(v, n, LC_ATT_BEFORE, NumericGetDatum(cm_copy(run->line_cxt, st->att)));
+		CM_SET(v, n, LC_ATT_BEFORE, NumericGetDatum(sm_numeric_copy(run->line_cxt, st->att)));
 		CM_SET(v, n, LC_ATT_AFTER, NumericGetDatum(att));
 	}
 	if (t->nt > 0)
@@ -446,7 +446,7 @@ cm_credit_line(CmRun *run, CmRep *rep, CmState *st, CmEvent *ev, Numeric delta,
 		if (ka != kb)
 			CM_SET(v, n, LC_TIERS, JsonbPGetDatum(cm_tiers_json(t, st->credit, after, kb, ka)));
 	}
-	CM_SET(v, n, LC_EARNED_BEFORE, NumericGetDatum(cm_copy(run->line_cxt, st->earned)));
+	CM_SET(v, n, LC_EARNED_BEFORE, NumericGetDatum(sm_numeric_copy(run->line_cxt, st->earned)));
 	CM_SET(v, n, LC_EARNED_AFTER, NumericGetDatum(earned));
 	CM_SET(v, n, LC_CAPPED, BoolGetDatum(plan->cap != NULL && sm_numeric_cmp(earned, plan->cap) > 0));
 	if (reason != CR_NONE)
@@ -464,9 +464,9 @@ cm_credit_line(CmRun *run, CmRep *rep, CmState *st, CmEvent *ev, Numeric delta,
 Numeric
 cm_event_credit(CmRun *run, CmEvent *ev)
 {
-	Numeric		x = cm_convert(run, sm_numeric_mul(ev->amount, ev->share), ev->currency, ev->day);
+	Numeric		x = sm_rates_convert(&run->rates, sm_numeric_mul(ev->amount, ev->share), ev->currency, ev->day);
 
-	return ev->sign < 0 ? cm_neg(x) : x;
+	return ev->sign < 0 ? sm_numeric_neg(x) : x;
 }
 
 /*
@@ -492,7 +492,7 @@ cm_spiff_amount(CmSpiff *sp, CmEvent *ev, Numeric credit, Numeric *base, Numeric
 				return NULL;
 			*rate = sm_numeric_mul(*rate, ev->fraction);
 			if (ev->sign < 0)
-				*rate = cm_neg(*rate);
+				*rate = sm_numeric_neg(*rate);
 		}
 	}
 	return sm_numeric_round(sm_numeric_mul(*base, *rate), 2);
@@ -529,7 +529,7 @@ cm_overrides(CmRun *run, CmRep *rep, CmEvent *ev, Numeric *credit, CmKind kind, 
 		if (*credit == NULL)
 			*credit = cm_event_credit(run, ev);
 		amount = sm_numeric_round(sm_numeric_mul(*credit, mp->override_rate), 2);
-		if (cm_sign(amount) == 0)
+		if (sm_numeric_sign(amount) == 0)
 			continue;
 		cm_line_init(v, n);
 		cm_line_event(v, n, ev);
@@ -559,7 +559,7 @@ cm_credit_event(CmRun *run, CmRep *rep, CmEvent *ev)
 
 		credit = cm_event_credit(run, ev);
 		cm_credit_line(run, rep, cm_state(run, rep, plan, ev->day), ev, credit, CK_EARNED, CR_NONE);
-		cm_accum(run->run_cxt, &rep->sums[CS_CREDIT], credit);
+		sm_numeric_accum(run->run_cxt, &rep->sums[CS_CREDIT], credit);
 		for (i = 0; i < run->plan_nspiffs[pi]; i++)
 		{
 			int			idx = run->plan_spiffs[pi][i];
@@ -572,7 +572,7 @@ cm_credit_event(CmRun *run, CmRep *rep, CmEvent *ev)
 			if (!cm_spiff_applies(run, idx, ev))
 				continue;
 			amount = cm_spiff_amount(&run->spiffs[idx], ev, credit, &base, &rate);
-			if (amount == NULL || cm_sign(amount) == 0)
+			if (amount == NULL || sm_numeric_sign(amount) == 0)
 				continue;
 			cm_line_init(v, n);
 			cm_line_event(v, n, ev);

@@ -82,113 +82,15 @@ cm_hash(const char *name, Size keysize, Size entrysize, long nelem, MemoryContex
 	return hash_create(name, Max(nelem, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-/* ----------------------------------------------------------------------
- * Currency conversion, with salesmgmt.convert_amount's semantics: the
- * latest rate of the pair valid on the day, else division by the latest
- * rate of the reverse pair, else an error naming the pair and the day.
- * ----------------------------------------------------------------------
- */
-
-static CmCurrency *
-cm_currency(CmRun *run, const char *code, bool create)
-{
-	int			i;
-
-	for (i = 0; i < run->ncur; i++)
-		if (strcmp(run->cur[i].code, code) == 0)
-			return &run->cur[i];
-	if (!create)
-		return NULL;
-	run->cur = repalloc(run->cur, sizeof(CmCurrency) * (run->ncur + 1));
-	memset(&run->cur[run->ncur], 0, sizeof(CmCurrency));
-	strlcpy(run->cur[run->ncur].code, code, 4);
-	return &run->cur[run->ncur++];
-}
-
-/* index of the last entry with from <= day, or -1 */
-static int
-cm_rate_index(DateADT *from, int n, DateADT day)
-{
-	int			lo = 0,
-				hi = n - 1,
-				found = -1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (from[mid] <= day)
-		{
-			found = mid;
-			lo = mid + 1;
-		}
-		else
-			hi = mid - 1;
-	}
-	return found;
-}
-
-Numeric
-cm_convert(CmRun *run, Numeric amount, const char *code, DateADT day)
-{
-	CmCurrency *c;
-	int			i;
-
-	if (strcmp(code, run->currency) == 0)
-		return amount;
-	c = cm_currency(run, code, false);
-	if (c != NULL)
-	{
-		if ((i = cm_rate_index(c->direct_from, c->ndirect, day)) >= 0)
-			return sm_numeric_mul(amount, c->direct_rate[i]);
-		if ((i = cm_rate_index(c->reverse_from, c->nreverse, day)) >= 0)
-			return sm_numeric_div(amount, c->reverse_rate[i]);
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("no exchange rate from %s to %s on %s", code, run->currency, cm_date_str(day)),
-			 errdetail("salesmgmt.currency_rate has no row for this pair (in either direction) valid on or before that date."),
-			 errhint("Insert a rate: INSERT INTO salesmgmt.currency_rate (currency, quote_currency, valid_from, rate) VALUES ('%s', '%s', '%s', ...).",
-					 code, run->currency, cm_date_str(day))));
-	return NULL;				/* keep compiler quiet */
-}
-
+/* the rates to and from the reporting currency (core_currency.c converts) */
 void
 cm_load_rates(CmRun *run)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(run->currency)};
-	SPITupleTable *tt;
-	uint64		n,
-				i;
-	MemoryContext old;
+	MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
 
-	tt = cm_query("SELECT currency::text, quote_currency::text, valid_from, rate"
-				  "  FROM salesmgmt.currency_rate WHERE currency = $1 OR quote_currency = $1"
-				  " ORDER BY 1, 2, 3",
-				  1, types, values, NULL, false, SPI_OK_SELECT, &n);
-	old = MemoryContextSwitchTo(run->run_cxt);
-	run->cur = palloc(sizeof(CmCurrency));
-	run->ncur = 0;
-	for (i = 0; i < n; i++)
-	{
-		bool		isnull;
-		char	   *from = TextDatumGetCString(cm_col(tt, i, 1, &isnull));
-		char	   *quote = TextDatumGetCString(cm_col(tt, i, 2, &isnull));
-		bool		direct = strcmp(quote, run->currency) == 0;
-		CmCurrency *c = cm_currency(run, direct ? from : quote, true);
-		int		   *cnt = direct ? &c->ndirect : &c->nreverse;
-		DateADT   **days = direct ? &c->direct_from : &c->reverse_from;
-		Numeric   **rates = direct ? &c->direct_rate : &c->reverse_rate;
-
-		*days = *cnt == 0 ? palloc(sizeof(DateADT) * n) : *days;
-		*rates = *cnt == 0 ? palloc(sizeof(Numeric) * n) : *rates;
-		(*days)[*cnt] = DatumGetDateADT(cm_col(tt, i, 3, &isnull));
-		(*rates)[*cnt] = cm_col_numeric(tt, i, 4);
-		(*cnt)++;
-	}
+	/* not read-only, as every query of a run: a new snapshot */
+	sm_rates_load(&run->rates, run->currency, DATEVAL_NOBEGIN, DATEVAL_NOEND, false);
 	MemoryContextSwitchTo(old);
-	SPI_freetuptable(tt);
 }
 
 /* ----------------------------------------------------------------------
@@ -208,7 +110,7 @@ cm_load_spiffs(CmRun *run)
 				maxparams = 0;
 	StringInfoData sel;
 
-	tt = cm_query("SELECT spiff_id, plan_id, condition, amount, rate,"
+	tt = sm_spi_query("SELECT spiff_id, plan_id, condition, amount, rate,"
 				  "       coalesce(valid_from, '-infinity'), coalesce(valid_to, 'infinity')"
 				  "  FROM salesmgmt.commission_spiff ORDER BY spiff_id",
 				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
@@ -237,14 +139,14 @@ cm_load_spiffs(CmRun *run)
 		char	   *key = NULL;
 		int			pi;
 
-		sp->spiff_id = cm_col_int8(tt, i, 1, 0);
-		sp->plan = cm_plan_by_id(run, cm_col_int8(tt, i, 2, 0));
-		cond = DatumGetJsonbPCopy(cm_col(tt, i, 3, &isnull));
+		sp->spiff_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
+		sp->plan = cm_plan_by_id(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0));
+		cond = DatumGetJsonbPCopy(sm_spi_col(tt, i, 3, &isnull));
 		cm_validate_spiff_condition(cond);
-		sp->amount = cm_col_numeric(tt, i, 4);
-		sp->rate = cm_col_numeric(tt, i, 5);
-		sp->from = DatumGetDateADT(cm_col(tt, i, 6, &isnull));
-		sp->to = DatumGetDateADT(cm_col(tt, i, 7, &isnull));
+		sp->amount = sm_spi_numeric(tt->vals[i], tt->tupdesc, 4);
+		sp->rate = sm_spi_numeric(tt->vals[i], tt->tupdesc, 5);
+		sp->from = DatumGetDateADT(sm_spi_col(tt, i, 6, &isnull));
+		sp->to = DatumGetDateADT(sm_spi_col(tt, i, 7, &isnull));
 
 		appendStringInfoString(&sel, i == 0 ? "(true" : ", (true");
 		it = JsonbIteratorInit(&cond->root);
@@ -294,28 +196,28 @@ cm_load_reps(CmRun *run)
 	MemoryContext old;
 
 	teams = cm_hash("salesmgmt commission teams", sizeof(int64), sizeof(CmTeam), 256, run->tmp_cxt);
-	tt = cm_query("SELECT team_id, parent_team_id, manager_rep_id FROM salesmgmt.team",
+	tt = sm_spi_query("SELECT team_id, parent_team_id, manager_rep_id FROM salesmgmt.team",
 				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	for (i = 0; i < n; i++)
 	{
-		int64		id = cm_col_int8(tt, i, 1, 0);
+		int64		id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
 		CmTeam	   *t = hash_search(teams, &id, HASH_ENTER, NULL);
 
-		t->parent = cm_col_int8(tt, i, 2, 0);
-		t->manager = cm_col_int8(tt, i, 3, 0);
+		t->parent = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
+		t->manager = sm_spi_int64(tt->vals[i], tt->tupdesc, 3, 0);
 	}
 	SPI_freetuptable(tt);
 
-	tt = cm_query("SELECT rep_id, team_id FROM salesmgmt.rep",
+	tt = sm_spi_query("SELECT rep_id, team_id FROM salesmgmt.rep",
 				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	run->reps = cm_hash("salesmgmt commission reps", sizeof(int64), sizeof(CmRep), (long) n, run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
-		int64		id = cm_col_int8(tt, i, 1, 0);
+		int64		id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
 
 		rep = hash_search(run->reps, &id, HASH_ENTER, NULL);
 		memset(((char *) rep) + sizeof(int64), 0, sizeof(CmRep) - sizeof(int64));
-		rep->team_id = cm_col_int8(tt, i, 2, 0);
+		rep->team_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
 	}
 	SPI_freetuptable(tt);
 
@@ -364,20 +266,20 @@ cm_load_assignments(CmRun *run)
 	uint64		n,
 				i;
 
-	tt = cm_query("SELECT rep_id, plan_id, valid_from, coalesce(valid_to, 'infinity')"
+	tt = sm_spi_query("SELECT rep_id, plan_id, valid_from, coalesce(valid_to, 'infinity')"
 				  "  FROM salesmgmt.commission_assignment ORDER BY rep_id, valid_from",
 				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	for (i = 0; i < n; i++)
 	{
-		CmRep	   *rep = cm_rep(run, cm_col_int8(tt, i, 1, 0));
+		CmRep	   *rep = cm_rep(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0));
 		CmAssign   *a;
 		bool		isnull;
 
 		CM_APPEND(run->run_cxt, rep->assign, rep->nassign, rep->maxassign);
 		a = &rep->assign[rep->nassign - 1];
-		a->plan = cm_plan_by_id(run, cm_col_int8(tt, i, 2, 0));
-		a->from = DatumGetDateADT(cm_col(tt, i, 3, &isnull));
-		a->to = DatumGetDateADT(cm_col(tt, i, 4, &isnull));
+		a->plan = cm_plan_by_id(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0));
+		a->from = DatumGetDateADT(sm_spi_col(tt, i, 3, &isnull));
+		a->to = DatumGetDateADT(sm_spi_col(tt, i, 4, &isnull));
 		if (a->from <= run->end && a->to >= run->start)
 		{
 			DateADT		ps,
@@ -416,13 +318,13 @@ cm_load_quotas(CmRun *run)
 				i;
 	MemoryContext old;
 
-	tt = cm_query("SELECT rep_id, period_start, period_end, amount, currency::text"
+	tt = sm_spi_query("SELECT rep_id, period_start, period_end, amount, currency::text"
 				  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start",
 				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	old = MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
-		CmRep	   *rep = cm_rep(run, cm_col_int8(tt, i, 1, 0));
+		CmRep	   *rep = cm_rep(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0));
 		CmQuota    *q;
 		bool		isnull;
 		char	   *code;
@@ -431,10 +333,10 @@ cm_load_quotas(CmRun *run)
 			continue;			/* no plan, no tiers: its quota is not needed */
 		CM_APPEND(run->run_cxt, rep->quota, rep->nquota, rep->maxquota);
 		q = &rep->quota[rep->nquota - 1];
-		q->start = DatumGetDateADT(cm_col(tt, i, 2, &isnull));
-		q->end = DatumGetDateADT(cm_col(tt, i, 3, &isnull));
-		code = TextDatumGetCString(cm_col(tt, i, 5, &isnull));
-		q->amount = cm_convert(run, cm_col_numeric(tt, i, 4), code, q->start);
+		q->start = DatumGetDateADT(sm_spi_col(tt, i, 2, &isnull));
+		q->end = DatumGetDateADT(sm_spi_col(tt, i, 3, &isnull));
+		code = TextDatumGetCString(sm_spi_col(tt, i, 5, &isnull));
+		q->amount = sm_rates_convert(&run->rates, sm_spi_numeric(tt->vals[i], tt->tupdesc, 4), code, q->start);
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
@@ -480,36 +382,36 @@ cm_load_draws(CmRun *run)
 				i;
 	MemoryContext old = CurrentMemoryContext;
 
-	tt = cm_query("SELECT draw_id, rep_id, amount, recoverable FROM salesmgmt.commission_draw"
+	tt = sm_spi_query("SELECT draw_id, rep_id, amount, recoverable FROM salesmgmt.commission_draw"
 				  " WHERE period_end BETWEEN $1 AND $2 ORDER BY rep_id, period_end, draw_id",
 				  2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
-		CmRep	   *rep = cm_rep(run, cm_col_int8(tt, i, 2, 0));
+		CmRep	   *rep = cm_rep(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0));
 		CmDraw	   *d;
 		bool		isnull;
 
 		CM_APPEND(run->run_cxt, rep->draws, rep->ndraws, rep->maxdraws);
 		d = &rep->draws[rep->ndraws - 1];
-		d->draw_id = cm_col_int8(tt, i, 1, 0);
-		d->amount = cm_col_numeric(tt, i, 3);
-		d->recoverable = DatumGetBool(cm_col(tt, i, 4, &isnull));
+		d->draw_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
+		d->amount = sm_spi_numeric(tt->vals[i], tt->tupdesc, 3);
+		d->recoverable = DatumGetBool(sm_spi_col(tt, i, 4, &isnull));
 		rep->listed = true;
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
 
 	/* recoverable draws advanced and not yet recovered, by earlier runs */
-	tt = cm_query("SELECT rep_id, sum(amount) FROM salesmgmt.commission_line"
+	tt = sm_spi_query("SELECT rep_id, sum(amount) FROM salesmgmt.commission_line"
 				  " WHERE kind = 'draw' AND recoverable GROUP BY rep_id HAVING sum(amount) > 0",
 				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
-		CmRep	   *rep = cm_rep(run, cm_col_int8(tt, i, 1, 0));
+		CmRep	   *rep = cm_rep(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0));
 
-		rep->draw_balance = cm_col_numeric(tt, i, 2);
+		rep->draw_balance = sm_spi_numeric(tt->vals[i], tt->tupdesc, 2);
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
@@ -534,7 +436,7 @@ cm_load_prior(CmRun *run)
 						 256, run->run_cxt);
 	if (run->aligned && run->nfinal == 0)
 		return;
-	tt = cm_query("SELECT l.rep_id, l.plan_id, l.plan_period_start, sum(l.credit)"
+	tt = sm_spi_query("SELECT l.rep_id, l.plan_id, l.plan_period_start, sum(l.credit)"
 				  "  FROM salesmgmt.commission_line l"
 				  " WHERE l.kind IN ('earned', 'adjustment') AND l.spiff_id IS NULL"
 				  "   AND l.source_rep_id IS NULL AND l.credit IS NOT NULL"
@@ -551,11 +453,11 @@ cm_load_prior(CmRun *run)
 		bool		isnull;
 
 		memset(&key, 0, sizeof(key));
-		key.rep_id = cm_col_int8(tt, i, 1, 0);
-		key.plan_id = cm_col_int8(tt, i, 2, 0);
-		key.pstart = DatumGetDateADT(cm_col(tt, i, 3, &isnull));
+		key.rep_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
+		key.plan_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
+		key.pstart = DatumGetDateADT(sm_spi_col(tt, i, 3, &isnull));
 		p = hash_search(run->prior, &key, HASH_ENTER, NULL);
-		p->credit = cm_copy(run->run_cxt, DatumGetNumeric(cm_col(tt, i, 4, &isnull)));
+		p->credit = sm_numeric_copy(run->run_cxt, DatumGetNumeric(sm_spi_col(tt, i, 4, &isnull)));
 	}
 	SPI_freetuptable(tt);
 }
@@ -625,7 +527,7 @@ cm_events_open(CmRun *run, bool finalized)
 	Datum		values[3] = {TimestampTzGetDatum(run->start_ts), TimestampTzGetDatum(run->end_ts),
 	run->spiff_params};
 
-	return cm_cursor_open(cm_events_sql(run, finalized), 3, types, values, NULL);
+	return sm_spi_cursor_open(cm_events_sql(run, finalized), 3, types, values, NULL);
 }
 
 /* an event from a deformed events row; data used later is copied into
@@ -670,7 +572,7 @@ cm_reader_next(CmReader *r)
 	{
 		if (r->tt != NULL)
 			SPI_freetuptable(r->tt);
-		r->tt = cm_fetch(r->portal, &r->n);
+		r->tt = sm_spi_cursor_fetch(r->portal, CM_FETCH, &r->n);
 		r->i = 0;
 		if (r->n == 0)
 		{

@@ -15,44 +15,9 @@
 PG_FUNCTION_INFO_V1(sm_commission_amount);
 
 /* ----------------------------------------------------------------------
- * Small helpers
+ * Small helpers (numeric and SPI helpers are shared: util.h, core_spi.h)
  * ----------------------------------------------------------------------
  */
-
-/* the numerics 0 and 1, made once for the backend's life (never freed) */
-Numeric
-cm_small(int value)
-{
-	static Numeric small[2] = {NULL, NULL};
-
-	if (small[value] == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		small[value] = int64_to_numeric(value);
-		MemoryContextSwitchTo(old);
-	}
-	return small[value];
-}
-
-Numeric
-cm_neg(Numeric n)
-{
-	return DatumGetNumeric(DirectFunctionCall1(numeric_uminus, NumericGetDatum(n)));
-}
-
-/* a copy of a numeric in the given context */
-Numeric
-cm_copy(MemoryContext cxt, Numeric n)
-{
-	Numeric		copy;
-
-	if (n == NULL)
-		return NULL;
-	copy = (Numeric) MemoryContextAlloc(cxt, VARSIZE(n));
-	memcpy(copy, n, VARSIZE(n));
-	return copy;
-}
 
 /* replace *slot by a copy of n in cxt; the old value, owned by the slot
  * (never a shared constant), is freed */
@@ -61,20 +26,7 @@ cm_set(MemoryContext cxt, Numeric *slot, Numeric n)
 {
 	if (*slot != NULL && *slot != n)
 		pfree(*slot);
-	*slot = cm_copy(cxt, n);
-}
-
-/* *slot += n, the sum kept in cxt */
-void
-cm_accum(MemoryContext cxt, Numeric *slot, Numeric n)
-{
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	Numeric		sum = (*slot == NULL) ? cm_copy(cxt, n) : sm_numeric_add(*slot, n);
-
-	if (*slot != NULL)
-		pfree(*slot);
-	*slot = sum;
-	MemoryContextSwitchTo(old);
+	*slot = sm_numeric_copy(cxt, n);
 }
 
 char *
@@ -134,100 +86,6 @@ cm_plan_period(CmPeriodKind kind, DateADT d, DateADT *start, DateADT *end)
 	*end = date2j(ny, nm, 1) - POSTGRES_EPOCH_JDATE - 1;
 }
 
-/* SPI calls leave the SPI procedure context current: restore ours */
-Portal
-cm_cursor_open(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
-{
-	MemoryContext old = CurrentMemoryContext;
-	Portal		portal;
-
-	/* not read-only: a new snapshot that sees this run's own deletions */
-	portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values, nulls, false, 0);
-	if (portal == NULL)
-		elog(ERROR, "could not open cursor for \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
-	MemoryContextSwitchTo(old);
-	return portal;
-}
-
-SPITupleTable *
-cm_fetch(Portal portal, uint64 *n)
-{
-	MemoryContext old = CurrentMemoryContext;
-	SPITupleTable *tt;
-
-	SPI_cursor_fetch(portal, true, CM_FETCH);
-	tt = SPI_tuptable;
-	*n = SPI_processed;
-	MemoryContextSwitchTo(old);
-	return tt;
-}
-
-SPITupleTable *
-cm_query(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
-		 bool read_only, int expected, uint64 *n)
-{
-	MemoryContext old = CurrentMemoryContext;
-	int			rc;
-	SPITupleTable *tt;
-
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
-	if (rc != expected)
-		elog(ERROR, "SPI_execute_with_args failed (%s) for \"%s\"",
-			 SPI_result_code_string(rc), sql);
-	tt = SPI_tuptable;
-	if (n)
-		*n = SPI_processed;
-	MemoryContextSwitchTo(old);
-	return tt;
-}
-
-/* run a query with the latest snapshot: sees rows that concurrent
- * transactions committed after ours started (as unique checks do) */
-SPITupleTable *
-cm_query_latest(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
-				uint64 *n)
-{
-	MemoryContext old = CurrentMemoryContext;
-	SPIPlanPtr	plan;
-	int			rc;
-	SPITupleTable *tt;
-
-	plan = SPI_prepare(sql, nargs, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed (%s) for \"%s\"",
-			 SPI_result_code_string(SPI_result), sql);
-	rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
-							  InvalidSnapshot, true, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_snapshot failed (%s) for \"%s\"",
-			 SPI_result_code_string(rc), sql);
-	tt = SPI_tuptable;
-	*n = SPI_processed;
-	SPI_freeplan(plan);
-	MemoryContextSwitchTo(old);
-	return tt;
-}
-
-int64
-cm_col_int8(SPITupleTable *tt, uint64 row, int col, int64 if_null)
-{
-	bool		isnull;
-	Datum		d = cm_col(tt, row, col, &isnull);
-
-	return isnull ? if_null : DatumGetInt64(d);
-}
-
-/* a numeric column copied into the current context; NULL for SQL null */
-Numeric
-cm_col_numeric(SPITupleTable *tt, uint64 row, int col)
-{
-	bool		isnull;
-	Datum		d = cm_col(tt, row, col, &isnull);
-
-	return isnull ? NULL : DatumGetNumericCopy(d);
-}
-
 /* ----------------------------------------------------------------------
  * Plans and tier arithmetic
  * ----------------------------------------------------------------------
@@ -246,7 +104,7 @@ cm_validate_tiers(int64 plan_id, int n, Numeric *from, Numeric *to)
 
 	if (n == 0)
 		return;
-	if (cm_sign(from[0]) != 0)
+	if (sm_numeric_sign(from[0]) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("commission tiers of plan " INT64_FORMAT " do not start at attainment 0",
@@ -308,7 +166,7 @@ cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans
 	CmPlan	   *out;
 	MemoryContext old;
 
-	tt = cm_query(sql, 1, types, values, nulls, read_only, SPI_OK_SELECT, &n);
+	tt = sm_spi_query(sql, 1, types, values, nulls, read_only, SPI_OK_SELECT, &n);
 	old = MemoryContextSwitchTo(cxt);
 	out = palloc0(sizeof(CmPlan) * Max(n, 1));
 	for (i = 0; i < n; i = first)
@@ -320,26 +178,26 @@ cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans
 				   *to;
 		int			k;
 
-		p->plan_id = cm_col_int8(tt, i, 1, 0);
-		p->payment_basis = DatumGetBool(cm_col(tt, i, 2, &isnull));
-		period = TextDatumGetCString(cm_col(tt, i, 3, &isnull));
+		p->plan_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
+		p->payment_basis = DatumGetBool(sm_spi_col(tt, i, 2, &isnull));
+		period = TextDatumGetCString(sm_spi_col(tt, i, 3, &isnull));
 		p->period = strcmp(period, "month") == 0 ? CM_MONTH :
 			strcmp(period, "year") == 0 ? CM_YEAR : CM_QUARTER;
-		p->cap = cm_col_numeric(tt, i, 4);
-		p->clawback_days = DatumGetInt32(cm_col(tt, i, 5, &isnull));
-		p->override_rate = cm_col_numeric(tt, i, 6);
-		for (first = i; first < n && cm_col_int8(tt, first, 1, 0) == p->plan_id; first++)
+		p->cap = sm_spi_numeric(tt->vals[i], tt->tupdesc, 4);
+		p->clawback_days = DatumGetInt32(sm_spi_col(tt, i, 5, &isnull));
+		p->override_rate = sm_spi_numeric(tt->vals[i], tt->tupdesc, 6);
+		for (first = i; first < n && sm_spi_int64(tt->vals[first], tt->tupdesc, 1, 0) == p->plan_id; first++)
 			;
-		p->ntiers = DatumGetBool(cm_col(tt, i, 11, &isnull)) ? (int) (first - i) : 0;
+		p->ntiers = DatumGetBool(sm_spi_col(tt, i, 11, &isnull)) ? (int) (first - i) : 0;
 		p->tiers = palloc0(sizeof(CmTier) * Max(p->ntiers, 1));
 		from = palloc(sizeof(Numeric) * Max(p->ntiers, 1));
 		to = palloc(sizeof(Numeric) * Max(p->ntiers, 1));
 		for (k = 0; k < p->ntiers; k++)
 		{
-			p->tiers[k].from = from[k] = cm_col_numeric(tt, i + k, 7);
-			p->tiers[k].to = to[k] = cm_col_numeric(tt, i + k, 8);
-			p->tiers[k].rate = cm_col_numeric(tt, i + k, 9);
-			p->tiers[k].retro = DatumGetBool(cm_col(tt, i + k, 10, &isnull));
+			p->tiers[k].from = from[k] = sm_spi_numeric(tt->vals[i + k], tt->tupdesc, 7);
+			p->tiers[k].to = to[k] = sm_spi_numeric(tt->vals[i + k], tt->tupdesc, 8);
+			p->tiers[k].rate = sm_spi_numeric(tt->vals[i + k], tt->tupdesc, 9);
+			p->tiers[k].retro = DatumGetBool(sm_spi_col(tt, i + k, 10, &isnull));
 		}
 		cm_validate_tiers(p->plan_id, p->ntiers, from, to);
 	}
@@ -355,21 +213,21 @@ cm_tiering_init(CmTiering *t, CmPlan *plan, Numeric quota)
 	int			k;
 
 	t->plan = plan;
-	t->quota = (quota != NULL && cm_sign(quota) > 0) ? quota : NULL;
+	t->quota = (quota != NULL && sm_numeric_sign(quota) > 0) ? quota : NULL;
 	t->nt = plan->ntiers == 0 ? 0 : (t->quota == NULL ? 1 : plan->ntiers);
 	t->bound = palloc(sizeof(Numeric) * Max(t->nt, 1));
 	t->offset = palloc(sizeof(Numeric) * Max(t->nt, 1));
 	if (t->nt == 0)
 		return;
-	t->bound[0] = cm_zero();
-	t->offset[0] = cm_zero();
+	t->bound[0] = sm_numeric_const(0);
+	t->offset[0] = sm_numeric_const(0);
 	for (k = 1; k < t->nt; k++)
 	{
 		CmTier	   *tk = &plan->tiers[k];
 
 		t->bound[k] = sm_numeric_mul(tk->from, t->quota);
 		if (tk->retro)
-			t->offset[k] = cm_zero();
+			t->offset[k] = sm_numeric_const(0);
 		else
 		{
 			/* E_{k-1}(B_k) - r_k * B_k */
@@ -398,7 +256,7 @@ Numeric
 cm_earnings(CmTiering *t, int k, Numeric x)
 {
 	if (t->nt == 0)
-		return cm_zero();
+		return sm_numeric_const(0);
 	return sm_numeric_add(t->offset[k], sm_numeric_mul(t->plan->tiers[k].rate, x));
 }
 
@@ -449,7 +307,7 @@ cm_tiers_json(CmTiering *t, Numeric x, Numeric y, int kx, int ky)
 		Numeric		slice = sm_numeric_sub(seg_hi, seg_lo);
 
 		if (!up)
-			slice = cm_neg(slice);
+			slice = sm_numeric_neg(slice);
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 		sm_jsonb_push_numeric(&st, "tier", int64_to_numeric(j + 1));
 		sm_jsonb_push_numeric(&st, "from", tier->from);
@@ -462,7 +320,7 @@ cm_tiers_json(CmTiering *t, Numeric x, Numeric y, int kx, int ky)
 		if (up && j > kx && tier->retro)
 			sm_jsonb_push_numeric(&st, "catch_up", cm_catch_up(t, j));
 		else if (!up && j < kx && t->plan->tiers[j + 1].retro)
-			sm_jsonb_push_numeric(&st, "catch_up", cm_neg(cm_catch_up(t, j + 1)));
+			sm_jsonb_push_numeric(&st, "catch_up", sm_numeric_neg(cm_catch_up(t, j + 1)));
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 		if (j == ky)
 			break;
@@ -500,7 +358,7 @@ sm_commission_amount(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("commission_amount does not accept NaN")));
-	if (quota != NULL && cm_sign(quota) < 0)
+	if (quota != NULL && sm_numeric_sign(quota) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("quota must not be negative"),

@@ -51,6 +51,8 @@
 #include "utils/timestamp.h"
 
 #include "salesmgmt.h"
+#include "core_currency.h"
+#include "core_spi.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(sm_forecast);
@@ -141,31 +143,6 @@ typedef struct FcAccEntry
 #define SH_DECLARE
 #define SH_DEFINE
 #include "lib/simplehash.h"
-
-/* one row of salesmgmt.currency_rate */
-typedef struct FcRate
-{
-	DateADT		valid_from;
-	int			slot;
-} FcRate;
-
-/* the rates between one currency and the reporting currency */
-typedef struct FcCurrency
-{
-	char		code[4];
-	FcRate	   *direct;			/* code -> reporting, by valid_from */
-	int			ndirect;
-	FcRate	   *reverse;		/* reporting -> code, by valid_from */
-	int			nreverse;
-} FcCurrency;
-
-/* a way to convert into the reporting currency: multiply or divide */
-typedef struct FcSlot
-{
-	Numeric		rate;			/* NULL for slot 0, the identity */
-	bool		divide;			/* rate of the reverse pair */
-	double		factor;			/* rate or 1/rate, for simulations only */
-} FcSlot;
 
 typedef struct FcStage
 {
@@ -262,12 +239,14 @@ typedef struct FcCall
 	FcGroupKind kind;
 	char		target[4];		/* reporting currency */
 
-	/* exchange rates */
-	FcCurrency *currencies;
-	int			ncurrencies;
-	FcCurrency *last_currency;
-	FcSlot	   *slots;
-	int			nslots;
+	/*
+	 * Exchange rates.  Amounts are summed per conversion slot and converted
+	 * once: slot 0 is the reporting currency itself, slot i + 1 converts
+	 * with rates.rates[i].  factor[slot] is the rate as a double (1/rate
+	 * for a reverse pair), for simulations only.
+	 */
+	SmRates		rates;
+	double	   *factor;
 
 	/* catalog of the sales organisation */
 	FcStage    *stages;
@@ -317,22 +296,6 @@ typedef struct FcCall
  * Small helpers
  * ------------------------------------------------------------------------
  */
-
-/* a date in ISO form whatever DateStyle says, so hints can be pasted */
-static char *
-fc_date_str(DateADT d)
-{
-	int			y,
-				m,
-				day;
-
-	if (DATE_NOT_FINITE(d))
-		return DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(d)));
-	j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &day);
-	if (y <= 0)
-		return psprintf("%04d-%02d-%02d BC", 1 - y, m, day);
-	return psprintf("%04d-%02d-%02d", y, m, day);
-}
 
 static DateADT
 fc_timestamptz_date(TimestampTz t)
@@ -441,16 +404,6 @@ fc_parse_category(Datum d, int64 deal_id)
 	return FC_PIPELINE;			/* keep compiler quiet */
 }
 
-/* an int64 or int32 column of a result, erroring on NULL */
-static int64
-fc_get_int8(HeapTuple tup, TupleDesc desc, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-
-	return isnull ? 0 : DatumGetInt64(d);
-}
-
 /*
  * Grow an array of the call.  The deal scan runs inside SPI's executor,
  * whose current memory context is reset after the query, so anything the
@@ -466,46 +419,6 @@ fc_grow(FcCall *c, void *ptr, Size size)
  * SPI
  * ------------------------------------------------------------------------
  */
-
-/*
- * Run a read-only query with parameters (none of them null).  With a
- * DestReceiver the rows go there one by one; without, to SPI_tuptable.
- * read_only keeps every query of the call on the same snapshot, so the
- * deals, splits, rates and quotas read are consistent with each other.
- */
-static void
-fc_query(const char *sql, int nargs, Oid *types, Datum *values,
-		 DestReceiver *dest)
-{
-	SPIPlanPtr	plan;
-	ParamListInfo params;
-	SPIExecuteOptions options;
-	int			rc;
-	int			i;
-
-	plan = SPI_prepare(sql, nargs, types);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare forecast query: %s",
-			 SPI_result_code_string(SPI_result));
-	params = makeParamList(nargs);
-	for (i = 0; i < nargs; i++)
-	{
-		params->params[i].value = values[i];
-		params->params[i].isnull = false;
-		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = types[i];
-	}
-	params->numParams = nargs;
-	memset(&options, 0, sizeof(options));
-	options.params = params;
-	options.read_only = true;
-	options.dest = dest;
-	rc = SPI_execute_plan_extended(plan, &options);
-	/* SPI reports a SELECT into a DestNone receiver as a utility command */
-	if (rc != SPI_OK_SELECT && !(dest != NULL && rc == SPI_OK_UTILITY))
-		elog(ERROR, "forecast query failed: %s", SPI_result_code_string(rc));
-	SPI_freeplan(plan);
-}
 
 /*
  * Queries whose rows are many go to a DestReceiver that handles each row
@@ -546,40 +459,13 @@ fc_stream(FcCall *c, FcReceiver *r, bool (*receive) (TupleTableSlot *, DestRecei
 	r->pub.rDestroy = fc_receiver_destroy;
 	r->pub.mydest = DestNone;
 	r->call = c;
-	fc_query(sql, nargs, types, values, &r->pub);
+	sm_spi_query_dest(sql, nargs, types, values, &r->pub);
 }
 
 /* ------------------------------------------------------------------------
  * Exchange rates
  * ------------------------------------------------------------------------
  */
-
-static FcCurrency *
-fc_currency(FcCall *c, const char *code, bool add)
-{
-	int			i;
-
-	for (i = 0; i < c->ncurrencies; i++)
-		if (memcmp(c->currencies[i].code, code, 3) == 0)
-			return &c->currencies[i];
-	if (!add)
-		return NULL;
-	c->currencies = repalloc(c->currencies, sizeof(FcCurrency) * (c->ncurrencies + 1));
-	memset(&c->currencies[c->ncurrencies], 0, sizeof(FcCurrency));
-	memcpy(c->currencies[c->ncurrencies].code, code, 3);
-	return &c->currencies[c->ncurrencies++];
-}
-
-static int
-fc_add_slot(FcCall *c, Numeric rate, bool divide)
-{
-	c->slots = repalloc(c->slots, sizeof(FcSlot) * (c->nslots + 1));
-	c->slots[c->nslots].rate = rate;
-	c->slots[c->nslots].divide = divide;
-	c->slots[c->nslots].factor = divide ? 1.0 / sm_numeric_to_double(rate)
-		: sm_numeric_to_double(rate);
-	return c->nslots++;
-}
 
 /*
  * Every conversion of a call happens on a day in [from, to] (period dates
@@ -590,74 +476,17 @@ fc_add_slot(FcCall *c, Numeric rate, bool divide)
 static void
 fc_load_rates(FcCall *c)
 {
-	Oid			types[3] = {BPCHAROID, DATEOID, DATEOID};
-	Datum		values[3];
-	uint64		i;
+	int			i;
 
-	c->currencies = palloc(sizeof(FcCurrency));
-	c->ncurrencies = 0;
-	c->slots = palloc(sizeof(FcSlot));
-	c->slots[0].rate = NULL;
-	c->slots[0].divide = false;
-	c->slots[0].factor = 1.0;
-	c->nslots = 1;
-
-	values[0] = DirectFunctionCall3(bpcharin, CStringGetDatum(c->target),
-									ObjectIdGetDatum(InvalidOid), Int32GetDatum(7));
-	values[1] = DateADTGetDatum(c->from);
-	values[2] = DateADTGetDatum(c->to);
-	fc_query("SELECT r.currency::text, r.quote_currency::text, r.valid_from, r.rate"
-			 "  FROM salesmgmt.currency_rate r"
-			 " WHERE (r.currency = $1 OR r.quote_currency = $1)"
-			 "   AND r.valid_from > $2 AND r.valid_from <= $3"
-			 " UNION ALL "
-			 "(SELECT DISTINCT ON (r.currency, r.quote_currency)"
-			 "        r.currency::text, r.quote_currency::text, r.valid_from, r.rate"
-			 "   FROM salesmgmt.currency_rate r"
-			 "  WHERE (r.currency = $1 OR r.quote_currency = $1) AND r.valid_from <= $2"
-			 "  ORDER BY r.currency, r.quote_currency, r.valid_from DESC)"
-			 " ORDER BY 1, 2, 3",
-			 3, types, values, NULL);
-
-	for (i = 0; i < SPI_processed; i++)
+	sm_rates_load(&c->rates, c->target, c->from, c->to, true);
+	c->factor = palloc(sizeof(double) * (c->rates.nrates + 1));
+	c->factor[0] = 1.0;
+	for (i = 0; i < c->rates.nrates; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *base = SPI_getvalue(tup, desc, 1);
-		char	   *quote = SPI_getvalue(tup, desc, 2);
-		bool		isnull;
-		DateADT		valid_from = DatumGetDateADT(SPI_getbinval(tup, desc, 3, &isnull));
-		Numeric		rate = DatumGetNumericCopy(SPI_getbinval(tup, desc, 4, &isnull));
-		bool		direct = (strcmp(quote, c->target) == 0);
-		FcCurrency *cur = fc_currency(c, direct ? base : quote, true);
-		FcRate	  **list = direct ? &cur->direct : &cur->reverse;
-		int		   *n = direct ? &cur->ndirect : &cur->nreverse;
+		double		rate = sm_numeric_to_double(c->rates.rates[i].rate);
 
-		*list = (*n == 0) ? palloc(sizeof(FcRate)) : repalloc(*list, sizeof(FcRate) * (*n + 1));
-		(*list)[*n].valid_from = valid_from;
-		(*list)[*n].slot = fc_add_slot(c, rate, !direct);
-		(*n)++;
+		c->factor[i + 1] = c->rates.rates[i].divide ? 1.0 / rate : rate;
 	}
-}
-
-/* the last rate of a list valid on day d, or NULL */
-static FcRate *
-fc_rate_on(FcRate *list, int n, DateADT d)
-{
-	int			lo = 0,
-				hi = n;
-
-	/* first entry with valid_from > d */
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (list[mid].valid_from <= d)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo > 0 ? &list[lo - 1] : NULL;
 }
 
 /*
@@ -667,32 +496,14 @@ fc_rate_on(FcRate *list, int n, DateADT d)
 static int
 fc_rate_slot(FcCall *c, const char *code, DateADT d, int64 deal_id)
 {
-	FcCurrency *cur;
-	FcRate	   *r;
+	const SmRate *r;
 
 	if (memcmp(code, c->target, 3) == 0)
 		return 0;
-	cur = c->last_currency;
-	if (cur == NULL || memcmp(cur->code, code, 3) != 0)
-		cur = c->last_currency = fc_currency(c, code, false);
-	if (cur != NULL)
-	{
-		if ((r = fc_rate_on(cur->direct, cur->ndirect, d)) != NULL)
-			return r->slot;
-		if ((r = fc_rate_on(cur->reverse, cur->nreverse, d)) != NULL)
-			return r->slot;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("no exchange rate from %.3s to %s on %s",
-					code, c->target, fc_date_str(d)),
-			 deal_id != 0 ?
-			 errdetail("Deal " INT64_FORMAT " is in %.3s and converts on that day; salesmgmt.currency_rate has no row for this pair (in either direction) valid on or before it.",
-					   deal_id, code) :
-			 errdetail("salesmgmt.currency_rate has no row for this pair (in either direction) valid on or before that date."),
-			 errhint("Insert a rate: INSERT INTO salesmgmt.currency_rate (currency, quote_currency, valid_from, rate) VALUES ('%.3s', '%s', '%s', ...).",
-					 code, c->target, fc_date_str(d))));
-	return 0;					/* keep compiler quiet */
+	r = sm_rates_lookup(&c->rates, code, d);
+	if (r == NULL)
+		sm_currency_no_rate(code, c->target, d, deal_id, true);
+	return 1 + (int) (r - c->rates.rates);
 }
 
 static Numeric
@@ -700,8 +511,7 @@ fc_convert(FcCall *c, Numeric amount, int slot)
 {
 	if (slot == 0)
 		return amount;
-	return c->slots[slot].divide ? sm_numeric_div(amount, c->slots[slot].rate)
-		: sm_numeric_mul(amount, c->slots[slot].rate);
+	return sm_rate_apply(&c->rates.rates[slot - 1], amount);
 }
 
 /* ------------------------------------------------------------------------
@@ -731,7 +541,7 @@ fc_load_pipelines(FcCall *c)
 {
 	uint64		i;
 
-	fc_query("SELECT p.pipeline_id, p.name, p.probability_source = 'historical'"
+	sm_spi_query_dest("SELECT p.pipeline_id, p.name, p.probability_source = 'historical'"
 			 "  FROM salesmgmt.pipeline p ORDER BY p.pipeline_id",
 			 0, NULL, NULL, NULL);
 	c->npipelines = (int) SPI_processed;
@@ -743,7 +553,7 @@ fc_load_pipelines(FcCall *c)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		c->pipelines[i].id = fc_get_int8(tup, desc, 1);
+		c->pipelines[i].id = sm_spi_int64(tup, desc, 1, 0);
 		c->pipelines[i].name = SPI_getvalue(tup, desc, 2);
 		c->pipelines[i].historical = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
 		fc_map_insert(c->pipeline_map, c->pipelines[i].id, (int) i);
@@ -756,7 +566,7 @@ fc_load_stages(FcCall *c)
 	uint64		i;
 	int			p;
 
-	fc_query("SELECT s.stage_id, s.pipeline_id, s.outcome, s.probability, s.forecast_category"
+	sm_spi_query_dest("SELECT s.stage_id, s.pipeline_id, s.outcome, s.probability, s.forecast_category"
 			 "  FROM salesmgmt.stage s",
 			 0, NULL, NULL, NULL);
 	c->nstages = (int) SPI_processed;
@@ -770,8 +580,8 @@ fc_load_stages(FcCall *c)
 		bool		isnull;
 		char	   *outcome = SPI_getvalue(tup, desc, 3);
 
-		s->id = fc_get_int8(tup, desc, 1);
-		s->pipeline = fc_lookup(c->pipeline_map, fc_get_int8(tup, desc, 2));
+		s->id = sm_spi_int64(tup, desc, 1, 0);
+		s->pipeline = fc_lookup(c->pipeline_map, sm_spi_int64(tup, desc, 2, 0));
 		s->outcome = outcome[0];
 		s->probability = (int32) sm_numeric_scaled_int64(SPI_getbinval(tup, desc, 4, &isnull), 4);
 		s->learned = -1;
@@ -794,7 +604,7 @@ fc_load_stages(FcCall *c)
 			continue;
 		values[0] = Int64GetDatum(c->pipelines[p].id);
 		values[1] = TimestampTzGetDatum(c->has_as_of ? c->as_of : GetCurrentTransactionStartTimestamp());
-		fc_query("SELECT w.stage_id, w.probability"
+		sm_spi_query_dest("SELECT w.stage_id, w.probability"
 				 "  FROM salesmgmt.win_rates($1, NULL, $2) w"
 				 " WHERE w.probability IS NOT NULL AND w.outcome = 'open'",
 				 2, types, values, NULL);
@@ -803,7 +613,7 @@ fc_load_stages(FcCall *c)
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			int			s = fc_lookup(c->stage_map, fc_get_int8(tup, desc, 1));
+			int			s = fc_lookup(c->stage_map, sm_spi_int64(tup, desc, 1, 0));
 
 			if (s >= 0)
 				c->stages[s].learned = (int32) sm_numeric_scaled_int64(SPI_getbinval(tup, desc, 2, &isnull), 4);
@@ -817,7 +627,7 @@ fc_load_teams(FcCall *c)
 	uint64		i;
 	int			t;
 
-	fc_query("SELECT t.team_id, t.parent_team_id, t.name FROM salesmgmt.team t"
+	sm_spi_query_dest("SELECT t.team_id, t.parent_team_id, t.name FROM salesmgmt.team t"
 			 " ORDER BY t.team_id",
 			 0, NULL, NULL, NULL);
 	c->nteams = (int) SPI_processed;
@@ -831,7 +641,7 @@ fc_load_teams(FcCall *c)
 		bool		isnull;
 		Datum		parent;
 
-		team->id = fc_get_int8(tup, desc, 1);
+		team->id = sm_spi_int64(tup, desc, 1, 0);
 		parent = SPI_getbinval(tup, desc, 2, &isnull);
 		team->has_parent = !isnull;
 		team->parent_id = isnull ? 0 : DatumGetInt64(parent);
@@ -910,7 +720,7 @@ fc_load_reps(FcCall *c)
 {
 	uint64		i;
 
-	fc_query("SELECT r.rep_id, r.team_id, r.name FROM salesmgmt.rep r ORDER BY r.rep_id",
+	sm_spi_query_dest("SELECT r.rep_id, r.team_id, r.name FROM salesmgmt.rep r ORDER BY r.rep_id",
 			 0, NULL, NULL, NULL);
 	c->rep_map = fc_idmap_create(CurrentMemoryContext, Max(SPI_processed, 8), NULL);
 	for (i = 0; i < SPI_processed; i++)
@@ -920,7 +730,7 @@ fc_load_reps(FcCall *c)
 		bool		isnull;
 		Datum		team = SPI_getbinval(tup, desc, 2, &isnull);
 
-		fc_add_rep(c, fc_get_int8(tup, desc, 1), SPI_getvalue(tup, desc, 3),
+		fc_add_rep(c, sm_spi_int64(tup, desc, 1, 0), SPI_getvalue(tup, desc, 3),
 				   isnull ? -1 : fc_lookup(c->team_map, DatumGetInt64(team)));
 	}
 }
@@ -1036,7 +846,7 @@ fc_make_groups(FcCall *c)
 							 errmsg("a forecast by %s returns at most %d rows",
 									fc_group_names[c->kind], FC_MAX_BUCKETS),
 							 errdetail("The period from %s to %s has %d.",
-									   fc_date_str(c->from), fc_date_str(c->to),
+									   sm_date_iso_str(c->from), sm_date_iso_str(c->to),
 									   last - first + 1),
 							 errhint("Forecast a shorter period.")));
 				c->month0 = first;
@@ -1241,7 +1051,7 @@ fc_add_deal(FcCall *c, const FcDeal *d)
 		else
 		{
 			/* a statistic, not money: the credited amount in whole cents */
-			double		v = (double) d->cents * share / FC_UNIT * c->slots[slot].factor;
+			double		v = (double) d->cents * share / FC_UNIT * c->factor[slot];
 
 			fc_credit(c, 0, slot, figure, d->cents, share, p);
 			fc_add_open_deal(c, d->deal_id, (int64) llround(v), p);
@@ -1471,13 +1281,13 @@ fc_load_targets(FcCall *c, bool adjustments, int *ntargets)
 	values[1] = DateADTGetDatum(c->to);
 	values[2] = TimestampTzGetDatum(c->as_of);
 	if (!adjustments)
-		fc_query("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
+		sm_spi_query_dest("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
 				 "       q.currency, NULL::text"
 				 "  FROM salesmgmt.quota q"
 				 " WHERE q.period_start >= $1 AND q.period_end <= $2",
 				 2, types, values, NULL);
 	else
-		fc_query("SELECT a.rep_id, a.team_id, a.period_start, a.period_end, a.amount,"
+		sm_spi_query_dest("SELECT a.rep_id, a.team_id, a.period_start, a.period_end, a.amount,"
 				 "       a.currency, a.category"
 				 "  FROM salesmgmt.forecast_adjustment a"
 				 " WHERE a.period_start >= $1 AND a.period_end <= $2"
@@ -1691,7 +1501,7 @@ fc_check_currency(FcCall *c)
 	Datum		values[1];
 
 	values[0] = CStringGetTextDatum(c->target);
-	fc_query("SELECT 1 FROM salesmgmt.currency WHERE code = $1::bpchar",
+	sm_spi_query_dest("SELECT 1 FROM salesmgmt.currency WHERE code = $1::bpchar",
 			 1, types, values, NULL);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -1711,7 +1521,7 @@ fc_init_call(FcCall *c, FunctionCallInfo fcinfo, DateADT from, DateADT to)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("forecast period ends before it starts"),
-				 errdetail("p_from is %s, p_to is %s.", fc_date_str(from), fc_date_str(to)),
+				 errdetail("p_from is %s, p_to is %s.", sm_date_iso_str(from), sm_date_iso_str(to)),
 				 errhint("Pass the first day of the period as p_from and the last as p_to.")));
 	if (DATE_NOT_FINITE(from) || DATE_NOT_FINITE(to))
 		ereport(ERROR,
@@ -1727,7 +1537,7 @@ fc_init_call(FcCall *c, FunctionCallInfo fcinfo, DateADT from, DateADT to)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("forecast period from %s to %s is out of range",
-						fc_date_str(from), fc_date_str(to)),
+						sm_date_iso_str(from), sm_date_iso_str(to)),
 				 errhint("Forecast periods must lie between 4713 BC and 294276 AD.")));
 	c->as_of = GetCurrentTransactionStartTimestamp();
 }
@@ -1750,7 +1560,7 @@ fc_load_catalog(FcCall *c)
 static void
 fc_set_currency(FcCall *c, FunctionCallInfo fcinfo, int argno)
 {
-	const char *code = sm_reporting_currency;
+	const char *code = sm_currency_reporting();
 	char	   *arg = NULL;
 
 	if (argno >= 0 && !PG_ARGISNULL(argno))

@@ -48,6 +48,8 @@
 #include "utils/varlena.h"
 
 #include "salesmgmt.h"
+#include "core_currency.h"
+#include "core_spi.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(sm_kpi_score);
@@ -888,14 +890,6 @@ typedef struct RepKey
 } RepKey;
 
 /* a dated exchange rate: 1 currency = rate quote */
-typedef struct Rate
-{
-	char		currency[4];
-	char		quote[4];
-	DateADT		valid_from;
-	Numeric		rate;
-} Rate;
-
 typedef struct ScorecardRun
 {
 	int64		scheme_id;
@@ -918,83 +912,13 @@ typedef struct ScorecardRun
 	int			nreps;
 	HTAB	   *rep_index;
 
-	Rate	   *rates;
-	int			nrates;
+	SmRates		rates;			/* to and from the reporting currency */
 	int64		training_required;
 } ScorecardRun;
 
 /* the arguments every source query gets: $1 from, $2 to (dates), $3 currency */
 #define SOURCE_NARGS 3
 static const Oid source_argtypes[SOURCE_NARGS] = {DATEOID, DATEOID, TEXTOID};
-
-static Numeric
-copy_numeric(Numeric n)
-{
-	Numeric		res;
-
-	if (n == NULL)
-		return NULL;
-	res = palloc(VARSIZE(n));
-	memcpy(res, n, VARSIZE(n));
-	return res;
-}
-
-/* a value copied into the run's context, out of the per-row scratch */
-static Numeric
-keep(ScorecardRun *run, Numeric v)
-{
-	MemoryContext old = MemoryContextSwitchTo(run->cxt);
-	Numeric		res = copy_numeric(v);
-
-	MemoryContextSwitchTo(old);
-	return res;
-}
-
-/* *acc += v; the sum lives in the run's context, the previous one is freed */
-static void
-accumulate(ScorecardRun *run, Numeric *acc, Numeric v)
-{
-	MemoryContext old;
-	Numeric		sum;
-
-	if (v == NULL)
-		return;
-	old = MemoryContextSwitchTo(run->cxt);
-	sum = (*acc == NULL) ? copy_numeric(v) : sm_numeric_add(*acc, v);
-	if (*acc != NULL)
-		pfree(*acc);
-	*acc = sum;
-	MemoryContextSwitchTo(old);
-}
-
-/* a numeric column of an SPI row, copied into the current context */
-static Numeric
-spi_numeric(HeapTuple tuple, TupleDesc desc, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
-
-	return isnull ? NULL : DatumGetNumericCopy(d);
-}
-
-static int64
-spi_int64(HeapTuple tuple, TupleDesc desc, int col, bool *isnull)
-{
-	Datum		d = SPI_getbinval(tuple, desc, col, isnull);
-
-	return *isnull ? 0 : DatumGetInt64(d);
-}
-
-static void
-spi_run(const char *sql, int nargs, const Oid *argtypes, Datum *args,
-		const char *argnulls, bool read_only, int expected)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, (Oid *) argtypes, args,
-										   argnulls, read_only, 0);
-
-	if (rc != expected)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-}
 
 static void
 source_query(ScorecardRun *run, const char *sql)
@@ -1009,7 +933,7 @@ source_query(ScorecardRun *run, const char *sql)
 	 * Read-only: every source query sees the snapshot of the calling
 	 * statement, so the metrics agree with each other even while deals move.
 	 */
-	spi_run(sql, SOURCE_NARGS, source_argtypes, args, NULL, true, SPI_OK_SELECT);
+	sm_spi_query(sql, SOURCE_NARGS, source_argtypes, args, NULL, true, SPI_OK_SELECT, NULL);
 }
 
 /*
@@ -1047,8 +971,8 @@ load_scheme(ScorecardRun *run)
 	 * Lock the scheme: recomputations of it are serialised (the second
 	 * replaces the first's rows), and its weights cannot change meanwhile.
 	 */
-	spi_run("SELECT grade_bands, team_id FROM salesmgmt.kpi_scheme WHERE scheme_id = $1 FOR NO KEY UPDATE",
-			1, argtypes, args, NULL, false, SPI_OK_SELECT);
+	sm_spi_query("SELECT grade_bands, team_id FROM salesmgmt.kpi_scheme WHERE scheme_id = $1 FOR NO KEY UPDATE",
+			1, argtypes, args, NULL, false, SPI_OK_SELECT, NULL);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1061,11 +985,11 @@ load_scheme(ScorecardRun *run)
 											   SPI_tuptable->tupdesc, 2, &isnull));
 	run->has_team = !isnull;
 
-	spi_run("SELECT k.kpi_id, k.code, k.metric, k.metric_function, k.method, k.direction,"
+	sm_spi_query("SELECT k.kpi_id, k.code, k.metric, k.metric_function, k.method, k.direction,"
 			"       k.target, k.floor, k.cap, i.weight"
 			"  FROM salesmgmt.kpi_scheme_item i JOIN salesmgmt.kpi k ON k.kpi_id = i.kpi_id"
 			" WHERE i.scheme_id = $1 ORDER BY k.code",
-			1, argtypes, args, NULL, false, SPI_OK_SELECT);
+			1, argtypes, args, NULL, false, SPI_OK_SELECT, NULL);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_KPI_SCHEME_INCOMPLETE),
@@ -1098,10 +1022,10 @@ load_scheme(ScorecardRun *run)
 		item->direction_name = SPI_getvalue(tup, desc, 6);
 		item->method = parse_method(&dc, item->method_name);
 		item->direction = parse_direction(&dc, item->direction_name);
-		item->target = spi_numeric(tup, desc, 7);
-		item->floor = spi_numeric(tup, desc, 8);
-		item->cap = spi_numeric(tup, desc, 9);
-		item->weight = spi_numeric(tup, desc, 10);
+		item->target = sm_spi_numeric(tup, desc, 7);
+		item->floor = sm_spi_numeric(tup, desc, 8);
+		item->cap = sm_spi_numeric(tup, desc, 9);
+		item->weight = sm_spi_numeric(tup, desc, 10);
 		check_definition(&dc, item->method, item->direction, item->target,
 						 item->floor, item->cap);
 		total = sm_numeric_add(total, item->weight);
@@ -1136,14 +1060,14 @@ load_reps(ScorecardRun *run)
 	uint64		i;
 
 	args[0] = Int64GetDatum(run->team_id);
-	spi_run("WITH RECURSIVE teams(team_id) AS ("
+	sm_spi_query("WITH RECURSIVE teams(team_id) AS ("
 			"    SELECT $1 WHERE $1 IS NOT NULL"
 			"    UNION"
 			"    SELECT t.team_id FROM salesmgmt.team t JOIN teams ON t.parent_team_id = teams.team_id"
 			")"
 			"SELECT r.rep_id, r.active, $1 IS NULL OR r.team_id IN (SELECT team_id FROM teams)"
 			"  FROM salesmgmt.rep r",
-			1, argtypes, args, run->has_team ? " " : "n", true, SPI_OK_SELECT);
+			1, argtypes, args, run->has_team ? " " : "n", true, SPI_OK_SELECT, NULL);
 	run->nreps = SPI_processed;
 	run->reps = palloc0(sizeof(RepAcc) * Max(run->nreps, 1));
 
@@ -1179,106 +1103,14 @@ load_reps(ScorecardRun *run)
 
 /* ---- currency conversion ---- */
 
-static int
-rate_cmp(const void *a, const void *b)
-{
-	const Rate *x = (const Rate *) a;
-	const Rate *y = (const Rate *) b;
-	int			c;
-
-	c = strcmp(x->currency, y->currency);
-	if (c == 0)
-		c = strcmp(x->quote, y->quote);
-	if (c == 0)
-		c = (x->valid_from > y->valid_from) - (x->valid_from < y->valid_from);
-	return c;
-}
-
 /*
- * The rates to and from the reporting currency, sorted for binary search.
- * A few hundred rows at most in practice; the deal query then needs no
- * per-row function call.
+ * The rates to and from the reporting currency, in memory: the deal query
+ * then needs no per-row function call.  Read-only, as the source queries.
  */
 static void
 load_rates(ScorecardRun *run)
 {
-	uint64		i;
-
-	source_query(run,
-				 "SELECT currency::text, quote_currency::text, valid_from, rate"
-				 "  FROM salesmgmt.currency_rate"
-				 " WHERE currency = $3 OR quote_currency = $3");
-	run->nrates = SPI_processed;
-	run->rates = palloc(sizeof(Rate) * Max(run->nrates, 1));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		Rate	   *r = &run->rates[i];
-		bool		isnull;
-
-		strlcpy(r->currency, SPI_getvalue(tup, desc, 1), sizeof(r->currency));
-		strlcpy(r->quote, SPI_getvalue(tup, desc, 2), sizeof(r->quote));
-		r->valid_from = DatumGetDateADT(SPI_getbinval(tup, desc, 3, &isnull));
-		r->rate = spi_numeric(tup, desc, 4);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	qsort(run->rates, run->nrates, sizeof(Rate), rate_cmp);
-}
-
-/* the rate of a pair valid on a day (latest valid_from on or before it) */
-static Numeric
-find_rate(ScorecardRun *run, const char *currency, const char *quote, DateADT day)
-{
-	Rate		key;
-	int			lo = 0;
-	int			hi = run->nrates;
-
-	strlcpy(key.currency, currency, sizeof(key.currency));
-	strlcpy(key.quote, quote, sizeof(key.quote));
-	key.valid_from = day;
-	/* first rate greater than (currency, quote, day) */
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (rate_cmp(&run->rates[mid], &key) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo > 0 &&
-		strcmp(run->rates[lo - 1].currency, currency) == 0 &&
-		strcmp(run->rates[lo - 1].quote, quote) == 0)
-		return run->rates[lo - 1].rate;
-	return NULL;
-}
-
-/*
- * An amount in the reporting currency, with the semantics of
- * salesmgmt.convert_amount: the direct rate multiplies, else the reverse
- * rate divides, else it is an error naming the pair and day.
- */
-static Numeric
-to_reporting(ScorecardRun *run, Numeric amount, const char *currency, DateADT day)
-{
-	Numeric		rate;
-
-	if (amount == NULL || strcmp(currency, run->currency) == 0)
-		return amount;
-	rate = find_rate(run, currency, run->currency, day);
-	if (rate != NULL)
-		return sm_numeric_mul(amount, rate);
-	rate = find_rate(run, run->currency, currency, day);
-	if (rate != NULL)
-		return sm_numeric_div(amount, rate);
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("no exchange rate from %s to %s on %s", currency, run->currency,
-					DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day)))),
-			 errdetail("salesmgmt.currency_rate has no row for this pair (in either direction) valid on or before that date."),
-			 errhint("Insert a rate into salesmgmt.currency_rate, or change salesmgmt.reporting_currency.")));
-	return NULL;				/* keep compiler quiet */
+	sm_rates_load(&run->rates, run->currency, DATEVAL_NOBEGIN, DATEVAL_NOEND, true);
 }
 
 /* ---- the source queries ---- */
@@ -1286,8 +1118,8 @@ to_reporting(ScorecardRun *run, Numeric amount, const char *currency, DateADT da
 /*
  * Each source is one query grouped by rep (the first column) and a function
  * that folds one of its rows into the rep's accumulator.  The row function
- * runs in the per-row scratch context: what it keeps must go through keep()
- * or accumulate().
+ * runs in the per-row scratch context: what it keeps must be copied into
+ * run->cxt (sm_numeric_copy, sm_numeric_accum).
  */
 typedef void (*SourceRowFn) (ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc);
 
@@ -1312,27 +1144,25 @@ deal_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 	bool		created_null;
 	DateADT		closed_day = DatumGetDateADT(SPI_getbinval(tup, desc, 3, &closed_null));
 	DateADT		created_day = DatumGetDateADT(SPI_getbinval(tup, desc, 4, &created_null));
-	Numeric		won_amount = spi_numeric(tup, desc, 6);
-	Numeric		created_amount = spi_numeric(tup, desc, 9);
+	Numeric		won_amount = sm_spi_numeric(tup, desc, 6);
+	Numeric		created_amount = sm_spi_numeric(tup, desc, 9);
 
 	if (won_amount != NULL && !closed_null)
-		won_amount = to_reporting(run, won_amount, currency, closed_day);
+		won_amount = sm_rates_convert(&run->rates, won_amount, currency, closed_day);
 	if (created_amount != NULL && !created_null)
-		created_amount = to_reporting(run, created_amount, currency, created_day);
-	accumulate(run, &rep->won_share, spi_numeric(tup, desc, 5));
-	accumulate(run, &rep->won_amount, won_amount);
-	accumulate(run, &rep->lost_share, spi_numeric(tup, desc, 7));
-	accumulate(run, &rep->won_seconds, spi_numeric(tup, desc, 8));
-	accumulate(run, &rep->created_amount, created_amount);
+		created_amount = sm_rates_convert(&run->rates, created_amount, currency, created_day);
+	sm_numeric_accum(run->cxt, &rep->won_share, sm_spi_numeric(tup, desc, 5));
+	sm_numeric_accum(run->cxt, &rep->won_amount, won_amount);
+	sm_numeric_accum(run->cxt, &rep->lost_share, sm_spi_numeric(tup, desc, 7));
+	sm_numeric_accum(run->cxt, &rep->won_seconds, sm_spi_numeric(tup, desc, 8));
+	sm_numeric_accum(run->cxt, &rep->created_amount, created_amount);
 }
 
 static void
 activity_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
-	bool		isnull;
-
-	rep->activities = spi_int64(tup, desc, 2, &isnull);
-	rep->meetings = spi_int64(tup, desc, 3, &isnull);
+	rep->activities = sm_spi_int64(tup, desc, 2, 0);
+	rep->meetings = sm_spi_int64(tup, desc, 3, 0);
 }
 
 /*
@@ -1342,22 +1172,22 @@ activity_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 static void
 quota_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
-	accumulate(run, &rep->quota,
-			   to_reporting(run, spi_numeric(tup, desc, 3), SPI_getvalue(tup, desc, 2),
+	sm_numeric_accum(run->cxt, &rep->quota,
+			   sm_rates_convert(&run->rates, sm_spi_numeric(tup, desc, 3), SPI_getvalue(tup, desc, 2),
 							run->period_end));
 }
 
 static void
 task_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
-	rep->task_rate = keep(run, spi_numeric(tup, desc, 2));
+	rep->task_rate = sm_numeric_copy(run->cxt, sm_spi_numeric(tup, desc, 2));
 }
 
 static void
 csat_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
-	rep->csat_avg = keep(run, spi_numeric(tup, desc, 2));
-	rep->nps = keep(run, spi_numeric(tup, desc, 3));
+	rep->csat_avg = sm_numeric_copy(run->cxt, sm_spi_numeric(tup, desc, 2));
+	rep->nps = sm_numeric_copy(run->cxt, sm_spi_numeric(tup, desc, 3));
 }
 
 /*
@@ -1368,10 +1198,8 @@ csat_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 static void
 training_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
-	bool		isnull;
-
-	rep->training_extra = spi_int64(tup, desc, 2, &isnull);
-	rep->training_done = spi_int64(tup, desc, 3, &isnull);
+	rep->training_extra = sm_spi_int64(tup, desc, 2, 0);
+	rep->training_done = sm_spi_int64(tup, desc, 3, 0);
 }
 
 static void
@@ -1380,7 +1208,7 @@ review_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 	int			k;
 
 	for (k = 0; k < 3; k++)
-		rep->attitude[k] = keep(run, spi_numeric(tup, desc, 2 + k));
+		rep->attitude[k] = sm_numeric_copy(run->cxt, sm_spi_numeric(tup, desc, 2 + k));
 }
 
 static const SourceQuery source_queries[] = {
@@ -1477,8 +1305,7 @@ collect_source(ScorecardRun *run, const SourceQuery *q)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
+		RepAcc	   *rep = rep_for(run, sm_spi_int64(tup, desc, 1, 0));
 
 		rep->seen = true;
 		q->row(run, rep, tup, desc);
@@ -1528,7 +1355,8 @@ collect_custom(ScorecardRun *run, KpiItem *item)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int64		rep_id = spi_int64(tup, desc, 1, &isnull);
+		Datum		rep_datum = SPI_getbinval(tup, desc, 1, &isnull);
+		int64		rep_id = isnull ? 0 : DatumGetInt64(rep_datum);
 		RepKey	   *key;
 		bool		found;
 		RepAcc	   *rep;
@@ -1549,7 +1377,7 @@ collect_custom(ScorecardRun *run, KpiItem *item)
 					 errhint("Return only rep_id values of salesmgmt.rep."),
 					 errcontext("KPI \"%s\"", item->code)));
 		rep = &run->reps[key->index];
-		value = spi_numeric(tup, desc, 2);
+		value = sm_spi_numeric(tup, desc, 2);
 		if (value != NULL && (numeric_is_nan(value) || numeric_is_inf(value)))
 			ereport(ERROR,
 					(errcode(ERRCODE_SM_KPI_METRIC_RESULT),
@@ -1566,7 +1394,7 @@ collect_custom(ScorecardRun *run, KpiItem *item)
 					 errcontext("KPI \"%s\"", item->code)));
 		rep->custom_returned[item->custom_slot] = true;
 		if (value != NULL)
-			rep->custom[item->custom_slot] = keep(run, sm_numeric_round(value, 4));
+			rep->custom[item->custom_slot] = sm_numeric_copy(run->cxt, sm_numeric_round(value, 4));
 		MemoryContextReset(run->scratch);
 	}
 	MemoryContextSwitchTo(old);
@@ -1696,15 +1524,15 @@ score_rep(ScorecardRun *run, RepAcc *rep)
 	MemoryContextSwitchTo(old);
 	for (i = 0; i < run->nitems; i++)
 	{
-		values[i] = copy_numeric(values[i]);
-		scores[i] = copy_numeric(scores[i]);
-		effective[i] = copy_numeric(effective[i]);
+		values[i] = sm_numeric_copy(CurrentMemoryContext, values[i]);
+		scores[i] = sm_numeric_copy(CurrentMemoryContext, scores[i]);
+		effective[i] = sm_numeric_copy(CurrentMemoryContext, effective[i]);
 	}
 	rep->values = values;
 	rep->scores = scores;
 	rep->effective = effective;
-	rep->coverage = copy_numeric(coverage);
-	rep->total = copy_numeric(total);
+	rep->coverage = sm_numeric_copy(CurrentMemoryContext, coverage);
+	rep->total = sm_numeric_copy(CurrentMemoryContext, total);
 	rep->grade = NULL;
 	if (total != NULL)
 	{
@@ -1764,20 +1592,6 @@ rank_reps(RepAcc **order, int n)
 
 /* ---- storing ---- */
 
-static ArrayType *
-make_array(Datum *elems, bool *nulls, int n, Oid elemtype)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1];
-	int			lbs[1] = {1};
-
-	dims[0] = n;
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return construct_md_array(elems, nulls, 1, dims, lbs, elemtype, typlen, typbyval, typalign);
-}
-
 static Datum
 numeric_or_null(Numeric n, bool *isnull)
 {
@@ -1832,13 +1646,13 @@ store_scorecards(ScorecardRun *run, RepAcc **order, int n)
 	args[0] = Int64GetDatum(run->scheme_id);
 	args[1] = DateADTGetDatum(run->period_start);
 	args[2] = DateADTGetDatum(run->period_end);
-	spi_run("DELETE FROM salesmgmt.scorecard_item si USING salesmgmt.scorecard s"
+	sm_spi_query("DELETE FROM salesmgmt.scorecard_item si USING salesmgmt.scorecard s"
 			" WHERE si.scorecard_id = s.scorecard_id AND s.scheme_id = $1"
 			"   AND s.period_start = $2 AND s.period_end = $3",
-			3, del_types, args, NULL, false, SPI_OK_DELETE);
-	spi_run("DELETE FROM salesmgmt.scorecard"
+			3, del_types, args, NULL, false, SPI_OK_DELETE, NULL);
+	sm_spi_query("DELETE FROM salesmgmt.scorecard"
 			" WHERE scheme_id = $1 AND period_start = $2 AND period_end = $3",
-			3, del_types, args, NULL, false, SPI_OK_DELETE);
+			3, del_types, args, NULL, false, SPI_OK_DELETE, NULL);
 	if (n == 0)
 		return;
 
@@ -1890,24 +1704,24 @@ store_scorecards(ScorecardRun *run, RepAcc **order, int n)
 		kp[6][j] = NumericGetDatum(item->cap);
 	}
 
-	args[3] = PointerGetDatum(make_array(sc[0], scn[0], n, INT8OID));
-	args[4] = PointerGetDatum(make_array(sc[1], scn[1], n, NUMERICOID));
-	args[5] = PointerGetDatum(make_array(sc[2], scn[2], n, TEXTOID));
-	args[6] = PointerGetDatum(make_array(sc[3], scn[3], n, INT4OID));
-	args[7] = PointerGetDatum(make_array(sc[4], scn[4], n, NUMERICOID));
-	args[8] = PointerGetDatum(make_array(it[0], itn[0], nitems, INT8OID));
-	args[9] = PointerGetDatum(make_array(it[1], itn[1], nitems, INT8OID));
-	args[10] = PointerGetDatum(make_array(it[2], itn[2], nitems, NUMERICOID));
-	args[11] = PointerGetDatum(make_array(it[3], itn[3], nitems, NUMERICOID));
-	args[12] = PointerGetDatum(make_array(it[4], itn[4], nitems, NUMERICOID));
-	args[13] = PointerGetDatum(make_array(kp[0], kpn[0], k, INT8OID));
-	args[14] = PointerGetDatum(make_array(kp[1], kpn[1], k, NUMERICOID));
-	args[15] = PointerGetDatum(make_array(kp[2], kpn[2], k, TEXTOID));
-	args[16] = PointerGetDatum(make_array(kp[3], kpn[3], k, TEXTOID));
-	args[17] = PointerGetDatum(make_array(kp[4], kpn[4], k, NUMERICOID));
-	args[18] = PointerGetDatum(make_array(kp[5], kpn[5], k, NUMERICOID));
-	args[19] = PointerGetDatum(make_array(kp[6], kpn[6], k, NUMERICOID));
-	spi_run(store_sql, 20, types, args, NULL, false, SPI_OK_INSERT);
+	args[3] = PointerGetDatum(sm_make_array(sc[0], scn[0], n, INT8OID));
+	args[4] = PointerGetDatum(sm_make_array(sc[1], scn[1], n, NUMERICOID));
+	args[5] = PointerGetDatum(sm_make_array(sc[2], scn[2], n, TEXTOID));
+	args[6] = PointerGetDatum(sm_make_array(sc[3], scn[3], n, INT4OID));
+	args[7] = PointerGetDatum(sm_make_array(sc[4], scn[4], n, NUMERICOID));
+	args[8] = PointerGetDatum(sm_make_array(it[0], itn[0], nitems, INT8OID));
+	args[9] = PointerGetDatum(sm_make_array(it[1], itn[1], nitems, INT8OID));
+	args[10] = PointerGetDatum(sm_make_array(it[2], itn[2], nitems, NUMERICOID));
+	args[11] = PointerGetDatum(sm_make_array(it[3], itn[3], nitems, NUMERICOID));
+	args[12] = PointerGetDatum(sm_make_array(it[4], itn[4], nitems, NUMERICOID));
+	args[13] = PointerGetDatum(sm_make_array(kp[0], kpn[0], k, INT8OID));
+	args[14] = PointerGetDatum(sm_make_array(kp[1], kpn[1], k, NUMERICOID));
+	args[15] = PointerGetDatum(sm_make_array(kp[2], kpn[2], k, TEXTOID));
+	args[16] = PointerGetDatum(sm_make_array(kp[3], kpn[3], k, TEXTOID));
+	args[17] = PointerGetDatum(sm_make_array(kp[4], kpn[4], k, NUMERICOID));
+	args[18] = PointerGetDatum(sm_make_array(kp[5], kpn[5], k, NUMERICOID));
+	args[19] = PointerGetDatum(sm_make_array(kp[6], kpn[6], k, NUMERICOID));
+	sm_spi_query(store_sql, 20, types, args, NULL, false, SPI_OK_INSERT, NULL);
 	if (SPI_processed != (uint64) nitems)
 		elog(ERROR, "stored " UINT64_FORMAT " scorecard items instead of %d",
 			 SPI_processed, nitems);
@@ -1979,8 +1793,7 @@ sm_compute_scorecards(PG_FUNCTION_ARGS)
 						   DatumGetCString(DirectFunctionCall1(date_out, PG_GETARG_DATUM(1))),
 						   DatumGetCString(DirectFunctionCall1(date_out, PG_GETARG_DATUM(2)))),
 				 errhint("Both dates are inclusive: pass the first and the last day.")));
-	strlcpy(run.currency, sm_reporting_currency ? sm_reporting_currency : "USD",
-			sizeof(run.currency));
+	strlcpy(run.currency, sm_currency_reporting(), sizeof(run.currency));
 	init_constants();
 
 	InitMaterializedSRF(fcinfo, 0);

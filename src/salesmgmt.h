@@ -44,6 +44,9 @@
 #define ERRCODE_SM_FEEDBACK_STATUS_BACKWARD	MAKE_SQLSTATE('S','M','0','5','0')
 #define ERRCODE_SM_FEEDBACK_RESOLVED		MAKE_SQLSTATE('S','M','0','5','1')
 
+/* the reporting currency when salesmgmt.reporting_currency is not set */
+#define SM_DEFAULT_CURRENCY "USD"
+
 /* Settings shared by several concerns (defined in salesmgmt.c) */
 extern char *sm_reporting_currency;
 

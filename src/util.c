@@ -15,7 +15,10 @@
 #include "common/int.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "salesmgmt.h"
 #include "util.h"
@@ -212,6 +215,97 @@ sm_numeric_scaled_int64(Datum d, int scale)
 	}
 }
 
+Numeric
+sm_numeric_neg(Numeric a)
+{
+	return DatumGetNumeric(DirectFunctionCall1(numeric_uminus, NumericGetDatum(a)));
+}
+
+/* -1, 0 or 1 */
+int
+sm_numeric_sign(Numeric a)
+{
+	return sm_numeric_cmp(a, sm_numeric_const(0));
+}
+
+Numeric
+sm_numeric_const(int value)
+{
+	static Numeric consts[2] = {NULL, NULL};
+
+	Assert(value == 0 || value == 1);
+	if (consts[value] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		consts[value] = int64_to_numeric(value);
+		MemoryContextSwitchTo(old);
+	}
+	return consts[value];
+}
+
+Numeric
+sm_numeric_copy(MemoryContext cxt, Numeric n)
+{
+	Numeric		copy;
+
+	if (n == NULL)
+		return NULL;
+	copy = (Numeric) MemoryContextAlloc(cxt, VARSIZE(n));
+	memcpy(copy, n, VARSIZE(n));
+	return copy;
+}
+
+/*
+ * *slot += n, the sum kept in cxt; the previous sum, owned by the slot
+ * (never a shared constant), is freed.  A NULL n adds nothing; a NULL
+ * *slot starts at n.
+ */
+void
+sm_numeric_accum(MemoryContext cxt, Numeric *slot, Numeric n)
+{
+	MemoryContext old;
+	Numeric		sum;
+
+	if (n == NULL)
+		return;
+	old = MemoryContextSwitchTo(cxt);
+	sum = (*slot == NULL) ? sm_numeric_copy(cxt, n) : sm_numeric_add(*slot, n);
+	if (*slot != NULL)
+		pfree(*slot);
+	*slot = sum;
+	MemoryContextSwitchTo(old);
+}
+
+ArrayType *
+sm_make_array(Datum *elems, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return construct_md_array(elems, nulls, 1, dims, lbs, elemtype, typlen, typbyval, typalign);
+}
+
+/* a date in ISO form whatever DateStyle says, so that hints can be pasted */
+char *
+sm_date_iso_str(DateADT d)
+{
+	int			y,
+				m,
+				day;
+
+	if (DATE_NOT_FINITE(d))
+		return DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(d)));
+	j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &day);
+	if (y <= 0)
+		return psprintf("%04d-%02d-%02d BC", 1 - y, m, day);
+	return psprintf("%04d-%02d-%02d", y, m, day);
+}
+
 /* push an object key */
 void
 sm_jsonb_push_key(JsonbParseState **state, const char *key)
@@ -263,13 +357,20 @@ sm_schema_oid(void)
 Oid
 sm_relation_oid(const char *relname)
 {
-	Oid			relid = get_relname_relid(relname, sm_schema_oid());
+	return sm_relation_oid_in(sm_schema_oid(), relname);
+}
+
+/* a relation of the extension, its schema's oid already at hand */
+Oid
+sm_relation_oid_in(Oid nsp, const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, nsp);
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"%s.%s\" does not exist",
 						SALESMGMT_SCHEMA, relname),
-				 errhint("The salesmgmt extension may be damaged; reinstall it with DROP EXTENSION and CREATE EXTENSION.")));
+				 errhint("The salesmgmt extension is incomplete or damaged: run ALTER EXTENSION salesmgmt UPDATE, or DROP EXTENSION and CREATE EXTENSION.")));
 	return relid;
 }
