@@ -217,11 +217,33 @@ typedef struct CmEvent
 	bool	   *spiff_match;	/* per run SPIFF, or NULL */
 } CmEvent;
 
+/*
+ * The components of what a rep is paid on a deal: own credit through the
+ * tiers, a SPIFF, an override on a rep below.  The values are those the
+ * ledger queries compute (CASE ... THEN 1 ... 2 ELSE 0) from a line's
+ * spiff_id and source_rep_id.
+ */
+typedef enum CmComponent
+{
+	CM_COMP_OWN = 0,
+	CM_COMP_SPIFF = 1,
+	CM_COMP_OVERRIDE = 2
+} CmComponent;
+
+/* the two kinds of correction of a finalized period */
+typedef enum CmCorrKind
+{
+	CM_CORR_CREDIT,				/* a change of the rep's own credit, through the
+								 * tiers of the original plan period (fields
+								 * share, delta) */
+	CM_CORR_LINE				/* a ready line: clawback or SPIFF adjustment
+								 * (fields kind ... reversed_at) */
+} CmCorrKind;
+
 /* an adjustment or clawback a rep gets for a finalized period */
 typedef struct CmCorr
 {
-	bool		own;			/* own credit change through the tiers, else a
-								 * ready line */
+	CmCorrKind	what;			/* credit corrections sort first */
 	TimestampTz at;
 	DateADT		day;
 	int64		deal_id;
@@ -230,8 +252,8 @@ typedef struct CmCorr
 	CmPlan	   *plan;
 	CmReason	reason;
 	Numeric		share;
-	Numeric		delta;			/* own: change of credit */
-	CmKind		kind;			/* ready line: */
+	Numeric		delta;			/* credit: change of credit */
+	CmKind		kind;			/* line: */
 	int64		spiff_id;
 	int64		source_rep_id;
 	Numeric		credit;
@@ -300,8 +322,8 @@ typedef struct CmPrior
 typedef struct CmComp
 {
 	int64		rep_id;
-	int			comp;			/* 0 own, 1 SPIFF, 2 override */
-	int64		aux;			/* spiff_id or source_rep_id */
+	CmComponent comp;
+	int64		aux;			/* SPIFF: spiff_id; override: source_rep_id */
 	CmPlan	   *plan;
 	Numeric		credit_net;
 	Numeric		credit_gross;	/* before clawbacks */

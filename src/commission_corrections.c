@@ -27,10 +27,11 @@
  * ----------------------------------------------------------------------
  */
 
+/* what the ledger booked for one component of a (rep, deal, payment) */
 typedef struct CmBooked
 {
-	int			comp;
-	int64		aux;
+	CmComponent comp;
+	int64		aux;			/* SPIFF: spiff_id; override: source_rep_id */
 	CmPlan	   *plan;
 	Numeric		credit;
 	Numeric		amount;
@@ -96,83 +97,113 @@ cm_due_from_row(CmRun *run, CmReader *r, CmDue *due)
 	due->ev.spiff_match = NULL;
 }
 
-static void
-cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
-			   CmBooked *booked, int nbooked, const char *outcome, TimestampTz unwon_at)
+/* the rep's own booked component of a key, or NULL */
+static CmBooked *
+cm_booked_own(CmBooked *booked, int nbooked)
 {
-	MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
+	CmBooked   *own = NULL;
+	int			i;
+
+	for (i = 0; i < nbooked; i++)
+		if (booked[i].comp == CM_COMP_OWN)
+			own = &booked[i];
+	return own;
+}
+
+/*
+ * A correction of the key (deal, payment), dated when the credit is due
+ * now, else when the own component was booked.
+ */
+static void
+cm_corr_init(CmCorr *c, int64 deal_id, int64 pay, CmDue *due, CmBooked *own)
+{
+	memset(c, 0, sizeof(*c));
+	c->deal_id = deal_id;
+	c->payment_id = pay;
+	c->payment = pay != 0;
+	if (due == NULL)
+		return;
+	c->at = due->present ? due->ev.at : own ? own->at : 0;
+	c->day = due->present ? due->ev.day : cm_ts_date(c->at);
+}
+
+/*
+ * Booking basis, the deal fell through (outcome lost, reopened, or the deal
+ * deleted): claw back every booked component whose win lies within its
+ * plan's clawback window of the fall.
+ */
+static void
+cm_correct_clawbacks(CmRun *run, CmRep *rep, int64 deal_id, CmBooked *booked, int nbooked,
+					 const char *outcome, TimestampTz unwon_at)
+{
+	CmReason	reason = outcome == NULL ? CR_DELETED :
+		strcmp(outcome, "lost") == 0 ? CR_LOST : CR_REOPENED;
+	CmCorr		c;
+	int			i;
+
+	cm_corr_init(&c, deal_id, 0, NULL, NULL);
+	for (i = 0; i < nbooked; i++)
+	{
+		CmBooked   *b = &booked[i];
+		int32		days = b->plan ? b->plan->clawback_days : 0;
+
+		if (days <= 0 || (sm_numeric_sign(b->amount) == 0 &&
+						  (b->comp != CM_COMP_OWN || sm_numeric_sign(b->credit) == 0)))
+			continue;
+		if (unwon_at < b->at || unwon_at > b->at + (int64) days * USECS_PER_DAY)
+			continue;
+		c.what = CM_CORR_LINE;
+		c.kind = CK_CLAWBACK;
+		c.reason = reason;
+		c.at = b->at;
+		c.day = cm_ts_date(b->at);
+		c.plan = b->plan;
+		c.spiff_id = b->comp == CM_COMP_SPIFF ? b->aux : 0;
+		c.source_rep_id = b->comp == CM_COMP_OVERRIDE ? b->aux : 0;
+		c.credit = b->comp == CM_COMP_OWN ? sm_numeric_neg(b->credit) : NULL;
+		c.base = sm_numeric_copy(run->run_cxt, b->amount);
+		c.rate = sm_numeric_const(1);
+		c.amount = sm_numeric_neg(b->amount);
+		c.reversed_at = unwon_at;
+		cm_add_corr(run, rep, &c);
+	}
+}
+
+/* the rep's own credit: what is due against what was booked */
+static void
+cm_correct_own_credit(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
+					  CmBooked *booked, int nbooked)
+{
+	CmBooked   *own = cm_booked_own(booked, nbooked);
+	Numeric		due_credit = due->present ? due->credit : sm_numeric_const(0);
+	Numeric		delta = sm_numeric_sub(due_credit, own ? own->credit : sm_numeric_const(0));
+	CmCorr		c;
+
+	if (sm_numeric_sign(delta) == 0)
+		return;
+	cm_corr_init(&c, deal_id, pay, due, own);
+	c.reason = own == NULL ? CR_LATE : !due->present ? (pay ? CR_REMOVED : CR_MOVED) : CR_CHANGED;
+	c.what = CM_CORR_CREDIT;
+	c.plan = due->present ? due->plan : own->plan;
+	c.share = due->present ? sm_numeric_copy(run->run_cxt, due->ev.share) : NULL;
+	c.delta = sm_numeric_copy(run->run_cxt, delta);
+	if (c.plan != NULL)
+		cm_add_corr(run, rep, &c);
+}
+
+/* SPIFFs: what is due against what was booked, SPIFF by SPIFF */
+static void
+cm_correct_spiffs(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
+				  CmBooked *booked, int nbooked)
+{
 	CmCorr		c;
 	int			i,
 				j;
-	bool		won = outcome != NULL && strcmp(outcome, "won") == 0;
-	CmBooked   *own = NULL;
 
-	for (i = 0; i < nbooked; i++)
-		if (booked[i].comp == 0)
-			own = &booked[i];
-
-	memset(&c, 0, sizeof(c));
-	c.deal_id = deal_id;
-	c.payment_id = pay;
-	c.payment = pay != 0;
-
-	if (pay == 0 && !won && nbooked > 0)
-	{
-		/* booking basis, the deal fell through: claw back within the window */
-		CmReason	reason = outcome == NULL ? CR_DELETED :
-			strcmp(outcome, "lost") == 0 ? CR_LOST : CR_REOPENED;
-
-		for (i = 0; i < nbooked; i++)
-		{
-			CmBooked   *b = &booked[i];
-			int32		days = b->plan ? b->plan->clawback_days : 0;
-
-			if (days <= 0 || (sm_numeric_sign(b->amount) == 0 && (b->comp != 0 || sm_numeric_sign(b->credit) == 0)))
-				continue;
-			if (unwon_at < b->at || unwon_at > b->at + (int64) days * USECS_PER_DAY)
-				continue;
-			c.own = false;
-			c.kind = CK_CLAWBACK;
-			c.reason = reason;
-			c.at = b->at;
-			c.day = cm_ts_date(b->at);
-			c.plan = b->plan;
-			c.spiff_id = b->comp == 1 ? b->aux : 0;
-			c.source_rep_id = b->comp == 2 ? b->aux : 0;
-			c.credit = b->comp == 0 ? sm_numeric_neg(b->credit) : NULL;
-			c.base = sm_numeric_copy(run->run_cxt, b->amount);
-			c.rate = sm_numeric_const(1);
-			c.amount = sm_numeric_neg(b->amount);
-			c.reversed_at = unwon_at;
-			cm_add_corr(run, rep, &c);
-		}
-		MemoryContextSwitchTo(old);
-		return;
-	}
-
-	/* the rep's own credit */
-	{
-		Numeric		due_credit = due->present ? due->credit : sm_numeric_const(0);
-		Numeric		delta = sm_numeric_sub(due_credit, own ? own->credit : sm_numeric_const(0));
-
-		c.reason = own == NULL ? CR_LATE : !due->present ? (pay ? CR_REMOVED : CR_MOVED) : CR_CHANGED;
-		c.at = due->present ? due->ev.at : own ? own->at : 0;
-		c.day = due->present ? due->ev.day : cm_ts_date(c.at);
-		if (sm_numeric_sign(delta) != 0)
-		{
-			c.own = true;
-			c.plan = due->present ? due->plan : own->plan;
-			c.share = due->present ? sm_numeric_copy(run->run_cxt, due->ev.share) : NULL;
-			c.delta = sm_numeric_copy(run->run_cxt, delta);
-			if (c.plan != NULL)
-				cm_add_corr(run, rep, &c);
-		}
-	}
-
-	/* SPIFFs: what is due against what was booked, SPIFF by SPIFF */
-	c.own = false;
+	/* dated as the own credit's correction, with which they sort */
+	cm_corr_init(&c, deal_id, pay, due, cm_booked_own(booked, nbooked));
+	c.what = CM_CORR_LINE;
 	c.kind = CK_ADJUSTMENT;
-	c.share = NULL;
 	for (i = 0; i < due->nspiffs + nbooked; i++)
 	{
 		int64		spiff_id;
@@ -185,7 +216,7 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 
 		if (i < due->nspiffs)
 			spiff_id = due->spiff_id[i];
-		else if (booked[i - due->nspiffs].comp == 1)
+		else if (booked[i - due->nspiffs].comp == CM_COMP_SPIFF)
 		{
 			spiff_id = booked[i - due->nspiffs].aux;
 			/* handled with the due SPIFF already? */
@@ -205,7 +236,7 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 				in_due = true;
 			}
 		for (j = 0; j < nbooked; j++)
-			if (booked[j].comp == 1 && booked[j].aux == spiff_id)
+			if (booked[j].comp == CM_COMP_SPIFF && booked[j].aux == spiff_id)
 			{
 				booked_amount = booked[j].amount;
 				plan = plan ? plan : booked[j].plan;
@@ -221,6 +252,27 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 		c.rate = sm_numeric_const(1);
 		c.amount = c.base;
 		cm_add_corr(run, rep, &c);
+	}
+}
+
+/*
+ * The corrections of one (rep, deal, payment) key of finalized periods:
+ * due is what the rep is owed for it today, booked what the ledger booked
+ * per component, outcome and unwon_at the deal's state now.
+ */
+static void
+cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
+			   CmBooked *booked, int nbooked, const char *outcome, TimestampTz unwon_at)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
+	bool		won = outcome != NULL && strcmp(outcome, "won") == 0;
+
+	if (pay == 0 && !won && nbooked > 0)
+		cm_correct_clawbacks(run, rep, deal_id, booked, nbooked, outcome, unwon_at);
+	else
+	{
+		cm_correct_own_credit(run, rep, deal_id, pay, due, booked, nbooked);
+		cm_correct_spiffs(run, rep, deal_id, pay, due, booked, nbooked);
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -281,7 +333,7 @@ cm_corr_cmp(const void *a, const void *b)
 		return x->deal_id < y->deal_id ? -1 : 1;
 	if (x->payment_id != y->payment_id)
 		return x->payment_id < y->payment_id ? -1 : 1;
-	return (int) y->own - (int) x->own;
+	return (int) x->what - (int) y->what;
 }
 
 void
@@ -337,7 +389,7 @@ cm_corrections(CmRun *run)
 				booked = repalloc(booked, sizeof(CmBooked) * maxbooked);
 			}
 			b = &booked[nbooked++];
-			b->comp = DatumGetInt32(bk.v[3]);
+			b->comp = (CmComponent) DatumGetInt32(bk.v[3]);
 			b->aux = DatumGetInt64(bk.v[4]);
 			b->plan = bk.isnull[5] ? NULL : cm_plan_by_id(run, DatumGetInt64(bk.v[5]));
 			b->credit = DatumGetNumericCopy(bk.v[6]);
@@ -385,7 +437,7 @@ cm_apply_corrections(CmRun *run, CmRep *rep, bool limited, TimestampTz until)
 		ev.at = c->at;
 		ev.day = c->day;
 		ev.share = c->share;
-		if (c->own)
+		if (c->what == CM_CORR_CREDIT)
 		{
 			Numeric		delta = c->delta;
 
@@ -512,7 +564,7 @@ cm_load_watch(CmRun *run)
 		c = &w->comps[w->ncomps - 1];
 		memset(c, 0, sizeof(*c));
 		c->rep_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
-		c->comp = DatumGetInt32(sm_spi_col(tt, i, 3, &isnull));
+		c->comp = (CmComponent) DatumGetInt32(sm_spi_col(tt, i, 3, &isnull));
 		c->aux = sm_spi_int64(tt->vals[i], tt->tupdesc, 4, 0);
 		c->plan = cm_plan_by_id(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 5, 0));
 		c->credit_net = sm_spi_numeric(tt->vals[i], tt->tupdesc, 6);
@@ -593,7 +645,7 @@ cm_refunds(CmRun *run)
 					base = net;
 					rate = sm_numeric_const(1);
 				}
-				if (c->comp == 0 && c->credit_gross != NULL)
+				if (c->comp == CM_COMP_OWN && c->credit_gross != NULL)
 				{
 					credit = sm_numeric_mul(c->credit_gross, r->fraction);
 					if (c->credit_net && sm_numeric_cmp(credit, c->credit_net) > 0)
@@ -607,9 +659,9 @@ cm_refunds(CmRun *run)
 				ev.at = c->at;
 				cm_line_init(v, n);
 				cm_line_event(v, n, &ev);
-				if (c->comp == 1)
+				if (c->comp == CM_COMP_SPIFF)
 					CM_SET(v, n, LC_SPIFF, Int64GetDatum(c->aux));
-				if (c->comp == 2)
+				if (c->comp == CM_COMP_OVERRIDE)
 					CM_SET(v, n, LC_SOURCE, Int64GetDatum(c->aux));
 				if (credit != NULL)
 					CM_SET(v, n, LC_CREDIT, NumericGetDatum(sm_numeric_neg(credit)));

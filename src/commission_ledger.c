@@ -253,8 +253,9 @@ cm_record(CmRun *run, CmRep *rep, CmPlan *plan, CmKind kind, Datum *v, bool *n, 
 {
 	int64		deal_id = DatumGetInt64(v[LC_DEAL]);
 	CmWatch    *w = hash_search(run->watch, &deal_id, HASH_FIND, NULL);
-	int			comp = !n[LC_SPIFF] ? 1 : !n[LC_SOURCE] ? 2 : 0;
-	int64		aux = comp == 1 ? DatumGetInt64(v[LC_SPIFF]) : comp == 2 ? DatumGetInt64(v[LC_SOURCE]) : 0;
+	CmComponent comp = !n[LC_SPIFF] ? CM_COMP_SPIFF : !n[LC_SOURCE] ? CM_COMP_OVERRIDE : CM_COMP_OWN;
+	int64		aux = comp == CM_COMP_SPIFF ? DatumGetInt64(v[LC_SPIFF]) :
+		comp == CM_COMP_OVERRIDE ? DatumGetInt64(v[LC_SOURCE]) : 0;
 	CmComp	   *c = NULL;
 	int			i;
 	MemoryContext old;
@@ -280,7 +281,7 @@ cm_record(CmRun *run, CmRep *rep, CmPlan *plan, CmKind kind, Datum *v, bool *n, 
 	sm_numeric_accum(run->run_cxt, &c->amount_net, amount);
 	if (kind != CK_CLAWBACK)
 		sm_numeric_accum(run->run_cxt, &c->amount_gross, amount);
-	if (comp == 0 && !n[LC_CREDIT])
+	if (comp == CM_COMP_OWN && !n[LC_CREDIT])
 	{
 		sm_numeric_accum(run->run_cxt, &c->credit_net, DatumGetNumeric(v[LC_CREDIT]));
 		if (kind != CK_CLAWBACK)
