@@ -27,14 +27,17 @@ SQL_PARTS    = src/core.sql \
                src/webhook.sql \
                src/analytics.sql \
                src/security.sql \
-               src/security_rls.sql
+               src/security_rls.sql \
+               src/webhook_events.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
 # after security.sql, so both scripts create them the same way).
 UPGRADE_PARTS = upgrade/0.1.0--0.2.0/core-convert-amount.sql \
                 upgrade/0.1.0--0.2.0/core-reporting-currency.sql \
-                src/security_rls.sql
+                upgrade/0.1.0--0.2.0/webhook.sql \
+                src/security_rls.sql \
+                src/webhook_events.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

@@ -6,10 +6,11 @@
 --   psql -f bench/kpi_reference.sql DBNAME
 --   SELECT * FROM kpi_ref.compute_scorecards(scheme_id, period_start, period_end);
 --
--- It is written the way one would without C: every built-in metric is a
--- set-oriented SQL function of the custom-metric shape, (p_from, p_to) ->
--- one row per rep, and the scorecard function calls one per KPI of the
--- scheme, then scores, weights, grades, ranks and stores in SQL.  The
+-- It is written the way a strong DBA would without C: every built-in metric
+-- is a set-oriented function of the custom-metric shape, (p_from, p_to) ->
+-- one row per rep; the deal metrics share one pass over the credited deals
+-- (kpi_ref.credit_pass); the scorecard function calls one metric per KPI of
+-- the scheme, then scores, weights, grades, ranks and stores in SQL.  The
 -- arithmetic is the extension's, step for step (multiply before dividing,
 -- values rounded to 4 decimals, scores to 2), so the results are equal.
 
@@ -77,69 +78,89 @@ AS $$
         OR (d.created_at >= p_from::timestamptz AND d.created_at < (p_to + 1)::timestamptz)
 $$;
 
+-- One pass over the credited deals: every deal metric's sums per rep, in
+-- pg_temp.kpi_ref_credit, built once by compute_scorecards before the
+-- metrics are read (a strong DBA scans the deals once, not once per KPI).
+CREATE FUNCTION kpi_ref.credit_pass(p_from date, p_to date)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    DROP TABLE IF EXISTS pg_temp.kpi_ref_credit;
+    CREATE TEMP TABLE kpi_ref_credit AS
+    SELECT rep_id,
+           sum(kpi_ref.to_reporting(amount * share, currency, closed_at::date)) FILTER (WHERE won) AS revenue,
+           sum(share) FILTER (WHERE won) AS won,
+           sum(share) FILTER (WHERE won OR lost) AS closed,
+           sum(share * extract(epoch FROM closed_at - created_at)) FILTER (WHERE won) AS seconds,
+           sum(kpi_ref.to_reporting(amount * share, currency, created_at::date)) FILTER (WHERE created) AS created
+      FROM kpi_ref.deal_credit(p_from, p_to) GROUP BY rep_id;
+END
+$$;
+
 -- Each metric: one row per rep; seen = the rep has rows in the metric's
--- source tables in the period (a former rep is scored only then).
+-- source tables in the period (a former rep is scored only then).  The deal
+-- metrics read the one pass above (PL/pgSQL: the temporary table does not
+-- exist when they are created).
 CREATE FUNCTION kpi_ref.metric_revenue_won(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
     SELECT r.rep_id, round(coalesce(c.revenue, 0), 4), c.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT rep_id, sum(kpi_ref.to_reporting(amount * share, currency, closed_at::date)) FILTER (WHERE won) AS revenue
-                   FROM kpi_ref.deal_credit(p_from, p_to) GROUP BY rep_id) c ON c.rep_id = r.rep_id
+      FROM salesmgmt.rep r LEFT JOIN pg_temp.kpi_ref_credit c ON c.rep_id = r.rep_id;
+END
 $$;
 
 CREATE FUNCTION kpi_ref.metric_deals_won(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
-    SELECT r.rep_id, round(coalesce(c.n, 0), 4), c.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT rep_id, sum(share) FILTER (WHERE won) AS n
-                   FROM kpi_ref.deal_credit(p_from, p_to) GROUP BY rep_id) c ON c.rep_id = r.rep_id
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT r.rep_id, round(coalesce(c.won, 0), 4), c.rep_id IS NOT NULL
+      FROM salesmgmt.rep r LEFT JOIN pg_temp.kpi_ref_credit c ON c.rep_id = r.rep_id;
+END
 $$;
 
 CREATE FUNCTION kpi_ref.metric_win_rate(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
     SELECT r.rep_id,
            CASE WHEN c.closed > 0 THEN round(coalesce(c.won, 0) * 100 / c.closed, 4) END,
            c.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT rep_id, sum(share) FILTER (WHERE won) AS won,
-                        sum(share) FILTER (WHERE won OR lost) AS closed
-                   FROM kpi_ref.deal_credit(p_from, p_to) GROUP BY rep_id) c ON c.rep_id = r.rep_id
+      FROM salesmgmt.rep r LEFT JOIN pg_temp.kpi_ref_credit c ON c.rep_id = r.rep_id;
+END
 $$;
 
 CREATE FUNCTION kpi_ref.metric_avg_deal_size(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
-    SELECT r.rep_id,
-           CASE WHEN c.n > 0 THEN round(c.revenue / c.n, 4) END,
-           c.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT rep_id, sum(share) FILTER (WHERE won) AS n,
-                        sum(kpi_ref.to_reporting(amount * share, currency, closed_at::date)) FILTER (WHERE won) AS revenue
-                   FROM kpi_ref.deal_credit(p_from, p_to) GROUP BY rep_id) c ON c.rep_id = r.rep_id
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT r.rep_id, CASE WHEN c.won > 0 THEN round(c.revenue / c.won, 4) END, c.rep_id IS NOT NULL
+      FROM salesmgmt.rep r LEFT JOIN pg_temp.kpi_ref_credit c ON c.rep_id = r.rep_id;
+END
 $$;
 
 CREATE FUNCTION kpi_ref.metric_sales_cycle_days(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
-    SELECT r.rep_id,
-           CASE WHEN c.n > 0 THEN round(c.seconds / (c.n * 86400), 4) END,
-           c.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT rep_id, sum(share) FILTER (WHERE won) AS n,
-                        sum(share * extract(epoch FROM closed_at - created_at)) FILTER (WHERE won) AS seconds
-                   FROM kpi_ref.deal_credit(p_from, p_to) GROUP BY rep_id) c ON c.rep_id = r.rep_id
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT r.rep_id, CASE WHEN c.won > 0 THEN round(c.seconds / (c.won * 86400), 4) END, c.rep_id IS NOT NULL
+      FROM salesmgmt.rep r LEFT JOIN pg_temp.kpi_ref_credit c ON c.rep_id = r.rep_id;
+END
 $$;
 
 CREATE FUNCTION kpi_ref.metric_pipeline_created(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
-    SELECT r.rep_id, round(coalesce(c.amount, 0), 4), c.rep_id IS NOT NULL
-      FROM salesmgmt.rep r
-      LEFT JOIN (SELECT rep_id, sum(kpi_ref.to_reporting(amount * share, currency, created_at::date)) FILTER (WHERE created) AS amount
-                   FROM kpi_ref.deal_credit(p_from, p_to) GROUP BY rep_id) c ON c.rep_id = r.rep_id
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT r.rep_id, round(coalesce(c.created, 0), 4), c.rep_id IS NOT NULL
+      FROM salesmgmt.rep r LEFT JOIN pg_temp.kpi_ref_credit c ON c.rep_id = r.rep_id;
+END
 $$;
 
 -- activities of the given kinds in the period (every activity makes the rep seen)
@@ -162,19 +183,21 @@ LANGUAGE sql STABLE AS $$ SELECT * FROM kpi_ref.activity_count(p_from, p_to, '{m
 
 CREATE FUNCTION kpi_ref.metric_quota_attainment(p_from date, p_to date)
 RETURNS TABLE (rep_id bigint, value numeric, seen boolean)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
     SELECT r.rep_id,
            CASE WHEN q.amount <> 0 THEN round(coalesce(c.revenue, 0) * 100 / q.amount, 4) END,
            c.rep_id IS NOT NULL OR q.rep_id IS NOT NULL
       FROM salesmgmt.rep r
-      LEFT JOIN (SELECT rep_id, sum(kpi_ref.to_reporting(amount * share, currency, closed_at::date)) FILTER (WHERE won) AS revenue
-                   FROM kpi_ref.deal_credit(p_from, p_to) GROUP BY rep_id) c ON c.rep_id = r.rep_id
+      LEFT JOIN pg_temp.kpi_ref_credit c ON c.rep_id = r.rep_id
       LEFT JOIN (SELECT q.rep_id,
                         sum(kpi_ref.to_reporting(q.amount * (least(q.period_end, p_to) - greatest(q.period_start, p_from) + 1)
                                                  / (q.period_end - q.period_start + 1), q.currency::text, p_to)) AS amount
                    FROM salesmgmt.quota q
                   WHERE q.rep_id IS NOT NULL AND q.period_start <= p_to AND q.period_end >= p_from
-                  GROUP BY q.rep_id) q ON q.rep_id = r.rep_id
+                  GROUP BY q.rep_id) q ON q.rep_id = r.rep_id;
+END
 $$;
 
 CREATE FUNCTION kpi_ref.metric_task_completion_rate(p_from date, p_to date)
@@ -282,6 +305,7 @@ BEGIN
     ELSE
         TRUNCATE pg_temp.kpi_ref_value;
     END IF;
+    PERFORM kpi_ref.credit_pass(p_period_start, p_period_end);
     FOR v_item IN
         SELECT k.kpi_id, k.metric, k.metric_function
           FROM salesmgmt.kpi_scheme_item i JOIN salesmgmt.kpi k ON k.kpi_id = i.kpi_id

@@ -64,10 +64,14 @@ DECLARE
     f regprocedure;
 BEGIN
     -- tables without row-level security: default deny, admins see all
+    -- (the configuration that security.sql leaves readable by all is the
+    -- exception, as there)
     FOR o IN
         SELECT c.oid::regclass FROM pg_catalog.pg_class c
          WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind IN ('r', 'p')
            AND NOT c.relrowsecurity
+           AND c.relname NOT IN ('currency', 'currency_rate', 'team', 'rep', 'pipeline', 'stage',
+                                 'stage_transition')
          ORDER BY 1
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', o);
@@ -103,10 +107,15 @@ BEGIN
         EXECUTE pg_catalog.format('GRANT SELECT ON %s TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep', o);
     END LOOP;
 
-    -- functions never granted: not for PUBLIC, executable by admins
+    -- functions PUBLIC may still execute (CREATE FUNCTION grants that by
+    -- default, and a GRANT to a role keeps it): not for PUBLIC, executable
+    -- by admins
     FOR f IN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-         WHERE p.pronamespace = 'salesmgmt'::regnamespace AND p.proacl IS NULL
+         WHERE p.pronamespace = 'salesmgmt'::regnamespace
+           AND EXISTS (SELECT 1
+                         FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+                        WHERE a.grantee = 0)
          ORDER BY 1
     LOOP
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);

@@ -674,17 +674,9 @@ typedef enum
 	EV_CREATED, EV_UPDATED, EV_STAGE_CHANGED, EV_WON, EV_LOST, EV_REOPENED, EV_DELETED
 } SmEventType;
 
+/* Attribute number of a column, or 0 when the table has none of that name */
 static int
-event_type_index(const char *name)
-{
-	for (int i = 0; i < (int) N_EVENT_TYPES; i++)
-		if (strcmp(name, event_type_names[i]) == 0)
-			return i;
-	return -1;
-}
-
-static int
-attnum_of(TupleDesc desc, const char *name)
+attnum_or_zero(TupleDesc desc, const char *name)
 {
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -693,8 +685,17 @@ attnum_of(TupleDesc desc, const char *name)
 		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
 			return i + 1;
 	}
-	elog(ERROR, "column \"%s\" not found", name);
-	return 0;					/* keep compiler quiet */
+	return 0;
+}
+
+static int
+attnum_of(TupleDesc desc, const char *name)
+{
+	int			a = attnum_or_zero(desc, name);
+
+	if (a == 0)
+		elog(ERROR, "column \"%s\" not found", name);
+	return a;
 }
 
 /*
@@ -787,19 +788,11 @@ sm_webhook_endpoint_check(PG_FUNCTION_ARGS)
 					 errhint("Use null to receive every event type.")));
 		for (int i = 0; i < n; i++)
 		{
-			char	   *name;
-
 			if (elnulls[i])
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("webhook event types must not contain null")));
-			name = TextDatumGetCString(elems[i]);
-			if (event_type_index(name) < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unknown webhook event type \"%s\"", name),
-						 errhint("Event types are deal.created, deal.updated, deal.stage_changed, deal.won, "
-								 "deal.lost, deal.reopened and deal.deleted.")));
+			/* whether it is registered: _webhook_subscription_check */
 		}
 	}
 
@@ -1044,10 +1037,11 @@ load_cache(void)
 							  &elems, &elnulls, &ne);
 			for (int i = 0; i < ne; i++)
 			{
-				int			k = elnulls[i] ? -1 : event_type_index(TextDatumGetCString(elems[i]));
+				char	   *pattern = elnulls[i] ? NULL : TextDatumGetCString(elems[i]);
 
-				if (k >= 0)
-					types |= 1 << k;
+				for (int k = 0; pattern && k < (int) N_EVENT_TYPES; k++)
+					if (sm_webhook_type_matches(pattern, event_type_names[k]))
+						types |= 1 << k;
 			}
 		}
 		if (cache.n_endpoints == cap)
@@ -1450,6 +1444,12 @@ sm_webhook_enqueue(PG_FUNCTION_ARGS)
 	set_col(edesc, values, nulls, "payload",
 			PointerGetDatum(cstring_to_text_with_len(body.data, body.len)));
 	set_col(edesc, values, nulls, "occurred_at", TimestampTzGetDatum(now));
+	/* the subject columns came with 0.2.0: the library also serves 0.1.0 */
+	if (attnum_or_zero(edesc, "subject_id") > 0)
+	{
+		set_col(edesc, values, nulls, "subject_type", CStringGetTextDatum("deal"));
+		set_col(edesc, values, nulls, "subject_id", Int64GetDatum(deal_id));
+	}
 	outbox_insert(event_rel, values, nulls);
 
 	/* one delivery per subscribed endpoint */

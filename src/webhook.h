@@ -15,6 +15,7 @@
 
 #include "lib/stringinfo.h"
 #include "storage/latch.h"
+#include "storage/spin.h"
 
 /* bgw_type of the worker, also its backend_type in pg_stat_activity */
 #define SM_WEBHOOK_WORKER_TYPE	"salesmgmt webhook worker"
@@ -62,6 +63,9 @@ extern void sm_webhook_signature(const char *secret, const char *msg_id,
 								 int64 timestamp, const char *body, size_t bodylen,
 								 StringInfo out);
 extern bool sm_webhook_address_refused(const struct sockaddr *sa, const char **why);
+
+/* webhook_events.c */
+extern bool sm_webhook_type_matches(const char *pattern, const char *type);
 
 /* webhook_worker.c */
 extern void sm_webhook_register_static_worker(void);

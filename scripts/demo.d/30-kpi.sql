@@ -20,6 +20,9 @@ SELECT (date_trunc('quarter', max(stage_entered_at)) - interval '1 year')::date 
 \echo
 \echo '================ Performance evaluation: KPI scorecards ================'
 \echo
+\echo '-- (The deals, activities and payments come from the demo generator; the manager reviews, CSAT/NPS'
+\echo '--  answers and training records scored here are synthetic too, made by bench/kpi_data.sql.)'
+\echo
 \echo '-- The scheme: 15 KPIs (results, activity, customer satisfaction, training, attitude), weights sum to 100'
 SELECT k.code, k.metric, k.direction AS better, k.method, k.target, k.floor, k.cap, i.weight
   FROM salesmgmt.kpi_scheme_item i JOIN salesmgmt.kpi k USING (kpi_id)

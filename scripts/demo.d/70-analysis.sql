@@ -6,6 +6,8 @@
 \pset footer off
 \echo
 \echo '================ Analysis: win rates, velocity, coverage, feedback ================'
+\echo '(All figures below come from synthetic data: the demo generator''s deals, and CSAT/NPS answers,'
+\echo ' reviews and feedback records generated for the tour; they show the views at work, not real results.)'
 
 -- the regions are the teams right below the top of the tree
 CREATE TEMP VIEW region AS

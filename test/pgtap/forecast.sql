@@ -256,7 +256,13 @@ VALUES ('2024-04-01', '2024-06-30', 3, 'commit', 1000);
 SELECT throws_ok($$UPDATE salesmgmt.forecast_adjustment SET amount = 0$$, '55000',
                  'salesmgmt.forecast_adjustment is append-only: UPDATE is not allowed',
                  'changing an adjustment: 55000');
-SELECT ok(salesmgmt.snapshot_forecast('2024-04-01', '2024-06-30') > 0, 'a snapshot is taken');
+SELECT salesmgmt.snapshot_forecast('2024-04-01', '2024-06-30') AS snap \gset
+SELECT results_eq(
+    format($$SELECT line_no, group_id, commit_forecast, best_case_forecast, weighted, deal_count
+               FROM salesmgmt.forecast_snapshot WHERE snapshot_id = %s ORDER BY line_no$$, :snap),
+    $$SELECT ordinality::integer, group_id, commit_forecast, best_case_forecast, weighted, deal_count
+        FROM salesmgmt.forecast('2024-04-01', '2024-06-30', 'rep') WITH ORDINALITY$$,
+    'a snapshot stores the forecast it was taken of, row for row');
 SELECT throws_ok($$DELETE FROM salesmgmt.forecast_snapshot$$, '55000', NULL, 'deleting a snapshot: 55000');
 SELECT throws_ok($$TRUNCATE salesmgmt.forecast_snapshot$$, '55000', NULL, 'truncating the snapshots: 55000');
 SELECT is((SELECT adjusted_commit - commit FROM salesmgmt.forecast('2024-04-01', '2024-09-30', 'rep') WHERE group_id = 3),

@@ -7,7 +7,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(77);
+SELECT plan(79);
 
 \ir ../sql/security_world.sql
 
@@ -117,7 +117,11 @@ SELECT set_eq('SELECT DISTINCT rep_id FROM salesmgmt.activity', ARRAY[2, 3, 4, 5
 WITH u AS (UPDATE salesmgmt.deal SET amount = amount + 1 WHERE owner_rep_id IN (4, 6) RETURNING owner_rep_id)
 SELECT is(array_agg(DISTINCT owner_rep_id), ARRAY[4]::bigint[], 'm2 updates the deals of its team, not of r6') FROM u;
 SELECT lives_ok($$UPDATE salesmgmt.deal SET owner_rep_id = 5 WHERE deal_id = 41$$, 'm2 reassigns a deal within its tree');
+SELECT is((SELECT owner_rep_id FROM salesmgmt.deal WHERE deal_id = 41), 5::bigint,
+          'and the deal is r5''s now (not filtered out silently)');
 SELECT lives_ok($$UPDATE salesmgmt.deal SET account_id = 5 WHERE deal_id = 41$$, 'm2 moves a deal to an account of its tree');
+SELECT is((SELECT account_id FROM salesmgmt.deal WHERE deal_id = 41), 5::bigint,
+          'and the deal is on account 5 now');
 SELECT throws_ok($$UPDATE salesmgmt.deal SET account_id = 6 WHERE deal_id = 41$$, '42501', NULL,
                  'm2 cannot move a deal to an account outside its tree');
 SELECT throws_ok($$UPDATE salesmgmt.deal SET owner_rep_id = 6 WHERE deal_id = 52$$, '42501', NULL,

@@ -123,3 +123,14 @@ UPDATE salesmgmt.deal SET amount = amount + 1
  WHERE deal_id = (SELECT min(deal_id) FROM salesmgmt.deal)
    AND NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_delivery);
 \endif
+
+-- a user's own event type (dumped: not builtin) and an event of it
+SELECT to_regclass('salesmgmt.webhook_event_type') IS NOT NULL AS have_event_types \gset
+\if :have_event_types
+INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description)
+SELECT 'app.filled', 'app', 'Filled by test/sql/fill_every_table.sql.'
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_event_type WHERE NOT builtin);
+SELECT salesmgmt.emit_event('app.filled', 'account', min(account_id), '{"filled": true}')
+  FROM salesmgmt.account
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_event WHERE event_type = 'app.filled') \g /dev/null
+\endif

@@ -81,10 +81,31 @@ foreach my $currency ('USD', 'EUR')
 	is($lines, $nc * 15, "$currency: 15 lines per scorecard");
 	is("$cl_only/$rl_only", '0/0', "$currency: same stored lines");
 }
-# the EUR run converted USD amounts through the reverse rate
-isnt($node->safe_psql('src', qq{
-	SELECT max(i.value) FROM salesmgmt.scorecard_item i JOIN salesmgmt.kpi k USING (kpi_id) WHERE k.code = 'revenue'}),
-	'', 'revenue in EUR computed');
+# the EUR run converted every won deal's credit to EUR on its close date:
+# each scored rep's revenue equals the same sum taken in plain SQL with
+# salesmgmt.convert_amount (to the cent), and some reps have revenue
+my ($scored, $with_revenue, $wrong) = split /\|/, $node->safe_psql('src', qq{
+	WITH credit AS (
+		SELECT coalesce(sp.rep_id, d.owner_rep_id) AS rep_id, coalesce(sp.share, 1) AS share,
+		       d.amount, d.currency, d.closed_at
+		  FROM salesmgmt.deal d
+		  JOIN salesmgmt.stage st ON st.stage_id = d.stage_id
+		  LEFT JOIN salesmgmt.deal_split sp ON sp.deal_id = d.deal_id
+		 WHERE st.outcome = 'won' AND d.closed_at >= '$from'::date AND d.closed_at < '$to'::date + 1),
+	expected AS (
+		SELECT rep_id, sum(salesmgmt.convert_amount(amount * share, currency, 'EUR', closed_at::date)) AS v
+		  FROM credit GROUP BY rep_id),
+	got AS (
+		SELECT s.rep_id, i.value
+		  FROM salesmgmt.scorecard s
+		  JOIN salesmgmt.scorecard_item i USING (scorecard_id)
+		  JOIN salesmgmt.kpi k USING (kpi_id)
+		 WHERE s.scheme_id = $scheme AND k.code = 'revenue')
+	SELECT count(*) || '|' || count(*) FILTER (WHERE g.value > 0) || '|'
+	       || count(*) FILTER (WHERE g.value IS NULL OR abs(g.value - coalesce(e.v, 0)) >= 0.01)
+	  FROM got g LEFT JOIN expected e USING (rep_id)});
+cmp_ok($with_revenue, '>', 10, "EUR: $with_revenue of $scored scored reps have revenue");
+is($wrong, '0', 'EUR: every rep\'s revenue is its won credit converted to EUR on the close dates');
 
 # the KPI tables survive a dump and restore, and the restored data computes
 my $dump = $PostgreSQL::Test::Utils::tmp_check . '/kpi.dump';

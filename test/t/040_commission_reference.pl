@@ -32,9 +32,16 @@ $node->command_ok(
 	'the PL/pgSQL reference loaded');
 my ($start, $end) = split /\|/, $node->safe_psql('src', 'SELECT y_start, y_end FROM bench_year');
 
-my $cols = 'rep_id, kind, deal_id, payment_id, plan_id, spiff_id, draw_id, source_rep_id, credited_at,'
-  . ' plan_period_start, plan_period_end, credit, quota, attainment_before, attainment_after, tier,'
-  . ' rate, tiers, earned_before, earned_after, capped, base, recoverable, reversed_at, amount, reason';
+# every column but the two that name the row (line_id, created_at)
+my $cols = 'period_start, period_end, rep_id, kind, status, deal_id, payment_id, plan_id, spiff_id,'
+  . ' draw_id, source_rep_id, credited_at, plan_period_start, plan_period_end, share, credit, quota,'
+  . ' attainment_before, attainment_after, tier, rate, tiers, earned_before, earned_after, capped,'
+  . ' base, recoverable, reversed_at, amount, currency, reason';
+is($node->safe_psql('src', qq{
+	SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
+	 WHERE attrelid = 'salesmgmt.commission_line'::regclass AND attnum > 0 AND NOT attisdropped
+	   AND attname NOT IN ('line_id', 'created_at')}), $cols,
+	'the comparison names every column of a ledger line');
 my $compare = qq{
 	SELECT (SELECT count(*) FROM ((TABLE c EXCEPT ALL TABLE r) UNION ALL (TABLE r EXCEPT ALL TABLE c)) d)
 	     + (SELECT count(*) FROM (
@@ -56,10 +63,10 @@ foreach my $k (qw(earned spiff override clawback draw))
 {
 	cmp_ok($kinds{$k} // 0, '>', 0, "the comparison covers $k lines");
 }
-ok($node->safe_psql('src', 'SELECT count(*) > 0 FROM salesmgmt.commission_line WHERE tiers IS NOT NULL'),
-	'and lines that cross tiers');
-ok($node->safe_psql('src', 'SELECT count(*) > 0 FROM salesmgmt.commission_line WHERE capped'),
-	'and capped lines');
+is($node->safe_psql('src', 'SELECT count(*) > 0 FROM salesmgmt.commission_line WHERE tiers IS NOT NULL'),
+	't', 'and lines that cross tiers');
+is($node->safe_psql('src', 'SELECT count(*) > 0 FROM salesmgmt.commission_line WHERE capped'),
+	't', 'and capped lines');
 
 # finalize, dump, restore: the ledger and its guards come back
 is($node->safe_psql('src', "SELECT salesmgmt.finalize_commissions('$start', '$end') > 0"), 't',

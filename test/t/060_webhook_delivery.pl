@@ -200,6 +200,21 @@ is(sql(q{SELECT count(*) FROM salesmgmt.webhook_attempt a WHERE NOT EXISTS
         (SELECT 1 FROM salesmgmt.webhook_delivery d WHERE d.delivery_id = a.delivery_id)}), 0,
 	'and their attempts');
 
+# ------------------------------------- events of emit_event, any concern
+my ($ev_endpoint, $ev_secret) = split /\|/, sql(q{
+INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description) VALUES ('app.thing_done', 'app', 'A thing was done.');
+SELECT endpoint_id, secret FROM salesmgmt.create_webhook('} . $rx->url('/events') . q{', ARRAY['app.*'])});
+my $ev_id = sql(q{SELECT salesmgmt.emit_event('app.thing_done', 'thing', 7, '{"n": 7}')});
+wait_state(qq{state = 'delivered' FROM salesmgmt.webhook_delivery WHERE event_id = '$ev_id' AND endpoint_id = $ev_endpoint},
+	'an emit_event event is delivered');
+my ($ev_req) = grep { $_->{path} eq '/events' } $rx->requests;
+is($ev_req->{headers}{'webhook-id'}, $ev_id, 'with its event id');
+is($ev_req->{headers}{'webhook-signature'}, $rx->openssl_signature($ev_secret, $ev_req), 'signed');
+my $ev_body = decode_json($ev_req->{body});
+is_deeply([ sort keys %$ev_body ], [ 'data', 'timestamp', 'type' ], 'body: type, timestamp, data');
+is($ev_body->{type}, 'app.thing_done', 'the type');
+is_deeply($ev_body->{data}, { n => 7 }, 'the data as given');
+
 # ------------------------------------------------ worker started on demand
 $node->safe_psql('postgres', 'CREATE DATABASE other');
 $node->safe_psql('other', 'CREATE EXTENSION salesmgmt');

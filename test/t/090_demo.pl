@@ -40,6 +40,8 @@ foreach my $file (sort glob("$root/scripts/demo.d/*.sql"))
 # the analysis part shows real figures, not an empty data set
 like($stdout, qr/All pipelines \|\s+\d+ \|\s+\d+ \|\s+0\.\d{4}/, 'win rates of the organisation are shown');
 like($stdout, qr/SM051: feedback \d+ is already resolved/, 'the feedback loop is closed and a second resolution refused');
+like($stdout, qr/reviews, CSAT\/NPS\s*\n?.*synthetic/, 'the tour says the scored reviews and CSAT answers are synthetic');
+like($stdout, qr/All figures below come from synthetic data/, 'and so are the analysis figures');
 is($node->safe_psql('salesmgmt_demo',
 		q{SELECT count(*) > 0 AND bool_or(status = 'resolved') FROM salesmgmt.feedback}),
 	't', 'the tour recorded and resolved feedback');
