@@ -169,7 +169,7 @@ static const MetricInfo metric_info[NUM_METRICS] = {
 };
 
 static KpiMetric
-metric_from_name(const char *name)
+kp_metric_from_name(const char *name)
 {
 	int			i;
 
@@ -198,7 +198,7 @@ typedef enum KpiMethod
 static const char *const method_names[] = {"achievement", "reduction", "threshold", "band"};
 
 static KpiMethod
-method_from_name(const char *name)
+kp_method_from_name(const char *name)
 {
 	int			i;
 
@@ -219,7 +219,7 @@ typedef enum KpiDirection
 } KpiDirection;
 
 static KpiDirection
-direction_from_name(const char *name)
+kp_direction_from_name(const char *name)
 {
 	if (strcmp(name, "higher") == 0)
 		return DIR_HIGHER;
@@ -234,7 +234,7 @@ static Numeric num_hundred;
 static Numeric num_seconds_per_day;
 
 static void
-init_constants(void)
+kp_init_constants(void)
 {
 	MemoryContext old;
 
@@ -265,7 +265,7 @@ typedef struct DefinitionContext
 	((dc)->code ? errcontext("KPI \"%s\"", (dc)->code) : 0)
 
 static void
-check_finite(const DefinitionContext *dc, const char *what, Numeric v)
+kp_check_finite(const DefinitionContext *dc, const char *what, Numeric v)
 {
 	if (v != NULL && (numeric_is_nan(v) || numeric_is_inf(v)))
 		ereport(ERROR,
@@ -280,13 +280,13 @@ check_finite(const DefinitionContext *dc, const char *what, Numeric v)
  * constraints and refuse bad arguments to kpi_score().
  */
 static void
-check_definition(const DefinitionContext *dc, KpiMethod method,
+kp_check_definition(const DefinitionContext *dc, KpiMethod method,
 				 KpiDirection direction, Numeric target, Numeric floorval,
 				 Numeric cap)
 {
-	check_finite(dc, "target", target);
-	check_finite(dc, "floor", floorval);
-	check_finite(dc, "cap", cap);
+	kp_check_finite(dc, "target", target);
+	kp_check_finite(dc, "floor", floorval);
+	kp_check_finite(dc, "cap", cap);
 
 	if (method == METHOD_ACHIEVEMENT && direction != DIR_HIGHER)
 		ereport(ERROR,
@@ -350,7 +350,7 @@ check_definition(const DefinitionContext *dc, KpiMethod method,
  * so that only one division rounds.
  */
 static Numeric
-score_value(Numeric value, Numeric target, KpiMethod method,
+kp_score_value(Numeric value, Numeric target, KpiMethod method,
 			KpiDirection direction, Numeric floorval, Numeric cap)
 {
 	Numeric		raw;
@@ -401,9 +401,9 @@ score_value(Numeric value, Numeric target, KpiMethod method,
 }
 
 static KpiMethod
-parse_method(const DefinitionContext *dc, const char *name)
+kp_parse_method(const DefinitionContext *dc, const char *name)
 {
-	KpiMethod	m = method_from_name(name);
+	KpiMethod	m = kp_method_from_name(name);
 
 	if (m == METHOD_UNKNOWN)
 		ereport(ERROR,
@@ -416,9 +416,9 @@ parse_method(const DefinitionContext *dc, const char *name)
 }
 
 static KpiDirection
-parse_direction(const DefinitionContext *dc, const char *name)
+kp_parse_direction(const DefinitionContext *dc, const char *name)
 {
-	KpiDirection d = direction_from_name(name);
+	KpiDirection d = kp_direction_from_name(name);
 
 	if (d == DIR_UNKNOWN)
 		ereport(ERROR,
@@ -447,7 +447,7 @@ sm_kpi_score(PG_FUNCTION_ARGS)
 	KpiMethod	method;
 	KpiDirection direction;
 
-	init_constants();
+	kp_init_constants();
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(5))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -455,11 +455,11 @@ sm_kpi_score(PG_FUNCTION_ARGS)
 				 errhint("Pass a null value (not a null target) for a rep without data.")));
 
 	target = PG_GETARG_NUMERIC(1);
-	method = parse_method(&dc, text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	direction = parse_direction(&dc, text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	method = kp_parse_method(&dc, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	direction = kp_parse_direction(&dc, text_to_cstring(PG_GETARG_TEXT_PP(3)));
 	floorval = PG_ARGISNULL(4) ? NULL : PG_GETARG_NUMERIC(4);
 	cap = PG_GETARG_NUMERIC(5);
-	check_definition(&dc, method, direction, target, floorval, cap);
+	kp_check_definition(&dc, method, direction, target, floorval, cap);
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -470,7 +470,7 @@ sm_kpi_score(PG_FUNCTION_ARGS)
 				 errmsg("value to score must be a finite number, not %s",
 						sm_numeric_to_cstring(value))));
 
-	PG_RETURN_NUMERIC(score_value(value, target, method, direction, floorval, cap));
+	PG_RETURN_NUMERIC(kp_score_value(value, target, method, direction, floorval, cap));
 }
 
 /*
@@ -516,7 +516,7 @@ sm_kpi_metrics(PG_FUNCTION_ARGS)
  * a possibly qualified, possibly quoted identifier, never run as SQL.
  */
 static Oid
-lookup_metric_function(const char *name, const char *kpi_code)
+kp_lookup_metric_function(const char *name, const char *kpi_code)
 {
 	List	   *names;
 	List	   *parts;
@@ -558,7 +558,7 @@ lookup_metric_function(const char *name, const char *kpi_code)
 
 /* the function's quoted, schema-qualified name */
 static char *
-metric_function_name(Oid fn)
+kp_metric_function_name(Oid fn)
 {
 	return quote_qualified_identifier(get_namespace_name(get_func_namespace(fn)),
 									  get_func_name(fn));
@@ -570,7 +570,7 @@ metric_function_name(Oid fn)
  */
 
 static char *
-tuple_text(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+kp_tuple_text(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
 {
 	int			attnum = SPI_fnumber(desc, column);
 	Datum		d;
@@ -582,7 +582,7 @@ tuple_text(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
 }
 
 static Numeric
-tuple_numeric(HeapTuple tuple, TupleDesc desc, const char *column)
+kp_tuple_numeric(HeapTuple tuple, TupleDesc desc, const char *column)
 {
 	int			attnum = SPI_fnumber(desc, column);
 	bool		isnull;
@@ -595,7 +595,7 @@ tuple_numeric(HeapTuple tuple, TupleDesc desc, const char *column)
 }
 
 static void
-require_trigger(FunctionCallInfo fcinfo, const char *name)
+kp_require_trigger(FunctionCallInfo fcinfo, const char *name)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
@@ -629,23 +629,23 @@ sm_kpi_validate(PG_FUNCTION_ARGS)
 	bool		isnull;
 	KpiMetric	metric;
 
-	require_trigger(fcinfo, "salesmgmt._kpi_validate()");
-	init_constants();
+	kp_require_trigger(fcinfo, "salesmgmt._kpi_validate()");
+	kp_init_constants();
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	desc = RelationGetDescr(trigdata->tg_relation);
 
-	code = tuple_text(tuple, desc, "code", &isnull);
+	code = kp_tuple_text(tuple, desc, "code", &isnull);
 	dc.rel = trigdata->tg_relation;
 	dc.code = code;
-	metric_name = tuple_text(tuple, desc, "metric", &isnull);
-	function = tuple_text(tuple, desc, "metric_function", &isnull);
-	method_name = tuple_text(tuple, desc, "method", &isnull);
-	direction_name = tuple_text(tuple, desc, "direction", &isnull);
+	metric_name = kp_tuple_text(tuple, desc, "metric", &isnull);
+	function = kp_tuple_text(tuple, desc, "metric_function", &isnull);
+	method_name = kp_tuple_text(tuple, desc, "method", &isnull);
+	direction_name = kp_tuple_text(tuple, desc, "direction", &isnull);
 
 	if (metric_name != NULL)
 	{
-		metric = metric_from_name(metric_name);
+		metric = kp_metric_from_name(metric_name);
 		if (metric == NUM_METRICS)
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
@@ -670,9 +670,9 @@ sm_kpi_validate(PG_FUNCTION_ARGS)
 					 DEF_CONTEXT(&dc)));
 		if (metric == M_CUSTOM)
 		{
-			Oid			fn = lookup_metric_function(function, code ? code : "(new)");
+			Oid			fn = kp_lookup_metric_function(function, code ? code : "(new)");
 			int			attnum = SPI_fnumber(desc, "metric_function");
-			Datum		newval = CStringGetTextDatum(metric_function_name(fn));
+			Datum		newval = CStringGetTextDatum(kp_metric_function_name(fn));
 			bool		newnull = false;
 
 			tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &attnum, &newval, &newnull);
@@ -681,21 +681,21 @@ sm_kpi_validate(PG_FUNCTION_ARGS)
 
 	if (method_name != NULL && direction_name != NULL)
 	{
-		KpiMethod	method = parse_method(&dc, method_name);
-		KpiDirection direction = parse_direction(&dc, direction_name);
-		Numeric		target = tuple_numeric(tuple, desc, "target");
-		Numeric		floorval = tuple_numeric(tuple, desc, "floor");
-		Numeric		cap = tuple_numeric(tuple, desc, "cap");
+		KpiMethod	method = kp_parse_method(&dc, method_name);
+		KpiDirection direction = kp_parse_direction(&dc, direction_name);
+		Numeric		target = kp_tuple_numeric(tuple, desc, "target");
+		Numeric		floorval = kp_tuple_numeric(tuple, desc, "floor");
+		Numeric		cap = kp_tuple_numeric(tuple, desc, "cap");
 
 		if (target != NULL && cap != NULL)
-			check_definition(&dc, method, direction, target, floorval, cap);
+			kp_check_definition(&dc, method, direction, target, floorval, cap);
 	}
 
 	return PointerGetDatum(tuple);
 }
 
 static bool
-is_blank(const char *s)
+kp_is_blank(const char *s)
 {
 	for (; *s; s++)
 	{
@@ -712,7 +712,7 @@ typedef struct GradeBand
 } GradeBand;
 
 static int
-band_cmp_desc(const void *a, const void *b)
+kp_band_cmp_desc(const void *a, const void *b)
 {
 	const GradeBand *x = (const GradeBand *) a;
 	const GradeBand *y = (const GradeBand *) b;
@@ -726,7 +726,7 @@ band_cmp_desc(const void *a, const void *b)
  * when checking a row (23514), NULL otherwise (22023).
  */
 static GradeBand *
-parse_grade_bands(Jsonb *jb, Relation rel, int *nbands)
+kp_parse_grade_bands(Jsonb *jb, Relation rel, int *nbands)
 {
 	DefinitionContext dc = {rel, NULL};
 	JsonbIterator *it;
@@ -751,7 +751,7 @@ parse_grade_bands(Jsonb *jb, Relation rel, int *nbands)
 		if (tok == WJB_KEY)
 		{
 			bands[n].grade = pnstrdup(v.val.string.val, v.val.string.len);
-			if (is_blank(bands[n].grade))
+			if (kp_is_blank(bands[n].grade))
 				ereport(ERROR,
 						(DEF_ERRCODE(&dc),
 						 errmsg("grade names must not be blank"),
@@ -773,7 +773,7 @@ parse_grade_bands(Jsonb *jb, Relation rel, int *nbands)
 			n++;
 		}
 	}
-	qsort(bands, n, sizeof(GradeBand), band_cmp_desc);
+	qsort(bands, n, sizeof(GradeBand), kp_band_cmp_desc);
 	for (i = 1; i < n; i++)
 	{
 		if (sm_numeric_cmp(bands[i - 1].lower, bands[i].lower) == 0)
@@ -809,8 +809,8 @@ sm_kpi_scheme_validate(PG_FUNCTION_ARGS)
 	Datum		d;
 	int			nbands;
 
-	require_trigger(fcinfo, "salesmgmt._kpi_scheme_validate()");
-	init_constants();
+	kp_require_trigger(fcinfo, "salesmgmt._kpi_scheme_validate()");
+	kp_init_constants();
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	desc = RelationGetDescr(trigdata->tg_relation);
@@ -819,7 +819,7 @@ sm_kpi_scheme_validate(PG_FUNCTION_ARGS)
 		elog(ERROR, "column \"grade_bands\" not found");
 	d = heap_getattr(tuple, attnum, desc, &isnull);
 	if (!isnull)
-		(void) parse_grade_bands(DatumGetJsonbP(d), trigdata->tg_relation, &nbands);
+		(void) kp_parse_grade_bands(DatumGetJsonbP(d), trigdata->tg_relation, &nbands);
 	return PointerGetDatum(tuple);
 }
 
@@ -921,7 +921,7 @@ typedef struct ScorecardRun
 static const Oid source_argtypes[SOURCE_NARGS] = {DATEOID, DATEOID, TEXTOID};
 
 static void
-source_query(ScorecardRun *run, const char *sql)
+kp_source_query(ScorecardRun *run, const char *sql)
 {
 	Datum		args[SOURCE_NARGS];
 
@@ -942,7 +942,7 @@ source_query(ScorecardRun *run, const char *sql)
  * reps were read with, so only a custom metric can name an unknown rep.
  */
 static RepAcc *
-rep_for(ScorecardRun *run, int64 rep_id)
+kp_rep_for(ScorecardRun *run, int64 rep_id)
 {
 	RepKey	   *key;
 	bool		found;
@@ -956,7 +956,7 @@ rep_for(ScorecardRun *run, int64 rep_id)
 /* ---- the scheme ---- */
 
 static void
-load_scheme(ScorecardRun *run)
+kp_load_scheme(ScorecardRun *run)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1];
@@ -980,7 +980,7 @@ load_scheme(ScorecardRun *run)
 				 errhint("The schemes are in salesmgmt.kpi_scheme.")));
 	bands = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc, 1, &isnull));
-	run->bands = parse_grade_bands(bands, NULL, &run->nbands);
+	run->bands = kp_parse_grade_bands(bands, NULL, &run->nbands);
 	run->team_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 2, &isnull));
 	run->has_team = !isnull;
@@ -1011,7 +1011,7 @@ load_scheme(ScorecardRun *run)
 		item->code = SPI_getvalue(tup, desc, 2);
 		dc.code = item->code;
 		metric = SPI_getvalue(tup, desc, 3);
-		item->metric = metric_from_name(metric);
+		item->metric = kp_metric_from_name(metric);
 		if (item->metric == NUM_METRICS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1020,13 +1020,13 @@ load_scheme(ScorecardRun *run)
 		item->function = SPI_getvalue(tup, desc, 4);
 		item->method_name = SPI_getvalue(tup, desc, 5);
 		item->direction_name = SPI_getvalue(tup, desc, 6);
-		item->method = parse_method(&dc, item->method_name);
-		item->direction = parse_direction(&dc, item->direction_name);
+		item->method = kp_parse_method(&dc, item->method_name);
+		item->direction = kp_parse_direction(&dc, item->direction_name);
 		item->target = sm_spi_numeric(tup, desc, 7);
 		item->floor = sm_spi_numeric(tup, desc, 8);
 		item->cap = sm_spi_numeric(tup, desc, 9);
 		item->weight = sm_spi_numeric(tup, desc, 10);
-		check_definition(&dc, item->method, item->direction, item->target,
+		kp_check_definition(&dc, item->method, item->direction, item->target,
 						 item->floor, item->cap);
 		total = sm_numeric_add(total, item->weight);
 
@@ -1052,7 +1052,7 @@ load_scheme(ScorecardRun *run)
  * outside the scheme's team tree are marked out of scope.
  */
 static void
-load_reps(ScorecardRun *run)
+kp_load_reps(ScorecardRun *run)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1];
@@ -1108,7 +1108,7 @@ load_reps(ScorecardRun *run)
  * then needs no per-row function call.  Read-only, as the source queries.
  */
 static void
-load_rates(ScorecardRun *run)
+kp_load_rates(ScorecardRun *run)
 {
 	sm_rates_load(&run->rates, run->currency, DATEVAL_NOBEGIN, DATEVAL_NOEND, true);
 }
@@ -1137,7 +1137,7 @@ typedef struct SourceQuery
  * their amount is converted on.
  */
 static void
-deal_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
+kp_deal_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
 	char	   *currency = SPI_getvalue(tup, desc, 2);
 	bool		closed_null;
@@ -1159,7 +1159,7 @@ deal_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 }
 
 static void
-activity_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
+kp_activity_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
 	rep->activities = sm_spi_int64(tup, desc, 2, 0);
 	rep->meetings = sm_spi_int64(tup, desc, 3, 0);
@@ -1170,7 +1170,7 @@ activity_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
  * days of overlap, converted on the period's last day.
  */
 static void
-quota_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
+kp_quota_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
 	sm_numeric_accum(run->cxt, &rep->quota,
 			   sm_rates_convert(&run->rates, sm_spi_numeric(tup, desc, 3), SPI_getvalue(tup, desc, 2),
@@ -1178,13 +1178,13 @@ quota_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 }
 
 static void
-task_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
+kp_task_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
 	rep->task_rate = sm_numeric_copy(run->cxt, sm_spi_numeric(tup, desc, 2));
 }
 
 static void
-csat_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
+kp_csat_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
 	rep->csat_avg = sm_numeric_copy(run->cxt, sm_spi_numeric(tup, desc, 2));
 	rep->nps = sm_numeric_copy(run->cxt, sm_spi_numeric(tup, desc, 3));
@@ -1196,14 +1196,14 @@ csat_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
  * other courses the rep enrolled in by then.
  */
 static void
-training_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
+kp_training_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
 	rep->training_extra = sm_spi_int64(tup, desc, 2, 0);
 	rep->training_done = sm_spi_int64(tup, desc, 3, 0);
 }
 
 static void
-review_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
+kp_review_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
 	int			k;
 
@@ -1236,7 +1236,7 @@ static const SourceQuery source_queries[] = {
 		"        AND st.outcome IN ('won', 'lost'))"
 		"    OR (d.created_at >= $1::timestamptz AND d.created_at < ($2 + 1)::timestamptz)"
 		" GROUP BY 1, 2, 3, 4",
-	deal_row},
+	kp_deal_row},
 	{SRC_ACTIVITIES,
 		"SELECT a.rep_id,"
 		"       count(*) FILTER (WHERE a.kind <> 'note'),"
@@ -1244,7 +1244,7 @@ static const SourceQuery source_queries[] = {
 		"  FROM salesmgmt.activity a"
 		" WHERE a.occurred_at >= $1::timestamptz AND a.occurred_at < ($2 + 1)::timestamptz"
 		" GROUP BY a.rep_id",
-	activity_row},
+	kp_activity_row},
 	{SRC_QUOTAS,
 		"SELECT q.rep_id, q.currency::text,"
 		"       sum(q.amount * (least(q.period_end, $2) - greatest(q.period_start, $1) + 1)"
@@ -1252,7 +1252,7 @@ static const SourceQuery source_queries[] = {
 		"  FROM salesmgmt.quota q"
 		" WHERE q.rep_id IS NOT NULL AND q.period_start <= $2 AND q.period_end >= $1"
 		" GROUP BY 1, 2",
-	quota_row},
+	kp_quota_row},
 	{SRC_TASKS,
 		"SELECT t.rep_id,"
 		"       round((count(*) FILTER (WHERE t.status = 'done'))::numeric * 100 / count(*), 4)"
@@ -1260,7 +1260,7 @@ static const SourceQuery source_queries[] = {
 		" WHERE t.status <> 'cancelled'"
 		"   AND coalesce(t.due_date, t.created_at::date) BETWEEN $1 AND $2"
 		" GROUP BY t.rep_id",
-	task_row},
+	kp_task_row},
 	{SRC_CSAT,
 		"SELECT r.rep_id, round(avg(r.csat), 4),"
 		"       CASE WHEN count(r.nps) > 0 THEN"
@@ -1269,7 +1269,7 @@ static const SourceQuery source_queries[] = {
 		"  FROM salesmgmt.csat_response r"
 		" WHERE r.responded_at >= $1::timestamptz AND r.responded_at < ($2 + 1)::timestamptz"
 		" GROUP BY r.rep_id",
-	csat_row},
+	kp_csat_row},
 	{SRC_TRAINING,
 		"SELECT e.rep_id,"
 		"       count(*) FILTER (WHERE NOT (c.required AND c.created_at < ($2 + 1)::timestamptz)),"
@@ -1279,14 +1279,14 @@ static const SourceQuery source_queries[] = {
 		" WHERE (c.required AND c.created_at < ($2 + 1)::timestamptz)"
 		"    OR e.enrolled_at < ($2 + 1)::timestamptz"
 		" GROUP BY e.rep_id",
-	training_row},
+	kp_training_row},
 	{SRC_REVIEWS,
 		"SELECT v.rep_id, round(avg(v.discipline), 4), round(avg(v.teamwork), 4),"
 		"       round(avg(v.customer_service), 4)"
 		"  FROM salesmgmt.review v"
 		" WHERE v.period_end BETWEEN $1 AND $2"
 		" GROUP BY v.rep_id",
-	review_row},
+	kp_review_row},
 };
 
 /*
@@ -1294,18 +1294,18 @@ static const SourceQuery source_queries[] = {
  * having data in the period; temporaries are freed row by row.
  */
 static void
-collect_source(ScorecardRun *run, const SourceQuery *q)
+kp_collect_source(ScorecardRun *run, const SourceQuery *q)
 {
 	MemoryContext old;
 	uint64		i;
 
-	source_query(run, q->sql);
+	kp_source_query(run, q->sql);
 	old = MemoryContextSwitchTo(run->scratch);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		RepAcc	   *rep = rep_for(run, sm_spi_int64(tup, desc, 1, 0));
+		RepAcc	   *rep = kp_rep_for(run, sm_spi_int64(tup, desc, 1, 0));
 
 		rep->seen = true;
 		q->row(run, rep, tup, desc);
@@ -1317,11 +1317,11 @@ collect_source(ScorecardRun *run, const SourceQuery *q)
 
 /* the required courses every rep is expected to take by the period's end */
 static void
-count_required_courses(ScorecardRun *run)
+kp_count_required_courses(ScorecardRun *run)
 {
 	bool		isnull;
 
-	source_query(run,
+	kp_source_query(run,
 				 "SELECT count(*) FROM salesmgmt.training_course c"
 				 " WHERE c.required AND c.created_at < ($2 + 1)::timestamptz");
 	run->training_required = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -1337,9 +1337,9 @@ count_required_courses(ScorecardRun *run)
  * every rep would otherwise score everyone who ever left.
  */
 static void
-collect_custom(ScorecardRun *run, KpiItem *item)
+kp_collect_custom(ScorecardRun *run, KpiItem *item)
 {
-	Oid			fn = lookup_metric_function(item->function, item->code);
+	Oid			fn = kp_lookup_metric_function(item->function, item->code);
 	char	   *name = format_procedure(fn);
 	StringInfoData sql;
 	MemoryContext old;
@@ -1347,8 +1347,8 @@ collect_custom(ScorecardRun *run, KpiItem *item)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT r.rep_id, r.value FROM %s($1, $2) AS r(rep_id, value)",
-					 metric_function_name(fn));
-	source_query(run, sql.data);
+					 kp_metric_function_name(fn));
+	kp_source_query(run, sql.data);
 	old = MemoryContextSwitchTo(run->scratch);
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -1404,38 +1404,38 @@ collect_custom(ScorecardRun *run, KpiItem *item)
 /* ---- from what was collected to the scorecard ---- */
 
 static Numeric
-or_zero(Numeric n)
+kp_or_zero(Numeric n)
 {
 	return n ? n : num_zero;
 }
 
 /* numerator x 100 / denominator to 4 decimals; NULL when nothing to divide by */
 static Numeric
-percent(Numeric numerator, Numeric denominator)
+kp_percent(Numeric numerator, Numeric denominator)
 {
 	if (denominator == NULL || sm_numeric_is_zero(denominator))
 		return NULL;
-	return sm_numeric_round(sm_numeric_div(sm_numeric_mul(or_zero(numerator), num_hundred),
+	return sm_numeric_round(sm_numeric_div(sm_numeric_mul(kp_or_zero(numerator), num_hundred),
 										   denominator), 4);
 }
 
 /* the value of a metric for a rep (4 decimals, counts whole); NULL: no data */
 static Numeric
-metric_value(ScorecardRun *run, RepAcc *rep, KpiItem *item)
+kp_metric_value(ScorecardRun *run, RepAcc *rep, KpiItem *item)
 {
 	switch (item->metric)
 	{
 		case M_REVENUE_WON:
-			return sm_numeric_round(or_zero(rep->won_amount), 4);
+			return sm_numeric_round(kp_or_zero(rep->won_amount), 4);
 		case M_DEALS_WON:
-			return sm_numeric_round(or_zero(rep->won_share), 4);
+			return sm_numeric_round(kp_or_zero(rep->won_share), 4);
 		case M_WIN_RATE:
-			return percent(rep->won_share,
-						   sm_numeric_add(or_zero(rep->won_share), or_zero(rep->lost_share)));
+			return kp_percent(rep->won_share,
+						   sm_numeric_add(kp_or_zero(rep->won_share), kp_or_zero(rep->lost_share)));
 		case M_AVG_DEAL_SIZE:
 			if (rep->won_share == NULL || sm_numeric_is_zero(rep->won_share))
 				return NULL;
-			return sm_numeric_round(sm_numeric_div(or_zero(rep->won_amount), rep->won_share), 4);
+			return sm_numeric_round(sm_numeric_div(kp_or_zero(rep->won_amount), rep->won_share), 4);
 		case M_SALES_CYCLE_DAYS:
 			if (rep->won_share == NULL || sm_numeric_is_zero(rep->won_share))
 				return NULL;
@@ -1443,13 +1443,13 @@ metric_value(ScorecardRun *run, RepAcc *rep, KpiItem *item)
 												   sm_numeric_mul(rep->won_share,
 																  num_seconds_per_day)), 4);
 		case M_PIPELINE_CREATED:
-			return sm_numeric_round(or_zero(rep->created_amount), 4);
+			return sm_numeric_round(kp_or_zero(rep->created_amount), 4);
 		case M_ACTIVITIES:
 			return int64_to_numeric(rep->activities);
 		case M_MEETINGS:
 			return int64_to_numeric(rep->meetings);
 		case M_QUOTA_ATTAINMENT:
-			return percent(rep->won_amount, rep->quota);
+			return kp_percent(rep->won_amount, rep->quota);
 		case M_TASK_COMPLETION_RATE:
 			return rep->task_rate;
 		case M_CSAT_AVG:
@@ -1457,7 +1457,7 @@ metric_value(ScorecardRun *run, RepAcc *rep, KpiItem *item)
 		case M_NPS:
 			return rep->nps;
 		case M_TRAINING_COMPLETION:
-			return percent(int64_to_numeric(rep->training_done),
+			return kp_percent(int64_to_numeric(rep->training_done),
 						   int64_to_numeric(run->training_required + rep->training_extra));
 		case M_ATTITUDE_DISCIPLINE:
 			return rep->attitude[0];
@@ -1481,7 +1481,7 @@ metric_value(ScorecardRun *run, RepAcc *rep, KpiItem *item)
  * the scratch context, reset per rep; the results are copied out.
  */
 static void
-score_rep(ScorecardRun *run, RepAcc *rep)
+kp_score_rep(ScorecardRun *run, RepAcc *rep)
 {
 	MemoryContext old;
 	Numeric    *values = palloc(sizeof(Numeric) * run->nitems);
@@ -1499,11 +1499,11 @@ score_rep(ScorecardRun *run, RepAcc *rep)
 	{
 		KpiItem    *item = &run->items[i];
 
-		values[i] = metric_value(run, rep, item);
+		values[i] = kp_metric_value(run, rep, item);
 		scores[i] = NULL;
 		if (values[i] != NULL)
 		{
-			scores[i] = score_value(values[i], item->target, item->method,
+			scores[i] = kp_score_value(values[i], item->target, item->method,
 									item->direction, item->floor, item->cap);
 			coverage = sm_numeric_add(coverage, item->weight);
 			weighted = sm_numeric_add(weighted, sm_numeric_mul(scores[i], item->weight));
@@ -1550,7 +1550,7 @@ score_rep(ScorecardRun *run, RepAcc *rep)
 
 /* best score first; unscored last; then by rep */
 static int
-rep_rank_cmp(const void *a, const void *b)
+kp_rep_rank_cmp(const void *a, const void *b)
 {
 	const RepAcc *x = *(RepAcc *const *) a;
 	const RepAcc *y = *(RepAcc *const *) b;
@@ -1571,11 +1571,11 @@ rep_rank_cmp(const void *a, const void *b)
 
 /* standard competition ranking: equal scores share a rank (1, 1, 3) */
 static void
-rank_reps(RepAcc **order, int n)
+kp_rank_reps(RepAcc **order, int n)
 {
 	int			i;
 
-	qsort(order, n, sizeof(RepAcc *), rep_rank_cmp);
+	qsort(order, n, sizeof(RepAcc *), kp_rep_rank_cmp);
 	for (i = 0; i < n; i++)
 	{
 		RepAcc	   *rep = order[i];
@@ -1593,7 +1593,7 @@ rank_reps(RepAcc **order, int n)
 /* ---- storing ---- */
 
 static Datum
-numeric_or_null(Numeric n, bool *isnull)
+kp_numeric_or_null(Numeric n, bool *isnull)
 {
 	*isnull = (n == NULL);
 	return n ? NumericGetDatum(n) : (Datum) 0;
@@ -1622,7 +1622,7 @@ static const char *const store_sql =
  * array parameters, whatever the number of reps.
  */
 static void
-store_scorecards(ScorecardRun *run, RepAcc **order, int n)
+kp_store_scorecards(ScorecardRun *run, RepAcc **order, int n)
 {
 	Oid			del_types[3] = {INT8OID, DATEOID, DATEOID};
 	Oid			types[20] = {INT8OID, DATEOID, DATEOID,
@@ -1674,7 +1674,7 @@ store_scorecards(ScorecardRun *run, RepAcc **order, int n)
 		RepAcc	   *rep = order[i];
 
 		sc[0][i] = Int64GetDatum(rep->rep_id);
-		sc[1][i] = numeric_or_null(rep->total, &scn[1][i]);
+		sc[1][i] = kp_numeric_or_null(rep->total, &scn[1][i]);
 		scn[2][i] = (rep->grade == NULL);
 		sc[2][i] = rep->grade ? CStringGetTextDatum(rep->grade) : (Datum) 0;
 		scn[3][i] = (rep->rank == 0);
@@ -1686,8 +1686,8 @@ store_scorecards(ScorecardRun *run, RepAcc **order, int n)
 
 			it[0][x] = Int64GetDatum(rep->rep_id);
 			it[1][x] = Int64GetDatum(run->items[j].kpi_id);
-			it[2][x] = numeric_or_null(rep->values[j], &itn[2][x]);
-			it[3][x] = numeric_or_null(rep->scores[j], &itn[3][x]);
+			it[2][x] = kp_numeric_or_null(rep->values[j], &itn[2][x]);
+			it[3][x] = kp_numeric_or_null(rep->scores[j], &itn[3][x]);
 			it[4][x] = NumericGetDatum(rep->effective[j]);
 		}
 	}
@@ -1700,7 +1700,7 @@ store_scorecards(ScorecardRun *run, RepAcc **order, int n)
 		kp[2][j] = CStringGetTextDatum(item->method_name);
 		kp[3][j] = CStringGetTextDatum(item->direction_name);
 		kp[4][j] = NumericGetDatum(item->target);
-		kp[5][j] = numeric_or_null(item->floor, &kpn[5][j]);
+		kp[5][j] = kp_numeric_or_null(item->floor, &kpn[5][j]);
 		kp[6][j] = NumericGetDatum(item->cap);
 	}
 
@@ -1731,7 +1731,7 @@ store_scorecards(ScorecardRun *run, RepAcc **order, int n)
 
 /* {"<code>": {"metric", "value", "score", "weight", "effective_weight"}, ...} */
 static Jsonb *
-rep_details(ScorecardRun *run, RepAcc *rep)
+kp_rep_details(ScorecardRun *run, RepAcc *rep)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue *res;
@@ -1794,7 +1794,7 @@ sm_compute_scorecards(PG_FUNCTION_ARGS)
 						   DatumGetCString(DirectFunctionCall1(date_out, PG_GETARG_DATUM(2)))),
 				 errhint("Both dates are inclusive: pass the first and the last day.")));
 	strlcpy(run.currency, sm_currency_reporting(), sizeof(run.currency));
-	init_constants();
+	kp_init_constants();
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1806,21 +1806,21 @@ sm_compute_scorecards(PG_FUNCTION_ARGS)
 										ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(run.cxt);
 
-	load_scheme(&run);
-	load_reps(&run);
+	kp_load_scheme(&run);
+	kp_load_reps(&run);
 	if (run.need[SRC_DEALS] || run.need[SRC_QUOTAS])
-		load_rates(&run);
+		kp_load_rates(&run);
 	if (run.need[SRC_TRAINING])
-		count_required_courses(&run);
+		kp_count_required_courses(&run);
 	for (i = 0; i < (int) lengthof(source_queries); i++)
 	{
 		if (run.need[source_queries[i].source])
-			collect_source(&run, &source_queries[i]);
+			kp_collect_source(&run, &source_queries[i]);
 	}
 	for (i = 0; i < run.nitems; i++)
 	{
 		if (run.items[i].metric == M_CUSTOM)
-			collect_custom(&run, &run.items[i]);
+			kp_collect_custom(&run, &run.items[i]);
 	}
 
 	/* every active rep in scope, and former reps with data in the period */
@@ -1832,11 +1832,11 @@ sm_compute_scorecards(PG_FUNCTION_ARGS)
 
 		if (!rep->in_scope || (!rep->active && !rep->seen))
 			continue;
-		score_rep(&run, rep);
+		kp_score_rep(&run, rep);
 		order[n++] = rep;
 	}
-	rank_reps(order, n);
-	store_scorecards(&run, order, n);
+	kp_rank_reps(order, n);
+	kp_store_scorecards(&run, order, n);
 
 	for (i = 0; i < n; i++)
 	{
@@ -1846,12 +1846,12 @@ sm_compute_scorecards(PG_FUNCTION_ARGS)
 
 		MemoryContextSwitchTo(run.scratch);
 		values[0] = Int64GetDatum(rep->rep_id);
-		values[1] = numeric_or_null(rep->total, &nulls[1]);
+		values[1] = kp_numeric_or_null(rep->total, &nulls[1]);
 		nulls[2] = (rep->grade == NULL);
 		values[2] = rep->grade ? CStringGetTextDatum(rep->grade) : (Datum) 0;
 		nulls[3] = (rep->rank == 0);
 		values[3] = Int32GetDatum(rep->rank);
-		values[4] = JsonbPGetDatum(rep_details(&run, rep));
+		values[4] = JsonbPGetDatum(kp_rep_details(&run, rep));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextReset(run.scratch);
 	}
