@@ -166,6 +166,37 @@ cm_rep_ptr_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/*
+ * The result columns of run_commissions, in order: the sums of CmSum from
+ * CS_EARNED on are the columns from CM_RES_EARNED on.
+ */
+typedef enum CmResCol
+{
+	CM_RES_REP_ID,
+	CM_RES_CREDIT,
+	CM_RES_QUOTA,
+	CM_RES_ATTAINMENT,
+	CM_RES_EARNED,
+	CM_RES_SPIFFS,
+	CM_RES_OVERRIDES,
+	CM_RES_ADJUSTMENTS,
+	CM_RES_CLAWBACKS,
+	CM_RES_DRAWS,
+	CM_RES_DRAW_RECOVERY,
+	CM_RES_PAYOUT,
+	CM_RES_NCOLS
+} CmResCol;
+
+static const char *const cm_result_columns[] = {
+	"rep_id", "credit", "quota", "attainment", "earned", "spiffs", "overrides",
+	"adjustments", "clawbacks", "draws", "draw_recovery", "payout"
+};
+
+StaticAssertDecl(lengthof(cm_result_columns) == CM_RES_NCOLS,
+				 "every column of run_commissions is named");
+StaticAssertDecl(CM_RES_EARNED + (CS_NSUMS - CS_EARNED) == CM_RES_PAYOUT,
+				 "one column per sum of a rep, then the payout");
+
 static void
 cm_results(CmRun *run, ReturnSetInfo *rsinfo)
 {
@@ -183,8 +214,8 @@ cm_results(CmRun *run, ReturnSetInfo *rsinfo)
 	qsort(listed, nlisted, sizeof(CmRep *), cm_rep_ptr_cmp);
 	for (i = 0; i < nlisted; i++)
 	{
-		Datum		values[12];
-		bool		nulls[12];
+		Datum		values[CM_RES_NCOLS];
+		bool		nulls[CM_RES_NCOLS];
 		Numeric		quota,
 					credit,
 					payout = sm_numeric_const(0);
@@ -194,21 +225,21 @@ cm_results(CmRun *run, ReturnSetInfo *rsinfo)
 		memset(nulls, 0, sizeof(nulls));
 		credit = cm_sum(rep, CS_CREDIT);
 		quota = cm_quota_for(rep, run->start, run->end);
-		values[0] = Int64GetDatum(rep->rep_id);
-		values[1] = NumericGetDatum(credit);
-		nulls[2] = quota == NULL;
-		values[2] = nulls[2] ? (Datum) 0 : NumericGetDatum(quota);
-		nulls[3] = quota == NULL || sm_numeric_sign(quota) <= 0;
-		values[3] = nulls[3] ? (Datum) 0 :
+		values[CM_RES_REP_ID] = Int64GetDatum(rep->rep_id);
+		values[CM_RES_CREDIT] = NumericGetDatum(credit);
+		nulls[CM_RES_QUOTA] = quota == NULL;
+		values[CM_RES_QUOTA] = nulls[CM_RES_QUOTA] ? (Datum) 0 : NumericGetDatum(quota);
+		nulls[CM_RES_ATTAINMENT] = quota == NULL || sm_numeric_sign(quota) <= 0;
+		values[CM_RES_ATTAINMENT] = nulls[CM_RES_ATTAINMENT] ? (Datum) 0 :
 			NumericGetDatum(sm_numeric_round(sm_numeric_div(credit, quota), 4));
 		for (s = CS_EARNED; s < CS_NSUMS; s++)
 		{
 			Numeric		x = sm_numeric_round(cm_sum(rep, s), 2);
 
-			values[4 + s - CS_EARNED] = NumericGetDatum(x);
+			values[CM_RES_EARNED + s - CS_EARNED] = NumericGetDatum(x);
 			payout = sm_numeric_add(payout, x);
 		}
-		values[11] = NumericGetDatum(payout);
+		values[CM_RES_PAYOUT] = NumericGetDatum(payout);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 }
@@ -304,6 +335,7 @@ sm_run_commissions(PG_FUNCTION_ARGS)
 				 errdetail("Under REPEATABLE READ or SERIALIZABLE it could not see the lines of a concurrent run it waited for, and could book a correction twice."),
 				 errhint("Run it in its own transaction, or use SET TRANSACTION ISOLATION LEVEL READ COMMITTED.")));
 	InitMaterializedSRF(fcinfo, 0);
+	sm_check_result_columns(rsinfo->setDesc, cm_result_columns, CM_RES_NCOLS);
 
 	run = MemoryContextAllocZero(CurTransactionContext, sizeof(CmRun));
 	run->run_cxt = AllocSetContextCreate(CurTransactionContext, "salesmgmt commission run",

@@ -1583,7 +1583,48 @@ fc_set_currency(FcCall *c, FunctionCallInfo fcinfo, int argno)
  * ------------------------------------------------------------------------
  */
 
-#define FC_NCOLUMNS 23
+/* the result columns of salesmgmt.forecast, in order */
+typedef enum FcCol
+{
+	FC_COL_GROUP_ID,
+	FC_COL_GROUP_NAME,
+	FC_COL_CLOSED_WON,
+	FC_COL_COMMIT,
+	FC_COL_BEST_CASE,
+	FC_COL_PIPELINE,
+	FC_COL_OMITTED,
+	FC_COL_WEIGHTED,
+	FC_COL_COMMIT_FORECAST,
+	FC_COL_BEST_CASE_FORECAST,
+	FC_COL_QUOTA,
+	FC_COL_ATTAINMENT,
+	FC_COL_GAP,
+	FC_COL_DEAL_COUNT,
+	FC_COL_PERIOD_START,
+	FC_COL_PERIOD_END,
+	FC_COL_ADJUSTED_COMMIT,		/* the adjusted figures: FC_NADJUST of them */
+	FC_COL_ADJUSTED_BEST_CASE,
+	FC_COL_ADJUSTED_PIPELINE,
+	FC_COL_ADJUSTED_COMMIT_FORECAST,
+	FC_COL_ADJUSTED_BEST_CASE_FORECAST,
+	FC_COL_ADJUSTED_GAP,
+	FC_COL_CURRENCY,
+	FC_NCOLUMNS
+} FcCol;
+
+static const char *const fc_forecast_columns[] = {
+	"group_id", "group_name", "closed_won", "commit", "best_case", "pipeline",
+	"omitted", "weighted", "commit_forecast", "best_case_forecast", "quota",
+	"attainment", "gap", "deal_count", "period_start", "period_end",
+	"adjusted_commit", "adjusted_best_case", "adjusted_pipeline",
+	"adjusted_commit_forecast", "adjusted_best_case_forecast", "adjusted_gap",
+	"currency"
+};
+
+StaticAssertDecl(lengthof(fc_forecast_columns) == FC_NCOLUMNS,
+				 "every column of salesmgmt.forecast is named");
+StaticAssertDecl(FC_COL_ADJUSTED_PIPELINE - FC_COL_ADJUSTED_COMMIT + 1 == FC_NADJUST,
+				 "one adjusted column per adjusted category");
 
 /* figures of one group in the reporting currency, exact */
 static void
@@ -1668,6 +1709,7 @@ sm_forecast(PG_FUNCTION_ARGS)
 				 errhint("Group by rep, team, pipeline, month, quarter or total.")));
 
 	InitMaterializedSRF(fcinfo, 0);
+	sm_check_result_columns(rsinfo->setDesc, fc_forecast_columns, FC_NCOLUMNS);
 	fc_init_call(c, fcinfo, PG_GETARG_DATEADT(0), PG_GETARG_DATEADT(1));
 	c->kind = fc_parse_group(PG_GETARG_TEXT_PP(2));
 	if (!PG_ARGISNULL(3))
@@ -1728,37 +1770,37 @@ sm_forecast(PG_FUNCTION_ARGS)
 		commit_fc = sm_numeric_add(r[FC_WON], r[FC_COMMIT]);
 		best_fc = sm_numeric_add(commit_fc, r[FC_BEST_CASE]);
 
-		values[0] = Int64GetDatum(grp->id);
-		nulls[0] = grp->id_null;
-		values[1] = grp->name ? CStringGetTextDatum(grp->name) : (Datum) 0;
-		nulls[1] = (grp->name == NULL);
-		values[2] = NumericGetDatum(r[FC_WON]);
-		values[3] = NumericGetDatum(r[FC_COMMIT]);
-		values[4] = NumericGetDatum(r[FC_BEST_CASE]);
-		values[5] = NumericGetDatum(r[FC_PIPELINE]);
-		values[6] = NumericGetDatum(r[FC_OMITTED]);
-		values[7] = NumericGetDatum(weighted);
-		values[8] = NumericGetDatum(commit_fc);
-		values[9] = NumericGetDatum(best_fc);
+		values[FC_COL_GROUP_ID] = Int64GetDatum(grp->id);
+		nulls[FC_COL_GROUP_ID] = grp->id_null;
+		values[FC_COL_GROUP_NAME] = grp->name ? CStringGetTextDatum(grp->name) : (Datum) 0;
+		nulls[FC_COL_GROUP_NAME] = (grp->name == NULL);
+		values[FC_COL_CLOSED_WON] = NumericGetDatum(r[FC_WON]);
+		values[FC_COL_COMMIT] = NumericGetDatum(r[FC_COMMIT]);
+		values[FC_COL_BEST_CASE] = NumericGetDatum(r[FC_BEST_CASE]);
+		values[FC_COL_PIPELINE] = NumericGetDatum(r[FC_PIPELINE]);
+		values[FC_COL_OMITTED] = NumericGetDatum(r[FC_OMITTED]);
+		values[FC_COL_WEIGHTED] = NumericGetDatum(weighted);
+		values[FC_COL_COMMIT_FORECAST] = NumericGetDatum(commit_fc);
+		values[FC_COL_BEST_CASE_FORECAST] = NumericGetDatum(best_fc);
 		if (grp->quota != NULL)
 		{
 			quota = sm_numeric_round(grp->quota, 2);
-			values[10] = NumericGetDatum(quota);
+			values[FC_COL_QUOTA] = NumericGetDatum(quota);
 			if (sm_numeric_cmp(quota, zero) > 0)
-				values[11] = NumericGetDatum(sm_numeric_round(sm_numeric_div(r[FC_WON], quota), 4));
+				values[FC_COL_ATTAINMENT] = NumericGetDatum(sm_numeric_round(sm_numeric_div(r[FC_WON], quota), 4));
 			else
-				nulls[11] = true;
-			values[12] = NumericGetDatum(sm_numeric_sub(quota, commit_fc));
+				nulls[FC_COL_ATTAINMENT] = true;
+			values[FC_COL_GAP] = NumericGetDatum(sm_numeric_sub(quota, commit_fc));
 		}
 		else
-			nulls[10] = nulls[11] = nulls[12] = true;
-		values[13] = Int64GetDatum(grp->deal_count);
-		values[14] = DateADTGetDatum(grp->start);
-		values[15] = DateADTGetDatum(grp->end);
+			nulls[FC_COL_QUOTA] = nulls[FC_COL_ATTAINMENT] = nulls[FC_COL_GAP] = true;
+		values[FC_COL_DEAL_COUNT] = Int64GetDatum(grp->deal_count);
+		values[FC_COL_PERIOD_START] = DateADTGetDatum(grp->start);
+		values[FC_COL_PERIOD_END] = DateADTGetDatum(grp->end);
 		if (c->kind == FC_GROUP_PIPELINE)
 		{
 			/* adjustments are made per rep or team, not per pipeline */
-			for (f = 16; f <= 21; f++)
+			for (f = FC_COL_ADJUSTED_COMMIT; f <= FC_COL_ADJUSTED_GAP; f++)
 				nulls[f] = true;
 		}
 		else
@@ -1773,17 +1815,16 @@ sm_forecast(PG_FUNCTION_ARGS)
 										  2);
 			adj_commit_fc = sm_numeric_add(r[FC_WON], adj[0]);
 			adj_best_fc = sm_numeric_add(adj_commit_fc, adj[1]);
-			values[16] = NumericGetDatum(adj[0]);
-			values[17] = NumericGetDatum(adj[1]);
-			values[18] = NumericGetDatum(adj[2]);
-			values[19] = NumericGetDatum(adj_commit_fc);
-			values[20] = NumericGetDatum(adj_best_fc);
+			for (f = 0; f < FC_NADJUST; f++)
+				values[FC_COL_ADJUSTED_COMMIT + f] = NumericGetDatum(adj[f]);
+			values[FC_COL_ADJUSTED_COMMIT_FORECAST] = NumericGetDatum(adj_commit_fc);
+			values[FC_COL_ADJUSTED_BEST_CASE_FORECAST] = NumericGetDatum(adj_best_fc);
 			if (quota != NULL)
-				values[21] = NumericGetDatum(sm_numeric_sub(quota, adj_commit_fc));
+				values[FC_COL_ADJUSTED_GAP] = NumericGetDatum(sm_numeric_sub(quota, adj_commit_fc));
 			else
-				nulls[21] = true;
+				nulls[FC_COL_ADJUSTED_GAP] = true;
 		}
-		values[22] = DirectFunctionCall3(bpcharin, CStringGetDatum(c->target),
+		values[FC_COL_CURRENCY] = DirectFunctionCall3(bpcharin, CStringGetDatum(c->target),
 										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(7));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(old);
@@ -1798,6 +1839,33 @@ sm_forecast(PG_FUNCTION_ARGS)
  * salesmgmt.forecast_range
  * ------------------------------------------------------------------------
  */
+
+/* the result columns of salesmgmt.forecast_range, in order */
+typedef enum FrCol
+{
+	FR_COL_MEAN,
+	FR_COL_STDDEV,
+	FR_COL_P10,
+	FR_COL_P50,
+	FR_COL_P90,
+	FR_COL_MIN,
+	FR_COL_MAX,
+	FR_COL_SIMULATIONS,
+	FR_COL_CLOSED_WON,
+	FR_COL_OPEN_DEALS,
+	FR_COL_EXPECTED,
+	FR_COL_EXPECTED_STDDEV,
+	FR_COL_CURRENCY,
+	FR_NCOLUMNS
+} FrCol;
+
+static const char *const fc_range_columns[] = {
+	"mean", "stddev", "p10", "p50", "p90", "min", "max", "simulations",
+	"closed_won", "open_deals", "expected", "expected_stddev", "currency"
+};
+
+StaticAssertDecl(lengthof(fc_range_columns) == FR_NCOLUMNS,
+				 "every column of salesmgmt.forecast_range is named");
 
 /* order the open deals by deal_id, so that the draws do not depend on
  * the order the scan happened to return them in */
@@ -1921,8 +1989,8 @@ sm_forecast_range(PG_FUNCTION_ARGS)
 				var = 0,
 				exact_var = 0;
 	INT128		sum = int64_to_int128(0);
-	Datum		values[13];
-	bool		nulls[13];
+	Datum		values[FR_NCOLUMNS];
+	bool		nulls[FR_NCOLUMNS];
 	int			i;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -1945,6 +2013,7 @@ sm_forecast_range(PG_FUNCTION_ARGS)
 				 errhint("10000 simulations give percentiles to about 1%% of the spread.")));
 
 	InitMaterializedSRF(fcinfo, 0);
+	sm_check_result_columns(rsinfo->setDesc, fc_range_columns, FR_NCOLUMNS);
 	fc_init_call(c, fcinfo, PG_GETARG_DATEADT(0), PG_GETARG_DATEADT(1));
 	fc_set_currency(c, fcinfo, -1);
 	c->kind = FC_GROUP_TOTAL;
@@ -2020,19 +2089,19 @@ sm_forecast_range(PG_FUNCTION_ARGS)
 	qsort(totals, nsim, sizeof(int64), fc_int64_cmp);
 
 	memset(nulls, 0, sizeof(nulls));
-	values[0] = fc_money_datum(won + mean / 100);
-	values[1] = fc_money_datum(sqrt(var) / 100);
-	values[2] = fc_money_datum(won + fc_quantile(totals, nsim, 0.1) / 100);
-	values[3] = fc_money_datum(won + fc_quantile(totals, nsim, 0.5) / 100);
-	values[4] = fc_money_datum(won + fc_quantile(totals, nsim, 0.9) / 100);
-	values[5] = fc_money_datum(won + (double) totals[0] / 100);
-	values[6] = fc_money_datum(won + (double) totals[nsim - 1] / 100);
-	values[7] = Int32GetDatum(nsim);
-	values[8] = NumericGetDatum(sm_numeric_round(won_exact, 2));
-	values[9] = Int64GetDatum(c->nopen);
-	values[10] = NumericGetDatum(sm_numeric_round(sm_numeric_add(won_exact, weighted), 2));
-	values[11] = fc_money_datum(sqrt(exact_var) / 100);
-	values[12] = DirectFunctionCall3(bpcharin, CStringGetDatum(c->target),
+	values[FR_COL_MEAN] = fc_money_datum(won + mean / 100);
+	values[FR_COL_STDDEV] = fc_money_datum(sqrt(var) / 100);
+	values[FR_COL_P10] = fc_money_datum(won + fc_quantile(totals, nsim, 0.1) / 100);
+	values[FR_COL_P50] = fc_money_datum(won + fc_quantile(totals, nsim, 0.5) / 100);
+	values[FR_COL_P90] = fc_money_datum(won + fc_quantile(totals, nsim, 0.9) / 100);
+	values[FR_COL_MIN] = fc_money_datum(won + (double) totals[0] / 100);
+	values[FR_COL_MAX] = fc_money_datum(won + (double) totals[nsim - 1] / 100);
+	values[FR_COL_SIMULATIONS] = Int32GetDatum(nsim);
+	values[FR_COL_CLOSED_WON] = NumericGetDatum(sm_numeric_round(won_exact, 2));
+	values[FR_COL_OPEN_DEALS] = Int64GetDatum(c->nopen);
+	values[FR_COL_EXPECTED] = NumericGetDatum(sm_numeric_round(sm_numeric_add(won_exact, weighted), 2));
+	values[FR_COL_EXPECTED_STDDEV] = fc_money_datum(sqrt(exact_var) / 100);
+	values[FR_COL_CURRENCY] = DirectFunctionCall3(bpcharin, CStringGetDatum(c->target),
 									 ObjectIdGetDatum(InvalidOid), Int32GetDatum(7));
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 

@@ -473,6 +473,24 @@ sm_kpi_score(PG_FUNCTION_ARGS)
 	PG_RETURN_NUMERIC(kp_score_value(value, target, method, direction, floorval, cap));
 }
 
+/* the result columns of salesmgmt.kpi_metrics, in order */
+typedef enum KpMetricCol
+{
+	KP_MET_METRIC,
+	KP_MET_UNIT,
+	KP_MET_DIRECTION,
+	KP_MET_DESCRIPTION,
+	KP_MET_NO_DATA_WHEN,
+	KP_MET_NCOLS
+} KpMetricCol;
+
+static const char *const kp_metric_columns[] = {
+	"metric", "unit", "direction", "description", "no_data_when"
+};
+
+StaticAssertDecl(lengthof(kp_metric_columns) == KP_MET_NCOLS,
+				 "every column of kpi_metrics is named");
+
 /*
  * kpi_metrics(): the catalogue above, for people and for tools.
  */
@@ -483,23 +501,25 @@ sm_kpi_metrics(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
+	sm_check_result_columns(rsinfo->setDesc, kp_metric_columns, KP_MET_NCOLS);
 	for (i = 0; i < NUM_METRICS; i++)
 	{
 		const MetricInfo *m = &metric_info[i];
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[KP_MET_NCOLS];
+		bool		nulls[KP_MET_NCOLS];
 
-		values[0] = CStringGetTextDatum(m->name);
+		memset(nulls, 0, sizeof(nulls));
+		values[KP_MET_METRIC] = CStringGetTextDatum(m->name);
 		if (m->unit)
-			values[1] = CStringGetTextDatum(m->unit);
+			values[KP_MET_UNIT] = CStringGetTextDatum(m->unit);
 		else
-			nulls[1] = true;
+			nulls[KP_MET_UNIT] = true;
 		if (m->direction)
-			values[2] = CStringGetTextDatum(m->direction);
+			values[KP_MET_DIRECTION] = CStringGetTextDatum(m->direction);
 		else
-			nulls[2] = true;
-		values[3] = CStringGetTextDatum(m->description);
-		values[4] = CStringGetTextDatum(m->no_data);
+			nulls[KP_MET_DIRECTION] = true;
+		values[KP_MET_DESCRIPTION] = CStringGetTextDatum(m->description);
+		values[KP_MET_NO_DATA_WHEN] = CStringGetTextDatum(m->no_data);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -1760,6 +1780,22 @@ kp_rep_details(ScorecardRun *run, RepAcc *rep)
 	return JsonbValueToJsonb(res);
 }
 
+/* the result columns of salesmgmt.compute_scorecards, in order */
+typedef enum KpResCol
+{
+	KP_RES_REP_ID,
+	KP_RES_SCORE,
+	KP_RES_GRADE,
+	KP_RES_RANK,
+	KP_RES_DETAILS,
+	KP_RES_NCOLS
+} KpResCol;
+
+static const char *const kp_result_columns[] = {"rep_id", "score", "grade", "rank", "details"};
+
+StaticAssertDecl(lengthof(kp_result_columns) == KP_RES_NCOLS,
+				 "every column of compute_scorecards is named");
+
 /*
  * compute_scorecards(p_scheme_id, p_period_start, p_period_end)
  */
@@ -1797,6 +1833,7 @@ sm_compute_scorecards(PG_FUNCTION_ARGS)
 	kp_init_constants();
 
 	InitMaterializedSRF(fcinfo, 0);
+	sm_check_result_columns(rsinfo->setDesc, kp_result_columns, KP_RES_NCOLS);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -1841,17 +1878,18 @@ sm_compute_scorecards(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 	{
 		RepAcc	   *rep = order[i];
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[KP_RES_NCOLS];
+		bool		nulls[KP_RES_NCOLS];
 
 		MemoryContextSwitchTo(run.scratch);
-		values[0] = Int64GetDatum(rep->rep_id);
-		values[1] = kp_numeric_or_null(rep->total, &nulls[1]);
-		nulls[2] = (rep->grade == NULL);
-		values[2] = rep->grade ? CStringGetTextDatum(rep->grade) : (Datum) 0;
-		nulls[3] = (rep->rank == 0);
-		values[3] = Int32GetDatum(rep->rank);
-		values[4] = JsonbPGetDatum(kp_rep_details(&run, rep));
+		memset(nulls, 0, sizeof(nulls));
+		values[KP_RES_REP_ID] = Int64GetDatum(rep->rep_id);
+		values[KP_RES_SCORE] = kp_numeric_or_null(rep->total, &nulls[KP_RES_SCORE]);
+		nulls[KP_RES_GRADE] = (rep->grade == NULL);
+		values[KP_RES_GRADE] = rep->grade ? CStringGetTextDatum(rep->grade) : (Datum) 0;
+		nulls[KP_RES_RANK] = (rep->rank == 0);
+		values[KP_RES_RANK] = Int32GetDatum(rep->rank);
+		values[KP_RES_DETAILS] = JsonbPGetDatum(kp_rep_details(&run, rep));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextReset(run.scratch);
 	}

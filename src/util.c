@@ -19,6 +19,7 @@
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "access/tupdesc.h"
 
 #include "salesmgmt.h"
 #include "util.h"
@@ -346,6 +347,30 @@ sm_jsonb_push_string(JsonbParseState **state, const char *key, const char *s)
 	v.val.string.val = (char *) s;
 	v.val.string.len = strlen(s);
 	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/*
+ * The result columns of a set-returning function as its C code fills them
+ * (names, in order) must be those of its RETURNS TABLE: an install script
+ * that disagrees with the library is an error, never rows in the wrong
+ * columns.
+ */
+void
+sm_check_result_columns(TupleDesc desc, const char *const *names, int n)
+{
+	int			i;
+
+	for (i = 0; i < n && i < desc->natts; i++)
+		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), names[i]) != 0)
+			break;
+	if (i < n || desc->natts != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("result columns of the function do not match the salesmgmt library"),
+				 errdetail("Column %d is \"%s\" in SQL, \"%s\" in C.", i + 1,
+						   i < desc->natts ? NameStr(TupleDescAttr(desc, i)->attname) : "",
+						   i < n ? names[i] : ""),
+				 errhint("Install script and library are from different versions: ALTER EXTENSION salesmgmt UPDATE, or install the matching library.")));
 }
 
 Oid

@@ -13,6 +13,7 @@
 
 #include "postgres.h"
 
+#include "access/tupdesc.h"
 #include "utils/array.h"
 #include "utils/date.h"
 #include "utils/jsonb.h"
@@ -54,6 +55,9 @@ extern char *sm_date_iso_str(DateADT d);
 extern void sm_jsonb_push_key(JsonbParseState **state, const char *key);
 extern void sm_jsonb_push_numeric(JsonbParseState **state, const char *key, Numeric n);
 extern void sm_jsonb_push_string(JsonbParseState **state, const char *key, const char *s);
+
+/* set-returning functions: the columns C fills are those SQL declares */
+extern void sm_check_result_columns(TupleDesc desc, const char *const *names, int n);
 
 /* the extension's schema and relations */
 extern Oid	sm_schema_oid(void);
