@@ -197,6 +197,8 @@ StaticAssertDecl(lengthof(cm_result_columns) == CM_RES_NCOLS,
 StaticAssertDecl(CM_RES_EARNED + (CS_NSUMS - CS_EARNED) == CM_RES_PAYOUT,
 				 "one column per sum of a rep, then the payout");
 
+/* one result row per rep that got a line or a sum, by rep_id: credit,
+ * quota and attainment of the period, the sums by kind and the payout */
 static void
 cm_results(CmRun *run, ReturnSetInfo *rsinfo)
 {
@@ -244,6 +246,12 @@ cm_results(CmRun *run, ReturnSetInfo *rsinfo)
 	}
 }
 
+/*
+ * The passes of a run (see the file header): register the period, load
+ * the inputs, compute the corrections of finalized periods, stream the
+ * period's credited events rep by rep merging each rep's corrections in
+ * time order, then refunds, draws and the result rows.
+ */
 static void
 cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 {
@@ -318,6 +326,11 @@ cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 	cm_results(run, rsinfo);
 }
 
+/*
+ * run_commissions(start, end): checks the period and the isolation level,
+ * sets up the run's memory contexts, and runs cm_run with the engine flag
+ * set (the ledger guard lets only the engine change draft lines).
+ */
 Datum
 sm_run_commissions(PG_FUNCTION_ARGS)
 {

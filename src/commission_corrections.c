@@ -336,6 +336,12 @@ cm_corr_cmp(const void *a, const void *b)
 	return (int) x->what - (int) y->what;
 }
 
+/*
+ * Merge what is due now for the events of finalized periods (one cursor)
+ * with what the ledger booked for them (another), both in (rep, deal,
+ * payment) order, and hand each key to cm_correct_key; then sort each
+ * rep's corrections by time for cm_apply_corrections.
+ */
 void
 cm_corrections(CmRun *run)
 {
@@ -485,6 +491,11 @@ cm_finish_rep(CmRun *run, CmRep *rep)
  * ----------------------------------------------------------------------
  */
 
+/*
+ * The deals refunded during the period (booking basis): their refunds,
+ * and what each rep was paid on them by component (from the ledger), so
+ * that cm_refunds can claw back the refunded part.
+ */
 void
 cm_load_watch(CmRun *run)
 {
@@ -591,6 +602,11 @@ cm_load_watch(CmRun *run)
 	run->recording = true;
 }
 
+/*
+ * Claw back, per refund of a watched deal within the clawback window of
+ * its win, the refunded fraction of every component paid on the deal that
+ * an earlier refund has not clawed back yet.
+ */
 void
 cm_refunds(CmRun *run)
 {
@@ -709,6 +725,11 @@ cm_sum(CmRep *rep, CmSum s)
 	return rep->sums[s] ? rep->sums[s] : sm_numeric_const(0);
 }
 
+/*
+ * Settle draws per rep: a recoverable draw is advanced and recovered from
+ * what the rep earns; non-recoverable draws top the earnings up to their
+ * guarantee.
+ */
 void
 cm_draws(CmRun *run)
 {

@@ -68,6 +68,11 @@ static const struct
  * ----------------------------------------------------------------------
  */
 
+/*
+ * Open the ledger for batched inserts: check privileges and row-level
+ * security once as the calling role, refuse INSERT triggers, map the
+ * run's columns to the table's, and prepare the defaults of the others.
+ */
 void
 cm_init_writer(CmRun *run)
 {

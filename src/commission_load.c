@@ -98,6 +98,11 @@ cm_load_rates(CmRun *run)
  * ----------------------------------------------------------------------
  */
 
+/*
+ * SPIFFs per plan, with their conditions validated and compiled into one
+ * SQL expression per SPIFF that the events query evaluates (the SPIFF
+ * match column), the values they name passed as a jsonb[] parameter.
+ */
 void
 cm_load_spiffs(CmRun *run)
 {
@@ -178,6 +183,11 @@ cm_load_spiffs(CmRun *run)
 	SPI_freetuptable(tt);
 }
 
+/*
+ * Every rep into the run's hash table, with its managers: the managers of
+ * the rep's team and of every team above it, nearest first, each once,
+ * never the rep itself (overrides go to them).
+ */
 void
 cm_load_reps(CmRun *run)
 {
@@ -259,6 +269,7 @@ cm_load_reps(CmRun *run)
 	MemoryContextReset(run->tmp_cxt);
 }
 
+/* every rep's plan assignments, by valid_from (plan_at looks them up) */
 void
 cm_load_assignments(CmRun *run)
 {
@@ -372,6 +383,8 @@ cm_quota_for(CmRep *rep, DateADT from, DateADT to)
 	return sum;
 }
 
+/* the draws of the period per rep, and each rep's outstanding recoverable
+ * draw balance from earlier periods */
 void
 cm_load_draws(CmRun *run)
 {

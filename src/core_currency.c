@@ -81,6 +81,7 @@ cur_pair(SmRates *rates, const char *code)
 	return NULL;
 }
 
+/* the rates to and from target, in one query (see core_currency.h) */
 void
 sm_rates_load(SmRates *rates, const char *target, DateADT from, DateADT to, bool read_only)
 {

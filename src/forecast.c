@@ -560,6 +560,11 @@ fc_load_pipelines(FcCall *c)
 	}
 }
 
+/*
+ * Stages and their probabilities and categories; for pipelines that
+ * forecast with learned probabilities, the win rate of each stage from
+ * salesmgmt.win_rates (as of the forecast's moment).
+ */
 static void
 fc_load_stages(FcCall *c)
 {
@@ -621,6 +626,10 @@ fc_load_stages(FcCall *c)
 	}
 }
 
+/*
+ * The team tree: teams by id, each with its parent (a cycle is an error),
+ * and the teams deepest first, the order in which figures roll up.
+ */
 static void
 fc_load_teams(FcCall *c)
 {
@@ -1201,6 +1210,10 @@ fc_receive_history(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
+/*
+ * Stream the deals of the period into the accumulators: today's deals, or
+ * with p_as_of each deal rebuilt from its history rows as it stood then.
+ */
 static void
 fc_scan_deals(FcCall *c)
 {
@@ -1381,6 +1394,8 @@ fc_quotas(FcCall *c, FcTarget *rows, int nrows, int bucket,
 	return fc_add_opt(total, *noteam_q);
 }
 
+/* the quota of every group: per rep, per team (with sub-teams), per month
+ * or quarter, or in total; none per pipeline */
 static void
 fc_apply_quotas(FcCall *c)
 {
@@ -1683,6 +1698,12 @@ fc_parse_group(text *t)
 	return 0;					/* keep compiler quiet */
 }
 
+/*
+ * salesmgmt.forecast(from, to, group, as_of, currency): loads the
+ * catalog, scans the deals into per-group accumulators (exact cents per
+ * currency slot), adds quotas and adjustments, converts each slot once and
+ * returns one row per group (columns: FcCol).
+ */
 Datum
 sm_forecast(PG_FUNCTION_ARGS)
 {
@@ -1970,6 +1991,11 @@ fc_simulate(const FcOpenDeal *deals, int n, int nsim, uint64 seed, int64 *totals
 	pfree(threshold);
 }
 
+/*
+ * salesmgmt.forecast_range(from, to, team, simulations, seed): the
+ * closed-won revenue plus a Monte Carlo simulation of the open deals, each
+ * won with its effective probability; returns one row (columns: FrCol).
+ */
 Datum
 sm_forecast_range(PG_FUNCTION_ARGS)
 {

@@ -975,6 +975,12 @@ kp_rep_for(ScorecardRun *run, int64 rep_id)
 
 /* ---- the scheme ---- */
 
+/*
+ * Lock and read the scheme: its grade bands, team, and items (KPIs with
+ * weight, method, target, floor and cap, custom metric functions
+ * resolved), checking that the weights sum to 100; notes which sources
+ * the items need.
+ */
 static void
 kp_load_scheme(ScorecardRun *run)
 {
