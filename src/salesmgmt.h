@@ -3,19 +3,38 @@
  * salesmgmt.h
  *	  Shared declarations of the salesmgmt extension.
  *
- * Module map (one C file per concern, its SQL beside it in src/<concern>.sql):
- *	  salesmgmt.c	module entry point: _PG_init, GUCs, background worker
- *					registration
- *	  util.c		shared helpers: numeric arithmetic, catalog lookups
- *	  core.sql		the CRM data model (teams, reps, accounts, deals, ...)
- *	  pipeline.c	stage transitions, stage gates, deal history (triggers)
- *	  forecast.c	weighted/category forecasts, Monte Carlo ranges
- *	  commission.c	commission plans, tiers, ledger
- *	  kpi.c			KPI scoring and scorecards
- *	  webhook*.c	outbox, signing, libcurl delivery worker
- *	  analytics.sql	BI views (win rates, velocity, coverage, attainment,
- *					customers, satisfaction, cohorts) and the feedback loop;
- *					plain SQL, no C
+ * Module map (docs/architecture.md tells the whole story).  Three layers:
+ * the shared core, the concerns (one C file or a few, their SQL beside
+ * them in src/<concern>.sql), and the webhook worker.
+ *
+ *	Core, used by every concern:
+ *	  salesmgmt.c		module entry point: _PG_init, the shared settings
+ *						(salesmgmt.reporting_currency), per-concern init calls
+ *	  util.c/.h			exact numeric arithmetic, jsonb and array building,
+ *						dates in messages, result-column checks, lookups of the
+ *						extension's schema and relations
+ *	  core_spi.c/.h		SPI helpers: queries, latest-snapshot queries,
+ *						streaming to a DestReceiver, cursors, column readers
+ *	  core_currency.c/.h exchange rates and conversion, the one implementation
+ *						(also SQL's convert_amount and reporting_currency())
+ *	  core.sql			the CRM data model (currencies and rates, teams, reps,
+ *						accounts, pipelines, deals, payments, activities,
+ *						quotas) and the shared SQL building blocks
+ *						(reporting_currency(), reporting_rate, team_closure)
+ *
+ *	Concerns:
+ *	  pipeline.c		stage transitions, stage gates, deal history (triggers)
+ *	  forecast.c		weighted/category forecasts, Monte Carlo ranges
+ *	  commission*.c		commission plans, tiers, ledger; the run model in
+ *						commission.h, one file per phase (see there)
+ *	  kpi.c				KPI scoring and scorecards
+ *	  analytics.sql		BI views (win rates, velocity, coverage, attainment,
+ *						customers, satisfaction, cohorts) and the feedback
+ *						loop; plain SQL, no C
+ *	  security*.sql		roles, grants, row-level security policies
+ *
+ *	Worker:
+ *	  webhook*.c		events, outbox, signing, libcurl delivery worker
  *
  * Error codes that applications are expected to catch live in class SM
  * and are all declared here, so that docs/errors.md has one source.
