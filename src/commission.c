@@ -99,8 +99,8 @@ cm_register_period(CmRun *run)
 	Datum		values[4];
 
 	tt = sm_spi_query("SELECT period_start, period_end, status = 'final', currency::text"
-				  "  FROM salesmgmt.commission_period ORDER BY period_start",
-				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+					  "  FROM salesmgmt.commission_period ORDER BY period_start",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	run->final_start = MemoryContextAlloc(run->run_cxt, sizeof(DateADT) * Max(n, 1));
 	run->final_end = MemoryContextAlloc(run->run_cxt, sizeof(DateADT) * Max(n, 1));
 	for (i = 0; i < n; i++)
@@ -148,13 +148,13 @@ cm_register_period(CmRun *run)
 	values[2] = CStringGetTextDatum(run->currency);
 	values[3] = CStringGetTextDatum(cm_outer_user());
 	sm_spi_query("INSERT INTO salesmgmt.commission_period AS p"
-			 "       (period_start, period_end, currency, runs, last_run_at, last_run_by)"
-			 " VALUES ($1, $2, $3, 1, now(), $4)"
-			 " ON CONFLICT (period_start) DO UPDATE"
-			 "   SET runs = p.runs + 1, last_run_at = now(), last_run_by = $4",
-			 4, types, values, NULL, false, SPI_OK_INSERT, NULL);
+				 "       (period_start, period_end, currency, runs, last_run_at, last_run_by)"
+				 " VALUES ($1, $2, $3, 1, now(), $4)"
+				 " ON CONFLICT (period_start) DO UPDATE"
+				 "   SET runs = p.runs + 1, last_run_at = now(), last_run_by = $4",
+				 4, types, values, NULL, false, SPI_OK_INSERT, NULL);
 	sm_spi_query("DELETE FROM salesmgmt.commission_line WHERE period_start = $1 AND period_end = $2",
-			 2, types, values, NULL, false, SPI_OK_DELETE, NULL);
+				 2, types, values, NULL, false, SPI_OK_DELETE, NULL);
 }
 
 static int
@@ -398,8 +398,8 @@ cm_open_period(DateADT start, DateADT end, const char *verb)
 
 	LockRelationOid(sm_relation_oid("commission_period"), ShareRowExclusiveLock);
 	tt = sm_spi_query("SELECT period_start, period_end, status = 'final' FROM salesmgmt.commission_period"
-				  " WHERE period_start <= $2 AND period_end >= $1 ORDER BY period_start LIMIT 1",
-				  2, types, values, NULL, false, SPI_OK_SELECT, &n);
+					  " WHERE period_start <= $2 AND period_end >= $1 ORDER BY period_start LIMIT 1",
+					  2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -444,11 +444,11 @@ sm_finalize_commissions(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		sm_spi_query("UPDATE salesmgmt.commission_period SET status = 'final', finalized_at = now(),"
-				 "       finalized_by = $3 WHERE period_start = $1",
-				 3, types, values, NULL, false, SPI_OK_UPDATE, NULL);
+					 "       finalized_by = $3 WHERE period_start = $1",
+					 3, types, values, NULL, false, SPI_OK_UPDATE, NULL);
 		sm_spi_query("UPDATE salesmgmt.commission_line SET status = 'final'"
-				 " WHERE period_start = $1 AND period_end = $2 AND status = 'draft'",
-				 2, types, values, NULL, false, SPI_OK_UPDATE, &n);
+					 " WHERE period_start = $1 AND period_end = $2 AND status = 'draft'",
+					 2, types, values, NULL, false, SPI_OK_UPDATE, &n);
 	}
 	PG_FINALLY();
 	{
@@ -477,9 +477,9 @@ sm_discard_commissions(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		sm_spi_query("DELETE FROM salesmgmt.commission_line WHERE period_start = $1 AND period_end = $2",
-				 2, types, values, NULL, false, SPI_OK_DELETE, &n);
+					 2, types, values, NULL, false, SPI_OK_DELETE, &n);
 		sm_spi_query("DELETE FROM salesmgmt.commission_period WHERE period_start = $1",
-				 1, types, values, NULL, false, SPI_OK_DELETE, NULL);
+					 1, types, values, NULL, false, SPI_OK_DELETE, NULL);
 	}
 	PG_FINALLY();
 	{

@@ -80,9 +80,9 @@ cm_finalized_period_in(DateADT from, DateADT to, DateADT *pstart, DateADT *pend)
 
 	LockRelationOid(sm_relation_oid("commission_period"), ShareLock);
 	tt = sm_spi_query_latest("SELECT period_start, period_end FROM salesmgmt.commission_period"
-						 " WHERE status = 'final' AND period_start <= $2 AND period_end >= $1"
-						 " ORDER BY period_start LIMIT 1",
-						 2, types, values, NULL, &n);
+							 " WHERE status = 'final' AND period_start <= $2 AND period_end >= $1"
+							 " ORDER BY period_start LIMIT 1",
+							 2, types, values, NULL, &n);
 	if (n == 0)
 		return false;
 	*pstart = DatumGetDateADT(sm_spi_col(tt, 0, 1, &isnull));
@@ -114,12 +114,12 @@ cm_check_plan_tiers(int64 plan_id)
 			   *to;
 
 	sm_spi_query("SELECT 1 FROM salesmgmt.commission_plan WHERE plan_id = $1 FOR NO KEY UPDATE",
-			 1, types, values, NULL, false, SPI_OK_SELECT, &n);
+				 1, types, values, NULL, false, SPI_OK_SELECT, &n);
 	if (n == 0)
 		return;					/* the plan is being deleted with its tiers */
 	tt = sm_spi_query_latest("SELECT attainment_from, attainment_to FROM salesmgmt.commission_tier"
-						 " WHERE plan_id = $1 ORDER BY attainment_from, tier_id",
-						 1, types, values, NULL, &n);
+							 " WHERE plan_id = $1 ORDER BY attainment_from, tier_id",
+							 1, types, values, NULL, &n);
 	from = palloc(sizeof(Numeric) * Max(n, 1));
 	to = palloc(sizeof(Numeric) * Max(n, 1));
 	for (i = 0; i < n; i++)
@@ -223,13 +223,13 @@ sm_commission_assignment_check(PG_FUNCTION_ARGS)
 		uint64		n;
 
 		sm_spi_query("SELECT 1 FROM salesmgmt.rep WHERE rep_id = $1 FOR NO KEY UPDATE",
-				 1, types, values, NULL, false, SPI_OK_SELECT, &n);
+					 1, types, values, NULL, false, SPI_OK_SELECT, &n);
 		tt = sm_spi_query_latest("SELECT assignment_id, plan_id, valid_from, coalesce(valid_to, 'infinity')"
-							 "  FROM salesmgmt.commission_assignment"
-							 " WHERE rep_id = $1 AND assignment_id <> $2"
-							 "   AND valid_from <= $4 AND coalesce(valid_to, 'infinity') >= $3"
-							 " ORDER BY valid_from LIMIT 1",
-							 4, types, values, NULL, &n);
+								 "  FROM salesmgmt.commission_assignment"
+								 " WHERE rep_id = $1 AND assignment_id <> $2"
+								 "   AND valid_from <= $4 AND coalesce(valid_to, 'infinity') >= $3"
+								 " ORDER BY valid_from LIMIT 1",
+								 4, types, values, NULL, &n);
 		if (n > 0)
 		{
 			bool		isnull;
@@ -459,8 +459,8 @@ sm_commission_ledger_guard(PG_FUNCTION_ARGS)
 
 		SPI_connect();
 		sm_spi_query(psprintf("SELECT 1 FROM salesmgmt.%s WHERE status = 'final' LIMIT 1",
-						  quote_identifier(relname)),
-				 0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+							  quote_identifier(relname)),
+					 0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 		SPI_finish();
 		if (n > 0)
 			ereport(ERROR,

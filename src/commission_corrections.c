@@ -511,13 +511,13 @@ cm_load_watch(CmRun *run)
 	MemoryContext old = CurrentMemoryContext;
 
 	tt = sm_spi_query("SELECT p.deal_id, p.payment_id, p.paid_at,"
-				  "       CASE WHEN d.amount > 0 THEN (CASE WHEN p.currency = d.currency THEN p.amount"
-				  "            ELSE salesmgmt.convert_amount(p.amount, p.currency, d.currency, p.paid_at::date)"
-				  "            END) / d.amount END"
-				  "  FROM salesmgmt.payment p JOIN salesmgmt.deal d ON d.deal_id = p.deal_id"
-				  " WHERE p.kind = 'refund' AND p.paid_at >= $1 AND p.paid_at < $2"
-				  " ORDER BY p.deal_id, p.paid_at, p.payment_id",
-				  2, types, values, NULL, false, SPI_OK_SELECT, &n);
+					  "       CASE WHEN d.amount > 0 THEN (CASE WHEN p.currency = d.currency THEN p.amount"
+					  "            ELSE salesmgmt.convert_amount(p.amount, p.currency, d.currency, p.paid_at::date)"
+					  "            END) / d.amount END"
+					  "  FROM salesmgmt.payment p JOIN salesmgmt.deal d ON d.deal_id = p.deal_id"
+					  " WHERE p.kind = 'refund' AND p.paid_at >= $1 AND p.paid_at < $2"
+					  " ORDER BY p.deal_id, p.paid_at, p.payment_id",
+					  2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	if (n == 0)
 	{
 		SPI_freetuptable(tt);
@@ -551,17 +551,17 @@ cm_load_watch(CmRun *run)
 
 	/* what other runs paid on these deals */
 	tt = sm_spi_query("SELECT l.rep_id, l.deal_id,"
-				  "       CASE WHEN l.spiff_id IS NOT NULL THEN 1 WHEN l.source_rep_id IS NOT NULL THEN 2 ELSE 0 END,"
-				  "       coalesce(l.spiff_id, l.source_rep_id, 0), max(l.plan_id),"
-				  "       sum(coalesce(l.credit, 0)),"
-				  "       coalesce(sum(l.credit) FILTER (WHERE l.kind <> 'clawback'), 0),"
-				  "       sum(l.amount), coalesce(sum(l.amount) FILTER (WHERE l.kind <> 'clawback'), 0),"
-				  "       max(l.credited_at),"
-				  "       array_agg(l.payment_id) FILTER (WHERE l.kind = 'clawback' AND l.reason = 'refund')"
-				  "  FROM salesmgmt.commission_line l"
-				  " WHERE l.deal_id = ANY ($1) AND l.kind <> 'draw'"
-				  " GROUP BY 1, 2, 3, 4",
-				  1, atypes, avalues, NULL, false, SPI_OK_SELECT, &n);
+					  "       CASE WHEN l.spiff_id IS NOT NULL THEN 1 WHEN l.source_rep_id IS NOT NULL THEN 2 ELSE 0 END,"
+					  "       coalesce(l.spiff_id, l.source_rep_id, 0), max(l.plan_id),"
+					  "       sum(coalesce(l.credit, 0)),"
+					  "       coalesce(sum(l.credit) FILTER (WHERE l.kind <> 'clawback'), 0),"
+					  "       sum(l.amount), coalesce(sum(l.amount) FILTER (WHERE l.kind <> 'clawback'), 0),"
+					  "       max(l.credited_at),"
+					  "       array_agg(l.payment_id) FILTER (WHERE l.kind = 'clawback' AND l.reason = 'refund')"
+					  "  FROM salesmgmt.commission_line l"
+					  " WHERE l.deal_id = ANY ($1) AND l.kind <> 'draw'"
+					  " GROUP BY 1, 2, 3, 4",
+					  1, atypes, avalues, NULL, false, SPI_OK_SELECT, &n);
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{

@@ -116,9 +116,9 @@ cm_load_spiffs(CmRun *run)
 	StringInfoData sel;
 
 	tt = sm_spi_query("SELECT spiff_id, plan_id, condition, amount, rate,"
-				  "       coalesce(valid_from, '-infinity'), coalesce(valid_to, 'infinity')"
-				  "  FROM salesmgmt.commission_spiff ORDER BY spiff_id",
-				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+					  "       coalesce(valid_from, '-infinity'), coalesce(valid_to, 'infinity')"
+					  "  FROM salesmgmt.commission_spiff ORDER BY spiff_id",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	old = MemoryContextSwitchTo(run->run_cxt);
 	run->nspiffs = (int) n;
 	run->spiffs = palloc0(sizeof(CmSpiff) * Max(n, 1));
@@ -207,7 +207,7 @@ cm_load_reps(CmRun *run)
 
 	teams = cm_hash("salesmgmt commission teams", sizeof(int64), sizeof(CmTeam), 256, run->tmp_cxt);
 	tt = sm_spi_query("SELECT team_id, parent_team_id, manager_rep_id FROM salesmgmt.team",
-				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	for (i = 0; i < n; i++)
 	{
 		int64		id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
@@ -219,7 +219,7 @@ cm_load_reps(CmRun *run)
 	SPI_freetuptable(tt);
 
 	tt = sm_spi_query("SELECT rep_id, team_id FROM salesmgmt.rep",
-				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	run->reps = cm_hash("salesmgmt commission reps", sizeof(int64), sizeof(CmRep), (long) n, run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
@@ -278,8 +278,8 @@ cm_load_assignments(CmRun *run)
 				i;
 
 	tt = sm_spi_query("SELECT rep_id, plan_id, valid_from, coalesce(valid_to, 'infinity')"
-				  "  FROM salesmgmt.commission_assignment ORDER BY rep_id, valid_from",
-				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+					  "  FROM salesmgmt.commission_assignment ORDER BY rep_id, valid_from",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	for (i = 0; i < n; i++)
 	{
 		CmRep	   *rep = cm_rep(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0));
@@ -330,8 +330,8 @@ cm_load_quotas(CmRun *run)
 	MemoryContext old;
 
 	tt = sm_spi_query("SELECT rep_id, period_start, period_end, amount, currency::text"
-				  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start",
-				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+					  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	old = MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
@@ -396,8 +396,8 @@ cm_load_draws(CmRun *run)
 	MemoryContext old = CurrentMemoryContext;
 
 	tt = sm_spi_query("SELECT draw_id, rep_id, amount, recoverable FROM salesmgmt.commission_draw"
-				  " WHERE period_end BETWEEN $1 AND $2 ORDER BY rep_id, period_end, draw_id",
-				  2, types, values, NULL, false, SPI_OK_SELECT, &n);
+					  " WHERE period_end BETWEEN $1 AND $2 ORDER BY rep_id, period_end, draw_id",
+					  2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
@@ -417,8 +417,8 @@ cm_load_draws(CmRun *run)
 
 	/* recoverable draws advanced and not yet recovered, by earlier runs */
 	tt = sm_spi_query("SELECT rep_id, sum(amount) FROM salesmgmt.commission_line"
-				  " WHERE kind = 'draw' AND recoverable GROUP BY rep_id HAVING sum(amount) > 0",
-				  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+					  " WHERE kind = 'draw' AND recoverable GROUP BY rep_id HAVING sum(amount) > 0",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
 	{
@@ -450,15 +450,15 @@ cm_load_prior(CmRun *run)
 	if (run->aligned && run->nfinal == 0)
 		return;
 	tt = sm_spi_query("SELECT l.rep_id, l.plan_id, l.plan_period_start, sum(l.credit)"
-				  "  FROM salesmgmt.commission_line l"
-				  " WHERE l.kind IN ('earned', 'adjustment') AND l.spiff_id IS NULL"
-				  "   AND l.source_rep_id IS NULL AND l.credit IS NOT NULL"
-				  "   AND ((l.plan_period_start < $1 AND l.plan_period_end >= $1 AND l.credited_at < $2)"
-				  "        OR EXISTS (SELECT 1 FROM salesmgmt.commission_period f"
-				  "                    WHERE f.status = 'final' AND l.credited_at >= f.period_start"
-				  "                      AND l.credited_at < f.period_end + 1))"
-				  " GROUP BY 1, 2, 3",
-				  2, types, values, NULL, false, SPI_OK_SELECT, &n);
+					  "  FROM salesmgmt.commission_line l"
+					  " WHERE l.kind IN ('earned', 'adjustment') AND l.spiff_id IS NULL"
+					  "   AND l.source_rep_id IS NULL AND l.credit IS NOT NULL"
+					  "   AND ((l.plan_period_start < $1 AND l.plan_period_end >= $1 AND l.credited_at < $2)"
+					  "        OR EXISTS (SELECT 1 FROM salesmgmt.commission_period f"
+					  "                    WHERE f.status = 'final' AND l.credited_at >= f.period_start"
+					  "                      AND l.credited_at < f.period_end + 1))"
+					  " GROUP BY 1, 2, 3",
+					  2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	for (i = 0; i < n; i++)
 	{
 		CmPriorKey	key;

@@ -542,8 +542,8 @@ fc_load_pipelines(FcCall *c)
 	uint64		i;
 
 	sm_spi_query_dest("SELECT p.pipeline_id, p.name, p.probability_source = 'historical'"
-			 "  FROM salesmgmt.pipeline p ORDER BY p.pipeline_id",
-			 0, NULL, NULL, NULL);
+					  "  FROM salesmgmt.pipeline p ORDER BY p.pipeline_id",
+					  0, NULL, NULL, NULL);
 	c->npipelines = (int) SPI_processed;
 	c->pipelines = palloc0(sizeof(FcPipeline) * Max(c->npipelines, 1));
 	c->pipeline_map = fc_idmap_create(CurrentMemoryContext, Max(c->npipelines, 8), NULL);
@@ -572,8 +572,8 @@ fc_load_stages(FcCall *c)
 	int			p;
 
 	sm_spi_query_dest("SELECT s.stage_id, s.pipeline_id, s.outcome, s.probability, s.forecast_category"
-			 "  FROM salesmgmt.stage s",
-			 0, NULL, NULL, NULL);
+					  "  FROM salesmgmt.stage s",
+					  0, NULL, NULL, NULL);
 	c->nstages = (int) SPI_processed;
 	c->stages = palloc0(sizeof(FcStage) * Max(c->nstages, 1));
 	c->stage_map = fc_idmap_create(CurrentMemoryContext, Max(c->nstages, 8), NULL);
@@ -610,9 +610,9 @@ fc_load_stages(FcCall *c)
 		values[0] = Int64GetDatum(c->pipelines[p].id);
 		values[1] = TimestampTzGetDatum(c->has_as_of ? c->as_of : GetCurrentTransactionStartTimestamp());
 		sm_spi_query_dest("SELECT w.stage_id, w.probability"
-				 "  FROM salesmgmt.win_rates($1, NULL, $2) w"
-				 " WHERE w.probability IS NOT NULL AND w.outcome = 'open'",
-				 2, types, values, NULL);
+						  "  FROM salesmgmt.win_rates($1, NULL, $2) w"
+						  " WHERE w.probability IS NOT NULL AND w.outcome = 'open'",
+						  2, types, values, NULL);
 		for (i = 0; i < SPI_processed; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
@@ -637,8 +637,8 @@ fc_load_teams(FcCall *c)
 	int			t;
 
 	sm_spi_query_dest("SELECT t.team_id, t.parent_team_id, t.name FROM salesmgmt.team t"
-			 " ORDER BY t.team_id",
-			 0, NULL, NULL, NULL);
+					  " ORDER BY t.team_id",
+					  0, NULL, NULL, NULL);
 	c->nteams = (int) SPI_processed;
 	c->teams = palloc0(sizeof(FcTeam) * Max(c->nteams, 1));
 	c->team_map = fc_idmap_create(CurrentMemoryContext, Max(c->nteams, 8), NULL);
@@ -730,7 +730,7 @@ fc_load_reps(FcCall *c)
 	uint64		i;
 
 	sm_spi_query_dest("SELECT r.rep_id, r.team_id, r.name FROM salesmgmt.rep r ORDER BY r.rep_id",
-			 0, NULL, NULL, NULL);
+					  0, NULL, NULL, NULL);
 	c->rep_map = fc_idmap_create(CurrentMemoryContext, Max(SPI_processed, 8), NULL);
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -1295,17 +1295,17 @@ fc_load_targets(FcCall *c, bool adjustments, int *ntargets)
 	values[2] = TimestampTzGetDatum(c->as_of);
 	if (!adjustments)
 		sm_spi_query_dest("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
-				 "       q.currency, NULL::text"
-				 "  FROM salesmgmt.quota q"
-				 " WHERE q.period_start >= $1 AND q.period_end <= $2",
-				 2, types, values, NULL);
+						  "       q.currency, NULL::text"
+						  "  FROM salesmgmt.quota q"
+						  " WHERE q.period_start >= $1 AND q.period_end <= $2",
+						  2, types, values, NULL);
 	else
 		sm_spi_query_dest("SELECT a.rep_id, a.team_id, a.period_start, a.period_end, a.amount,"
-				 "       a.currency, a.category"
-				 "  FROM salesmgmt.forecast_adjustment a"
-				 " WHERE a.period_start >= $1 AND a.period_end <= $2"
-				 "   AND a.created_at <= $3",
-				 3, types, values, NULL);
+						  "       a.currency, a.category"
+						  "  FROM salesmgmt.forecast_adjustment a"
+						  " WHERE a.period_start >= $1 AND a.period_end <= $2"
+						  "   AND a.created_at <= $3",
+						  3, types, values, NULL);
 
 	targets = palloc(sizeof(FcTarget) * Max(SPI_processed, 1));
 	*ntargets = (int) SPI_processed;
@@ -1517,7 +1517,7 @@ fc_check_currency(FcCall *c)
 
 	values[0] = CStringGetTextDatum(c->target);
 	sm_spi_query_dest("SELECT 1 FROM salesmgmt.currency WHERE code = $1::bpchar",
-			 1, types, values, NULL);
+					  1, types, values, NULL);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -281,8 +281,8 @@ kp_check_finite(const DefinitionContext *dc, const char *what, Numeric v)
  */
 static void
 kp_check_definition(const DefinitionContext *dc, KpiMethod method,
-				 KpiDirection direction, Numeric target, Numeric floorval,
-				 Numeric cap)
+					KpiDirection direction, Numeric target, Numeric floorval,
+					Numeric cap)
 {
 	kp_check_finite(dc, "target", target);
 	kp_check_finite(dc, "floor", floorval);
@@ -351,7 +351,7 @@ kp_check_definition(const DefinitionContext *dc, KpiMethod method,
  */
 static Numeric
 kp_score_value(Numeric value, Numeric target, KpiMethod method,
-			KpiDirection direction, Numeric floorval, Numeric cap)
+			   KpiDirection direction, Numeric floorval, Numeric cap)
 {
 	Numeric		raw;
 
@@ -998,7 +998,7 @@ kp_load_scheme(ScorecardRun *run)
 	 * replaces the first's rows), and its weights cannot change meanwhile.
 	 */
 	sm_spi_query("SELECT grade_bands, team_id FROM salesmgmt.kpi_scheme WHERE scheme_id = $1 FOR NO KEY UPDATE",
-			1, argtypes, args, NULL, false, SPI_OK_SELECT, NULL);
+				 1, argtypes, args, NULL, false, SPI_OK_SELECT, NULL);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1012,10 +1012,10 @@ kp_load_scheme(ScorecardRun *run)
 	run->has_team = !isnull;
 
 	sm_spi_query("SELECT k.kpi_id, k.code, k.metric, k.metric_function, k.method, k.direction,"
-			"       k.target, k.floor, k.cap, i.weight"
-			"  FROM salesmgmt.kpi_scheme_item i JOIN salesmgmt.kpi k ON k.kpi_id = i.kpi_id"
-			" WHERE i.scheme_id = $1 ORDER BY k.code",
-			1, argtypes, args, NULL, false, SPI_OK_SELECT, NULL);
+				 "       k.target, k.floor, k.cap, i.weight"
+				 "  FROM salesmgmt.kpi_scheme_item i JOIN salesmgmt.kpi k ON k.kpi_id = i.kpi_id"
+				 " WHERE i.scheme_id = $1 ORDER BY k.code",
+				 1, argtypes, args, NULL, false, SPI_OK_SELECT, NULL);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_KPI_SCHEME_INCOMPLETE),
@@ -1053,7 +1053,7 @@ kp_load_scheme(ScorecardRun *run)
 		item->cap = sm_spi_numeric(tup, desc, 9);
 		item->weight = sm_spi_numeric(tup, desc, 10);
 		kp_check_definition(&dc, item->method, item->direction, item->target,
-						 item->floor, item->cap);
+							item->floor, item->cap);
 		total = sm_numeric_add(total, item->weight);
 
 		run->need[metric_info[item->metric].source] = true;
@@ -1087,13 +1087,13 @@ kp_load_reps(ScorecardRun *run)
 
 	args[0] = Int64GetDatum(run->team_id);
 	sm_spi_query("WITH RECURSIVE teams(team_id) AS ("
-			"    SELECT $1 WHERE $1 IS NOT NULL"
-			"    UNION"
-			"    SELECT t.team_id FROM salesmgmt.team t JOIN teams ON t.parent_team_id = teams.team_id"
-			")"
-			"SELECT r.rep_id, r.active, $1 IS NULL OR r.team_id IN (SELECT team_id FROM teams)"
-			"  FROM salesmgmt.rep r",
-			1, argtypes, args, run->has_team ? " " : "n", true, SPI_OK_SELECT, NULL);
+				 "    SELECT $1 WHERE $1 IS NOT NULL"
+				 "    UNION"
+				 "    SELECT t.team_id FROM salesmgmt.team t JOIN teams ON t.parent_team_id = teams.team_id"
+				 ")"
+				 "SELECT r.rep_id, r.active, $1 IS NULL OR r.team_id IN (SELECT team_id FROM teams)"
+				 "  FROM salesmgmt.rep r",
+				 1, argtypes, args, run->has_team ? " " : "n", true, SPI_OK_SELECT, NULL);
 	run->nreps = SPI_processed;
 	run->reps = palloc0(sizeof(RepAcc) * Max(run->nreps, 1));
 
@@ -1199,8 +1199,8 @@ static void
 kp_quota_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
 {
 	sm_numeric_accum(run->cxt, &rep->quota,
-			   sm_rates_convert(&run->rates, sm_spi_numeric(tup, desc, 3), SPI_getvalue(tup, desc, 2),
-							run->period_end));
+					 sm_rates_convert(&run->rates, sm_spi_numeric(tup, desc, 3), SPI_getvalue(tup, desc, 2),
+								  run->period_end));
 }
 
 static void
@@ -1348,8 +1348,8 @@ kp_count_required_courses(ScorecardRun *run)
 	bool		isnull;
 
 	kp_source_query(run,
-				 "SELECT count(*) FROM salesmgmt.training_course c"
-				 " WHERE c.required AND c.created_at < ($2 + 1)::timestamptz");
+					"SELECT count(*) FROM salesmgmt.training_course c"
+					" WHERE c.required AND c.created_at < ($2 + 1)::timestamptz");
 	run->training_required = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 														 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
@@ -1457,7 +1457,7 @@ kp_metric_value(ScorecardRun *run, RepAcc *rep, KpiItem *item)
 			return sm_numeric_round(kp_or_zero(rep->won_share), 4);
 		case M_WIN_RATE:
 			return kp_percent(rep->won_share,
-						   sm_numeric_add(kp_or_zero(rep->won_share), kp_or_zero(rep->lost_share)));
+							  sm_numeric_add(kp_or_zero(rep->won_share), kp_or_zero(rep->lost_share)));
 		case M_AVG_DEAL_SIZE:
 			if (rep->won_share == NULL || sm_numeric_is_zero(rep->won_share))
 				return NULL;
@@ -1484,7 +1484,7 @@ kp_metric_value(ScorecardRun *run, RepAcc *rep, KpiItem *item)
 			return rep->nps;
 		case M_TRAINING_COMPLETION:
 			return kp_percent(int64_to_numeric(rep->training_done),
-						   int64_to_numeric(run->training_required + rep->training_extra));
+							  int64_to_numeric(run->training_required + rep->training_extra));
 		case M_ATTITUDE_DISCIPLINE:
 			return rep->attitude[0];
 		case M_ATTITUDE_TEAMWORK:
@@ -1530,7 +1530,7 @@ kp_score_rep(ScorecardRun *run, RepAcc *rep)
 		if (values[i] != NULL)
 		{
 			scores[i] = kp_score_value(values[i], item->target, item->method,
-									item->direction, item->floor, item->cap);
+									   item->direction, item->floor, item->cap);
 			coverage = sm_numeric_add(coverage, item->weight);
 			weighted = sm_numeric_add(weighted, sm_numeric_mul(scores[i], item->weight));
 		}
@@ -1673,12 +1673,12 @@ kp_store_scorecards(ScorecardRun *run, RepAcc **order, int n)
 	args[1] = DateADTGetDatum(run->period_start);
 	args[2] = DateADTGetDatum(run->period_end);
 	sm_spi_query("DELETE FROM salesmgmt.scorecard_item si USING salesmgmt.scorecard s"
-			" WHERE si.scorecard_id = s.scorecard_id AND s.scheme_id = $1"
-			"   AND s.period_start = $2 AND s.period_end = $3",
-			3, del_types, args, NULL, false, SPI_OK_DELETE, NULL);
+				 " WHERE si.scorecard_id = s.scorecard_id AND s.scheme_id = $1"
+				 "   AND s.period_start = $2 AND s.period_end = $3",
+				 3, del_types, args, NULL, false, SPI_OK_DELETE, NULL);
 	sm_spi_query("DELETE FROM salesmgmt.scorecard"
-			" WHERE scheme_id = $1 AND period_start = $2 AND period_end = $3",
-			3, del_types, args, NULL, false, SPI_OK_DELETE, NULL);
+				 " WHERE scheme_id = $1 AND period_start = $2 AND period_end = $3",
+				 3, del_types, args, NULL, false, SPI_OK_DELETE, NULL);
 	if (n == 0)
 		return;
 
