@@ -99,7 +99,9 @@ INSERT INTO salesmgmt.webhook_event (event_type, payload, subject_type) VALUES (
 
 -- ------------------------------------------------ from a user's own trigger
 CREATE TABLE public.widget (widget_id bigint PRIMARY KEY, name text NOT NULL);
-CREATE FUNCTION public.widget_made() RETURNS trigger LANGUAGE plpgsql AS $$
+-- (the trigger function runs as its owner: reps may not call emit_event)
+CREATE FUNCTION public.widget_made() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM salesmgmt.emit_event('app.widget_made', 'widget', NEW.widget_id,
                                  jsonb_build_object('name', NEW.name));
@@ -113,6 +115,8 @@ CREATE ROLE regress_webhook_events_rep IN ROLE salesmgmt_rep;
 GRANT INSERT ON public.widget TO regress_webhook_events_rep;
 SET ROLE regress_webhook_events_rep;
 INSERT INTO public.widget VALUES (1, 'sprocket');
+-- but cannot forge an event by calling emit_event itself
+SELECT salesmgmt.emit_event('app.widget_made', 'widget', 2, '{"name": "forged"}');
 -- the rep reads the types but not the outbox
 SELECT count(*) > 0 AS reads_types FROM salesmgmt.webhook_event_type;
 SELECT count(*) FROM salesmgmt.webhook_event;

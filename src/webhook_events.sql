@@ -198,7 +198,10 @@ SELECT salesmgmt._apply_default_security();
 CREATE POLICY read_all ON salesmgmt.webhook_event_type FOR SELECT
     TO salesmgmt_manager, salesmgmt_rep USING (true);
 COMMENT ON POLICY read_all ON salesmgmt.webhook_event_type IS 'Every role reads the event types.';
-GRANT EXECUTE ON FUNCTION salesmgmt.emit_event(text, text, bigint, jsonb)
-    TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
--- the default of webhook_event_type.builtin, evaluated as whoever inserts
-GRANT EXECUTE ON FUNCTION salesmgmt._in_extension_script() TO PUBLIC;
+-- Receivers trust a signed event: a rep who could call emit_event could
+-- forge "lead.converted" or "approval.approved".  So it is for admins (and
+-- users' own SECURITY DEFINER triggers); a concern emits from its trigger
+-- functions, which run as their owner (SECURITY DEFINER, pinned
+-- search_path), so reps cause events only by the changes that mean them.
+-- (_in_extension_script, the default of webhook_event_type.builtin, is
+-- evaluated by whoever inserts a type: admins, who may execute it.)
