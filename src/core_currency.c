@@ -235,15 +235,12 @@ sm_convert_amount(PG_FUNCTION_ARGS)
 	if (plan == NULL)
 	{
 		Oid			types[3] = {BPCHAROID, BPCHAROID, DATEOID};
-		SPIPlanPtr	p = SPI_prepare("SELECT r.rate FROM salesmgmt.currency_rate r"
-									" WHERE r.currency = $1 AND r.quote_currency = $2"
-									"   AND r.valid_from <= $3"
-									" ORDER BY r.valid_from DESC LIMIT 1",
-									3, types);
 
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		plan = p;
+		plan = sm_spi_prepare_kept("SELECT r.rate FROM salesmgmt.currency_rate r"
+								   " WHERE r.currency = $1 AND r.quote_currency = $2"
+								   "   AND r.valid_from <= $3"
+								   " ORDER BY r.valid_from DESC LIMIT 1",
+								   3, types);
 	}
 	/* the pair, else the reverse pair (divided by, not a rounded inverse) */
 	for (pass = 0; pass < 2 && !found; pass++)

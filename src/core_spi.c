@@ -57,6 +57,17 @@ sm_spi_query_latest(const char *sql, int nargs, const Oid *types, Datum *values,
 	return tt;
 }
 
+SPIPlanPtr
+sm_spi_prepare_kept(const char *sql, int nargs, const Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) types);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_prepare failed (%s) for \"%s\"",
+			 SPI_result_code_string(SPI_result), sql);
+	return plan;
+}
+
 void
 sm_spi_query_dest(const char *sql, int nargs, const Oid *types, Datum *values, DestReceiver *dest)
 {

@@ -36,6 +36,9 @@ extern SPITupleTable *sm_spi_query(const char *sql, int nargs, const Oid *types,
 extern SPITupleTable *sm_spi_query_latest(const char *sql, int nargs, const Oid *types,
 										  Datum *values, const char *nulls, uint64 *n);
 
+/* a plan prepared once and kept for the backend's life (SPI_keepplan) */
+extern SPIPlanPtr sm_spi_prepare_kept(const char *sql, int nargs, const Oid *types);
+
 /*
  * A read-only SELECT (no null parameters) whose rows go to dest one by
  * one as the executor produces them; with dest NULL, to SPI_tuptable.
