@@ -28,6 +28,7 @@ SQL_PARTS    = src/core.sql \
                src/analytics.sql \
                src/security.sql \
                src/security_rls.sql \
+               src/rules.sql \
                src/webhook_events.sql
 
 # The upgrade from the previous release, in order: deltas of existing
@@ -37,6 +38,7 @@ UPGRADE_PARTS = upgrade/0.1.0--0.2.0/core-convert-amount.sql \
                 upgrade/0.1.0--0.2.0/core-reporting-currency.sql \
                 upgrade/0.1.0--0.2.0/webhook.sql \
                 src/security_rls.sql \
+                src/rules.sql \
                 src/webhook_events.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
@@ -49,7 +51,7 @@ EXTRA_CLEAN  = $(DATA_built)
 REGRESS      = $(sort $(notdir $(basename $(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=plpgsql
 
-PG_CPPFLAGS  = -I$(srcdir)/src $(shell curl-config --cflags 2>/dev/null)
+PG_CPPFLAGS  = -I$(srcdir)/src -DSM_LIBRARY_VERSION='"$(EXTVERSION)"' $(shell curl-config --cflags 2>/dev/null)
 # -Wextra minus unused-parameter: fmgr's calling convention and the server's
 # own inline functions leave parameters unused by design.
 PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter $(SM_EXTRA_CFLAGS)

@@ -10,11 +10,25 @@
 # so a copy of the binaries next to links to the system's files, plus this
 # checkout's extension files, is a complete server that runs this build.
 
+# SM_PG_MAJOR: the PostgreSQL major version to build and test against.
+# 15 is Debian 12's own server; 17 and 18 are built once from Debian's
+# source packages into /var/cache/salesmgmt/pg-MAJOR by scripts/build-pg.
 SM_PG_MAJOR=${SM_PG_MAJOR:-15}
-SM_SYS_BIN=/usr/lib/postgresql/$SM_PG_MAJOR/bin
-SM_SYS_LIB=/usr/lib/postgresql/$SM_PG_MAJOR/lib
-SM_SYS_SHARE=/usr/share/postgresql/$SM_PG_MAJOR
-SM_PACKAGES="postgresql-$SM_PG_MAJOR postgresql-server-dev-$SM_PG_MAJOR postgresql-$SM_PG_MAJOR-pgtap
+if [ "$SM_PG_MAJOR" = 15 ]; then
+    SM_SYS_BIN=/usr/lib/postgresql/$SM_PG_MAJOR/bin
+    SM_SYS_LIB=/usr/lib/postgresql/$SM_PG_MAJOR/lib
+    SM_SYS_SHARE=/usr/share/postgresql/$SM_PG_MAJOR
+    SM_PG_PACKAGES="postgresql-$SM_PG_MAJOR postgresql-server-dev-$SM_PG_MAJOR postgresql-$SM_PG_MAJOR-pgtap"
+else
+    SM_PG_PREFIX=${SM_PG_CACHE:-/var/cache/salesmgmt}/pg-$SM_PG_MAJOR
+    SM_SYS_BIN=$SM_PG_PREFIX/bin
+    SM_SYS_LIB=$SM_PG_PREFIX/lib/postgresql
+    SM_SYS_SHARE=$SM_PG_PREFIX/share/postgresql
+    # the command-line tools (psql for pg_prove's default) and build tools
+    SM_PG_PACKAGES="postgresql-client-15"
+fi
+SM_PG_CONFIG=$SM_SYS_BIN/pg_config
+SM_PACKAGES="$SM_PG_PACKAGES
  libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libcurl4-openssl-dev
  make gcc bc nginx-light openssl sqlsmith python3"
 
@@ -37,9 +51,22 @@ sm_ensure_packages() {
     rm -f /usr/sbin/policy-rc.d
 }
 
+# The server tree of SM_PG_MAJOR: built once (root) unless it is Debian's.
+sm_ensure_server() {
+    sm_ensure_packages
+    [ "$SM_PG_MAJOR" = 15 ] && return 0
+    "$SM_ROOT/scripts/build-pg" "$SM_PG_MAJOR" || sm_die "could not build PostgreSQL $SM_PG_MAJOR"
+}
+
 # sm_build [extra make args]: build this checkout (warnings are errors).
+# Objects built for another major version are cleaned first.
 sm_build() {
-    make -s -C "$SM_ROOT" SM_EXTRA_CFLAGS="${SM_EXTRA_CFLAGS:--Werror}" "$@" >&2
+    local stamp=$SM_ROOT/.sm-built-for
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$SM_PG_MAJOR" ]; then
+        make -s -C "$SM_ROOT" PG_CONFIG="$SM_PG_CONFIG" clean >&2
+        echo "$SM_PG_MAJOR" > "$stamp"
+    fi
+    make -s -C "$SM_ROOT" PG_CONFIG="$SM_PG_CONFIG" SM_EXTRA_CFLAGS="${SM_EXTRA_CFLAGS:--Werror}" "$@" >&2
 }
 
 # sm_private_install DIR: a server tree in DIR that runs this build.
@@ -62,7 +89,7 @@ sm_private_install() {
     for f in "$SM_SYS_SHARE"/extension/*; do
         case ${f##*/} in salesmgmt*) ;; *) ln -s "$f" "$share/extension/" ;; esac
     done
-    make -s -C "$SM_ROOT" install DESTDIR="$dir" >&2
+    make -s -C "$SM_ROOT" PG_CONFIG="$SM_PG_CONFIG" install DESTDIR="$dir" >&2
     chmod -R a+rX "$dir"
     SM_BIN=$bin
 }

@@ -51,6 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "salesmgmt.h"
+#include "compat.h"
 #include "core_currency.h"
 #include "core_spi.h"
 #include "util.h"

@@ -113,7 +113,7 @@ cm_init_writer(CmRun *run)
 	rte->relid = relid;
 	rte->relkind = w->rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(w->estate, list_make1(rte));
+	sm_init_range_table(w->estate, rte);
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
 	ExecOpenIndices(w->rri, false);
@@ -174,7 +174,7 @@ cm_flush(CmRun *run)
 	for (i = 0; i < w->nused; i++)
 	{
 		if (w->rri->ri_NumIndices > 0)
-			list_free(ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL));
+			sm_insert_index_tuples(w->rri, w->slots[i], w->estate);
 		ExecClearTuple(w->slots[i]);
 		ResetPerTupleExprContext(w->estate);
 	}

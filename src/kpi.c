@@ -47,6 +47,7 @@
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
+#include "compat.h"
 #include "salesmgmt.h"
 #include "core_currency.h"
 #include "core_spi.h"
@@ -554,7 +555,7 @@ kp_lookup_metric_function(const char *name, const char *kpi_code)
 				 errmsg("\"%s\" is not a function name", name),
 				 errdetail("KPI \"%s\" names it as its metric_function.", kpi_code),
 				 errhint("Give the name alone, optionally schema-qualified (e.g. public.my_metric); the arguments are always (date, date).")));
-	names = stringToQualifiedNameList(name);
+	names = sm_string_to_qualified_name_list(name);
 	fn = LookupFuncName(names, 2, argtypes, true);
 	if (!OidIsValid(fn))
 		ereport(ERROR,

@@ -57,6 +57,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "compat.h"
 #include "salesmgmt.h"
 #include "util.h"
 
@@ -425,7 +426,7 @@ sm_load_config(void)
 	 * invalidation already arrived: the cache is good for this
 	 * transaction only.
 	 */
-	sm_cache_lxid = IsolationUsesXactSnapshot() ? MyProc->lxid : InvalidLocalTransactionId;
+	sm_cache_lxid = IsolationUsesXactSnapshot() ? SM_MY_LXID : InvalidLocalTransactionId;
 }
 
 /*
@@ -447,14 +448,14 @@ sm_config_current(void)
 	 * statement must see the configuration committed before it started.
 	 * Our own transaction's changes arrive at each command boundary.
 	 */
-	if (statement != last_statement || MyProc->lxid != last_lxid)
+	if (statement != last_statement || SM_MY_LXID != last_lxid)
 	{
 		AcceptInvalidationMessages();
 		/* a cache read under a transaction snapshot is that transaction's */
-		if (sm_cache_lxid != InvalidLocalTransactionId && sm_cache_lxid != MyProc->lxid)
+		if (sm_cache_lxid != InvalidLocalTransactionId && sm_cache_lxid != SM_MY_LXID)
 			sm_cache_loaded = false;
 		last_statement = statement;
-		last_lxid = MyProc->lxid;
+		last_lxid = SM_MY_LXID;
 	}
 	if (!sm_cache_loaded || sm_cache_stamp != sm_inval_count)
 		sm_load_config();
@@ -529,7 +530,7 @@ sm_loading_dump(Relation rel)
 {
 	if (row_security || check_function_bodies)
 		return false;
-	return pg_class_ownercheck(RelationGetRelid(rel), GetUserId());
+	return sm_relation_ownercheck(RelationGetRelid(rel), GetUserId());
 }
 
 /* ----------------------------------------------------------------------

@@ -17,6 +17,11 @@
  *						streaming to a DestReceiver, cursors, column readers
  *	  core_currency.c/.h exchange rates and conversion, the one implementation
  *						(also SQL's convert_amount and reporting_currency())
+ *	  rules.c/.h		the rule language: jsonb conditions compiled once and
+ *						evaluated on jsonb or tuples (docs/rules.md)
+ *	  version.c			the version of the SQL objects in this database
+ *						against this library's (declared in util.h)
+ *	  compat.h			differences between PostgreSQL major versions
  *	  core.sql			the CRM data model (currencies and rates, teams, reps,
  *						accounts, pipelines, deals, payments, activities,
  *						quotas) and the shared SQL building blocks

@@ -391,6 +391,8 @@ sm_relation_oid_in(Oid nsp, const char *relname)
 {
 	Oid			relid = get_relname_relid(relname, nsp);
 
+	if (!OidIsValid(relid) && !sm_sql_is_current())
+		sm_require_sql_version(sm_library_version(), psprintf("relation salesmgmt.%s", relname));
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),

@@ -64,4 +64,18 @@ extern Oid	sm_schema_oid(void);
 extern Oid	sm_relation_oid(const char *relname);
 extern Oid	sm_relation_oid_in(Oid nsp, const char *relname);	/* nsp: sm_schema_oid() */
 
+/*
+ * the version of the extension's SQL objects in this database against this
+ * library's (version.c): C code that needs objects of a later release
+ * than the database has calls sm_require_sql_version (55000, hint: ALTER
+ * EXTENSION salesmgmt UPDATE); background workers wait while
+ * sm_worker_sql_ready is false
+ */
+extern const char *sm_library_version(void);
+extern const char *sm_installed_version(void);
+extern int	sm_version_cmp(const char *a, const char *b);
+extern bool sm_sql_is_current(void);
+extern void sm_require_sql_version(const char *since, const char *what);
+extern bool sm_worker_sql_ready(const char *worker);
+
 #endif							/* SALESMGMT_UTIL_H */

@@ -65,6 +65,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "compat.h"
 #include "salesmgmt.h"
 #include "webhook.h"
 
@@ -997,7 +998,7 @@ load_cache(void)
 	cache.event_relid = schema_relid(nsp, "webhook_event");
 	cache.delivery_relid = schema_relid(nsp, "webhook_delivery");
 	cache.event_seq_index = schema_relid(nsp, "webhook_event_deal_sequence");
-	cache.delivery_id_seq = getIdentitySequence(cache.delivery_relid,
+	cache.delivery_id_seq = sm_identity_sequence(cache.delivery_relid,
 												get_attnum(cache.delivery_relid, "delivery_id"),
 												false);
 	cache.n_endpoints = 0;
@@ -1184,7 +1185,7 @@ outbox_insert(Relation rel, Datum *values, bool *nulls)
 	ExecStoreHeapTuple(heap_form_tuple(RelationGetDescr(rel), values, nulls), slot, true);
 	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
 	if (rri->ri_NumIndices > 0)
-		list_free(ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL));
+		sm_insert_index_tuples(rri, slot, estate);
 	ExecDropSingleTupleTableSlot(slot);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);

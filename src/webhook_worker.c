@@ -66,6 +66,7 @@
 #include "utils/wait_event.h"
 
 #include "salesmgmt.h"
+#include "util.h"
 #include "webhook.h"
 
 PG_FUNCTION_INFO_V1(sm_webhook_worker_start);
@@ -906,7 +907,8 @@ extension_present(void)
 	bool		present;
 
 	StartTransactionCommand();
-	present = OidIsValid(get_extension_oid("salesmgmt", true));
+	present = OidIsValid(get_extension_oid("salesmgmt", true)) &&
+		sm_worker_sql_ready("salesmgmt webhook worker");
 	CommitTransactionCommand();
 	return present;
 }
@@ -1176,6 +1178,8 @@ sm_webhook_worker_start(PG_FUNCTION_ARGS)
 	pid_t		pid = 0;
 	BgwHandleStatus status;
 	int			rc;
+
+	sm_require_sql_version(sm_library_version(), "salesmgmt.webhook_worker_start()");
 
 	/* one worker per database */
 	SPI_connect();
