@@ -464,7 +464,6 @@ extern CmRep *cm_rep(CmRun *run, int64 rep_id);
 extern CmPlan *cm_plan_at(CmRep *rep, DateADT day);
 extern DateADT cm_ts_date(TimestampTz ts);
 extern HTAB *cm_hash(const char *name, Size keysize, Size entrysize, long nelem, MemoryContext cxt);
-extern Numeric cm_convert(CmRun *run, Numeric amount, const char *code, DateADT day);
 extern void cm_load_rates(CmRun *run);
 extern void cm_load_spiffs(CmRun *run);
 extern void cm_load_reps(CmRun *run);
