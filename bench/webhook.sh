@@ -5,20 +5,25 @@
 #      no endpoint, an active endpoint with the C outbox trigger, and the
 #      same with the PL/pgSQL reference trigger (bench/webhook_reference.sql);
 #      the worker is stopped, so this is the enqueue cost alone.
+#      The C and reference runs alternate which goes first, and each run
+#      starts from an empty outbox.
 #   2. deliveries per second: the 20,000 events enqueued by step 1 are sent
 #      by the worker to nginx (Debian's nginx-light, answering 200 on
 #      127.0.0.1, not the bottleneck), timed from the first attempt to the
-#      last delivery.
+#      last delivery; then wrk (16 connections) POSTs the same body with
+#      the same headers to the same nginx in the same run: the ratio is
+#      what share of the network path's rate the worker reaches.
 #   3. commit-to-delivery latency p50/p99 with the worker running, at a
 #      steady 1,000 stage moves per second (track_commit_timestamp on).
 #   4. stage-move TPS at full speed while the worker delivers live.
 #
 # SCALE is the number of deals of the data set (default 100000; the moves
 # use 20,000 deals of their own in a pipeline with free transitions).
-# BENCH_SCALE overrides it; BENCH_SECONDS the length of the TPS runs.
+# BENCH_SCALE overrides it; BENCH_SECONDS the length of the TPS and wrk
+# runs; BENCH_EVENTS the number of deals moved and events sent (20000).
 . "$(dirname "$0")/common.sh"
 
-EVENTS=20000
+EVENTS=${BENCH_EVENTS:-20000}
 CLIENTS=4
 SECONDS_TPS=${BENCH_SECONDS:-15}
 
@@ -88,8 +93,8 @@ CREATE UNIQUE INDEX ON public.bench_deal (n);
 VACUUM ANALYZE;
 SQL
 bench_psql -q -f "$SM_ROOT/bench/webhook_reference.sql"
-cat > "$BENCH_WORK/move.sql" <<'EOF'
-\set n random(1, 20000)
+cat > "$BENCH_WORK/move.sql" <<EOF
+\\set n random(1, $EVENTS)
 UPDATE salesmgmt.deal d SET stage_id = CASE WHEN d.stage_id = b.a THEN b.b ELSE b.a END
   FROM public.bench_deal b WHERE b.n = :n AND d.deal_id = b.deal_id;
 EOF
@@ -106,6 +111,7 @@ use_trigger() {	# use_trigger c|reference
             -c 'ALTER TABLE salesmgmt.deal ENABLE TRIGGER webhook_enqueue'
     else
         bench_psql -q -c 'ALTER TABLE salesmgmt.deal DISABLE TRIGGER webhook_enqueue' \
+            -c 'DROP TRIGGER IF EXISTS bench_ref_enqueue ON salesmgmt.deal' \
             -c 'CREATE TRIGGER bench_ref_enqueue AFTER INSERT OR UPDATE OR DELETE ON salesmgmt.deal
                 FOR EACH ROW EXECUTE FUNCTION public.bench_ref_enqueue()'
     fi
@@ -123,15 +129,21 @@ echo "stage-move TPS, $CLIENTS clients, ${SECONDS_TPS} s runs, worker stopped (b
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 declare -A TPS
 for mode in none c reference; do TPS[$mode]=0; done
-for round in 1 2; do
-    set_endpoint off; use_trigger c
-    TPS[none]=$(best "${TPS[none]}" "$(pgbench_tps -T "$SECONDS_TPS")")
-    set_endpoint on
-    TPS[c]=$(best "${TPS[c]}" "$(pgbench_tps -T "$SECONDS_TPS")")
-    use_trigger reference
-    TPS[reference]=$(best "${TPS[reference]}" "$(pgbench_tps -T "$SECONDS_TPS")")
-    use_trigger c; clear_outbox
+measure() {	# measure none|c|reference: one run from an empty outbox
+    clear_outbox
+    case $1 in
+        none) set_endpoint off; use_trigger c ;;
+        c) set_endpoint on; use_trigger c ;;
+        reference) set_endpoint on; use_trigger reference ;;
+    esac
+    TPS[$1]=$(best "${TPS[$1]}" "$(pgbench_tps -T "$SECONDS_TPS")")
+}
+# alternating order, so that neither trigger always runs on a warmer or a
+# fuller database than the other
+for order in "none c reference" "reference c none"; do
+    for mode in $order; do measure "$mode"; done
 done
+set_endpoint on; use_trigger c; clear_outbox
 printf '%-52s %10.0f\n' "no endpoint" "${TPS[none]}"
 printf '%-52s %10.0f   overhead %5.1f%%\n' "active endpoint, C outbox trigger" "${TPS[c]}" \
     "$(echo "scale=4; (1 - ${TPS[c]} / ${TPS[none]}) * 100" | bc)"
@@ -177,6 +189,30 @@ while read -r n secs; do
         "$(bench_psql -qAt -c 'SELECT bool_and(status = 200) FROM salesmgmt.webhook_attempt')"
 done
 [ "$backlog" = "$EVENTS" ] || sm_die "expected $EVENTS queued deliveries, found $backlog"
+
+# wrk: the same body and headers to the same nginx, 16 connections
+DELIVERED_PER_S=$(bench_psql -qAt -c "
+  SELECT round(count(*) / extract(epoch FROM max(d.delivered_at) - min(a.started_at)))
+    FROM salesmgmt.webhook_delivery d JOIN salesmgmt.webhook_attempt a USING (delivery_id)")
+bench_psql -qAt -c "SELECT payload FROM salesmgmt.webhook_event ORDER BY event_id LIMIT 1" |
+    tr -d '\n' > "$BENCH_WORK/body.json"
+sig=$(bench_psql -qAt -c "SELECT salesmgmt.webhook_sign(e.secret, 'msg_bench', 1700000000, ev.payload::text)
+                            FROM salesmgmt.webhook_endpoint e, salesmgmt.webhook_event ev
+                           ORDER BY ev.event_id LIMIT 1")
+cat > "$BENCH_WORK/post.lua" <<LUA
+wrk.method = "POST"
+local f = io.open("$BENCH_WORK/body.json", "rb"); wrk.body = f:read("*a"); f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["User-Agent"] = "salesmgmt-webhooks/1"
+wrk.headers["webhook-id"] = "msg_bench"
+wrk.headers["webhook-timestamp"] = "1700000000"
+wrk.headers["webhook-signature"] = "$sig"
+LUA
+WRK_RPS=$(wrk -t 2 -c 16 -d "${SECONDS_TPS}s" -s "$BENCH_WORK/post.lua" "http://127.0.0.1:$PORT/hook" |
+          sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
+printf 'wrk, same body and headers, same nginx, 16 connections: %.0f requests/s\n' "$WRK_RPS"
+printf 'worker / wrk: %s deliveries/s is %.1f%% of the network path'"'"'s rate\n' "$DELIVERED_PER_S" \
+    "$(echo "scale=4; $DELIVERED_PER_S / $WRK_RPS * 100" | bc)"
 clear_outbox
 
 # ----------------------------------------- 3. latency at a steady rate

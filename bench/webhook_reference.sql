@@ -49,7 +49,7 @@ BEGIN
 
     SELECT array_agg(endpoint_id ORDER BY endpoint_id) INTO v_targets
       FROM salesmgmt.webhook_endpoint
-     WHERE active AND (event_types IS NULL OR v_type = ANY (event_types));
+     WHERE active AND salesmgmt._webhook_subscribes(event_types, v_type);
     IF v_targets IS NULL THEN
         RETURN NULL;
     END IF;
@@ -57,12 +57,13 @@ BEGIN
     SELECT coalesce(max(sequence), 0) + 1 INTO v_seq
       FROM salesmgmt.webhook_event WHERE deal_id = v_row.deal_id;
     v_event := salesmgmt.webhook_new_event_id();
-    INSERT INTO salesmgmt.webhook_event (event_id, event_type, deal_id, sequence, payload, occurred_at)
+    INSERT INTO salesmgmt.webhook_event (event_id, event_type, deal_id, sequence, payload, occurred_at,
+                                         subject_type, subject_id)
     VALUES (v_event, v_type, v_row.deal_id, v_seq,
             json_build_object('type', v_type, 'timestamp', now(),
                               'data', json_build_object('deal', row_to_json(v_row), 'previous', v_prev,
                                                         'sequence', v_seq)),
-            now());
+            now(), 'deal', v_row.deal_id);
     INSERT INTO salesmgmt.webhook_delivery (event_id, endpoint_id, created_at)
     SELECT v_event, t, now() FROM unnest(v_targets) t;
     PERFORM salesmgmt._webhook_wake();

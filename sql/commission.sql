@@ -4,6 +4,7 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS salesmgmt CASCADE;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
+SET salesmgmt.reporting_currency = 'USD';  -- the test relies on the default, whatever postgresql.conf says
 SET TimeZone = 'UTC';
 SET DateStyle = 'ISO, YMD';
 
@@ -125,7 +126,7 @@ SELECT runs, status FROM salesmgmt.commission_period;
 -- another reporting currency than the ledger's
 SET salesmgmt.reporting_currency = 'EUR';
 SELECT * FROM salesmgmt.run_commissions('2025-04-01', '2025-06-30');
-RESET salesmgmt.reporting_currency;
+SET salesmgmt.reporting_currency = 'USD';  -- back to what the test relies on
 
 -- repeatable read cannot see a concurrent run it waited for: refused
 BEGIN ISOLATION LEVEL REPEATABLE READ;

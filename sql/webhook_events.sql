@@ -5,8 +5,10 @@ CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
 
 -- ------------------------------------------------------------ the registry
+-- (the types of the concerns of 0.1.0; newer concerns add theirs)
 SELECT event_type, concern, builtin, data_schema->'required' AS required
-  FROM salesmgmt.webhook_event_type ORDER BY event_type;
+  FROM salesmgmt.webhook_event_type
+ WHERE concern IN ('pipeline', 'webhook', 'commission', 'kpi') ORDER BY event_type;
 -- names are dotted lower-case words
 INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description) VALUES ('nodot', 'app', 'x');
 INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description) VALUES ('app.*', 'app', 'x');
@@ -45,6 +47,11 @@ SELECT e.endpoint_id, e.event_types
 -- endpoints are numbered from here on by the last digit of their URL
 UPDATE salesmgmt.webhook_endpoint SET active = false WHERE url LIKE '%/6';
 UPDATE salesmgmt.webhook_endpoint SET event_types = '{app.nope}' WHERE url LIKE '%/5';
+-- a cap on requests in flight is positive
+\set VERBOSITY terse
+UPDATE salesmgmt.webhook_endpoint SET max_in_flight = 0 WHERE url LIKE '%/1';
+\set VERBOSITY default
+UPDATE salesmgmt.webhook_endpoint SET max_in_flight = 4 WHERE url LIKE '%/1' RETURNING max_in_flight;
 -- the SQL rule and the C rule agree
 SELECT p, salesmgmt._webhook_subscribes(p::text[], 'app.widget_made') AS made
   FROM (VALUES (NULL), ('{*}'), ('{app.*}'), ('{ap.*}'), ('{app.widget_made}'), ('{app.widget}'),
@@ -96,6 +103,36 @@ INSERT INTO salesmgmt.webhook_event (event_type, deal_id, sequence, payload, sub
 VALUES ('deal.won', 1, 9, '{}', 'widget', 1);
 INSERT INTO salesmgmt.webhook_event (event_type, payload, subject_type) VALUES ('app.widget_sold', '{}', 'widget');
 \set VERBOSITY default
+
+-- ------------------------------------------------ the other concerns' events
+-- a finalized commission period, scorecards computed: through their own functions
+SELECT count(*) AS reps FROM salesmgmt.run_commissions('2030-01-01', '2030-03-31');
+SELECT salesmgmt.finalize_commissions('2030-01-01', '2030-03-31') IS NOT NULL AS finalized;
+-- compute_scorecards writes a scheme's period with one INSERT statement; one
+-- statement inserting scorecards of two periods makes one event per period
+INSERT INTO salesmgmt.kpi_scheme (scheme_id, name) VALUES (1, 'Scheme');
+INSERT INTO salesmgmt.scorecard (scheme_id, rep_id, period_start, period_end, score, coverage)
+VALUES (1, 1, '2030-04-01', '2030-04-30', 50, 100), (1, 1, '2030-05-01', '2030-05-31', NULL, 0);
+SELECT e.event_type, e.subject_type, e.subject_id,
+       (e.payload::jsonb->'data') - 'finalized_at' - 'computed_at' - 'finalized_by' AS data,
+       array_agg(right(p.url, 1) ORDER BY p.url) AS endpoints
+  FROM salesmgmt.webhook_event e JOIN salesmgmt.webhook_delivery d USING (event_id)
+  JOIN salesmgmt.webhook_endpoint p ON p.endpoint_id = d.endpoint_id
+ WHERE e.event_type IN ('commission.period_finalized', 'scorecard.computed')
+ GROUP BY e.event_id ORDER BY 1, 4::text;
+
+-- ------------------------------------------------ docs list every type
+-- docs/webhooks.md has one row per registered type, exactly as generated
+-- here: type, concern, description, JSON Schema of data
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set docs_path :abs_srcdir '/docs/webhooks.md'
+CREATE TEMP VIEW doc_row AS
+SELECT t.event_type, format('| `%s` | %s | %s | `%s` |', t.event_type, t.concern,
+                            replace(t.description, '|', '\|'), t.data_schema::text) AS line
+  FROM salesmgmt.webhook_event_type t WHERE t.builtin;
+SELECT r.event_type AS not_in_docs
+  FROM doc_row r, pg_read_file(:'docs_path') AS doc
+ WHERE strpos(doc, r.line) = 0 ORDER BY 1;
 
 -- ------------------------------------------------ from a user's own trigger
 CREATE TABLE public.widget (widget_id bigint PRIMARY KEY, name text NOT NULL);

@@ -21,7 +21,7 @@ SELECT event_type, deal_id, sequence, subject_type, subject_id,
        (SELECT count(*) FROM salesmgmt.webhook_delivery d WHERE d.event_id = e.event_id) AS deliveries
   FROM salesmgmt.webhook_event e ORDER BY occurred_at, event_type;
 -- the new registry and subscriptions work on the upgraded database
-SELECT count(*) AS builtin_types FROM salesmgmt.webhook_event_type WHERE builtin;
+SELECT count(*) AS deal_types FROM salesmgmt.webhook_event_type WHERE builtin AND event_type LIKE 'deal.%';
 UPDATE salesmgmt.deal SET stage_id = 3 WHERE deal_id = 1;
 UPDATE salesmgmt.webhook_endpoint SET event_types = '{deal.*}' WHERE endpoint_id = 1;
 UPDATE salesmgmt.webhook_endpoint SET event_types = '{deal.nope}' WHERE endpoint_id = 1;

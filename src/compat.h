@@ -23,6 +23,7 @@
 #include "nodes/pg_list.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
 #include "utils/regproc.h"
 #if PG_VERSION_NUM >= 160000
 #include "parser/parse_relation.h"
@@ -64,6 +65,18 @@ sm_insert_index_tuples(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate)
 #define sm_string_to_qualified_name_list(s)	stringToQualifiedNameList((s), NULL)
 #else
 #define sm_string_to_qualified_name_list(s)	stringToQualifiedNameList(s)
+#endif
+
+/*
+ * Memory for a setting's "extra" (a check hook's parsed value): the GUC
+ * machinery frees it with free() up to 15, with guc_free() from 16 on.
+ */
+#if PG_VERSION_NUM >= 160000
+#define sm_guc_malloc(size)	guc_malloc(LOG, (size))
+#define sm_guc_free(ptr)	guc_free(ptr)
+#else
+#define sm_guc_malloc(size)	malloc(size)
+#define sm_guc_free(ptr)	free(ptr)
 #endif
 
 /* Whether a role owns a relation: 16 made the owner checks generic. */

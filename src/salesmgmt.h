@@ -80,6 +80,6 @@ extern char *sm_reporting_currency;
  * or a background worker declares its init function here.
  */
 extern void sm_pipeline_init(void);
-extern void sm_webhook_init(void);	/* webhook.c */
+extern void sm_webhook_init(void);	/* webhook_worker.c */
 
 #endif							/* SALESMGMT_H */

@@ -78,6 +78,8 @@ CREATE TABLE salesmgmt.webhook_endpoint (
     created_at      timestamptz NOT NULL DEFAULT now(),
     disabled_reason text,
     disabled_at     timestamptz,
+    max_in_flight   integer
+                    CONSTRAINT webhook_endpoint_max_in_flight_positive CHECK (max_in_flight > 0),
     CONSTRAINT webhook_endpoint_disabled_reason CHECK (active OR disabled_reason IS NOT NULL)
 );
 COMMENT ON TABLE salesmgmt.webhook_endpoint IS 'Receivers of deal events: an HTTP(S) URL, the secret deliveries are signed with, and the event types it subscribes to. Readable by administrators only.';
@@ -90,6 +92,7 @@ COMMENT ON COLUMN salesmgmt.webhook_endpoint.description IS 'Free text: what the
 COMMENT ON COLUMN salesmgmt.webhook_endpoint.created_at IS 'When the endpoint was created.';
 COMMENT ON COLUMN salesmgmt.webhook_endpoint.disabled_reason IS 'Why the endpoint is inactive (e.g. the receiver answered 410 Gone); cleared when it is activated again.';
 COMMENT ON COLUMN salesmgmt.webhook_endpoint.disabled_at IS 'When the endpoint was made inactive.';
+COMMENT ON COLUMN salesmgmt.webhook_endpoint.max_in_flight IS 'Most requests the worker has in flight to this endpoint at once, so that one slow receiver cannot take every connection; null: up to salesmgmt.webhook_concurrency.';
 
 -- An inactive endpoint needs a reason; deactivating without one records a
 -- generic reason, reactivating clears it.

@@ -193,6 +193,73 @@ END
 $$;
 COMMENT ON FUNCTION salesmgmt.emit_event(text, text, bigint, jsonb) IS 'Writes a webhook event of a registered type (salesmgmt.webhook_event_type) about a subject row (type and id, or both null) with the given data (a JSON object) and one delivery per active endpoint subscribed to the type, inside the current transaction; returns the event id, or null when no endpoint subscribes (nothing is written). The payload sent is {"type", "timestamp", "data"}.';
 
+-- ---------------------------------------------------------------------------
+-- Events of the concerns that existed in 0.1.0, from SQL triggers on their
+-- tables (their C is left as it is); the trigger functions run as their
+-- owner, since only administrators may call emit_event
+-- ---------------------------------------------------------------------------
+
+INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description, data_schema) VALUES
+    ('commission.period_finalized', 'commission',
+     'A commission period was finalized (salesmgmt.finalize_commissions): its lines are locked and can be paid.',
+     '{"type": "object", "required": ["period_start", "period_end", "currency", "finalized_at", "finalized_by"],
+       "properties": {"period_start": {"type": "string", "format": "date"},
+                      "period_end": {"type": "string", "format": "date"},
+                      "currency": {"type": "string", "description": "ISO 4217 code the lines are in."},
+                      "finalized_at": {"type": "string", "format": "date-time"},
+                      "finalized_by": {"type": "string", "description": "Role that finalized it."}}}'),
+    ('scorecard.computed', 'kpi',
+     'Scorecards of a scheme were computed for a period (salesmgmt.compute_scorecards): one event per scheme and period, whatever the number of reps.',
+     '{"type": "object", "required": ["scheme_id", "period_start", "period_end", "reps", "computed_at"],
+       "properties": {"scheme_id": {"type": "integer"},
+                      "period_start": {"type": "string", "format": "date"},
+                      "period_end": {"type": "string", "format": "date"},
+                      "reps": {"type": "integer", "description": "Reps scored."},
+                      "computed_at": {"type": "string", "format": "date-time"}}}');
+
+CREATE FUNCTION salesmgmt._webhook_commission_finalized() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM salesmgmt.emit_event('commission.period_finalized', NULL, NULL,
+        pg_catalog.jsonb_build_object('period_start', NEW.period_start, 'period_end', NEW.period_end,
+                                      'currency', NEW.currency, 'finalized_at', NEW.finalized_at,
+                                      'finalized_by', NEW.finalized_by));
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt._webhook_commission_finalized() IS 'Internal trigger: emits commission.period_finalized when a commission period becomes final.';
+CREATE TRIGGER webhook_period_finalized
+    AFTER INSERT OR UPDATE OF status ON salesmgmt.commission_period
+    FOR EACH ROW WHEN (NEW.status = 'final')
+    EXECUTE FUNCTION salesmgmt._webhook_commission_finalized();
+
+-- compute_scorecards replaces a scheme's period: one event per scheme and
+-- period the statement wrote, not one per rep
+CREATE FUNCTION salesmgmt._webhook_scorecards_computed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM salesmgmt.emit_event('scorecard.computed', 'kpi_scheme', c.scheme_id,
+                pg_catalog.jsonb_build_object('scheme_id', c.scheme_id, 'period_start', c.period_start,
+                                              'period_end', c.period_end, 'reps', c.reps,
+                                              'computed_at', c.computed_at))
+       FROM (SELECT n.scheme_id, n.period_start, n.period_end, pg_catalog.count(*) AS reps,
+                    pg_catalog.max(n.computed_at) AS computed_at
+               FROM computed n
+              GROUP BY n.scheme_id, n.period_start, n.period_end
+              ORDER BY 1, 2, 3) c;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt._webhook_scorecards_computed() IS 'Internal trigger: emits one scorecard.computed per scheme and period of the scorecards a statement inserted.';
+CREATE TRIGGER webhook_scorecards_computed
+    AFTER INSERT ON salesmgmt.scorecard
+    REFERENCING NEW TABLE AS computed
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._webhook_scorecards_computed();
+
 GRANT SELECT ON salesmgmt.webhook_event_type TO salesmgmt_manager, salesmgmt_rep;
 SELECT salesmgmt._apply_default_security();
 CREATE POLICY read_all ON salesmgmt.webhook_event_type FOR SELECT

@@ -10,6 +10,7 @@ use warnings;
 use File::Basename;
 use File::Copy;
 use File::Path qw(make_path);
+use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -19,6 +20,12 @@ my $prev = '0.1.0';
 my ($cur) = slurp_file("$root/salesmgmt.control") =~ /^default_version\s*=\s*'([^']+)'/m
   or die "no default_version in salesmgmt.control";
 my $tmp = $PostgreSQL::Test::Utils::tmp_check;
+
+# the release's version is the same everywhere it is written
+my $meta = JSON::PP::decode_json(slurp_file("$root/META.json"));
+my ($make_version) = slurp_file("$root/Makefile") =~ /^EXTVERSION\s*=\s*(\S+)/m;
+is("$meta->{version} $meta->{provides}{salesmgmt}{version} $make_version", "$cur $cur $cur",
+	"META.json, its provides and the Makefile say $cur like salesmgmt.control");
 
 my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
@@ -145,12 +152,24 @@ foreach my $t (@regress)
 	copy_via_update("$root/expected/$t.out", "$regress/expected/$t.out");
 }
 is($changed, scalar(@regress), "every regression script (" . scalar(@regress) . ") goes through an update");
+# and with settings other than the defaults (the node has
+# webhook_allow_private_networks on): each test sets what it relies on, so
+# `make installcheck` passes whatever a DBA's postgresql.conf says
+my $odd_settings = q{
+	SET salesmgmt.reporting_currency = 'EUR';
+	SET salesmgmt.change_note = 'set for the database';
+	SET salesmgmt.webhook_retry_schedule = '1s,2s';
+	SET salesmgmt.webhook_concurrency = 2;
+	SET salesmgmt.webhook_retention = 60;
+	SET salesmgmt.webhook_timeout = 1000;
+	SET salesmgmt.webhook_connect_timeout = 500};
 $node->safe_psql('postgres', 'CREATE DATABASE regress_upgraded');
+$node->safe_psql('postgres', $odd_settings =~ s/\bSET\b/ALTER DATABASE regress_upgraded SET/gr);
 my $regress_ok = $node->command_ok(
 	[ $ENV{PG_REGRESS}, '--bindir=', "--inputdir=$regress", "--outputdir=$regress",
 	  '--use-existing', '--host=' . $node->host, '--port=' . $node->port,
 	  '--dbname=regress_upgraded', @regress ],
-	'the regression suite passes on the upgrade path');
+	'the regression suite passes on the upgrade path, with settings other than the defaults');
 diag(slurp_file("$regress/regression.diffs")) if !$regress_ok && -e "$regress/regression.diffs";
 
 my $pgtap = "$tmp/pgtap_via_update";
@@ -158,6 +177,7 @@ my $pgtap = "$tmp/pgtap_via_update";
 make_path("$pgtap/test");
 symlink("$root/test/sql", "$pgtap/test/sql") or die "symlink: $!";
 $node->safe_psql('postgres', 'CREATE DATABASE pgtap_upgraded');
+$node->safe_psql('postgres', $odd_settings =~ s/\bSET\b/ALTER DATABASE pgtap_upgraded SET/gr);
 $node->safe_psql('pgtap_upgraded', 'CREATE EXTENSION pgtap');
 foreach my $f (sort glob("$root/test/pgtap/*.sql"))
 {

@@ -215,6 +215,24 @@ is_deeply([ sort keys %$ev_body ], [ 'data', 'timestamp', 'type' ], 'body: type,
 is($ev_body->{type}, 'app.thing_done', 'the type');
 is_deeply($ev_body->{data}, { n => 7 }, 'the data as given');
 
+# ------------------------------------------- a cap on requests in flight
+# max_in_flight = 1: each request starts only after the previous answer,
+# so they arrive at least the receiver's delay apart.
+$rx->plan('200 delay=300');
+my $capped = sql(q{
+INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description) VALUES ('cap.test', 'app', 'Capped.');
+INSERT INTO salesmgmt.webhook_endpoint (url, event_types, max_in_flight) VALUES ('} . $rx->url('/capped') . q{', '{cap.*}', 1)
+RETURNING endpoint_id});
+sql(q{SELECT salesmgmt.emit_event('cap.test', NULL, NULL, jsonb_build_object('n', g)) FROM generate_series(1, 4) g});
+wait_state(qq{count(*) = 4 FROM salesmgmt.webhook_delivery WHERE endpoint_id = $capped AND state = 'delivered'},
+	'the capped endpoint got its deliveries');
+my @arrivals = sort { $a <=> $b } map { $_->{time} } grep { $_->{path} eq '/capped' } $rx->requests;
+is(scalar(@arrivals), 4, 'four requests');
+ok(!grep({ $arrivals[$_] - $arrivals[$_ - 1] < 0.29 } 1 .. $#arrivals),
+	'one at a time: each after the previous answer')
+  or diag("arrivals: @arrivals");
+$rx->plan('200');
+
 # ------------------------------------------------ worker started on demand
 $node->safe_psql('postgres', 'CREATE DATABASE other');
 $node->safe_psql('other', 'CREATE EXTENSION salesmgmt');

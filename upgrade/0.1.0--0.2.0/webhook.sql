@@ -22,3 +22,9 @@ COMMENT ON COLUMN salesmgmt.webhook_event.subject_type IS 'Kind of row the event
 COMMENT ON COLUMN salesmgmt.webhook_event.subject_id IS 'Id of the row the event is about; null with subject_type.';
 
 COMMENT ON COLUMN salesmgmt.webhook_endpoint.event_types IS 'Event types the endpoint receives: types of salesmgmt.webhook_event_type, wildcards such as "deal.*", or "*"; null receives all of them.';
+
+-- A cap on the requests in flight per endpoint.
+ALTER TABLE salesmgmt.webhook_endpoint
+    ADD COLUMN max_in_flight integer
+        CONSTRAINT webhook_endpoint_max_in_flight_positive CHECK (max_in_flight > 0);
+COMMENT ON COLUMN salesmgmt.webhook_endpoint.max_in_flight IS 'Most requests the worker has in flight to this endpoint at once, so that one slow receiver cannot take every connection; null: up to salesmgmt.webhook_concurrency.';

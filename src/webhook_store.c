@@ -1,0 +1,489 @@
+/*-------------------------------------------------------------------------
+ *
+ * webhook_store.c
+ *	  The webhook worker's outbox queries: claiming due deliveries,
+ *	  recording outcomes and attempts, releasing leases, purging.  Each is
+ *	  one short transaction of its own; none is open while HTTP runs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "util.h"
+#include "webhook_deliver.h"
+
+#define PURGE_BATCH			1000	/* rows purged per transaction */
+#define PURGE_ROUNDS		10		/* purge transactions per call at most */
+
+int
+sm_webhook_window_size(void)
+{
+	return Min(sm_webhook_concurrency * 16, SM_WEBHOOK_MAX_WINDOW);
+}
+
+/*
+ * The lease covers the wait in the window and the request itself: a row
+ * may wait for every row claimed before it to be sent, concurrency at a
+ * time, each taking up to the total timeout.
+ */
+static double
+lease_seconds(void)
+{
+	return (double) sm_webhook_timeout_ms / 1000.0 *
+		(sm_webhook_window_size() / sm_webhook_concurrency + 2) + 30.0;
+}
+
+static void
+start_xact(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+end_xact(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+static Datum
+make_array(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  elemtype, typlen, typbyval, typalign));
+}
+/* Move the unstarted jobs to the front of the queue before a claim. */
+static void
+compact_queue(SmWebhookQueues *q)
+{
+	if (q->queue_head > 0)
+	{
+		memmove(q->queue, q->queue + q->queue_head, (q->queue_len - q->queue_head) * sizeof(SmWebhookJob *));
+		q->queue_len -= q->queue_head;
+		q->queue_head = 0;
+	}
+}
+
+/*
+ * Claim up to n due deliveries; returns how many.  Runs in its own
+ * transaction, committed before any of them is sent.
+ */
+int
+sm_webhook_claim(int n)
+{
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, FLOAT8OID};
+	int			rc;
+	int			got;
+	SmWebhookBatch *batch;
+	MemoryContext old;
+	SmWebhookQueues *q = &sm_webhook_q;
+
+	compact_queue(q);
+	pgstat_report_activity(STATE_RUNNING, "claiming webhook deliveries");
+	start_xact();
+	args[0] = Int32GetDatum(n);
+	args[1] = Float8GetDatum(lease_seconds());
+	rc = SPI_execute_with_args("SELECT c.*, (SELECT e.max_in_flight FROM salesmgmt.webhook_endpoint e"
+							   "              WHERE e.endpoint_id = c.endpoint_id)"
+							   "  FROM salesmgmt._webhook_claim($1, pg_catalog.make_interval(secs => $2)) c",
+							   2, types, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "claiming webhook deliveries failed: %s", SPI_result_code_string(rc));
+	got = (int) SPI_processed;
+
+	if (got > 0)
+	{
+		MemoryContext bcxt = AllocSetContextCreate(q->worker_cxt, "webhook batch",
+												   ALLOCSET_DEFAULT_SIZES);
+
+		old = MemoryContextSwitchTo(bcxt);
+		batch = palloc(sizeof(SmWebhookBatch));
+		batch->cxt = bcxt;
+		batch->remaining = got;
+		Assert(q->queue_len + got <= SM_WEBHOOK_MAX_WINDOW);
+		for (int i = 0; i < got; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			SmWebhookJob *job = palloc0(sizeof(SmWebhookJob));
+			bool		isnull;
+
+			job->batch = batch;
+			job->delivery_id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+			job->attempt = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+			job->retry_step = DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
+			job->endpoint_id = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+			job->event_id = SPI_getvalue(t, d, 5);
+			job->url = SPI_getvalue(t, d, 6);
+			job->secret = SPI_getvalue(t, d, 7);
+			job->payload = SPI_getvalue(t, d, 8);
+			job->payload_len = strlen(job->payload);
+			{
+				Datum		cap = SPI_getbinval(t, d, 9, &isnull);
+
+				job->max_in_flight = isnull ? 0 : DatumGetInt32(cap);
+			}
+			q->queue[q->queue_len++] = job;
+		}
+		MemoryContextSwitchTo(old);
+	}
+	end_xact();
+	return got;
+}
+
+/* When the next pending or failed delivery is due (0 if none). */
+TimestampTz
+sm_webhook_next_due(void)
+{
+	TimestampTz due = 0;
+	bool		isnull;
+	int			rc;
+
+	start_xact();
+	rc = SPI_execute("SELECT pg_catalog.min(next_attempt_at) FROM salesmgmt.webhook_delivery"
+					 " WHERE state IN ('pending', 'failed')", true, 1);
+	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull && !TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(d)))
+			due = DatumGetTimestampTz(d);
+	}
+	end_xact();
+	return due;
+}
+
+/* Delay before retry number step, with up to 10% jitter, in ms. */
+static int64
+retry_delay_ms(int step)
+{
+	int64		ms = sm_webhook_retry_ms[step];
+
+	return ms + (int64) (pg_prng_double(&pg_global_prng_state) * 0.1 * ms);
+}
+
+/* Write the outcomes of the finished jobs, one transaction. */
+void
+sm_webhook_record_outcomes(void)
+{
+	SmWebhookQueues *q = &sm_webhook_q;
+	int			n = Min(q->n_done, SM_WEBHOOK_RECORD_GROUP);
+	Datum	   *ids,
+			   *attempts,
+			   *states,
+			   *statuses,
+			   *errors,
+			   *next_at,
+			   *steps,
+			   *started,
+			   *finished,
+			   *durations,
+			   *responses,
+			   *endpoints;
+	bool	   *status_null,
+			   *error_null,
+			   *next_null,
+			   *resp_null;
+	Datum		args[12];
+	Oid			types[12] = {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+							 TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+							 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID,
+							 TEXTARRAYOID, INT8ARRAYOID};
+	Datum	   *gone;
+	int			n_gone = 0;
+	MemoryContext old;
+	int			rc;
+
+	pgstat_report_activity(STATE_RUNNING, "recording webhook outcomes");
+	old = MemoryContextSwitchTo(q->cycle_cxt);
+	ids = palloc(n * sizeof(Datum));
+	attempts = palloc(n * sizeof(Datum));
+	states = palloc(n * sizeof(Datum));
+	statuses = palloc(n * sizeof(Datum));
+	errors = palloc(n * sizeof(Datum));
+	next_at = palloc(n * sizeof(Datum));
+	steps = palloc(n * sizeof(Datum));
+	started = palloc(n * sizeof(Datum));
+	finished = palloc(n * sizeof(Datum));
+	durations = palloc(n * sizeof(Datum));
+	responses = palloc(n * sizeof(Datum));
+	endpoints = palloc(n * sizeof(Datum));
+	status_null = palloc(n * sizeof(bool));
+	error_null = palloc(n * sizeof(bool));
+	next_null = palloc(n * sizeof(bool));
+	resp_null = palloc(n * sizeof(bool));
+	gone = palloc(n * sizeof(Datum));
+
+	for (int i = 0; i < n; i++)
+	{
+		SmWebhookJob *job = q->done[i];
+		const char *state;
+		int			step = job->retry_step;
+
+		next_null[i] = true;
+		next_at[i] = (Datum) 0;
+		if (job->error == NULL)
+			state = "delivered";
+		else if (job->status == 410)
+		{
+			state = "dead";
+			gone[n_gone++] = Int64GetDatum(job->endpoint_id);
+		}
+		else if (step >= sm_webhook_retry_count)
+			state = "dead";
+		else
+		{
+			int64		delay = retry_delay_ms(step);
+
+			/* honour Retry-After: never sooner than the receiver asked */
+			if (job->retry_after_s > 0)
+				delay = Max(delay, Min(job->retry_after_s, 86400) * 1000);
+			state = "failed";
+			next_at[i] = TimestampTzGetDatum(job->finished_at + delay * 1000);
+			if (q->due_at == 0 || DatumGetTimestampTz(next_at[i]) < q->due_at)
+				q->due_at = DatumGetTimestampTz(next_at[i]);
+			next_null[i] = false;
+			step++;
+		}
+		ids[i] = Int64GetDatum(job->delivery_id);
+		attempts[i] = Int32GetDatum(job->attempt);
+		states[i] = CStringGetTextDatum(state);
+		status_null[i] = job->status == 0;
+		statuses[i] = Int32GetDatum((int32) job->status);
+		error_null[i] = job->error == NULL;
+		errors[i] = job->error ? CStringGetTextDatum(job->error) : (Datum) 0;
+		steps[i] = Int32GetDatum(step);
+		started[i] = TimestampTzGetDatum(job->started_at);
+		finished[i] = TimestampTzGetDatum(job->finished_at);
+		durations[i] = Int64GetDatum(job->duration_us);
+		resp_null[i] = job->response_len == 0;
+		responses[i] = job->response_len ? CStringGetTextDatum(job->response) : (Datum) 0;
+		endpoints[i] = Int64GetDatum(job->endpoint_id);
+	}
+	MemoryContextSwitchTo(old);
+
+	start_xact();
+	old = MemoryContextSwitchTo(q->cycle_cxt);
+	args[0] = make_array(ids, NULL, n, INT8OID);
+	args[1] = make_array(attempts, NULL, n, INT4OID);
+	args[2] = make_array(states, NULL, n, TEXTOID);
+	args[3] = make_array(statuses, status_null, n, INT4OID);
+	args[4] = make_array(errors, error_null, n, TEXTOID);
+	args[5] = make_array(next_at, next_null, n, TIMESTAMPTZOID);
+	args[6] = make_array(steps, NULL, n, INT4OID);
+	args[7] = make_array(started, NULL, n, TIMESTAMPTZOID);
+	args[8] = make_array(finished, NULL, n, TIMESTAMPTZOID);
+	args[9] = make_array(durations, NULL, n, INT8OID);
+	args[10] = make_array(responses, resp_null, n, TEXTOID);
+	args[11] = make_array(endpoints, NULL, n, INT8OID);
+	MemoryContextSwitchTo(old);
+
+	/*
+	 * A failed delivery of an endpoint that became inactive meanwhile is
+	 * held (infinity) like the endpoint's other waiting deliveries.
+	 */
+	rc = SPI_execute_with_args(
+							   "WITH o AS ("
+							   "  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+							   "       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+							   "       pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+							   "       pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12))"
+							   "    AS o(delivery_id, attempt, state, status, error, next_at, retry_step,"
+							   "         started_at, finished_at, duration_us, response, endpoint_id)"
+							   "), upd AS ("
+							   "  UPDATE salesmgmt.webhook_delivery d"
+							   "     SET state = o.state, last_status = o.status, last_error = o.error,"
+							   "         retry_step = o.retry_step, claimed_by = NULL,"
+							   "         delivered_at = CASE WHEN o.state = 'delivered' THEN o.finished_at END,"
+							   "         next_attempt_at = CASE WHEN o.next_at IS NULL THEN d.next_attempt_at"
+							   "              WHEN EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e"
+							   "                            WHERE e.endpoint_id = d.endpoint_id AND e.active) THEN o.next_at"
+							   "              ELSE 'infinity' END"
+							   "    FROM o"
+							   "   WHERE d.delivery_id = o.delivery_id AND d.attempts = o.attempt"
+							   "     AND d.state = 'in_flight'"
+							   ")"
+							   " INSERT INTO salesmgmt.webhook_attempt"
+							   "   (delivery_id, attempt, endpoint_id, started_at, duration, status, error, response)"
+							   " SELECT o.delivery_id, o.attempt, o.endpoint_id, o.started_at,"
+							   "        o.duration_us * interval '1 microsecond', o.status, o.error, o.response"
+							   "   FROM o"
+							   " ON CONFLICT (delivery_id, attempt) DO UPDATE"
+							   "   SET duration = excluded.duration, status = excluded.status,"
+							   "       error = excluded.error, response = excluded.response",
+							   12, types, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "recording webhook outcomes failed: %s", SPI_result_code_string(rc));
+
+	/* 410 Gone: the receiver says the endpoint no longer exists */
+	if (n_gone > 0)
+	{
+		Datum		a[1];
+		Oid			t[1] = {INT8ARRAYOID};
+
+		old = MemoryContextSwitchTo(q->cycle_cxt);
+		a[0] = make_array(gone, NULL, n_gone, INT8OID);
+		MemoryContextSwitchTo(old);
+		rc = SPI_execute_with_args("UPDATE salesmgmt.webhook_endpoint"
+								   "   SET active = false, disabled_at = now(),"
+								   "       disabled_reason = 'the receiver answered 410 Gone'"
+								   " WHERE endpoint_id = ANY ($1) AND active"
+								   " RETURNING endpoint_id",
+								   1, t, a, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "disabling webhook endpoints failed: %s", SPI_result_code_string(rc));
+		for (uint64 i = 0; i < SPI_processed; i++)
+			ereport(LOG,
+					(errmsg("salesmgmt webhook endpoint %s disabled: the receiver answered 410 Gone",
+							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1))));
+	}
+	end_xact();
+
+	/* free what is done */
+	for (int i = 0; i < n; i++)
+	{
+		SmWebhookBatch *b = q->done[i]->batch;
+
+		if (--b->remaining == 0)
+			MemoryContextDelete(b->cxt);
+	}
+	memmove(q->done, q->done + n, (q->n_done - n) * sizeof(SmWebhookJob *));
+	q->n_done -= n;
+	if (q->n_done > 0)
+		q->first_done_at = GetCurrentTimestamp();
+}
+
+/*
+ * Send back to pending the in-flight rows nobody is working on: leases
+ * that expired, rows whose claimer is no longer a live webhook worker
+ * (after a crash or a failover its pid may belong to another process
+ * now), and, when mine is true (at start, after an error), this worker's
+ * own.  Their last attempt is recorded with an unknown outcome.
+ */
+void
+sm_webhook_release_leases(bool mine)
+{
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, BOOLOID};
+	int			rc;
+
+	start_xact();
+	args[0] = Int32GetDatum(MyProcPid);
+	args[1] = BoolGetDatum(mine);
+	rc = SPI_execute_with_args(
+							   "WITH r AS ("
+							   "  UPDATE salesmgmt.webhook_delivery d"
+							   "     SET state = 'pending', claimed_by = NULL,"
+							   "         last_error = 'outcome unknown: the worker stopped or its lease expired during the attempt',"
+							   "         next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e"
+							   "              WHERE e.endpoint_id = d.endpoint_id AND e.active) THEN now() ELSE 'infinity' END"
+							   "   WHERE d.state = 'in_flight'"
+							   "     AND (d.next_attempt_at <= now()"
+							   "          OR ($2 AND d.claimed_by = $1)"
+							   "          OR (d.claimed_by IS DISTINCT FROM $1 AND NOT EXISTS"
+							   "               (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = d.claimed_by"
+							   "                   AND a.backend_type = '" SM_WEBHOOK_WORKER_TYPE "')))"
+							   "  RETURNING d.delivery_id, d.attempts, d.endpoint_id)"
+							   " INSERT INTO salesmgmt.webhook_attempt (delivery_id, attempt, endpoint_id, started_at, error)"
+							   " SELECT r.delivery_id, r.attempts, r.endpoint_id, now(),"
+							   "        'outcome unknown: the worker stopped or its lease expired during the attempt'"
+							   "   FROM r"
+							   " ON CONFLICT (delivery_id, attempt) DO NOTHING",
+							   2, types, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "releasing webhook leases failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+		ereport(LOG,
+				(errmsg("salesmgmt webhook worker sent %llu in-flight deliveries back to pending",
+						(unsigned long long) SPI_processed)));
+	end_xact();
+}
+
+/* Delete delivered deliveries older than the retention, in small batches. */
+void
+sm_webhook_purge(void)
+{
+	Datum		args[1];
+	Oid			types[1] = {INT4OID};
+
+	if (sm_webhook_retention_s <= 0)
+		return;
+	pgstat_report_activity(STATE_RUNNING, "purging delivered webhook deliveries");
+	for (int round = 0; round < PURGE_ROUNDS; round++)
+	{
+		int			rc;
+		uint64		deleted;
+
+		start_xact();
+		args[0] = Int32GetDatum(sm_webhook_retention_s);
+		rc = SPI_execute_with_args(
+								   "WITH gone AS ("
+								   "  DELETE FROM salesmgmt.webhook_delivery d WHERE d.delivery_id IN ("
+								   "    SELECT x.delivery_id FROM salesmgmt.webhook_delivery x"
+								   "     WHERE x.state = 'delivered'"
+								   "       AND x.delivered_at < now() - $1 * interval '1 second'"
+								   "     ORDER BY x.delivery_id LIMIT " CppAsString2(PURGE_BATCH) ")"
+								   "  RETURNING d.delivery_id, d.event_id"
+								   "), ev AS ("
+								   "  DELETE FROM salesmgmt.webhook_event e"
+								   "   WHERE e.event_id IN (SELECT g.event_id FROM gone g)"
+								   "     AND NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_delivery o"
+								   "                      WHERE o.event_id = e.event_id"
+								   "                        AND o.delivery_id NOT IN (SELECT g.delivery_id FROM gone g))"
+								   ")"
+								   " SELECT pg_catalog.count(*) FROM gone",
+								   1, types, args, NULL, false, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "purging webhook deliveries failed: %s", SPI_result_code_string(rc));
+		{
+			bool		isnull;
+
+			deleted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		end_xact();
+		if (deleted < PURGE_BATCH)
+			break;
+	}
+}
+
+/*
+ * Whether the extension exists in our database with the SQL objects of
+ * this library's version (the worker waits for ALTER EXTENSION salesmgmt
+ * UPDATE otherwise).
+ */
+bool
+sm_webhook_extension_present(void)
+{
+	bool		present;
+
+	StartTransactionCommand();
+	present = OidIsValid(get_extension_oid("salesmgmt", true)) &&
+		sm_worker_sql_ready(SM_WEBHOOK_WORKER_TYPE);
+	CommitTransactionCommand();
+	return present;
+}
