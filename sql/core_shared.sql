@@ -7,6 +7,7 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS salesmgmt CASCADE;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
+SET salesmgmt.reporting_currency = 'USD';  -- the test relies on it, whatever postgresql.conf says
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET DateStyle = ISO;
@@ -30,7 +31,9 @@ SELECT salesmgmt.convert_amount(100, 'GBP', 'EUR', '2026-02-15');
 -- a null currency or day is refused (22004)
 SELECT salesmgmt.convert_amount(100, 'EUR', 'USD', NULL);
 
--- the reporting currency: the setting, whose default is USD
+-- the reporting currency: the setting, whose built-in default (defined once,
+-- in the library) is USD
+SELECT boot_val FROM pg_settings WHERE name = 'salesmgmt.reporting_currency';
 SELECT salesmgmt.reporting_currency();
 SET salesmgmt.reporting_currency = 'EUR';
 SELECT salesmgmt.reporting_currency();
@@ -39,7 +42,8 @@ INSERT INTO salesmgmt.team (team_id, name) VALUES (1, 'Sales');
 INSERT INTO salesmgmt.forecast_adjustment (period_start, period_end, team_id, category, amount)
     VALUES ('2026-01-01', '2026-03-31', 1, 'commit', 100) RETURNING currency;
 RESET salesmgmt.reporting_currency;
-SELECT salesmgmt.reporting_currency();
+SELECT salesmgmt.reporting_currency() = current_setting('salesmgmt.reporting_currency')::char(3) AS follows_the_setting;
+SET salesmgmt.reporting_currency = 'USD';
 
 -- the result columns of a set-returning function are checked against the
 -- SQL declaration: a function declared with other columns is refused
