@@ -12,23 +12,44 @@
 
 #include "core_spi.h"
 
+/*
+ * The end of every helper: an unexpected result is an error naming the
+ * query; else the row count into *n (when n is not NULL), and the caller's
+ * memory context current again.
+ */
+static SPITupleTable *
+spi_result(MemoryContext caller, const char *call, int rc, int expected,
+		   const char *sql, uint64 *n)
+{
+	if (rc != expected)
+		elog(ERROR, "%s failed (%s) for \"%s\"", call, SPI_result_code_string(rc), sql);
+	if (n)
+		*n = SPI_processed;
+	MemoryContextSwitchTo(caller);
+	return SPI_tuptable;
+}
+
+/* a plan, or an error naming the query */
+static SPIPlanPtr
+spi_prepare(const char *sql, int nargs, const Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) types);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed (%s) for \"%s\"",
+			 SPI_result_code_string(SPI_result), sql);
+	return plan;
+}
+
 SPITupleTable *
 sm_spi_query(const char *sql, int nargs, const Oid *types, Datum *values, const char *nulls,
 			 bool read_only, int expected, uint64 *n)
 {
 	MemoryContext old = CurrentMemoryContext;
-	int			rc;
-	SPITupleTable *tt;
+	int			rc = SPI_execute_with_args(sql, nargs, (Oid *) types, values, nulls,
+										   read_only, 0);
 
-	rc = SPI_execute_with_args(sql, nargs, (Oid *) types, values, nulls, read_only, 0);
-	if (rc != expected)
-		elog(ERROR, "SPI_execute_with_args failed (%s) for \"%s\"",
-			 SPI_result_code_string(rc), sql);
-	tt = SPI_tuptable;
-	if (n)
-		*n = SPI_processed;
-	MemoryContextSwitchTo(old);
-	return tt;
+	return spi_result(old, "SPI_execute_with_args", rc, expected, sql, n);
 }
 
 SPITupleTable *
@@ -36,35 +57,21 @@ sm_spi_query_latest(const char *sql, int nargs, const Oid *types, Datum *values,
 					uint64 *n)
 {
 	MemoryContext old = CurrentMemoryContext;
-	SPIPlanPtr	plan;
-	int			rc;
-	SPITupleTable *tt;
+	SPIPlanPtr	plan = spi_prepare(sql, nargs, types);
+	int			rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+										  InvalidSnapshot, true, false, 0);
 
-	plan = SPI_prepare(sql, nargs, (Oid *) types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed (%s) for \"%s\"",
-			 SPI_result_code_string(SPI_result), sql);
-	rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
-							  InvalidSnapshot, true, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_snapshot failed (%s) for \"%s\"",
-			 SPI_result_code_string(rc), sql);
-	tt = SPI_tuptable;
-	if (n)
-		*n = SPI_processed;
 	SPI_freeplan(plan);
-	MemoryContextSwitchTo(old);
-	return tt;
+	return spi_result(old, "SPI_execute_snapshot", rc, SPI_OK_SELECT, sql, n);
 }
 
 SPIPlanPtr
 sm_spi_prepare_kept(const char *sql, int nargs, const Oid *types)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) types);
+	SPIPlanPtr	plan = spi_prepare(sql, nargs, types);
 
-	if (plan == NULL || SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_prepare failed (%s) for \"%s\"",
-			 SPI_result_code_string(SPI_result), sql);
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
 	return plan;
 }
 
@@ -78,10 +85,7 @@ sm_spi_query_dest(const char *sql, int nargs, const Oid *types, Datum *values, D
 	int			rc;
 	int			i;
 
-	plan = SPI_prepare(sql, nargs, (Oid *) types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed (%s) for \"%s\"",
-			 SPI_result_code_string(SPI_result), sql);
+	plan = spi_prepare(sql, nargs, types);
 	params = makeParamList(nargs);
 	for (i = 0; i < nargs; i++)
 	{
