@@ -29,10 +29,12 @@
  *
  *	Concerns:
  *	  pipeline.c		stage transitions, stage gates, deal history (triggers)
- *	  forecast.c		weighted/category forecasts, Monte Carlo ranges
+ *	  forecast*.c		weighted/category forecasts, Monte Carlo ranges; the
+ *						model of a call in forecast.h (see there)
  *	  commission*.c		commission plans, tiers, ledger; the run model in
  *						commission.h, one file per phase (see there)
- *	  kpi.c				KPI scoring and scorecards
+ *	  kpi*.c			KPI scoring (kpi.c) and scorecards (kpi_scorecard.c),
+ *						kpi.h between them
  *	  analytics.sql		BI views (win rates, velocity, coverage, attainment,
  *						customers, satisfaction, cohorts) and the feedback
  *						loop; plain SQL, no C
