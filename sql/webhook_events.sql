@@ -119,7 +119,7 @@ SELECT e.event_type, e.subject_type, e.subject_id,
   FROM salesmgmt.webhook_event e JOIN salesmgmt.webhook_delivery d USING (event_id)
   JOIN salesmgmt.webhook_endpoint p ON p.endpoint_id = d.endpoint_id
  WHERE e.event_type IN ('commission.period_finalized', 'scorecard.computed')
- GROUP BY e.event_id ORDER BY 1, 4::text;
+ GROUP BY e.event_id ORDER BY 1, e.payload::jsonb -> 'data' ->> 'period_start';
 
 -- ------------------------------------------------ docs list every type
 -- docs/webhooks.md has one row per registered type, exactly as generated

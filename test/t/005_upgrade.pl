@@ -155,16 +155,21 @@ is($changed, scalar(@regress), "every regression script (" . scalar(@regress) . 
 # and with settings other than the defaults (the node has
 # webhook_allow_private_networks on): each test sets what it relies on, so
 # `make installcheck` passes whatever a DBA's postgresql.conf says
+# (the session settings for the database; the worker's, which only the
+# server's configuration may set, in postgresql.conf)
 my $odd_settings = q{
 	SET salesmgmt.reporting_currency = 'EUR';
-	SET salesmgmt.change_note = 'set for the database';
-	SET salesmgmt.webhook_retry_schedule = '1s,2s';
-	SET salesmgmt.webhook_concurrency = 2;
-	SET salesmgmt.webhook_retention = 60;
-	SET salesmgmt.webhook_timeout = 1000;
-	SET salesmgmt.webhook_connect_timeout = 500};
+	SET salesmgmt.change_note = 'set for the database'};
 $node->safe_psql('postgres', 'CREATE DATABASE regress_upgraded');
 $node->safe_psql('postgres', $odd_settings =~ s/\bSET\b/ALTER DATABASE regress_upgraded SET/gr);
+$node->append_conf('postgresql.conf', q{
+salesmgmt.webhook_retry_schedule = '1s,2s'
+salesmgmt.webhook_concurrency = 2
+salesmgmt.webhook_retention = 60
+salesmgmt.webhook_timeout = 1000
+salesmgmt.webhook_connect_timeout = 500
+});
+$node->reload;
 my $regress_ok = $node->command_ok(
 	[ $ENV{PG_REGRESS}, '--bindir=', "--inputdir=$regress", "--outputdir=$regress",
 	  '--use-existing', '--host=' . $node->host, '--port=' . $node->port,
