@@ -26,20 +26,36 @@ SQL_PARTS    = src/core.sql \
                src/kpi.sql \
                src/webhook.sql \
                src/analytics.sql \
+               src/security_org.sql \
                src/security.sql \
                src/security_rls.sql \
+               src/security_rights.sql \
                src/rules.sql \
-               src/webhook_events.sql
+               src/webhook_events.sql \
+               src/process.sql \
+               src/process_followup.sql \
+               src/process_plan.sql \
+               src/process_approval.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
 # after security.sql, so both scripts create them the same way).
-UPGRADE_PARTS = upgrade/0.1.0--0.2.0/core-convert-amount.sql \
+# security_org.sql (the C visibility predicates) only adds objects and
+# comes first: the policies that the rls delta recreates call them.
+UPGRADE_PARTS = src/security_org.sql \
+                upgrade/0.1.0--0.2.0/core-convert-amount.sql \
                 upgrade/0.1.0--0.2.0/core-reporting-currency.sql \
                 upgrade/0.1.0--0.2.0/webhook.sql \
+                upgrade/0.1.0--0.2.0/rls.sql \
+                upgrade/0.1.0--0.2.0/process.sql \
                 src/security_rls.sql \
+                src/security_rights.sql \
                 src/rules.sql \
-                src/webhook_events.sql
+                src/webhook_events.sql \
+                src/process.sql \
+                src/process_followup.sql \
+                src/process_plan.sql \
+                src/process_approval.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

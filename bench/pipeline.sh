@@ -149,3 +149,47 @@ tps_ratio() {	# tps_ratio FASTER SLOWER: how many times the first's throughput
 tps_ratio "salesmgmt C triggers" "PL/pgSQL reference triggers"
 tps_ratio "floor: UPDATE + history INSERT, no checks" "salesmgmt C triggers"
 bench_psql -c "SELECT pipeline_bench.use('c')" >/dev/null
+
+# ------------------------------------------------------------ with the sales process
+# Stage tasks (3 required templates per open stage: created on entry, the
+# open-task check on every forward move) and an approval rule evaluated on
+# every move into Negotiation (bench/process_reference.sql), against the
+# floor of the same run: the same UPDATE, history and task INSERTs by hand.
+# Target: within 1.25x the floor.
+echo
+echo "== with stage tasks (3 per stage) and an approval rule: $moved deals, one UPDATE"
+bench_psql -f "$SM_ROOT/bench/process_reference.sql"
+bench_psql -c "SELECT pipeline_bench.use('floor')" >/dev/null
+bench_psql -c "VACUUM ANALYZE salesmgmt.deal, salesmgmt.deal_stage_history, salesmgmt.sales_task"
+bench_time "floor with tasks: UPDATE + history + tasks" "SELECT pipeline_bench.bulk_move('floor_tasks')"
+bench_psql -c "SELECT pipeline_bench.use('c')" >/dev/null
+bench_psql -c "VACUUM ANALYZE salesmgmt.deal, salesmgmt.deal_stage_history, salesmgmt.sales_task"
+bench_time "salesmgmt C triggers, tasks and approvals" "SELECT pipeline_bench.bulk_move('c')"
+bench_ratio "salesmgmt C triggers, tasks and approvals" "floor with tasks: UPDATE + history + tasks"
+
+# single moves: each transaction moves a deal and completes its new tasks
+cat > "$PGB/tasks_trigger.sql" <<SQL
+\set n random(1, :cycle)
+UPDATE salesmgmt.deal d SET stage_id = $next_stage
+  FROM pipeline_bench.cycle_set c WHERE c.n = :n AND d.deal_id = c.deal_id;
+UPDATE salesmgmt.sales_task t SET status = 'done', completed_at = now()
+  FROM pipeline_bench.cycle_set c WHERE c.n = :n AND t.deal_id = c.deal_id AND t.status = 'open';
+SQL
+# the floor of the same: floor.sql's UPDATE and history, the new stage's
+# tasks and their completion, by hand
+{
+    sed -e 's/^INSERT INTO salesmgmt.deal_stage_history$/, hist AS (\nINSERT INTO salesmgmt.deal_stage_history/' \
+        -e '$ s/;$/\n)/' "$PGB/floor.sql"
+    cat <<SQL
+INSERT INTO salesmgmt.sales_task (rep_id, account_id, deal_id, title, due_date, stage_id, template_id, required)
+SELECT m.owner_rep_id, m.account_id, m.deal_id, t.title, current_date + t.due_days, m.stage_id, t.template_id, t.required
+  FROM moved m JOIN salesmgmt.stage_task_template t ON t.stage_id = m.stage_id
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.sales_task x
+                    WHERE x.deal_id = m.deal_id AND x.template_id = t.template_id AND x.status <> 'cancelled');
+UPDATE salesmgmt.sales_task t SET status = 'done', completed_at = now()
+  FROM pipeline_bench.cycle_set c WHERE c.n = :n AND t.deal_id = c.deal_id AND t.status = 'open';
+SQL
+} > "$PGB/tasks_floor.sql"
+pgbench_run "floor with tasks" floor tasks_floor.sql
+pgbench_run "salesmgmt C triggers, tasks and approvals" c tasks_trigger.sql
+tps_ratio "floor with tasks" "salesmgmt C triggers, tasks and approvals"

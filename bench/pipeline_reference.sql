@@ -259,7 +259,8 @@ DECLARE
     v_rows bigint;
 BEGIN
     BEGIN
-        IF p_variant = 'floor' THEN
+        IF p_variant IN ('floor', 'floor_tasks') THEN
+            -- floor_tasks also writes the new stage's tasks (bench/process_reference.sql)
             WITH old AS (
                 SELECT d.deal_id, d.stage_id, d.amount, d.expected_close_date, d.stage_entered_at
                   FROM salesmgmt.deal d JOIN pipeline_bench.move_set m ON m.deal_id = d.deal_id
@@ -269,16 +270,23 @@ BEGIN
                   FROM old o WHERE d.deal_id = o.deal_id
                 RETURNING d.*, o.stage_id AS old_stage_id, o.amount AS old_amount,
                           o.expected_close_date AS old_ecd, o.stage_entered_at AS old_entered
+            ), hist AS (
+                INSERT INTO salesmgmt.deal_stage_history
+                    (deal_id, pipeline_id, from_stage_id, to_stage_id, owner_rep_id, old_amount, new_amount, currency,
+                     old_expected_close_date, new_expected_close_date, probability, forecast_category,
+                     effective_probability, effective_category, changed_at, changed_by, time_in_previous_stage, note)
+                SELECT m.deal_id, m.pipeline_id, m.old_stage_id, m.stage_id, m.owner_rep_id, m.old_amount, m.amount,
+                       m.currency, m.old_ecd, m.expected_close_date, m.probability, m.forecast_category,
+                       coalesce(m.probability, s.probability), coalesce(m.forecast_category, s.forecast_category),
+                       now(), current_user, now() - m.old_entered, NULL
+                  FROM moved m JOIN salesmgmt.stage s ON s.stage_id = m.stage_id
+                RETURNING 1
             )
-            INSERT INTO salesmgmt.deal_stage_history
-                (deal_id, pipeline_id, from_stage_id, to_stage_id, owner_rep_id, old_amount, new_amount, currency,
-                 old_expected_close_date, new_expected_close_date, probability, forecast_category,
-                 effective_probability, effective_category, changed_at, changed_by, time_in_previous_stage, note)
-            SELECT m.deal_id, m.pipeline_id, m.old_stage_id, m.stage_id, m.owner_rep_id, m.old_amount, m.amount,
-                   m.currency, m.old_ecd, m.expected_close_date, m.probability, m.forecast_category,
-                   coalesce(m.probability, s.probability), coalesce(m.forecast_category, s.forecast_category),
-                   now(), current_user, now() - m.old_entered, NULL
-              FROM moved m JOIN salesmgmt.stage s ON s.stage_id = m.stage_id;
+            INSERT INTO salesmgmt.sales_task (rep_id, account_id, deal_id, title, due_date, stage_id, template_id, required)
+            SELECT m.owner_rep_id, m.account_id, m.deal_id, t.title, current_date + t.due_days, m.stage_id,
+                   t.template_id, t.required
+              FROM moved m JOIN salesmgmt.stage_task_template t ON t.stage_id = m.stage_id
+             WHERE p_variant = 'floor_tasks';
         ELSIF p_variant = 'bare' THEN
             UPDATE salesmgmt.deal d SET stage_id = d.stage_id + 1, stage_entered_at = now(), updated_at = now()
               FROM pipeline_bench.move_set m WHERE m.deal_id = d.deal_id;

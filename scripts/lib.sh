@@ -18,7 +18,8 @@ if [ "$SM_PG_MAJOR" = 15 ]; then
     SM_SYS_BIN=/usr/lib/postgresql/$SM_PG_MAJOR/bin
     SM_SYS_LIB=/usr/lib/postgresql/$SM_PG_MAJOR/lib
     SM_SYS_SHARE=/usr/share/postgresql/$SM_PG_MAJOR
-    SM_PG_PACKAGES="postgresql-$SM_PG_MAJOR postgresql-server-dev-$SM_PG_MAJOR postgresql-$SM_PG_MAJOR-pgtap"
+    SM_PG_PACKAGES="postgresql-$SM_PG_MAJOR postgresql-server-dev-$SM_PG_MAJOR postgresql-$SM_PG_MAJOR-pgtap
+ postgresql-$SM_PG_MAJOR-cron"
 else
     SM_PG_PREFIX=${SM_PG_CACHE:-/var/cache/salesmgmt}/pg-$SM_PG_MAJOR
     SM_SYS_BIN=$SM_PG_PREFIX/bin

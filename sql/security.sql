@@ -25,7 +25,7 @@ SELECT p.oid::regprocedure AS definer_without_pinned_search_path, p.proconfig
   FROM ext_object o JOIN pg_proc p ON o.classid = 'pg_proc'::regclass AND p.oid = o.objid
  WHERE p.prosecdef
    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- a definer function must not be executable by PUBLIC, nor by reps unless
 -- it is one of the visibility helpers (which answer only for the caller)
@@ -34,7 +34,7 @@ SELECT p.oid::regprocedure AS definer_open_to_reps
  WHERE p.prosecdef
    AND (has_function_privilege('salesmgmt_rep', p.oid, 'EXECUTE')
         OR has_function_privilege('salesmgmt_manager', p.oid, 'EXECUTE'))
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- views run with the querying role's rights, so row-level security applies
 SELECT c.oid::regclass AS view_without_security_invoker
@@ -110,7 +110,7 @@ SELECT c.oid::regclass AS view_not_readable_by_reps
  WHERE c.relkind = 'v'
    AND NOT (has_table_privilege('salesmgmt_rep', c.oid, 'SELECT')
             AND has_table_privilege('salesmgmt_manager', c.oid, 'SELECT'))
- ORDER BY 1::text;
+ ORDER BY c.oid::regclass::text;
 
 -- functions of the core, pipeline and security parts reps may call (the
 -- other concerns' are granted in src/security.sql as they exist)
@@ -120,13 +120,13 @@ SELECT p.oid::regprocedure AS executable_by_reps, p.prosecdef AS definer
    AND p.proname NOT IN ('forecast', 'forecast_range', 'win_rates', 'commission_line_explanation',
                          '_commission_pct', '_commission_money', 'kpi_score', 'kpi_metrics',
                          'reporting_currency')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 -- functions managers may call beyond those
 SELECT p.oid::regprocedure AS executable_by_managers_only
   FROM ext_object o JOIN pg_proc p ON o.classid = 'pg_proc'::regclass AND p.oid = o.objid
  WHERE has_function_privilege('salesmgmt_manager', p.oid, 'EXECUTE')
    AND NOT has_function_privilege('salesmgmt_rep', p.oid, 'EXECUTE')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- policies on the core tables
 SELECT tablename, policyname, cmd, roles
@@ -136,7 +136,7 @@ SELECT tablename, policyname, cmd, roles
                      'sales_task', 'deal_stage_history')
  ORDER BY 1, 2;
 
--- the plans: a rep's query tests hashed sets computed once per statement,
+-- the plans: a rep's query calls one per-row C predicate (no sub-plan),
 -- an admin's query carries no filter at all
 CREATE ROLE regress_sec_rep;
 CREATE ROLE regress_sec_admin;

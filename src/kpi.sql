@@ -333,7 +333,10 @@ CREATE TABLE salesmgmt.kpi_scheme (
     team_id     bigint REFERENCES salesmgmt.team (team_id),
     description text,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT kpi_scheme_name_unique UNIQUE (name)
+    CONSTRAINT kpi_scheme_name_unique UNIQUE (name),
+    leaderboard_visibility text NOT NULL DEFAULT 'scheme'
+                CONSTRAINT kpi_scheme_leaderboard_visibility_valid
+                CHECK (leaderboard_visibility IN ('private', 'team', 'scheme'))
 );
 CREATE INDEX ON salesmgmt.kpi_scheme (team_id);
 COMMENT ON TABLE salesmgmt.kpi_scheme IS 'A KPI scheme: a weighted set of KPIs (salesmgmt.kpi_scheme_item) and the grade bands that turn a score into a grade.';
@@ -343,6 +346,7 @@ COMMENT ON COLUMN salesmgmt.kpi_scheme.grade_bands IS 'JSON object grade -> lowe
 COMMENT ON COLUMN salesmgmt.kpi_scheme.team_id IS 'Team whose reps the scheme scores, sub-teams included (by the reps'' current team); null scores every rep.';
 COMMENT ON COLUMN salesmgmt.kpi_scheme.description IS 'Who the scheme is for, free text.';
 COMMENT ON COLUMN salesmgmt.kpi_scheme.created_at IS 'When the scheme was created.';
+COMMENT ON COLUMN salesmgmt.kpi_scheme.leaderboard_visibility IS 'Who sees a rep''s scorecard (rank, score, grade) of the scheme besides the rep and its managers: scheme = every rep (the default, as a contest shows its participants), team = the rep''s teammates, private = nobody.';
 
 CREATE FUNCTION salesmgmt._kpi_scheme_validate() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'sm_kpi_scheme_validate';

@@ -59,6 +59,7 @@
 
 #include "compat.h"
 #include "salesmgmt.h"
+#include "pipeline.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(sm_deal_rules);
@@ -71,52 +72,6 @@ PG_FUNCTION_INFO_V1(sm_append_only);
  * ----------------------------------------------------------------------
  */
 
-typedef enum SmOutcome
-{
-	SM_OUTCOME_OPEN,
-	SM_OUTCOME_WON,
-	SM_OUTCOME_LOST
-} SmOutcome;
-
-typedef enum SmPolicy
-{
-	SM_POLICY_FREE,
-	SM_POLICY_FORWARD,
-	SM_POLICY_EXPLICIT
-} SmPolicy;
-
-struct SmPipeline;
-
-typedef struct SmStage
-{
-	int64		stage_id;		/* hash key: must be first */
-	struct SmPipeline *pipeline;
-	char	   *name;
-	int32		position;
-	SmOutcome	outcome;
-	Datum		probability;	/* numeric(5,4) */
-	Datum		category;		/* text */
-	/* stage gate: deal columns (attnum > 0) or keys of deal.extra (0) */
-	int			nrequired;
-	char	  **required;
-	AttrNumber *required_attnum;
-	Oid			required_relid; /* deal relation required_attnum is for */
-	/* entry_roles; -1 when null (anyone may enter) */
-	int			nroles;
-	char	  **roles;
-	/* explicit transitions out of this stage (to_stage_id) */
-	int			nnext;
-	int64	   *next;
-} SmStage;
-
-typedef struct SmPipeline
-{
-	int64		pipeline_id;	/* hash key: must be first */
-	char	   *name;
-	SmPolicy	policy;
-	int			nstages;
-	SmStage   **stages;			/* in order of position */
-} SmPipeline;
 
 /*
  * The cache is valid while no invalidation arrived since it was loaded:
@@ -166,7 +121,8 @@ sm_pipeline_relcache_cb(Datum arg, Oid relid)
 		relid == sm_config_relids[0] ||
 		relid == sm_config_relids[1] ||
 		relid == sm_config_relids[2] ||
-		relid == sm_config_relids[3])
+		relid == sm_config_relids[3] ||
+		sm_process_relcache(relid))
 		sm_inval_count++;
 	if (relid == InvalidOid || relid == sm_deal_cols.relid)
 	{
@@ -215,7 +171,7 @@ sm_policy_name(SmPolicy p)
 	return "forward";
 }
 
-static Oid
+Oid
 sm_relation_owner(Oid relid)
 {
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
@@ -229,7 +185,7 @@ sm_relation_owner(Oid relid)
 }
 
 /* Copies a one-dimensional text[] or name[] datum into a C string array. */
-static int
+int
 sm_copy_string_array(Datum arr, Oid elemtype, char ***out)
 {
 	ArrayType  *a = DatumGetArrayTypeP(arr);
@@ -383,6 +339,9 @@ sm_load_config(void)
 		s->nroles = isnull ? -1 : sm_copy_string_array(d, NAMEOID, &s->roles);
 		s->nnext = 0;
 		s->next = NULL;
+		s->ntemplates = 0;
+		s->nrequired_templates = 0;
+		s->rules = NULL;
 	}
 	MemoryContextSwitchTo(oldcxt);
 
@@ -407,6 +366,7 @@ sm_load_config(void)
 			s->next = repalloc(s->next, sizeof(int64) * (s->nnext + 8));
 		s->next[s->nnext++] = to;
 	}
+	sm_process_load(stages, newcxt);
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec);
 
@@ -434,7 +394,7 @@ sm_load_config(void)
  * until the next call of this function: callers do not keep them across
  * anything that may run another deal trigger.
  */
-static void
+void
 sm_config_current(void)
 {
 	static TimestampTz last_statement = 0;
@@ -461,16 +421,23 @@ sm_config_current(void)
 		sm_load_config();
 }
 
-static SmStage *
+SmStage *
 sm_find_stage(int64 stage_id)
 {
 	return (SmStage *) hash_search(sm_stage_hash, &stage_id, HASH_FIND, NULL);
 }
 
-static SmPipeline *
+SmPipeline *
 sm_find_pipeline(int64 pipeline_id)
 {
 	return (SmPipeline *) hash_search(sm_pipeline_hash, &pipeline_id, HASH_FIND, NULL);
+}
+
+/* every cached pipeline, for a hash_seq_search */
+HTAB *
+sm_pipelines(void)
+{
+	return sm_pipeline_hash;
 }
 
 static AttrNumber
@@ -552,7 +519,7 @@ sm_transition_listed(const SmStage *from, int64 to_stage_id)
  * listed transition always allows the move; otherwise a closed deal stays
  * closed, and an open one moves as the pipeline's policy says.
  */
-static bool
+bool
 sm_move_allowed(const SmStage *from, const SmStage *to)
 {
 	if (from == to)
@@ -592,7 +559,7 @@ sm_allowed_list(const SmStage *from)
 	return buf.data;
 }
 
-static char *
+char *
 sm_stage_list(const SmPipeline *p)
 {
 	StringInfoData buf;
@@ -753,7 +720,7 @@ sm_check_gate(int64 deal_id, SmStage *stage, HeapTuple tup, Relation rel,
 }
 
 /* Is the current role allowed into the stage (entry_roles)? */
-static bool
+bool
 sm_role_may_enter(const SmStage *stage)
 {
 	Oid			user = GetUserId();
@@ -957,6 +924,9 @@ sm_deal_rules(PG_FUNCTION_ARGS)
 		sm_check_entry_role(deal_id, stage);
 		sm_check_gate(deal_id, stage, newtup, rel, cols);
 	}
+	/* approvals (process.c): a move into a guarded stage, guarded fields */
+	if (is_update)
+		sm_process_check_row(deal_id, old_stage, stage, oldtup, newtup, rel);
 
 	/* the time of the change */
 	changed_at = now;
@@ -1040,17 +1010,44 @@ static TupleDesc sm_history_desc = NULL;
 static Datum sm_prob_one;
 static Datum sm_prob_zero;
 
+/* A tuple descriptor of the given columns, for the life of the backend. */
+TupleDesc
+sm_make_tupdesc(int ncols, const SmColumnDef *cols)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	TupleDesc	d = CreateTemplateTupleDesc(ncols);
+
+	for (int i = 0; i < ncols; i++)
+		TupleDescInitEntry(d, (AttrNumber) (i + 1), cols[i].name, cols[i].type, -1, 0);
+	MemoryContextSwitchTo(oldcxt);
+	return d;
+}
+
+/* Makes a tuplestore a relation the queries of this SPI connection read. */
+void
+sm_spi_register_tuplestore(const char *name, TupleDesc desc, Tuplestorestate *ts)
+{
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+	int			ret;
+
+	enr->md.name = pstrdup(name);
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = (double) tuplestore_tuple_count(ts);
+	enr->reldata = ts;
+	ret = SPI_register_relation(enr);
+	if (ret != SPI_OK_REL_REGISTER)
+		elog(ERROR, "SPI_register_relation failed: %s", SPI_result_code_string(ret));
+}
+
 /* Row type of the changes handed to the INSERT, and two constants. */
 static void
 sm_history_init(void)
 {
 	MemoryContext oldcxt;
 	TupleDesc	d;
-	static const struct
-	{
-		const char *name;
-		Oid			type;
-	}			cols[SM_HISTORY_NCOLS] = {
+	static const SmColumnDef cols[SM_HISTORY_NCOLS] = {
 		{"deal_id", INT8OID},
 		{"pipeline_id", INT8OID},
 		{"from_stage_id", INT8OID},
@@ -1073,10 +1070,8 @@ sm_history_init(void)
 
 	if (sm_history_desc != NULL)
 		return;
+	d = sm_make_tupdesc(SM_HISTORY_NCOLS, cols);
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	d = CreateTemplateTupleDesc(SM_HISTORY_NCOLS);
-	for (int i = 0; i < SM_HISTORY_NCOLS; i++)
-		TupleDescInitEntry(d, (AttrNumber) (i + 1), cols[i].name, cols[i].type, -1, 0);
 	sm_prob_one = NumericGetDatum(sm_numeric_from_int64(1));
 	sm_prob_zero = NumericGetDatum(sm_numeric_from_int64(0));
 	MemoryContextSwitchTo(oldcxt);
@@ -1199,6 +1194,25 @@ sm_history_row(TupleTableSlot *oldslot, TupleTableSlot *newslot,
 	nulls[17] = note_null;
 }
 
+/* Hands a stage change (or the creation of a deal) to the sales process. */
+static void
+sm_process_history_row(SmProcessBatch *batch, TupleTableSlot *oldslot,
+					   TupleTableSlot *newslot, const SmDealCols *cols)
+{
+	bool		isnull;
+	SmStage    *to = sm_find_stage(DatumGetInt64(slot_getattr(newslot, cols->stage_id, &isnull)));
+	SmStage    *from = NULL;
+
+	if (oldslot != NULL)
+	{
+		from = sm_find_stage(DatumGetInt64(slot_getattr(oldslot, cols->stage_id, &isnull)));
+		if (from == to)
+			return;
+	}
+	if (to != NULL)
+		sm_process_row(batch, oldslot, newslot, from, to);
+}
+
 /*
  * Appends the collected changes with one INSERT ... SELECT, as the history
  * table's owner: whoever may change a deal causes its history, but nobody
@@ -1208,7 +1222,6 @@ static void
 sm_history_append(Tuplestorestate *changes, int64 nchanges)
 {
 	static SPIPlanPtr plan = NULL;
-	EphemeralNamedRelation enr;
 	Oid			save_userid;
 	int			save_sec;
 	int			ret;
@@ -1219,16 +1232,7 @@ sm_history_append(Tuplestorestate *changes, int64 nchanges)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	enr = palloc0(sizeof(EphemeralNamedRelationData));
-	enr->md.name = SM_HISTORY_ENR;
-	enr->md.reliddesc = InvalidOid;
-	enr->md.tupdesc = sm_history_desc;
-	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
-	enr->md.enrtuples = (double) nchanges;
-	enr->reldata = changes;
-	ret = SPI_register_relation(enr);
-	if (ret != SPI_OK_REL_REGISTER)
-		elog(ERROR, "SPI_register_relation failed: %s", SPI_result_code_string(ret));
+	sm_spi_register_tuplestore(SM_HISTORY_ENR, sm_history_desc, changes);
 
 	if (plan == NULL)
 	{
@@ -1302,6 +1306,7 @@ sm_deal_history(PG_FUNCTION_ARGS)
 	Datum		values[SM_HISTORY_NCOLS];
 	bool		nulls[SM_HISTORY_NCOLS];
 	int64		nchanges;
+	SmProcessBatch *batch;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -1333,6 +1338,7 @@ sm_deal_history(PG_FUNCTION_ARGS)
 		note_null = false;
 	}
 
+	batch = sm_process_begin();
 	changes = tuplestore_begin_heap(false, false, work_mem);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "salesmgmt history row",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -1375,6 +1381,8 @@ sm_deal_history(PG_FUNCTION_ARGS)
 		}
 		sm_history_row(oldslot, newslot, cols, NameGetDatum(&who), note, note_null,
 					   values, nulls);
+		if (batch != NULL)
+			sm_process_history_row(batch, oldslot, newslot, cols);
 		MemoryContextSwitchTo(oldcxt);
 		tuplestore_putvalues(changes, sm_history_desc, values, nulls);
 		MemoryContextReset(rowcxt);
@@ -1388,6 +1396,9 @@ sm_deal_history(PG_FUNCTION_ARGS)
 	if (nchanges > 0)
 		sm_history_append(changes, nchanges);
 	tuplestore_end(changes);
+	/* stage tasks: checked, cancelled and created for the whole statement */
+	if (batch != NULL)
+		sm_process_finish(batch);
 
 	return PointerGetDatum(NULL);
 }
@@ -1446,222 +1457,4 @@ sm_append_only(PG_FUNCTION_ARGS)
 					RelationGetRelationName(trigdata->tg_relation), op),
 			 errhint("Record a correction as a new change instead.")));
 	PG_RETURN_NULL();
-}
-
-/* ----------------------------------------------------------------------
- * SQL interface: move_deal, allowed_next_stages
- * ----------------------------------------------------------------------
- */
-
-/*
- * Reads a deal's pipeline and stage as the caller (row-level security
- * applies: a deal the caller may not see does not exist for them).
- */
-static void
-sm_lookup_deal(int64 deal_id, int64 *pipeline_id, int64 *stage_id)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1];
-	bool		isnull;
-	int			ret;
-
-	if (plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare("SELECT pipeline_id, stage_id FROM salesmgmt.deal"
-									" WHERE deal_id OPERATOR(pg_catalog.=) $1",
-									1, argtypes);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		plan = p;
-	}
-	args[0] = Int64GetDatum(deal_id);
-	ret = SPI_execute_plan(plan, args, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading salesmgmt.deal failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("deal " INT64_FORMAT " does not exist", deal_id),
-				 errhint("Check the deal id; a deal you are not allowed to see does not exist for you.")));
-	*pipeline_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*stage_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-}
-
-/* The stage of a pipeline with the given name; SM003 or 42704 if none. */
-static SmStage *
-sm_stage_by_name(int64 deal_id, SmPipeline *pipeline, const char *name)
-{
-	HASH_SEQ_STATUS it;
-	SmPipeline *other;
-
-	for (int i = 0; i < pipeline->nstages; i++)
-		if (strcmp(pipeline->stages[i]->name, name) == 0)
-			return pipeline->stages[i];
-
-	/* a stage of that name elsewhere: the caller confused pipelines */
-	hash_seq_init(&it, sm_pipeline_hash);
-	while ((other = hash_seq_search(&it)) != NULL)
-	{
-		for (int i = 0; i < other->nstages; i++)
-		{
-			if (strcmp(other->stages[i]->name, name) != 0)
-				continue;
-			hash_seq_term(&it);
-			ereport(ERROR,
-					(errcode(ERRCODE_SM_STAGE_WRONG_PIPELINE),
-					 errmsg("stage \"%s\" belongs to pipeline \"%s\", not to pipeline \"%s\" of deal " INT64_FORMAT,
-							name, other->name, pipeline->name, deal_id),
-					 errhint("Choose one of the stages of pipeline \"%s\": %s.",
-							 pipeline->name, sm_stage_list(pipeline))));
-		}
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("pipeline \"%s\" of deal " INT64_FORMAT " has no stage \"%s\"",
-					pipeline->name, deal_id, name),
-			 errhint("Its stages are %s (names are case-sensitive).", sm_stage_list(pipeline))));
-	return NULL;				/* keep compiler quiet */
-}
-
-static void
-sm_check_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-}
-
-PG_FUNCTION_INFO_V1(sm_move_deal);
-
-/*
- * move_deal(p_deal_id, p_stage, p_note): moves a deal to the stage of its
- * own pipeline with that name, by a plain UPDATE, so every rule of the
- * triggers applies; the note goes into the history row (through
- * salesmgmt.change_note, set for the duration of the UPDATE only).  A
- * deal already in that stage is returned unchanged.
- */
-Datum
-sm_move_deal(PG_FUNCTION_ARGS)
-{
-	static SPIPlanPtr plan = NULL;
-	int64		deal_id;
-	char	   *stage_name;
-	int64		pipeline_id;
-	int64		stage_id;
-	SmPipeline *pipeline;
-	SmStage    *target;
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		args[2];
-	int			nestlevel;
-	int			ret;
-	Datum		result;
-
-	sm_check_not_null(fcinfo, 0, "deal id");
-	sm_check_not_null(fcinfo, 1, "stage name");
-	deal_id = PG_GETARG_INT64(0);
-	stage_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	sm_lookup_deal(deal_id, &pipeline_id, &stage_id);
-	sm_config_current();
-	pipeline = sm_find_pipeline(pipeline_id);
-	if (pipeline == NULL)		/* cannot happen: foreign key */
-		elog(ERROR, "pipeline " INT64_FORMAT " does not exist", pipeline_id);
-	target = sm_stage_by_name(deal_id, pipeline, stage_name);
-	args[0] = Int64GetDatum(deal_id);
-	args[1] = Int64GetDatum(target->stage_id);
-
-	if (plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare("UPDATE salesmgmt.deal SET stage_id = $2"
-									" WHERE deal_id OPERATOR(pg_catalog.=) $1"
-									"   AND stage_id OPERATOR(pg_catalog.<>) $2"
-									" RETURNING *",
-									2, argtypes);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		plan = p;
-	}
-
-	/* the note applies to this UPDATE only, as a function's SET would */
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("salesmgmt.change_note",
-							 PG_ARGISNULL(2) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(2)),
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	ret = SPI_execute_plan(plan, args, NULL, false, 0);
-	AtEOXact_GUC(true, nestlevel);
-	if (ret != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "moving deal " INT64_FORMAT " failed: %s", deal_id,
-			 SPI_result_code_string(ret));
-
-	if (SPI_processed == 0)
-	{
-		/* already there (or deleted meanwhile): return it as it is */
-		static SPIPlanPtr same = NULL;
-
-		if (same == NULL)
-		{
-			SPIPlanPtr	p = SPI_prepare("SELECT * FROM salesmgmt.deal"
-										" WHERE deal_id OPERATOR(pg_catalog.=) $1",
-										1, argtypes);
-
-			if (p == NULL || SPI_keepplan(p) != 0)
-				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-			same = p;
-		}
-		ret = SPI_execute_plan(same, args, NULL, true, 1);
-		if (ret != SPI_OK_SELECT || SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("deal " INT64_FORMAT " does not exist", deal_id)));
-	}
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
-	SPI_finish();
-	PG_RETURN_DATUM(result);
-}
-
-PG_FUNCTION_INFO_V1(sm_allowed_next_stage_ids);
-
-/*
- * The ids of the stages a deal may move to now: allowed by the pipeline's
- * policy and transitions, and open to the current role.  Stage gates
- * depend on the deal's fields and are checked when the move is made.
- */
-Datum
-sm_allowed_next_stage_ids(PG_FUNCTION_ARGS)
-{
-	int64		deal_id;
-	int64		pipeline_id;
-	int64		stage_id;
-	SmStage    *from;
-	Datum	   *ids;
-	int			n = 0;
-
-	sm_check_not_null(fcinfo, 0, "deal id");
-	deal_id = PG_GETARG_INT64(0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	sm_lookup_deal(deal_id, &pipeline_id, &stage_id);
-	SPI_finish();
-
-	sm_config_current();
-	from = sm_find_stage(stage_id);
-	if (from == NULL)			/* cannot happen: foreign key */
-		elog(ERROR, "stage " INT64_FORMAT " does not exist", stage_id);
-	ids = palloc(sizeof(Datum) * Max(1, from->pipeline->nstages));
-	for (int i = 0; i < from->pipeline->nstages; i++)
-	{
-		SmStage    *to = from->pipeline->stages[i];
-
-		if (to != from && sm_move_allowed(from, to) && sm_role_may_enter(to))
-			ids[n++] = Int64GetDatum(to->stage_id);
-	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(ids, n, INT8OID, sizeof(int64),
-										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

@@ -22,6 +22,8 @@
  *	  version.c			the version of the SQL objects in this database
  *						against this library's (declared in util.h)
  *	  compat.h			differences between PostgreSQL major versions
+ *	  org.c/.h			the cached organisation: team tree, reps and what each
+ *						role sees of them (security_org.sql's predicates)
  *	  core.sql			the CRM data model (currencies and rates, teams, reps,
  *						accounts, pipelines, deals, payments, activities,
  *						quotas) and the shared SQL building blocks
@@ -29,6 +31,9 @@
  *
  *	Concerns:
  *	  pipeline.c		stage transitions, stage gates, deal history (triggers)
+ *	  pipeline_api.c	move_deal, allowed_next_stages
+ *	  process.c			stage tasks and approvals, hooked into the pipeline
+ *						triggers; follow-up rules and sales plans in process.sql
  *	  forecast*.c		weighted/category forecasts, Monte Carlo ranges; the
  *						model of a call in forecast.h (see there)
  *	  commission*.c		commission plans, tiers, ledger; the run model in
@@ -69,6 +74,11 @@
 /* feedback workflow (raised by src/analytics.sql, PL/pgSQL) */
 #define ERRCODE_SM_FEEDBACK_STATUS_BACKWARD	MAKE_SQLSTATE('S','M','0','5','0')
 #define ERRCODE_SM_FEEDBACK_RESOLVED		MAKE_SQLSTATE('S','M','0','5','1')
+/* sales process: stage tasks, approvals (process.c) */
+#define ERRCODE_SM_STAGE_TASKS_OPEN			MAKE_SQLSTATE('S','M','0','7','0')
+/* raised by process_approval.sql (PL/pgSQL), called from process.c */
+#define ERRCODE_SM_APPROVAL_REQUIRED		MAKE_SQLSTATE('S','M','0','7','1')
+#define ERRCODE_SM_APPROVAL_PENDING			MAKE_SQLSTATE('S','M','0','7','2')
 
 /* the reporting currency when salesmgmt.reporting_currency is not set */
 #define SM_DEFAULT_CURRENCY "USD"

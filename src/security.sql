@@ -316,10 +316,10 @@ GRANT EXECUTE ON FUNCTION
 -- reps and managers the policies below.  A role that is both gets the
 -- union, which the planner folds to "true".
 --
--- Sets are used through IN (SELECT f()): an uncorrelated sub-select that
--- the executor hashes once per statement, so a row costs one hash probe,
--- however many reps a manager sees.  (= ANY (f_array()) would be a linear
--- search per row.)
+-- Every policy calls per-row predicates (src/security_org.sql, in C over
+-- a per-backend cache of the organisation) and contains no sub-select:
+-- a row costs a few memory probes, and the policies are the form a
+-- distributed PostgreSQL (Citus) accepts.
 -- ---------------------------------------------------------------------------
 
 DO $$
@@ -339,107 +339,99 @@ BEGIN
 END
 $$;
 
--- account: owned by a visible rep, or the account of a visible deal;
+-- account: owned by a visible rep, or the account of a deal it sees;
 -- reps and managers create and change accounts of visible owners only.
 CREATE POLICY account_read ON salesmgmt.account FOR SELECT TO salesmgmt_manager, salesmgmt_rep
-    USING (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
-           OR EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.account_id = account.account_id));
+    USING (salesmgmt.rep_visible(owner_rep_id) OR salesmgmt.account_visible(account_id));
 CREATE POLICY account_insert ON salesmgmt.account FOR INSERT TO salesmgmt_manager, salesmgmt_rep
-    WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()));
+    WITH CHECK (salesmgmt.rep_visible(owner_rep_id));
 CREATE POLICY account_update ON salesmgmt.account FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
-    USING (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()))
-    WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()));
+    USING (salesmgmt.rep_visible(owner_rep_id))
+    WITH CHECK (salesmgmt.rep_visible(owner_rep_id));
 
--- contact: people of the accounts the role sees.
+-- contact: people of the accounts the role sees; only the account owner's
+-- side adds and changes them (a split partner reads them).
 CREATE POLICY contact_read ON salesmgmt.contact FOR SELECT TO salesmgmt_manager, salesmgmt_rep
-    USING (EXISTS (SELECT 1 FROM salesmgmt.account a WHERE a.account_id = contact.account_id));
+    USING (salesmgmt.account_visible(account_id));
 CREATE POLICY contact_insert ON salesmgmt.contact FOR INSERT TO salesmgmt_manager, salesmgmt_rep
-    WITH CHECK (salesmgmt.account_in_scope(account_id));
+    WITH CHECK (salesmgmt.account_changeable(account_id));
 CREATE POLICY contact_update ON salesmgmt.contact FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
-    USING (EXISTS (SELECT 1 FROM salesmgmt.account a WHERE a.account_id = contact.account_id))
-    WITH CHECK (salesmgmt.account_in_scope(account_id));
+    USING (salesmgmt.account_changeable(account_id))
+    WITH CHECK (salesmgmt.account_changeable(account_id));
 
 -- deal: owned by a visible rep, or shared with one by a credit split.
 -- Only the owner's side changes a deal (a split partner reads it); a new
 -- deal is opened on an account the role sees (and the trigger
 -- deal_account_in_scope keeps it so when its account changes).
 CREATE POLICY deal_read ON salesmgmt.deal FOR SELECT TO salesmgmt_manager, salesmgmt_rep
-    USING (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
-           OR deal_id IN (SELECT salesmgmt.split_deal_ids()));
+    USING (salesmgmt.deal_visible(deal_id, owner_rep_id));
 CREATE POLICY deal_insert ON salesmgmt.deal FOR INSERT TO salesmgmt_manager, salesmgmt_rep
-    WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
-                AND salesmgmt.account_in_scope(account_id));
+    WITH CHECK (salesmgmt.rep_visible(owner_rep_id) AND salesmgmt.account_visible(account_id));
 CREATE POLICY deal_update ON salesmgmt.deal FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
-    USING (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()))
-    WITH CHECK (owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()));
+    USING (salesmgmt.rep_visible(owner_rep_id))
+    WITH CHECK (salesmgmt.rep_visible(owner_rep_id));
 
 -- deal_split: a rep reads its own shares and the splits of deals it sees;
 -- only the owner's side (the owner, their managers) changes the splits.
 CREATE POLICY deal_split_read ON salesmgmt.deal_split FOR SELECT TO salesmgmt_manager, salesmgmt_rep
-    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids())
-           OR EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = deal_split.deal_id));
+    USING (salesmgmt.rep_visible(rep_id) OR salesmgmt.deal_visible(deal_id));
 CREATE POLICY deal_split_write ON salesmgmt.deal_split FOR ALL TO salesmgmt_manager, salesmgmt_rep
-    USING (EXISTS (SELECT 1 FROM salesmgmt.deal d
-                    WHERE d.deal_id = deal_split.deal_id
-                      AND d.owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())))
-    WITH CHECK (EXISTS (SELECT 1 FROM salesmgmt.deal d
-                         WHERE d.deal_id = deal_split.deal_id
-                           AND d.owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())));
+    USING (salesmgmt.deal_changeable(deal_id))
+    WITH CHECK (salesmgmt.deal_changeable(deal_id));
 
 -- payment: money of the deals the role sees (written by admins).
 CREATE POLICY payment_read ON salesmgmt.payment FOR SELECT TO salesmgmt_manager, salesmgmt_rep
-    USING (EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = payment.deal_id));
+    USING (salesmgmt.deal_visible(deal_id));
 
--- deal_stage_history: the history of the deals the role sees (appended
--- by the pipeline trigger as the table's owner; nobody else writes it).
+-- deal_stage_history: a row belongs to the rep who owned the deal when it
+-- was written (owner_rep_id), not to whoever holds the deal id now: a
+-- deleted deal's history never passes to a later deal with the same id,
+-- and a deal handed to another rep keeps its earlier history with the
+-- earlier owner's side (appended by the pipeline trigger as the table's
+-- owner; nobody else writes it).
 CREATE POLICY deal_stage_history_read ON salesmgmt.deal_stage_history FOR SELECT
     TO salesmgmt_manager, salesmgmt_rep
-    USING (EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = deal_stage_history.deal_id));
+    USING (salesmgmt.rep_visible(owner_rep_id));
 
 -- activity: done by a visible rep, about a deal the role sees, or (not
 -- about a deal) with an account a visible rep owns; a rep records only
 -- activities of visible reps with accounts it sees.
 CREATE POLICY activity_read ON salesmgmt.activity FOR SELECT TO salesmgmt_manager, salesmgmt_rep
-    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids())
-           OR (deal_id IS NOT NULL
-               AND EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = activity.deal_id))
-           OR (deal_id IS NULL
-               AND EXISTS (SELECT 1 FROM salesmgmt.account a
-                            WHERE a.account_id = activity.account_id
-                              AND a.owner_rep_id IN (SELECT salesmgmt.visible_rep_ids()))));
+    USING (salesmgmt.rep_visible(rep_id)
+           OR salesmgmt.deal_visible(deal_id)
+           OR (deal_id IS NULL AND salesmgmt.account_changeable(account_id)));
 CREATE POLICY activity_write ON salesmgmt.activity FOR ALL TO salesmgmt_manager, salesmgmt_rep
-    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids()))
-    WITH CHECK (rep_id IN (SELECT salesmgmt.visible_rep_ids())
-                AND salesmgmt.account_in_scope(account_id));
+    USING (salesmgmt.rep_visible(rep_id))
+    WITH CHECK (salesmgmt.rep_visible(rep_id) AND salesmgmt.account_visible(account_id));
 
 -- quota: targets of visible reps and teams (set by admins).
 CREATE POLICY quota_read ON salesmgmt.quota FOR SELECT TO salesmgmt_manager, salesmgmt_rep
-    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids())
-           OR team_id IN (SELECT salesmgmt.visible_team_ids()));
+    USING (salesmgmt.rep_visible(rep_id) OR salesmgmt.team_visible(team_id));
 
 -- sales_task: assigned to or by a visible rep; a manager assigns tasks to
--- the team, a rep plans its own.
+-- the team, a rep plans its own and works (closes) those its managers
+-- assigned to it.
 CREATE POLICY sales_task_read ON salesmgmt.sales_task FOR SELECT TO salesmgmt_manager, salesmgmt_rep
-    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids())
-           OR assigned_by IN (SELECT salesmgmt.visible_rep_ids()));
+    USING (salesmgmt.rep_visible(rep_id) OR salesmgmt.rep_visible(assigned_by));
 CREATE POLICY sales_task_write ON salesmgmt.sales_task FOR ALL TO salesmgmt_manager, salesmgmt_rep
-    USING (rep_id IN (SELECT salesmgmt.visible_rep_ids()))
-    WITH CHECK (rep_id IN (SELECT salesmgmt.visible_rep_ids())
-                AND (assigned_by IS NULL OR assigned_by IN (SELECT salesmgmt.visible_rep_ids())));
+    USING (salesmgmt.rep_visible(rep_id))
+    WITH CHECK (salesmgmt.rep_visible(rep_id)
+                AND (assigned_by IS NULL OR salesmgmt.rep_visible(assigned_by)
+                     OR salesmgmt.rep_manages(assigned_by, rep_id)));
 
 COMMENT ON POLICY account_read ON salesmgmt.account IS 'Reps and managers see accounts owned by a visible rep and the accounts of deals they see.';
 COMMENT ON POLICY account_insert ON salesmgmt.account IS 'Reps and managers create accounts owned by a visible rep.';
 COMMENT ON POLICY account_update ON salesmgmt.account IS 'Reps and managers change accounts owned by a visible rep, and cannot hand them outside their scope.';
 COMMENT ON POLICY contact_read ON salesmgmt.contact IS 'Reps and managers see the contacts of accounts they see.';
-COMMENT ON POLICY contact_insert ON salesmgmt.contact IS 'Reps and managers add contacts to accounts they see.';
-COMMENT ON POLICY contact_update ON salesmgmt.contact IS 'Reps and managers change contacts of accounts they see, and keep them there.';
+COMMENT ON POLICY contact_insert ON salesmgmt.contact IS 'Reps and managers add contacts to accounts owned by a visible rep (a split partner does not).';
+COMMENT ON POLICY contact_update ON salesmgmt.contact IS 'Reps and managers change contacts of accounts owned by a visible rep, and keep them there (a split partner does not).';
 COMMENT ON POLICY deal_read ON salesmgmt.deal IS 'Reps and managers see deals owned by a visible rep or shared with one by a credit split.';
 COMMENT ON POLICY deal_insert ON salesmgmt.deal IS 'Reps and managers create deals owned by a visible rep on an account they see.';
 COMMENT ON POLICY deal_update ON salesmgmt.deal IS 'Reps and managers change deals owned by a visible rep, and cannot hand them outside their scope (the account is checked by the trigger deal_account_in_scope).';
 COMMENT ON POLICY deal_split_read ON salesmgmt.deal_split IS 'Reps and managers see their own credit shares and the splits of deals they see.';
 COMMENT ON POLICY deal_split_write ON salesmgmt.deal_split IS 'Only the owner''s side of a deal (the owner, their managers) changes its splits.';
 COMMENT ON POLICY payment_read ON salesmgmt.payment IS 'Reps and managers see payments of deals they see; admins record them.';
-COMMENT ON POLICY deal_stage_history_read ON salesmgmt.deal_stage_history IS 'Reps and managers see the history of deals they see.';
+COMMENT ON POLICY deal_stage_history_read ON salesmgmt.deal_stage_history IS 'Reps and managers see the history rows written while a visible rep owned the deal (owner_rep_id of the row): history never passes to a later holder of the deal id.';
 COMMENT ON POLICY activity_read ON salesmgmt.activity IS 'Reps and managers see activities of visible reps, about deals they see, and (not about a deal) with accounts a visible rep owns.';
 COMMENT ON POLICY activity_write ON salesmgmt.activity IS 'Reps and managers record and change activities of visible reps with accounts they see.';
 COMMENT ON POLICY quota_read ON salesmgmt.quota IS 'Reps and managers see the quotas of visible reps and teams; admins set them.';
@@ -465,26 +457,32 @@ DECLARE
 BEGIN
     FOR r IN
         SELECT * FROM (VALUES
-            ('commission_plan', 'config', NULL::text[], NULL::text),
-            ('commission_tier', 'config', NULL, NULL),
-            ('commission_spiff', 'config', NULL, NULL),
-            ('commission_period', 'config', NULL, NULL),
-            ('training_course', 'config', NULL, NULL),
-            ('kpi', 'config', NULL, NULL),
-            ('kpi_scheme', 'config', NULL, NULL),
-            ('kpi_scheme_item', 'config', NULL, NULL),
-            ('commission_line', 'rep', ARRAY['rep_id'], NULL),
-            ('commission_assignment', 'rep', ARRAY['rep_id'], NULL),
-            ('commission_draw', 'rep', ARRAY['rep_id'], NULL),
-            ('scorecard', 'rep', ARRAY['rep_id'], NULL),
-            ('training_enrollment', 'rep', ARRAY['rep_id'], NULL),
-            ('recognition', 'rep', ARRAY['rep_id'], NULL),
-            ('csat_response', 'rep', ARRAY['rep_id'], NULL),
-            ('review', 'rep', ARRAY['rep_id', 'reviewer_rep_id'], NULL),
-            ('feedback', 'rep', ARRAY['rep_id', 'assignee_rep_id'], NULL),
-            ('forecast_adjustment', 'rep', ARRAY['rep_id'], NULL),
-            ('scorecard_item', 'child', ARRAY['scorecard_id'], 'scorecard')
-        ) AS rule(tbl, kind, cols, parent)
+            ('commission_plan', 'config', NULL::text[], NULL::text, NULL::text, NULL::text),
+            ('commission_tier', 'config', NULL, NULL, NULL, NULL),
+            ('commission_spiff', 'config', NULL, NULL, NULL, NULL),
+            ('commission_period', 'config', NULL, NULL, NULL, NULL),
+            ('training_course', 'config', NULL, NULL, NULL, NULL),
+            ('kpi', 'config', NULL, NULL, NULL, NULL),
+            ('kpi_scheme', 'config', NULL, NULL, NULL, NULL),
+            ('kpi_scheme_item', 'config', NULL, NULL, NULL, NULL),
+            ('commission_line', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('commission_assignment', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('commission_draw', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('scorecard', 'rep', ARRAY['rep_id'], NULL,
+             -- leaderboards: peers as the scheme's leaderboard_visibility says
+             'salesmgmt.leaderboard_visible(scheme_id, rep_id)',
+             'and peers as the scheme''s leaderboard_visibility says'),
+            ('training_enrollment', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('recognition', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('csat_response', 'rep', ARRAY['rep_id'], NULL, NULL, NULL),
+            ('review', 'rep', ARRAY['rep_id', 'reviewer_rep_id'], NULL, NULL, NULL),
+            ('feedback', 'rep', ARRAY['rep_id', 'assignee_rep_id'], NULL, NULL, NULL),
+            ('forecast_adjustment', 'rep', ARRAY['rep_id'], NULL,
+             -- team-level adjustments: the managers of the team (issue 23, 7)
+             '(rep_id IS NULL AND salesmgmt.team_managed(team_id))',
+             'and managers the team-level rows of the teams they manage'),
+            ('scorecard_item', 'child', ARRAY['scorecard_id'], 'scorecard', NULL, NULL)
+        ) AS rule(tbl, kind, cols, parent, extra, extra_note)
     LOOP
         CONTINUE WHEN pg_catalog.to_regclass('salesmgmt.' || r.tbl) IS NULL;
         -- the rule's columns that the table has
@@ -503,10 +501,10 @@ BEGIN
         v_qual := CASE r.kind
             WHEN 'config' THEN 'true'
             WHEN 'rep' THEN (SELECT pg_catalog.string_agg(
-                                 pg_catalog.format('%I IN (SELECT salesmgmt.visible_rep_ids())', c), ' OR ')
+                                 pg_catalog.format('salesmgmt.rep_visible(%I)', c), ' OR ')
                                FROM pg_catalog.unnest(v_cols) AS c)
-            WHEN 'child' THEN pg_catalog.format(
-                'EXISTS (SELECT 1 FROM salesmgmt.%I p WHERE p.%I = %I.%I)', r.parent, v_cols[1], r.tbl, v_cols[1])
+                            || coalesce(' OR ' || r.extra, '')
+            WHEN 'child' THEN pg_catalog.format('salesmgmt.%I(%I)', r.parent || '_visible', v_cols[1])
         END;
         EXECUTE pg_catalog.format(
             'CREATE POLICY %I ON salesmgmt.%I FOR SELECT TO salesmgmt_manager, salesmgmt_rep USING (%s)',
@@ -514,7 +512,9 @@ BEGIN
         EXECUTE pg_catalog.format('COMMENT ON POLICY %I ON salesmgmt.%I IS %L', r.tbl || '_read', r.tbl,
             CASE r.kind
                 WHEN 'config' THEN 'Configuration: reps and managers read every row; admins write.'
-                WHEN 'rep' THEN 'Reps and managers read the rows of visible reps (' || pg_catalog.array_to_string(v_cols, ', ') || '); admins write.'
+                WHEN 'rep' THEN 'Reps and managers read the rows of visible reps (' || pg_catalog.array_to_string(v_cols, ', ') || ')'
+                                || coalesce(', ' || r.extra_note, '')
+                                || '; admins write.'
                 ELSE 'Reps and managers read the rows of ' || r.parent || ' rows they see; admins write.'
             END);
         EXECUTE pg_catalog.format('GRANT SELECT ON salesmgmt.%I TO salesmgmt_manager, salesmgmt_rep', r.tbl);

@@ -2,10 +2,9 @@
 -- uses from 0.2.0 on.  Comes right after security.sql in the install script
 -- and whole in the upgrade from 0.1.0 (it only adds objects).
 --
---   * per-row visibility predicates, the one policy form a distributed
---     PostgreSQL (Citus) accepts: a policy calls
---     salesmgmt.rep_visible(owner_rep_id) or salesmgmt.deal_visible(deal_id)
---     instead of IN (SELECT ...) sub-selects;
+--   * (the per-row visibility predicates a concern's policies call,
+--     salesmgmt.rep_visible(owner_rep_id), salesmgmt.deal_visible(deal_id)
+--     and the others, are in src/security_org.sql, in C);
 --   * salesmgmt._apply_default_security(), which each concern added after
 --     security.sql calls at the end of its part: default deny (row-level
 --     security with the admin policy) for its tables, security_invoker
@@ -13,44 +12,18 @@
 --     and given to admins.  A concern grants reps and managers what they
 --     may do before calling it.
 
--- True when the current role sees the rows of the rep: admins every rep,
--- managers their team trees, reps themselves; null for a null rep.
-CREATE FUNCTION salesmgmt.rep_visible(p_rep_id bigint)
-RETURNS boolean
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE
-        WHEN p_rep_id IS NULL THEN NULL
-        WHEN pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE') THEN true
-        ELSE p_rep_id IN (SELECT salesmgmt.visible_rep_ids())
-    END;
+-- BI logins: salesmgmt_analyst reads every row of every table and view but
+-- the webhook secrets, writes nothing, and does not bypass row-level
+-- security (a "true" read policy per table, made by the function below for
+-- every concern's tables).  Cluster-wide, like the other three roles.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'salesmgmt_analyst') THEN
+        CREATE ROLE salesmgmt_analyst NOLOGIN;
+    END IF;
+END
 $$;
-COMMENT ON FUNCTION salesmgmt.rep_visible(bigint) IS 'Per-row policy predicate: true when the current role sees the rows of the rep (admins every rep, managers their team trees, reps themselves); null for a null rep.';
-
--- True when the current role sees the deal: its owner is visible, or the
--- deal is shared with a visible rep by a credit split.  Reads deal and
--- deal_split as the owner: a predicate that depended on the caller's own
--- policies on deal would recurse.
-CREATE FUNCTION salesmgmt.deal_visible(p_deal_id bigint)
-RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE
-        WHEN p_deal_id IS NULL THEN NULL
-        WHEN pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE') THEN
-            EXISTS (SELECT 1 FROM salesmgmt.deal d WHERE d.deal_id = p_deal_id)
-        ELSE EXISTS (SELECT 1 FROM salesmgmt.deal d
-                      WHERE d.deal_id = p_deal_id
-                        AND (d.owner_rep_id IN (SELECT salesmgmt.visible_rep_ids())
-                             OR d.deal_id IN (SELECT salesmgmt.split_deal_ids())))
-    END;
-$$;
-COMMENT ON FUNCTION salesmgmt.deal_visible(bigint) IS 'Per-row policy predicate: true when the deal exists and the current role sees it (its owner is visible, or a credit split shares it with a visible rep); null for a null deal.';
-
-GRANT EXECUTE ON FUNCTION salesmgmt.rep_visible(bigint), salesmgmt.deal_visible(bigint)
-    TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
+GRANT USAGE ON SCHEMA salesmgmt TO salesmgmt_analyst;
 
 -- The default security of everything a concern created: see the header.
 -- Idempotent; objects already secured are left as they are.
@@ -105,6 +78,34 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format('ALTER VIEW %s SET (security_invoker = true)', o);
         EXECUTE pg_catalog.format('GRANT SELECT ON %s TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep', o);
+    END LOOP;
+
+    -- the analyst: a read policy on every table with row-level security,
+    -- SELECT on every table and view (secrets left out column by column)
+    FOR o IN
+        SELECT c.oid::regclass FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind IN ('r', 'p')
+           AND c.relrowsecurity
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
+                            WHERE p.polrelid = c.oid AND p.polname = 'analyst_read')
+         ORDER BY 1
+    LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY analyst_read ON %s FOR SELECT TO salesmgmt_analyst USING (true)', o);
+        EXECUTE pg_catalog.format('COMMENT ON POLICY analyst_read ON %s IS %L', o,
+                                  'BI logins (salesmgmt_analyst) read every row.');
+    END LOOP;
+    FOR o IN
+        SELECT c.oid::regclass FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+           AND NOT pg_catalog.has_any_column_privilege('salesmgmt_analyst', c.oid, 'SELECT')
+         ORDER BY 1
+    LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT (%s) ON %s TO salesmgmt_analyst',
+            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+               FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = o AND a.attnum > 0 AND NOT a.attisdropped
+                AND a.attname !~ 'secret'), o);
     END LOOP;
 
     -- functions PUBLIC may still execute (CREATE FUNCTION grants that by

@@ -134,3 +134,37 @@ SELECT salesmgmt.emit_event('app.filled', 'account', min(account_id), '{"filled"
   FROM salesmgmt.account
 HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_event WHERE event_type = 'app.filled') \g /dev/null
 \endif
+
+-- the sales process (src/process.sql)
+SELECT to_regclass('salesmgmt.stage_task_template') IS NOT NULL AS have_process \gset
+\if :have_process
+INSERT INTO salesmgmt.stage_task_template (stage_id, title, due_days)
+SELECT min(stage_id), 'Confirm the budget', 5 FROM salesmgmt.stage WHERE outcome = 'open'
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.stage_task_template);
+-- an approval rule on the next stage of an open deal, a request, a decision
+INSERT INTO salesmgmt.approval_rule (name, stage_id, condition)
+SELECT 'Filled: every deal', n.stage_id, '{}'
+  FROM salesmgmt.deal d JOIN salesmgmt.stage s ON s.stage_id = d.stage_id AND s.outcome = 'open'
+  JOIN salesmgmt.stage n ON n.pipeline_id = s.pipeline_id AND n.position > s.position
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.approval_rule)
+ ORDER BY d.deal_id, n.position LIMIT 1;
+SELECT salesmgmt.request_approval(d.deal_id, s.name, 'filled')
+  FROM salesmgmt.approval_rule r JOIN salesmgmt.stage s ON s.stage_id = r.stage_id
+  JOIN salesmgmt.deal d ON d.pipeline_id = s.pipeline_id
+  JOIN salesmgmt.stage c ON c.stage_id = d.stage_id AND c.outcome = 'open' AND c.position < s.position
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.approval_request)
+ ORDER BY d.deal_id LIMIT 1 \g /dev/null
+-- a follow-up rule and what it did
+INSERT INTO salesmgmt.follow_up_rule (name, subject, remind_after_days)
+SELECT 'Filled: quiet deals', 'deal', 0 WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.follow_up_rule);
+SELECT count(*) FROM salesmgmt.run_follow_up_rules()
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.follow_up_action) \g /dev/null
+-- a plan with an item and a review
+INSERT INTO salesmgmt.sales_plan (rep_id, period_start, period_end, title)
+SELECT min(rep_id), date_trunc('quarter', now())::date, (date_trunc('quarter', now()) + interval '3 months - 1 day')::date,
+       'Filled plan' FROM salesmgmt.rep HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.sales_plan);
+INSERT INTO salesmgmt.sales_plan_review (plan_id, notes)
+SELECT min(plan_id), 'Filled review' FROM salesmgmt.sales_plan HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.sales_plan_review);
+INSERT INTO salesmgmt.sales_plan_item (plan_id, kind, metric, target)
+SELECT min(plan_id), 'target', 'calls', 10 FROM salesmgmt.sales_plan HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.sales_plan_item);
+\endif

@@ -100,7 +100,7 @@ is($pending_restored, $old->safe_psql('src', $pending_sql), 'pending webhook del
 
 is($new->safe_psql('postgres',
 		q{SELECT string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'salesmgmt\_%'}),
-	'salesmgmt_admin:false,salesmgmt_manager:false,salesmgmt_rep:false',
+	'salesmgmt_admin:false,salesmgmt_analyst:false,salesmgmt_manager:false,salesmgmt_rep:false',
 	'CREATE EXTENSION made the roles in the new cluster');
 my $security_state = q{
 	SELECT string_agg(x, E'\n' ORDER BY x) FROM (

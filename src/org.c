@@ -1,0 +1,1471 @@
+/*-------------------------------------------------------------------------
+ *
+ * org.c
+ *	  The cached organisation and the row-level security predicates.
+ *
+ * Each backend keeps, in memory under CacheMemoryContext:
+ *	  - the team tree and the rep directory (salesmgmt.team, salesmgmt.rep);
+ *	  - the credit splits (deal_id -> reps) of salesmgmt.deal_split;
+ *	  - the owner of each deal, filled lazily by index probes and, once a
+ *		statement has needed many, by one scan of salesmgmt.deal;
+ *	  - per database role: its access (admin, manager, rep, none), its rep,
+ *		the reps and teams it sees and manages, and (when asked) the
+ *		accounts it sees.
+ *
+ * Invalidation.  Row changes send no relcache invalidation by themselves,
+ * so statement triggers (salesmgmt._org_invalidate, see
+ * src/security_org.sql) call CacheInvalidateRelcacheByRelid at the end of
+ * every statement that changes these tables; the message reaches every
+ * backend when the transaction commits (and this one at its next command).
+ * Role membership and role renames arrive as syscache invalidations of
+ * AUTHMEMROLEMEM and AUTHOID.  The callbacks only count generations;
+ * structures are rebuilt at their next use, once per statement at most,
+ * after taking in the invalidations committed meanwhile.
+ *
+ * Loads read with the newest snapshot (like catalog lookups), so an
+ * invalidation that arrived before a load can never leave the load with
+ * older data; in parallel mode, where no new snapshot may be taken, a load
+ * is valid for the current transaction only.  Loads run as the owner of
+ * the schema: the predicates must see every row, whatever the caller's
+ * policies on these tables say.  Nothing is written: a hot standby serves
+ * the predicates too.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "compat.h"
+#include "org.h"
+#include "salesmgmt.h"
+#include "util.h"
+
+/* ------------------------------------------------------------------------
+ * Sets and maps of bigint ids: a bitmap (or a dense array) when the ids
+ * are dense enough, a hash table otherwise.
+ * ------------------------------------------------------------------------
+ */
+#define SM_DENSE_LIMIT		((int64) 64 * 1024 * 1024)
+
+typedef struct IdEntry
+{
+	int64		key;
+	int64		val;
+} IdEntry;
+
+typedef struct IdSet
+{
+	uint64	   *bits;			/* dense: bit per id in [0, nbits) */
+	int64		nbits;
+	HTAB	   *hash;			/* sparse */
+} IdSet;
+
+typedef struct IdMap
+{
+	int64	   *vals;			/* dense: value per id in [0, nvals) */
+	int64		nvals;
+	HTAB	   *hash;
+} IdMap;
+
+#define SM_NO_VALUE		PG_INT64_MIN
+
+static HTAB *
+id_hash_create(const char *name, long n, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(IdEntry);
+	ctl.hcxt = cxt;
+	return hash_create(name, Max(n, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static bool
+ids_dense(const int64 *ids, int n, int64 *max)
+{
+	int64		hi = -1;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (ids[i] < 0)
+			return false;
+		hi = Max(hi, ids[i]);
+	}
+	*max = hi;
+	return hi < SM_DENSE_LIMIT && hi < (int64) n * 16 + 65536;
+}
+
+static IdSet *
+idset_build(MemoryContext cxt, const int64 *ids, int n)
+{
+	IdSet	   *s = MemoryContextAllocZero(cxt, sizeof(IdSet));
+	int64		max;
+
+	if (ids_dense(ids, n, &max))
+	{
+		s->nbits = max + 1;
+		s->bits = MemoryContextAllocZero(cxt, sizeof(uint64) * (s->nbits / 64 + 1));
+		for (int i = 0; i < n; i++)
+			s->bits[ids[i] / 64] |= UINT64CONST(1) << (ids[i] % 64);
+	}
+	else
+	{
+		s->hash = id_hash_create("salesmgmt id set", n, cxt);
+		for (int i = 0; i < n; i++)
+			(void) hash_search(s->hash, &ids[i], HASH_ENTER, NULL);
+	}
+	return s;
+}
+
+static inline bool
+idset_has(const IdSet *s, int64 id)
+{
+	if (s == NULL)
+		return false;
+	if (s->hash == NULL)
+		return id >= 0 && id < s->nbits && (s->bits[id / 64] & (UINT64CONST(1) << (id % 64))) != 0;
+	return hash_search(s->hash, &id, HASH_FIND, NULL) != NULL;
+}
+
+static IdMap *
+idmap_build(MemoryContext cxt, const int64 *keys, const int64 *vals, int n)
+{
+	IdMap	   *m = MemoryContextAllocZero(cxt, sizeof(IdMap));
+	int64		max;
+
+	if (ids_dense(keys, n, &max) && max < (int64) n * 4 + 65536)
+	{
+		m->nvals = max + 1;
+		m->vals = MemoryContextAllocHuge(cxt, sizeof(int64) * m->nvals);
+		for (int64 i = 0; i < m->nvals; i++)
+			m->vals[i] = SM_NO_VALUE;
+		for (int i = 0; i < n; i++)
+			m->vals[keys[i]] = vals[i];
+	}
+	else
+	{
+		m->hash = id_hash_create("salesmgmt id map", n, cxt);
+		for (int i = 0; i < n; i++)
+			((IdEntry *) hash_search(m->hash, &keys[i], HASH_ENTER, NULL))->val = vals[i];
+	}
+	return m;
+}
+
+/* the value of the key, or SM_NO_VALUE; *known: the map covers the key */
+static inline int64
+idmap_get(const IdMap *m, int64 key, bool *known)
+{
+	IdEntry    *e;
+
+	if (m->hash == NULL)
+	{
+		*known = key >= 0 && key < m->nvals;
+		return *known ? m->vals[key] : SM_NO_VALUE;
+	}
+	*known = true;
+	e = hash_search(m->hash, &key, HASH_FIND, NULL);
+	return e ? e->val : SM_NO_VALUE;
+}
+
+/* a growable array of int64 */
+typedef struct IdList
+{
+	int64	   *ids;
+	int			n;
+	int			cap;
+	MemoryContext cxt;
+} IdList;
+
+static void
+idlist_init(IdList *l, MemoryContext cxt)
+{
+	l->cxt = cxt;
+	l->n = 0;
+	l->cap = 64;
+	l->ids = MemoryContextAlloc(cxt, sizeof(int64) * l->cap);
+}
+
+static void
+idlist_add(IdList *l, int64 id)
+{
+	if (l->n == l->cap)
+	{
+		l->cap *= 2;
+		l->ids = repalloc_huge(l->ids, sizeof(int64) * l->cap);
+	}
+	l->ids[l->n++] = id;
+}
+
+/* two bigint columns of a query's rows, side by side */
+typedef struct IdPairs
+{
+	IdList		first;
+	IdList		second;
+} IdPairs;
+
+static void
+idpairs_init(IdPairs *p, MemoryContext cxt)
+{
+	idlist_init(&p->first, cxt);
+	idlist_init(&p->second, cxt);
+}
+
+/* ------------------------------------------------------------------------
+ * Generations and invalidation
+ * ------------------------------------------------------------------------
+ */
+enum
+{
+	GEN_ORG,					/* team, rep */
+	GEN_SPLIT,					/* deal_split */
+	GEN_DEAL,					/* deal owners (update of owner, delete) */
+	GEN_ACCOUNT,				/* accounts seen (account, deal changes) */
+	GEN_ROLE,					/* role membership, role names */
+	GEN_SCHEME,					/* kpi_scheme (leaderboard visibility) */
+	NUM_GENS
+};
+
+static uint64 sm_gen[NUM_GENS];
+static Oid	sm_rel_team, sm_rel_rep, sm_rel_split, sm_rel_deal, sm_rel_account, sm_rel_scheme;
+static bool sm_callbacks_registered = false;
+static LocalTransactionId sm_tied_lxid = InvalidLocalTransactionId;
+static MemoryContext sm_org_cxt = NULL;
+
+static void
+bump_all(void)
+{
+	for (int i = 0; i < NUM_GENS; i++)
+		sm_gen[i]++;
+}
+
+static void
+org_relcache_cb(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || !OidIsValid(sm_rel_team))
+		bump_all();
+	else if (relid == sm_rel_team || relid == sm_rel_rep)
+		sm_gen[GEN_ORG]++;
+	else if (relid == sm_rel_split)
+		sm_gen[GEN_SPLIT]++, sm_gen[GEN_ACCOUNT]++;
+	else if (relid == sm_rel_deal)
+		sm_gen[GEN_DEAL]++, sm_gen[GEN_ACCOUNT]++;
+	else if (relid == sm_rel_account)
+		sm_gen[GEN_ACCOUNT]++;
+	else if (relid == sm_rel_scheme)
+		sm_gen[GEN_SCHEME]++;
+}
+
+static void
+org_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	sm_gen[GEN_ROLE]++;
+}
+
+/*
+ * A deal probed in a transaction that then rolls back (to a savepoint or
+ * wholly) may have been one it created: forget the probed owners.
+ */
+static bool sm_probed_in_xact = false;
+
+static void
+org_xact_cb(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		if (sm_probed_in_xact)
+			sm_gen[GEN_DEAL]++, sm_gen[GEN_ACCOUNT]++;
+		sm_probed_in_xact = false;
+	}
+	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+			 event == XACT_EVENT_PREPARE)
+		sm_probed_in_xact = false;
+}
+
+static void
+org_subxact_cb(SubXactEvent event, SubTransactionId my, SubTransactionId parent, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && sm_probed_in_xact)
+		sm_gen[GEN_DEAL]++, sm_gen[GEN_ACCOUNT]++;
+}
+
+/*
+ * Every entry point: register the callbacks, and once per statement take
+ * in the invalidations committed since (within a transaction the locks
+ * are already held, so no lock acquisition does it for us).
+ */
+static void
+org_begin(void)
+{
+	static TimestampTz last_statement = 0;
+	static LocalTransactionId last_lxid = InvalidLocalTransactionId;
+	TimestampTz statement = GetCurrentStatementStartTimestamp();
+
+	if (!sm_callbacks_registered)
+	{
+		CacheRegisterRelcacheCallback(org_relcache_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, org_syscache_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, org_syscache_cb, (Datum) 0);
+		RegisterXactCallback(org_xact_cb, NULL);
+		RegisterSubXactCallback(org_subxact_cb, NULL);
+		sm_org_cxt = AllocSetContextCreate(CacheMemoryContext, "salesmgmt organisation",
+										   ALLOCSET_DEFAULT_SIZES);
+		sm_callbacks_registered = true;
+		bump_all();
+	}
+	if (statement != last_statement || SM_MY_LXID != last_lxid)
+	{
+		AcceptInvalidationMessages();
+		/* what was read with a parallel query's snapshot is its own */
+		if (sm_tied_lxid != InvalidLocalTransactionId && sm_tied_lxid != SM_MY_LXID)
+		{
+			bump_all();
+			sm_tied_lxid = InvalidLocalTransactionId;
+		}
+		last_statement = statement;
+		last_lxid = SM_MY_LXID;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Reading the tables: SPI as the schema's owner, newest snapshot
+ * ------------------------------------------------------------------------
+ */
+typedef void (*OrgRowFn) (HeapTuple tup, TupleDesc desc, void *arg);
+
+static int64
+col_int64(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
+{
+	Datum		d = SPI_getbinval(tup, desc, col, isnull);
+
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+/* an OrgRowFn: columns 1 and 2 of the row into an IdPairs */
+static void
+pair_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	IdPairs    *p = arg;
+	bool		isnull;
+
+	idlist_add(&p->first, col_int64(tup, desc, 1, &isnull));
+	idlist_add(&p->second, col_int64(tup, desc, 2, &isnull));
+}
+
+typedef struct OrgSpi
+{
+	Oid			save_user;
+	int			save_sec;
+	bool		snapshot;
+} OrgSpi;
+
+static void
+org_spi_begin(OrgSpi *s)
+{
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(sm_schema_oid()));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for schema %s", SALESMGMT_SCHEMA);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&s->save_user, &s->save_sec);
+	SetUserIdAndSecContext(owner, s->save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	s->snapshot = !IsInParallelMode();
+	if (s->snapshot)
+		PushActiveSnapshot(GetLatestSnapshot());
+	else
+		sm_tied_lxid = SM_MY_LXID;
+}
+
+static void
+org_spi_end(OrgSpi *s)
+{
+	if (s->snapshot)
+		PopActiveSnapshot();
+	SetUserIdAndSecContext(s->save_user, s->save_sec);
+	SPI_finish();
+}
+
+static void
+org_query(const char *sql, int nargs, Oid *types, Datum *vals, OrgRowFn fn, void *arg)
+{
+	OrgSpi		s;
+	int			rc;
+
+	org_spi_begin(&s);
+	rc = SPI_execute_with_args(sql, nargs, types, vals, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "salesmgmt organisation query failed: %s", SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		fn(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, arg);
+	org_spi_end(&s);
+}
+
+/* ------------------------------------------------------------------------
+ * The team tree and the reps
+ * ------------------------------------------------------------------------
+ */
+typedef struct OrgTeam
+{
+	int64		team_id;
+	int64		parent_id;
+	int64		manager_id;
+	bool		has_parent;
+	bool		has_manager;
+	int			parent;			/* index, -1 for none */
+	int			first_child;
+	int			next_sibling;
+	int			first_rep;		/* reps of this team, a chain over reps */
+} OrgTeam;
+
+typedef struct OrgRep
+{
+	int64		rep_id;
+	int64		team_id;
+	bool		has_team;
+	bool		active;
+	char	   *db_role;		/* null when unmapped */
+	int			next_in_team;
+} OrgRep;
+
+typedef struct Org
+{
+	MemoryContext cxt;
+	uint64		gen;
+	OrgTeam    *teams;
+	int			nteams;
+	int			cap_teams;
+	OrgRep	   *reps;
+	int			nreps;
+	int			cap_reps;
+	HTAB	   *team_idx;		/* team_id -> index */
+	HTAB	   *rep_idx;		/* rep_id -> index */
+} Org;
+
+static Org *sm_org = NULL;
+
+static void
+org_team_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	Org		   *o = arg;
+	OrgTeam    *t;
+	bool		isnull;
+
+	if (o->nteams == o->cap_teams)
+	{
+		o->cap_teams *= 2;
+		o->teams = repalloc_huge(o->teams, sizeof(OrgTeam) * o->cap_teams);
+	}
+	t = &o->teams[o->nteams++];
+	t->team_id = col_int64(tup, desc, 1, &isnull);
+	t->parent_id = col_int64(tup, desc, 2, &isnull);
+	t->has_parent = !isnull;
+	t->manager_id = col_int64(tup, desc, 3, &isnull);
+	t->has_manager = !isnull;
+	t->parent = t->first_child = t->next_sibling = t->first_rep = -1;
+}
+
+static void
+org_rep_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	Org		   *o = arg;
+	OrgRep	   *r;
+	bool		isnull;
+	char	   *role;
+
+	if (o->nreps == o->cap_reps)
+	{
+		o->cap_reps *= 2;
+		o->reps = repalloc_huge(o->reps, sizeof(OrgRep) * o->cap_reps);
+	}
+	r = &o->reps[o->nreps++];
+	r->rep_id = col_int64(tup, desc, 1, &isnull);
+	r->team_id = col_int64(tup, desc, 2, &isnull);
+	r->has_team = !isnull;
+	r->active = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	role = SPI_getvalue(tup, desc, 4);
+	r->db_role = role ? MemoryContextStrdup(o->cxt, role) : NULL;
+	r->next_in_team = -1;
+}
+
+static int
+org_index(HTAB *h, int64 id)
+{
+	IdEntry    *e = hash_search(h, &id, HASH_FIND, NULL);
+
+	return e ? (int) e->val : -1;
+}
+
+static Org *
+org_get(void)
+{
+	MemoryContext cxt,
+				old;
+	Org		   *o;
+
+	if (sm_org != NULL && sm_org->gen == sm_gen[GEN_ORG])
+		return sm_org;
+	if (sm_org != NULL)
+	{
+		MemoryContextDelete(sm_org->cxt);
+		sm_org = NULL;
+	}
+	/* the tables' oids: a dropped and recreated extension has new ones */
+	sm_rel_team = sm_relation_oid("team");
+	sm_rel_rep = sm_relation_oid("rep");
+	sm_rel_split = sm_relation_oid("deal_split");
+	sm_rel_deal = sm_relation_oid("deal");
+	sm_rel_account = sm_relation_oid("account");
+	sm_rel_scheme = sm_relation_oid("kpi_scheme");
+
+	cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt team tree", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	o = palloc0(sizeof(Org));
+	o->cxt = cxt;
+	o->gen = sm_gen[GEN_ORG];	/* before loading: a change meanwhile reloads */
+	o->cap_teams = o->cap_reps = 64;
+	o->teams = palloc(sizeof(OrgTeam) * o->cap_teams);
+	o->reps = palloc(sizeof(OrgRep) * o->cap_reps);
+	MemoryContextSwitchTo(old);
+
+	org_query("SELECT team_id, parent_team_id, manager_rep_id FROM salesmgmt.team",
+			  0, NULL, NULL, org_team_row, o);
+	org_query("SELECT rep_id, team_id, active, db_role FROM salesmgmt.rep",
+			  0, NULL, NULL, org_rep_row, o);
+
+	o->team_idx = id_hash_create("salesmgmt teams", o->nteams, cxt);
+	o->rep_idx = id_hash_create("salesmgmt reps", o->nreps, cxt);
+	for (int i = 0; i < o->nteams; i++)
+		((IdEntry *) hash_search(o->team_idx, &o->teams[i].team_id, HASH_ENTER, NULL))->val = i;
+	for (int i = 0; i < o->nteams; i++)
+	{
+		OrgTeam    *t = &o->teams[i];
+
+		t->parent = t->has_parent ? org_index(o->team_idx, t->parent_id) : -1;
+		if (t->parent >= 0)
+		{
+			t->next_sibling = o->teams[t->parent].first_child;
+			o->teams[t->parent].first_child = i;
+		}
+	}
+	for (int i = 0; i < o->nreps; i++)
+	{
+		OrgRep	   *r = &o->reps[i];
+		int			team = r->has_team ? org_index(o->team_idx, r->team_id) : -1;
+
+		((IdEntry *) hash_search(o->rep_idx, &r->rep_id, HASH_ENTER, NULL))->val = i;
+		if (team >= 0)
+		{
+			r->next_in_team = o->teams[team].first_rep;
+			o->teams[team].first_rep = i;
+		}
+	}
+	sm_org = o;
+	return o;
+}
+
+/*
+ * Mark the team and every team below it in "seen" (indexes), adding the
+ * teams to "teams" and their reps to "reps" (either may be NULL).
+ * Iterative, and a team is visited once, so a cycle cannot loop.
+ */
+static void
+org_walk_subtree(Org *o, int root, bool *seen, IdList *teams, IdList *reps)
+{
+	int		   *stack;
+	int			depth = 0;
+
+	if (root < 0 || seen[root])
+		return;
+	stack = palloc(sizeof(int) * (o->nteams + 1));
+	stack[depth++] = root;
+	seen[root] = true;
+	while (depth > 0)
+	{
+		int			t = stack[--depth];
+
+		if (teams)
+			idlist_add(teams, o->teams[t].team_id);
+		if (reps)
+			for (int r = o->teams[t].first_rep; r >= 0; r = o->reps[r].next_in_team)
+				idlist_add(reps, o->reps[r].rep_id);
+		for (int c = o->teams[t].first_child; c >= 0; c = o->teams[c].next_sibling)
+			if (!seen[c])
+			{
+				seen[c] = true;
+				stack[depth++] = c;
+			}
+	}
+	pfree(stack);
+}
+
+/* ------------------------------------------------------------------------
+ * Credit splits: deal_id -> the reps holding a share
+ * ------------------------------------------------------------------------
+ */
+typedef struct Splits
+{
+	MemoryContext cxt;
+	uint64		gen;
+	IdPairs		pairs;			/* deal (first), rep (second), sorted by deal */
+	IdMap	   *first;			/* deal_id -> first index */
+} Splits;
+
+static Splits *sm_splits = NULL;
+
+static Splits *
+splits_get(void)
+{
+	MemoryContext cxt;
+	Splits	   *s;
+	IdList		keys,
+				firsts;
+
+	if (sm_splits != NULL && sm_splits->gen == sm_gen[GEN_SPLIT])
+		return sm_splits;
+	if (sm_splits != NULL)
+	{
+		MemoryContextDelete(sm_splits->cxt);
+		sm_splits = NULL;
+	}
+	cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt splits", ALLOCSET_DEFAULT_SIZES);
+	s = MemoryContextAllocZero(cxt, sizeof(Splits));
+	s->cxt = cxt;
+	s->gen = sm_gen[GEN_SPLIT];
+	idpairs_init(&s->pairs, cxt);
+	org_query("SELECT deal_id, rep_id FROM salesmgmt.deal_split ORDER BY deal_id",
+			  0, NULL, NULL, pair_row, &s->pairs);
+	idlist_init(&keys, cxt);
+	idlist_init(&firsts, cxt);
+	for (int i = 0; i < s->pairs.first.n; i++)
+		if (i == 0 || s->pairs.first.ids[i] != s->pairs.first.ids[i - 1])
+		{
+			idlist_add(&keys, s->pairs.first.ids[i]);
+			idlist_add(&firsts, i);
+		}
+	s->first = idmap_build(cxt, keys.ids, firsts.ids, keys.n);
+	sm_splits = s;
+	return s;
+}
+
+/* ------------------------------------------------------------------------
+ * What a role sees
+ * ------------------------------------------------------------------------
+ */
+typedef struct RoleView
+{
+	Oid			role;			/* hash key */
+	bool		built;
+	uint64		org_gen;
+	uint64		role_gen;
+	MemoryContext cxt;
+	SmAccess	access;
+	bool		has_rep;
+	int64		rep_id;
+	bool		has_team;		/* the rep's own team */
+	int64		team_id;
+	IdSet	   *reps;			/* visible reps: own and managed */
+	IdSet	   *managed_reps;	/* reps of managed trees, never the role's own */
+	IdSet	   *teams;			/* own team and managed teams */
+	IdSet	   *managed_teams;
+	/* accounts, built when first asked */
+	uint64		account_gen;
+	MemoryContext account_cxt;
+	IdSet	   *owned_accounts; /* owned by a visible rep (after a full load) */
+	IdSet	   *seen_accounts;	/* and the accounts of deals it sees */
+	HTAB	   *account_memo;	/* before it: account_id -> ACCOUNT_* bits */
+	int			account_probes;
+} RoleView;
+
+static HTAB *sm_roles = NULL;
+static RoleView *sm_last_view = NULL;
+
+static void
+role_build(RoleView *v, Org *o)
+{
+	MemoryContext old;
+	char	   *rolname = GetUserNameFromId(v->role, true);
+	Oid			admin = get_role_oid("salesmgmt_admin", true);
+	Oid			manager = get_role_oid("salesmgmt_manager", true);
+	IdList		reps,
+				managed,
+				teams,
+				managed_teams;
+	int			me = -1;
+
+	if (v->cxt)
+		MemoryContextReset(v->cxt);
+	else
+		v->cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt role view", ALLOCSET_SMALL_SIZES);
+	v->org_gen = o->gen;
+	v->role_gen = sm_gen[GEN_ROLE];
+	v->account_gen = 0;
+	v->owned_accounts = v->seen_accounts = NULL;
+	v->account_memo = NULL;
+	if (v->account_cxt)
+		MemoryContextReset(v->account_cxt);
+	v->has_rep = false;
+	v->rep_id = 0;
+	v->has_team = false;
+	v->team_id = 0;
+
+	for (int i = 0; rolname && i < o->nreps; i++)
+		if (o->reps[i].active && o->reps[i].db_role && strcmp(o->reps[i].db_role, rolname) == 0)
+		{
+			me = i;
+			v->has_rep = true;
+			v->rep_id = o->reps[i].rep_id;
+			break;
+		}
+
+	if (OidIsValid(admin) && has_privs_of_role(v->role, admin))
+		v->access = SM_ACCESS_ADMIN;
+	else if (!v->has_rep)
+		v->access = SM_ACCESS_NONE;
+	else if (OidIsValid(manager) && has_privs_of_role(v->role, manager))
+		v->access = SM_ACCESS_MANAGER;
+	else
+		v->access = SM_ACCESS_REP;
+
+	old = MemoryContextSwitchTo(v->cxt);
+	idlist_init(&reps, v->cxt);
+	idlist_init(&managed, v->cxt);
+	idlist_init(&teams, v->cxt);
+	idlist_init(&managed_teams, v->cxt);
+	if (me >= 0)
+	{
+		idlist_add(&reps, v->rep_id);
+		v->has_team = o->reps[me].has_team;
+		v->team_id = o->reps[me].team_id;
+		if (v->has_team)
+			idlist_add(&teams, v->team_id);
+	}
+	if (me >= 0 && v->access == SM_ACCESS_MANAGER)
+	{
+		bool	   *seen = palloc0(sizeof(bool) * (o->nteams + 1));
+
+		for (int t = 0; t < o->nteams; t++)
+			if (o->teams[t].has_manager && o->teams[t].manager_id == v->rep_id)
+				org_walk_subtree(o, t, seen, &managed_teams, &managed);
+		pfree(seen);
+		for (int i = 0; i < managed.n; i++)
+			if (managed.ids[i] != v->rep_id)
+				idlist_add(&reps, managed.ids[i]);
+		for (int i = 0; i < managed_teams.n; i++)
+			idlist_add(&teams, managed_teams.ids[i]);
+	}
+	/* a manager's own row is never "managed": compacted out */
+	{
+		int			k = 0;
+
+		for (int i = 0; i < managed.n; i++)
+			if (managed.ids[i] != v->rep_id)
+				managed.ids[k++] = managed.ids[i];
+		managed.n = k;
+	}
+	v->reps = idset_build(v->cxt, reps.ids, reps.n);
+	v->managed_reps = idset_build(v->cxt, managed.ids, managed.n);
+	v->teams = idset_build(v->cxt, teams.ids, teams.n);
+	v->managed_teams = idset_build(v->cxt, managed_teams.ids, managed_teams.n);
+	MemoryContextSwitchTo(old);
+	v->built = true;
+}
+
+static RoleView *
+role_get(Oid role)
+{
+	RoleView   *v;
+	bool		found;
+	Org		   *o;
+
+	org_begin();
+	/* the same role as the last row: no hash lookup */
+	if (sm_last_view != NULL && sm_last_view->role == role && sm_last_view->built &&
+		sm_last_view->org_gen == sm_gen[GEN_ORG] && sm_last_view->role_gen == sm_gen[GEN_ROLE])
+		return sm_last_view;
+	if (sm_roles == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RoleView);
+		ctl.hcxt = sm_org_cxt;
+		sm_roles = hash_create("salesmgmt roles", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	v = hash_search(sm_roles, &role, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(((char *) v) + sizeof(Oid), 0, sizeof(RoleView) - sizeof(Oid));
+	}
+	if (!(v->built && v->org_gen == sm_gen[GEN_ORG] && v->role_gen == sm_gen[GEN_ROLE]))
+	{
+		v->built = false;
+		o = org_get();
+		role_build(v, o);
+	}
+	sm_last_view = v;			/* entries never move: the table only grows */
+	return v;
+}
+
+/* ------------------------------------------------------------------------
+ * Deal owners: deal_id -> owner_rep_id
+ * ------------------------------------------------------------------------
+ */
+#define SM_DEAL_PROBES_BEFORE_SCAN	2000
+
+typedef struct Deals
+{
+	MemoryContext cxt;
+	uint64		gen;
+	IdMap	   *all;			/* after a full scan */
+	HTAB	   *probed;			/* owners found by probes (deal_id -> owner) */
+	int			nprobes;
+} Deals;
+
+static Deals *sm_deals = NULL;
+
+static Deals *
+deals_get(void)
+{
+	MemoryContext cxt;
+
+	if (sm_deals != NULL && sm_deals->gen == sm_gen[GEN_DEAL])
+		return sm_deals;
+	if (sm_deals != NULL)
+	{
+		MemoryContextDelete(sm_deals->cxt);
+		sm_deals = NULL;
+	}
+	cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt deal owners", ALLOCSET_DEFAULT_SIZES);
+	sm_deals = MemoryContextAllocZero(cxt, sizeof(Deals));
+	sm_deals->cxt = cxt;
+	sm_deals->gen = sm_gen[GEN_DEAL];
+	sm_deals->probed = id_hash_create("salesmgmt probed deals", 256, cxt);
+	return sm_deals;
+}
+
+/*
+ * A look-up by one bigint key with a saved plan (as the schema's owner,
+ * newest snapshot), each row handed to fn.  Remembered: a rollback forgets
+ * what was probed in the transaction (it may have been its own rows).
+ */
+static void
+org_probe(SPIPlanPtr *plan, const char *sql, int64 key, OrgRowFn fn, void *arg)
+{
+	OrgSpi		s;
+	Datum		value = Int64GetDatum(key);
+	int			rc;
+
+	org_spi_begin(&s);
+	if (*plan == NULL)
+	{
+		Oid			type = INT8OID;
+		SPIPlanPtr	p = SPI_prepare(sql, 1, &type);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	rc = SPI_execute_plan(*plan, &value, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "salesmgmt organisation look-up failed: %s", SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		fn(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, arg);
+	org_spi_end(&s);
+	sm_probed_in_xact = true;
+}
+
+static void
+first_int64_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	bool		isnull;
+	int64		v = col_int64(tup, desc, 1, &isnull);
+
+	*(int64 *) arg = isnull ? SM_NO_VALUE : v;
+}
+
+/* one deal's owner by its primary key, or SM_NO_VALUE */
+static int64
+deal_probe(int64 deal_id)
+{
+	static SPIPlanPtr plan = NULL;
+	int64		owner = SM_NO_VALUE;
+
+	org_probe(&plan, "SELECT owner_rep_id FROM salesmgmt.deal WHERE deal_id OPERATOR(pg_catalog.=) $1",
+			  deal_id, first_int64_row, &owner);
+	return owner;
+}
+
+/*
+ * The owner of a deal, or SM_NO_VALUE when it does not exist.  Deals
+ * created after the cache was filled are probed (and remembered when they
+ * exist: a later change of their owner or their deletion invalidates).
+ */
+static int64
+deal_owner(int64 deal_id)
+{
+	Deals	   *d = deals_get();
+	IdEntry    *e;
+	int64		owner;
+	bool		known;
+
+	if (d->all != NULL)
+	{
+		owner = idmap_get(d->all, deal_id, &known);
+		if (owner != SM_NO_VALUE)
+			return owner;
+	}
+	e = hash_search(d->probed, &deal_id, HASH_FIND, NULL);
+	if (e != NULL)
+		return e->val;
+	if (d->all == NULL && ++d->nprobes > SM_DEAL_PROBES_BEFORE_SCAN)
+	{
+		/* a statement needs many: one scan beats many probes */
+		IdPairs		scan;
+
+		idpairs_init(&scan, d->cxt);
+		org_query("SELECT deal_id, owner_rep_id FROM salesmgmt.deal", 0, NULL, NULL, pair_row, &scan);
+		d->all = idmap_build(d->cxt, scan.first.ids, scan.second.ids, scan.first.n);
+		pfree(scan.first.ids);
+		pfree(scan.second.ids);
+		owner = idmap_get(d->all, deal_id, &known);
+		if (owner != SM_NO_VALUE)
+			return owner;
+	}
+	owner = deal_probe(deal_id);
+	/* a deal that does not exist (yet) is not remembered */
+	if (owner != SM_NO_VALUE && d->gen == sm_gen[GEN_DEAL])
+		((IdEntry *) hash_search(d->probed, &deal_id, HASH_ENTER, NULL))->val = owner;
+	return owner;
+}
+
+/* ------------------------------------------------------------------------
+ * The predicates
+ * ------------------------------------------------------------------------
+ */
+SmAccess
+sm_org_access(Oid role, int64 *rep_id, bool *has_rep)
+{
+	RoleView   *v = role_get(role);
+
+	*rep_id = v->rep_id;
+	*has_rep = v->has_rep;
+	return v->access;
+}
+
+/* admins: every id; others: the ids of one of the role's sets */
+static bool
+role_set_has(Oid role, size_t set_offset, int64 id)
+{
+	RoleView   *v = role_get(role);
+
+	return v->access == SM_ACCESS_ADMIN || idset_has(*(IdSet **) ((char *) v + set_offset), id);
+}
+
+bool
+sm_org_rep_visible(Oid role, int64 rep_id)
+{
+	return role_set_has(role, offsetof(RoleView, reps), rep_id);
+}
+
+bool
+sm_org_rep_managed(Oid role, int64 rep_id)
+{
+	return role_set_has(role, offsetof(RoleView, managed_reps), rep_id);
+}
+
+bool
+sm_org_team_visible(Oid role, int64 team_id)
+{
+	return role_set_has(role, offsetof(RoleView, teams), team_id);
+}
+
+bool
+sm_org_team_managed(Oid role, int64 team_id)
+{
+	return role_set_has(role, offsetof(RoleView, managed_teams), team_id);
+}
+
+/* the rep is visible to the role or in the role's own team */
+bool
+sm_org_rep_teammate(Oid role, int64 rep_id)
+{
+	RoleView   *v = role_get(role);
+	Org		   *o;
+	int			r;
+
+	if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, rep_id))
+		return true;
+	if (v->access == SM_ACCESS_NONE || !v->has_team)
+		return false;
+	o = org_get();
+	r = org_index(o->rep_idx, rep_id);
+	return r >= 0 && o->reps[r].has_team && o->reps[r].team_id == v->team_id;
+}
+
+/* leaderboard visibility of the schemes: scheme_id -> LB_* */
+#define LB_PRIVATE	0
+#define LB_TEAM		1
+#define LB_SCHEME	2
+
+static HTAB *sm_schemes = NULL;
+static uint64 sm_schemes_gen = 0;
+
+static void
+scheme_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	char	   *v = SPI_getvalue(tup, desc, 1);
+
+	*(int64 *) arg = v == NULL ? LB_PRIVATE
+		: strcmp(v, "scheme") == 0 ? LB_SCHEME
+		: strcmp(v, "team") == 0 ? LB_TEAM : LB_PRIVATE;
+}
+
+static int
+scheme_visibility(int64 scheme_id)
+{
+	static SPIPlanPtr plan = NULL;
+	IdEntry    *e;
+	int64		vis = LB_PRIVATE;
+
+	if (sm_schemes == NULL || sm_schemes_gen != sm_gen[GEN_SCHEME])
+	{
+		if (sm_schemes)
+			hash_destroy(sm_schemes);
+		sm_schemes = id_hash_create("salesmgmt schemes", 16, sm_org_cxt);
+		sm_schemes_gen = sm_gen[GEN_SCHEME];
+	}
+	e = hash_search(sm_schemes, &scheme_id, HASH_FIND, NULL);
+	if (e != NULL)
+		return (int) e->val;
+	org_probe(&plan, "SELECT leaderboard_visibility FROM salesmgmt.kpi_scheme "
+			  "WHERE scheme_id OPERATOR(pg_catalog.=) $1", scheme_id, scheme_row, &vis);
+	if (sm_schemes_gen == sm_gen[GEN_SCHEME])
+		((IdEntry *) hash_search(sm_schemes, &scheme_id, HASH_ENTER, NULL))->val = vis;
+	return (int) vis;
+}
+
+/* the role sees the rep's scorecard of the scheme on its leaderboard */
+bool
+sm_org_leaderboard_visible(Oid role, int64 scheme_id, int64 rep_id)
+{
+	RoleView   *v = role_get(role);
+
+	if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, rep_id))
+		return true;
+	if (v->access == SM_ACCESS_NONE)
+		return false;
+	switch (scheme_visibility(scheme_id))
+	{
+		case LB_SCHEME:
+			return true;
+		case LB_TEAM:
+			return sm_org_rep_teammate(role, rep_id);
+		default:
+			return false;
+	}
+}
+
+/*
+ * move_deal and other functions that change a deal: a deal the caller sees
+ * but may not change (shared by a split) is refused with 42501 naming it,
+ * rather than silently left as it is.  Nothing to check where row-level
+ * security does not apply (superusers, the owner, BYPASSRLS roles).
+ */
+void
+sm_org_require_deal_changeable(int64 deal_id)
+{
+	Oid			role = GetUserId();
+
+	if (check_enable_rls(sm_relation_oid("deal"), InvalidOid, true) != RLS_ENABLED)
+		return;
+	if (sm_org_deal_visible(role, deal_id) && !sm_org_deal_changeable(role, deal_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("deal " INT64_FORMAT " is visible to role \"%s\" but may not be changed by it",
+						deal_id, GetUserNameFromId(role, false)),
+				 errdetail("A credit split shares the deal with you; only the owner's side (the owner and their managers) changes it."),
+				 errhint("Ask the deal's owner or their manager to make the change.")));
+}
+
+/* a visible rep holds a credit share of the deal */
+static bool
+split_visible(RoleView *v, int64 deal_id)
+{
+	Splits	   *s = splits_get();
+	bool		known;
+	int64		i = idmap_get(s->first, deal_id, &known);
+
+	if (i == SM_NO_VALUE)
+		return false;
+	for (; i < s->pairs.first.n && s->pairs.first.ids[i] == deal_id; i++)
+		if (idset_has(v->reps, s->pairs.second.ids[i]))
+			return true;
+	return false;
+}
+
+bool
+sm_org_deal_row_visible(Oid role, int64 deal_id, int64 owner_rep_id)
+{
+	RoleView   *v = role_get(role);
+
+	if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, owner_rep_id))
+		return true;
+	return v->access != SM_ACCESS_NONE && split_visible(v, deal_id);
+}
+
+bool
+sm_org_deal_visible(Oid role, int64 deal_id)
+{
+	int64		owner = deal_owner(deal_id);
+
+	if (owner == SM_NO_VALUE)
+		return false;
+	return sm_org_deal_row_visible(role, deal_id, owner);
+}
+
+bool
+sm_org_deal_changeable(Oid role, int64 deal_id)
+{
+	RoleView   *v = role_get(role);
+	int64		owner = deal_owner(deal_id);
+
+	if (owner == SM_NO_VALUE)
+		return false;
+	return v->access == SM_ACCESS_ADMIN || idset_has(v->reps, owner);
+}
+
+/* accounts: owned by a visible rep, or the account of a deal it sees */
+typedef struct AccountLoad
+{
+	RoleView   *view;
+	IdList		owned;
+	IdList		seen;
+} AccountLoad;
+
+static void
+account_owned_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	AccountLoad *a = arg;
+	bool		isnull;
+	int64		account = col_int64(tup, desc, 1, &isnull);
+	int64		owner = col_int64(tup, desc, 2, &isnull);
+
+	if (!isnull && idset_has(a->view->reps, owner))
+		idlist_add(&a->owned, account);
+}
+
+static void
+account_deal_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	AccountLoad *a = arg;
+	bool		isnull;
+	int64		account = col_int64(tup, desc, 1, &isnull);
+	int64		rep = col_int64(tup, desc, 2, &isnull);
+
+	if (!isnull && idset_has(a->view->reps, rep))
+		idlist_add(&a->seen, account);
+}
+
+/* a new generation of the role's accounts: start from nothing */
+static void
+role_accounts_reset(RoleView *v)
+{
+	if (v->account_cxt)
+		MemoryContextReset(v->account_cxt);
+	else
+		v->account_cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt role accounts",
+											   ALLOCSET_DEFAULT_SIZES);
+	v->account_gen = sm_gen[GEN_ACCOUNT];
+	v->owned_accounts = v->seen_accounts = NULL;
+	v->account_memo = id_hash_create("salesmgmt account memo", 64, v->account_cxt);
+	v->account_probes = 0;
+}
+
+/* every account of the role at once: a statement that asks about many */
+static void
+role_accounts_load(RoleView *v)
+{
+	AccountLoad a;
+	MemoryContext old;
+
+	a.view = v;
+	old = MemoryContextSwitchTo(v->account_cxt);
+	idlist_init(&a.owned, v->account_cxt);
+	idlist_init(&a.seen, v->account_cxt);
+	/* owners and deals are filtered here: no operator of the caller's */
+	org_query("SELECT account_id, owner_rep_id FROM salesmgmt.account",
+			  0, NULL, NULL, account_owned_row, &a);
+	org_query("SELECT account_id, owner_rep_id FROM salesmgmt.deal",
+			  0, NULL, NULL, account_deal_row, &a);
+	org_query("SELECT d.account_id, s.rep_id FROM salesmgmt.deal_split s "
+			  "JOIN salesmgmt.deal d ON d.deal_id OPERATOR(pg_catalog.=) s.deal_id",
+			  0, NULL, NULL, account_deal_row, &a);
+	for (int i = 0; i < a.owned.n; i++)
+		idlist_add(&a.seen, a.owned.ids[i]);
+	v->owned_accounts = idset_build(v->account_cxt, a.owned.ids, a.owned.n);
+	v->seen_accounts = idset_build(v->account_cxt, a.seen.ids, a.seen.n);
+	MemoryContextSwitchTo(old);
+}
+
+#define ACCOUNT_VISIBLE		1
+#define ACCOUNT_CHANGEABLE	2
+#define SM_ACCOUNT_PROBES_BEFORE_LOAD	2000
+
+static void
+account_deal_probe_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	RoleView   *v = ((void **) arg)[0];
+	int		   *bits = ((void **) arg)[1];
+	bool		isnull;
+	int64		deal = col_int64(tup, desc, 1, &isnull);
+	int64		owner = col_int64(tup, desc, 2, &isnull);
+
+	if (idset_has(v->reps, owner) || split_visible(v, deal))
+		*bits |= ACCOUNT_VISIBLE;
+}
+
+/* one account: its owner, then (if not visible) the deals on it */
+static int
+account_probe(RoleView *v, int64 account_id)
+{
+	static SPIPlanPtr owner_plan = NULL;
+	static SPIPlanPtr deals_plan = NULL;
+	int64		owner = SM_NO_VALUE;
+	int			bits = 0;
+	void	   *args[2] = {v, &bits};
+
+	org_probe(&owner_plan,
+			  "SELECT owner_rep_id FROM salesmgmt.account WHERE account_id OPERATOR(pg_catalog.=) $1",
+			  account_id, first_int64_row, &owner);
+	if (owner != SM_NO_VALUE && idset_has(v->reps, owner))
+		return ACCOUNT_VISIBLE | ACCOUNT_CHANGEABLE;
+	org_probe(&deals_plan,
+			  "SELECT deal_id, owner_rep_id FROM salesmgmt.deal WHERE account_id OPERATOR(pg_catalog.=) $1",
+			  account_id, account_deal_probe_row, args);
+	return bits;
+}
+
+/*
+ * Admins: every account; reps and managers: owned by a visible rep
+ * (changeable), or the account of a deal they see (visible).  A few
+ * accounts are looked up one by one (an insert's check); a statement that
+ * asks about many loads them all once.
+ */
+static bool
+role_account_has(Oid role, bool changeable, int64 account_id)
+{
+	RoleView   *v = role_get(role);
+	IdEntry    *e;
+	bool		found;
+	int			bits;
+
+	if (v->access == SM_ACCESS_ADMIN)
+		return true;
+	if (v->access == SM_ACCESS_NONE)
+		return false;
+	if (v->account_memo == NULL || v->account_gen != sm_gen[GEN_ACCOUNT])
+		role_accounts_reset(v);
+	if (v->owned_accounts == NULL && v->account_probes >= SM_ACCOUNT_PROBES_BEFORE_LOAD)
+		role_accounts_load(v);
+	if (v->owned_accounts != NULL)
+		return idset_has(changeable ? v->owned_accounts : v->seen_accounts, account_id);
+	e = hash_search(v->account_memo, &account_id, HASH_FIND, &found);
+	if (e == NULL)
+	{
+		bits = account_probe(v, account_id);
+		v->account_probes++;
+		/* a probe may take in an invalidation: then this answer is not kept */
+		if (v->account_gen == sm_gen[GEN_ACCOUNT] && v->account_memo != NULL)
+			((IdEntry *) hash_search(v->account_memo, &account_id, HASH_ENTER, NULL))->val = bits;
+	}
+	else
+		bits = (int) e->val;
+	return (bits & (changeable ? ACCOUNT_CHANGEABLE : ACCOUNT_VISIBLE)) != 0;
+}
+
+bool
+sm_org_account_visible(Oid role, int64 account_id)
+{
+	return role_account_has(role, false, account_id);
+}
+
+bool
+sm_org_account_changeable(Oid role, int64 account_id)
+{
+	return role_account_has(role, true, account_id);
+}
+
+/* ------------------------------------------------------------------------
+ * The organisation for other concerns
+ * ------------------------------------------------------------------------
+ */
+static int
+idlist_out(IdList *l, int64 **ids)
+{
+	*ids = l->ids;
+	return l->n;
+}
+
+int
+sm_org_subtree_reps(int64 team_id, int64 **ids)
+{
+	Org		   *o;
+	IdList		reps;
+	bool	   *seen;
+
+	org_begin();
+	o = org_get();
+	idlist_init(&reps, CurrentMemoryContext);
+	seen = palloc0(sizeof(bool) * (o->nteams + 1));
+	org_walk_subtree(o, org_index(o->team_idx, team_id), seen, NULL, &reps);
+	pfree(seen);
+	return idlist_out(&reps, ids);
+}
+
+int
+sm_org_manager_chain(int64 rep_id, int64 **ids)
+{
+	Org		   *o;
+	IdList		chain;
+	int			r,
+				t,
+				steps = 0;
+
+	org_begin();
+	o = org_get();
+	idlist_init(&chain, CurrentMemoryContext);
+	r = org_index(o->rep_idx, rep_id);
+	t = (r >= 0 && o->reps[r].has_team) ? org_index(o->team_idx, o->reps[r].team_id) : -1;
+	/* a tree has at most nteams levels: a cycle stops there */
+	for (; t >= 0 && steps <= o->nteams; t = o->teams[t].parent, steps++)
+		if (o->teams[t].has_manager && o->teams[t].manager_id != rep_id)
+			idlist_add(&chain, o->teams[t].manager_id);
+	return idlist_out(&chain, ids);
+}
+
+int
+sm_org_visible_reps(Oid role, int64 **ids)
+{
+	RoleView   *v = role_get(role);
+	Org		   *o = org_get();
+	IdList		reps;
+
+	idlist_init(&reps, CurrentMemoryContext);
+	for (int i = 0; i < o->nreps; i++)
+		if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, o->reps[i].rep_id))
+			idlist_add(&reps, o->reps[i].rep_id);
+	return idlist_out(&reps, ids);
+}
+
+/* ------------------------------------------------------------------------
+ * SQL-callable: the policy predicates (STRICT: null in, null out)
+ * ------------------------------------------------------------------------
+ */
+#define SM_PREDICATE(sqlname, cfunc) \
+PG_FUNCTION_INFO_V1(sqlname); \
+Datum \
+sqlname(PG_FUNCTION_ARGS) \
+{ \
+	PG_RETURN_BOOL(cfunc(GetUserId(), PG_GETARG_INT64(0))); \
+}
+
+SM_PREDICATE(sm_rep_visible, sm_org_rep_visible)
+SM_PREDICATE(sm_rep_managed, sm_org_rep_managed)
+SM_PREDICATE(sm_team_visible, sm_org_team_visible)
+SM_PREDICATE(sm_team_managed, sm_org_team_managed)
+SM_PREDICATE(sm_deal_visible, sm_org_deal_visible)
+SM_PREDICATE(sm_deal_changeable, sm_org_deal_changeable)
+SM_PREDICATE(sm_account_visible, sm_org_account_visible)
+SM_PREDICATE(sm_account_changeable, sm_org_account_changeable)
+SM_PREDICATE(sm_rep_teammate, sm_org_rep_teammate)
+
+/* rep_manages(manager, rep): the manager manages a team above the rep */
+PG_FUNCTION_INFO_V1(sm_rep_manages);
+Datum
+sm_rep_manages(PG_FUNCTION_ARGS)
+{
+	int64		manager = PG_GETARG_INT64(0);
+	int64	   *chain;
+	int			n = sm_org_manager_chain(PG_GETARG_INT64(1), &chain);
+
+	for (int i = 0; i < n; i++)
+		if (chain[i] == manager)
+			PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(false);
+}
+
+PG_FUNCTION_INFO_V1(sm_leaderboard_visible);
+Datum
+sm_leaderboard_visible(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(sm_org_leaderboard_visible(GetUserId(), PG_GETARG_INT64(0), PG_GETARG_INT64(1)));
+}
+
+PG_FUNCTION_INFO_V1(sm_deal_row_visible);
+Datum
+sm_deal_row_visible(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(sm_org_deal_row_visible(GetUserId(), PG_GETARG_INT64(0), PG_GETARG_INT64(1)));
+}
+
+/* the rep the current role is mapped to (active reps only), or null */
+PG_FUNCTION_INFO_V1(sm_org_current_rep);
+Datum
+sm_org_current_rep(PG_FUNCTION_ARGS)
+{
+	int64		rep;
+	bool		has_rep;
+
+	(void) sm_org_access(GetUserId(), &rep, &has_rep);
+	if (!has_rep)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(rep);
+}
+
+/*
+ * Statement trigger on the tables the cache reads: tell every backend
+ * (at commit; this one at its next command) that the organisation
+ * changed.  The argument, if any, names the salesmgmt relation whose
+ * cached data the change touches; by default the trigger's own table.
+ */
+PG_FUNCTION_INFO_V1(sm_org_invalidate);
+Datum
+sm_org_invalidate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			relid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("salesmgmt._org_invalidate() must be called as a trigger")));
+	relid = RelationGetRelid(trigdata->tg_relation);
+	if (trigdata->tg_trigger->tgnargs > 0)
+		relid = sm_relation_oid(trigdata->tg_trigger->tgargs[0]);
+	CacheInvalidateRelcacheByRelid(relid);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,114 @@
+-- pgTAP: the sales process: structure, every error code, bad input that
+-- leaves nothing behind, and row-level security of the new tables.
+BEGIN;
+SET client_min_messages = warning;
+CREATE EXTENSION salesmgmt;
+RESET client_min_messages;
+SELECT plan(57);
+
+-- structure
+SELECT has_table('salesmgmt', t, 'table ' || t)
+  FROM unnest(ARRAY['stage_task_template', 'approval_rule', 'approval_request', 'approval_step',
+                    'approval_decision', 'follow_up_rule', 'follow_up_action', 'sales_plan',
+                    'sales_plan_item', 'sales_plan_review']) t;
+SELECT has_column('salesmgmt', 'sales_task', c, 'sales_task.' || c) FROM unnest(ARRAY['stage_id', 'template_id', 'required']) c;
+SELECT has_column('salesmgmt', 'deal', c, 'deal.' || c) FROM unnest(ARRAY['next_step', 'next_step_due']) c;
+SELECT has_column('salesmgmt', 'account', 'next_follow_up', 'account.next_follow_up');
+SELECT has_view('salesmgmt', v, 'view ' || v)
+  FROM unnest(ARRAY['overdue_tasks', 'deals_without_next_step', 'accounts_gone_quiet', 'plan_progress', 'approval_queue']) v;
+SELECT ok((SELECT bool_and(('salesmgmt.' || t)::regclass = ANY (extconfig)) FROM pg_extension,
+                 unnest(ARRAY['stage_task_template', 'approval_rule', 'approval_request', 'approval_step',
+                              'approval_decision', 'follow_up_rule', 'follow_up_action', 'sales_plan',
+                              'sales_plan_item', 'sales_plan_review']) t
+            WHERE extname = 'salesmgmt'), 'every new table is kept by pg_dump');
+SELECT is((SELECT count(*)::integer FROM pg_class c
+            WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind = 'r' AND NOT c.relrowsecurity
+              AND c.relname IN ('stage_task_template', 'approval_rule', 'approval_request', 'approval_step',
+                                'approval_decision', 'follow_up_rule', 'follow_up_action', 'sales_plan',
+                                'sales_plan_item', 'sales_plan_review')), 0,
+          'row-level security on every new table');
+SELECT is((SELECT count(*)::integer FROM pg_policies
+            WHERE schemaname = 'salesmgmt'
+              AND tablename IN ('stage_task_template', 'approval_rule', 'approval_request', 'approval_step',
+                                'approval_decision', 'follow_up_rule', 'follow_up_action', 'sales_plan',
+                                'sales_plan_item', 'sales_plan_review')
+              AND (qual ILIKE '%select%' OR with_check ILIKE '%select%')), 0,
+          'the new policies use per-row predicates, no sub-selects');
+SELECT is((SELECT count(*)::integer FROM pg_class c
+            WHERE c.relnamespace = 'salesmgmt'::regnamespace AND c.relkind IN ('r', 'v')
+              AND c.relname IN ('stage_task_template', 'approval_rule', 'approval_request', 'approval_step',
+                                'approval_decision', 'follow_up_rule', 'follow_up_action', 'sales_plan',
+                                'sales_plan_item', 'sales_plan_review', 'overdue_tasks',
+                                'deals_without_next_step', 'accounts_gone_quiet', 'plan_progress', 'approval_queue')
+              AND obj_description(c.oid, 'pg_class') IS NULL), 0, 'every new table and view has a comment');
+SELECT is((SELECT count(*)::integer FROM pg_proc p
+            WHERE p.pronamespace = 'salesmgmt'::regnamespace
+              AND p.proname IN ('deal_checklist', 'request_approval', 'approve', 'reject', 'cancel_approval',
+                                'run_follow_up_rules')
+              AND obj_description(p.oid, 'pg_proc') IS NULL), 0, 'every new function has a comment');
+SELECT is((SELECT count(*)::integer FROM salesmgmt.webhook_event_type
+            WHERE event_type IN ('approval.requested', 'approval.approved', 'approval.rejected', 'followup.escalated')),
+          4, 'the events are registered');
+
+-- a small world
+INSERT INTO salesmgmt.team (team_id, name) VALUES (1, 'T');
+INSERT INTO salesmgmt.rep (rep_id, name, team_id) VALUES (1, 'Mgr', 1), (2, 'Rep', 1);
+UPDATE salesmgmt.team SET manager_rep_id = 1 WHERE team_id = 1;
+INSERT INTO salesmgmt.account (account_id, name, owner_rep_id) VALUES (1, 'Acme', 2);
+SELECT salesmgmt.create_pipeline('P', '[{"name": "Q", "probability": 0.1}, {"name": "R", "probability": 0.5},
+    {"name": "W", "outcome": "won"}, {"name": "L", "outcome": "lost"}]');
+INSERT INTO salesmgmt.stage_task_template (stage_id, title) VALUES (1, 'Qualify it');
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount)
+    VALUES (1, 'D1', 1, 2, 1, 1, 500);
+
+-- stage tasks
+SELECT is((SELECT count(*)::integer FROM salesmgmt.sales_task WHERE deal_id = 1 AND stage_id = 1 AND required), 1,
+          'entering a stage creates its tasks');
+SELECT throws_ok($$UPDATE salesmgmt.deal SET stage_id = 2 WHERE deal_id = 1$$, 'SM070', NULL, 'open required task: SM070');
+SELECT throws_ok($$SELECT salesmgmt.move_deal(1, 'W')$$, 'SM070', NULL, 'to won as well');
+SELECT is((SELECT stage_id FROM salesmgmt.deal WHERE deal_id = 1), 1::bigint, 'a refused move changes nothing');
+SELECT throws_ok($$SELECT * FROM salesmgmt.deal_checklist(NULL)$$, '22004', NULL, 'deal_checklist(NULL): 22004');
+SELECT throws_ok($$SELECT * FROM salesmgmt.deal_checklist(-1)$$, '42704', NULL, 'deal_checklist(unknown): 42704');
+UPDATE salesmgmt.sales_task SET status = 'done', completed_at = now() WHERE deal_id = 1;
+SELECT lives_ok($$UPDATE salesmgmt.deal SET stage_id = 2 WHERE deal_id = 1$$, 'moves once the task is done');
+
+-- approvals
+SELECT throws_ok($$INSERT INTO salesmgmt.approval_rule (name, stage_id, condition) VALUES ('x', 3, '{"colour": "red"}')$$,
+                 '22023', NULL, 'a rule on an unknown column: 22023');
+SELECT throws_ok($$INSERT INTO salesmgmt.approval_rule (name, stage_id, condition) VALUES ('x', 3, '{"amount": {"~~": 5}}')$$,
+                 '22023', NULL, 'a rule with an unknown operator: 22023');
+SELECT throws_ok($$INSERT INTO salesmgmt.approval_rule (name, stage_id, approver, approver_role) VALUES ('x', 3, 'role', 'regress_no_such_role')$$,
+                 '42704', NULL, 'an unknown approver role: 42704');
+INSERT INTO salesmgmt.approval_rule (name, stage_id, condition) VALUES ('big', 3, '{"amount": {">=": 100}}');
+SELECT throws_ok($$SELECT salesmgmt.move_deal(1, 'W')$$, 'SM071', NULL, 'a move needing approval: SM071');
+SELECT throws_ok($$SELECT salesmgmt.request_approval(NULL, 'W')$$, '22004', NULL, 'request_approval(NULL): 22004');
+SELECT throws_ok($$SELECT salesmgmt.request_approval(99, 'W')$$, '42704', NULL, 'request_approval(unknown deal): 42704');
+SELECT throws_ok($$SELECT salesmgmt.request_approval(1, 'Nope')$$, '42704', NULL, 'request_approval(unknown stage): 42704');
+SELECT throws_ok($$SELECT salesmgmt.request_approval(1, 'R')$$, '55000', NULL, 'request_approval where no rule applies: 55000');
+SELECT is(salesmgmt.request_approval(1, 'W', 'please'), 1::bigint, 'a request');
+SELECT throws_ok($$SELECT salesmgmt.request_approval(1, 'W')$$, '55000', NULL, 'a second open request: 55000');
+SELECT throws_ok($$UPDATE salesmgmt.deal SET amount = 50 WHERE deal_id = 1$$, 'SM072', NULL, 'amount locked while pending: SM072');
+SELECT throws_ok($$SELECT salesmgmt.approve(1)$$, '42501', NULL, 'the requester does not approve: 42501');
+SELECT throws_ok($$SELECT salesmgmt.approve(NULL)$$, '22004', NULL, 'approve(NULL): 22004');
+SELECT throws_ok($$SELECT salesmgmt.approve(999)$$, '42704', NULL, 'approve(unknown): 42704');
+CREATE ROLE regress_proc_tap_mgr;
+UPDATE salesmgmt.rep SET db_role = 'regress_proc_tap_mgr' WHERE rep_id = 1;
+GRANT salesmgmt_manager TO regress_proc_tap_mgr;
+SET LOCAL ROLE regress_proc_tap_mgr;
+SELECT is((salesmgmt.approve(1, 'ok')).status, 'approved', 'the manager approves');
+SELECT throws_ok($$SELECT salesmgmt.reject(1)$$, '55000', NULL, 'an approved request is not decided again: 55000');
+RESET ROLE;
+SELECT lives_ok($$SELECT salesmgmt.move_deal(1, 'W')$$, 'the approved move goes through');
+SELECT is((SELECT status FROM salesmgmt.approval_request WHERE request_id = 1), 'consumed', 'and consumes the approval');
+SELECT throws_ok($$UPDATE salesmgmt.approval_decision SET comment = 'x'$$, '55000', NULL, 'decisions are append-only');
+
+-- follow-up rules
+SELECT throws_ok($$SELECT * FROM salesmgmt.run_follow_up_rules(NULL)$$, '22004', NULL, 'run_follow_up_rules(NULL): 22004');
+SELECT throws_ok($$SELECT * FROM salesmgmt.run_follow_up_rules(now() + interval '1 year')$$, '22023', NULL, 'a future as-of: 22023');
+SELECT throws_ok($$INSERT INTO salesmgmt.follow_up_rule (name, condition, remind_after_days) VALUES ('x', '{"nope": 1}', 3)$$,
+                 '22023', NULL, 'a follow-up rule on an unknown column: 22023');
+SELECT throws_ok($$INSERT INTO salesmgmt.follow_up_rule (name, remind_after_days) VALUES ('x', -3)$$,
+                 '23514', NULL, 'negative days: 23514');
+
+SELECT * FROM finish();
+ROLLBACK;
