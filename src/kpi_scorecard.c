@@ -9,6 +9,7 @@
  *-------------------------------------------------------------------------
  */
 #include "kpi.h"
+#include "org.h"
 
 PG_FUNCTION_INFO_V1(sm_compute_scorecards);
 
@@ -242,27 +243,35 @@ kp_load_scheme(ScorecardRun *run)
 				 errhint("Fix the weights in salesmgmt.kpi_scheme_item before computing scorecards.")));
 }
 
+static int
+kp_int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * Every rep goes into the index (the sources report on all of them); those
- * outside the scheme's team tree are marked out of scope.
+ * outside the scheme's team tree are marked out of scope.  The team tree
+ * is the cached organisation's (org.c).
  */
 static void
 kp_load_reps(ScorecardRun *run)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1];
 	HASHCTL		ctl;
 	uint64		i;
+	int64	   *subtree = NULL;
+	int			nsubtree = 0;
 
-	args[0] = Int64GetDatum(run->team_id);
-	sm_spi_query("WITH RECURSIVE teams(team_id) AS ("
-				 "    SELECT $1 WHERE $1 IS NOT NULL"
-				 "    UNION"
-				 "    SELECT t.team_id FROM salesmgmt.team t JOIN teams ON t.parent_team_id = teams.team_id"
-				 ")"
-				 "SELECT r.rep_id, r.active, $1 IS NULL OR r.team_id IN (SELECT team_id FROM teams)"
-				 "  FROM salesmgmt.rep r",
-				 1, argtypes, args, run->has_team ? " " : "n", true, SPI_OK_SELECT, NULL);
+	if (run->has_team)
+	{
+		nsubtree = sm_org_subtree_reps(run->team_id, &subtree);
+		qsort(subtree, nsubtree, sizeof(int64), kp_int64_cmp);
+	}
+	sm_spi_query("SELECT r.rep_id, r.active FROM salesmgmt.rep r",
+				 0, NULL, NULL, NULL, true, SPI_OK_SELECT, NULL);
 	run->nreps = SPI_processed;
 	run->reps = palloc0(sizeof(RepAcc) * Max(run->nreps, 1));
 
@@ -284,7 +293,9 @@ kp_load_reps(ScorecardRun *run)
 
 		rep->rep_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		rep->active = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-		rep->in_scope = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		rep->in_scope = !run->has_team ||
+			(nsubtree > 0 && bsearch(&rep->rep_id, subtree, nsubtree, sizeof(int64),
+									 kp_int64_cmp) != NULL);
 		if (run->ncustom > 0)
 		{
 			rep->custom = palloc0(sizeof(Numeric) * run->ncustom);
