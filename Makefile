@@ -47,6 +47,8 @@ SQL_PARTS    = src/core.sql \
 # security_org.sql (the C visibility predicates) only adds objects and
 # comes first: the policies that the rls delta recreates call them.
 UPGRADE_PARTS = src/security_org.sql \
+                upgrade/0.1.0--0.2.0/core-convert-amount.sql \
+                upgrade/0.1.0--0.2.0/core-reporting-currency.sql \
                 upgrade/0.1.0--0.2.0/webhook.sql \
                 upgrade/0.1.0--0.2.0/rls.sql \
                 upgrade/0.1.0--0.2.0/holes.sql \

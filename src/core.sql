@@ -88,46 +88,74 @@ COMMENT ON COLUMN salesmgmt.currency_rate.rate IS 'Units of quote_currency for o
 -- convert_amount: an amount in p_from expressed in p_to on p_on, using the
 -- latest rate of the pair valid on that day (or the inverse of the reverse
 -- pair).  A missing rate is an error naming the pair and date, never zero.
+-- The one implementation of this rule is in C (src/core_currency.c), which
+-- forecasts, commissions and scorecards share.
 CREATE FUNCTION salesmgmt.convert_amount(p_amount numeric, p_from char(3), p_to char(3), p_on date)
 RETURNS numeric
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_rate numeric;
-BEGIN
-    IF p_amount IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF p_from IS NULL OR p_to IS NULL OR p_on IS NULL THEN
-        RAISE EXCEPTION 'currencies and date of a conversion must not be null'
-            USING ERRCODE = '22004';
-    END IF;
-    IF p_from = p_to THEN
-        RETURN p_amount;
-    END IF;
-    SELECT r.rate INTO v_rate
-      FROM salesmgmt.currency_rate r
-     WHERE r.currency = p_from AND r.quote_currency = p_to AND r.valid_from <= p_on
-     ORDER BY r.valid_from DESC LIMIT 1;
-    IF v_rate IS NOT NULL THEN
-        RETURN p_amount * v_rate;
-    END IF;
-    -- the reverse pair: divide rather than multiply by a rounded inverse
-    SELECT r.rate INTO v_rate
-      FROM salesmgmt.currency_rate r
-     WHERE r.currency = p_to AND r.quote_currency = p_from AND r.valid_from <= p_on
-     ORDER BY r.valid_from DESC LIMIT 1;
-    IF v_rate IS NULL THEN
-        RAISE EXCEPTION 'no exchange rate from % to % on %', p_from, p_to, p_on
-            USING ERRCODE = '22023',
-                  DETAIL = 'salesmgmt.currency_rate has no row for this pair (in either direction) valid on or before that date.',
-                  HINT = format('Insert a rate: INSERT INTO salesmgmt.currency_rate (currency, quote_currency, valid_from, rate) VALUES (%L, %L, %L, ...).', p_from, p_to, p_on);
-    END IF;
-    RETURN p_amount / v_rate;
-END
-$$;
+AS 'MODULE_PATHNAME', 'sm_convert_amount'
+LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION salesmgmt.convert_amount(numeric, char, char, date) IS 'Converts an amount between currencies with the dated rate valid on the given day; raises 22023 naming the pair and date when no rate exists.';
+
+-- The reporting currency as SQL sees it: the setting salesmgmt.reporting_currency,
+-- whose default is defined once, in C (SM_DEFAULT_CURRENCY, src/salesmgmt.h).
+-- Calling it loads the library, which defines the setting.
+CREATE FUNCTION salesmgmt.reporting_currency() RETURNS char(3)
+AS 'MODULE_PATHNAME', 'sm_reporting_currency_sql'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION salesmgmt.reporting_currency() IS 'The reporting currency (setting salesmgmt.reporting_currency, default USD) that the analytics views convert amounts to.';
+
+-- Rates to the reporting currency as validity ranges, so that a view can
+-- convert a million amounts with one hash join instead of a million
+-- lookups.  Same precedence as salesmgmt.convert_amount: the pair quoted in
+-- the reporting currency when a row of it is valid on the day, else the
+-- reverse pair (divided, not multiplied by a rounded inverse).
+CREATE VIEW salesmgmt.reporting_rate WITH (security_invoker = true) AS
+WITH target AS (
+    SELECT salesmgmt.reporting_currency() AS code
+),
+direct AS (
+    SELECT r.currency, r.valid_from,
+           coalesce(lead(r.valid_from) OVER (PARTITION BY r.currency ORDER BY r.valid_from),
+                    'infinity'::date) AS valid_until,
+           r.rate
+      FROM salesmgmt.currency_rate r
+      JOIN target t ON r.quote_currency = t.code
+),
+first_direct AS (
+    SELECT currency, min(valid_from) AS first_from FROM direct GROUP BY currency
+),
+reverse AS (
+    SELECT r.quote_currency AS currency, r.valid_from,
+           least(coalesce(lead(r.valid_from) OVER (PARTITION BY r.quote_currency ORDER BY r.valid_from),
+                          'infinity'::date),
+                 coalesce(fd.first_from, 'infinity'::date)) AS valid_until,
+           r.rate
+      FROM salesmgmt.currency_rate r
+      JOIN target t ON r.currency = t.code
+      LEFT JOIN first_direct fd ON fd.currency = r.quote_currency
+)
+SELECT u.currency, u.quote_currency, u.valid_from, u.valid_until,
+       u.valid_from::timestamptz AS valid_from_at, u.valid_until::timestamptz AS valid_until_at,
+       u.rate, u.inverse
+  FROM (SELECT t.code AS currency, t.code AS quote_currency, '-infinity'::date AS valid_from,
+               'infinity'::date AS valid_until, 1::numeric AS rate, false AS inverse
+          FROM target t
+        UNION ALL
+        SELECT d.currency, t.code, d.valid_from, d.valid_until, d.rate, false
+          FROM direct d, target t
+        UNION ALL
+        SELECT v.currency, t.code, v.valid_from, v.valid_until, v.rate, true
+          FROM reverse v, target t
+         WHERE v.valid_from < v.valid_until) u;
+COMMENT ON VIEW salesmgmt.reporting_rate IS 'Conversion of each currency to the reporting currency as validity ranges: amount * rate (or amount / rate when inverse) for a day in [valid_from, valid_until). Same precedence as salesmgmt.convert_amount.';
+COMMENT ON COLUMN salesmgmt.reporting_rate.currency IS 'Currency converted from.';
+COMMENT ON COLUMN salesmgmt.reporting_rate.quote_currency IS 'The reporting currency (salesmgmt.reporting_currency).';
+COMMENT ON COLUMN salesmgmt.reporting_rate.valid_from IS 'First day the rate applies (-infinity for the reporting currency itself).';
+COMMENT ON COLUMN salesmgmt.reporting_rate.valid_until IS 'Day the next rate takes over (exclusive; infinity for the latest rate).';
+COMMENT ON COLUMN salesmgmt.reporting_rate.valid_from_at IS 'valid_from as a time: midnight starting that day in the session time zone (compare timestamps with it without casting each one to a date).';
+COMMENT ON COLUMN salesmgmt.reporting_rate.valid_until_at IS 'valid_until as a time: midnight starting that day in the session time zone.';
+COMMENT ON COLUMN salesmgmt.reporting_rate.rate IS 'Rate of salesmgmt.currency_rate; 1 for the reporting currency itself.';
+COMMENT ON COLUMN salesmgmt.reporting_rate.inverse IS 'True when only the reverse pair is known: the amount is divided by rate instead of multiplied.';
 
 -- ---------------------------------------------------------------------------
 -- Teams and reps
@@ -261,6 +289,22 @@ $$;
 CREATE TRIGGER team_no_cycle
     BEFORE INSERT OR UPDATE OF parent_team_id ON salesmgmt.team
     FOR EACH ROW EXECUTE FUNCTION salesmgmt.team_check_cycle();
+
+-- The team tree flattened: each team with itself and every team below it.
+-- CYCLE guards the walk even though team_no_cycle refuses cycles.
+CREATE VIEW salesmgmt.team_closure WITH (security_invoker = true) AS
+WITH RECURSIVE down (ancestor_team_id, team_id, depth) AS (
+    SELECT t.team_id, t.team_id, 0 FROM salesmgmt.team t
+    UNION ALL
+    SELECT d.ancestor_team_id, c.team_id, d.depth + 1
+      FROM down d
+      JOIN salesmgmt.team c ON c.parent_team_id = d.team_id
+) CYCLE team_id SET is_cycle USING path
+SELECT ancestor_team_id, team_id, depth FROM down WHERE NOT is_cycle;
+COMMENT ON VIEW salesmgmt.team_closure IS 'The team tree flattened: one row for each team and each team at or below it, so that team figures can include every sub-team.';
+COMMENT ON COLUMN salesmgmt.team_closure.ancestor_team_id IS 'Team whose figures roll up.';
+COMMENT ON COLUMN salesmgmt.team_closure.team_id IS 'The ancestor team itself or a team anywhere below it.';
+COMMENT ON COLUMN salesmgmt.team_closure.depth IS 'Levels between the two teams: 0 for the team itself, 1 for a direct sub-team, ...';
 
 -- ---------------------------------------------------------------------------
 -- Accounts (customers) and contacts

@@ -23,7 +23,7 @@ CREATE TABLE salesmgmt.forecast_adjustment (
                     CHECK (category IN ('commit', 'best_case', 'pipeline')),
     amount          numeric(18,2) NOT NULL,
     currency        char(3) NOT NULL
-                    DEFAULT coalesce(current_setting('salesmgmt.reporting_currency', true), 'USD')
+                    DEFAULT salesmgmt.reporting_currency()
                     REFERENCES salesmgmt.currency (code),
     note            text,
     adjusted_by     name NOT NULL DEFAULT current_user,

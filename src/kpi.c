@@ -25,98 +25,23 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "postgres.h"
-
-#include "access/htup_details.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_proc.h"
-#include "catalog/pg_type.h"
-#include "commands/trigger.h"
-#include "executor/spi.h"
-#include "funcapi.h"
-#include "lib/stringinfo.h"
-#include "miscadmin.h"
-#include "parser/parse_func.h"
-#include "utils/acl.h"
-#include "utils/array.h"
-#include "utils/builtins.h"
-#include "utils/date.h"
-#include "utils/hsearch.h"
-#include "utils/jsonb.h"
-#include "utils/lsyscache.h"
-#include "utils/memutils.h"
-#include "utils/regproc.h"
-#include "utils/rel.h"
-#include "utils/syscache.h"
-#include "utils/varlena.h"
-
-#include "compat.h"
-#include "salesmgmt.h"
-#include "util.h"
+#include "kpi.h"
 
 PG_FUNCTION_INFO_V1(sm_kpi_score);
 PG_FUNCTION_INFO_V1(sm_kpi_metrics);
 PG_FUNCTION_INFO_V1(sm_kpi_validate);
 PG_FUNCTION_INFO_V1(sm_kpi_scheme_validate);
-PG_FUNCTION_INFO_V1(sm_compute_scorecards);
 
 /* ----------------------------------------------------------------------
- * The metric catalogue
+ * The metric catalogue (its types are in kpi.h)
  * ----------------------------------------------------------------------
  */
-
-/* the queries metrics come from; a scheme runs only those it needs */
-typedef enum KpiSource
-{
-	SRC_DEALS,
-	SRC_ACTIVITIES,
-	SRC_QUOTAS,
-	SRC_TASKS,
-	SRC_CSAT,
-	SRC_TRAINING,
-	SRC_REVIEWS,
-	SRC_CUSTOM,
-	NUM_SOURCES
-} KpiSource;
-
-typedef enum KpiMetric
-{
-	M_REVENUE_WON,
-	M_DEALS_WON,
-	M_WIN_RATE,
-	M_AVG_DEAL_SIZE,
-	M_SALES_CYCLE_DAYS,
-	M_PIPELINE_CREATED,
-	M_ACTIVITIES,
-	M_MEETINGS,
-	M_QUOTA_ATTAINMENT,
-	M_TASK_COMPLETION_RATE,
-	M_CSAT_AVG,
-	M_NPS,
-	M_TRAINING_COMPLETION,
-	M_ATTITUDE_DISCIPLINE,
-	M_ATTITUDE_TEAMWORK,
-	M_ATTITUDE_CUSTOMER_SERVICE,
-	M_CUSTOM,
-	NUM_METRICS
-} KpiMetric;
-
-typedef struct MetricInfo
-{
-	const char *name;
-	KpiSource	source;
-	KpiSource	source2;		/* a second source, or NUM_SOURCES */
-	const char *unit;
-	const char *direction;
-	const char *description;
-	const char *no_data;
-} MetricInfo;
 
 /*
  * Keep in step with the kpi_metric_known constraint in kpi.sql and with
  * docs/kpi-scorecards.md.
  */
-static const MetricInfo metric_info[NUM_METRICS] = {
+const MetricInfo kp_metric_info[NUM_METRICS] = {
 	{"revenue_won", SRC_DEALS, NUM_SOURCES, "reporting currency", "higher",
 		"Credited amount of the deals won in the period (stage outcome won, closed_at in the period), converted to salesmgmt.reporting_currency at the close date.",
 	"never: 0 without won deals"},
@@ -170,14 +95,14 @@ static const MetricInfo metric_info[NUM_METRICS] = {
 	"the function returns no row or a null value for the rep"},
 };
 
-static KpiMetric
-metric_from_name(const char *name)
+KpiMetric
+kp_metric_from_name(const char *name)
 {
 	int			i;
 
 	for (i = 0; i < NUM_METRICS; i++)
 	{
-		if (strcmp(metric_info[i].name, name) == 0)
+		if (strcmp(kp_metric_info[i].name, name) == 0)
 			return (KpiMetric) i;
 	}
 	return NUM_METRICS;
@@ -188,19 +113,10 @@ metric_from_name(const char *name)
  * ----------------------------------------------------------------------
  */
 
-typedef enum KpiMethod
-{
-	METHOD_ACHIEVEMENT,
-	METHOD_REDUCTION,
-	METHOD_THRESHOLD,
-	METHOD_BAND,
-	METHOD_UNKNOWN
-} KpiMethod;
-
 static const char *const method_names[] = {"achievement", "reduction", "threshold", "band"};
 
 static KpiMethod
-method_from_name(const char *name)
+kp_method_from_name(const char *name)
 {
 	int			i;
 
@@ -212,16 +128,8 @@ method_from_name(const char *name)
 	return METHOD_UNKNOWN;
 }
 
-/* direction: true when higher is better; false for lower; error otherwise */
-typedef enum KpiDirection
-{
-	DIR_HIGHER,
-	DIR_LOWER,
-	DIR_UNKNOWN
-} KpiDirection;
-
 static KpiDirection
-direction_from_name(const char *name)
+kp_direction_from_name(const char *name)
 {
 	if (strcmp(name, "higher") == 0)
 		return DIR_HIGHER;
@@ -231,43 +139,26 @@ direction_from_name(const char *name)
 }
 
 /* numeric constants, made once per backend in TopMemoryContext */
-static Numeric num_zero;
-static Numeric num_hundred;
-static Numeric num_seconds_per_day;
+Numeric		kp_num_zero;
+Numeric		kp_num_hundred;
+Numeric		kp_num_seconds_per_day;
 
-static void
-init_constants(void)
+void
+kp_init_constants(void)
 {
 	MemoryContext old;
 
-	if (num_zero != NULL)
+	if (kp_num_zero != NULL)
 		return;
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	num_hundred = int64_to_numeric(100);
-	num_seconds_per_day = int64_to_numeric(86400);
-	num_zero = int64_to_numeric(0);
+	kp_num_hundred = int64_to_numeric(100);
+	kp_num_seconds_per_day = int64_to_numeric(86400);
+	kp_num_zero = int64_to_numeric(0);
 	MemoryContextSwitchTo(old);
 }
 
-/*
- * Where a bad KPI definition is reported: a kpi_score() call (22023), or a
- * row of salesmgmt.kpi (23514 naming the constraint that backs the check).
- */
-typedef struct DefinitionContext
-{
-	Relation	rel;			/* salesmgmt.kpi, or NULL for kpi_score() */
-	const char *code;			/* KPI code for messages, or NULL */
-} DefinitionContext;
-
-#define DEF_ERRCODE(dc) \
-	errcode((dc)->rel ? ERRCODE_CHECK_VIOLATION : ERRCODE_INVALID_PARAMETER_VALUE)
-#define DEF_CONSTRAINT(dc, name) \
-	((dc)->rel ? errtableconstraint((dc)->rel, (name)) : 0)
-#define DEF_CONTEXT(dc) \
-	((dc)->code ? errcontext("KPI \"%s\"", (dc)->code) : 0)
-
 static void
-check_finite(const DefinitionContext *dc, const char *what, Numeric v)
+kp_check_finite(const DefinitionContext *dc, const char *what, Numeric v)
 {
 	if (v != NULL && (numeric_is_nan(v) || numeric_is_inf(v)))
 		ereport(ERROR,
@@ -281,14 +172,14 @@ check_finite(const DefinitionContext *dc, const char *what, Numeric v)
  * The rules a KPI definition follows; the same checks back the table's
  * constraints and refuse bad arguments to kpi_score().
  */
-static void
-check_definition(const DefinitionContext *dc, KpiMethod method,
-				 KpiDirection direction, Numeric target, Numeric floorval,
-				 Numeric cap)
+void
+kp_check_definition(const DefinitionContext *dc, KpiMethod method,
+					KpiDirection direction, Numeric target, Numeric floorval,
+					Numeric cap)
 {
-	check_finite(dc, "target", target);
-	check_finite(dc, "floor", floorval);
-	check_finite(dc, "cap", cap);
+	kp_check_finite(dc, "target", target);
+	kp_check_finite(dc, "floor", floorval);
+	kp_check_finite(dc, "cap", cap);
 
 	if (method == METHOD_ACHIEVEMENT && direction != DIR_HIGHER)
 		ereport(ERROR,
@@ -305,7 +196,7 @@ check_definition(const DefinitionContext *dc, KpiMethod method,
 				 DEF_CONSTRAINT(dc, "kpi_method_direction"),
 				 DEF_CONTEXT(dc)));
 	if ((method == METHOD_ACHIEVEMENT || method == METHOD_REDUCTION) &&
-		sm_numeric_cmp(target, num_zero) <= 0)
+		sm_numeric_cmp(target, kp_num_zero) <= 0)
 		ereport(ERROR,
 				(DEF_ERRCODE(dc),
 				 errmsg("target of scoring method %s must be positive",
@@ -336,7 +227,7 @@ check_definition(const DefinitionContext *dc, KpiMethod method,
 					 DEF_CONSTRAINT(dc, "kpi_band_floor"),
 					 DEF_CONTEXT(dc)));
 	}
-	if (sm_numeric_cmp(cap, num_zero) < 0)
+	if (sm_numeric_cmp(cap, kp_num_zero) < 0)
 		ereport(ERROR,
 				(DEF_ERRCODE(dc),
 				 errmsg("cap must not be negative"),
@@ -351,9 +242,9 @@ check_definition(const DefinitionContext *dc, KpiMethod method,
  * The definition has been checked.  Formulas multiply before they divide,
  * so that only one division rounds.
  */
-static Numeric
-score_value(Numeric value, Numeric target, KpiMethod method,
-			KpiDirection direction, Numeric floorval, Numeric cap)
+Numeric
+kp_score_value(Numeric value, Numeric target, KpiMethod method,
+			   KpiDirection direction, Numeric floorval, Numeric cap)
 {
 	Numeric		raw;
 
@@ -361,27 +252,27 @@ score_value(Numeric value, Numeric target, KpiMethod method,
 	if (floorval != NULL &&
 		(direction == DIR_HIGHER ? sm_numeric_cmp(value, floorval) < 0
 		 : sm_numeric_cmp(value, floorval) > 0))
-		return sm_numeric_round(num_zero, 2);
+		return sm_numeric_round(kp_num_zero, 2);
 
 	switch (method)
 	{
 		case METHOD_ACHIEVEMENT:
 			/* actual / target x 100 */
-			raw = sm_numeric_div(sm_numeric_mul(value, num_hundred), target);
+			raw = sm_numeric_div(sm_numeric_mul(value, kp_num_hundred), target);
 			break;
 		case METHOD_REDUCTION:
 			/* 100 - (actual - target) / target x 100 */
-			raw = sm_numeric_sub(num_hundred,
+			raw = sm_numeric_sub(kp_num_hundred,
 								 sm_numeric_div(sm_numeric_mul(sm_numeric_sub(value, target),
-															   num_hundred),
+															   kp_num_hundred),
 												target));
 			break;
 		case METHOD_THRESHOLD:
 			if (direction == DIR_HIGHER ? sm_numeric_cmp(value, target) >= 0
 				: sm_numeric_cmp(value, target) <= 0)
-				raw = num_hundred;
+				raw = kp_num_hundred;
 			else
-				raw = num_zero;
+				raw = kp_num_zero;
 			break;
 		case METHOD_BAND:
 
@@ -390,22 +281,22 @@ score_value(Numeric value, Numeric target, KpiMethod method,
 			 * both differences change sign, so one formula serves both.
 			 */
 			raw = sm_numeric_div(sm_numeric_mul(sm_numeric_sub(value, floorval),
-												num_hundred),
+												kp_num_hundred),
 								 sm_numeric_sub(target, floorval));
 			break;
 		default:
 			elog(ERROR, "unexpected scoring method %d", (int) method);
 			raw = NULL;			/* keep compiler quiet */
 	}
-	raw = sm_numeric_max(raw, num_zero);
+	raw = sm_numeric_max(raw, kp_num_zero);
 	raw = sm_numeric_min(raw, cap);
 	return sm_numeric_round(raw, 2);
 }
 
-static KpiMethod
-parse_method(const DefinitionContext *dc, const char *name)
+KpiMethod
+kp_parse_method(const DefinitionContext *dc, const char *name)
 {
-	KpiMethod	m = method_from_name(name);
+	KpiMethod	m = kp_method_from_name(name);
 
 	if (m == METHOD_UNKNOWN)
 		ereport(ERROR,
@@ -417,10 +308,10 @@ parse_method(const DefinitionContext *dc, const char *name)
 	return m;
 }
 
-static KpiDirection
-parse_direction(const DefinitionContext *dc, const char *name)
+KpiDirection
+kp_parse_direction(const DefinitionContext *dc, const char *name)
 {
-	KpiDirection d = direction_from_name(name);
+	KpiDirection d = kp_direction_from_name(name);
 
 	if (d == DIR_UNKNOWN)
 		ereport(ERROR,
@@ -449,7 +340,7 @@ sm_kpi_score(PG_FUNCTION_ARGS)
 	KpiMethod	method;
 	KpiDirection direction;
 
-	init_constants();
+	kp_init_constants();
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(5))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -457,11 +348,11 @@ sm_kpi_score(PG_FUNCTION_ARGS)
 				 errhint("Pass a null value (not a null target) for a rep without data.")));
 
 	target = PG_GETARG_NUMERIC(1);
-	method = parse_method(&dc, text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	direction = parse_direction(&dc, text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	method = kp_parse_method(&dc, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	direction = kp_parse_direction(&dc, text_to_cstring(PG_GETARG_TEXT_PP(3)));
 	floorval = PG_ARGISNULL(4) ? NULL : PG_GETARG_NUMERIC(4);
 	cap = PG_GETARG_NUMERIC(5);
-	check_definition(&dc, method, direction, target, floorval, cap);
+	kp_check_definition(&dc, method, direction, target, floorval, cap);
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -472,8 +363,26 @@ sm_kpi_score(PG_FUNCTION_ARGS)
 				 errmsg("value to score must be a finite number, not %s",
 						sm_numeric_to_cstring(value))));
 
-	PG_RETURN_NUMERIC(score_value(value, target, method, direction, floorval, cap));
+	PG_RETURN_NUMERIC(kp_score_value(value, target, method, direction, floorval, cap));
 }
+
+/* the result columns of salesmgmt.kpi_metrics, in order */
+typedef enum KpMetricCol
+{
+	KP_MET_METRIC,
+	KP_MET_UNIT,
+	KP_MET_DIRECTION,
+	KP_MET_DESCRIPTION,
+	KP_MET_NO_DATA_WHEN,
+	KP_MET_NCOLS
+} KpMetricCol;
+
+static const char *const kp_metric_columns[] = {
+	"metric", "unit", "direction", "description", "no_data_when"
+};
+
+StaticAssertDecl(lengthof(kp_metric_columns) == KP_MET_NCOLS,
+				 "every column of kpi_metrics is named");
 
 /*
  * kpi_metrics(): the catalogue above, for people and for tools.
@@ -485,23 +394,25 @@ sm_kpi_metrics(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
+	sm_check_result_columns(rsinfo->setDesc, kp_metric_columns, KP_MET_NCOLS);
 	for (i = 0; i < NUM_METRICS; i++)
 	{
-		const MetricInfo *m = &metric_info[i];
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		const MetricInfo *m = &kp_metric_info[i];
+		Datum		values[KP_MET_NCOLS];
+		bool		nulls[KP_MET_NCOLS];
 
-		values[0] = CStringGetTextDatum(m->name);
+		memset(nulls, 0, sizeof(nulls));
+		values[KP_MET_METRIC] = CStringGetTextDatum(m->name);
 		if (m->unit)
-			values[1] = CStringGetTextDatum(m->unit);
+			values[KP_MET_UNIT] = CStringGetTextDatum(m->unit);
 		else
-			nulls[1] = true;
+			nulls[KP_MET_UNIT] = true;
 		if (m->direction)
-			values[2] = CStringGetTextDatum(m->direction);
+			values[KP_MET_DIRECTION] = CStringGetTextDatum(m->direction);
 		else
-			nulls[2] = true;
-		values[3] = CStringGetTextDatum(m->description);
-		values[4] = CStringGetTextDatum(m->no_data);
+			nulls[KP_MET_DIRECTION] = true;
+		values[KP_MET_DESCRIPTION] = CStringGetTextDatum(m->description);
+		values[KP_MET_NO_DATA_WHEN] = CStringGetTextDatum(m->no_data);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -522,7 +433,7 @@ sm_kpi_metrics(PG_FUNCTION_ARGS)
  * (as its writer) and at every computation (as the computing role).
  */
 static void
-check_metric_function_trusted(Oid fn, const char *kpi_code)
+kp_check_metric_function_trusted(Oid fn, const char *kpi_code)
 {
 	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 	Oid			owner;
@@ -556,8 +467,8 @@ check_metric_function_trusted(Oid fn, const char *kpi_code)
  * above).  The name is parsed as a possibly qualified, possibly quoted
  * identifier, never run as SQL.
  */
-static Oid
-lookup_metric_function(const char *name, const char *kpi_code)
+Oid
+kp_lookup_metric_function(const char *name, const char *kpi_code)
 {
 	List	   *names;
 	List	   *parts;
@@ -594,13 +505,13 @@ lookup_metric_function(const char *name, const char *kpi_code)
 						format_procedure(fn)),
 				 errdetail("KPI \"%s\" names it as its metric_function.", kpi_code),
 				 errhint("Redefine the function with exactly these two result columns.")));
-	check_metric_function_trusted(fn, kpi_code);
+	kp_check_metric_function_trusted(fn, kpi_code);
 	return fn;
 }
 
 /* the function's quoted, schema-qualified name */
-static char *
-metric_function_name(Oid fn)
+char *
+kp_metric_function_name(Oid fn)
 {
 	return quote_qualified_identifier(get_namespace_name(get_func_namespace(fn)),
 									  get_func_name(fn));
@@ -612,7 +523,7 @@ metric_function_name(Oid fn)
  */
 
 static char *
-tuple_text(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+kp_tuple_text(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
 {
 	int			attnum = SPI_fnumber(desc, column);
 	Datum		d;
@@ -624,7 +535,7 @@ tuple_text(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
 }
 
 static Numeric
-tuple_numeric(HeapTuple tuple, TupleDesc desc, const char *column)
+kp_tuple_numeric(HeapTuple tuple, TupleDesc desc, const char *column)
 {
 	int			attnum = SPI_fnumber(desc, column);
 	bool		isnull;
@@ -637,7 +548,7 @@ tuple_numeric(HeapTuple tuple, TupleDesc desc, const char *column)
 }
 
 static void
-require_trigger(FunctionCallInfo fcinfo, const char *name)
+kp_require_trigger(FunctionCallInfo fcinfo, const char *name)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
@@ -671,23 +582,23 @@ sm_kpi_validate(PG_FUNCTION_ARGS)
 	bool		isnull;
 	KpiMetric	metric;
 
-	require_trigger(fcinfo, "salesmgmt._kpi_validate()");
-	init_constants();
+	kp_require_trigger(fcinfo, "salesmgmt._kpi_validate()");
+	kp_init_constants();
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	desc = RelationGetDescr(trigdata->tg_relation);
 
-	code = tuple_text(tuple, desc, "code", &isnull);
+	code = kp_tuple_text(tuple, desc, "code", &isnull);
 	dc.rel = trigdata->tg_relation;
 	dc.code = code;
-	metric_name = tuple_text(tuple, desc, "metric", &isnull);
-	function = tuple_text(tuple, desc, "metric_function", &isnull);
-	method_name = tuple_text(tuple, desc, "method", &isnull);
-	direction_name = tuple_text(tuple, desc, "direction", &isnull);
+	metric_name = kp_tuple_text(tuple, desc, "metric", &isnull);
+	function = kp_tuple_text(tuple, desc, "metric_function", &isnull);
+	method_name = kp_tuple_text(tuple, desc, "method", &isnull);
+	direction_name = kp_tuple_text(tuple, desc, "direction", &isnull);
 
 	if (metric_name != NULL)
 	{
-		metric = metric_from_name(metric_name);
+		metric = kp_metric_from_name(metric_name);
 		if (metric == NUM_METRICS)
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
@@ -712,9 +623,9 @@ sm_kpi_validate(PG_FUNCTION_ARGS)
 					 DEF_CONTEXT(&dc)));
 		if (metric == M_CUSTOM)
 		{
-			Oid			fn = lookup_metric_function(function, code ? code : "(new)");
+			Oid			fn = kp_lookup_metric_function(function, code ? code : "(new)");
 			int			attnum = SPI_fnumber(desc, "metric_function");
-			Datum		newval = CStringGetTextDatum(metric_function_name(fn));
+			Datum		newval = CStringGetTextDatum(kp_metric_function_name(fn));
 			bool		newnull = false;
 
 			tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &attnum, &newval, &newnull);
@@ -723,21 +634,21 @@ sm_kpi_validate(PG_FUNCTION_ARGS)
 
 	if (method_name != NULL && direction_name != NULL)
 	{
-		KpiMethod	method = parse_method(&dc, method_name);
-		KpiDirection direction = parse_direction(&dc, direction_name);
-		Numeric		target = tuple_numeric(tuple, desc, "target");
-		Numeric		floorval = tuple_numeric(tuple, desc, "floor");
-		Numeric		cap = tuple_numeric(tuple, desc, "cap");
+		KpiMethod	method = kp_parse_method(&dc, method_name);
+		KpiDirection direction = kp_parse_direction(&dc, direction_name);
+		Numeric		target = kp_tuple_numeric(tuple, desc, "target");
+		Numeric		floorval = kp_tuple_numeric(tuple, desc, "floor");
+		Numeric		cap = kp_tuple_numeric(tuple, desc, "cap");
 
 		if (target != NULL && cap != NULL)
-			check_definition(&dc, method, direction, target, floorval, cap);
+			kp_check_definition(&dc, method, direction, target, floorval, cap);
 	}
 
 	return PointerGetDatum(tuple);
 }
 
 static bool
-is_blank(const char *s)
+kp_is_blank(const char *s)
 {
 	for (; *s; s++)
 	{
@@ -747,14 +658,8 @@ is_blank(const char *s)
 	return true;
 }
 
-typedef struct GradeBand
-{
-	char	   *grade;
-	Numeric		lower;			/* lowest score of the grade */
-} GradeBand;
-
 static int
-band_cmp_desc(const void *a, const void *b)
+kp_band_cmp_desc(const void *a, const void *b)
 {
 	const GradeBand *x = (const GradeBand *) a;
 	const GradeBand *y = (const GradeBand *) b;
@@ -767,8 +672,8 @@ band_cmp_desc(const void *a, const void *b)
  * sorted by lower bound, best grade first.  rel is salesmgmt.kpi_scheme
  * when checking a row (23514), NULL otherwise (22023).
  */
-static GradeBand *
-parse_grade_bands(Jsonb *jb, Relation rel, int *nbands)
+GradeBand *
+kp_parse_grade_bands(Jsonb *jb, Relation rel, int *nbands)
 {
 	DefinitionContext dc = {rel, NULL};
 	JsonbIterator *it;
@@ -793,7 +698,7 @@ parse_grade_bands(Jsonb *jb, Relation rel, int *nbands)
 		if (tok == WJB_KEY)
 		{
 			bands[n].grade = pnstrdup(v.val.string.val, v.val.string.len);
-			if (is_blank(bands[n].grade))
+			if (kp_is_blank(bands[n].grade))
 				ereport(ERROR,
 						(DEF_ERRCODE(&dc),
 						 errmsg("grade names must not be blank"),
@@ -802,7 +707,7 @@ parse_grade_bands(Jsonb *jb, Relation rel, int *nbands)
 		else if (tok == WJB_VALUE)
 		{
 			if (v.type != jbvNumeric || numeric_is_nan(v.val.numeric) ||
-				sm_numeric_cmp(v.val.numeric, num_zero) < 0)
+				sm_numeric_cmp(v.val.numeric, kp_num_zero) < 0)
 				ereport(ERROR,
 						(DEF_ERRCODE(&dc),
 						 errmsg("lowest score of grade \"%s\" must be a number of at least 0",
@@ -815,7 +720,7 @@ parse_grade_bands(Jsonb *jb, Relation rel, int *nbands)
 			n++;
 		}
 	}
-	qsort(bands, n, sizeof(GradeBand), band_cmp_desc);
+	qsort(bands, n, sizeof(GradeBand), kp_band_cmp_desc);
 	for (i = 1; i < n; i++)
 	{
 		if (sm_numeric_cmp(bands[i - 1].lower, bands[i].lower) == 0)
@@ -851,8 +756,8 @@ sm_kpi_scheme_validate(PG_FUNCTION_ARGS)
 	Datum		d;
 	int			nbands;
 
-	require_trigger(fcinfo, "salesmgmt._kpi_scheme_validate()");
-	init_constants();
+	kp_require_trigger(fcinfo, "salesmgmt._kpi_scheme_validate()");
+	kp_init_constants();
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	desc = RelationGetDescr(trigdata->tg_relation);
@@ -861,1234 +766,6 @@ sm_kpi_scheme_validate(PG_FUNCTION_ARGS)
 		elog(ERROR, "column \"grade_bands\" not found");
 	d = heap_getattr(tuple, attnum, desc, &isnull);
 	if (!isnull)
-		(void) parse_grade_bands(DatumGetJsonbP(d), trigdata->tg_relation, &nbands);
+		(void) kp_parse_grade_bands(DatumGetJsonbP(d), trigdata->tg_relation, &nbands);
 	return PointerGetDatum(tuple);
-}
-
-/* ----------------------------------------------------------------------
- * compute_scorecards
- * ----------------------------------------------------------------------
- */
-
-/* a KPI of the scheme being computed */
-typedef struct KpiItem
-{
-	int64		kpi_id;
-	char	   *code;
-	KpiMetric	metric;
-	char	   *function;		/* custom: schema-qualified name */
-	int			custom_slot;	/* custom: index into RepAcc.custom */
-	char	   *method_name;
-	char	   *direction_name;
-	KpiMethod	method;
-	KpiDirection direction;
-	Numeric		target;
-	Numeric		floor;			/* NULL when not set */
-	Numeric		cap;
-	Numeric		weight;
-} KpiItem;
-
-/* one rep: what the source queries found, then the scorecard */
-typedef struct RepAcc
-{
-	int64		rep_id;
-	bool		active;
-	bool		in_scope;		/* in the scheme's team (or the scheme has none) */
-	bool		seen;			/* a source had data for the rep */
-
-	/* deals, as credited shares; NULL means zero */
-	Numeric		won_share;
-	Numeric		won_amount;		/* reporting currency */
-	Numeric		lost_share;
-	Numeric		won_seconds;	/* sum of share x seconds created -> closed */
-	Numeric		created_amount; /* reporting currency */
-	int64		activities;
-	int64		meetings;
-	Numeric		quota;			/* reporting currency; NULL: no quota */
-	/* ratios the queries compute (4 decimals); NULL means no data */
-	Numeric		task_rate;
-	Numeric		csat_avg;
-	Numeric		nps;
-	Numeric		attitude[3];
-	int64		training_extra; /* courses counted besides the required ones */
-	int64		training_done;
-	Numeric    *custom;			/* per custom KPI; NULL means no data */
-	bool	   *custom_returned;	/* per custom KPI: the function returned a row */
-
-	/* the scorecard */
-	Numeric    *values;			/* per KPI item */
-	Numeric    *scores;
-	Numeric    *effective;
-	Numeric		coverage;
-	Numeric		total;			/* NULL when no KPI had data */
-	const char *grade;
-	int			rank;			/* 0 when unranked */
-} RepAcc;
-
-typedef struct RepKey
-{
-	int64		rep_id;
-	int			index;
-} RepKey;
-
-/* a dated exchange rate: 1 currency = rate quote */
-typedef struct Rate
-{
-	char		currency[4];
-	char		quote[4];
-	DateADT		valid_from;
-	Numeric		rate;
-} Rate;
-
-typedef struct ScorecardRun
-{
-	int64		scheme_id;
-	int64		team_id;		/* scope of the scheme, if has_team */
-	bool		has_team;
-	DateADT		period_start;
-	DateADT		period_end;
-	char		currency[4];	/* salesmgmt.reporting_currency */
-	MemoryContext cxt;			/* lives for the call */
-	MemoryContext scratch;		/* reset per rep / per row */
-
-	KpiItem    *items;
-	int			nitems;
-	int			ncustom;
-	GradeBand  *bands;
-	int			nbands;
-	bool		need[NUM_SOURCES];
-
-	RepAcc	   *reps;
-	int			nreps;
-	HTAB	   *rep_index;
-
-	Rate	   *rates;
-	int			nrates;
-	int64		training_required;
-} ScorecardRun;
-
-/* the arguments every source query gets: $1 from, $2 to (dates), $3 currency */
-#define SOURCE_NARGS 3
-static const Oid source_argtypes[SOURCE_NARGS] = {DATEOID, DATEOID, TEXTOID};
-
-static Numeric
-copy_numeric(Numeric n)
-{
-	Numeric		res;
-
-	if (n == NULL)
-		return NULL;
-	res = palloc(VARSIZE(n));
-	memcpy(res, n, VARSIZE(n));
-	return res;
-}
-
-/* a value copied into the run's context, out of the per-row scratch */
-static Numeric
-keep(ScorecardRun *run, Numeric v)
-{
-	MemoryContext old = MemoryContextSwitchTo(run->cxt);
-	Numeric		res = copy_numeric(v);
-
-	MemoryContextSwitchTo(old);
-	return res;
-}
-
-/* *acc += v; the sum lives in the run's context, the previous one is freed */
-static void
-accumulate(ScorecardRun *run, Numeric *acc, Numeric v)
-{
-	MemoryContext old;
-	Numeric		sum;
-
-	if (v == NULL)
-		return;
-	old = MemoryContextSwitchTo(run->cxt);
-	sum = (*acc == NULL) ? copy_numeric(v) : sm_numeric_add(*acc, v);
-	if (*acc != NULL)
-		pfree(*acc);
-	*acc = sum;
-	MemoryContextSwitchTo(old);
-}
-
-/* a numeric column of an SPI row, copied into the current context */
-static Numeric
-spi_numeric(HeapTuple tuple, TupleDesc desc, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
-
-	return isnull ? NULL : DatumGetNumericCopy(d);
-}
-
-static int64
-spi_int64(HeapTuple tuple, TupleDesc desc, int col, bool *isnull)
-{
-	Datum		d = SPI_getbinval(tuple, desc, col, isnull);
-
-	return *isnull ? 0 : DatumGetInt64(d);
-}
-
-static void
-spi_run(const char *sql, int nargs, const Oid *argtypes, Datum *args,
-		const char *argnulls, bool read_only, int expected)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, (Oid *) argtypes, args,
-										   argnulls, read_only, 0);
-
-	if (rc != expected)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-}
-
-static void
-source_query(ScorecardRun *run, const char *sql)
-{
-	Datum		args[SOURCE_NARGS];
-
-	args[0] = DateADTGetDatum(run->period_start);
-	args[1] = DateADTGetDatum(run->period_end);
-	args[2] = CStringGetTextDatum(run->currency);
-
-	/*
-	 * Read-only: every source query sees the snapshot of the calling
-	 * statement, so the metrics agree with each other even while deals move.
-	 */
-	spi_run(sql, SOURCE_NARGS, source_argtypes, args, NULL, true, SPI_OK_SELECT);
-}
-
-/*
- * The accumulator of a rep a source query returned.  The built-in sources
- * read tables whose rep_id is a foreign key, and share the snapshot the
- * reps were read with, so only a custom metric can name an unknown rep.
- */
-static RepAcc *
-rep_for(ScorecardRun *run, int64 rep_id)
-{
-	RepKey	   *key;
-	bool		found;
-
-	key = hash_search(run->rep_index, &rep_id, HASH_FIND, &found);
-	if (!found)
-		elog(ERROR, "scorecard source returned unknown rep " INT64_FORMAT, rep_id);
-	return &run->reps[key->index];
-}
-
-/* ---- the scheme ---- */
-
-static void
-load_scheme(ScorecardRun *run)
-{
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1];
-	Numeric		total;
-	int			i;
-	bool		isnull;
-	Jsonb	   *bands;
-
-	args[0] = Int64GetDatum(run->scheme_id);
-
-	/*
-	 * Lock the scheme: recomputations of it are serialised (the second
-	 * replaces the first's rows), and its weights cannot change meanwhile.
-	 */
-	spi_run("SELECT grade_bands, team_id FROM salesmgmt.kpi_scheme WHERE scheme_id = $1 FOR NO KEY UPDATE",
-			1, argtypes, args, NULL, false, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("KPI scheme " INT64_FORMAT " does not exist", run->scheme_id),
-				 errhint("The schemes are in salesmgmt.kpi_scheme.")));
-	bands = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1, &isnull));
-	run->bands = parse_grade_bands(bands, NULL, &run->nbands);
-	run->team_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 2, &isnull));
-	run->has_team = !isnull;
-
-	spi_run("SELECT k.kpi_id, k.code, k.metric, k.metric_function, k.method, k.direction,"
-			"       k.target, k.floor, k.cap, i.weight"
-			"  FROM salesmgmt.kpi_scheme_item i JOIN salesmgmt.kpi k ON k.kpi_id = i.kpi_id"
-			" WHERE i.scheme_id = $1 ORDER BY k.code",
-			1, argtypes, args, NULL, false, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_SM_KPI_SCHEME_INCOMPLETE),
-				 errmsg("KPI scheme " INT64_FORMAT " has no KPIs", run->scheme_id),
-				 errhint("Add KPIs with weights that sum to 100 to salesmgmt.kpi_scheme_item.")));
-
-	run->nitems = SPI_processed;
-	run->items = palloc0(sizeof(KpiItem) * run->nitems);
-	total = num_zero;
-	for (i = 0; i < run->nitems; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		KpiItem    *item = &run->items[i];
-		DefinitionContext dc = {NULL, NULL};
-		char	   *metric;
-
-		item->kpi_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		item->code = SPI_getvalue(tup, desc, 2);
-		dc.code = item->code;
-		metric = SPI_getvalue(tup, desc, 3);
-		item->metric = metric_from_name(metric);
-		if (item->metric == NUM_METRICS)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown KPI metric \"%s\"", metric),
-					 DEF_CONTEXT(&dc)));
-		item->function = SPI_getvalue(tup, desc, 4);
-		item->method_name = SPI_getvalue(tup, desc, 5);
-		item->direction_name = SPI_getvalue(tup, desc, 6);
-		item->method = parse_method(&dc, item->method_name);
-		item->direction = parse_direction(&dc, item->direction_name);
-		item->target = spi_numeric(tup, desc, 7);
-		item->floor = spi_numeric(tup, desc, 8);
-		item->cap = spi_numeric(tup, desc, 9);
-		item->weight = spi_numeric(tup, desc, 10);
-		check_definition(&dc, item->method, item->direction, item->target,
-						 item->floor, item->cap);
-		total = sm_numeric_add(total, item->weight);
-
-		run->need[metric_info[item->metric].source] = true;
-		if (metric_info[item->metric].source2 != NUM_SOURCES)
-			run->need[metric_info[item->metric].source2] = true;
-		if (item->metric == M_CUSTOM)
-			item->custom_slot = run->ncustom++;
-	}
-	SPI_freetuptable(SPI_tuptable);
-
-	/* the commit-time check may not have run yet in this transaction */
-	if (sm_numeric_cmp(total, num_hundred) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_SM_KPI_SCHEME_INCOMPLETE),
-				 errmsg("weights of KPI scheme " INT64_FORMAT " sum to %s, not 100",
-						run->scheme_id, sm_numeric_to_cstring(total)),
-				 errhint("Fix the weights in salesmgmt.kpi_scheme_item before computing scorecards.")));
-}
-
-/*
- * Every rep goes into the index (the sources report on all of them); those
- * outside the scheme's team tree are marked out of scope.
- */
-static void
-load_reps(ScorecardRun *run)
-{
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1];
-	HASHCTL		ctl;
-	uint64		i;
-
-	args[0] = Int64GetDatum(run->team_id);
-	spi_run("WITH RECURSIVE teams(team_id) AS ("
-			"    SELECT $1 WHERE $1 IS NOT NULL"
-			"    UNION"
-			"    SELECT t.team_id FROM salesmgmt.team t JOIN teams ON t.parent_team_id = teams.team_id"
-			")"
-			"SELECT r.rep_id, r.active, $1 IS NULL OR r.team_id IN (SELECT team_id FROM teams)"
-			"  FROM salesmgmt.rep r",
-			1, argtypes, args, run->has_team ? " " : "n", true, SPI_OK_SELECT);
-	run->nreps = SPI_processed;
-	run->reps = palloc0(sizeof(RepAcc) * Max(run->nreps, 1));
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(RepKey);
-	ctl.hcxt = run->cxt;
-	run->rep_index = hash_create("salesmgmt scorecard reps", Max(run->nreps, 16), &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		RepAcc	   *rep = &run->reps[i];
-		RepKey	   *key;
-		bool		isnull;
-		bool		found;
-
-		rep->rep_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		rep->active = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-		rep->in_scope = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-		if (run->ncustom > 0)
-		{
-			rep->custom = palloc0(sizeof(Numeric) * run->ncustom);
-			rep->custom_returned = palloc0(sizeof(bool) * run->ncustom);
-		}
-		key = hash_search(run->rep_index, &rep->rep_id, HASH_ENTER, &found);
-		key->index = i;
-	}
-	SPI_freetuptable(SPI_tuptable);
-}
-
-/* ---- currency conversion ---- */
-
-static int
-rate_cmp(const void *a, const void *b)
-{
-	const Rate *x = (const Rate *) a;
-	const Rate *y = (const Rate *) b;
-	int			c;
-
-	c = strcmp(x->currency, y->currency);
-	if (c == 0)
-		c = strcmp(x->quote, y->quote);
-	if (c == 0)
-		c = (x->valid_from > y->valid_from) - (x->valid_from < y->valid_from);
-	return c;
-}
-
-/*
- * The rates to and from the reporting currency, sorted for binary search.
- * A few hundred rows at most in practice; the deal query then needs no
- * per-row function call.
- */
-static void
-load_rates(ScorecardRun *run)
-{
-	uint64		i;
-
-	source_query(run,
-				 "SELECT currency::text, quote_currency::text, valid_from, rate"
-				 "  FROM salesmgmt.currency_rate"
-				 " WHERE currency = $3 OR quote_currency = $3");
-	run->nrates = SPI_processed;
-	run->rates = palloc(sizeof(Rate) * Max(run->nrates, 1));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		Rate	   *r = &run->rates[i];
-		bool		isnull;
-
-		strlcpy(r->currency, SPI_getvalue(tup, desc, 1), sizeof(r->currency));
-		strlcpy(r->quote, SPI_getvalue(tup, desc, 2), sizeof(r->quote));
-		r->valid_from = DatumGetDateADT(SPI_getbinval(tup, desc, 3, &isnull));
-		r->rate = spi_numeric(tup, desc, 4);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	qsort(run->rates, run->nrates, sizeof(Rate), rate_cmp);
-}
-
-/* the rate of a pair valid on a day (latest valid_from on or before it) */
-static Numeric
-find_rate(ScorecardRun *run, const char *currency, const char *quote, DateADT day)
-{
-	Rate		key;
-	int			lo = 0;
-	int			hi = run->nrates;
-
-	strlcpy(key.currency, currency, sizeof(key.currency));
-	strlcpy(key.quote, quote, sizeof(key.quote));
-	key.valid_from = day;
-	/* first rate greater than (currency, quote, day) */
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (rate_cmp(&run->rates[mid], &key) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo > 0 &&
-		strcmp(run->rates[lo - 1].currency, currency) == 0 &&
-		strcmp(run->rates[lo - 1].quote, quote) == 0)
-		return run->rates[lo - 1].rate;
-	return NULL;
-}
-
-/*
- * An amount in the reporting currency, with the semantics of
- * salesmgmt.convert_amount: the direct rate multiplies, else the reverse
- * rate divides, else it is an error naming the pair and day.
- */
-static Numeric
-to_reporting(ScorecardRun *run, Numeric amount, const char *currency, DateADT day)
-{
-	Numeric		rate;
-
-	if (amount == NULL || strcmp(currency, run->currency) == 0)
-		return amount;
-	rate = find_rate(run, currency, run->currency, day);
-	if (rate != NULL)
-		return sm_numeric_mul(amount, rate);
-	rate = find_rate(run, run->currency, currency, day);
-	if (rate != NULL)
-		return sm_numeric_div(amount, rate);
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("no exchange rate from %s to %s on %s", currency, run->currency,
-					DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day)))),
-			 errdetail("salesmgmt.currency_rate has no row for this pair (in either direction) valid on or before that date."),
-			 errhint("Insert a rate into salesmgmt.currency_rate, or change salesmgmt.reporting_currency.")));
-	return NULL;				/* keep compiler quiet */
-}
-
-/* ---- the source queries ---- */
-
-/*
- * Each source is one query grouped by rep (the first column) and a function
- * that folds one of its rows into the rep's accumulator.  The row function
- * runs in the per-row scratch context: what it keeps must go through keep()
- * or accumulate().
- */
-typedef void (*SourceRowFn) (ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc);
-
-typedef struct SourceQuery
-{
-	KpiSource	source;
-	const char *sql;
-	SourceRowFn row;
-} SourceQuery;
-
-/*
- * Deals won or lost in the period, and deals created in it, credited by
- * split share (a deal without splits credits its owner in full).  Rows in
- * the reporting currency group per rep; the others also per day, the day
- * their amount is converted on.
- */
-static void
-deal_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
-{
-	char	   *currency = SPI_getvalue(tup, desc, 2);
-	bool		closed_null;
-	bool		created_null;
-	DateADT		closed_day = DatumGetDateADT(SPI_getbinval(tup, desc, 3, &closed_null));
-	DateADT		created_day = DatumGetDateADT(SPI_getbinval(tup, desc, 4, &created_null));
-	Numeric		won_amount = spi_numeric(tup, desc, 6);
-	Numeric		created_amount = spi_numeric(tup, desc, 9);
-
-	if (won_amount != NULL && !closed_null)
-		won_amount = to_reporting(run, won_amount, currency, closed_day);
-	if (created_amount != NULL && !created_null)
-		created_amount = to_reporting(run, created_amount, currency, created_day);
-	accumulate(run, &rep->won_share, spi_numeric(tup, desc, 5));
-	accumulate(run, &rep->won_amount, won_amount);
-	accumulate(run, &rep->lost_share, spi_numeric(tup, desc, 7));
-	accumulate(run, &rep->won_seconds, spi_numeric(tup, desc, 8));
-	accumulate(run, &rep->created_amount, created_amount);
-}
-
-static void
-activity_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
-{
-	bool		isnull;
-
-	rep->activities = spi_int64(tup, desc, 2, &isnull);
-	rep->meetings = spi_int64(tup, desc, 3, &isnull);
-}
-
-/*
- * A rep's quota for the period: each quota overlapping it, prorated by the
- * days of overlap, converted on the period's last day.
- */
-static void
-quota_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
-{
-	accumulate(run, &rep->quota,
-			   to_reporting(run, spi_numeric(tup, desc, 3), SPI_getvalue(tup, desc, 2),
-							run->period_end));
-}
-
-static void
-task_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
-{
-	rep->task_rate = keep(run, spi_numeric(tup, desc, 2));
-}
-
-static void
-csat_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
-{
-	rep->csat_avg = keep(run, spi_numeric(tup, desc, 2));
-	rep->nps = keep(run, spi_numeric(tup, desc, 3));
-}
-
-/*
- * Courses expected of a rep by the period's end: every required course
- * created by then (run->training_required, the same for everyone), plus the
- * other courses the rep enrolled in by then.
- */
-static void
-training_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
-{
-	bool		isnull;
-
-	rep->training_extra = spi_int64(tup, desc, 2, &isnull);
-	rep->training_done = spi_int64(tup, desc, 3, &isnull);
-}
-
-static void
-review_row(ScorecardRun *run, RepAcc *rep, HeapTuple tup, TupleDesc desc)
-{
-	int			k;
-
-	for (k = 0; k < 3; k++)
-		rep->attitude[k] = keep(run, spi_numeric(tup, desc, 2 + k));
-}
-
-static const SourceQuery source_queries[] = {
-	{SRC_DEALS,
-		"SELECT coalesce(sp.rep_id, d.owner_rep_id),"
-		"       d.currency::text,"
-		"       CASE WHEN d.currency <> $3 AND d.closed_at >= $1::timestamptz"
-		"             AND d.closed_at < ($2 + 1)::timestamptz THEN d.closed_at::date END,"
-		"       CASE WHEN d.currency <> $3 AND d.created_at >= $1::timestamptz"
-		"             AND d.created_at < ($2 + 1)::timestamptz THEN d.created_at::date END,"
-		"       sum(coalesce(sp.share, 1)) FILTER (WHERE w.won),"
-		"       sum(d.amount * coalesce(sp.share, 1)) FILTER (WHERE w.won),"
-		"       sum(coalesce(sp.share, 1)) FILTER (WHERE w.lost),"
-		"       sum(coalesce(sp.share, 1) * extract(epoch FROM d.closed_at - d.created_at)) FILTER (WHERE w.won),"
-		"       sum(d.amount * coalesce(sp.share, 1)) FILTER (WHERE d.created_at >= $1::timestamptz"
-		"                                                       AND d.created_at < ($2 + 1)::timestamptz)"
-		"  FROM salesmgmt.deal d"
-		"  JOIN salesmgmt.stage st ON st.stage_id = d.stage_id"
-		"  LEFT JOIN salesmgmt.deal_split sp ON sp.deal_id = d.deal_id"
-		"  CROSS JOIN LATERAL (SELECT st.outcome = 'won' AND d.closed_at >= $1::timestamptz"
-		"                             AND d.closed_at < ($2 + 1)::timestamptz AS won,"
-		"                             st.outcome = 'lost' AND d.closed_at >= $1::timestamptz"
-		"                             AND d.closed_at < ($2 + 1)::timestamptz AS lost) w"
-		" WHERE (d.closed_at >= $1::timestamptz AND d.closed_at < ($2 + 1)::timestamptz"
-		"        AND st.outcome IN ('won', 'lost'))"
-		"    OR (d.created_at >= $1::timestamptz AND d.created_at < ($2 + 1)::timestamptz)"
-		" GROUP BY 1, 2, 3, 4",
-	deal_row},
-	{SRC_ACTIVITIES,
-		"SELECT a.rep_id,"
-		"       count(*) FILTER (WHERE a.kind <> 'note'),"
-		"       count(*) FILTER (WHERE a.kind IN ('meeting', 'visit', 'demo'))"
-		"  FROM salesmgmt.activity a"
-		" WHERE a.occurred_at >= $1::timestamptz AND a.occurred_at < ($2 + 1)::timestamptz"
-		" GROUP BY a.rep_id",
-	activity_row},
-	{SRC_QUOTAS,
-		"SELECT q.rep_id, q.currency::text,"
-		"       sum(q.amount * (least(q.period_end, $2) - greatest(q.period_start, $1) + 1)"
-		"           / (q.period_end - q.period_start + 1))"
-		"  FROM salesmgmt.quota q"
-		" WHERE q.rep_id IS NOT NULL AND q.period_start <= $2 AND q.period_end >= $1"
-		"   AND q.product_family IS NULL"	/* the all-products target */
-		" GROUP BY 1, 2",
-	quota_row},
-	{SRC_TASKS,
-		"SELECT t.rep_id,"
-		"       round((count(*) FILTER (WHERE t.status = 'done'))::numeric * 100 / count(*), 4)"
-		"  FROM salesmgmt.sales_task t"
-		" WHERE t.status <> 'cancelled'"
-		"   AND coalesce(t.due_date, t.created_at::date) BETWEEN $1 AND $2"
-		" GROUP BY t.rep_id",
-	task_row},
-	{SRC_CSAT,
-		"SELECT r.rep_id, round(avg(r.csat), 4),"
-		"       CASE WHEN count(r.nps) > 0 THEN"
-		"            round((count(*) FILTER (WHERE r.nps >= 9) - count(*) FILTER (WHERE r.nps <= 6))::numeric"
-		"                  * 100 / count(r.nps), 4) END"
-		"  FROM salesmgmt.csat_response r"
-		" WHERE r.responded_at >= $1::timestamptz AND r.responded_at < ($2 + 1)::timestamptz"
-		" GROUP BY r.rep_id",
-	csat_row},
-	{SRC_TRAINING,
-		"SELECT e.rep_id,"
-		"       count(*) FILTER (WHERE NOT (c.required AND c.created_at < ($2 + 1)::timestamptz)),"
-		"       count(*) FILTER (WHERE e.status = 'completed' AND e.completed_at < ($2 + 1)::timestamptz)"
-		"  FROM salesmgmt.training_enrollment e"
-		"  JOIN salesmgmt.training_course c ON c.course_id = e.course_id"
-		" WHERE (c.required AND c.created_at < ($2 + 1)::timestamptz)"
-		"    OR e.enrolled_at < ($2 + 1)::timestamptz"
-		" GROUP BY e.rep_id",
-	training_row},
-	{SRC_REVIEWS,
-		"SELECT v.rep_id, round(avg(v.discipline), 4), round(avg(v.teamwork), 4),"
-		"       round(avg(v.customer_service), 4)"
-		"  FROM salesmgmt.review v"
-		" WHERE v.period_end BETWEEN $1 AND $2"
-		" GROUP BY v.rep_id",
-	review_row},
-};
-
-/*
- * Run one source query and fold its rows into the reps, each marked as
- * having data in the period; temporaries are freed row by row.
- */
-static void
-collect_source(ScorecardRun *run, const SourceQuery *q)
-{
-	MemoryContext old;
-	uint64		i;
-
-	source_query(run, q->sql);
-	old = MemoryContextSwitchTo(run->scratch);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		RepAcc	   *rep = rep_for(run, spi_int64(tup, desc, 1, &isnull));
-
-		rep->seen = true;
-		q->row(run, rep, tup, desc);
-		MemoryContextReset(run->scratch);
-	}
-	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
-}
-
-/* the required courses every rep is expected to take by the period's end */
-static void
-count_required_courses(ScorecardRun *run)
-{
-	bool		isnull;
-
-	source_query(run,
-				 "SELECT count(*) FROM salesmgmt.training_course c"
-				 " WHERE c.required AND c.created_at < ($2 + 1)::timestamptz");
-	run->training_required = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														 SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
-}
-
-/*
- * A custom metric: the function is resolved again by exact signature (it
- * may have been dropped and recreated since the KPI was saved) and called
- * by its quoted, schema-qualified name with typed parameters.  Its rows do
- * not bring former reps into the scorecards: a function that returns 0 for
- * every rep would otherwise score everyone who ever left.
- */
-static void
-collect_custom(ScorecardRun *run, KpiItem *item)
-{
-	Oid			fn = lookup_metric_function(item->function, item->code);
-	char	   *name = format_procedure(fn);
-	StringInfoData sql;
-	MemoryContext old;
-	uint64		i;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT r.rep_id, r.value FROM %s($1, $2) AS r(rep_id, value)",
-					 metric_function_name(fn));
-	source_query(run, sql.data);
-	old = MemoryContextSwitchTo(run->scratch);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int64		rep_id = spi_int64(tup, desc, 1, &isnull);
-		RepKey	   *key;
-		bool		found;
-		RepAcc	   *rep;
-		Numeric		value;
-
-		if (isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_SM_KPI_METRIC_RESULT),
-					 errmsg("metric function %s returned a null rep_id", name),
-					 errhint("Return one row per rep, with the rep's rep_id."),
-					 errcontext("KPI \"%s\"", item->code)));
-		key = hash_search(run->rep_index, &rep_id, HASH_FIND, &found);
-		if (!found)
-			ereport(ERROR,
-					(errcode(ERRCODE_SM_KPI_METRIC_RESULT),
-					 errmsg("metric function %s returned rep_id " INT64_FORMAT ", which is not a rep",
-							name, rep_id),
-					 errhint("Return only rep_id values of salesmgmt.rep."),
-					 errcontext("KPI \"%s\"", item->code)));
-		rep = &run->reps[key->index];
-		value = spi_numeric(tup, desc, 2);
-		if (value != NULL && (numeric_is_nan(value) || numeric_is_inf(value)))
-			ereport(ERROR,
-					(errcode(ERRCODE_SM_KPI_METRIC_RESULT),
-					 errmsg("metric function %s returned %s for rep " INT64_FORMAT,
-							name, sm_numeric_to_cstring(value), rep_id),
-					 errhint("Return a finite number, or null when the rep has no data."),
-					 errcontext("KPI \"%s\"", item->code)));
-		if (rep->custom_returned[item->custom_slot])
-			ereport(ERROR,
-					(errcode(ERRCODE_SM_KPI_METRIC_RESULT),
-					 errmsg("metric function %s returned rep " INT64_FORMAT " more than once",
-							name, rep_id),
-					 errhint("Return one row per rep."),
-					 errcontext("KPI \"%s\"", item->code)));
-		rep->custom_returned[item->custom_slot] = true;
-		if (value != NULL)
-			rep->custom[item->custom_slot] = keep(run, sm_numeric_round(value, 4));
-		MemoryContextReset(run->scratch);
-	}
-	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
-}
-
-/* ---- from what was collected to the scorecard ---- */
-
-static Numeric
-or_zero(Numeric n)
-{
-	return n ? n : num_zero;
-}
-
-/* numerator x 100 / denominator to 4 decimals; NULL when nothing to divide by */
-static Numeric
-percent(Numeric numerator, Numeric denominator)
-{
-	if (denominator == NULL || sm_numeric_is_zero(denominator))
-		return NULL;
-	return sm_numeric_round(sm_numeric_div(sm_numeric_mul(or_zero(numerator), num_hundred),
-										   denominator), 4);
-}
-
-/* the value of a metric for a rep (4 decimals, counts whole); NULL: no data */
-static Numeric
-metric_value(ScorecardRun *run, RepAcc *rep, KpiItem *item)
-{
-	switch (item->metric)
-	{
-		case M_REVENUE_WON:
-			return sm_numeric_round(or_zero(rep->won_amount), 4);
-		case M_DEALS_WON:
-			return sm_numeric_round(or_zero(rep->won_share), 4);
-		case M_WIN_RATE:
-			return percent(rep->won_share,
-						   sm_numeric_add(or_zero(rep->won_share), or_zero(rep->lost_share)));
-		case M_AVG_DEAL_SIZE:
-			if (rep->won_share == NULL || sm_numeric_is_zero(rep->won_share))
-				return NULL;
-			return sm_numeric_round(sm_numeric_div(or_zero(rep->won_amount), rep->won_share), 4);
-		case M_SALES_CYCLE_DAYS:
-			if (rep->won_share == NULL || sm_numeric_is_zero(rep->won_share))
-				return NULL;
-			return sm_numeric_round(sm_numeric_div(rep->won_seconds,
-												   sm_numeric_mul(rep->won_share,
-																  num_seconds_per_day)), 4);
-		case M_PIPELINE_CREATED:
-			return sm_numeric_round(or_zero(rep->created_amount), 4);
-		case M_ACTIVITIES:
-			return int64_to_numeric(rep->activities);
-		case M_MEETINGS:
-			return int64_to_numeric(rep->meetings);
-		case M_QUOTA_ATTAINMENT:
-			return percent(rep->won_amount, rep->quota);
-		case M_TASK_COMPLETION_RATE:
-			return rep->task_rate;
-		case M_CSAT_AVG:
-			return rep->csat_avg;
-		case M_NPS:
-			return rep->nps;
-		case M_TRAINING_COMPLETION:
-			return percent(int64_to_numeric(rep->training_done),
-						   int64_to_numeric(run->training_required + rep->training_extra));
-		case M_ATTITUDE_DISCIPLINE:
-			return rep->attitude[0];
-		case M_ATTITUDE_TEAMWORK:
-			return rep->attitude[1];
-		case M_ATTITUDE_CUSTOMER_SERVICE:
-			return rep->attitude[2];
-		case M_CUSTOM:
-			return rep->custom[item->custom_slot];
-		case NUM_METRICS:
-			break;
-	}
-	elog(ERROR, "unexpected metric %d", (int) item->metric);
-	return NULL;				/* keep compiler quiet */
-}
-
-/*
- * Score one rep.  KPIs without data get no weight; the weights of the
- * others are scaled up to 100 (coverage = the weight that had data), so a
- * missing review neither helps nor hurts.  Intermediate numerics live in
- * the scratch context, reset per rep; the results are copied out.
- */
-static void
-score_rep(ScorecardRun *run, RepAcc *rep)
-{
-	MemoryContext old;
-	Numeric    *values = palloc(sizeof(Numeric) * run->nitems);
-	Numeric    *scores = palloc(sizeof(Numeric) * run->nitems);
-	Numeric    *effective = palloc(sizeof(Numeric) * run->nitems);
-	Numeric		coverage;
-	Numeric		weighted;
-	Numeric		total = NULL;
-	int			i;
-
-	old = MemoryContextSwitchTo(run->scratch);
-	coverage = num_zero;
-	weighted = num_zero;
-	for (i = 0; i < run->nitems; i++)
-	{
-		KpiItem    *item = &run->items[i];
-
-		values[i] = metric_value(run, rep, item);
-		scores[i] = NULL;
-		if (values[i] != NULL)
-		{
-			scores[i] = score_value(values[i], item->target, item->method,
-									item->direction, item->floor, item->cap);
-			coverage = sm_numeric_add(coverage, item->weight);
-			weighted = sm_numeric_add(weighted, sm_numeric_mul(scores[i], item->weight));
-		}
-	}
-	if (!sm_numeric_is_zero(coverage))
-		total = sm_numeric_round(sm_numeric_div(weighted, coverage), 2);
-	for (i = 0; i < run->nitems; i++)
-	{
-		if (values[i] != NULL)
-			effective[i] = sm_numeric_round(sm_numeric_div(sm_numeric_mul(run->items[i].weight,
-																		  num_hundred),
-														   coverage), 4);
-		else
-			effective[i] = num_zero;
-	}
-
-	MemoryContextSwitchTo(old);
-	for (i = 0; i < run->nitems; i++)
-	{
-		values[i] = copy_numeric(values[i]);
-		scores[i] = copy_numeric(scores[i]);
-		effective[i] = copy_numeric(effective[i]);
-	}
-	rep->values = values;
-	rep->scores = scores;
-	rep->effective = effective;
-	rep->coverage = copy_numeric(coverage);
-	rep->total = copy_numeric(total);
-	rep->grade = NULL;
-	if (total != NULL)
-	{
-		for (i = 0; i < run->nbands; i++)
-		{
-			if (sm_numeric_cmp(rep->total, run->bands[i].lower) >= 0)
-			{
-				rep->grade = run->bands[i].grade;
-				break;
-			}
-		}
-	}
-	MemoryContextReset(run->scratch);
-}
-
-/* best score first; unscored last; then by rep */
-static int
-rep_rank_cmp(const void *a, const void *b)
-{
-	const RepAcc *x = *(RepAcc *const *) a;
-	const RepAcc *y = *(RepAcc *const *) b;
-
-	if (x->total != NULL && y->total != NULL)
-	{
-		int			c = sm_numeric_cmp(y->total, x->total);
-
-		if (c != 0)
-			return c;
-	}
-	else if (x->total != NULL)
-		return -1;
-	else if (y->total != NULL)
-		return 1;
-	return (x->rep_id > y->rep_id) - (x->rep_id < y->rep_id);
-}
-
-/* standard competition ranking: equal scores share a rank (1, 1, 3) */
-static void
-rank_reps(RepAcc **order, int n)
-{
-	int			i;
-
-	qsort(order, n, sizeof(RepAcc *), rep_rank_cmp);
-	for (i = 0; i < n; i++)
-	{
-		RepAcc	   *rep = order[i];
-
-		if (rep->total == NULL)
-			rep->rank = 0;
-		else if (i > 0 && order[i - 1]->total != NULL &&
-				 sm_numeric_cmp(order[i - 1]->total, rep->total) == 0)
-			rep->rank = order[i - 1]->rank;
-		else
-			rep->rank = i + 1;
-	}
-}
-
-/* ---- storing ---- */
-
-static ArrayType *
-make_array(Datum *elems, bool *nulls, int n, Oid elemtype)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1];
-	int			lbs[1] = {1};
-
-	dims[0] = n;
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return construct_md_array(elems, nulls, 1, dims, lbs, elemtype, typlen, typbyval, typalign);
-}
-
-static Datum
-numeric_or_null(Numeric n, bool *isnull)
-{
-	*isnull = (n == NULL);
-	return n ? NumericGetDatum(n) : (Datum) 0;
-}
-
-static const char *const store_sql =
-"WITH sc AS ("
-"    INSERT INTO salesmgmt.scorecard (scheme_id, rep_id, period_start, period_end, score, grade, rank, coverage)"
-"    SELECT $1, s.rep_id, $2, $3, s.score, s.grade, s.rank, s.coverage"
-"      FROM unnest($4::int8[], $5::numeric[], $6::text[], $7::int4[], $8::numeric[])"
-"           AS s(rep_id, score, grade, rank, coverage)"
-"    RETURNING scorecard_id, rep_id"
-")"
-"INSERT INTO salesmgmt.scorecard_item (scorecard_id, kpi_id, value, score, weight, effective_weight,"
-"                                      method, direction, target, floor, cap)"
-"SELECT sc.scorecard_id, i.kpi_id, i.value, i.score, k.weight, i.effective_weight,"
-"       k.method, k.direction, k.target, k.floor, k.cap"
-"  FROM unnest($9::int8[], $10::int8[], $11::numeric[], $12::numeric[], $13::numeric[])"
-"       AS i(rep_id, kpi_id, value, score, effective_weight)"
-"  JOIN sc ON sc.rep_id = i.rep_id"
-"  JOIN unnest($14::int8[], $15::numeric[], $16::text[], $17::text[], $18::numeric[], $19::numeric[], $20::numeric[])"
-"       AS k(kpi_id, weight, method, direction, target, floor, cap) ON k.kpi_id = i.kpi_id";
-
-/*
- * Replace the scheme's scorecards of the period with these: one INSERT of
- * array parameters, whatever the number of reps.
- */
-static void
-store_scorecards(ScorecardRun *run, RepAcc **order, int n)
-{
-	Oid			del_types[3] = {INT8OID, DATEOID, DATEOID};
-	Oid			types[20] = {INT8OID, DATEOID, DATEOID,
-		INT8ARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, INT4ARRAYOID, NUMERICARRAYOID,
-		INT8ARRAYOID, INT8ARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID,
-		INT8ARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
-	NUMERICARRAYOID, NUMERICARRAYOID};
-	Datum		args[20];
-	int			nitems = n * run->nitems;
-	int			k = run->nitems;
-	Datum	   *sc[5];
-	bool	   *scn[5];
-	Datum	   *it[5];
-	bool	   *itn[5];
-	Datum	   *kp[7];
-	bool	   *kpn[7];
-	int			c;
-	int			i;
-	int			j;
-
-	args[0] = Int64GetDatum(run->scheme_id);
-	args[1] = DateADTGetDatum(run->period_start);
-	args[2] = DateADTGetDatum(run->period_end);
-	spi_run("DELETE FROM salesmgmt.scorecard_item si USING salesmgmt.scorecard s"
-			" WHERE si.scorecard_id = s.scorecard_id AND s.scheme_id = $1"
-			"   AND s.period_start = $2 AND s.period_end = $3",
-			3, del_types, args, NULL, false, SPI_OK_DELETE);
-	spi_run("DELETE FROM salesmgmt.scorecard"
-			" WHERE scheme_id = $1 AND period_start = $2 AND period_end = $3",
-			3, del_types, args, NULL, false, SPI_OK_DELETE);
-	if (n == 0)
-		return;
-
-	for (c = 0; c < 5; c++)
-	{
-		sc[c] = palloc(sizeof(Datum) * n);
-		scn[c] = palloc0(sizeof(bool) * n);
-		it[c] = palloc(sizeof(Datum) * nitems);
-		itn[c] = palloc0(sizeof(bool) * nitems);
-	}
-	for (c = 0; c < 7; c++)
-	{
-		kp[c] = palloc(sizeof(Datum) * k);
-		kpn[c] = palloc0(sizeof(bool) * k);
-	}
-
-	for (i = 0; i < n; i++)
-	{
-		RepAcc	   *rep = order[i];
-
-		sc[0][i] = Int64GetDatum(rep->rep_id);
-		sc[1][i] = numeric_or_null(rep->total, &scn[1][i]);
-		scn[2][i] = (rep->grade == NULL);
-		sc[2][i] = rep->grade ? CStringGetTextDatum(rep->grade) : (Datum) 0;
-		scn[3][i] = (rep->rank == 0);
-		sc[3][i] = Int32GetDatum(rep->rank);
-		sc[4][i] = NumericGetDatum(rep->coverage);
-		for (j = 0; j < k; j++)
-		{
-			int			x = i * k + j;
-
-			it[0][x] = Int64GetDatum(rep->rep_id);
-			it[1][x] = Int64GetDatum(run->items[j].kpi_id);
-			it[2][x] = numeric_or_null(rep->values[j], &itn[2][x]);
-			it[3][x] = numeric_or_null(rep->scores[j], &itn[3][x]);
-			it[4][x] = NumericGetDatum(rep->effective[j]);
-		}
-	}
-	for (j = 0; j < k; j++)
-	{
-		KpiItem    *item = &run->items[j];
-
-		kp[0][j] = Int64GetDatum(item->kpi_id);
-		kp[1][j] = NumericGetDatum(item->weight);
-		kp[2][j] = CStringGetTextDatum(item->method_name);
-		kp[3][j] = CStringGetTextDatum(item->direction_name);
-		kp[4][j] = NumericGetDatum(item->target);
-		kp[5][j] = numeric_or_null(item->floor, &kpn[5][j]);
-		kp[6][j] = NumericGetDatum(item->cap);
-	}
-
-	args[3] = PointerGetDatum(make_array(sc[0], scn[0], n, INT8OID));
-	args[4] = PointerGetDatum(make_array(sc[1], scn[1], n, NUMERICOID));
-	args[5] = PointerGetDatum(make_array(sc[2], scn[2], n, TEXTOID));
-	args[6] = PointerGetDatum(make_array(sc[3], scn[3], n, INT4OID));
-	args[7] = PointerGetDatum(make_array(sc[4], scn[4], n, NUMERICOID));
-	args[8] = PointerGetDatum(make_array(it[0], itn[0], nitems, INT8OID));
-	args[9] = PointerGetDatum(make_array(it[1], itn[1], nitems, INT8OID));
-	args[10] = PointerGetDatum(make_array(it[2], itn[2], nitems, NUMERICOID));
-	args[11] = PointerGetDatum(make_array(it[3], itn[3], nitems, NUMERICOID));
-	args[12] = PointerGetDatum(make_array(it[4], itn[4], nitems, NUMERICOID));
-	args[13] = PointerGetDatum(make_array(kp[0], kpn[0], k, INT8OID));
-	args[14] = PointerGetDatum(make_array(kp[1], kpn[1], k, NUMERICOID));
-	args[15] = PointerGetDatum(make_array(kp[2], kpn[2], k, TEXTOID));
-	args[16] = PointerGetDatum(make_array(kp[3], kpn[3], k, TEXTOID));
-	args[17] = PointerGetDatum(make_array(kp[4], kpn[4], k, NUMERICOID));
-	args[18] = PointerGetDatum(make_array(kp[5], kpn[5], k, NUMERICOID));
-	args[19] = PointerGetDatum(make_array(kp[6], kpn[6], k, NUMERICOID));
-	spi_run(store_sql, 20, types, args, NULL, false, SPI_OK_INSERT);
-	if (SPI_processed != (uint64) nitems)
-		elog(ERROR, "stored " UINT64_FORMAT " scorecard items instead of %d",
-			 SPI_processed, nitems);
-}
-
-/* ---- the result ---- */
-
-/* {"<code>": {"metric", "value", "score", "weight", "effective_weight"}, ...} */
-static Jsonb *
-rep_details(ScorecardRun *run, RepAcc *rep)
-{
-	JsonbParseState *state = NULL;
-	JsonbValue *res;
-	int			i;
-
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	for (i = 0; i < run->nitems; i++)
-	{
-		KpiItem    *item = &run->items[i];
-		JsonbValue	v;
-
-		sm_jsonb_push_key(&state, item->code);
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		sm_jsonb_push_key(&state, "metric");
-		v.type = jbvString;
-		v.val.string.val = (char *) metric_info[item->metric].name;
-		v.val.string.len = strlen(v.val.string.val);
-		pushJsonbValue(&state, WJB_VALUE, &v);
-		sm_jsonb_push_numeric(&state, "value", rep->values[i]);
-		sm_jsonb_push_numeric(&state, "score", rep->scores[i]);
-		sm_jsonb_push_numeric(&state, "weight", item->weight);
-		sm_jsonb_push_numeric(&state, "effective_weight", rep->effective[i]);
-		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	}
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
-}
-
-/*
- * compute_scorecards(p_scheme_id, p_period_start, p_period_end)
- */
-Datum
-sm_compute_scorecards(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ScorecardRun run;
-	MemoryContext old;
-	RepAcc	  **order;
-	int			n;
-	int			i;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("scheme and period of a scorecard computation must not be null")));
-	memset(&run, 0, sizeof(run));
-	run.scheme_id = PG_GETARG_INT64(0);
-	run.period_start = PG_GETARG_DATEADT(1);
-	run.period_end = PG_GETARG_DATEADT(2);
-	if (DATE_NOT_FINITE(run.period_start) || DATE_NOT_FINITE(run.period_end))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("scorecard period must have finite dates")));
-	if (run.period_end < run.period_start)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("scorecard period ends before it starts"),
-				 errdetail("The period is %s to %s.",
-						   DatumGetCString(DirectFunctionCall1(date_out, PG_GETARG_DATUM(1))),
-						   DatumGetCString(DirectFunctionCall1(date_out, PG_GETARG_DATUM(2)))),
-				 errhint("Both dates are inclusive: pass the first and the last day.")));
-	strlcpy(run.currency, sm_reporting_currency ? sm_reporting_currency : "USD",
-			sizeof(run.currency));
-	init_constants();
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	run.cxt = AllocSetContextCreate(CurrentMemoryContext, "salesmgmt scorecards",
-									ALLOCSET_DEFAULT_SIZES);
-	run.scratch = AllocSetContextCreate(run.cxt, "salesmgmt scorecard scratch",
-										ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(run.cxt);
-
-	load_scheme(&run);
-	load_reps(&run);
-	if (run.need[SRC_DEALS] || run.need[SRC_QUOTAS])
-		load_rates(&run);
-	if (run.need[SRC_TRAINING])
-		count_required_courses(&run);
-	for (i = 0; i < (int) lengthof(source_queries); i++)
-	{
-		if (run.need[source_queries[i].source])
-			collect_source(&run, &source_queries[i]);
-	}
-	for (i = 0; i < run.nitems; i++)
-	{
-		if (run.items[i].metric == M_CUSTOM)
-			collect_custom(&run, &run.items[i]);
-	}
-
-	/* every active rep in scope, and former reps with data in the period */
-	order = palloc(sizeof(RepAcc *) * Max(run.nreps, 1));
-	n = 0;
-	for (i = 0; i < run.nreps; i++)
-	{
-		RepAcc	   *rep = &run.reps[i];
-
-		if (!rep->in_scope || (!rep->active && !rep->seen))
-			continue;
-		score_rep(&run, rep);
-		order[n++] = rep;
-	}
-	rank_reps(order, n);
-	store_scorecards(&run, order, n);
-
-	for (i = 0; i < n; i++)
-	{
-		RepAcc	   *rep = order[i];
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
-
-		MemoryContextSwitchTo(run.scratch);
-		values[0] = Int64GetDatum(rep->rep_id);
-		values[1] = numeric_or_null(rep->total, &nulls[1]);
-		nulls[2] = (rep->grade == NULL);
-		values[2] = rep->grade ? CStringGetTextDatum(rep->grade) : (Datum) 0;
-		nulls[3] = (rep->rank == 0);
-		values[3] = Int32GetDatum(rep->rank);
-		values[4] = JsonbPGetDatum(rep_details(&run, rep));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		MemoryContextReset(run.scratch);
-	}
-
-	MemoryContextSwitchTo(old);
-	SPI_finish();
-	return (Datum) 0;
 }

@@ -52,7 +52,7 @@ _PG_init(void)
 							   "Currency that forecasts, commissions and reports convert amounts to.",
 							   "An ISO 4217 code; conversions use the dated rates in salesmgmt.currency_rate.",
 							   &sm_reporting_currency,
-							   "USD",
+							   SM_DEFAULT_CURRENCY,
 							   PGC_USERSET,
 							   0,
 							   check_currency_code, NULL, NULL);

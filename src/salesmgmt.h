@@ -3,28 +3,56 @@
  * salesmgmt.h
  *	  Shared declarations of the salesmgmt extension.
  *
- * Module map (one C file per concern, its SQL beside it in src/<concern>.sql):
- *	  salesmgmt.c	module entry point: _PG_init, GUCs, background worker
- *					registration
- *	  util.c		shared helpers: numeric arithmetic, catalog lookups
- *	  lead_*.c		leads: routing by assignment rules, status moves,
- *					rule scoring, the learned conversion model
- *	  rules.c		the rule language: jsonb conditions compiled once and
- *					evaluated on jsonb or tuples (docs/rules.md)
- *	  core.sql		the CRM data model (teams, reps, accounts, deals, ...)
- *	  pipeline.c	stage transitions, stage gates, deal history (triggers)
+ * Module map (docs/architecture.md tells the whole story).  Three layers:
+ * the shared core, the concerns (one C file or a few, their SQL beside
+ * them in src/<concern>.sql), and the webhook worker.
+ *
+ *	Core, used by every concern:
+ *	  salesmgmt.c		module entry point: _PG_init, the shared settings
+ *						(salesmgmt.reporting_currency), per-concern init calls
+ *	  util.c/.h			exact numeric arithmetic, jsonb and array building,
+ *						dates in messages, result-column checks, lookups of the
+ *						extension's schema and relations
+ *	  core_spi.c/.h		SPI helpers: queries, latest-snapshot queries,
+ *						streaming to a DestReceiver, cursors, column readers
+ *	  core_currency.c/.h exchange rates and conversion, the one implementation
+ *						(also SQL's convert_amount and reporting_currency())
+ *	  rules.c/.h		the rule language: jsonb conditions compiled once and
+ *						evaluated on jsonb or tuples (docs/rules.md)
+ *	  version.c			the version of the SQL objects in this database
+ *						against this library's (declared in util.h)
+ *	  compat.h			differences between PostgreSQL major versions
+ *	  org.c/.h			the cached organisation: team tree, reps and what each
+ *						role sees of them (security_org.sql's predicates)
+ *	  core.sql			the CRM data model (currencies and rates, teams, reps,
+ *						accounts, pipelines, deals, payments, activities,
+ *						quotas) and the shared SQL building blocks
+ *						(reporting_currency(), reporting_rate, team_closure)
+ *
+ *	Concerns:
+ *	  pipeline.c		stage transitions, stage gates, deal history (triggers)
  *	  pipeline_api.c	move_deal, allowed_next_stages
- *	  process.c		stage tasks and approvals, hooked into the pipeline
- *					triggers; follow-up rules and sales plans in process.sql
- *	  forecast.c	weighted/category forecasts, Monte Carlo ranges
- *	  commission.c	commission plans, tiers, ledger
- *	  kpi.c			KPI scoring and scorecards
- *	  webhook*.c	outbox, signing, libcurl delivery worker
- *	  product.c		deal line items: checks, prices, the deal amount
+ *	  process.c			stage tasks and approvals, hooked into the pipeline
+ *						triggers; follow-up rules and sales plans in process.sql
+ *	  forecast*.c		weighted/category forecasts, Monte Carlo ranges; the
+ *						model of a call in forecast.h (see there)
+ *	  commission*.c		commission plans, tiers, ledger; the run model in
+ *						commission.h, one file per phase (see there)
+ *	  kpi*.c			KPI scoring (kpi.c) and scorecards (kpi_scorecard.c),
+ *						kpi.h between them
+ *	  analytics.sql		BI views (win rates, velocity, coverage, attainment,
+ *						customers, satisfaction, cohorts) and the feedback
+ *						loop; plain SQL, no C
+ *	  lead_*.c			leads: routing by assignment rules, status moves,
+ *						rule scoring, the learned conversion model
+ *	  product.c			deal line items: checks, prices, the deal amount
  *	  product_analysis.c	association rules between product families
- *	  analytics.sql	BI views (win rates, velocity, coverage, attainment,
- *					customers, satisfaction, cohorts) and the feedback loop;
- *					plain SQL, no C
+ *	  security*.sql		roles, grants, row-level security policies;
+ *						security_references.c and security_lock.c close the
+ *						holes of docs/security.md (references, LOCK TABLE)
+ *
+ *	Worker:
+ *	  webhook*.c		events, outbox, signing, libcurl delivery worker
  *
  * Error codes that applications are expected to catch live in class SM
  * and are all declared here, so that docs/errors.md has one source.
@@ -75,6 +103,9 @@
 #define ERRCODE_SM_QUOTE_STATE				MAKE_SQLSTATE('S','M','0','8','5')
 #define ERRCODE_SM_QUOTE_ALREADY_ACCEPTED	MAKE_SQLSTATE('S','M','0','8','6')
 #define ERRCODE_SM_NO_PRICE_BOOK			MAKE_SQLSTATE('S','M','0','8','7')
+
+/* the reporting currency when salesmgmt.reporting_currency is not set */
+#define SM_DEFAULT_CURRENCY "USD"
 
 /* Settings shared by several concerns (defined in salesmgmt.c) */
 extern char *sm_reporting_currency;

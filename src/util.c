@@ -16,7 +16,11 @@
 #include "common/int.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "access/tupdesc.h"
 
 #include "salesmgmt.h"
 #include "util.h"
@@ -213,6 +217,97 @@ sm_numeric_scaled_int64(Datum d, int scale)
 	}
 }
 
+Numeric
+sm_numeric_neg(Numeric a)
+{
+	return DatumGetNumeric(DirectFunctionCall1(numeric_uminus, NumericGetDatum(a)));
+}
+
+/* -1, 0 or 1 */
+int
+sm_numeric_sign(Numeric a)
+{
+	return sm_numeric_cmp(a, sm_numeric_const(0));
+}
+
+Numeric
+sm_numeric_const(int value)
+{
+	static Numeric consts[2] = {NULL, NULL};
+
+	Assert(value == 0 || value == 1);
+	if (consts[value] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		consts[value] = int64_to_numeric(value);
+		MemoryContextSwitchTo(old);
+	}
+	return consts[value];
+}
+
+Numeric
+sm_numeric_copy(MemoryContext cxt, Numeric n)
+{
+	Numeric		copy;
+
+	if (n == NULL)
+		return NULL;
+	copy = (Numeric) MemoryContextAlloc(cxt, VARSIZE(n));
+	memcpy(copy, n, VARSIZE(n));
+	return copy;
+}
+
+/*
+ * *slot += n, the sum kept in cxt; the previous sum, owned by the slot
+ * (never a shared constant), is freed.  A NULL n adds nothing; a NULL
+ * *slot starts at n.
+ */
+void
+sm_numeric_accum(MemoryContext cxt, Numeric *slot, Numeric n)
+{
+	MemoryContext old;
+	Numeric		sum;
+
+	if (n == NULL)
+		return;
+	old = MemoryContextSwitchTo(cxt);
+	sum = (*slot == NULL) ? sm_numeric_copy(cxt, n) : sm_numeric_add(*slot, n);
+	if (*slot != NULL)
+		pfree(*slot);
+	*slot = sum;
+	MemoryContextSwitchTo(old);
+}
+
+ArrayType *
+sm_make_array(Datum *elems, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return construct_md_array(elems, nulls, 1, dims, lbs, elemtype, typlen, typbyval, typalign);
+}
+
+/* a date in ISO form whatever DateStyle says, so that hints can be pasted */
+char *
+sm_date_iso_str(DateADT d)
+{
+	int			y,
+				m,
+				day;
+
+	if (DATE_NOT_FINITE(d))
+		return DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(d)));
+	j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &day);
+	if (y <= 0)
+		return psprintf("%04d-%02d-%02d BC", 1 - y, m, day);
+	return psprintf("%04d-%02d-%02d", y, m, day);
+}
+
 /* push an object key */
 void
 sm_jsonb_push_key(JsonbParseState **state, const char *key)
@@ -255,6 +350,30 @@ sm_jsonb_push_string(JsonbParseState **state, const char *key, const char *s)
 	pushJsonbValue(state, WJB_VALUE, &v);
 }
 
+/*
+ * The result columns of a set-returning function as its C code fills them
+ * (names, in order) must be those of its RETURNS TABLE: an install script
+ * that disagrees with the library is an error, never rows in the wrong
+ * columns.
+ */
+void
+sm_check_result_columns(TupleDesc desc, const char *const *names, int n)
+{
+	int			i;
+
+	for (i = 0; i < n && i < desc->natts; i++)
+		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), names[i]) != 0)
+			break;
+	if (i < n || desc->natts != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("result columns of the function do not match the salesmgmt library"),
+				 errdetail("Column %d is \"%s\" in SQL, \"%s\" in C.", i + 1,
+						   i < desc->natts ? NameStr(TupleDescAttr(desc, i)->attname) : "",
+						   i < n ? names[i] : ""),
+				 errhint("Install script and library are from different versions: ALTER EXTENSION salesmgmt UPDATE, or install the matching library.")));
+}
+
 Oid
 sm_schema_oid(void)
 {
@@ -264,7 +383,14 @@ sm_schema_oid(void)
 Oid
 sm_relation_oid(const char *relname)
 {
-	Oid			relid = get_relname_relid(relname, sm_schema_oid());
+	return sm_relation_oid_in(sm_schema_oid(), relname);
+}
+
+/* a relation of the extension, its schema's oid already at hand */
+Oid
+sm_relation_oid_in(Oid nsp, const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, nsp);
 
 	if (!OidIsValid(relid) && !sm_sql_is_current())
 		sm_require_sql_version(sm_library_version(), psprintf("relation salesmgmt.%s", relname));
@@ -273,7 +399,7 @@ sm_relation_oid(const char *relname)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"%s.%s\" does not exist",
 						SALESMGMT_SCHEMA, relname),
-				 errhint("The salesmgmt extension may be damaged; reinstall it with DROP EXTENSION and CREATE EXTENSION.")));
+				 errhint("The salesmgmt extension is incomplete or damaged: run ALTER EXTENSION salesmgmt UPDATE, or DROP EXTENSION and CREATE EXTENSION.")));
 	return relid;
 }
 

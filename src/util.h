@@ -2,8 +2,9 @@
  *
  * util.h
  *	  Helpers shared by the salesmgmt concerns: exact numeric arithmetic
- *	  (money is never floating point) and lookups of the extension's own
- *	  catalog objects.
+ *	  (money is never floating point), jsonb and array building, and
+ *	  lookups of the extension's own catalog objects.  SPI helpers are in
+ *	  core_spi.h, currency conversion in core_currency.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,7 +13,10 @@
 
 #include "postgres.h"
 
+#include "access/tupdesc.h"
 #include "fmgr.h"
+#include "utils/array.h"
+#include "utils/date.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
@@ -32,15 +36,34 @@ extern Numeric sm_numeric_from_cstring(const char *s);
 extern char *sm_numeric_to_cstring(Numeric a);
 extern double sm_numeric_to_double(Numeric a);
 extern int64 sm_numeric_scaled_int64(Datum d, int scale);
+extern Numeric sm_numeric_neg(Numeric a);
+extern int	sm_numeric_sign(Numeric a);
+
+/* the numerics 0 and 1, made once per backend: shared, never to be freed */
+extern Numeric sm_numeric_const(int value);
+
+/* sums kept in a memory context that outlives per-row scratch */
+extern Numeric sm_numeric_copy(MemoryContext cxt, Numeric n);	/* NULL stays NULL */
+extern void sm_numeric_accum(MemoryContext cxt, Numeric *slot, Numeric n);
+
+/* a one-dimensional SQL array of n datums (nulls may be NULL) */
+extern ArrayType *sm_make_array(Datum *elems, bool *nulls, int n, Oid elemtype);
+
+/* dates in messages: ISO whatever DateStyle says */
+extern char *sm_date_iso_str(DateADT d);
 
 /* building jsonb explanations (ledger lines, scorecard details) */
 extern void sm_jsonb_push_key(JsonbParseState **state, const char *key);
 extern void sm_jsonb_push_numeric(JsonbParseState **state, const char *key, Numeric n);
 extern void sm_jsonb_push_string(JsonbParseState **state, const char *key, const char *s);
 
+/* set-returning functions: the columns C fills are those SQL declares */
+extern void sm_check_result_columns(TupleDesc desc, const char *const *names, int n);
+
 /* the extension's schema and relations */
 extern Oid	sm_schema_oid(void);
 extern Oid	sm_relation_oid(const char *relname);
+extern Oid	sm_relation_oid_in(Oid nsp, const char *relname);	/* nsp: sm_schema_oid() */
 
 /* trigger functions */
 extern void sm_require_before_row_trigger(FunctionCallInfo fcinfo, const char *name);

@@ -1,0 +1,593 @@
+/*-------------------------------------------------------------------------
+ *
+ * commission_ledger.c
+ *	  The ledger writer (lines written in batches the way COPY writes) and
+ *	  the lines of credit: tier states per rep and plan period, earned,
+ *	  SPIFF and override lines.
+ *
+ * The run model and the engine's overview are in commission.h and
+ * commission.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "commission.h"
+
+static const char *const cm_kind_names[CK_NKINDS] = {
+	"earned", "spiff", "override", "clawback", "draw", "adjustment"
+};
+
+
+static const char *const cm_reason_names[CR_NREASONS] = {
+	NULL, "late", "changed", "moved", "removed", "lost", "reopened", "deleted",
+	"refund", "advance", "guarantee", "recovery"
+};
+
+
+static const struct
+{
+	const char *name;
+	Oid			type;
+}			cm_cols[LC_NCOLS] = {
+	{"rep_id", INT8OID},
+	{"kind", TEXTOID},
+	{"deal_id", INT8OID},
+	{"payment_id", INT8OID},
+	{"plan_id", INT8OID},
+	{"spiff_id", INT8OID},
+	{"draw_id", INT8OID},
+	{"source_rep_id", INT8OID},
+	{"credited_at", TIMESTAMPTZOID},
+	{"plan_period_start", DATEOID},
+	{"plan_period_end", DATEOID},
+	{"share", NUMERICOID},
+	{"credit", NUMERICOID},
+	{"quota", NUMERICOID},
+	{"attainment_before", NUMERICOID},
+	{"attainment_after", NUMERICOID},
+	{"tier", INT4OID},
+	{"rate", NUMERICOID},
+	{"tiers", JSONBOID},
+	{"earned_before", NUMERICOID},
+	{"earned_after", NUMERICOID},
+	{"capped", BOOLOID},
+	{"base", NUMERICOID},
+	{"recoverable", BOOLOID},
+	{"reversed_at", TIMESTAMPTZOID},
+	{"amount", NUMERICOID},
+	{"reason", TEXTOID},
+};
+
+/* ----------------------------------------------------------------------
+ * Writing lines.  A run writes millions of lines, so they are written the
+ * way COPY writes rows: a batch of slots goes to table_multi_insert, then
+ * each row's index entries are made, after the table's NOT NULL and CHECK
+ * constraints were checked.  Columns the run does not set get their
+ * defaults (line_id, status, created_at).  Row-level security and
+ * privileges are checked once, as the role running the function; INSERT
+ * triggers on the ledger are refused rather than silently skipped.
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * Open the ledger for batched inserts: check privileges and row-level
+ * security once as the calling role, refuse INSERT triggers, map the
+ * run's columns to the table's, and prepare the defaults of the others.
+ */
+void
+cm_init_writer(CmRun *run)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
+	Oid			relid = sm_relation_oid("commission_line");
+	CmWriter   *w = &run->writer;
+	TupleDesc	desc;
+	TriggerDesc *trig;
+	RangeTblEntry *rte;
+	AclResult	aclresult;
+	int			c,
+				a;
+	bool		set[MaxHeapAttributeNumber];
+
+	w->rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(w->rel);
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(w->rel));
+	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("run_commissions cannot write salesmgmt.commission_line under row-level security"),
+				 errhint("The function must be owned by a role that bypasses row-level security, as the extension's owner does.")));
+	trig = w->rel->trigdesc;
+	if (trig != NULL && (trig->trig_insert_before_row || trig->trig_insert_after_row ||
+						 trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
+						 trig->trig_insert_after_statement))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("salesmgmt.commission_line must not have INSERT triggers"),
+				 errdetail("run_commissions writes the ledger in bulk, without firing them."),
+				 errhint("React to runs with triggers on salesmgmt.commission_period, or read the lines after the run.")));
+
+	w->estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = w->rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	sm_init_range_table(w->estate, rte);
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	ExecOpenIndices(w->rri, false);
+	w->bistate = GetBulkInsertState();
+
+	memset(set, 0, sizeof(set));
+	for (c = 0; c < LC_NCOLS; c++)
+	{
+		w->attno[c] = get_attnum(relid, cm_cols[c].name) - 1;
+		if (w->attno[c] < 0)
+			elog(ERROR, "column \"%s\" of salesmgmt.commission_line not found", cm_cols[c].name);
+		w->typmod[c] = TupleDescAttr(desc, w->attno[c])->atttypmod;
+		set[w->attno[c]] = true;
+	}
+	w->period_start = get_attnum(relid, "period_start") - 1;
+	w->period_end = get_attnum(relid, "period_end") - 1;
+	w->currency = get_attnum(relid, "currency") - 1;
+	set[w->period_start] = set[w->period_end] = set[w->currency] = true;
+	w->currency_datum = DirectFunctionCall3(bpcharin, CStringGetDatum(run->currency),
+											ObjectIdGetDatum(InvalidOid),
+											Int32GetDatum(TupleDescAttr(desc, w->currency)->atttypmod));
+	w->defaults = palloc0(sizeof(ExprState *) * desc->natts);
+	for (a = 0; a < desc->natts; a++)
+	{
+		Node	   *expr;
+
+		if (set[a] || TupleDescAttr(desc, a)->attisdropped)
+			continue;
+		expr = build_column_default(w->rel, a + 1);
+		if (expr != NULL)
+			w->defaults[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
+	}
+	w->maxslots = CM_FLUSH_AT * 2;
+	w->slots = palloc0(sizeof(TupleTableSlot *) * w->maxslots);
+
+	for (c = 0; c < CK_NKINDS; c++)
+		run->kind_text[c] = CStringGetTextDatum(cm_kind_names[c]);
+	for (c = 1; c < CR_NREASONS; c++)
+		run->reason_text[c] = CStringGetTextDatum(cm_reason_names[c]);
+	MemoryContextSwitchTo(old);
+}
+
+void
+cm_flush(CmRun *run)
+{
+	CmWriter   *w = &run->writer;
+	MemoryContext caller = CurrentMemoryContext;
+	int			i;
+
+	if (w->nused == 0)
+		return;
+	MemoryContextSwitchTo(run->line_cxt);
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	if (w->rel->rd_att->constr != NULL)
+		for (i = 0; i < w->nused; i++)
+			ExecConstraints(w->rri, w->slots[i], w->estate);
+	table_multi_insert(w->rel, w->slots, w->nused, w->estate->es_output_cid, 0, w->bistate);
+	for (i = 0; i < w->nused; i++)
+	{
+		if (w->rri->ri_NumIndices > 0)
+			sm_insert_index_tuples(w->rri, w->slots[i], w->estate);
+		ExecClearTuple(w->slots[i]);
+		ResetPerTupleExprContext(w->estate);
+	}
+	run->nlines += w->nused;
+	w->nused = 0;
+	MemoryContextReset(run->line_cxt);
+	MemoryContextSwitchTo(caller);
+}
+
+void
+cm_close_writer(CmRun *run)
+{
+	CmWriter   *w = &run->writer;
+	int			i;
+
+	cm_flush(run);
+	FreeBulkInsertState(w->bistate);
+	ExecCloseIndices(w->rri);
+	for (i = 0; i < w->maxslots; i++)
+		if (w->slots[i] != NULL)
+			ExecDropSingleTupleTableSlot(w->slots[i]);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+}
+
+/* a line into the next slot of the batch; datums must live in line_cxt or
+ * longer */
+static void
+cm_write(CmRun *run, Datum *v, bool *n)
+{
+	CmWriter   *w = &run->writer;
+	TupleTableSlot *slot;
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+	int			c,
+				a;
+
+	if (w->nused >= w->maxslots)
+	{
+		MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
+
+		w->slots = repalloc(w->slots, sizeof(TupleTableSlot *) * w->maxslots * 2);
+		memset(w->slots + w->maxslots, 0, sizeof(TupleTableSlot *) * w->maxslots);
+		w->maxslots *= 2;
+		MemoryContextSwitchTo(old);
+	}
+	if (w->slots[w->nused] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
+
+		w->slots[w->nused] = table_slot_create(w->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	slot = w->slots[w->nused++];
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+	for (c = 0; c < LC_NCOLS; c++)
+	{
+		a = w->attno[c];
+		slot->tts_isnull[a] = n[c];
+		slot->tts_values[a] = v[c];
+		/* numeric(p,s) columns: what an INSERT's assignment cast would do */
+		if (!n[c] && w->typmod[c] >= 0 && cm_cols[c].type == NUMERICOID)
+			slot->tts_values[a] = DirectFunctionCall2(numeric, v[c], Int32GetDatum(w->typmod[c]));
+	}
+	slot->tts_values[w->period_start] = DateADTGetDatum(run->start);
+	slot->tts_isnull[w->period_start] = false;
+	slot->tts_values[w->period_end] = DateADTGetDatum(run->end);
+	slot->tts_isnull[w->period_end] = false;
+	slot->tts_values[w->currency] = w->currency_datum;
+	slot->tts_isnull[w->currency] = false;
+	for (a = 0; a < desc->natts; a++)
+		if (w->defaults[a] != NULL)
+			slot->tts_values[a] = ExecEvalExpr(w->defaults[a], econtext, &slot->tts_isnull[a]);
+	ExecStoreVirtualTuple(slot);
+}
+
+/* note a line about a watched (refunded) deal, for refund clawbacks */
+static void
+cm_record(CmRun *run, CmRep *rep, CmPlan *plan, CmKind kind, Datum *v, bool *n, Numeric amount)
+{
+	int64		deal_id = DatumGetInt64(v[LC_DEAL]);
+	CmWatch    *w = hash_search(run->watch, &deal_id, HASH_FIND, NULL);
+	CmComponent comp = !n[LC_SPIFF] ? CM_COMP_SPIFF : !n[LC_SOURCE] ? CM_COMP_OVERRIDE : CM_COMP_OWN;
+	int64		aux = comp == CM_COMP_SPIFF ? DatumGetInt64(v[LC_SPIFF]) :
+		comp == CM_COMP_OVERRIDE ? DatumGetInt64(v[LC_SOURCE]) : 0;
+	CmComp	   *c = NULL;
+	int			i;
+	MemoryContext old;
+
+	if (w == NULL || plan == NULL || plan->payment_basis)
+		return;
+	old = MemoryContextSwitchTo(run->run_cxt);
+	for (i = 0; i < w->ncomps; i++)
+		if (w->comps[i].rep_id == rep->rep_id && w->comps[i].comp == comp && w->comps[i].aux == aux)
+			c = &w->comps[i];
+	if (c == NULL)
+	{
+		CM_APPEND(run->run_cxt, w->comps, w->ncomps, w->maxcomps);
+		c = &w->comps[w->ncomps - 1];
+		memset(c, 0, sizeof(*c));
+		c->rep_id = rep->rep_id;
+		c->comp = comp;
+		c->aux = aux;
+	}
+	c->plan = plan;
+	if (!n[LC_CREDITED_AT] && DatumGetTimestampTz(v[LC_CREDITED_AT]) > c->at)
+		c->at = DatumGetTimestampTz(v[LC_CREDITED_AT]);
+	sm_numeric_accum(run->run_cxt, &c->amount_net, amount);
+	if (kind != CK_CLAWBACK)
+		sm_numeric_accum(run->run_cxt, &c->amount_gross, amount);
+	if (comp == CM_COMP_OWN && !n[LC_CREDIT])
+	{
+		sm_numeric_accum(run->run_cxt, &c->credit_net, DatumGetNumeric(v[LC_CREDIT]));
+		if (kind != CK_CLAWBACK)
+			sm_numeric_accum(run->run_cxt, &c->credit_gross, DatumGetNumeric(v[LC_CREDIT]));
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Add a line to the buffer.  Every datum must live in line_cxt or longer;
+ * the rep, kind and amount are set here.
+ */
+void
+cm_emit(CmRun *run, CmRep *rep, CmPlan *plan, CmKind kind, Datum *v, bool *n, Numeric amount)
+{
+	CmSum		sum;
+
+	v[LC_REP] = Int64GetDatum(rep->rep_id);
+	n[LC_REP] = false;
+	v[LC_KIND] = run->kind_text[kind];
+	n[LC_KIND] = false;
+	v[LC_AMOUNT] = NumericGetDatum(amount);
+	n[LC_AMOUNT] = false;
+	if (plan != NULL)
+	{
+		v[LC_PLAN] = Int64GetDatum(plan->plan_id);
+		n[LC_PLAN] = false;
+	}
+	cm_write(run, v, n);
+
+	switch (kind)
+	{
+		case CK_EARNED:
+			sum = CS_EARNED;
+			break;
+		case CK_SPIFF:
+			sum = CS_SPIFFS;
+			break;
+		case CK_OVERRIDE:
+			sum = CS_OVERRIDES;
+			break;
+		case CK_CLAWBACK:
+			sum = CS_CLAWBACKS;
+			break;
+		case CK_ADJUSTMENT:
+			sum = CS_ADJUSTMENTS;
+			break;
+		default:
+			sum = sm_numeric_sign(amount) >= 0 ? CS_DRAWS : CS_RECOVERY;
+			break;
+	}
+	sm_numeric_accum(run->run_cxt, &rep->sums[sum], amount);
+	rep->listed = true;
+	if (run->recording && !n[LC_DEAL] && kind != CK_DRAW)
+		cm_record(run, rep, plan, kind, v, n, amount);
+}
+
+void
+cm_line_init(Datum *v, bool *n)
+{
+	int			c;
+
+	for (c = 0; c < LC_NCOLS; c++)
+	{
+		v[c] = (Datum) 0;
+		n[c] = true;
+	}
+}
+
+/* the columns that say which credited event a line is about */
+void
+cm_line_event(Datum *v, bool *n, CmEvent *ev)
+{
+	CM_SET(v, n, LC_DEAL, Int64GetDatum(ev->deal_id));
+	if (ev->payment_id != 0)
+		CM_SET(v, n, LC_PAYMENT, Int64GetDatum(ev->payment_id));
+	CM_SET(v, n, LC_CREDITED_AT, TimestampTzGetDatum(ev->at));
+	if (ev->share != NULL)
+		CM_SET(v, n, LC_SHARE, NumericGetDatum(ev->share));
+}
+
+/* ----------------------------------------------------------------------
+ * Tier states and the lines of credit
+ * ----------------------------------------------------------------------
+ */
+
+CmState *
+cm_state(CmRun *run, CmRep *rep, CmPlan *plan, DateADT day)
+{
+	DateADT		ps,
+				pe;
+	CmState    *st;
+	CmPriorKey	key;
+	CmPrior    *prior;
+	MemoryContext old;
+	int			k;
+
+	cm_plan_period(plan->period, day, &ps, &pe);
+	for (st = rep->states; st != NULL; st = st->next)
+		if (st->plan == plan && st->pstart == ps)
+			return st;
+
+	old = MemoryContextSwitchTo(run->rep_cxt);
+	st = palloc0(sizeof(CmState));
+	st->plan = plan;
+	st->pstart = ps;
+	st->pend = pe;
+	st->quota = cm_quota_for(rep, ps, pe);
+	cm_tiering_init(&st->t, plan, st->quota);
+	memset(&key, 0, sizeof(key));
+	key.rep_id = rep->rep_id;
+	key.plan_id = plan->plan_id;
+	key.pstart = ps;
+	prior = hash_search(run->prior, &key, HASH_FIND, NULL);
+	/* the running values are owned by the state: cm_set frees them */
+	st->credit = sm_numeric_copy(run->rep_cxt, prior ? prior->credit : sm_numeric_const(0));
+	k = cm_tier_of(&st->t, st->credit);
+	st->earned = sm_numeric_copy(run->rep_cxt, cm_earnings(&st->t, k, st->credit));
+	st->paid = sm_numeric_copy(run->rep_cxt, cm_paid(plan, st->earned));
+	st->att = st->t.quota ? sm_numeric_round(sm_numeric_div(st->credit, st->t.quota), 4) : NULL;
+	st->next = rep->states;
+	rep->states = st;
+	MemoryContextSwitchTo(old);
+	return st;
+}
+
+/*
+ * Move the credit of a plan period by delta and write the line: earned
+ * for a credited event, adjustment for a correction.  Runs in line_cxt.
+ */
+void
+cm_credit_line(CmRun *run, CmRep *rep, CmState *st, CmEvent *ev, Numeric delta,
+			   CmKind kind, CmReason reason)
+{
+	CmPlan	   *plan = st->plan;
+	CmTiering  *t = &st->t;
+	Datum		v[LC_NCOLS];
+	bool		n[LC_NCOLS];
+	Numeric		after = sm_numeric_add(st->credit, delta);
+	int			kb = cm_tier_of(t, st->credit);
+	int			ka = cm_tier_of(t, after);
+	Numeric		earned = cm_earnings(t, ka, after);
+	Numeric		paid = cm_paid(plan, earned);
+	Numeric		amount = sm_numeric_sub(paid, st->paid);
+	Numeric		att = t->quota ? sm_numeric_round(sm_numeric_div(after, t->quota), 4) : NULL;
+
+	cm_line_init(v, n);
+	cm_line_event(v, n, ev);
+	CM_SET(v, n, LC_PP_START, DateADTGetDatum(st->pstart));
+	CM_SET(v, n, LC_PP_END, DateADTGetDatum(st->pend));
+	CM_SET(v, n, LC_CREDIT, NumericGetDatum(delta));
+	if (st->quota)
+		CM_SET(v, n, LC_QUOTA, NumericGetDatum(sm_numeric_copy(run->line_cxt, st->quota)));
+	if (att)
+	{
+		CM_SET(v, n, LC_ATT_BEFORE, NumericGetDatum(sm_numeric_copy(run->line_cxt, st->att)));
+		CM_SET(v, n, LC_ATT_AFTER, NumericGetDatum(att));
+	}
+	if (t->nt > 0)
+	{
+		CM_SET(v, n, LC_TIER, Int32GetDatum(ka + 1));
+		CM_SET(v, n, LC_RATE, NumericGetDatum(plan->tiers[ka].rate));
+		if (ka != kb)
+			CM_SET(v, n, LC_TIERS, JsonbPGetDatum(cm_tiers_json(t, st->credit, after, kb, ka)));
+	}
+	CM_SET(v, n, LC_EARNED_BEFORE, NumericGetDatum(sm_numeric_copy(run->line_cxt, st->earned)));
+	CM_SET(v, n, LC_EARNED_AFTER, NumericGetDatum(earned));
+	CM_SET(v, n, LC_CAPPED, BoolGetDatum(plan->cap != NULL && sm_numeric_cmp(earned, plan->cap) > 0));
+	if (reason != CR_NONE)
+		CM_SET(v, n, LC_REASON, run->reason_text[reason]);
+	cm_emit(run, rep, plan, kind, v, n, amount);
+
+	cm_set(run->rep_cxt, &st->credit, after);
+	cm_set(run->rep_cxt, &st->earned, earned);
+	cm_set(run->rep_cxt, &st->paid, paid);
+	if (att)
+		cm_set(run->rep_cxt, &st->att, att);
+}
+
+/* credit of an event: amount times share, in the reporting currency */
+Numeric
+cm_event_credit(CmRun *run, CmEvent *ev)
+{
+	Numeric		x = sm_rates_convert(&run->rates, sm_numeric_mul(ev->amount, ev->share), ev->currency, ev->day);
+
+	return ev->sign < 0 ? sm_numeric_neg(x) : x;
+}
+
+/*
+ * What a SPIFF pays on an event, or NULL if it does not apply.  Flat
+ * SPIFFs pay amount times share (on payment basis also times the part of
+ * the deal the payment is), rate SPIFFs rate times credit.
+ */
+Numeric
+cm_spiff_amount(CmSpiff *sp, CmEvent *ev, Numeric credit, Numeric *base, Numeric *rate)
+{
+	if (sp->rate != NULL)
+	{
+		*base = credit;
+		*rate = sp->rate;
+	}
+	else
+	{
+		*base = sp->amount;
+		*rate = ev->share;
+		if (ev->payment)
+		{
+			if (ev->fraction == NULL)
+				return NULL;
+			*rate = sm_numeric_mul(*rate, ev->fraction);
+			if (ev->sign < 0)
+				*rate = sm_numeric_neg(*rate);
+		}
+	}
+	return sm_numeric_round(sm_numeric_mul(*base, *rate), 2);
+}
+
+bool
+cm_spiff_applies(CmRun *run, int idx, CmEvent *ev)
+{
+	CmSpiff    *sp = &run->spiffs[idx];
+
+	return ev->spiff_match != NULL && ev->spiff_match[idx] &&
+		sp->from <= ev->day && ev->day <= sp->to;
+}
+
+/* overrides of the managers above rep on credit (kind override, or
+ * adjustment when the credit is a correction) */
+void
+cm_overrides(CmRun *run, CmRep *rep, CmEvent *ev, Numeric *credit, CmKind kind, CmReason reason)
+{
+	int			i;
+
+	for (i = 0; i < rep->nmanagers; i++)
+	{
+		CmRep	   *m = rep->managers[i];
+		CmPlan	   *mp = cm_plan_at(m, ev->day);
+		Datum		v[LC_NCOLS];
+		bool		n[LC_NCOLS];
+		Numeric		amount;
+		DateADT		ps,
+					pe;
+
+		if (mp == NULL || mp->override_rate == NULL || mp->payment_basis != ev->payment)
+			continue;
+		if (*credit == NULL)
+			*credit = cm_event_credit(run, ev);
+		amount = sm_numeric_round(sm_numeric_mul(*credit, mp->override_rate), 2);
+		if (sm_numeric_sign(amount) == 0)
+			continue;
+		cm_line_init(v, n);
+		cm_line_event(v, n, ev);
+		cm_plan_period(mp->period, ev->day, &ps, &pe);
+		CM_SET(v, n, LC_PP_START, DateADTGetDatum(ps));
+		CM_SET(v, n, LC_PP_END, DateADTGetDatum(pe));
+		CM_SET(v, n, LC_SOURCE, Int64GetDatum(rep->rep_id));
+		CM_SET(v, n, LC_BASE, NumericGetDatum(*credit));
+		CM_SET(v, n, LC_RATE, NumericGetDatum(mp->override_rate));
+		if (reason != CR_NONE)
+			CM_SET(v, n, LC_REASON, run->reason_text[reason]);
+		cm_emit(run, m, mp, kind, v, n, amount);
+	}
+}
+
+/* a credited event of the period: earned line, SPIFFs, overrides */
+void
+cm_credit_event(CmRun *run, CmRep *rep, CmEvent *ev)
+{
+	CmPlan	   *plan = cm_plan_at(rep, ev->day);
+	Numeric		credit = NULL;
+
+	if (plan != NULL && plan->payment_basis == ev->payment)
+	{
+		int			pi = cm_plan_index(run, plan);
+		int			i;
+
+		credit = cm_event_credit(run, ev);
+		cm_credit_line(run, rep, cm_state(run, rep, plan, ev->day), ev, credit, CK_EARNED, CR_NONE);
+		sm_numeric_accum(run->run_cxt, &rep->sums[CS_CREDIT], credit);
+		for (i = 0; i < run->plan_nspiffs[pi]; i++)
+		{
+			int			idx = run->plan_spiffs[pi][i];
+			Numeric		base,
+						rate,
+						amount;
+			Datum		v[LC_NCOLS];
+			bool		n[LC_NCOLS];
+
+			if (!cm_spiff_applies(run, idx, ev))
+				continue;
+			amount = cm_spiff_amount(&run->spiffs[idx], ev, credit, &base, &rate);
+			if (amount == NULL || sm_numeric_sign(amount) == 0)
+				continue;
+			cm_line_init(v, n);
+			cm_line_event(v, n, ev);
+			CM_SET(v, n, LC_SPIFF, Int64GetDatum(run->spiffs[idx].spiff_id));
+			CM_SET(v, n, LC_BASE, NumericGetDatum(base));
+			CM_SET(v, n, LC_RATE, NumericGetDatum(rate));
+			cm_emit(run, rep, plan, CK_SPIFF, v, n, amount);
+		}
+	}
+	cm_overrides(run, rep, ev, &credit, CK_OVERRIDE, CR_NONE);
+}
+

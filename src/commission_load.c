@@ -1,0 +1,600 @@
+/*-------------------------------------------------------------------------
+ *
+ * commission_load.c
+ *	  Loading a run's inputs into memory: plans by id, reps and their
+ *	  managers, assignments, quotas, draws, exchange rates, SPIFFs, the
+ *	  credit of plan periods booked by other runs, and the cursor of
+ *	  credited events.
+ *
+ * The run model and the engine's overview are in commission.h and
+ * commission.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "commission.h"
+
+CmPlan *
+cm_plan_by_id(CmRun *run, int64 plan_id)
+{
+	int			lo = 0,
+				hi = run->nplans - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (run->plans[mid].plan_id == plan_id)
+			return &run->plans[mid];
+		if (run->plans[mid].plan_id < plan_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+int
+cm_plan_index(CmRun *run, CmPlan *plan)
+{
+	return (int) (plan - run->plans);
+}
+
+CmRep *
+cm_rep(CmRun *run, int64 rep_id)
+{
+	CmRep	   *rep = hash_search(run->reps, &rep_id, HASH_FIND, NULL);
+
+	if (rep == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("rep " INT64_FORMAT " does not exist", rep_id),
+				 errdetail("A credited deal, split or commission row refers to it.")));
+	return rep;
+}
+
+CmPlan *
+cm_plan_at(CmRep *rep, DateADT day)
+{
+	int			i;
+
+	for (i = 0; i < rep->nassign; i++)
+		if (rep->assign[i].from <= day && day <= rep->assign[i].to)
+			return rep->assign[i].plan;
+	return NULL;
+}
+
+DateADT
+cm_ts_date(TimestampTz ts)
+{
+	return DatumGetDateADT(DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(ts)));
+}
+
+/* a hash table in cxt keyed by the first keysize bytes of its entries */
+HTAB *
+cm_hash(const char *name, Size keysize, Size entrysize, long nelem, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	return hash_create(name, Max(nelem, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* the rates to and from the reporting currency (core_currency.c converts) */
+void
+cm_load_rates(CmRun *run)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
+
+	/* not read-only, as every query of a run: a new snapshot */
+	sm_rates_load(&run->rates, run->currency, DATEVAL_NOBEGIN, DATEVAL_NOEND, false);
+	MemoryContextSwitchTo(old);
+}
+
+/* ----------------------------------------------------------------------
+ * Loading the inputs
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * SPIFFs per plan, with their conditions validated and compiled into one
+ * SQL expression per SPIFF that the events query evaluates (the SPIFF
+ * match column), the values they name passed as a jsonb[] parameter.
+ */
+void
+cm_load_spiffs(CmRun *run)
+{
+	SPITupleTable *tt;
+	uint64		n,
+				i;
+	MemoryContext old;
+	Datum	   *params = NULL;
+	int			nparams = 0,
+				maxparams = 0;
+	StringInfoData sel;
+
+	tt = sm_spi_query("SELECT spiff_id, plan_id, condition, amount, rate,"
+					  "       coalesce(valid_from, '-infinity'), coalesce(valid_to, 'infinity')"
+					  "  FROM salesmgmt.commission_spiff ORDER BY spiff_id",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+	old = MemoryContextSwitchTo(run->run_cxt);
+	run->nspiffs = (int) n;
+	run->spiffs = palloc0(sizeof(CmSpiff) * Max(n, 1));
+	run->plan_nspiffs = palloc0(sizeof(int) * Max(run->nplans, 1));
+	run->plan_spiffs = palloc0(sizeof(int *) * Max(run->nplans, 1));
+
+	/*
+	 * The match column: for each SPIFF whether to_jsonb(deal) @> condition,
+	 * key by key without building the row's JSON: extra by containment,
+	 * other columns by equality of their JSON values.  The values are
+	 * parameters ($3[k]); the column names come from the catalog check.
+	 */
+	initStringInfo(&sel);
+	appendStringInfoString(&sel, n == 0 ? "NULL::bool[]" : "ARRAY[");
+	for (i = 0; i < n; i++)
+	{
+		CmSpiff    *sp = &run->spiffs[i];
+		bool		isnull;
+		Jsonb	   *cond;
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *key = NULL;
+		int			pi;
+
+		sp->spiff_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
+		sp->plan = cm_plan_by_id(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0));
+		cond = DatumGetJsonbPCopy(sm_spi_col(tt, i, 3, &isnull));
+		cm_validate_spiff_condition(cond);
+		sp->amount = sm_spi_numeric(tt->vals[i], tt->tupdesc, 4);
+		sp->rate = sm_spi_numeric(tt->vals[i], tt->tupdesc, 5);
+		sp->from = DatumGetDateADT(sm_spi_col(tt, i, 6, &isnull));
+		sp->to = DatumGetDateADT(sm_spi_col(tt, i, 7, &isnull));
+
+		appendStringInfoString(&sel, i == 0 ? "(true" : ", (true");
+		it = JsonbIteratorInit(&cond->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				key = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (tok == WJB_VALUE)
+			{
+				CM_APPEND(run->run_cxt, params, nparams, maxparams);
+				params[nparams - 1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
+				if (strcmp(key, "extra") == 0)
+					appendStringInfo(&sel, " AND d.extra @> $3[%d]", nparams);
+				else
+					appendStringInfo(&sel, " AND to_jsonb(d.%s) @> $3[%d]", quote_identifier(key), nparams);
+			}
+		}
+		appendStringInfoChar(&sel, ')');
+		pi = cm_plan_index(run, sp->plan);
+		run->plan_spiffs[pi] = run->plan_nspiffs[pi] == 0
+			? palloc(sizeof(int) * n) : run->plan_spiffs[pi];
+		run->plan_spiffs[pi][run->plan_nspiffs[pi]++] = (int) i;
+	}
+	if (n > 0)
+		appendStringInfoChar(&sel, ']');
+	run->spiff_select = sel.data;
+	run->spiff_params = PointerGetDatum(construct_array(params, nparams, JSONBOID, -1, false, TYPALIGN_INT));
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(tt);
+}
+
+/*
+ * Every rep into the run's hash table, with its managers: the managers of
+ * the rep's team and of every team above it, nearest first, each once,
+ * never the rep itself (overrides go to them).
+ */
+void
+cm_load_reps(CmRun *run)
+{
+	SPITupleTable *tt;
+	uint64		n,
+				i;
+	HTAB	   *teams;
+	typedef struct
+	{
+		int64		team_id;
+		int64		parent;
+		int64		manager;
+	}			CmTeam;
+	HASH_SEQ_STATUS seq;
+	CmRep	   *rep;
+	MemoryContext old;
+
+	teams = cm_hash("salesmgmt commission teams", sizeof(int64), sizeof(CmTeam), 256, run->tmp_cxt);
+	tt = sm_spi_query("SELECT team_id, parent_team_id, manager_rep_id FROM salesmgmt.team",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+	for (i = 0; i < n; i++)
+	{
+		int64		id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
+		CmTeam	   *t = hash_search(teams, &id, HASH_ENTER, NULL);
+
+		t->parent = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
+		t->manager = sm_spi_int64(tt->vals[i], tt->tupdesc, 3, 0);
+	}
+	SPI_freetuptable(tt);
+
+	tt = sm_spi_query("SELECT rep_id, team_id FROM salesmgmt.rep",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+	run->reps = cm_hash("salesmgmt commission reps", sizeof(int64), sizeof(CmRep), (long) n, run->run_cxt);
+	for (i = 0; i < n; i++)
+	{
+		int64		id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
+
+		rep = hash_search(run->reps, &id, HASH_ENTER, NULL);
+		memset(((char *) rep) + sizeof(int64), 0, sizeof(CmRep) - sizeof(int64));
+		rep->team_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
+	}
+	SPI_freetuptable(tt);
+
+	/* managers above each rep, walking up the team tree */
+	old = MemoryContextSwitchTo(run->run_cxt);
+	hash_seq_init(&seq, run->reps);
+	while ((rep = hash_seq_search(&seq)) != NULL)
+	{
+		int64		team = rep->team_id;
+		int			depth = 0;
+		CmRep	   *chain[64];
+
+		while (team != 0 && depth++ < 1000)
+		{
+			CmTeam	   *t = hash_search(teams, &team, HASH_FIND, NULL);
+
+			if (t == NULL)
+				break;
+			if (t->manager != 0 && t->manager != rep->rep_id)
+			{
+				CmRep	   *m = hash_search(run->reps, &t->manager, HASH_FIND, NULL);
+				int			k;
+				bool		seen = false;
+
+				for (k = 0; k < rep->nmanagers; k++)
+					seen |= (chain[k] == m);
+				if (m != NULL && !seen && rep->nmanagers < (int) lengthof(chain))
+					chain[rep->nmanagers++] = m;
+			}
+			team = t->parent;
+		}
+		if (rep->nmanagers > 0)
+		{
+			rep->managers = palloc(sizeof(CmRep *) * rep->nmanagers);
+			memcpy(rep->managers, chain, sizeof(CmRep *) * rep->nmanagers);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(run->tmp_cxt);
+}
+
+/* every rep's plan assignments, by valid_from (plan_at looks them up) */
+void
+cm_load_assignments(CmRun *run)
+{
+	SPITupleTable *tt;
+	uint64		n,
+				i;
+
+	tt = sm_spi_query("SELECT rep_id, plan_id, valid_from, coalesce(valid_to, 'infinity')"
+					  "  FROM salesmgmt.commission_assignment ORDER BY rep_id, valid_from",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+	for (i = 0; i < n; i++)
+	{
+		CmRep	   *rep = cm_rep(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0));
+		CmAssign   *a;
+		bool		isnull;
+
+		CM_APPEND(run->run_cxt, rep->assign, rep->nassign, rep->maxassign);
+		a = &rep->assign[rep->nassign - 1];
+		a->plan = cm_plan_by_id(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0));
+		a->from = DatumGetDateADT(sm_spi_col(tt, i, 3, &isnull));
+		a->to = DatumGetDateADT(sm_spi_col(tt, i, 4, &isnull));
+		if (a->from <= run->end && a->to >= run->start)
+		{
+			DateADT		ps,
+						pe;
+
+			rep->listed = true;
+			if (a->plan->payment_basis)
+				run->any_payment = true;
+			else
+				run->any_booking = true;
+			cm_plan_period(a->plan->period, run->start, &ps, &pe);
+			if (ps != run->start)
+				run->aligned = false;
+			cm_plan_period(a->plan->period, run->end, &ps, &pe);
+			if (pe != run->end)
+				run->aligned = false;
+		}
+		else if (run->nfinal > 0)
+		{
+			/* corrections of finalized periods may need any plan's events */
+			if (a->plan->payment_basis)
+				run->any_payment = true;
+			else
+				run->any_booking = true;
+		}
+	}
+	SPI_freetuptable(tt);
+}
+
+/* quotas, converted to the reporting currency at their first day */
+void
+cm_load_quotas(CmRun *run)
+{
+	SPITupleTable *tt;
+	uint64		n,
+				i;
+	MemoryContext old;
+
+	tt = sm_spi_query("SELECT rep_id, period_start, period_end, amount, currency::text"
+					  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+	old = MemoryContextSwitchTo(run->run_cxt);
+	for (i = 0; i < n; i++)
+	{
+		CmRep	   *rep = cm_rep(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0));
+		CmQuota    *q;
+		bool		isnull;
+		char	   *code;
+
+		if (rep->nassign == 0)
+			continue;			/* no plan, no tiers: its quota is not needed */
+		CM_APPEND(run->run_cxt, rep->quota, rep->nquota, rep->maxquota);
+		q = &rep->quota[rep->nquota - 1];
+		q->start = DatumGetDateADT(sm_spi_col(tt, i, 2, &isnull));
+		q->end = DatumGetDateADT(sm_spi_col(tt, i, 3, &isnull));
+		code = TextDatumGetCString(sm_spi_col(tt, i, 5, &isnull));
+		q->amount = sm_rates_convert(&run->rates, sm_spi_numeric(tt->vals[i], tt->tupdesc, 4), code, q->start);
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(tt);
+}
+
+/*
+ * The quota of a rep for the days [from, to]: the rep's quota rows that
+ * overlap them, each prorated by the days of overlap and rounded to cents.
+ * NULL if no row overlaps.
+ */
+Numeric
+cm_quota_for(CmRep *rep, DateADT from, DateADT to)
+{
+	Numeric		sum = NULL;
+	int			i;
+
+	for (i = 0; i < rep->nquota; i++)
+	{
+		CmQuota    *q = &rep->quota[i];
+		int			overlap = Min(q->end, to) - Max(q->start, from) + 1;
+		int			days = q->end - q->start + 1;
+		Numeric		part;
+
+		if (overlap <= 0)
+			continue;
+		part = q->amount;
+		if (overlap < days)
+			part = sm_numeric_div(sm_numeric_mul(part, int64_to_numeric(overlap)),
+								  int64_to_numeric(days));
+		part = sm_numeric_round(part, 2);
+		sum = sum == NULL ? part : sm_numeric_add(sum, part);
+	}
+	return sum;
+}
+
+/* the draws of the period per rep, and each rep's outstanding recoverable
+ * draw balance from earlier periods */
+void
+cm_load_draws(CmRun *run)
+{
+	Oid			types[2] = {DATEOID, DATEOID};
+	Datum		values[2] = {DateADTGetDatum(run->start), DateADTGetDatum(run->end)};
+	SPITupleTable *tt;
+	uint64		n,
+				i;
+	MemoryContext old = CurrentMemoryContext;
+
+	tt = sm_spi_query("SELECT draw_id, rep_id, amount, recoverable FROM salesmgmt.commission_draw"
+					  " WHERE period_end BETWEEN $1 AND $2 ORDER BY rep_id, period_end, draw_id",
+					  2, types, values, NULL, false, SPI_OK_SELECT, &n);
+	MemoryContextSwitchTo(run->run_cxt);
+	for (i = 0; i < n; i++)
+	{
+		CmRep	   *rep = cm_rep(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0));
+		CmDraw	   *d;
+		bool		isnull;
+
+		CM_APPEND(run->run_cxt, rep->draws, rep->ndraws, rep->maxdraws);
+		d = &rep->draws[rep->ndraws - 1];
+		d->draw_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
+		d->amount = sm_spi_numeric(tt->vals[i], tt->tupdesc, 3);
+		d->recoverable = DatumGetBool(sm_spi_col(tt, i, 4, &isnull));
+		rep->listed = true;
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(tt);
+
+	/* recoverable draws advanced and not yet recovered, by earlier runs */
+	tt = sm_spi_query("SELECT rep_id, sum(amount) FROM salesmgmt.commission_line"
+					  " WHERE kind = 'draw' AND recoverable GROUP BY rep_id HAVING sum(amount) > 0",
+					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
+	MemoryContextSwitchTo(run->run_cxt);
+	for (i = 0; i < n; i++)
+	{
+		CmRep	   *rep = cm_rep(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0));
+
+		rep->draw_balance = sm_spi_numeric(tt->vals[i], tt->tupdesc, 2);
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(tt);
+}
+
+/*
+ * Credit of plan periods booked by other runs: what an earlier run of a
+ * plan period that this run only partly covers credited (a quarterly plan
+ * run monthly), and the credit of finalized plan periods that corrections
+ * continue from.
+ */
+void
+cm_load_prior(CmRun *run)
+{
+	Oid			types[2] = {DATEOID, TIMESTAMPTZOID};
+	Datum		values[2] = {DateADTGetDatum(run->start), TimestampTzGetDatum(run->start_ts)};
+	SPITupleTable *tt;
+	uint64		n,
+				i;
+
+	run->prior = cm_hash("salesmgmt commission prior credit", sizeof(CmPriorKey), sizeof(CmPrior),
+						 256, run->run_cxt);
+	if (run->aligned && run->nfinal == 0)
+		return;
+	tt = sm_spi_query("SELECT l.rep_id, l.plan_id, l.plan_period_start, sum(l.credit)"
+					  "  FROM salesmgmt.commission_line l"
+					  " WHERE l.kind IN ('earned', 'adjustment') AND l.spiff_id IS NULL"
+					  "   AND l.source_rep_id IS NULL AND l.credit IS NOT NULL"
+					  "   AND ((l.plan_period_start < $1 AND l.plan_period_end >= $1 AND l.credited_at < $2)"
+					  "        OR EXISTS (SELECT 1 FROM salesmgmt.commission_period f"
+					  "                    WHERE f.status = 'final' AND l.credited_at >= f.period_start"
+					  "                      AND l.credited_at < f.period_end + 1))"
+					  " GROUP BY 1, 2, 3",
+					  2, types, values, NULL, false, SPI_OK_SELECT, &n);
+	for (i = 0; i < n; i++)
+	{
+		CmPriorKey	key;
+		CmPrior    *p;
+		bool		isnull;
+
+		memset(&key, 0, sizeof(key));
+		key.rep_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
+		key.plan_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
+		key.pstart = DatumGetDateADT(sm_spi_col(tt, i, 3, &isnull));
+		p = hash_search(run->prior, &key, HASH_ENTER, NULL);
+		p->credit = sm_numeric_copy(run->run_cxt, DatumGetNumeric(sm_spi_col(tt, i, 4, &isnull)));
+	}
+	SPI_freetuptable(tt);
+}
+
+/* ----------------------------------------------------------------------
+ * Reading credited events
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * The credited events: won deals (booking) and payments and refunds
+ * (payment basis), one row per credited rep (split), with the SPIFF match
+ * column.  Either of the period ($1, $2) ordered by rep and time, or of
+ * the finalized periods ordered by rep, deal and payment.
+ */
+static char *
+cm_events_sql(CmRun *run, bool finalized)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	if (run->any_booking)
+	{
+		appendStringInfo(&q,
+						 "SELECT coalesce(s.rep_id, d.owner_rep_id), d.deal_id, NULL::int8, d.closed_at,"
+						 "       d.closed_at::date, d.amount, d.currency::text, coalesce(s.share, 1::numeric),"
+						 "       1, NULL::numeric, %s"
+						 "  FROM salesmgmt.deal d"
+						 "  JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won'"
+						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id"
+						 " WHERE %s",
+						 run->spiff_select,
+						 finalized ?
+						 "EXISTS (SELECT 1 FROM salesmgmt.commission_period f WHERE f.status = 'final'"
+						 " AND d.closed_at >= f.period_start AND d.closed_at < f.period_end + 1)" :
+						 "d.closed_at >= $1 AND d.closed_at < $2");
+	}
+	if (run->any_payment)
+	{
+		if (run->any_booking)
+			appendStringInfoString(&q, " UNION ALL ");
+		appendStringInfo(&q,
+						 "SELECT coalesce(s.rep_id, d.owner_rep_id), p.deal_id, p.payment_id, p.paid_at,"
+						 "       p.paid_at::date, p.amount, p.currency::text, coalesce(s.share, 1::numeric),"
+						 "       CASE p.kind WHEN 'refund' THEN -1 ELSE 1 END,"
+						 "       CASE WHEN d.amount > 0 THEN (CASE WHEN p.currency = d.currency THEN p.amount"
+						 "            ELSE salesmgmt.convert_amount(p.amount, p.currency, d.currency, p.paid_at::date)"
+						 "            END) / d.amount END, %s"
+						 "  FROM salesmgmt.payment p"
+						 "  JOIN salesmgmt.deal d ON d.deal_id = p.deal_id"
+						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id"
+						 " WHERE %s",
+						 run->spiff_select,
+						 finalized ?
+						 "EXISTS (SELECT 1 FROM salesmgmt.commission_period f WHERE f.status = 'final'"
+						 " AND p.paid_at >= f.period_start AND p.paid_at < f.period_end + 1)" :
+						 "p.paid_at >= $1 AND p.paid_at < $2");
+	}
+	appendStringInfoString(&q, finalized ? " ORDER BY 1, 2, 3 NULLS FIRST" : " ORDER BY 1, 4, 2, 3 NULLS FIRST");
+	return q.data;
+}
+
+Portal
+cm_events_open(CmRun *run, bool finalized)
+{
+	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBARRAYOID};
+	Datum		values[3] = {TimestampTzGetDatum(run->start_ts), TimestampTzGetDatum(run->end_ts),
+	run->spiff_params};
+
+	return sm_spi_cursor_open(cm_events_sql(run, finalized), 3, types, values, NULL);
+}
+
+/* an event from a deformed events row; data used later is copied into
+ * the current context */
+void
+cm_event_from_row(CmRun *run, Datum *v, bool *isnull, CmEvent *ev)
+{
+	text	   *cur;
+	int			len;
+
+	ev->deal_id = DatumGetInt64(v[1]);
+	ev->payment = !isnull[2];
+	ev->payment_id = ev->payment ? DatumGetInt64(v[2]) : 0;
+	ev->at = DatumGetTimestampTz(v[3]);
+	ev->day = DatumGetDateADT(v[4]);
+	ev->amount = DatumGetNumeric(v[5]);
+	cur = DatumGetTextPP(v[6]);
+	len = Min(VARSIZE_ANY_EXHDR(cur), 3);
+	memcpy(ev->currency, VARDATA_ANY(cur), len);
+	ev->currency[len] = '\0';
+	ev->share = DatumGetNumericCopy(v[7]);
+	ev->sign = DatumGetInt32(v[8]);
+	ev->fraction = isnull[9] ? NULL : DatumGetNumeric(v[9]);
+	ev->spiff_match = NULL;
+	if (!isnull[10])
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(v[10]);
+
+		if (ARR_HASNULL(arr) || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) != run->nspiffs)
+			elog(ERROR, "unexpected SPIFF match array");
+		/* no nulls: the data follow the fixed header */
+		ev->spiff_match = (bool *) ((char *) arr + ARR_OVERHEAD_NONULLS(ARR_NDIM(arr)));
+	}
+}
+
+bool
+cm_reader_next(CmReader *r)
+{
+	if (r->tt != NULL && r->i + 1 < r->n)
+		r->i++;
+	else
+	{
+		if (r->tt != NULL)
+			SPI_freetuptable(r->tt);
+		r->tt = sm_spi_cursor_fetch(r->portal, CM_FETCH, &r->n);
+		r->i = 0;
+		if (r->n == 0)
+		{
+			SPI_freetuptable(r->tt);
+			r->tt = NULL;
+			return false;
+		}
+	}
+	heap_deform_tuple(r->tt->vals[r->i], r->tt->tupdesc, r->v, r->isnull);
+	return true;
+}
+
