@@ -84,6 +84,18 @@ sm_insert_index_tuples(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate)
 #define sm_guc_free(ptr)	free(ptr)
 #endif
 
+/*
+ * A function that never returns: 18 replaced pg_attribute_noreturn(), an
+ * attribute after the declaration, by pg_noreturn, a specifier before it.
+ */
+#if PG_VERSION_NUM >= 180000
+#define sm_noreturn_before	pg_noreturn
+#define sm_noreturn_after
+#else
+#define sm_noreturn_before
+#define sm_noreturn_after	pg_attribute_noreturn()
+#endif
+
 /* Whether a role owns a relation: 16 made the owner checks generic. */
 #if PG_VERSION_NUM >= 160000
 #define sm_relation_ownercheck(relid, roleid)	object_ownercheck(RelationRelationId, (relid), (roleid))

@@ -24,6 +24,8 @@
 #include "utils/date.h"
 #include "utils/numeric.h"
 
+#include "compat.h"
+
 /* one row of salesmgmt.currency_rate, as a conversion into the target */
 typedef struct SmRate
 {
@@ -81,7 +83,7 @@ extern Numeric sm_rates_convert(SmRates *rates, Numeric amount, const char *code
  * not 0, names the deal whose amount needed the rate.  The day is shown in
  * ISO form when iso, else as DateStyle says.
  */
-extern void sm_currency_no_rate(const char *from, const char *to, DateADT day,
-								int64 deal_id, bool iso) pg_attribute_noreturn();
+sm_noreturn_before extern void sm_currency_no_rate(const char *from, const char *to, DateADT day,
+								int64 deal_id, bool iso) sm_noreturn_after;
 
 #endif							/* SALESMGMT_CORE_CURRENCY_H */
