@@ -732,7 +732,7 @@ COMMENT ON POLICY read_all ON salesmgmt.rep_capacity IS 'Every role reads the ro
 -- managers their trees' (per-row predicates, no sub-selects)
 GRANT SELECT ON salesmgmt.lead TO salesmgmt_manager, salesmgmt_rep;
 GRANT INSERT (name, company, email, phone, source, industry, region, company_size, status,
-              disqualify_reason, owner_rep_id, pool_id, extra, created_at)
+              disqualify_reason, owner_rep_id, pool_id, extra)
     ON salesmgmt.lead TO salesmgmt_manager, salesmgmt_rep;
 GRANT UPDATE (name, company, email, phone, source, industry, region, company_size, status,
               disqualify_reason, owner_rep_id, extra)

@@ -924,9 +924,9 @@ sm_deal_rules(PG_FUNCTION_ARGS)
 		sm_check_entry_role(deal_id, stage);
 		sm_check_gate(deal_id, stage, newtup, rel, cols);
 	}
-	/* approvals (process.c): a move into a guarded stage, guarded fields */
-	if (is_update)
-		sm_process_check_row(deal_id, old_stage, stage, oldtup, newtup, rel);
+	/* approvals (process.c): a move into a guarded stage, guarded fields;
+	 * a new deal created in a guarded stage */
+	sm_process_check_row(deal_id, old_stage, stage, oldtup, newtup, rel);
 
 	/* the time of the change */
 	changed_at = now;

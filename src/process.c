@@ -688,10 +688,14 @@ sm_approval_call(const char *sql, SPIPlanPtr *plan, int nargs, Oid *argtypes, Da
 }
 
 /*
- * Per row, from the BEFORE trigger, for updates: a change to a guarded
- * field meets the deal's open requests (refused while pending, voiding an
+ * Per row, from the BEFORE trigger.  Updates: a change to a guarded field
+ * meets the deal's open requests (refused while pending, voiding an
  * approval); a move into a stage whose rule matches the deal consumes its
- * approved request or is refused.
+ * approved request or is refused.  Inserts (from and oldtup NULL): a new
+ * deal cannot have an approved request yet, so a deal created right in a
+ * stage whose rule matches it is refused; it enters an earlier stage, asks,
+ * and moves once approved (otherwise an INSERT, a COPY or an import would
+ * skip the approval an UPDATE needs).
  */
 void
 sm_process_check_row(int64 deal_id, const SmStage *from, const SmStage *to,
@@ -718,7 +722,7 @@ sm_process_check_row(int64 deal_id, const SmStage *from, const SmStage *to,
 		}
 		sm_guarded_relid = relid;
 	}
-	for (int i = 0; i < sm_nguarded && !changed; i++)
+	for (int i = 0; oldtup != NULL && i < sm_nguarded && !changed; i++)
 		changed = sm_guarded_attnum[i] > 0 &&
 			sm_attr_changed(oldtup, newtup, td, sm_guarded[i]);
 	if (changed)
@@ -748,6 +752,14 @@ sm_process_check_row(int64 deal_id, const SmStage *from, const SmStage *to,
 			if (sm_rule_match_tuple(r->rule, newtup, td))
 				appendStringInfo(&names, "%s\"%s\"", names.len > 0 ? ", " : "", r->name);
 		}
+		if (names.len > 0 && from == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_SM_APPROVAL_REQUIRED),
+					 errmsg("deal " INT64_FORMAT " cannot be created in stage \"%s\" without an approval",
+							deal_id, to->name),
+					 errdetail("Approval rules that apply to the deal: %s; a new deal has no approved request.",
+							   names.data),
+					 errhint("Create the deal in an earlier stage, ask with salesmgmt.request_approval(), and move it once approved.")));
 		if (names.len > 0)
 		{
 			Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};

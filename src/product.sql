@@ -422,9 +422,16 @@ AS $$
 $$;
 COMMENT ON FUNCTION salesmgmt._next_quote_number(integer) IS 'Internal: takes the next quote number of the year from salesmgmt.quote_counter (as the owner; the row stays locked until commit).';
 
-CREATE FUNCTION salesmgmt.create_quote(p_deal_id bigint, p_valid_days integer DEFAULT 30)
+-- The quote rows of create_quote, written as the owner: reps and managers
+-- have no INSERT right on quote and quote_line (a rep who inserted a quote
+-- could choose its number, version, totals or lines).  Everything written
+-- is computed here from the deal and its lines; the role the rows are made
+-- for (default: the caller) must see the deal, like the policy quote_deal
+-- asks, so calling this directly gains nothing over create_quote.
+CREATE FUNCTION salesmgmt._quote_insert(p_deal_id bigint, p_valid_days integer,
+                                        p_role name DEFAULT current_user)
 RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -432,6 +439,61 @@ DECLARE
     v_year integer := pg_catalog.date_part('year', current_date)::integer;
     v_number integer;
     v_version integer;
+    v_quote bigint;
+BEGIN
+    IF p_deal_id IS NULL OR p_valid_days IS NULL OR p_role IS NULL THEN
+        RAISE EXCEPTION 'deal id, validity and role of a quote must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_valid_days NOT BETWEEN 1 AND 3650 THEN
+        RAISE EXCEPTION 'a quote is valid for 1 to 3650 days, not %', p_valid_days
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- _deal_visible_to refuses (42501) a role the session cannot act as
+    IF NOT salesmgmt._deal_visible_to(p_deal_id, p_role) THEN
+        RAISE EXCEPTION 'deal % does not exist', p_deal_id USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT d.* INTO v_deal FROM salesmgmt.deal d WHERE d.deal_id = p_deal_id FOR NO KEY UPDATE;
+    IF v_deal.closed_at IS NOT NULL THEN
+        RAISE EXCEPTION 'deal % is closed: it cannot be quoted', p_deal_id
+            USING ERRCODE = 'SM082', HINT = 'Quote an open deal.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM salesmgmt.deal_line l WHERE l.deal_id = p_deal_id) THEN
+        RAISE EXCEPTION 'deal % has no lines to quote', p_deal_id
+            USING ERRCODE = 'SM085', HINT = 'Add products to the deal first (INSERT INTO salesmgmt.deal_line).';
+    END IF;
+
+    -- the year's counter row stays locked until commit: numbers without gaps
+    v_number := salesmgmt._next_quote_number(v_year);
+    SELECT coalesce(max(q.version), 0) + 1 INTO v_version FROM salesmgmt.quote q WHERE q.deal_id = p_deal_id;
+
+    INSERT INTO salesmgmt.quote (deal_id, version, number, currency, price_book_id, valid_until,
+                                 subtotal, discount_amount, total, max_discount_pct, created_by)
+    SELECT p_deal_id, v_version, pg_catalog.format('Q-%s-%s', v_year, pg_catalog.lpad(v_number::text, 6, '0')),
+           v_deal.currency, v_deal.price_book_id, current_date + p_valid_days,
+           s.subtotal, s.subtotal - s.total, s.total, s.max_discount, p_role
+      FROM (SELECT pg_catalog.round(sum(l.quantity * l.unit_price), 2) AS subtotal,
+                   sum(l.line_amount) AS total, max(l.discount_pct) AS max_discount
+              FROM salesmgmt.deal_line l WHERE l.deal_id = p_deal_id) s
+    RETURNING quote_id INTO v_quote;
+
+    INSERT INTO salesmgmt.quote_line (deal_id, quote_id, line_no, product_id, sku, product_name,
+                                      quantity, unit_price, discount_pct, line_amount)
+    SELECT p_deal_id, v_quote, row_number() OVER (ORDER BY l.position NULLS LAST, l.line_id),
+           l.product_id, p.sku, p.name, l.quantity, l.unit_price, l.discount_pct, l.line_amount
+      FROM salesmgmt.deal_line l JOIN salesmgmt.product p ON p.product_id = l.product_id
+     WHERE l.deal_id = p_deal_id;
+    RETURN v_quote;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt._quote_insert(bigint, integer, name) IS 'Internal: writes a quote and its lines for create_quote, as the owner (reps and managers have no INSERT right on quote and quote_line), for a role (default: the caller) that sees the deal; everything written comes from the deal and its lines.';
+
+CREATE FUNCTION salesmgmt.create_quote(p_deal_id bigint, p_valid_days integer DEFAULT 30)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_deal salesmgmt.deal;
     v_quote bigint;
 BEGIN
     IF p_deal_id IS NULL OR p_valid_days IS NULL THEN
@@ -454,26 +516,9 @@ BEGIN
             USING ERRCODE = 'SM085', HINT = 'Add products to the deal first (INSERT INTO salesmgmt.deal_line).';
     END IF;
 
-    -- the year's counter row stays locked until commit: numbers without gaps
-    v_number := salesmgmt._next_quote_number(v_year);
-    SELECT coalesce(max(q.version), 0) + 1 INTO v_version FROM salesmgmt.quote q WHERE q.deal_id = p_deal_id;
-
-    INSERT INTO salesmgmt.quote (deal_id, version, number, currency, price_book_id, valid_until,
-                                 subtotal, discount_amount, total, max_discount_pct)
-    SELECT p_deal_id, v_version, pg_catalog.format('Q-%s-%s', v_year, pg_catalog.lpad(v_number::text, 6, '0')),
-           v_deal.currency, v_deal.price_book_id, current_date + p_valid_days,
-           s.subtotal, s.subtotal - s.total, s.total, s.max_discount
-      FROM (SELECT pg_catalog.round(sum(l.quantity * l.unit_price), 2) AS subtotal,
-                   sum(l.line_amount) AS total, max(l.discount_pct) AS max_discount
-              FROM salesmgmt.deal_line l WHERE l.deal_id = p_deal_id) s
-    RETURNING quote_id INTO v_quote;
-
-    INSERT INTO salesmgmt.quote_line (deal_id, quote_id, line_no, product_id, sku, product_name,
-                                      quantity, unit_price, discount_pct, line_amount)
-    SELECT p_deal_id, v_quote, row_number() OVER (ORDER BY l.position NULLS LAST, l.line_id),
-           l.product_id, p.sku, p.name, l.quantity, l.unit_price, l.discount_pct, l.line_amount
-      FROM salesmgmt.deal_line l JOIN salesmgmt.product p ON p.product_id = l.product_id
-     WHERE l.deal_id = p_deal_id;
+    -- the rows themselves: written as the owner from the deal's own lines
+    -- (reps and managers have no INSERT right on quote and quote_line)
+    v_quote := salesmgmt._quote_insert(p_deal_id, p_valid_days);
     RETURN v_quote;
 END
 $$;
@@ -723,15 +768,19 @@ COMMENT ON POLICY quote_deal ON salesmgmt.quote IS 'Reps and managers see the qu
 COMMENT ON POLICY quote_line_deal ON salesmgmt.quote_line IS 'Reps and managers see the quote lines of deals they see.';
 
 -- the quote functions run as the caller: row-level security decides which
--- deals; reps and managers read quotes and write them only through these
+-- deals (and _quote_insert asks the same of the caller's role); reps and
+-- managers read quotes and write them only through these
 GRANT SELECT ON salesmgmt.quote, salesmgmt.quote_line TO salesmgmt_manager, salesmgmt_rep;
-GRANT INSERT (deal_id, version, number, currency, price_book_id, valid_until, subtotal,
-              discount_amount, total, max_discount_pct)
-    ON salesmgmt.quote TO salesmgmt_manager, salesmgmt_rep;
+-- no INSERT: a quote and its lines are written by salesmgmt._quote_insert
+-- (definer, called by create_quote) from the deal's own lines, so nobody
+-- chooses a number, a version, totals or lines; the status moves through
+-- UPDATE (status) under the trigger quote_rules (forward only)
 GRANT UPDATE (status) ON salesmgmt.quote TO salesmgmt_manager, salesmgmt_rep;
-GRANT INSERT ON salesmgmt.quote_line TO salesmgmt_manager, salesmgmt_rep;
--- the counter: only through salesmgmt._next_quote_number (no rights here)
-GRANT EXECUTE ON FUNCTION salesmgmt._next_quote_number(integer) TO salesmgmt_manager, salesmgmt_rep;
+-- the counter: only through salesmgmt._quote_insert (no rights on it, nor
+-- on _next_quote_number: a number taken outside a quote would be a gap)
+REVOKE ALL ON FUNCTION salesmgmt._next_quote_number(integer), salesmgmt._quote_insert(bigint, integer, name)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION salesmgmt._quote_insert(bigint, integer, name) TO salesmgmt_manager, salesmgmt_rep;
 GRANT EXECUTE ON FUNCTION
     salesmgmt.create_quote(bigint, integer), salesmgmt.send_quote(bigint),
     salesmgmt.accept_quote(bigint, boolean), salesmgmt.reject_quote(bigint),

@@ -288,22 +288,23 @@ GRANT SELECT ON salesmgmt.currency, salesmgmt.currency_rate, salesmgmt.team, sal
 -- table-level UPDATE a rep cannot LOCK these tables in a mode above ACCESS
 -- SHARE (the tables they delete from: src/security_lock.c).  Identity
 -- defaults need no sequence privilege, so reps and managers get none
--- (pg_sequences shows them no totals either).
+-- (pg_sequences shows them no totals either).  Nor the times the server
+-- sets (created_at, updated_at, stage_entered_at, closed_at, completed_at):
+-- a rep who wrote them could date a deal won or a task done into the period
+-- a KPI counts (src/security_references.sql sets completed_at for them).
 GRANT SELECT ON salesmgmt.account, salesmgmt.contact, salesmgmt.deal, salesmgmt.deal_split,
                 salesmgmt.activity, salesmgmt.sales_task
     TO salesmgmt_manager, salesmgmt_rep;
-GRANT INSERT (name, industry, region, segment, owner_rep_id, created_at, extra),
-      UPDATE (name, industry, region, segment, owner_rep_id, created_at, extra)
+GRANT INSERT (name, industry, region, segment, owner_rep_id, extra),
+      UPDATE (name, industry, region, segment, owner_rep_id, extra)
     ON salesmgmt.account TO salesmgmt_manager, salesmgmt_rep;
-GRANT INSERT (account_id, name, email, phone, title, created_at),
-      UPDATE (account_id, name, email, phone, title, created_at)
+GRANT INSERT (account_id, name, email, phone, title),
+      UPDATE (account_id, name, email, phone, title)
     ON salesmgmt.contact TO salesmgmt_manager, salesmgmt_rep;
 GRANT INSERT (name, account_id, owner_rep_id, pipeline_id, stage_id, amount, currency,
-              expected_close_date, probability, forecast_category, created_at, updated_at,
-              stage_entered_at, closed_at, lost_reason, extra),
+              expected_close_date, probability, forecast_category, lost_reason, extra),
       UPDATE (name, account_id, owner_rep_id, pipeline_id, stage_id, amount, currency,
-              expected_close_date, probability, forecast_category, created_at, updated_at,
-              stage_entered_at, closed_at, lost_reason, extra)
+              expected_close_date, probability, forecast_category, lost_reason, extra)
     ON salesmgmt.deal TO salesmgmt_manager, salesmgmt_rep;
 -- a split stays with its deal: a share of another deal is another split
 GRANT INSERT (deal_id, rep_id, share), UPDATE (rep_id, share)
@@ -311,10 +312,8 @@ GRANT INSERT (deal_id, rep_id, share), UPDATE (rep_id, share)
 GRANT INSERT (kind, account_id, contact_id, deal_id, rep_id, occurred_at, duration, outcome, notes),
       UPDATE (kind, account_id, contact_id, deal_id, rep_id, occurred_at, duration, outcome, notes)
     ON salesmgmt.activity TO salesmgmt_manager, salesmgmt_rep;
-GRANT INSERT (rep_id, assigned_by, account_id, deal_id, title, description, due_date, status,
-              created_at, completed_at),
-      UPDATE (rep_id, assigned_by, account_id, deal_id, title, description, due_date, status,
-              created_at, completed_at)
+GRANT INSERT (rep_id, assigned_by, account_id, deal_id, title, description, due_date, status),
+      UPDATE (rep_id, assigned_by, account_id, deal_id, title, description, due_date, status)
     ON salesmgmt.sales_task TO salesmgmt_manager, salesmgmt_rep;
 GRANT DELETE ON salesmgmt.deal_split, salesmgmt.activity, salesmgmt.sales_task
     TO salesmgmt_manager, salesmgmt_rep;

@@ -28,4 +28,43 @@ CREATE TRIGGER sales_task_references_visible
     EXECUTE FUNCTION salesmgmt._check_references();
 COMMENT ON TRIGGER sales_task_references_visible ON salesmgmt.sales_task IS 'A rep or manager plans tasks only about deals and accounts they see, and with the deal''s own account.';
 
+-- Feedback: the same references (deal_id, account_id), as the writer, and
+-- agreeing: feedback about a deal is about the deal's own account.  The
+-- policy feedback_insert checks that the writer sees each of them; this
+-- trigger also refuses a pair that disagrees (23514) with the error and
+-- hint the activities and tasks give.
+CREATE TRIGGER feedback_references_visible
+    BEFORE INSERT OR UPDATE ON salesmgmt.feedback
+    FOR EACH ROW WHEN (NOT pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE'))
+    EXECUTE FUNCTION salesmgmt._check_references();
+COMMENT ON TRIGGER feedback_references_visible ON salesmgmt.feedback IS 'A rep or manager records feedback only about deals and accounts they see, and with the deal''s own account.';
+
+-- Times the server sets.  Reps and managers have no INSERT or UPDATE right
+-- on created_at, updated_at, stage_entered_at, closed_at or completed_at
+-- (src/security.sql): a rep who set them could date a deal won, a task done
+-- or an account opened into whichever period a KPI or a contest counts.
+-- The defaults and the pipeline trigger set the deal's; a task's completion
+-- time is set here when a rep or manager marks it done (admins, imports and
+-- backfills still write their own).
+CREATE FUNCTION salesmgmt._sales_task_completed_at() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.status = 'done' THEN
+        NEW.completed_at := CASE WHEN TG_OP = 'UPDATE' AND OLD.status = 'done' THEN OLD.completed_at
+                                 ELSE pg_catalog.now() END;
+    ELSE
+        NEW.completed_at := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt._sales_task_completed_at() IS 'Internal trigger: when a rep or manager marks a task done, completed_at is now() (kept while it stays done, cleared when it is reopened); they cannot write the column themselves.';
+CREATE TRIGGER sales_task_completed_at
+    BEFORE INSERT OR UPDATE OF status ON salesmgmt.sales_task
+    FOR EACH ROW WHEN (NOT pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE'))
+    EXECUTE FUNCTION salesmgmt._sales_task_completed_at();
+COMMENT ON TRIGGER sales_task_completed_at ON salesmgmt.sales_task IS 'A task a rep or manager marks done is completed now: the server sets completed_at.';
+
 SELECT salesmgmt._apply_default_security();
