@@ -50,7 +50,7 @@ INSERT INTO salesmgmt.payment (deal_id, kind, amount, currency) VALUES (1, 'paym
 INSERT INTO salesmgmt.payment (deal_id, kind, amount, currency) VALUES (1, 'chargeback', 10, 'USD');
 INSERT INTO salesmgmt.quota (rep_id, team_id, period_start, period_end, amount) VALUES (2, 1, '2026-01-01', '2026-03-31', 10);
 INSERT INTO salesmgmt.quota (rep_id, period_start, period_end, amount) VALUES (2, '2026-03-31', '2026-01-01', 10);
-INSERT INTO salesmgmt.sales_task (rep_id, title, status) VALUES (2, 'Call Dee', 'done');
+INSERT INTO salesmgmt.sales_task (rep_id, title, status, completed_at) VALUES (2, 'Call Dee', 'open', now());
 INSERT INTO salesmgmt.rep (name, email) VALUES ('No Mail', 'not-an-email');
 
 \set VERBOSITY default

@@ -61,7 +61,7 @@ SELECT * FROM salesmgmt.run_follow_up_rules('2999-01-01');
 \set VERBOSITY terse
 INSERT INTO salesmgmt.follow_up_rule (name, condition, remind_after_days) VALUES ('x', '{"colour": "red"}', 3);
 INSERT INTO salesmgmt.follow_up_rule (name, subject, condition, remind_after_days) VALUES ('x', 'account', '{"amount": 5}', 3);
-INSERT INTO salesmgmt.follow_up_rule (name, subject, remind_after_days) VALUES ('x', 'lead', 3);
+INSERT INTO salesmgmt.follow_up_rule (name, subject, remind_after_days) VALUES ('x', 'opportunity', 3);
 INSERT INTO salesmgmt.follow_up_rule (name, remind_after_days) VALUES ('x', -1);
 INSERT INTO salesmgmt.follow_up_rule (name, remind_after_days, reassign_after_days) VALUES ('x', 3, 3);
 INSERT INTO salesmgmt.follow_up_rule (name, remind_after_days, reassign_to) VALUES ('x', 3, 'rep');

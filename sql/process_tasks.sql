@@ -102,7 +102,7 @@ UPDATE salesmgmt.sales_task SET stage_id = 1 WHERE deal_id = 2 AND stage_id = 3 
 UPDATE salesmgmt.sales_task SET status = 'cancelled' WHERE deal_id = 2 AND stage_id = 3 AND NOT required;
 SELECT item, title, required, status, blocks_forward_move FROM salesmgmt.deal_checklist(2);
 SELECT salesmgmt.move_deal(2, 'Won');
-UPDATE salesmgmt.sales_task SET status = 'done', completed_at = now() WHERE deal_id = 2 AND stage_id = 3 AND required;
+UPDATE salesmgmt.sales_task SET status = 'done' WHERE deal_id = 2 AND stage_id = 3 AND required;
 SELECT deal_id, stage_id FROM salesmgmt.move_deal(2, 'Won');
 -- a deal the rep cannot see does not exist for them
 SELECT * FROM salesmgmt.deal_checklist(3);

@@ -76,6 +76,7 @@ CREATE TABLE salesmgmt.lead (
     converted_deal_id   bigint REFERENCES salesmgmt.deal (deal_id),
     extra               jsonb NOT NULL DEFAULT '{}'
                         CONSTRAINT lead_extra_is_object CHECK (jsonb_typeof(extra) = 'object'),
+    next_follow_up      date,
     CONSTRAINT lead_disqualified_has_reason
         CHECK (status <> 'disqualified' OR disqualify_reason IS NOT NULL),
     CONSTRAINT lead_converted_has_account
@@ -113,6 +114,7 @@ COMMENT ON COLUMN salesmgmt.lead.converted_account_id IS 'Account the lead conve
 COMMENT ON COLUMN salesmgmt.lead.converted_contact_id IS 'Contact the lead converted into.';
 COMMENT ON COLUMN salesmgmt.lead.converted_deal_id IS 'Deal opened by the conversion, if any.';
 COMMENT ON COLUMN salesmgmt.lead.extra IS 'Custom fields as a JSON object (rules match them as {"extra": {...}}).';
+COMMENT ON COLUMN salesmgmt.lead.next_follow_up IS 'When the owner plans to follow up next; follow-up rules on leads with trigger_on = overdue act once it has passed (salesmgmt.follow_up_rule).';
 
 -- activity and sales_task (0.1.0 tables) gained lead_id in core.sql and
 -- the upgrade delta; its reference and index need the lead table
@@ -330,24 +332,18 @@ COMMENT ON FUNCTION salesmgmt.rep_may_claim(bigint, bigint) IS 'True when the ac
 
 -- Per-row policy predicate for leads: owned leads by their owner's
 -- visibility, unowned pool leads to those who may claim them (managers:
--- any rep they see may), unrouted leads to admins.
+-- any rep they see may), unrouted leads to admins.  In C over the cached
+-- organisation, with the pools' claimers cached per backend
+-- (src/lead_visible.c), like deal_visible; not STRICT (a waiting lead has
+-- no owner).  The pools' teams tell every backend when they change.
 CREATE FUNCTION salesmgmt.lead_visible(p_owner_rep_id bigint, p_pool_id bigint)
 RETURNS boolean
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE') THEN
-        RETURN true;
-    ELSIF p_owner_rep_id IS NOT NULL THEN
-        RETURN coalesce(salesmgmt.rep_visible(p_owner_rep_id), false);
-    ELSIF p_pool_id IS NULL THEN
-        RETURN false;
-    END IF;
-    RETURN EXISTS (SELECT 1 FROM salesmgmt.visible_rep_ids() v(rep_id)
-                    WHERE salesmgmt.rep_may_claim(p_pool_id, v.rep_id));
-END
-$$;
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_lead_visible';
+CREATE TRIGGER lead_pool_team_org_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON salesmgmt.lead_pool_team
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._org_invalidate();
+COMMENT ON TRIGGER lead_pool_team_org_invalidate ON salesmgmt.lead_pool_team IS 'Row-level security cache: which teams may claim from which pool changed (salesmgmt.lead_visible).';
 COMMENT ON FUNCTION salesmgmt.lead_visible(bigint, bigint) IS 'Per-row policy predicate: true when the current role sees a lead with this owner and pool (admins all; owned leads when the owner is visible; unowned pool leads when a visible rep may claim from the pool).';
 
 CREATE FUNCTION salesmgmt._lead_for_update(p_lead_id bigint)
@@ -732,10 +728,10 @@ COMMENT ON POLICY read_all ON salesmgmt.rep_capacity IS 'Every role reads the ro
 -- managers their trees' (per-row predicates, no sub-selects)
 GRANT SELECT ON salesmgmt.lead TO salesmgmt_manager, salesmgmt_rep;
 GRANT INSERT (name, company, email, phone, source, industry, region, company_size, status,
-              disqualify_reason, owner_rep_id, pool_id, extra)
+              disqualify_reason, owner_rep_id, pool_id, extra, next_follow_up)
     ON salesmgmt.lead TO salesmgmt_manager, salesmgmt_rep;
 GRANT UPDATE (name, company, email, phone, source, industry, region, company_size, status,
-              disqualify_reason, owner_rep_id, extra)
+              disqualify_reason, owner_rep_id, extra, next_follow_up)
     ON salesmgmt.lead TO salesmgmt_manager, salesmgmt_rep;
 -- the lead a communication record or task is about (column grants: reps
 -- and managers write named columns only, src/security.sql)

@@ -362,7 +362,7 @@ sm_raise_open_tasks(HeapTuple tup, TupleDesc td, int col, int64 deal_id,
 					ntasks == 1 ? "" : "s", from ? from->name : "?",
 					ntasks == 1 ? "is" : "are"),
 			 errdetail("Open required tasks: %s.", list),
-			 errhint("Complete them first (UPDATE salesmgmt.sales_task SET status = 'done', completed_at = now() WHERE task_id IN (%s)); salesmgmt.deal_checklist(" INT64_FORMAT ") lists them. A move back or to a lost stage is allowed.",
+			 errhint("Complete them first (UPDATE salesmgmt.sales_task SET status = 'done' WHERE task_id IN (%s)); salesmgmt.deal_checklist(" INT64_FORMAT ") lists them. A move back or to a lost stage is allowed.",
 					 ids, deal_id)));
 }
 

@@ -1,7 +1,8 @@
 -- process_followup.sql: follow-up discipline (issue 16).  Deals carry a
 -- next step and its due date, accounts a next follow-up date (core.sql);
 -- follow-up rules remind the owner, then escalate to the manager, then
--- reassign, for deals and accounts that went quiet.
+-- reassign, for deals, accounts and leads that went quiet (a lead goes
+-- back to its pool or through the assignment rules).
 -- run_follow_up_rules() is a plain idempotent function that the DBA
 -- schedules with pg_cron.  New in 0.2.0.  See docs/process.md.
 
@@ -10,7 +11,7 @@ CREATE TABLE salesmgmt.follow_up_rule (
     name                text NOT NULL
                         CONSTRAINT follow_up_rule_name_not_blank CHECK (btrim(name) <> ''),
     subject             text NOT NULL DEFAULT 'deal'
-                        CONSTRAINT follow_up_rule_subject_valid CHECK (subject IN ('deal', 'account')),
+                        CONSTRAINT follow_up_rule_subject_valid CHECK (subject IN ('deal', 'account', 'lead')),
     condition           jsonb NOT NULL DEFAULT '{}',
     trigger_on          text NOT NULL DEFAULT 'no_activity'
                         CONSTRAINT follow_up_rule_trigger_valid CHECK (trigger_on IN ('no_activity', 'overdue')),
@@ -21,26 +22,27 @@ CREATE TABLE salesmgmt.follow_up_rule (
     reassign_after_days integer
                         CONSTRAINT follow_up_rule_reassign_range CHECK (reassign_after_days BETWEEN 0 AND 3650),
     reassign_to         text NOT NULL DEFAULT 'manager'
-                        CONSTRAINT follow_up_rule_reassign_to_valid CHECK (reassign_to IN ('manager', 'rep')),
+                        CONSTRAINT follow_up_rule_reassign_to_valid CHECK (reassign_to IN ('manager', 'rep', 'pool', 'rules')),
     reassign_rep_id     bigint REFERENCES salesmgmt.rep (rep_id),
     active              boolean NOT NULL DEFAULT true,
     created_at          timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT follow_up_rule_name_unique UNIQUE (name),
     CONSTRAINT follow_up_rule_reassign_after_escalate
         CHECK (reassign_after_days IS NULL OR escalate_after_days IS NOT NULL),
-    CONSTRAINT follow_up_rule_rep_when_rep CHECK ((reassign_to = 'rep') = (reassign_rep_id IS NOT NULL))
+    CONSTRAINT follow_up_rule_rep_when_rep CHECK ((reassign_to = 'rep') = (reassign_rep_id IS NOT NULL)),
+    CONSTRAINT follow_up_rule_pool_rules_for_leads CHECK (reassign_to IN ('manager', 'rep') OR subject = 'lead')
 );
 CREATE INDEX ON salesmgmt.follow_up_rule (reassign_rep_id);
-COMMENT ON TABLE salesmgmt.follow_up_rule IS 'Follow-up discipline: for open deals or accounts matching condition that went quiet (no activity for remind_after_days, or past next_step_due / next_follow_up), remind the owner (a task), then escalate to the owner''s manager (a task and a followup.escalated event), then reassign. Run by salesmgmt.run_follow_up_rules.';
+COMMENT ON TABLE salesmgmt.follow_up_rule IS 'Follow-up discipline: for open deals, accounts or open owned leads matching condition that went quiet (no activity for remind_after_days, or past next_step_due / next_follow_up), remind the owner (a task), then escalate to the owner''s manager (a task and a followup.escalated event), then reassign. Run by salesmgmt.run_follow_up_rules.';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.rule_id IS 'Identity of the rule.';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.name IS 'Unique name, used in task titles.';
-COMMENT ON COLUMN salesmgmt.follow_up_rule.subject IS 'deal (open deals) or account.';
+COMMENT ON COLUMN salesmgmt.follow_up_rule.subject IS 'deal (open deals), account, or lead (owned leads that are new, working, nurturing or qualified).';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.condition IS 'Condition on the deal or account row in the rule language (docs/rules.md); {} for all. Validated when written (22023).';
-COMMENT ON COLUMN salesmgmt.follow_up_rule.trigger_on IS 'no_activity: quiet since the last activity (or creation) for remind_after_days; overdue: next_step_due (deals) or next_follow_up (accounts) passed remind_after_days ago.';
+COMMENT ON COLUMN salesmgmt.follow_up_rule.trigger_on IS 'no_activity: quiet since the last activity (or creation; for a lead, or its assignment to the current owner) for remind_after_days; overdue: next_step_due (deals) or next_follow_up (accounts, leads) passed remind_after_days ago.';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.remind_after_days IS 'Days quiet (or overdue) before the owner gets a reminder task.';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.escalate_after_days IS 'Days after the reminder, still quiet, before the manager gets a task and followup.escalated is emitted; null: never.';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.reassign_after_days IS 'Days after the escalation, still quiet, before the deal or account is reassigned; null: never.';
-COMMENT ON COLUMN salesmgmt.follow_up_rule.reassign_to IS 'manager (the owner''s manager, salesmgmt._rep_manager) or rep (reassign_rep_id, e.g. a pool rep).';
+COMMENT ON COLUMN salesmgmt.follow_up_rule.reassign_to IS 'manager (the owner''s manager, salesmgmt._rep_manager), rep (reassign_rep_id, e.g. a pool rep); for leads also pool (back to the lead''s pool, unowned; a lead without a pool goes through the rules) or rules (routed again by salesmgmt.assign).';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.reassign_rep_id IS 'Rep that receives reassigned items (reassign_to = rep).';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.active IS 'False to suspend the rule.';
 COMMENT ON COLUMN salesmgmt.follow_up_rule.created_at IS 'When the rule was created.';
@@ -50,7 +52,10 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM salesmgmt.rule_validate(NEW.condition, ('salesmgmt.' || NEW.subject)::regclass);
+    -- an unknown subject is left to the check constraint (23514)
+    IF NEW.subject IN ('deal', 'account', 'lead') THEN
+        PERFORM salesmgmt.rule_validate(NEW.condition, ('salesmgmt.' || NEW.subject)::regclass);
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -75,12 +80,12 @@ CREATE TABLE salesmgmt.follow_up_action (
 CREATE INDEX ON salesmgmt.follow_up_action (subject, subject_id);
 COMMENT ON TABLE salesmgmt.follow_up_action IS 'What salesmgmt.run_follow_up_rules did: per rule, item and quiet episode one remind, one escalate and one reassign at most (a new activity starts a new episode).';
 COMMENT ON COLUMN salesmgmt.follow_up_action.rule_id IS 'Rule that acted.';
-COMMENT ON COLUMN salesmgmt.follow_up_action.subject IS 'deal or account.';
-COMMENT ON COLUMN salesmgmt.follow_up_action.subject_id IS 'Id of the deal or account.';
+COMMENT ON COLUMN salesmgmt.follow_up_action.subject IS 'deal, account or lead.';
+COMMENT ON COLUMN salesmgmt.follow_up_action.subject_id IS 'Id of the deal, account or lead.';
 COMMENT ON COLUMN salesmgmt.follow_up_action.action IS 'remind, escalate or reassign.';
 COMMENT ON COLUMN salesmgmt.follow_up_action.quiet_since IS 'When the item went quiet (last activity, creation or due date): identifies the episode.';
 COMMENT ON COLUMN salesmgmt.follow_up_action.acted_at IS 'The as-of time of the run that acted.';
-COMMENT ON COLUMN salesmgmt.follow_up_action.rep_id IS 'Rep who got the task (remind, escalate) or the item (reassign).';
+COMMENT ON COLUMN salesmgmt.follow_up_action.rep_id IS 'Rep who got the task (remind, escalate) or the item (reassign; null when a lead went back to its pool).';
 COMMENT ON COLUMN salesmgmt.follow_up_action.task_id IS 'Task created (remind, escalate).';
 
 -- The quiet items of a rule as of a time: id, owner, since when quiet.
@@ -104,6 +109,23 @@ BEGIN
          WHERE q.since IS NOT NULL
            AND q.since <= p_as_of - make_interval(days => p_rule.remind_after_days)
            AND salesmgmt.rule_matches_row(p_rule.condition, d);
+    ELSIF p_rule.subject = 'lead' THEN
+        -- quiet since the last activity, or since the current owner got it
+        RETURN QUERY
+        SELECT l.lead_id, l.owner_rep_id,
+               l.name || coalesce(' (' || l.company || ')', ''), NULL::bigint, q.since
+          FROM salesmgmt.lead l
+          LEFT JOIN LATERAL (SELECT max(a.occurred_at) AS last FROM salesmgmt.activity a
+                              WHERE a.lead_id = l.lead_id AND a.occurred_at <= p_as_of
+                                AND p_rule.trigger_on = 'no_activity') la ON true
+          CROSS JOIN LATERAL (SELECT CASE p_rule.trigger_on
+                                         WHEN 'overdue' THEN l.next_follow_up::timestamptz
+                                         ELSE greatest(la.last, l.assigned_at, l.created_at) END AS since) q
+         WHERE l.owner_rep_id IS NOT NULL
+           AND l.status IN ('new', 'working', 'nurturing', 'qualified')
+           AND q.since IS NOT NULL
+           AND q.since <= p_as_of - make_interval(days => p_rule.remind_after_days)
+           AND salesmgmt.rule_matches_row(p_rule.condition, l);
     ELSE
         RETURN QUERY
         SELECT c.account_id, c.owner_rep_id, c.name, c.account_id, q.since
@@ -121,6 +143,54 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION salesmgmt._follow_up_quiet(salesmgmt.follow_up_rule, timestamptz) IS 'Internal: the items a follow-up rule finds quiet as of a time, with when they went quiet.';
+
+-- Reassigns the leads of pg_temp.sm_follow_up_reassign for a rule: to a
+-- rep (manager, rep), back to the lead's pool (pool; logged and emitted as
+-- a reclaim, like reclaim_idle_leads), or through the assignment rules
+-- (rules, and pool for a lead without one: salesmgmt.assign logs and
+-- emits lead.assigned).  new_owner ends as the rep who got the lead (null:
+-- back in a pool, or no rule matched).
+CREATE FUNCTION salesmgmt._follow_up_reassign_leads(p_rule salesmgmt.follow_up_rule)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_lead salesmgmt.lead;
+    v_item record;
+BEGIN
+    FOR v_item IN SELECT x.subject_id, x.new_owner FROM pg_temp.sm_follow_up_reassign x ORDER BY x.subject_id LOOP
+        SELECT l.* INTO v_lead FROM salesmgmt.lead l WHERE l.lead_id = v_item.subject_id FOR UPDATE;
+        IF p_rule.reassign_to IN ('manager', 'rep') THEN
+            CONTINUE WHEN v_lead.owner_rep_id = v_item.new_owner;
+            UPDATE salesmgmt.lead l SET owner_rep_id = v_item.new_owner, assigned_at = pg_catalog.now()
+             WHERE l.lead_id = v_lead.lead_id;
+            INSERT INTO salesmgmt.lead_history (lead_id, kind, rep_id, pool_id, reason)
+            VALUES (v_lead.lead_id, 'assigned', v_item.new_owner, v_lead.pool_id,
+                    pg_catalog.format('follow-up rule "%s"', p_rule.name));
+            PERFORM salesmgmt.emit_event('lead.assigned', 'lead', v_lead.lead_id,
+                pg_catalog.jsonb_build_object('lead_id', v_lead.lead_id, 'owner_rep_id', v_item.new_owner,
+                                              'pool_id', v_lead.pool_id, 'via', 'assign'));
+        ELSIF p_rule.reassign_to = 'pool' AND v_lead.pool_id IS NOT NULL THEN
+            UPDATE salesmgmt.lead l SET owner_rep_id = NULL, assigned_at = NULL WHERE l.lead_id = v_lead.lead_id;
+            INSERT INTO salesmgmt.lead_history (lead_id, kind, rep_id, pool_id, reason)
+            VALUES (v_lead.lead_id, 'reclaimed', v_lead.owner_rep_id, v_lead.pool_id,
+                    pg_catalog.format('follow-up rule "%s"', p_rule.name));
+            PERFORM salesmgmt.emit_event('lead.reclaimed', 'lead', v_lead.lead_id,
+                pg_catalog.jsonb_build_object('lead_id', v_lead.lead_id, 'rep_id', v_lead.owner_rep_id,
+                                              'pool_id', v_lead.pool_id,
+                                              'idle_days', p_rule.remind_after_days
+                                                           + coalesce(p_rule.escalate_after_days, 0)
+                                                           + p_rule.reassign_after_days));
+            UPDATE pg_temp.sm_follow_up_reassign x SET new_owner = NULL WHERE x.subject_id = v_lead.lead_id;
+        ELSE
+            UPDATE pg_temp.sm_follow_up_reassign x SET new_owner = salesmgmt.assign('lead', v_lead.lead_id)
+             WHERE x.subject_id = v_lead.lead_id;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt._follow_up_reassign_leads(salesmgmt.follow_up_rule) IS 'Internal (run_follow_up_rules): reassigns a rule''s quiet leads to a rep, back to their pool (lead.reclaimed) or through the assignment rules (salesmgmt.assign), with the lead''s history and events.';
 
 CREATE FUNCTION salesmgmt.run_follow_up_rules(p_as_of timestamptz DEFAULT now())
 RETURNS TABLE (rule_id bigint, action text, items integer)
@@ -163,13 +233,14 @@ BEGIN
                                   AND f.subject_id = q.subject_id AND f.quiet_since = q.quiet_since
                                   AND f.action = 'remind')
         ), task AS (
-            INSERT INTO salesmgmt.sales_task (rep_id, account_id, deal_id, title, description, due_date)
+            INSERT INTO salesmgmt.sales_task (rep_id, account_id, deal_id, lead_id, title, description, due_date)
             SELECT t.owner_rep_id, t.account_id, CASE WHEN v_rule.subject = 'deal' THEN t.subject_id END,
+                   CASE WHEN v_rule.subject = 'lead' THEN t.subject_id END,
                    pg_catalog.format('Follow up: %s', t.title),
                    pg_catalog.format('Rule "%s": quiet since %s.', v_rule.name, t.quiet_since),
                    p_as_of::date
               FROM todo t
-            RETURNING task_id, rep_id, coalesce(deal_id, account_id) AS subject_id
+            RETURNING task_id, rep_id, coalesce(deal_id, lead_id, account_id) AS subject_id
         )
         INSERT INTO salesmgmt.follow_up_action (rule_id, subject, subject_id, action, quiet_since, acted_at, rep_id, task_id)
         SELECT v_rule.rule_id, v_rule.subject, t.subject_id, 'remind', q.quiet_since, p_as_of, t.rep_id, t.task_id
@@ -195,9 +266,10 @@ BEGIN
                  ORDER BY q.subject_id
             LOOP
                 WITH task AS (
-                    INSERT INTO salesmgmt.sales_task (rep_id, assigned_by, account_id, deal_id, title, description, due_date)
+                    INSERT INTO salesmgmt.sales_task (rep_id, assigned_by, account_id, deal_id, lead_id, title, description, due_date)
                     VALUES (coalesce(v_item.manager, v_item.owner_rep_id), NULL, v_item.account_id,
                             CASE WHEN v_rule.subject = 'deal' THEN v_item.subject_id END,
+                            CASE WHEN v_rule.subject = 'lead' THEN v_item.subject_id END,
                             pg_catalog.format('Escalated: %s', v_item.title),
                             pg_catalog.format('Rule "%s": rep %s has not followed up since %s.', v_rule.name,
                                               v_item.owner_rep_id, v_item.quiet_since),
@@ -226,7 +298,7 @@ BEGIN
             INSERT INTO pg_temp.sm_follow_up_reassign
             SELECT q.subject_id, q.quiet_since,
                    CASE v_rule.reassign_to WHEN 'rep' THEN v_rule.reassign_rep_id
-                                           ELSE salesmgmt._rep_manager(q.owner_rep_id) END
+                                           WHEN 'manager' THEN salesmgmt._rep_manager(q.owner_rep_id) END
               FROM pg_temp.sm_follow_up_quiet q
               JOIN salesmgmt.follow_up_action e
                 ON e.rule_id = v_rule.rule_id AND e.subject = v_rule.subject AND e.subject_id = q.subject_id
@@ -236,8 +308,11 @@ BEGIN
                                 WHERE f.rule_id = v_rule.rule_id AND f.subject = v_rule.subject
                                   AND f.subject_id = q.subject_id AND f.quiet_since = q.quiet_since
                                   AND f.action = 'reassign');
-            DELETE FROM pg_temp.sm_follow_up_reassign x WHERE x.new_owner IS NULL;
-            IF v_rule.subject = 'deal' THEN
+            DELETE FROM pg_temp.sm_follow_up_reassign x
+             WHERE x.new_owner IS NULL AND v_rule.reassign_to IN ('manager', 'rep');
+            IF v_rule.subject = 'lead' THEN
+                PERFORM salesmgmt._follow_up_reassign_leads(v_rule);
+            ELSIF v_rule.subject = 'deal' THEN
                 UPDATE salesmgmt.deal d SET owner_rep_id = x.new_owner
                   FROM pg_temp.sm_follow_up_reassign x
                  WHERE d.deal_id = x.subject_id AND d.owner_rep_id <> x.new_owner;
@@ -256,14 +331,14 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION salesmgmt.run_follow_up_rules(timestamptz) IS 'Runs every active follow-up rule as of a time (default now): reminds, escalates (emitting followup.escalated) and reassigns quiet items; one row per rule and action with the number of items acted on. Idempotent: a second run as of the same time does nothing. Schedule it with pg_cron (docs/process.md).';
+COMMENT ON FUNCTION salesmgmt.run_follow_up_rules(timestamptz) IS 'Runs every active follow-up rule as of a time (default now): reminds, escalates (emitting followup.escalated) and reassigns quiet deals, accounts and leads (a lead also back to its pool or through the assignment rules); one row per rule and action with the number of items acted on. Idempotent: a second run as of the same time does nothing. Schedule it with pg_cron (docs/process.md).';
 
 INSERT INTO salesmgmt.webhook_event_type (event_type, concern, description, data_schema) VALUES
     ('followup.escalated', 'process',
-     'A deal or account stayed quiet after a follow-up reminder; its owner''s manager got a task (salesmgmt.run_follow_up_rules).',
+     'A deal, account or lead stayed quiet after a follow-up reminder; its owner''s manager got a task (salesmgmt.run_follow_up_rules).',
      '{"type": "object", "required": ["rule_id", "subject", "subject_id", "owner_rep_id"],
        "properties": {"rule_id": {"type": "integer"}, "rule": {"type": "string"},
-                      "subject": {"type": "string", "enum": ["deal", "account"]}, "subject_id": {"type": "integer"},
+                      "subject": {"type": "string", "enum": ["deal", "account", "lead"]}, "subject_id": {"type": "integer"},
                       "owner_rep_id": {"type": "integer"}, "manager_rep_id": {"type": ["integer", "null"]},
                       "quiet_since": {"type": "string", "description": "When the item went quiet."}}}');
 

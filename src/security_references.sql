@@ -44,27 +44,27 @@ COMMENT ON TRIGGER feedback_references_visible ON salesmgmt.feedback IS 'A rep o
 -- (src/security.sql): a rep who set them could date a deal won, a task done
 -- or an account opened into whichever period a KPI or a contest counts.
 -- The defaults and the pipeline trigger set the deal's; a task's completion
--- time is set here when a rep or manager marks it done (admins, imports and
--- backfills still write their own).
+-- time is set here when it is marked done without one (always, for reps
+-- and managers, who cannot write it; admins, imports and backfills may
+-- still give their own) and cleared when a done task is reopened.
 CREATE FUNCTION salesmgmt._sales_task_completed_at() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NEW.status = 'done' THEN
-        NEW.completed_at := CASE WHEN TG_OP = 'UPDATE' AND OLD.status = 'done' THEN OLD.completed_at
-                                 ELSE pg_catalog.now() END;
-    ELSE
+    IF NEW.status = 'done' AND NEW.completed_at IS NULL THEN
+        NEW.completed_at := pg_catalog.now();
+    ELSIF NEW.status <> 'done' AND TG_OP = 'UPDATE' AND OLD.status = 'done'
+          AND NEW.completed_at IS NOT DISTINCT FROM OLD.completed_at THEN
         NEW.completed_at := NULL;
     END IF;
     RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION salesmgmt._sales_task_completed_at() IS 'Internal trigger: when a rep or manager marks a task done, completed_at is now() (kept while it stays done, cleared when it is reopened); they cannot write the column themselves.';
+COMMENT ON FUNCTION salesmgmt._sales_task_completed_at() IS 'Internal trigger: a task marked done without a completion time is completed now (reps and managers cannot write completed_at, so theirs always is); a done task reopened loses its completion time.';
 CREATE TRIGGER sales_task_completed_at
     BEFORE INSERT OR UPDATE OF status ON salesmgmt.sales_task
-    FOR EACH ROW WHEN (NOT pg_catalog.pg_has_role(current_user, 'salesmgmt_admin', 'USAGE'))
-    EXECUTE FUNCTION salesmgmt._sales_task_completed_at();
-COMMENT ON TRIGGER sales_task_completed_at ON salesmgmt.sales_task IS 'A task a rep or manager marks done is completed now: the server sets completed_at.';
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt._sales_task_completed_at();
+COMMENT ON TRIGGER sales_task_completed_at ON salesmgmt.sales_task IS 'The server sets completed_at when a task is marked done without one, and clears it when the task is reopened.';
 
 SELECT salesmgmt._apply_default_security();
