@@ -9,7 +9,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(48);
+SELECT plan(58);
 
 \ir ../sql/security_world.sql
 -- a second account of r4, for references that disagree
@@ -179,6 +179,50 @@ SELECT throws_ok($$INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, p
                  'SM071', NULL, 'nor can an admin: the rule holds for every writer');
 SELECT is((SELECT count(*)::int FROM salesmgmt.deal WHERE name IN ('Straight to won', 'Admin import')), 0,
           'nothing was written');
+
+-- ------------------------------------------------------------------------
+-- 5. lead_visible in C, with the pools' claimers cached and invalidated
+-- ------------------------------------------------------------------------
+
+SELECT is((SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+            WHERE p.oid = 'salesmgmt.lead_visible(bigint, bigint)'::regprocedure), 'c', 'lead_visible is C');
+SELECT is((SELECT proparallel FROM pg_proc WHERE oid = 'salesmgmt.lead_visible(bigint, bigint)'::regprocedure), 's',
+          'and parallel safe, like the other predicates');
+INSERT INTO salesmgmt.lead_pool (pool_id, name) VALUES (1, 'Mid pool'), (2, 'Leaf pool');
+INSERT INTO salesmgmt.lead_pool_team (pool_id, team_id) VALUES (1, 2), (2, 3);
+INSERT INTO salesmgmt.lead (lead_id, name, pool_id) VALUES (1, 'Waiting in Mid', 1), (2, 'Waiting in Leaf', 2);
+INSERT INTO salesmgmt.lead (lead_id, name, owner_rep_id) VALUES (3, 'Owned by r5', 5);
+SET ROLE sec_r4;
+SELECT is((SELECT array_agg(lead_id ORDER BY lead_id) FROM salesmgmt.lead), ARRAY[1, 2]::bigint[],
+          'r4 (Leaf, below Mid) sees the waiting leads of both pools, not r5''s lead');
+RESET ROLE;
+SET ROLE sec_r5;
+SELECT is((SELECT array_agg(lead_id ORDER BY lead_id) FROM salesmgmt.lead), ARRAY[1, 3]::bigint[],
+          'r5 (Mid) sees the Mid pool and its own lead, not the Leaf pool');
+RESET ROLE;
+SET ROLE sec_m3;
+SELECT is((SELECT array_agg(lead_id ORDER BY lead_id) FROM salesmgmt.lead), ARRAY[1, 2]::bigint[],
+          'm3 sees the pools its reps may claim from');
+RESET ROLE;
+SET ROLE sec_r8;
+SELECT is((SELECT count(*)::int FROM salesmgmt.lead), 0, 'r8 (another tree) sees none');
+RESET ROLE;
+INSERT INTO salesmgmt.lead_pool_team (pool_id, team_id) VALUES (2, 4);
+SET ROLE sec_r8;
+SELECT is((SELECT array_agg(lead_id) FROM salesmgmt.lead), ARRAY[2]::bigint[],
+          'once its team may claim from the Leaf pool, r8 sees its lead (the cache was told)');
+RESET ROLE;
+UPDATE salesmgmt.rep SET active = false WHERE rep_id = 4;
+SET ROLE sec_r4;
+SELECT is((SELECT count(*)::int FROM salesmgmt.lead), 0, 'an inactive r4 sees no pool lead');
+RESET ROLE;
+UPDATE salesmgmt.rep SET active = true WHERE rep_id = 4;
+DELETE FROM salesmgmt.lead_pool_team WHERE team_id = 4;
+SET ROLE sec_r8;
+SELECT is((SELECT count(*)::int FROM salesmgmt.lead), 0, 'and once the link is gone, r8 sees none again');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM salesmgmt.lead WHERE salesmgmt.lead_visible(NULL, NULL)), 3,
+          'an admin (the superuser here) sees every lead, unrouted ones too');
 
 SELECT * FROM finish();
 ROLLBACK;
