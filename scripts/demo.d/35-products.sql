@@ -60,12 +60,42 @@ END
 $$;
 
 \echo
-\echo '-- A quote: a numbered snapshot of the lines, sent, accepted; the deal is won through the stage rules'
+\echo '-- A quote with a 25% discount: winning the deal needs a manager''s approval (docs/process.md)'
 \set QUIET on
 SELECT NOT EXISTS (SELECT 1 FROM salesmgmt.quote WHERE deal_id = :demo_deal) AS need_quote \gset
 \if :need_quote
+SET client_min_messages = warning;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_products_approver') THEN
+        CREATE ROLE demo_products_approver LOGIN IN ROLE salesmgmt_manager;
+    END IF;
+END
+$$;
+RESET client_min_messages;
+INSERT INTO salesmgmt.approval_rule (name, stage_id, condition, approver, approver_role)
+SELECT 'Demo: discounts of 20% or more', s.stage_id, '{"max_discount_pct": {">=": 20}}', 'role', 'salesmgmt_manager'
+  FROM salesmgmt.stage s WHERE s.pipeline_id = 1 AND s.outcome = 'won' ORDER BY s.position LIMIT 1;
 SELECT salesmgmt.send_quote(salesmgmt.create_quote(:demo_deal, 30)) \g /dev/null
+\set QUIET off
+DO $$
+BEGIN
+    PERFORM salesmgmt.accept_quote(max(quote_id), true) FROM salesmgmt.quote
+     WHERE deal_id = (SELECT deal_id FROM salesmgmt.deal WHERE name = 'Demo: platform roll-out');
+EXCEPTION WHEN SQLSTATE 'SM071' THEN
+    RAISE NOTICE 'SM071: %', SQLERRM;
+END
+$$;
+\echo '-- The rep asks; a manager approves; the quote is accepted and the deal won through the stage rules'
+SELECT salesmgmt.request_approval(:demo_deal, s.name, 'Reference customer: 25% on analytics') AS demo_request
+  FROM salesmgmt.stage s WHERE s.pipeline_id = 1 AND s.outcome = 'won' ORDER BY s.position LIMIT 1 \gset
+SET ROLE demo_products_approver;
+SELECT request_id, status FROM salesmgmt.approve(:demo_request, 'Approved: reference customer');
+RESET ROLE;
+\set QUIET on
 SELECT salesmgmt.accept_quote(max(quote_id), true) FROM salesmgmt.quote WHERE deal_id = :demo_deal \g /dev/null
+-- the rule was for this tour: later sections move deals freely
+UPDATE salesmgmt.approval_rule SET active = false WHERE name = 'Demo: discounts of 20% or more';
 \endif
 \set QUIET off
 SELECT regexp_replace(q.number, '^Q-[0-9]{4}-', 'Q-YYYY-') AS number, q.version, q.status, q.subtotal,

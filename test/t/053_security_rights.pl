@@ -98,6 +98,7 @@ my %probe = (
 	'feedback select' => 'SELECT count(*) FROM salesmgmt.feedback WHERE rep_id = %X%',
 	'feedback insert' => q{INSERT INTO salesmgmt.feedback (source, rep_id, category, sentiment, body)
 	                       VALUES ('rep', %X%, 'probe', 'neutral', 'probe')},
+	'create_quote execute' => 'SELECT count(*) FROM salesmgmt.create_quote(10 * %X% + 2)',
 );
 
 # the login of each role, its rep, and the subjects it is tried on
@@ -151,6 +152,11 @@ $node->safe_psql('rights', q{
 	SELECT r, 'award', 'Rookie', 1 FROM generate_series(2, 8) r;
 	INSERT INTO salesmgmt.feedback (source, rep_id, category, sentiment, body)
 	SELECT 'rep', r, 'product', 'neutral', 'More demos' FROM generate_series(1, 8) r;
+	-- a product line on each rep's second deal, to quote
+	INSERT INTO salesmgmt.product (product_id, sku, name, family) VALUES (1, 'SEAT', 'Seat', 'CRM');
+	INSERT INTO salesmgmt.price_book (price_book_id, name, currency, is_default) VALUES (1, 'List USD', 'USD', true);
+	INSERT INTO salesmgmt.price_book_entry (price_book_id, product_id, unit_price) VALUES (1, 1, 100);
+	INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) SELECT 10 * r + 2, 1, 1 FROM generate_series(1, 8) r;
 });
 
 # One probe: as the role, in a subtransaction rolled back by raising ZZ999
