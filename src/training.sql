@@ -117,7 +117,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION salesmgmt.training_needs_for(bigint, date, date) IS 'The training needs found in the scorecards of a scheme and period (see the view salesmgmt.training_needs, which applies it to each scheme''s latest period), ranked per rep; computed over the scorecards and enrollments the caller sees.';
 
-CREATE VIEW salesmgmt.training_needs WITH (security_invoker = true) AS
+CREATE VIEW salesmgmt.training_needs AS
 SELECT n.*
   FROM salesmgmt.kpi_scheme k
   CROSS JOIN LATERAL (SELECT l.period_start, l.period_end
@@ -281,7 +281,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION salesmgmt.record_training_effect(bigint, integer) IS 'Computes salesmgmt.training_effect for a course and stores it in salesmgmt.training_effect_estimate (replacing the earlier estimate of the same window), for salesmgmt.training_summary; returns the stored rows.';
 
-CREATE VIEW salesmgmt.training_summary WITH (security_invoker = true) AS
+CREATE VIEW salesmgmt.training_summary AS
 SELECT c.course_id,
        c.name AS course_name,
        count(e.rep_id) AS enrolled,
@@ -366,7 +366,7 @@ COMMENT ON POLICY activity_coaching_insert ON salesmgmt.activity IS 'Managers re
 GRANT EXECUTE ON FUNCTION salesmgmt.training_needs_for(bigint, date, date)
     TO salesmgmt_manager, salesmgmt_rep, salesmgmt_analyst;
 GRANT EXECUTE ON FUNCTION salesmgmt.plan_training(bigint, date, date, integer)
-    TO salesmgmt_manager, salesmgmt_rep;
+    TO salesmgmt_manager;
 GRANT EXECUTE ON FUNCTION salesmgmt.training_effect(bigint, integer)
     TO salesmgmt_manager, salesmgmt_rep, salesmgmt_analyst;
 
