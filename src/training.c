@@ -410,7 +410,7 @@ tr_estimate(TrRun *run, uint64 seed, Datum *values, bool *nulls)
 	else if (npeers == 0)
 		reason = pstrdup("no peers: every rep with data of the metric enrolled in the course");
 	else if (n < TR_MIN_REPS)
-		reason = psprintf("%d reps completed the course with data in both windows; at least %d are needed",
+		reason = psprintf("completers with data in both windows: %d, fewer than the %d needed",
 						  n, TR_MIN_REPS);
 	if (reason != NULL)
 	{

@@ -50,7 +50,7 @@ note "Compliance Refresher: $reps0 reps, estimate $est0, 95% interval [$lo0, $hi
 cmp_ok($reps0, '>=', 20, 'the null course has its completers');
 ok($lo0 <= 0 && 0 <= $hi0, 'no effect is found where none was planted: the interval includes zero');
 
-is(join('|', effect('Negotiation Mastery', 90)), join('|', $reps, $est, $lo, $hi, ''),
+is(join('|', (effect('Negotiation Mastery', 90))[0 .. 3]), join('|', $reps, $est, $lo, $hi),
 	'the same data give the same interval (seeded bootstrap)');
 
 foreach my $window (30, 90, 120)
@@ -75,7 +75,7 @@ my ($r1, $e1, $l1, $h1, $why) = split /\|/, $node->safe_psql('src', q{
 	SELECT e.reps, coalesce(e.estimate::text, 'null'), e.ci_low, e.ci_high, e.reason
 	  FROM salesmgmt.training_course c, salesmgmt.training_effect(c.course_id) e WHERE c.name = 'Few takers'});
 is($e1, 'null', 'three completers give no estimate');
-like($why, qr/at least 5 are needed/, 'and say why');
+like($why, qr/: 3, fewer than the 5 needed/, 'and say why');
 
 # the summary shows the stored estimate
 $node->safe_psql('src', q{SELECT count(*) FROM salesmgmt.training_course c, salesmgmt.record_training_effect(c.course_id) r});
