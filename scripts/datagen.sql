@@ -395,13 +395,13 @@ SELECT (SELECT count(*) FROM salesmgmt.team) AS teams, (SELECT count(*) FROM sal
 \if :training
 \o /dev/null
 INSERT INTO salesmgmt.kpi (code, name, metric, target, unit)
-VALUES ('win_rate', 'Win rate', 'win_rate', 40, '%');
+VALUES ('close_rate', 'Close rate', 'win_rate', 40, '%');
 INSERT INTO salesmgmt.training_course (name, topic, hours, valid_days, description)
 VALUES ('Negotiation Mastery', 'negotiation', 16, 365, 'Closing techniques; the data set plants a +20 point win-rate effect.'),
        ('Compliance Refresher', 'compliance', 4, NULL, 'Rules of the trade; no effect on results.');
 INSERT INTO salesmgmt.training_course_kpi (course_id, kpi_id)
 SELECT c.course_id, k.kpi_id FROM salesmgmt.training_course c, salesmgmt.kpi k
- WHERE c.name IN ('Negotiation Mastery', 'Compliance Refresher') AND k.code = 'win_rate';
+ WHERE c.name IN ('Negotiation Mastery', 'Compliance Refresher') AND k.code = 'close_rate';
 INSERT INTO salesmgmt.training_enrollment (rep_id, course_id, status, score, enrolled_at, due_date, completed_at)
 SELECT r.rep_id, c.course_id, 'completed', 80 + r.rep_id % 20,
        (done - 10) + time '09:00', done, done + time '17:00'

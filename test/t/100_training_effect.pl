@@ -68,7 +68,7 @@ foreach my $window (30, 90, 120)
 my ($r1, $e1, $l1, $h1, $why) = split /\|/, $node->safe_psql('src', q{
 	INSERT INTO salesmgmt.training_course (name, hours) VALUES ('Few takers', 2);
 	INSERT INTO salesmgmt.training_course_kpi SELECT c.course_id, k.kpi_id FROM salesmgmt.training_course c, salesmgmt.kpi k
-	 WHERE c.name = 'Few takers' AND k.code = 'win_rate';
+	 WHERE c.name = 'Few takers' AND k.code = 'close_rate';
 	INSERT INTO salesmgmt.training_enrollment (rep_id, course_id, status, enrolled_at, completed_at)
 	SELECT r, c.course_id, 'completed', '2025-12-01', '2025-12-02' FROM salesmgmt.training_course c, generate_series(6, 8) r
 	 WHERE c.name = 'Few takers';
@@ -82,7 +82,7 @@ $node->safe_psql('src', q{SELECT count(*) FROM salesmgmt.training_course c, sale
 is($node->safe_psql('src', q{
 	SELECT completed, effect_kpi, effect_estimate, effect_reason IS NULL
 	  FROM salesmgmt.training_summary WHERE course_name = 'Negotiation Mastery'}),
-	"23|win_rate|$est|t", 'training_summary shows the completions and the latest estimate');
+	"23|close_rate|$est|t", 'training_summary shows the completions and the latest estimate');
 
 $node->stop;
 done_testing();
