@@ -386,8 +386,9 @@ SELECT (SELECT count(*) FROM salesmgmt.team) AS teams, (SELECT count(*) FROM sal
 --       turned into won ones, round(20% of the rep's closed deals there), so
 --       the rep's win rate rises by 20 points: the planted effect
 --       (test/t/100_training_effect.pl finds it);
---   rep_id % 4 = 2: completed "Compliance Refresher" in the same days, with
---       no effect.
+--   rep_id % 4 = 2: completed "Compliance Refresher" 330-359 days before the
+--       anchor, with no effect (its windows end before the first planted
+--       flip: the planted course's completers are among its peers).
 -- The deals are flipped with the triggers off (session_replication_role)
 -- and their last stage history row follows, so no random() is drawn and
 -- the data set is otherwise the same.
@@ -407,7 +408,7 @@ SELECT r.rep_id, c.course_id, 'completed', 80 + r.rep_id % 20,
        (done - 10) + time '09:00', done, done + time '17:00'
   FROM salesmgmt.rep r
   CROSS JOIN g_param g
-  CROSS JOIN LATERAL (SELECT g.today - 150 - (r.rep_id % 30)::int AS done) d
+  CROSS JOIN LATERAL (SELECT g.today - CASE r.rep_id % 4 WHEN 1 THEN 150 ELSE 330 END - (r.rep_id % 30)::int AS done) d
   JOIN salesmgmt.training_course c
     ON c.name = CASE r.rep_id % 4 WHEN 1 THEN 'Negotiation Mastery' ELSE 'Compliance Refresher' END
  WHERE r.rep_id > 5 AND r.rep_id % 4 IN (1, 2);
