@@ -39,7 +39,8 @@ SQL_PARTS    = src/core.sql \
                src/process_followup.sql \
                src/process_plan.sql \
                src/process_approval.sql \
-               src/product.sql
+               src/product.sql \
+               src/training.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -55,6 +56,7 @@ UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/products.sql \
                 upgrade/0.1.0--0.2.0/process.sql \
                 upgrade/0.1.0--0.2.0/leads.sql \
+                upgrade/0.1.0--0.2.0/training.sql \
                 src/security_rls.sql \
                 src/security_rights.sql \
                 src/rules.sql \
@@ -66,7 +68,8 @@ UPGRADE_PARTS = src/security_org.sql \
                 src/process_followup.sql \
                 src/process_plan.sql \
                 src/process_approval.sql \
-                src/product.sql
+                src/product.sql \
+                src/training.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

@@ -377,3 +377,66 @@ SELECT (SELECT count(*) FROM salesmgmt.team) AS teams, (SELECT count(*) FROM sal
        (SELECT count(*) FROM salesmgmt.account) AS accounts, (SELECT count(*) FROM salesmgmt.deal) AS deals,
        (SELECT count(*) FROM salesmgmt.activity) AS activities, (SELECT count(*) FROM salesmgmt.payment) AS payments,
        (SELECT count(*) FROM salesmgmt.quota) AS quotas;
+
+-- =========================================================== training (issue 22)
+-- With -v training=1: a win-rate KPI and two courses aimed at it, taken by
+-- the squad reps as follows (everyone else never enrols: the peers):
+--   rep_id % 4 = 1: completed "Negotiation Mastery" 150-179 days before the
+--       anchor; in the 90 days after completing, lost deals (not split) are
+--       turned into won ones, round(20% of the rep's closed deals there), so
+--       the rep's win rate rises by 20 points: the planted effect
+--       (test/t/100_training_effect.pl finds it);
+--   rep_id % 4 = 2: completed "Compliance Refresher" 330-359 days before the
+--       anchor, with no effect (its windows end before the first planted
+--       flip: the planted course's completers are among its peers).
+-- The deals are flipped with the triggers off (session_replication_role)
+-- and their last stage history row follows, so no random() is drawn and
+-- the data set is otherwise the same.
+\if :{?training} \else \set training 0 \endif
+\if :training
+\o /dev/null
+INSERT INTO salesmgmt.kpi (code, name, metric, target, unit)
+VALUES ('close_rate', 'Close rate', 'win_rate', 40, '%');
+INSERT INTO salesmgmt.training_course (name, topic, hours, valid_days, description)
+VALUES ('Negotiation Mastery', 'negotiation', 16, 365, 'Closing techniques; the data set plants a +20 point win-rate effect.'),
+       ('Compliance Refresher', 'compliance', 4, NULL, 'Rules of the trade; no effect on results.');
+INSERT INTO salesmgmt.training_course_kpi (course_id, kpi_id)
+SELECT c.course_id, k.kpi_id FROM salesmgmt.training_course c, salesmgmt.kpi k
+ WHERE c.name IN ('Negotiation Mastery', 'Compliance Refresher') AND k.code = 'close_rate';
+INSERT INTO salesmgmt.training_enrollment (rep_id, course_id, status, score, enrolled_at, due_date, completed_at)
+SELECT r.rep_id, c.course_id, 'completed', 80 + r.rep_id % 20,
+       (done - 10) + time '09:00', done, done + time '17:00'
+  FROM salesmgmt.rep r
+  CROSS JOIN g_param g
+  CROSS JOIN LATERAL (SELECT g.today - CASE r.rep_id % 4 WHEN 1 THEN 150 ELSE 330 END - (r.rep_id % 30)::int AS done) d
+  JOIN salesmgmt.training_course c
+    ON c.name = CASE r.rep_id % 4 WHEN 1 THEN 'Negotiation Mastery' ELSE 'Compliance Refresher' END
+ WHERE r.rep_id > 5 AND r.rep_id % 4 IN (1, 2);
+-- the planted effect: 20% of each completer's closed deals in the after
+-- window, taken from its lost deals without splits, become won
+CREATE TEMP TABLE g_flip AS
+SELECT x.deal_id
+  FROM (SELECT d.deal_id, st.outcome, e.rep_id,
+               row_number() OVER (PARTITION BY e.rep_id, st.outcome ORDER BY d.deal_id) AS k,
+               count(*) OVER (PARTITION BY e.rep_id) AS closed
+          FROM salesmgmt.training_enrollment e
+          JOIN salesmgmt.training_course c ON c.course_id = e.course_id AND c.name = 'Negotiation Mastery'
+          JOIN salesmgmt.deal d ON d.owner_rep_id = e.rep_id
+           AND d.closed_at >= e.completed_at::date::timestamptz
+           AND d.closed_at < (e.completed_at::date + 90)::timestamptz
+          JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome IN ('won', 'lost')
+         WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.deal_split sp WHERE sp.deal_id = d.deal_id)) x
+ WHERE x.outcome = 'lost' AND x.k <= round(0.20 * x.closed);
+SET session_replication_role = replica;
+UPDATE salesmgmt.deal d SET stage_id = CASE d.stage_id WHEN 6 THEN 5 ELSE 9 END
+  FROM g_flip f WHERE f.deal_id = d.deal_id;
+UPDATE salesmgmt.deal_stage_history h SET to_stage_id = d.stage_id, effective_probability = 1,
+       effective_category = 'closed', probability = 1, forecast_category = 'closed'
+  FROM g_flip f JOIN salesmgmt.deal d ON d.deal_id = f.deal_id
+ WHERE h.deal_id = f.deal_id
+   AND h.history_id = (SELECT max(h2.history_id) FROM salesmgmt.deal_stage_history h2 WHERE h2.deal_id = f.deal_id);
+RESET session_replication_role;
+\o
+SELECT (SELECT count(*) FROM salesmgmt.training_enrollment) AS training_completions,
+       (SELECT count(*) FROM g_flip) AS deals_turned_won;
+\endif

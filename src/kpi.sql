@@ -122,8 +122,13 @@ CREATE TABLE salesmgmt.training_course (
     required    boolean NOT NULL DEFAULT false,
     description text,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT training_course_name_unique UNIQUE (name)
+    CONSTRAINT training_course_name_unique UNIQUE (name),
+    prerequisite_course_id bigint REFERENCES salesmgmt.training_course (course_id),
+    valid_days  integer
+                CONSTRAINT training_course_valid_days_positive CHECK (valid_days > 0),
+    CONSTRAINT training_course_not_own_prerequisite CHECK (prerequisite_course_id <> course_id)
 );
+CREATE INDEX ON salesmgmt.training_course (prerequisite_course_id);
 COMMENT ON TABLE salesmgmt.training_course IS 'Training courses of the training plan; a required course is expected of every active rep from the day it is created.';
 COMMENT ON COLUMN salesmgmt.training_course.course_id IS 'Identity of the course.';
 COMMENT ON COLUMN salesmgmt.training_course.name IS 'Unique course name.';
@@ -132,6 +137,8 @@ COMMENT ON COLUMN salesmgmt.training_course.hours IS 'Length of the course in ho
 COMMENT ON COLUMN salesmgmt.training_course.required IS 'True when every active rep must complete the course; it then counts in every rep''s training_completion.';
 COMMENT ON COLUMN salesmgmt.training_course.description IS 'What the course teaches.';
 COMMENT ON COLUMN salesmgmt.training_course.created_at IS 'When the course was created; a required course counts from this moment.';
+COMMENT ON COLUMN salesmgmt.training_course.prerequisite_course_id IS 'Course a rep must have completed before this one is planned for them (salesmgmt.plan_training); null for none.';
+COMMENT ON COLUMN salesmgmt.training_course.valid_days IS 'Days a completion stays valid (a certification); after that the course is a need again (salesmgmt.training_needs, reason expired); null for a completion that never expires.';
 
 CREATE TABLE salesmgmt.training_enrollment (
     rep_id          bigint NOT NULL REFERENCES salesmgmt.rep (rep_id),

@@ -445,7 +445,7 @@ static const SourceQuery source_queries[] = {
 	kp_deal_row},
 	{SRC_ACTIVITIES,
 		"SELECT a.rep_id,"
-		"       count(*) FILTER (WHERE a.kind <> 'note'),"
+		"       count(*) FILTER (WHERE a.kind NOT IN ('note', 'coaching')),"
 		"       count(*) FILTER (WHERE a.kind IN ('meeting', 'visit', 'demo'))"
 		"  FROM salesmgmt.activity a"
 		" WHERE a.occurred_at >= $1::timestamptz AND a.occurred_at < ($2 + 1)::timestamptz"

@@ -227,3 +227,24 @@ HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.deal_line);
 SELECT salesmgmt.send_quote(salesmgmt.create_quote(max(l.deal_id))) FROM salesmgmt.deal_line l
 HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.quote) \g /dev/null
 \endif
+
+-- targeted training (0.2.0): a course's KPI, a threshold, a plan and a
+-- stored effect estimate
+SELECT to_regclass('salesmgmt.training_course_kpi') IS NOT NULL AS have_training \gset
+\if :have_training
+INSERT INTO salesmgmt.training_course_kpi (course_id, kpi_id)
+SELECT min(c.course_id), min(k.kpi_id) FROM salesmgmt.training_course c, salesmgmt.kpi k
+HAVING min(c.course_id) IS NOT NULL AND min(k.kpi_id) IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM salesmgmt.training_course_kpi);
+INSERT INTO salesmgmt.training_need_threshold (scheme_id, min_score)
+SELECT min(scheme_id), 70 FROM salesmgmt.kpi_scheme
+HAVING min(scheme_id) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM salesmgmt.training_need_threshold);
+INSERT INTO salesmgmt.training_plan_assignment (scheme_id, period_start, period_end, rep_id, course_id)
+SELECT (SELECT min(scheme_id) FROM salesmgmt.kpi_scheme), '2026-01-01', '2026-03-31',
+       (SELECT min(rep_id) FROM salesmgmt.rep), (SELECT min(course_id) FROM salesmgmt.training_course)
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.training_plan_assignment);
+INSERT INTO salesmgmt.training_effect_estimate (course_id, kpi_id, window_days, reps, peers, reason)
+SELECT min(course_id), min(kpi_id), 90, 0, 0, 'no rep completed the course 90 days or more ago'
+  FROM salesmgmt.training_course_kpi
+HAVING min(course_id) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM salesmgmt.training_effect_estimate);
+\endif

@@ -90,6 +90,7 @@ my %probe = (
 	'training_enrollment update' => q{UPDATE salesmgmt.training_enrollment
 	                                  SET status = 'completed', score = 90, completed_at = now()
 	                                  WHERE rep_id = %X% AND course_id = 1},
+	'training_plan_assignment select' => 'SELECT count(*) FROM salesmgmt.training_plan_assignment WHERE rep_id = %X%',
 	'recognition select' => 'SELECT count(*) FROM salesmgmt.recognition WHERE rep_id = %X%',
 	'recognition insert' => q{INSERT INTO salesmgmt.recognition (rep_id, kind, title, granted_by)
 	                          VALUES (%X%, 'badge', 'probe', %ME%)},
@@ -148,6 +149,8 @@ $node->safe_psql('rights', q{
 	INSERT INTO salesmgmt.forecast_adjustment (period_start, period_end, rep_id, category, amount, currency)
 	SELECT '2026-01-01', '2026-03-31', r, 'commit', 10, 'USD' FROM generate_series(1, 8) r;
 	INSERT INTO salesmgmt.training_enrollment (rep_id, course_id) SELECT r, 1 FROM generate_series(1, 8) r;
+	INSERT INTO salesmgmt.training_plan_assignment (scheme_id, period_start, period_end, rep_id, course_id)
+	SELECT 1, '2026-01-01', '2026-03-31', r, 1 FROM generate_series(1, 8) r;
 	INSERT INTO salesmgmt.recognition (rep_id, kind, title, granted_by)
 	SELECT r, 'award', 'Rookie', 1 FROM generate_series(2, 8) r;
 	INSERT INTO salesmgmt.feedback (source, rep_id, category, sentiment, body)
