@@ -67,7 +67,7 @@ PG_FUNCTION_INFO_V1(sm_account_mrr);
 	"        CASE WHEN s.status = 'active' THEN 'renewal' ELSE 'reactivation' END," \
 	"        s.quantity, s.mrr," \
 	"        CASE WHEN s.status = 'active'" \
-	"             THEN (w.term_end + make_interval(months => s.term_months))::date" \
+	"             THEN greatest((w.term_end + make_interval(months => s.term_months))::date, $2::date)" \
 	"             ELSE ($2::date + make_interval(months => s.term_months))::date - 1 END," \
 	"        'active', $1, 'renewal won'" \
 	" FROM won w JOIN salesmgmt.subscription s ON s.subscription_id = w.subscription_id" \
@@ -79,12 +79,13 @@ PG_FUNCTION_INFO_V1(sm_account_mrr);
 	" WHERE r.deal_id = $1 AND r.outcome = 'open'"
 
 /* the recurring lines of a deal, with the account's subscription of the
- * product in the deal's currency if it has an active one */
+ * product in the deal's currency if it has one active on the close date */
 #define SB_LINES_SQL \
 	"SELECT l.quantity, round(l.line_amount / l.term_months, 4), l.term_months," \
 	"       (SELECT s.subscription_id FROM salesmgmt.subscription s" \
 	"         WHERE s.account_id = d.account_id AND s.product_id = l.product_id" \
 	"           AND s.currency = d.currency AND s.status = 'active'" \
+	"           AND (s.end_date IS NULL OR s.end_date >= $2::date)" \
 	"         ORDER BY s.subscription_id LIMIT 1)," \
 	"       l.product_id" \
 	" FROM salesmgmt.deal_line l JOIN salesmgmt.deal d ON d.deal_id = l.deal_id" \
@@ -111,15 +112,16 @@ PG_FUNCTION_INFO_V1(sm_account_mrr);
 static void
 sb_lines_won(int64 deal_id, Datum closed_at)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1];
+	Oid			types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
 	Oid			wtypes[6] = {INT8OID, INT8OID, NUMERICOID, NUMERICOID, INT4OID, TIMESTAMPTZOID};
 	Datum		wvalues[6];
 	SPITupleTable *tt;
 	uint64		n;
 
 	values[0] = Int64GetDatum(deal_id);
-	tt = sm_spi_query(SB_LINES_SQL, 1, types, values, NULL, false, SPI_OK_SELECT, &n);
+	values[1] = closed_at;
+	tt = sm_spi_query(SB_LINES_SQL, 2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;

@@ -103,8 +103,7 @@ CREATE TABLE salesmgmt.subscription_version (
     recorded_by     name NOT NULL DEFAULT current_user,
     PRIMARY KEY (subscription_id, version),
     CONSTRAINT subscription_version_status_kind
-        CHECK ((status = 'active') = (kind NOT IN ('cancellation', 'expiry'))),
-    CONSTRAINT subscription_version_end_after_start CHECK (end_date >= valid_from OR status <> 'active')
+        CHECK ((status = 'active') = (kind NOT IN ('cancellation', 'expiry')))
 );
 CREATE INDEX ON salesmgmt.subscription_version (account_id);
 CREATE INDEX ON salesmgmt.subscription_version (deal_id);
