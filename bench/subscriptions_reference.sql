@@ -53,7 +53,7 @@ WITH b0 AS (
       LEFT JOIN acct_month am ON am.account_id = a.account_id AND am.month = m.month
 ), lagged AS (
     SELECT g.month, g.mrr AS e,
-           coalesce(lag(g.mrr) OVER w, 0) AS s,
+           coalesce(lag(g.mrr) OVER w, 0.00) AS s,
            coalesce(bool_or(g.mrr > 0) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS ever
       FROM grid g
     WINDOW w AS (PARTITION BY g.account_id ORDER BY g.month)
