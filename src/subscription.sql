@@ -765,7 +765,8 @@ WITH w AS (
              WHERE f.account_id = s.account_id AND f.status <> 'resolved') AS open_feedback,
            EXISTS (SELECT 1 FROM salesmgmt.subscription_version v
                     WHERE v.account_id = s.account_id AND v.kind = 'contraction'
-                      AND v.valid_from > current_date - interval '6 months') AS contracted_6_months,
+                      AND v.valid_from > current_date - interval '6 months'
+                      AND v.valid_from <= current_date) AS contracted_6_months,
            s.end_date - current_date AS days_to_renewal
       FROM salesmgmt.subscription s
       JOIN salesmgmt.account a ON a.account_id = s.account_id

@@ -98,6 +98,11 @@ my %probe = (
 	'feedback select' => 'SELECT count(*) FROM salesmgmt.feedback WHERE rep_id = %X%',
 	'feedback insert' => q{INSERT INTO salesmgmt.feedback (source, rep_id, category, sentiment, body)
 	                       VALUES ('rep', %X%, 'probe', 'neutral', 'probe')},
+	'subscription select' => 'SELECT count(*) FROM salesmgmt.subscription WHERE account_id = %X%',
+	'subscription_version select' => 'SELECT count(*) FROM salesmgmt.subscription_version WHERE account_id = %X%',
+	'change_subscription execute' => 'SELECT count(*) FROM salesmgmt.change_subscription(%X%, current_date, 2, 20)',
+	'cancel_subscription execute' => 'SELECT count(*) FROM salesmgmt.cancel_subscription(%X%)',
+	'generate_renewals execute' => 'SELECT count(*) FROM salesmgmt.generate_renewals(0)',
 );
 
 # the login of each role, its rep, and the subjects it is tried on
@@ -151,6 +156,10 @@ $node->safe_psql('rights', q{
 	SELECT r, 'award', 'Rookie', 1 FROM generate_series(2, 8) r;
 	INSERT INTO salesmgmt.feedback (source, rep_id, category, sentiment, body)
 	SELECT 'rep', r, 'product', 'neutral', 'More demos' FROM generate_series(1, 8) r;
+	-- subscription r of account r (docs/subscriptions.md)
+	INSERT INTO salesmgmt.product (sku, name, recurring, billing_period) VALUES ('SUB', 'Subscription', true, 'month');
+	INSERT INTO salesmgmt.subscription (subscription_id, account_id, product_id, quantity, mrr, currency)
+	SELECT r, r, (SELECT product_id FROM salesmgmt.product WHERE sku = 'SUB'), 1, 10, 'USD' FROM generate_series(1, 8) r;
 });
 
 # One probe: as the role, in a subtransaction rolled back by raising ZZ999
