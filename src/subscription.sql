@@ -747,29 +747,36 @@ WITH w AS (
            coalesce((st.risk_weights ->> 'contraction')::numeric, 20) AS w_contraction,
            coalesce((st.risk_weights ->> 'renewal_near')::numeric, 10) AS w_renewal
       FROM (SELECT 1) one LEFT JOIN salesmgmt.subscription_setting st ON true
+), act AS (
+    SELECT ac.account_id, max(ac.occurred_at) AS last_at
+      FROM salesmgmt.activity ac WHERE ac.account_id IS NOT NULL GROUP BY ac.account_id
+), sat AS (
+    SELECT c.account_id,
+           round(avg(c.csat) FILTER (WHERE c.responded_at >= current_date - 90), 2) AS csat_recent,
+           round(avg(c.csat) FILTER (WHERE c.responded_at < current_date - 90), 2) AS csat_before,
+           round(avg(c.nps) FILTER (WHERE c.responded_at >= current_date - 90), 2) AS nps_recent,
+           round(avg(c.nps) FILTER (WHERE c.responded_at < current_date - 90), 2) AS nps_before
+      FROM salesmgmt.csat_response c WHERE c.responded_at >= current_date - 365 GROUP BY c.account_id
+), fb AS (
+    SELECT f.account_id, count(*) AS open_feedback
+      FROM salesmgmt.feedback f WHERE f.status <> 'resolved' AND f.account_id IS NOT NULL GROUP BY f.account_id
+), con AS (
+    SELECT DISTINCT v.account_id FROM salesmgmt.subscription_version v
+     WHERE v.kind = 'contraction' AND v.valid_from > current_date - interval '6 months'
+       AND v.valid_from <= current_date
 ), sig AS (
     SELECT s.subscription_id, s.account_id, a.name AS account_name, round(s.mrr * 12, 2) AS arr, s.currency,
-           current_date - (SELECT max(ac.occurred_at) FROM salesmgmt.activity ac
-                            WHERE ac.account_id = s.account_id)::date AS days_since_activity,
-           (SELECT round(avg(c.csat), 2) FROM salesmgmt.csat_response c
-             WHERE c.account_id = s.account_id AND c.responded_at >= current_date - 90) AS csat_recent,
-           (SELECT round(avg(c.csat), 2) FROM salesmgmt.csat_response c
-             WHERE c.account_id = s.account_id AND c.responded_at < current_date - 90
-               AND c.responded_at >= current_date - 365) AS csat_before,
-           (SELECT round(avg(c.nps), 2) FROM salesmgmt.csat_response c
-             WHERE c.account_id = s.account_id AND c.responded_at >= current_date - 90) AS nps_recent,
-           (SELECT round(avg(c.nps), 2) FROM salesmgmt.csat_response c
-             WHERE c.account_id = s.account_id AND c.responded_at < current_date - 90
-               AND c.responded_at >= current_date - 365) AS nps_before,
-           (SELECT count(*) FROM salesmgmt.feedback f
-             WHERE f.account_id = s.account_id AND f.status <> 'resolved') AS open_feedback,
-           EXISTS (SELECT 1 FROM salesmgmt.subscription_version v
-                    WHERE v.account_id = s.account_id AND v.kind = 'contraction'
-                      AND v.valid_from > current_date - interval '6 months'
-                      AND v.valid_from <= current_date) AS contracted_6_months,
+           current_date - act.last_at::date AS days_since_activity,
+           sat.csat_recent, sat.csat_before, sat.nps_recent, sat.nps_before,
+           coalesce(fb.open_feedback, 0) AS open_feedback,
+           con.account_id IS NOT NULL AS contracted_6_months,
            s.end_date - current_date AS days_to_renewal
       FROM salesmgmt.subscription s
       JOIN salesmgmt.account a ON a.account_id = s.account_id
+      LEFT JOIN act ON act.account_id = s.account_id
+      LEFT JOIN sat ON sat.account_id = s.account_id
+      LEFT JOIN fb ON fb.account_id = s.account_id
+      LEFT JOIN con ON con.account_id = s.account_id
      WHERE s.status = 'active'
 ), pts AS (
     SELECT sig.*, w.*,
