@@ -22,6 +22,7 @@ CREATE TABLE salesmgmt.subscription_setting (
     CONSTRAINT subscription_setting_stage_fk FOREIGN KEY (renewal_pipeline_id, renewal_stage_id)
         REFERENCES salesmgmt.stage (pipeline_id, stage_id)
 );
+CREATE INDEX ON salesmgmt.subscription_setting (renewal_pipeline_id, renewal_stage_id);
 COMMENT ON TABLE salesmgmt.subscription_setting IS 'Settings of the subscriptions concern, at most one row (no row: the defaults).';
 COMMENT ON COLUMN salesmgmt.subscription_setting.setting_id IS 'Always true: the table holds one row.';
 COMMENT ON COLUMN salesmgmt.subscription_setting.renewal_pipeline_id IS 'Pipeline renewal deals open in; null: the pipeline of the subscription''s originating deal.';
@@ -649,7 +650,7 @@ LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'sm_account_mrr';
 COMMENT ON FUNCTION salesmgmt.account_mrr(date, date) IS 'MRR of each account at the end of each month of the range (as mrr_movements_between counts it), for the months where it or the month before is not zero; month is the first day of the month.';
 
-CREATE VIEW salesmgmt.mrr_movements WITH (security_invoker = true) AS
+CREATE VIEW salesmgmt.mrr_movements AS
 SELECT m.month, m.starting_mrr, m.new_mrr, m.expansion_mrr, m.contraction_mrr, m.churned_mrr,
        m.reactivation_mrr, m.ending_mrr, m.accounts, salesmgmt.reporting_currency() AS currency
   FROM salesmgmt.mrr_movements_between() m;
@@ -667,7 +668,7 @@ COMMENT ON COLUMN salesmgmt.mrr_movements.currency IS 'The reporting currency.';
 
 -- the version in force today of every subscription, its MRR converted at
 -- the rate of the version's first day (as mrr_movements counts it)
-CREATE VIEW salesmgmt.subscription_current WITH (security_invoker = true) AS
+CREATE VIEW salesmgmt.subscription_current AS
 SELECT s.subscription_id, s.account_id, s.product_id, v.version, v.valid_from, v.mrr, v.currency,
        pg_catalog.round(CASE WHEN rr.inverse THEN v.mrr / rr.rate ELSE v.mrr * rr.rate END, 2) AS reporting_mrr,
        v.end_date
@@ -689,7 +690,7 @@ COMMENT ON COLUMN salesmgmt.subscription_current.currency IS 'The subscription''
 COMMENT ON COLUMN salesmgmt.subscription_current.reporting_mrr IS 'MRR in the reporting currency.';
 COMMENT ON COLUMN salesmgmt.subscription_current.end_date IS 'Last day of the current term (null: evergreen).';
 
-CREATE VIEW salesmgmt.arr_by WITH (security_invoker = true) AS
+CREATE VIEW salesmgmt.arr_by AS
 SELECT d.dimension, d.value, sum(c.reporting_mrr) * 12 AS arr, count(*) AS subscriptions,
        count(DISTINCT c.account_id) AS accounts, salesmgmt.reporting_currency() AS currency
   FROM salesmgmt.subscription_current c
@@ -708,7 +709,7 @@ COMMENT ON COLUMN salesmgmt.arr_by.subscriptions IS 'Subscriptions bringing MRR 
 COMMENT ON COLUMN salesmgmt.arr_by.accounts IS 'Accounts among them.';
 COMMENT ON COLUMN salesmgmt.arr_by.currency IS 'The reporting currency.';
 
-CREATE VIEW salesmgmt.net_revenue_retention WITH (security_invoker = true) AS
+CREATE VIEW salesmgmt.net_revenue_retention AS
 WITH am AS (
     SELECT m.account_id, m.month, m.mrr FROM salesmgmt.account_mrr() m
 ), cohort AS (
@@ -739,7 +740,7 @@ COMMENT ON COLUMN salesmgmt.net_revenue_retention.nrr IS 'Net revenue retention:
 COMMENT ON COLUMN salesmgmt.net_revenue_retention.grr IS 'Gross revenue retention: retained_mrr / mrr_12_months_before (at most 1).';
 COMMENT ON COLUMN salesmgmt.net_revenue_retention.currency IS 'The reporting currency.';
 
-CREATE VIEW salesmgmt.churn_risk WITH (security_invoker = true) AS
+CREATE VIEW salesmgmt.churn_risk AS
 WITH w AS (
     SELECT coalesce((st.risk_weights ->> 'no_activity')::numeric, 30) AS w_activity,
            coalesce((st.risk_weights ->> 'falling_satisfaction')::numeric, 25) AS w_satisfaction,
@@ -831,7 +832,7 @@ COMMENT ON COLUMN salesmgmt.churn_risk.renewal_points IS 'Points it gives.';
 COMMENT ON COLUMN salesmgmt.churn_risk.risk_score IS 'Sum of the points: the higher, the likelier the churn.';
 COMMENT ON COLUMN salesmgmt.churn_risk.risk_rank IS '1 for the riskiest subscription.';
 
-CREATE VIEW salesmgmt.renewal_pipeline WITH (security_invoker = true) AS
+CREATE VIEW salesmgmt.renewal_pipeline AS
 SELECT date_trunc('month', r.term_end)::date AS month,
        count(*) AS renewals,
        sum(x.arr) AS due_arr,
