@@ -40,7 +40,8 @@ SQL_PARTS    = src/core.sql \
                src/process_plan.sql \
                src/process_approval.sql \
                src/product.sql \
-               src/training.sql
+               src/training.sql \
+               src/subscription.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -69,7 +70,8 @@ UPGRADE_PARTS = src/security_org.sql \
                 src/process_plan.sql \
                 src/process_approval.sql \
                 src/product.sql \
-                src/training.sql
+                src/training.sql \
+                src/subscription.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

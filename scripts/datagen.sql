@@ -25,6 +25,11 @@
 -- a quarter Hardware with Support, a quarter Support, a quarter Consulting;
 -- every deal has a Platform line.  No random() is drawn for them, so the
 -- rest of the data set is the same with or without products.
+-- With -v subscriptions=N also N subscriptions started over the three years
+-- before today, with planted expansion (30%), contraction (10%), churn
+-- (15% cancelled, a fifth of them reactivated later) and terms ending in
+-- the past, to be expired or renewed by generate_renewals (see the section
+-- at the end; no random() is drawn for them either).
 
 -- It is not part of the extension: a production schema gets no demo code.
 
@@ -33,6 +38,7 @@
 \if :{?seed} \else \set seed 42 \endif
 \if :{?anchor} \else \set anchor '' \endif
 \if :{?products} \else \set products 0 \endif
+\if :{?subscriptions} \else \set subscriptions 0 \endif
 
 SET client_min_messages = warning;
 SET max_parallel_workers_per_gather = 0;   -- row order, hence random(), stays deterministic
@@ -357,6 +363,83 @@ SELECT (ARRAY['call','email','meeting','demo'])[1 + (l.lead_id + k) % 4], x.conv
        (ARRAY['interested','no answer','follow-up'])[1 + (l.lead_id * k) % 3]
   FROM g_lead l JOIN salesmgmt.lead x ON x.lead_id = l.lead_id, generate_series(1, l.activities) AS k
  ORDER BY l.lead_id, k;
+\endif
+
+-- ------------------------------------------------------------- subscriptions
+-- (-v subscriptions=N, issue 18) N subscriptions on the accounts, started
+-- over the three years before today, monthly recurring products; values
+-- from hashes of the row number (h(k)), not random(), so the rest of the
+-- data set does not move.  Planted: expansion (30%: +25% seats), contraction
+-- (10%: -30%), churn (15% cancelled, a fifth of them reactivated later),
+-- 30% evergreen, 5% with a term ended in the past (generate_renewals
+-- expires or renews them), EUR and CNY subscriptions only from the first
+-- rate on.
+SELECT (:subscriptions::bigint > 0) AS g_subs \gset
+\if :g_subs
+INSERT INTO salesmgmt.product (sku, name, family, recurring, billing_period)
+VALUES ('SUB-CORE', 'Core subscription', 'Platform', true, 'month'),
+       ('SUB-PLUS', 'Plus subscription', 'Analytics', true, 'month')
+ON CONFLICT (sku) DO NOTHING;
+INSERT INTO salesmgmt.subscription_setting (renewal_pipeline_id)
+SELECT pipeline_id FROM salesmgmt.pipeline WHERE name = 'Renewals'
+ON CONFLICT (setting_id) DO NOTHING;
+CREATE TEMP TABLE g_sub AS
+WITH h AS (
+    SELECT i, (SELECT coalesce(max(subscription_id), 0) FROM salesmgmt.subscription) + i AS subscription_id,
+           ARRAY(SELECT (abs(hashint8(i * 97 + k)) % 100000) / 100000.0 FROM generate_series(1, 12) k) AS h
+      FROM generate_series(1, :subscriptions::bigint) i
+), base AS (
+    SELECT h.*, g.today, g.window_start,
+           1 + floor(h.h[1] * (SELECT max(account_id) FROM salesmgmt.account))::bigint AS account_id,
+           CASE WHEN h.h[2] < 0.6 THEN 'SUB-CORE' ELSE 'SUB-PLUS' END AS sku,
+           (g.today - interval '3 years')::date + floor(h.h[3] * 1095)::int AS start_date,
+           1 + floor(h.h[5] * 50)::int AS quantity
+      FROM h, g_param g
+)
+SELECT b.*, p.product_id,
+       CASE WHEN b.start_date < b.window_start - interval '11 months' OR b.h[4] >= 0.2 THEN 'USD'
+            WHEN b.h[4] < 0.15 THEN 'EUR' ELSE 'CNY' END AS currency,
+       CASE WHEN b.h[6] < 0.3 THEN NULL
+            WHEN b.h[6] < 0.35 THEN (b.start_date + interval '12 months')::date - 1
+            ELSE (b.start_date + make_interval(months => 12 * greatest(1, ceil((b.today - b.start_date + 1) / 365.0)::int)))::date - 1
+       END AS end_date,
+       b.h[7] < 0.5 AS auto_renew,
+       b.start_date + floor((b.today - b.start_date) * 0.5 * b.h[8])::int AS change_date,
+       CASE WHEN b.h[9] < 0.3 THEN 1.25 WHEN b.h[9] < 0.4 THEN 0.7 END AS change_factor,
+       b.h[10] < 0.15 AS churns,
+       b.h[10] < 0.03 AS reactivates,
+       b.h[11] AS churn_at, b.h[12] AS back_at
+  FROM base b JOIN salesmgmt.product p ON p.sku = b.sku;
+ALTER TABLE g_sub ADD COLUMN mrr numeric, ADD COLUMN cancel_date date, ADD COLUMN back_date date;
+UPDATE g_sub SET mrr = quantity * CASE sku WHEN 'SUB-CORE' THEN 40 ELSE 90 END
+                     * CASE currency WHEN 'EUR' THEN 0.93 WHEN 'CNY' THEN 7.2 ELSE 1 END,
+       cancel_date = CASE WHEN churns THEN change_date + 1 + floor((today - change_date - 1) * churn_at)::int END;
+UPDATE g_sub SET back_date = cancel_date + floor((today - cancel_date) * back_at)::int WHERE reactivates;
+INSERT INTO salesmgmt.subscription (subscription_id, account_id, product_id, quantity, mrr, currency, term_months,
+                                    start_date, end_date, auto_renew, created_at)
+OVERRIDING SYSTEM VALUE
+SELECT subscription_id, account_id, product_id, quantity, mrr, currency, 12, start_date, end_date, auto_renew,
+       start_date + time '09:00'
+  FROM g_sub ORDER BY subscription_id;
+SELECT setval(pg_get_serial_sequence('salesmgmt.subscription', 'subscription_id'),
+              (SELECT max(subscription_id) FROM salesmgmt.subscription)) \g /dev/null
+-- the changes, in date order per subscription
+INSERT INTO salesmgmt.subscription_version (subscription_id, valid_from, quantity, mrr, end_date, status, reason)
+SELECT subscription_id, change_date, round(quantity * change_factor), round(mrr * change_factor, 2), end_date, 'active',
+       CASE WHEN change_factor > 1 THEN 'more seats' ELSE 'fewer seats' END
+  FROM g_sub WHERE change_factor IS NOT NULL AND round(quantity * change_factor) > 0
+ ORDER BY subscription_id;
+INSERT INTO salesmgmt.subscription_version (subscription_id, valid_from, kind, quantity, mrr, end_date, status, reason)
+SELECT g.subscription_id, g.cancel_date, 'cancellation', s.quantity, s.mrr, s.end_date, 'cancelled', 'planted churn'
+  FROM g_sub g JOIN salesmgmt.subscription s ON s.subscription_id = g.subscription_id
+ WHERE g.churns ORDER BY g.subscription_id;
+INSERT INTO salesmgmt.subscription_version (subscription_id, valid_from, kind, quantity, mrr, end_date, status, reason)
+SELECT g.subscription_id, g.back_date, 'reactivation', s.quantity, s.mrr,
+       CASE WHEN s.end_date IS NOT NULL
+            THEN greatest(s.end_date, (g.back_date + interval '12 months')::date - 1) END,
+       'active', 'came back'
+  FROM g_sub g JOIN salesmgmt.subscription s ON s.subscription_id = g.subscription_id
+ WHERE g.reactivates ORDER BY g.subscription_id;
 \endif
 
 -- identities continue after the loaded rows

@@ -9,9 +9,10 @@
  *	  deal_line_check (BEFORE ROW on deal_line) refuses bad lines with a
  *	  precise SQLSTATE before anything is written (SM080 product not priced
  *	  in the deal's price book, SM081 inactive product, SM082 closed deal,
- *	  SM084 quantity or discount out of range, SM087 no usable price book)
- *	  and takes a missing unit price from the price book (the volume tier of
- *	  the quantity).  Deals and prices looked up are cached for the rest of
+ *	  SM084 quantity or discount out of range, SM087 no usable price book,
+ *	  SM090 a term on a one-off product) and takes a missing unit price from
+ *	  the price book (the volume tier of the quantity) and a missing term
+ *	  from the product (recurring products: subscriptions.md).  Deals and prices looked up are cached for the rest of
  *	  the statement (same transaction, same command id), so a bulk INSERT
  *	  reads each deal and each (book, product) once.
  *
@@ -62,6 +63,8 @@ typedef struct SmLineCols
 	AttrNumber	quantity;
 	AttrNumber	unit_price;
 	AttrNumber	discount_pct;
+	AttrNumber	term_months;
+	AttrNumber	period_months;
 } SmLineCols;
 
 /* what a line needs to know of its deal */
@@ -91,6 +94,8 @@ typedef struct SmPrice
 	bool		found;			/* the product exists */
 	bool		active;
 	char	   *sku;
+	int			period_months;	/* months per billing period; 0: not recurring */
+	int			default_term;	/* the product's default_term_months */
 	int			ntiers;
 	Numeric    *min_quantity;	/* ascending */
 	Numeric    *unit_price;
@@ -201,6 +206,8 @@ sm_line_columns(Relation rel)
 	sm_line_cols.quantity = sm_line_attnum(td, "quantity");
 	sm_line_cols.unit_price = sm_line_attnum(td, "unit_price");
 	sm_line_cols.discount_pct = sm_line_attnum(td, "discount_pct");
+	sm_line_cols.term_months = sm_line_attnum(td, "term_months");
+	sm_line_cols.period_months = sm_line_attnum(td, "period_months");
 	sm_line_cols.relid = RelationGetRelid(rel);
 	return &sm_line_cols;
 }
@@ -281,7 +288,9 @@ sm_line_price(int64 book_id, int64 product_id)
 	args[0] = Int64GetDatum(product_id);
 	args[1] = Int64GetDatum(book_id);
 	ret = SPI_execute_plan(sm_line_plan(&sm_price_plan,
-										"SELECT p.sku, p.active, e.min_quantity, e.unit_price"
+										"SELECT p.sku, p.active, e.min_quantity, e.unit_price,"
+										" CASE p.billing_period WHEN 'month' THEN 1 WHEN 'quarter' THEN 3"
+										"   WHEN 'year' THEN 12 ELSE 0 END, p.default_term_months"
 										" FROM salesmgmt.product p"
 										" LEFT JOIN salesmgmt.price_book_entry e"
 										"   ON e.product_id = p.product_id AND e.price_book_id = $2"
@@ -299,6 +308,8 @@ sm_line_price(int64 book_id, int64 product_id)
 		p->found = true;
 		p->sku = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], td, 1));
 		p->active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], td, 2, &isnull));
+		p->period_months = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], td, 5, &isnull));
+		p->default_term = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], td, 6, &isnull));
 		p->min_quantity = palloc(sizeof(Numeric) * SPI_processed);
 		p->unit_price = palloc(sizeof(Numeric) * SPI_processed);
 		for (uint64 i = 0; i < SPI_processed; i++)
@@ -433,6 +444,44 @@ sm_numeric_same(Numeric a, Numeric b)
 	return sm_numeric_cmp(a, b) == 0;
 }
 
+/*
+ * The line as written: the price taken from the book (when unit_price is
+ * not NULL), and the term of a recurring product (the product's default
+ * when none is given, and the months of its billing period); a one-off
+ * product takes no term (SM090).
+ */
+static HeapTuple
+sm_line_set_term(HeapTuple newtup, TupleDesc td, const SmLineCols *cols, const SmPrice *p,
+				 Numeric unit_price)
+{
+	int			attnums[3];
+	Datum		values[3];
+	bool		nulls[3];
+	int			n = 0;
+	bool		isnull;
+	Datum		term = heap_getattr(newtup, cols->term_months, td, &isnull);
+
+	if (p->period_months == 0 && !isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_SM_TERM_NOT_RECURRING),
+				 errmsg("product %s is not recurring: its line takes no term_months", p->sku),
+				 errdetail("term_months is the subscription term of a recurring product's line."),
+				 errhint("Leave term_months null, or sell a recurring product.")));
+	attnums[n] = cols->term_months;
+	values[n] = p->period_months == 0 ? (Datum) 0 : isnull ? Int32GetDatum(p->default_term) : term;
+	nulls[n++] = p->period_months == 0;
+	attnums[n] = cols->period_months;
+	values[n] = Int32GetDatum(p->period_months);
+	nulls[n++] = p->period_months == 0;
+	if (unit_price != NULL)
+	{
+		attnums[n] = cols->unit_price;
+		values[n] = NumericGetDatum(unit_price);
+		nulls[n++] = false;
+	}
+	return heap_modify_tuple_by_cols(newtup, td, n, attnums, values, nulls);
+}
+
 Datum
 sm_deal_line_check(PG_FUNCTION_ARGS)
 {
@@ -514,10 +563,18 @@ sm_deal_line_check(PG_FUNCTION_ARGS)
 		bool		same_quantity = sm_numeric_same(quantity, sm_line_numeric(oldtup, td, cols->quantity));
 		bool		same_price = sm_numeric_same(unit_price, sm_line_numeric(oldtup, td, cols->unit_price));
 
+		bool		term_set;
+		bool		period_set;
+
+		(void) heap_getattr(newtup, cols->term_months, td, &isnull);
+		term_set = !isnull;
+		(void) heap_getattr(newtup, cols->period_months, td, &isnull);
+		period_set = !isnull;
 		product_is_new = !same_product;
 		if (same_price && (!same_product || !same_quantity))
 			reprice = true;
-		if (same_deal && same_product && !reprice)
+		/* a term left as it was (or null on a one-off product) needs no lookup */
+		if (same_deal && same_product && !reprice && term_set == period_set)
 			return PointerGetDatum(newtup);
 	}
 
@@ -533,18 +590,17 @@ sm_deal_line_check(PG_FUNCTION_ARGS)
 	sm_line_check_book(d);
 	if (reprice)
 	{
-		int			attnum = cols->unit_price;
-		Datum		value;
-		bool		null = false;
-
 		unit_price = sm_line_unit_price(d, product_id, quantity, product_is_new);
 		if (unit_price == NULL)
 			return PointerGetDatum(newtup); /* null quantity: NOT NULL refuses it */
-		value = NumericGetDatum(unit_price);
-		return PointerGetDatum(heap_modify_tuple_by_cols(newtup, td, 1, &attnum, &value, &null));
 	}
-	(void) sm_line_unit_price(d, product_id, NULL, product_is_new);
-	return PointerGetDatum(newtup);
+	else
+	{
+		(void) sm_line_unit_price(d, product_id, NULL, product_is_new);
+		unit_price = NULL;
+	}
+	return PointerGetDatum(sm_line_set_term(newtup, td, cols, sm_line_price(d->book_id, product_id),
+											unit_price));
 }
 
 /* ----------------------------------------------------------------------

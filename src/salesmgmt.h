@@ -106,6 +106,13 @@
 
 /* targeted training (training.c, training.sql) */
 #define ERRCODE_SM_COURSE_WITHOUT_KPI		MAKE_SQLSTATE('S','M','1','1','0')
+/* subscriptions (subscription.c, subscription.sql): SM090-SM099 */
+#define ERRCODE_SM_TERM_NOT_RECURRING		MAKE_SQLSTATE('S','M','0','9','0')
+#define ERRCODE_SM_SUBSCRIPTION_STATE		MAKE_SQLSTATE('S','M','0','9','1')
+#define ERRCODE_SM_SUBSCRIPTION_DATE		MAKE_SQLSTATE('S','M','0','9','2')
+#define ERRCODE_SM_NO_RENEWAL_PIPELINE		MAKE_SQLSTATE('S','M','0','9','3')
+#define ERRCODE_SM_SUBSCRIPTION_APPEND_ONLY	MAKE_SQLSTATE('S','M','0','9','4')
+#define ERRCODE_SM_RENEWAL_NO_OWNER			MAKE_SQLSTATE('S','M','0','9','5')
 
 /* the reporting currency when salesmgmt.reporting_currency is not set */
 #define SM_DEFAULT_CURRENCY "USD"

@@ -248,3 +248,26 @@ SELECT min(course_id), min(kpi_id), 90, 0, 0, 'no rep completed the course 90 da
   FROM salesmgmt.training_course_kpi
 HAVING min(course_id) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM salesmgmt.training_effect_estimate);
 \endif
+
+-- subscriptions (0.2.0): a recurring product, a subscription of an account
+-- (its first version is written by the trigger), a change, the settings and
+-- a renewal (generate_renewals opens its deal)
+SELECT to_regclass('salesmgmt.subscription') IS NOT NULL AS have_subscriptions \gset
+\if :have_subscriptions
+INSERT INTO salesmgmt.product (sku, name, family, recurring, billing_period)
+SELECT 'FILL-SUB', 'Fill subscription', 'Fill', true, 'month'
+ WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.product WHERE recurring);
+INSERT INTO salesmgmt.subscription_setting (renewal_pipeline_id)
+SELECT min(pipeline_id) FROM salesmgmt.pipeline
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.subscription_setting);
+INSERT INTO salesmgmt.subscription (account_id, product_id, quantity, mrr, currency, start_date, end_date)
+SELECT a.account_id, (SELECT min(product_id) FROM salesmgmt.product WHERE recurring), 2, 100, 'USD',
+       current_date - 30, current_date + 30
+  FROM salesmgmt.account a
+ WHERE a.owner_rep_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM salesmgmt.subscription)
+ ORDER BY a.account_id LIMIT 1;
+SELECT salesmgmt.change_subscription(min(subscription_id), current_date, 3, 150, 'fill')
+  FROM salesmgmt.subscription
+HAVING (SELECT count(*) FROM salesmgmt.subscription_version) < 2 \g /dev/null
+SELECT salesmgmt.generate_renewals(90) WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.subscription_renewal) \g /dev/null
+\endif

@@ -100,6 +100,11 @@ my %probe = (
 	'feedback insert' => q{INSERT INTO salesmgmt.feedback (source, rep_id, category, sentiment, body)
 	                       VALUES ('rep', %X%, 'probe', 'neutral', 'probe')},
 	'create_quote execute' => 'SELECT count(*) FROM salesmgmt.create_quote(10 * %X% + 2)',
+	'subscription select' => 'SELECT count(*) FROM salesmgmt.subscription WHERE account_id = %X%',
+	'subscription_version select' => 'SELECT count(*) FROM salesmgmt.subscription_version WHERE account_id = %X%',
+	'change_subscription execute' => 'SELECT count(*) FROM salesmgmt.change_subscription(%X%, current_date, 2, 20)',
+	'cancel_subscription execute' => 'SELECT count(*) FROM salesmgmt.cancel_subscription(%X%)',
+	'generate_renewals execute' => 'SELECT count(*) FROM salesmgmt.generate_renewals(0)',
 );
 
 # the login of each role, its rep, and the subjects it is tried on
@@ -160,6 +165,10 @@ $node->safe_psql('rights', q{
 	INSERT INTO salesmgmt.price_book (price_book_id, name, currency, is_default) VALUES (1, 'List USD', 'USD', true);
 	INSERT INTO salesmgmt.price_book_entry (price_book_id, product_id, unit_price) VALUES (1, 1, 100);
 	INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) SELECT 10 * r + 2, 1, 1 FROM generate_series(1, 8) r;
+	-- subscription r of account r (docs/subscriptions.md)
+	INSERT INTO salesmgmt.product (sku, name, recurring, billing_period) VALUES ('SUB', 'Subscription', true, 'month');
+	INSERT INTO salesmgmt.subscription (subscription_id, account_id, product_id, quantity, mrr, currency)
+	SELECT r, r, (SELECT product_id FROM salesmgmt.product WHERE sku = 'SUB'), 1, 10, 'USD' FROM generate_series(1, 8) r;
 });
 
 # One probe: as the role, in a subtransaction rolled back by raising ZZ999
