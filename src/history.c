@@ -58,6 +58,7 @@
 PG_FUNCTION_INFO_V1(sm_audit_trigger);
 PG_FUNCTION_INFO_V1(sm_change_log_guard);
 PG_FUNCTION_INFO_V1(sm_purge_change_log);
+PG_FUNCTION_INFO_V1(sm_outer_role);
 
 /* rows written per table_multi_insert */
 #define HS_BATCH 1000
@@ -778,4 +779,12 @@ sm_purge_change_log(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	SPI_finish();
 	PG_RETURN_INT64(deleted);
+}
+
+/* salesmgmt._outer_role(): the caller's role, even inside SECURITY DEFINER */
+Datum
+sm_outer_role(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(DirectFunctionCall1(namein,
+										CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false))));
 }
