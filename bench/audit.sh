@@ -18,6 +18,7 @@
 . "$(dirname "$0")/common.sh"
 
 BULK=${BENCH_BULK:-100000}
+BENCH_DATAGEN_VARS="-v duplicates=1"
 bench_setup "${1:-500000}"
 bench_psql -f "$SM_ROOT/bench/audit_reference.sql"
 naccounts=$(bench_psql -tA -c "SELECT count(*) FROM salesmgmt.account WHERE account_id <= $BULK")

@@ -155,11 +155,14 @@ COMMENT ON FUNCTION salesmgmt._dedup_reasons(boolean, boolean, boolean, text, re
 -- find_duplicates
 -- ---------------------------------------------------------------------------
 
--- Candidates come from indexes, never a cross join: equal e-mails, phones
--- and domains by hashing (groups of more than 50 equal keys are left out:
--- a switchboard number or a shared domain says nothing), similar names
--- through the trigram index with the similarity that alone reaches
--- p_min_score.  Each candidate pair is then scored on all its evidence.
+-- Candidates, never a cross join: records with an equal normalised e-mail,
+-- phone, web domain or name (by hashing; groups of more than 50 equal keys
+-- are left out: a switchboard number or a shared domain says nothing), and
+-- for misspelt names the sorted neighbourhood: each record against the
+-- next three in the order of its normalised name and in the order of the
+-- name read backwards (a typo leaves one end of the name in place).  Each
+-- candidate pair is then scored on all its evidence, the name by pg_trgm
+-- trigram similarity.
 CREATE FUNCTION salesmgmt.find_duplicates(p_entity text, p_min_score real DEFAULT 0.6)
 RETURNS TABLE (id_a bigint, id_b bigint, score real, reasons text[])
 LANGUAGE plpgsql VOLATILE
@@ -169,8 +172,6 @@ DECLARE
     v_src text := salesmgmt._dedup_source(p_entity);
     v_trgm text := salesmgmt._trgm_schema();
     v_group text := CASE p_entity WHEN 'contact' THEN 'same account' WHEN 'lead' THEN 'same company' END;
-    v_name_min real;
-    v_threshold text := current_setting('pg_trgm.similarity_threshold', true);
 BEGIN
     IF p_entity IS NULL OR p_min_score IS NULL THEN
         RAISE EXCEPTION 'find_duplicates needs an entity and a minimum score, not null' USING ERRCODE = '22004';
@@ -183,33 +184,36 @@ BEGIN
         RAISE EXCEPTION 'minimum score % is out of range', p_min_score
             USING ERRCODE = '22023', HINT = 'Pass a score above 0 and at most 1 (0.6 by default).';
     END IF;
-    -- the name similarity whose score alone reaches p_min_score
-    v_name_min := least(1.0, 0.5 + p_min_score / 1.6);
-    PERFORM set_config('pg_trgm.similarity_threshold', v_name_min::text, true);
     RETURN QUERY EXECUTE format($q$
         WITH e AS MATERIALIZED (%1$s),
         keyed AS (
             SELECT 'e' AS k, email AS v, id FROM e WHERE email IS NOT NULL
             UNION ALL SELECT 'p', phone, id FROM e WHERE phone IS NOT NULL
-            UNION ALL SELECT 'd', domain, id FROM e WHERE domain IS NOT NULL),
+            UNION ALL SELECT 'd', domain, id FROM e WHERE domain IS NOT NULL
+            UNION ALL SELECT 'n', nname, id FROM e WHERE nname IS NOT NULL),
         groups AS (
             SELECT array_agg(id) AS ids FROM keyed GROUP BY k, v HAVING count(*) BETWEEN 2 AND 50),
+        near AS (
+            SELECT id, lead(id, 1) OVER f AS f1, lead(id, 2) OVER f AS f2, lead(id, 3) OVER f AS f3,
+                   lead(id, 1) OVER b AS b1, lead(id, 2) OVER b AS b2, lead(id, 3) OVER b AS b3
+              FROM e WHERE nname IS NOT NULL
+            WINDOW f AS (ORDER BY nname COLLATE "C", id), b AS (ORDER BY reverse(nname) COLLATE "C", id)),
         cand AS (
             SELECT a AS x, b AS y FROM groups, unnest(ids) a, unnest(ids) b WHERE a < b
             UNION
-            SELECT a.id, b.id FROM e a JOIN e b
-                ON a.nname OPERATOR(%2$s.%%) b.nname AND a.id < b.id)
-        SELECT c.x, c.y,
-               salesmgmt._dedup_score(a.email = b.email, a.phone = b.phone, a.domain = b.domain,
-                                      a.grp = b.grp, %2$s.similarity(a.nname, b.nname)),
-               salesmgmt._dedup_reasons(a.email = b.email, a.phone = b.phone, a.domain = b.domain,
-                                        CASE WHEN a.grp = b.grp THEN %3$L END,
-                                        %2$s.similarity(a.nname, b.nname))
-          FROM cand c JOIN e a ON a.id = c.x JOIN e b ON b.id = c.y
-         WHERE salesmgmt._dedup_score(a.email = b.email, a.phone = b.phone, a.domain = b.domain,
-                                      a.grp = b.grp, %2$s.similarity(a.nname, b.nname)) >= %4$s
+            SELECT least(n.id, v.y), greatest(n.id, v.y)
+              FROM near n, LATERAL (VALUES (n.f1), (n.f2), (n.f3), (n.b1), (n.b2), (n.b3)) v (y)
+             WHERE v.y IS NOT NULL),
+        scored AS MATERIALIZED (
+            SELECT c.x, c.y, a.email = b.email AS se, a.phone = b.phone AS sp, a.domain = b.domain AS sd,
+                   a.grp = b.grp AS sg,
+                   CASE WHEN a.nname = b.nname THEN 1 ELSE least(%2$s.similarity(a.nname, b.nname), 0.99) END AS sim
+              FROM cand c JOIN e a ON a.id = c.x JOIN e b ON b.id = c.y)
+        SELECT x, y, salesmgmt._dedup_score(se, sp, sd, sg, sim),
+               salesmgmt._dedup_reasons(se, sp, sd, CASE WHEN sg THEN %3$L END, sim)
+          FROM scored
+         WHERE salesmgmt._dedup_score(se, sp, sd, sg, sim) >= %4$s
          ORDER BY 3 DESC, 1, 2$q$, v_src, v_trgm, v_group, p_min_score);
-    PERFORM set_config('pg_trgm.similarity_threshold', coalesce(v_threshold, '0.3'), true);
 END
 $$;
 COMMENT ON FUNCTION salesmgmt.find_duplicates(text, real) IS 'Likely duplicate pairs of accounts, contacts or leads (id_a < id_b) with a score from 0 to 1 and its reasons (same email, phone or web domain after normalising, same account or company, similar name by pg_trgm trigram similarity), best first; only pairs scoring at least p_min_score. Runs with the caller''s rights (row-level security applies).';
