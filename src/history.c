@@ -133,6 +133,36 @@ typedef struct HsWriter
 	Datum		fixed[HL_NCOLS];	/* table, operation, txid, at, by */
 } HsWriter;
 
+/* the retention is an interval, or empty */
+static bool
+hs_check_retention(char **newval, void **extra, GucSource source)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	PG_TRY();
+	{
+		Interval   *keep = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(*newval),
+																 ObjectIdGetDatum(InvalidOid),
+																 Int32GetDatum(-1)));
+
+		if (keep->month < 0 || keep->day < 0 || keep->time < 0)
+			ok = false;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	if (!ok)
+		GUC_check_errdetail("The retention is an interval that is not negative, such as '2 years', or empty to keep every change.");
+	return ok;
+}
+
 void
 sm_change_log_init(void)
 {
@@ -143,7 +173,7 @@ sm_change_log_init(void)
 							   "",
 							   PGC_SUSET,
 							   0,
-							   NULL, NULL, NULL);
+							   hs_check_retention, NULL, NULL);
 }
 
 /* ----------------------------------------------------------------------

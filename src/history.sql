@@ -111,7 +111,10 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     FOREACH v_event IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'audit_' || lower(v_event), p_table);
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                    WHERE t.tgrelid = p_table AND t.tgname = 'audit_' || lower(v_event)) THEN
+            EXECUTE format('DROP TRIGGER %I ON %s', 'audit_' || lower(v_event), p_table);
+        END IF;
         CONTINUE WHEN NOT v_event = ANY (p_events);
         EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s'
                        ' FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._audit_trigger(%L, %L, %L)',
