@@ -41,7 +41,9 @@ SQL_PARTS    = src/core.sql \
                src/process_approval.sql \
                src/product.sql \
                src/training.sql \
-               src/subscription.sql
+               src/subscription.sql \
+               src/history.sql \
+               src/dedup.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -71,7 +73,9 @@ UPGRADE_PARTS = src/security_org.sql \
                 src/process_approval.sql \
                 src/product.sql \
                 src/training.sql \
-                src/subscription.sql
+                src/subscription.sql \
+                src/history.sql \
+                src/dedup.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

@@ -30,7 +30,7 @@ bench_setup() {
         "jit = off"
     export PGDATABASE=bench
     "$SM_BIN/psql" -qX -d postgres -c 'CREATE DATABASE bench'
-    bench_psql -c 'CREATE EXTENSION salesmgmt'
+    bench_psql -c 'CREATE EXTENSION salesmgmt CASCADE'
     sm_log "loading the data set: $scale deals"
     start=$(date +%s.%N)
     # BENCH_DATAGEN_VARS: more psql variables for the generator (e.g. "-v products=1")

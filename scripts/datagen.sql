@@ -523,3 +523,42 @@ RESET session_replication_role;
 SELECT (SELECT count(*) FROM salesmgmt.training_enrollment) AS training_completions,
        (SELECT count(*) FROM g_flip) AS deals_turned_won;
 \endif
+-- ===================================================== planted duplicates
+-- (bench/audit.sh, -v duplicates=1) 2% of the accounts get a duplicate,
+-- recorded in dedup_bench.planted for the recall check of find_duplicates:
+-- a third spelled differently (case, punctuation, legal suffix), a third
+-- under another name on the same web site, a third with a typo and the
+-- same phone number.
+\if :{?duplicates} \else \set duplicates 0 \endif
+\if :duplicates
+SET client_min_messages = warning;
+CREATE SCHEMA IF NOT EXISTS dedup_bench;
+CREATE TABLE dedup_bench.planted (original_id bigint PRIMARY KEY, duplicate_id bigint NOT NULL, kind text NOT NULL);
+INSERT INTO dedup_bench.planted
+SELECT a.account_id, m.max_id + row_number() OVER (ORDER BY a.account_id),
+       (ARRAY['spelling', 'website', 'typo'])[1 + (a.account_id / 50) % 3]
+  FROM salesmgmt.account a, (SELECT max(account_id) AS max_id FROM salesmgmt.account) m
+ WHERE a.account_id % 50 = 7;
+UPDATE salesmgmt.account a
+   SET extra = a.extra || CASE p.kind
+           WHEN 'website' THEN jsonb_build_object('website', 'www.account' || a.account_id || '.example')
+           ELSE jsonb_build_object('phone', '+1 555 ' || lpad(a.account_id::text, 7, '0')) END
+  FROM dedup_bench.planted p
+ WHERE p.original_id = a.account_id AND p.kind IN ('website', 'typo');
+INSERT INTO salesmgmt.account (account_id, name, industry, region, segment, owner_rep_id, created_at, extra)
+SELECT p.duplicate_id,
+       CASE p.kind
+           WHEN 'spelling' THEN upper(a.name) || ', Inc.'
+           WHEN 'website' THEN 'Holding ' || a.account_id
+           ELSE overlay(a.name placing substr(a.name, 3, 1) || substr(a.name, 2, 1) from 2 for 2) END,
+       a.industry, a.region, a.segment, a.owner_rep_id, a.created_at,
+       CASE p.kind
+           WHEN 'website' THEN jsonb_build_object('website', 'https://account' || a.account_id || '.example/contact')
+           WHEN 'typo' THEN jsonb_build_object('phone', '(555) ' || lpad(a.account_id::text, 7, '0'))
+           ELSE '{}' END
+  FROM dedup_bench.planted p JOIN salesmgmt.account a ON a.account_id = p.original_id;
+SELECT setval(pg_get_serial_sequence('salesmgmt.account', 'account_id'), (SELECT max(account_id) FROM salesmgmt.account)) \g /dev/null
+ANALYZE salesmgmt.account;
+RESET client_min_messages;
+\endif
+-- ================================================= end planted duplicates

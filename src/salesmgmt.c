@@ -61,6 +61,8 @@ _PG_init(void)
 	sm_pipeline_init();
 	sm_webhook_init();
 	sm_security_init();
+	sm_change_log_init();
+	sm_dedup_init();
 
 	MarkGUCPrefixReserved("salesmgmt");
 }

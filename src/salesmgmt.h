@@ -113,6 +113,9 @@
 #define ERRCODE_SM_NO_RENEWAL_PIPELINE		MAKE_SQLSTATE('S','M','0','9','3')
 #define ERRCODE_SM_SUBSCRIPTION_APPEND_ONLY	MAKE_SQLSTATE('S','M','0','9','4')
 #define ERRCODE_SM_RENEWAL_NO_OWNER			MAKE_SQLSTATE('S','M','0','9','5')
+/* history and duplicates (history.c, dedup.c, history.sql) */
+#define ERRCODE_SM_LIKELY_DUPLICATE			MAKE_SQLSTATE('S','M','1','0','0')
+#define ERRCODE_SM_MERGE_FORBIDDEN			MAKE_SQLSTATE('S','M','1','0','1')
 
 /* the reporting currency when salesmgmt.reporting_currency is not set */
 #define SM_DEFAULT_CURRENCY "USD"
@@ -128,5 +131,7 @@ extern char *sm_reporting_currency;
 extern void sm_pipeline_init(void);
 extern void sm_webhook_init(void);	/* webhook_worker.c */
 extern void sm_security_init(void);	/* security_lock.c */
+extern void sm_change_log_init(void);	/* history.c */
+extern void sm_dedup_init(void);	/* dedup.c */
 
 #endif							/* SALESMGMT_H */

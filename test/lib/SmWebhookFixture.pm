@@ -11,7 +11,7 @@ sub create_deals
 	my ($node, $n) = @_;
 	$node->safe_psql('postgres', 'CREATE DATABASE wh');
 	$node->safe_psql('wh', qq{
-CREATE EXTENSION salesmgmt;
+CREATE EXTENSION salesmgmt CASCADE;
 INSERT INTO salesmgmt.team (team_id, name) VALUES (1, 'Sales');
 INSERT INTO salesmgmt.rep (rep_id, name, email, team_id) VALUES (1, 'Ada', 'ada\@example.com', 1);
 INSERT INTO salesmgmt.account (account_id, name, owner_rep_id) VALUES (1, 'Acme', 1);

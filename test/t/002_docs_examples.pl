@@ -50,7 +50,7 @@ foreach my $page (@pages)
 	my $db = 'docs_' . $n++;
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	# a page that shows CREATE EXTENSION itself runs it
-	$node->safe_psql($db, 'CREATE EXTENSION salesmgmt')
+	$node->safe_psql($db, 'CREATE EXTENSION salesmgmt CASCADE')
 	  unless join('', @blocks) =~ /CREATE EXTENSION salesmgmt/i;
 	if ($text =~ /<!--\s*docs-test:\s*datagen\s*-->/)
 	{

@@ -45,7 +45,7 @@ $node->start;
 
 # ------------------------------------------------ the previous release, filled
 $node->safe_psql('postgres', 'CREATE DATABASE upgraded');
-$node->safe_psql('upgraded', "CREATE EXTENSION salesmgmt VERSION '$prev'");
+$node->safe_psql('upgraded', "CREATE EXTENSION salesmgmt VERSION '$prev' CASCADE");
 is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'salesmgmt'}),
 	$prev, "installed the previous release $prev");
 $node->command_ok(
@@ -113,7 +113,7 @@ $node->command_ok(
 
 # ------------------------------------------- the same catalog as a fresh install
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
-$node->safe_psql('fresh', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('fresh', 'CREATE EXTENSION salesmgmt CASCADE');
 my %catalog;
 foreach my $db (qw(upgraded fresh))
 {
@@ -136,7 +136,7 @@ if (!ok($catalog{upgraded} eq $catalog{fresh}, 'the upgraded database has the ca
 # Each script of sql/ and test/pgtap/ creates the extension itself; a copy
 # of it (and of its expected output) installs the previous release and
 # updates it instead.
-my $via_update = "CREATE EXTENSION salesmgmt VERSION '$prev'; ALTER EXTENSION salesmgmt UPDATE;";
+my $via_update = "CREATE EXTENSION salesmgmt VERSION '$prev' CASCADE; ALTER EXTENSION salesmgmt UPDATE;";
 sub copy_via_update
 {
 	my ($from, $to) = @_;

@@ -15,7 +15,7 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\nm
 $node->start;
 
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION salesmgmt;
+	CREATE EXTENSION salesmgmt CASCADE;
 	INSERT INTO salesmgmt.team (team_id, name) VALUES (1, 'T');
 	INSERT INTO salesmgmt.rep (rep_id, name, team_id) VALUES (1, 'A', 1), (2, 'B', 1);
 	INSERT INTO salesmgmt.account (account_id, name) VALUES (1, 'Acme');

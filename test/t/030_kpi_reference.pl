@@ -17,7 +17,7 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n"
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');
-$node->safe_psql('src', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('src', 'CREATE EXTENSION salesmgmt CASCADE');
 # a fixed "today", so that the data set is the same every day
 $node->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', 'scale=3000', '-v', 'seed=11',

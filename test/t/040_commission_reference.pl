@@ -17,7 +17,7 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n"
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');
-$node->safe_psql('src', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('src', 'CREATE EXTENSION salesmgmt CASCADE');
 $node->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'scale=2000', '-v', 'seed=7', '-f', "$root/scripts/datagen.sql",
 	  '-d', $node->connstr('src') ],

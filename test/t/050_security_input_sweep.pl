@@ -21,7 +21,7 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n"
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE sweep');
-$node->safe_psql('sweep', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('sweep', 'CREATE EXTENSION salesmgmt CASCADE');
 $node->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'scale=300', '-v', 'seed=3', '-f', "$root/scripts/datagen.sql",
 	  '-d', $node->connstr('sweep') ],

@@ -27,7 +27,7 @@ $new->append_conf('postgresql.conf', "salesmgmt.webhook_allow_private_networks =
 $new->start;
 
 $old->safe_psql('postgres', 'CREATE DATABASE src');
-$old->safe_psql('src', 'CREATE EXTENSION salesmgmt');
+$old->safe_psql('src', 'CREATE EXTENSION salesmgmt CASCADE');
 $old->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'scale=300', '-v', 'seed=11', '-f', "$root/scripts/datagen.sql",
 	  '-d', $old->connstr('src') ],

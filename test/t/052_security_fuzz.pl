@@ -24,7 +24,7 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n"
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE fuzz');
-$node->safe_psql('fuzz', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('fuzz', 'CREATE EXTENSION salesmgmt CASCADE');
 $node->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'scale=300', '-v', 'seed=5', '-f', "$root/scripts/datagen.sql",
 	  '-d', $node->connstr('fuzz') ],

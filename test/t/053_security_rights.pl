@@ -129,7 +129,7 @@ $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE rights');
-$node->safe_psql('rights', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('rights', 'CREATE EXTENSION salesmgmt CASCADE');
 # the world file grants on the session's temporary schema (pgTAP's tables):
 # give it one
 $node->safe_psql('rights', 'CREATE TEMP TABLE t (); BEGIN; \i ' . "$root/test/sql/security_world.sql" . "\nCOMMIT;");

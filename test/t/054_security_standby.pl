@@ -14,7 +14,7 @@ my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
 $primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION salesmgmt');
+$primary->safe_psql('postgres', 'CREATE EXTENSION salesmgmt CASCADE');
 $primary->safe_psql('postgres',
 	'CREATE TEMP TABLE t (); BEGIN; \i ' . "$root/test/sql/security_world.sql" . "\nCOMMIT;");
 

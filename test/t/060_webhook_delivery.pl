@@ -22,7 +22,7 @@ salesmgmt.webhook_timeout = '5s'
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE wh');
 $node->safe_psql('wh', q{
-CREATE EXTENSION salesmgmt;
+CREATE EXTENSION salesmgmt CASCADE;
 INSERT INTO salesmgmt.team (team_id, name) VALUES (1, 'Sales');
 INSERT INTO salesmgmt.rep (rep_id, name, email, team_id) VALUES (1, 'Ada', 'ada@example.com', 1);
 INSERT INTO salesmgmt.account (account_id, name, owner_rep_id) VALUES (1, 'Acme', 1);
@@ -248,7 +248,7 @@ is(scalar(@missing), 0, 'docs/webhooks.md has the row of each, with its data sch
 
 # ------------------------------------------------ worker started on demand
 $node->safe_psql('postgres', 'CREATE DATABASE other');
-$node->safe_psql('other', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('other', 'CREATE EXTENSION salesmgmt CASCADE');
 my $pid = $node->safe_psql('other', 'SELECT salesmgmt.webhook_worker_start()');
 like($pid, qr/^\d+$/, 'webhook_worker_start starts a worker in another database');
 is($node->safe_psql('other', 'SELECT salesmgmt.webhook_worker_start()'), $pid, 'a second call returns the running one');

@@ -15,7 +15,7 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\nm
 $node->start;
 
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION salesmgmt;
+	CREATE EXTENSION salesmgmt CASCADE;
 	INSERT INTO salesmgmt.team (team_id, name) VALUES (1, 'Round'), (2, 'Mixed'), (3, 'Balanced');
 	INSERT INTO salesmgmt.rep (rep_id, name, team_id) SELECT r, 'R' || r, 1 FROM generate_series(1, 7) r;
 	INSERT INTO salesmgmt.rep (rep_id, name, team_id) SELECT r, 'M' || r, 2 FROM generate_series(8, 12) r;

@@ -26,7 +26,7 @@ $node->append_conf('postgresql.conf',
 $node->start;
 
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION salesmgmt;
+	CREATE EXTENSION salesmgmt CASCADE;
 	CREATE EXTENSION pg_cron;
 	INSERT INTO salesmgmt.team (team_id, name) VALUES (1, 'Sales');
 	INSERT INTO salesmgmt.rep (rep_id, name, team_id) VALUES (1, 'Mia', 1), (2, 'Ada', 1);

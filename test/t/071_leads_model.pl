@@ -14,7 +14,7 @@ my $node = PostgreSQL::Test::Cluster->new('leads_model');
 $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
 $node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('postgres', 'CREATE EXTENSION salesmgmt CASCADE');
 $node->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'scale=6000', '-v', 'seed=7', '-f', "$root/scripts/datagen.sql",
 	  '-d', $node->connstr('postgres') ],
