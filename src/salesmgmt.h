@@ -104,6 +104,10 @@
 #define ERRCODE_SM_QUOTE_ALREADY_ACCEPTED	MAKE_SQLSTATE('S','M','0','8','6')
 #define ERRCODE_SM_NO_PRICE_BOOK			MAKE_SQLSTATE('S','M','0','8','7')
 
+/* history (SM100-109; SM100-104 left to duplicates and the change log) */
+#define ERRCODE_SM_HISTORY_WINDOW			MAKE_SQLSTATE('S','M','1','0','5')
+#define ERRCODE_SM_HISTORY_NOT_PAST			MAKE_SQLSTATE('S','M','1','0','6')
+
 /* the reporting currency when salesmgmt.reporting_currency is not set */
 #define SM_DEFAULT_CURRENCY "USD"
 
