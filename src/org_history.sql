@@ -310,15 +310,22 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_id      bigint;
+    v_old_to  date;
 BEGIN
-    -- the tail of a version over the whole window (after shortening it)
+    -- a version over the whole window: shortened, then its tail copied
     EXECUTE pg_catalog.format(
-        'WITH cut AS (UPDATE salesmgmt.%1$I SET valid_to = $2'
-        '              WHERE %2$I = $1 AND valid_from < $2 AND valid_to > $3'
-        '             RETURNING %3$s, valid_to AS old_to)'
-        ' INSERT INTO salesmgmt.%1$I (%2$I, %3$s, valid_from, valid_to)'
-        ' SELECT $1, %3$s, $3, old_to FROM cut', p_table, p_key, p_cols)
-        USING p_id, p_from, p_to;
+        'SELECT %1$I, valid_to FROM salesmgmt.%2$I WHERE %3$I = $1 AND valid_from < $2 AND valid_to > $3',
+        p_table || '_id', p_table, p_key) INTO v_id, v_old_to USING p_id, p_from, p_to;
+    IF v_id IS NOT NULL THEN
+        EXECUTE pg_catalog.format('UPDATE salesmgmt.%1$I SET valid_to = $2 WHERE %2$I = $1',
+                                  p_table, p_table || '_id') USING v_id, p_from;
+        EXECUTE pg_catalog.format(
+            'INSERT INTO salesmgmt.%1$I (%2$I, %3$s, valid_from, valid_to)'
+            ' SELECT %2$I, %3$s, $2, $3 FROM salesmgmt.%1$I WHERE %4$I = $1',
+            p_table, p_key, p_cols, p_table || '_id') USING v_id, p_to, v_old_to;
+    END IF;
     EXECUTE pg_catalog.format(
         'UPDATE salesmgmt.%1$I SET valid_to = $2 WHERE %2$I = $1 AND valid_from < $2 AND valid_to > $2',
         p_table, p_key) USING p_id, p_from;
