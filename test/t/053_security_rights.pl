@@ -98,6 +98,9 @@ my %probe = (
 	'feedback select' => 'SELECT count(*) FROM salesmgmt.feedback WHERE rep_id = %X%',
 	'feedback insert' => q{INSERT INTO salesmgmt.feedback (source, rep_id, category, sentiment, body)
 	                       VALUES ('rep', %X%, 'probe', 'neutral', 'probe')},
+	'rep_team_history select' => 'SELECT count(*) FROM salesmgmt.rep_team_history WHERE rep_id = %X%',
+	'quota_history select' => 'SELECT count(*) FROM salesmgmt.quota_history WHERE rep_id = %X%',
+	'backfill_rep_team execute' => q{SELECT salesmgmt.backfill_rep_team(%X%, NULL, '2000-01-01', '2000-02-01')},
 );
 
 # the login of each role, its rep, and the subjects it is tried on
