@@ -56,6 +56,7 @@ UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/products.sql \
                 upgrade/0.1.0--0.2.0/process.sql \
                 upgrade/0.1.0--0.2.0/leads.sql \
+                upgrade/0.1.0--0.2.0/org-history.sql \
                 src/security_rls.sql \
                 src/security_rights.sql \
                 src/rules.sql \
