@@ -362,7 +362,7 @@ fc_load_splits(FcCall *c)
 	Datum		values[1];
 
 	c->split_map = fc_idmap_create(c->cxt, 1024, NULL);
-	if (!c->has_as_of)
+	if (!c->has_as_of || !sm_org_history_present())
 		fc_stream(c, &r, fc_receive_split,
 				  "SELECT s.deal_id, s.rep_id, s.share FROM salesmgmt.deal_split s",
 				  0, NULL, NULL);
@@ -515,8 +515,9 @@ fc_scan_deals(FcCall *c)
 				  4, types, values);
 	else
 	{
+		/* deals deleted by the moment are left out (not on 0.1.0 objects) */
 		fc_stream(c, &r, fc_receive_history,
-				  "SELECT h.deal_id, h.owner_rep_id, h.pipeline_id, h.to_stage_id,"
+				  psprintf("SELECT h.deal_id, h.owner_rep_id, h.pipeline_id, h.to_stage_id,"
 				  "       h.new_amount, h.currency, h.new_expected_close_date,"
 				  "       h.changed_at, h.probability, h.forecast_category,"
 				  "       h.effective_probability, h.effective_category,"
@@ -527,9 +528,11 @@ fc_scan_deals(FcCall *c)
 				  "                      WHERE x.changed_at <= $5"
 				  "                        AND (x.new_expected_close_date BETWEEN $1 AND $2"
 				  "                             OR (x.changed_at >= $3 AND x.changed_at < $4)))"
-				  "   AND NOT EXISTS (SELECT 1 FROM salesmgmt.deal_deletion z"
+				  "%s ORDER BY h.deal_id, h.history_id",
+				  sm_org_history_present()
+				  ? "   AND NOT EXISTS (SELECT 1 FROM salesmgmt.deal_deletion z"
 				  "                    WHERE z.deal_id = h.deal_id AND z.deleted_at <= $5)"
-				  " ORDER BY h.deal_id, h.history_id",
+				  : ""),
 				  5, types, values);
 		if (r.pending)
 			fc_add_deal(c, &r.deal);
@@ -568,7 +571,7 @@ fc_load_targets(FcCall *c, bool adjustments, int *ntargets)
 	values[0] = DateADTGetDatum(c->from);
 	values[1] = DateADTGetDatum(c->to);
 	values[2] = TimestampTzGetDatum(c->as_of);
-	if (!adjustments && !c->has_as_of)
+	if (!adjustments && (!c->has_as_of || !sm_org_history_present()))
 		sm_spi_query_dest("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
 						  "       q.currency, NULL::text"
 						  "  FROM salesmgmt.quota q"

@@ -24,6 +24,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/date.h"
 #include "utils/timestamp.h"
 
@@ -153,6 +154,17 @@ oh_load_versions(SmOrg *org, bool teams, bool read_only)
 	SPI_freetuptable(tt);
 }
 
+/*
+ * Do the versions exist?  Not in a database still at 0.1.0 whose library
+ * is already 0.2.0 (before ALTER EXTENSION salesmgmt UPDATE): there the
+ * readers answer with today's rows, as 0.1.0 did.
+ */
+bool
+sm_org_history_present(void)
+{
+	return OidIsValid(get_relname_relid("deal_deletion", sm_schema_oid()));
+}
+
 SmOrg *
 sm_org_tree_load(bool with_history, bool read_only)
 {
@@ -191,7 +203,7 @@ sm_org_tree_load(bool with_history, bool read_only)
 	}
 	SPI_freetuptable(tt);
 
-	if (with_history)
+	if (with_history && sm_org_history_present())
 	{
 		oh_load_versions(org, true, read_only);
 		oh_load_versions(org, false, read_only);
@@ -234,7 +246,6 @@ sm_org_tree_at(SmOrg *org, bool has_day, DateADT day)
 {
 	int			i;
 
-	Assert(!has_day || org->with_history);
 	for (i = 0; i < org->nteams; i++)
 	{
 		SmOrgTeam  *t = &org->teams[i];
@@ -262,7 +273,6 @@ sm_org_tree_change_days(SmOrg *org, DateADT **days)
 				out;
 	DateADT    *d = palloc(sizeof(DateADT) * max);
 
-	Assert(org->with_history);
 	for (i = 0; i < org->nteams + org->nreps; i++)
 	{
 		SmOrgVersion *v = i < org->nteams ? org->teams[i].versions : org->reps[i - org->nteams].versions;

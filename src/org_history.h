@@ -58,6 +58,9 @@ typedef struct SmOrg
 	bool		with_history;
 } SmOrg;
 
+/* are the history tables there (not in a database still at 0.1.0)? */
+extern bool sm_org_history_present(void);
+
 /* today's organisation; with_history also reads the versions (needed by
  * sm_org_tree_at and sm_org_tree_change_days); read_only: with the
  * calling statement's snapshot, else a new one */
