@@ -57,19 +57,21 @@ sm_org_day_of(TimestampTz ts)
 	return DatumGetDateADT(DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(ts)));
 }
 
-int
-sm_org_tree_team(SmOrg *org, int64 team_id)
+/* binary search of an array of structs sorted by their leading int64 id */
+static int
+oh_find(const void *base, int n, size_t size, int64 id)
 {
 	int			lo = 0,
-				hi = org->nteams - 1;
+				hi = n - 1;
 
 	while (lo <= hi)
 	{
 		int			mid = (lo + hi) / 2;
+		int64		key = *(const int64 *) ((const char *) base + size * mid);
 
-		if (org->teams[mid].team_id == team_id)
+		if (key == id)
 			return mid;
-		if (org->teams[mid].team_id < team_id)
+		if (key < id)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
@@ -78,23 +80,15 @@ sm_org_tree_team(SmOrg *org, int64 team_id)
 }
 
 int
+sm_org_tree_team(SmOrg *org, int64 team_id)
+{
+	return oh_find(org->teams, org->nteams, sizeof(SmOrgTeam), team_id);
+}
+
+int
 sm_org_tree_rep(SmOrg *org, int64 rep_id)
 {
-	int			lo = 0,
-				hi = org->nreps - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (org->reps[mid].rep_id == rep_id)
-			return mid;
-		if (org->reps[mid].rep_id < rep_id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
+	return oh_find(org->reps, org->nreps, sizeof(SmOrgRep), rep_id);
 }
 
 /*

@@ -29,7 +29,7 @@ typedef struct SmOrgVersion
 
 typedef struct SmOrgTeam
 {
-	int64		team_id;
+	int64		team_id;		/* first: the key of the binary search */
 	int64		parent_id;		/* 0: top level */
 	int64		manager_id;		/* 0: none */
 	char	   *name;
@@ -41,7 +41,7 @@ typedef struct SmOrgTeam
 
 typedef struct SmOrgRep
 {
-	int64		rep_id;
+	int64		rep_id;			/* first: the key of the binary search */
 	int64		team_id;		/* 0: none */
 	char	   *name;
 	int64		cur_team;

@@ -151,131 +151,82 @@ AS $$
 $$;
 COMMENT ON FUNCTION salesmgmt._history_restoring() IS 'Internal: true while a dump is being restored (row_security and check_function_bodies both off), when the history triggers leave the loaded versions alone.';
 
-CREATE FUNCTION salesmgmt._rep_team_version() RETURNS trigger
+-- One trigger function keeps every table's versions.  TG_ARGV, written in
+-- the CREATE TRIGGER statements below (never by users): the history table,
+-- its key columns and its value columns (comma-separated, named as in the
+-- versioned table), and 'day' or 'moment'.  A version begun the same day
+-- (or in the same transaction) is replaced, an older one ends then; by day,
+-- a row changed back to what it was earlier that day continues that version.
+CREATE FUNCTION salesmgmt._history_version() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_table text := TG_ARGV[0];
+    v_cols  text := TG_ARGV[1] || ', ' || TG_ARGV[2];
+    v_at    text := CASE TG_ARGV[3] WHEN 'day' THEN 'current_date' ELSE 'now()' END;
+    v_hkey  text := 'h.' || pg_catalog.replace(TG_ARGV[1], ', ', ', h.');
+    v_rkey  text := 'r.' || pg_catalog.replace(TG_ARGV[1], ', ', ', r.');
+    v_hcols text := 'h.' || pg_catalog.replace(TG_ARGV[1] || ', ' || TG_ARGV[2], ', ', ', h.');
+    v_rcols text := 'r.' || pg_catalog.replace(TG_ARGV[1] || ', ' || TG_ARGV[2], ', ', ', r.');
+    v_rec   text := pg_catalog.format('pg_catalog.jsonb_populate_record(NULL::salesmgmt.%I, $1) r', TG_ARGV[0]);
+    v_same  boolean;
+    v_kept  bigint := 0;
 BEGIN
-    IF salesmgmt._history_restoring()
-       OR (TG_OP = 'UPDATE' AND NEW.rep_id = OLD.rep_id AND NEW.team_id IS NOT DISTINCT FROM OLD.team_id) THEN
+    IF salesmgmt._history_restoring() THEN
         RETURN NULL;
     END IF;
+    IF TG_OP = 'UPDATE' THEN
+        EXECUTE pg_catalog.format(
+            'SELECT ROW(%s) IS NOT DISTINCT FROM ROW(%s)'
+            '  FROM pg_catalog.jsonb_populate_record(NULL::salesmgmt.%I, $1) h,'
+            '       pg_catalog.jsonb_populate_record(NULL::salesmgmt.%I, $2) r',
+            v_hcols, v_rcols, v_table, v_table)
+            INTO v_same USING pg_catalog.to_jsonb(OLD), pg_catalog.to_jsonb(NEW);
+        IF v_same THEN
+            RETURN NULL;
+        END IF;
+    END IF;
     IF TG_OP <> 'INSERT' THEN
-        -- a version begun today is replaced; an older one ends today
-        DELETE FROM salesmgmt.rep_team_history h
-         WHERE h.rep_id = OLD.rep_id AND h.valid_to = 'infinity' AND h.valid_from >= current_date;
-        UPDATE salesmgmt.rep_team_history h SET valid_to = current_date
-         WHERE h.rep_id = OLD.rep_id AND h.valid_to = 'infinity';
+        EXECUTE pg_catalog.format(
+            'DELETE FROM salesmgmt.%I h USING %s'
+            ' WHERE (%s) = (%s) AND h.valid_to = ''infinity'' AND h.valid_from >= %s',
+            v_table, v_rec, v_hkey, v_rkey, v_at) USING pg_catalog.to_jsonb(OLD);
+        EXECUTE pg_catalog.format(
+            'UPDATE salesmgmt.%I h SET valid_to = %s FROM %s WHERE (%s) = (%s) AND h.valid_to = ''infinity''',
+            v_table, v_at, v_rec, v_hkey, v_rkey) USING pg_catalog.to_jsonb(OLD);
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        -- back to what it was earlier today: that version goes on
-        UPDATE salesmgmt.rep_team_history h SET valid_to = 'infinity'
-         WHERE h.rep_id = NEW.rep_id AND h.valid_to = current_date
-           AND h.team_id IS NOT DISTINCT FROM NEW.team_id;
-        IF NOT FOUND THEN
-            INSERT INTO salesmgmt.rep_team_history (rep_id, team_id, valid_from)
-            VALUES (NEW.rep_id, NEW.team_id, current_date);
+        IF TG_ARGV[3] = 'day' THEN
+            EXECUTE pg_catalog.format(
+                'UPDATE salesmgmt.%I h SET valid_to = ''infinity'' FROM %s'
+                ' WHERE (%s) = (%s) AND h.valid_to = current_date AND ROW(%s) IS NOT DISTINCT FROM ROW(%s)',
+                v_table, v_rec, v_hkey, v_rkey, v_hcols, v_rcols) USING pg_catalog.to_jsonb(NEW);
+            GET DIAGNOSTICS v_kept = ROW_COUNT;
+        END IF;
+        IF v_kept = 0 THEN
+            EXECUTE pg_catalog.format('INSERT INTO salesmgmt.%I (%s, valid_from) SELECT %s, %s FROM %s',
+                                      v_table, v_cols, v_rcols, v_at, v_rec) USING pg_catalog.to_jsonb(NEW);
         END IF;
     END IF;
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION salesmgmt._rep_team_version() IS 'Trigger: a new version of the rep''s team from today (several changes on one day make one version); a deleted rep''s version ends today.';
+COMMENT ON FUNCTION salesmgmt._history_version() IS 'Trigger: writes the versions of a row into its history table (TG_ARGV: table, key columns, value columns, day or moment): a new version from today or the transaction''s start, several changes on one day or in one transaction making one version; a deleted row''s version ends then.';
+
 CREATE TRIGGER rep_team_history AFTER INSERT OR DELETE OR UPDATE OF rep_id, team_id ON salesmgmt.rep
-    FOR EACH ROW EXECUTE FUNCTION salesmgmt._rep_team_version();
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt._history_version('rep_team_history', 'rep_id', 'team_id', 'day');
 COMMENT ON TRIGGER rep_team_history ON salesmgmt.rep IS 'Keeps salesmgmt.rep_team_history: the rep''s team by day.';
-
-CREATE FUNCTION salesmgmt._team_version() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF salesmgmt._history_restoring()
-       OR (TG_OP = 'UPDATE' AND NEW.team_id = OLD.team_id
-           AND NEW.parent_team_id IS NOT DISTINCT FROM OLD.parent_team_id
-           AND NEW.manager_rep_id IS NOT DISTINCT FROM OLD.manager_rep_id) THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP <> 'INSERT' THEN
-        DELETE FROM salesmgmt.team_history h
-         WHERE h.team_id = OLD.team_id AND h.valid_to = 'infinity' AND h.valid_from >= current_date;
-        UPDATE salesmgmt.team_history h SET valid_to = current_date
-         WHERE h.team_id = OLD.team_id AND h.valid_to = 'infinity';
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        UPDATE salesmgmt.team_history h SET valid_to = 'infinity'
-         WHERE h.team_id = NEW.team_id AND h.valid_to = current_date
-           AND h.parent_team_id IS NOT DISTINCT FROM NEW.parent_team_id
-           AND h.manager_rep_id IS NOT DISTINCT FROM NEW.manager_rep_id;
-        IF NOT FOUND THEN
-            INSERT INTO salesmgmt.team_history (team_id, parent_team_id, manager_rep_id, valid_from)
-            VALUES (NEW.team_id, NEW.parent_team_id, NEW.manager_rep_id, current_date);
-        END IF;
-    END IF;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION salesmgmt._team_version() IS 'Trigger: a new version of the team''s parent and manager from today (several changes on one day make one version); a deleted team''s version ends today.';
 CREATE TRIGGER team_history AFTER INSERT OR DELETE OR UPDATE OF team_id, parent_team_id, manager_rep_id
-    ON salesmgmt.team FOR EACH ROW EXECUTE FUNCTION salesmgmt._team_version();
+    ON salesmgmt.team FOR EACH ROW
+    EXECUTE FUNCTION salesmgmt._history_version('team_history', 'team_id', 'parent_team_id, manager_rep_id', 'day');
 COMMENT ON TRIGGER team_history ON salesmgmt.team IS 'Keeps salesmgmt.team_history: the team''s parent and manager by day.';
-
-CREATE FUNCTION salesmgmt._deal_split_version() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF salesmgmt._history_restoring()
-       OR (TG_OP = 'UPDATE' AND NEW.deal_id = OLD.deal_id AND NEW.rep_id = OLD.rep_id
-           AND NEW.share = OLD.share) THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP <> 'INSERT' THEN
-        -- a version this transaction wrote is replaced; an older one ends now
-        DELETE FROM salesmgmt.deal_split_history h
-         WHERE h.deal_id = OLD.deal_id AND h.rep_id = OLD.rep_id
-           AND h.valid_to = 'infinity' AND h.valid_from >= now();
-        UPDATE salesmgmt.deal_split_history h SET valid_to = now()
-         WHERE h.deal_id = OLD.deal_id AND h.rep_id = OLD.rep_id AND h.valid_to = 'infinity';
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        INSERT INTO salesmgmt.deal_split_history (deal_id, rep_id, share, valid_from)
-        VALUES (NEW.deal_id, NEW.rep_id, NEW.share, now());
-    END IF;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION salesmgmt._deal_split_version() IS 'Trigger: a new version of the split row from the transaction''s start; a deleted row''s version ends then.';
 CREATE TRIGGER deal_split_history AFTER INSERT OR DELETE OR UPDATE ON salesmgmt.deal_split
-    FOR EACH ROW EXECUTE FUNCTION salesmgmt._deal_split_version();
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt._history_version('deal_split_history', 'deal_id, rep_id', 'share', 'moment');
 COMMENT ON TRIGGER deal_split_history ON salesmgmt.deal_split IS 'Keeps salesmgmt.deal_split_history: the splits by moment.';
-
-CREATE FUNCTION salesmgmt._quota_version() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF salesmgmt._history_restoring() OR (TG_OP = 'UPDATE' AND NEW IS NOT DISTINCT FROM OLD) THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP <> 'INSERT' THEN
-        DELETE FROM salesmgmt.quota_history h
-         WHERE h.quota_id = OLD.quota_id AND h.valid_to = 'infinity' AND h.valid_from >= now();
-        UPDATE salesmgmt.quota_history h SET valid_to = now()
-         WHERE h.quota_id = OLD.quota_id AND h.valid_to = 'infinity';
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        INSERT INTO salesmgmt.quota_history (quota_id, rep_id, team_id, period_start, period_end,
-                                             amount, currency, product_family, valid_from)
-        VALUES (NEW.quota_id, NEW.rep_id, NEW.team_id, NEW.period_start, NEW.period_end,
-                NEW.amount, NEW.currency, NEW.product_family, now());
-    END IF;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION salesmgmt._quota_version() IS 'Trigger: a new version of the quota from the transaction''s start; a deleted quota''s version ends then.';
 CREATE TRIGGER quota_history AFTER INSERT OR DELETE OR UPDATE ON salesmgmt.quota
-    FOR EACH ROW EXECUTE FUNCTION salesmgmt._quota_version();
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt._history_version('quota_history', 'quota_id',
+        'rep_id, team_id, period_start, period_end, amount, currency, product_family', 'moment');
 COMMENT ON TRIGGER quota_history ON salesmgmt.quota IS 'Keeps salesmgmt.quota_history: the quotas by moment.';
 
 CREATE FUNCTION salesmgmt._deal_record_deletion() RETURNS trigger

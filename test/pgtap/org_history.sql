@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(54);
+SELECT plan(56);
 SET salesmgmt.reporting_currency = 'USD';
 
 -- ---------------------------------------------------------------- structure
@@ -29,6 +29,14 @@ SELECT is((SELECT count(*)::int FROM pg_proc p, aclexplode(p.proacl) a
             WHERE p.pronamespace = 'salesmgmt'::regnamespace AND a.grantee = 0
               AND p.proname IN ('backfill_rep_team', 'backfill_team')), 0,
           'the back-fill functions are not executable by PUBLIC');
+
+SELECT is((SELECT count(*)::int FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            WHERE c.relnamespace = 'salesmgmt'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+              AND c.relname IN ('rep_team_history', 'team_history', 'deal_split_history', 'quota_history', 'deal_deletion')
+              AND col_description(c.oid, a.attnum) IS NULL), 0, 'every history column has a comment');
+SELECT is((SELECT count(*)::int FROM pg_trigger t
+            WHERE t.tgname IN ('rep_team_history', 'team_history', 'deal_split_history', 'quota_history', 'deal_deletion')
+              AND obj_description(t.oid, 'pg_trigger') IS NULL), 0, 'every history trigger has a comment');
 
 -- ---------------------------------------------------------------- the org
 -- Sales (3, Cal) above East (1, Ann) and West (2, Bea); Sam is in West today
