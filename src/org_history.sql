@@ -229,6 +229,38 @@ CREATE TRIGGER quota_history AFTER INSERT OR DELETE OR UPDATE ON salesmgmt.quota
         'rep_id, team_id, period_start, period_end, amount, currency, product_family', 'moment');
 COMMENT ON TRIGGER quota_history ON salesmgmt.quota IS 'Keeps salesmgmt.quota_history: the quotas by moment.';
 
+-- TRUNCATE fires no row trigger: the open versions of the emptied table
+-- end then (TG_ARGV: the history table, 'day' or 'moment').
+CREATE FUNCTION salesmgmt._history_truncated() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_at text := CASE TG_ARGV[1] WHEN 'day' THEN 'current_date' ELSE 'now()' END;
+BEGIN
+    IF NOT salesmgmt._history_restoring() THEN
+        EXECUTE pg_catalog.format('DELETE FROM salesmgmt.%I WHERE valid_to = ''infinity'' AND valid_from >= %s',
+                                  TG_ARGV[0], v_at);
+        EXECUTE pg_catalog.format('UPDATE salesmgmt.%I SET valid_to = %s WHERE valid_to = ''infinity''',
+                                  TG_ARGV[0], v_at);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION salesmgmt._history_truncated() IS 'Trigger: ends the open versions of a truncated table (TG_ARGV: its history table, day or moment).';
+CREATE TRIGGER rep_team_history_truncate AFTER TRUNCATE ON salesmgmt.rep
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._history_truncated('rep_team_history', 'day');
+CREATE TRIGGER team_history_truncate AFTER TRUNCATE ON salesmgmt.team
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._history_truncated('team_history', 'day');
+CREATE TRIGGER deal_split_history_truncate AFTER TRUNCATE ON salesmgmt.deal_split
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._history_truncated('deal_split_history', 'moment');
+CREATE TRIGGER quota_history_truncate AFTER TRUNCATE ON salesmgmt.quota
+    FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._history_truncated('quota_history', 'moment');
+COMMENT ON TRIGGER rep_team_history_truncate ON salesmgmt.rep IS 'Ends the open versions of salesmgmt.rep_team_history when rep is truncated.';
+COMMENT ON TRIGGER team_history_truncate ON salesmgmt.team IS 'Ends the open versions of salesmgmt.team_history when team is truncated.';
+COMMENT ON TRIGGER deal_split_history_truncate ON salesmgmt.deal_split IS 'Ends the open versions of salesmgmt.deal_split_history when deal_split is truncated.';
+COMMENT ON TRIGGER quota_history_truncate ON salesmgmt.quota IS 'Ends the open versions of salesmgmt.quota_history when quota is truncated.';
+
 CREATE FUNCTION salesmgmt._deal_record_deletion() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
