@@ -43,7 +43,8 @@ SQL_PARTS    = src/core.sql \
                src/training.sql \
                src/subscription.sql \
                src/history.sql \
-               src/dedup.sql
+               src/dedup.sql \
+               src/org_history.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -60,6 +61,7 @@ UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/process.sql \
                 upgrade/0.1.0--0.2.0/leads.sql \
                 upgrade/0.1.0--0.2.0/training.sql \
+                upgrade/0.1.0--0.2.0/org-history.sql \
                 src/security_rls.sql \
                 src/security_rights.sql \
                 src/rules.sql \
@@ -75,7 +77,8 @@ UPGRADE_PARTS = src/security_org.sql \
                 src/training.sql \
                 src/subscription.sql \
                 src/history.sql \
-                src/dedup.sql
+                src/dedup.sql \
+                src/org_history.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

@@ -171,3 +171,22 @@ SELECT DISTINCT rep_name, period_start, total_credit, total_earned, total_spiffs
        total_adjustments, total_clawbacks, total_draws, total_payout
   FROM salesmgmt.commission_statement ORDER BY period_start, rep_name;
 SELECT status, count(*) FROM salesmgmt.commission_line GROUP BY status ORDER BY status;
+
+-- 10. A rep who changes squads mid-quarter (December): each override goes
+-- to the managers above Ada on the day of the win (docs/commissions.md)
+INSERT INTO salesmgmt.team (team_id, name, parent_team_id) VALUES (4, 'West 2', 2);
+INSERT INTO salesmgmt.rep (rep_id, name, team_id) VALUES (6, 'Wes', 4);
+UPDATE salesmgmt.team SET manager_rep_id = 6 WHERE team_id = 4;
+UPDATE salesmgmt.rep SET team_id = 4 WHERE rep_id = 4;
+SELECT salesmgmt.backfill_rep_team(4, 3, '2025-01-01', '2025-12-15'),
+       salesmgmt.backfill_rep_team(4, 4, '2025-12-15', current_date);
+INSERT INTO salesmgmt.commission_plan (plan_id, name, period, override_rate) VALUES (9, 'Squad lead', 'month', 0.03);
+INSERT INTO salesmgmt.commission_assignment (rep_id, plan_id, valid_from, valid_to) VALUES
+  (3, 9, '2025-12-01', '2025-12-31'), (6, 9, '2025-12-01', '2025-12-31'), (2, 6, '2025-12-01', '2025-12-31');
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount,
+                            created_at, stage_entered_at, closed_at) VALUES
+  (1201, 'Ada in West 1', 1, 4, 1, 2, 10000, '2025-12-01', '2025-12-10', '2025-12-10'),
+  (1202, 'Ada in West 2', 1, 4, 1, 2, 20000, '2025-12-01', '2025-12-20', '2025-12-20');
+SELECT rep_id, credit, earned, overrides, payout FROM salesmgmt.run_commissions('2025-12-01', '2025-12-31');
+SELECT rep_name, kind, amount, explanation FROM salesmgmt.commission_statement
+ WHERE period_start = '2025-12-01' AND kind = 'override' ORDER BY credited_at, rep_id;

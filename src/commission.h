@@ -54,6 +54,7 @@
 #include "compat.h"
 #include "core_currency.h"
 #include "core_spi.h"
+#include "org_history.h"
 #include "util.h"
 
 /* rows fetched per cursor round trip; lines per table_multi_insert batch
@@ -279,6 +280,14 @@ typedef struct CmState
 	Numeric		att;			/* credit / quota for display, or NULL */
 } CmState;
 
+/* from a day on (until the next epoch), the managers above a rep */
+typedef struct CmEpoch
+{
+	DateADT		from;
+	int			nmanagers;
+	struct CmRep **managers;
+} CmEpoch;
+
 typedef struct CmRep
 {
 	int64		rep_id;			/* hash key */
@@ -291,6 +300,8 @@ typedef struct CmRep
 	CmQuota    *quota;
 	int			nmanagers;
 	struct CmRep **managers;	/* nearest first, each once, never self */
+	int			nepochs;		/* the managers by day (org_history.c), */
+	struct CmEpoch *epochs;		/* by from; managers is the latest's */
 	int			ndraws,
 				maxdraws;
 	CmDraw	   *draws;
@@ -467,6 +478,7 @@ extern HTAB *cm_hash(const char *name, Size keysize, Size entrysize, long nelem,
 extern void cm_load_rates(CmRun *run);
 extern void cm_load_spiffs(CmRun *run);
 extern void cm_load_reps(CmRun *run);
+extern int	cm_managers_at(CmRep *rep, DateADT day, CmRep ***managers);
 extern void cm_load_assignments(CmRun *run);
 extern void cm_load_quotas(CmRun *run);
 extern Numeric cm_quota_for(CmRep *rep, DateADT from, DateADT to);

@@ -22,8 +22,9 @@
  *	  plan's clawback window of the win;
  *	- otherwise a change of the rep's credit becomes an adjustment through
  *	  the tiers of the original plan period (reason late, changed, moved or
- *	  removed), with overrides for today's managers on the change, and a
- *	  change of a SPIFF's amount becomes a SPIFF adjustment.
+ *	  removed), with overrides for the managers of the event's day on the
+ *	  change (org_history.c), and a change of a SPIFF's amount becomes a
+ *	  SPIFF adjustment.
  * ----------------------------------------------------------------------
  */
 

@@ -513,16 +513,18 @@ cm_spiff_applies(CmRun *run, int idx, CmEvent *ev)
 		sp->from <= ev->day && ev->day <= sp->to;
 }
 
-/* overrides of the managers above rep on credit (kind override, or
- * adjustment when the credit is a correction) */
+/* overrides of the managers above rep on the event's day on credit (kind
+ * override, or adjustment when the credit is a correction) */
 void
 cm_overrides(CmRun *run, CmRep *rep, CmEvent *ev, Numeric *credit, CmKind kind, CmReason reason)
 {
 	int			i;
+	CmRep	  **managers;
+	int			nmanagers = cm_managers_at(rep, ev->day, &managers);
 
-	for (i = 0; i < rep->nmanagers; i++)
+	for (i = 0; i < nmanagers; i++)
 	{
-		CmRep	   *m = rep->managers[i];
+		CmRep	   *m = managers[i];
 		CmPlan	   *mp = cm_plan_at(m, ev->day);
 		Datum		v[LC_NCOLS];
 		bool		n[LC_NCOLS];

@@ -184,89 +184,92 @@ cm_load_spiffs(CmRun *run)
 }
 
 /*
- * Every rep into the run's hash table, with its managers: the managers of
- * the rep's team and of every team above it, nearest first, each once,
- * never the rep itself (overrides go to them).
+ * Every rep into the run's hash table, with its managers by day: the
+ * managers of the rep's team and of every team above it, nearest first,
+ * each once, never the rep itself (overrides go to them).  The
+ * organisation comes from the one loader (org_history.c): one epoch per
+ * day on which it changed, the last one today's rows.
  */
 void
 cm_load_reps(CmRun *run)
 {
-	SPITupleTable *tt;
-	uint64		n,
-				i;
-	HTAB	   *teams;
-	typedef struct
+	MemoryContext old = MemoryContextSwitchTo(run->tmp_cxt);
+	SmOrg	   *org = sm_org_tree_load(true, false);
+	DateADT    *days;
+	int			ndays = sm_org_tree_change_days(org, &days);
+	CmRep	  **index;
+	int			i,
+				e;
+
+	MemoryContextSwitchTo(run->run_cxt);
+	run->reps = cm_hash("salesmgmt commission reps", sizeof(int64), sizeof(CmRep),
+						Max(org->nreps, 1), run->run_cxt);
+	index = MemoryContextAlloc(run->tmp_cxt, sizeof(CmRep *) * Max(org->nreps, 1));
+	for (i = 0; i < org->nreps; i++)
 	{
-		int64		team_id;
-		int64		parent;
-		int64		manager;
-	}			CmTeam;
-	HASH_SEQ_STATUS seq;
-	CmRep	   *rep;
-	MemoryContext old;
+		CmRep	   *rep = hash_search(run->reps, &org->reps[i].rep_id, HASH_ENTER, NULL);
 
-	teams = cm_hash("salesmgmt commission teams", sizeof(int64), sizeof(CmTeam), 256, run->tmp_cxt);
-	tt = sm_spi_query("SELECT team_id, parent_team_id, manager_rep_id FROM salesmgmt.team",
-					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
-	for (i = 0; i < n; i++)
-	{
-		int64		id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
-		CmTeam	   *t = hash_search(teams, &id, HASH_ENTER, NULL);
-
-		t->parent = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
-		t->manager = sm_spi_int64(tt->vals[i], tt->tupdesc, 3, 0);
-	}
-	SPI_freetuptable(tt);
-
-	tt = sm_spi_query("SELECT rep_id, team_id FROM salesmgmt.rep",
-					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
-	run->reps = cm_hash("salesmgmt commission reps", sizeof(int64), sizeof(CmRep), (long) n, run->run_cxt);
-	for (i = 0; i < n; i++)
-	{
-		int64		id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
-
-		rep = hash_search(run->reps, &id, HASH_ENTER, NULL);
 		memset(((char *) rep) + sizeof(int64), 0, sizeof(CmRep) - sizeof(int64));
-		rep->team_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
+		rep->team_id = org->reps[i].cur_team;
+		index[i] = rep;
 	}
-	SPI_freetuptable(tt);
 
-	/* managers above each rep, walking up the team tree */
-	old = MemoryContextSwitchTo(run->run_cxt);
-	hash_seq_init(&seq, run->reps);
-	while ((rep = hash_seq_search(&seq)) != NULL)
+	/* epoch -1: the first versions (only when something changed since) */
+	for (e = (ndays > 0 ? -1 : ndays - 1); e < ndays; e++)
 	{
-		int64		team = rep->team_id;
-		int			depth = 0;
-		CmRep	   *chain[64];
+		DateADT		from = e < 0 ? DATEVAL_NOBEGIN : days[e];
 
-		while (team != 0 && depth++ < 1000)
+		sm_org_tree_at(org, e < ndays - 1, from);
+		for (i = 0; i < org->nreps; i++)
 		{
-			CmTeam	   *t = hash_search(teams, &team, HASH_FIND, NULL);
+			CmRep	   *rep = index[i];
+			CmEpoch    *last = rep->nepochs > 0 ? &rep->epochs[rep->nepochs - 1] : NULL;
+			int64		ids[64];
+			CmRep	   *chain[64];
+			int			n = sm_org_tree_managers(org, i, ids, (int) lengthof(ids));
+			int			k;
 
-			if (t == NULL)
-				break;
-			if (t->manager != 0 && t->manager != rep->rep_id)
-			{
-				CmRep	   *m = hash_search(run->reps, &t->manager, HASH_FIND, NULL);
-				int			k;
-				bool		seen = false;
+			for (k = 0; k < n; k++)
+				chain[k] = hash_search(run->reps, &ids[k], HASH_FIND, NULL);
+			if (last != NULL && last->nmanagers == n &&
+				(n == 0 || memcmp(last->managers, chain, sizeof(CmRep *) * n) == 0))
+				continue;
+			rep->epochs = rep->nepochs == 0 ? palloc(sizeof(CmEpoch))
+				: repalloc(rep->epochs, sizeof(CmEpoch) * (rep->nepochs + 1));
+			last = &rep->epochs[rep->nepochs++];
+			last->from = rep->nepochs == 1 ? DATEVAL_NOBEGIN : from;
+			last->nmanagers = n;
+			last->managers = n > 0 ? palloc(sizeof(CmRep *) * n) : NULL;
+			if (n > 0)
+				memcpy(last->managers, chain, sizeof(CmRep *) * n);
+		}
+	}
+	for (i = 0; i < org->nreps; i++)
+	{
+		CmRep	   *rep = index[i];
 
-				for (k = 0; k < rep->nmanagers; k++)
-					seen |= (chain[k] == m);
-				if (m != NULL && !seen && rep->nmanagers < (int) lengthof(chain))
-					chain[rep->nmanagers++] = m;
-			}
-			team = t->parent;
-		}
-		if (rep->nmanagers > 0)
-		{
-			rep->managers = palloc(sizeof(CmRep *) * rep->nmanagers);
-			memcpy(rep->managers, chain, sizeof(CmRep *) * rep->nmanagers);
-		}
+		rep->nmanagers = rep->epochs[rep->nepochs - 1].nmanagers;
+		rep->managers = rep->epochs[rep->nepochs - 1].managers;
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(run->tmp_cxt);
+}
+
+/* the managers above rep on day: those of the epoch holding it */
+int
+cm_managers_at(CmRep *rep, DateADT day, CmRep ***managers)
+{
+	int			e = rep->nepochs - 1;
+
+	while (e > 0 && rep->epochs[e].from > day)
+		e--;
+	if (e < 0)
+	{
+		*managers = rep->managers;
+		return rep->nmanagers;
+	}
+	*managers = rep->epochs[e].managers;
+	return rep->epochs[e].nmanagers;
 }
 
 /* every rep's plan assignments, by valid_from (plan_at looks them up) */

@@ -38,6 +38,7 @@
 #include "salesmgmt.h"
 #include "core_currency.h"
 #include "core_spi.h"
+#include "org_history.h"
 #include "util.h"
 
 
@@ -238,6 +239,7 @@ typedef struct FcCall
 	FcTeam	   *teams;
 	int			nteams;
 	fc_idmap_hash *team_map;
+	SmOrg	   *org;			/* the organisation of the day (org_history.c) */
 	int		   *team_order;		/* deepest teams first */
 	FcRep	   *reps;
 	int			nreps;

@@ -218,29 +218,24 @@ fc_load_stages(FcCall *c)
 void
 fc_load_teams(FcCall *c)
 {
-	uint64		i;
+	int			i;
 	int			t;
 
-	sm_spi_query_dest("SELECT t.team_id, t.parent_team_id, t.name FROM salesmgmt.team t"
-					  " ORDER BY t.team_id",
-					  0, NULL, NULL, NULL);
-	c->nteams = (int) SPI_processed;
+	/* the organisation of the forecast's day (org_history.c) */
+	c->org = sm_org_tree_load_at(c->has_as_of, c->has_as_of ? sm_org_day_of(c->as_of) : 0);
+	c->nteams = c->org->nteams;
 	c->teams = palloc0(sizeof(FcTeam) * Max(c->nteams, 1));
 	c->team_map = fc_idmap_create(CurrentMemoryContext, Max(c->nteams, 8), NULL);
-	for (i = 0; i < SPI_processed; i++)
+	for (i = 0; i < c->nteams; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		FcTeam	   *team = &c->teams[i];
-		bool		isnull;
-		Datum		parent;
+		SmOrgTeam  *ot = &c->org->teams[i];
 
-		team->id = sm_spi_int64(tup, desc, 1, 0);
-		parent = SPI_getbinval(tup, desc, 2, &isnull);
-		team->has_parent = !isnull;
-		team->parent_id = isnull ? 0 : DatumGetInt64(parent);
-		team->name = SPI_getvalue(tup, desc, 3);
-		fc_map_insert(c->team_map, team->id, (int) i);
+		team->id = ot->team_id;
+		team->has_parent = ot->parent_id != 0;
+		team->parent_id = ot->parent_id;
+		team->name = ot->name;
+		fc_map_insert(c->team_map, team->id, i);
 	}
 
 	/*
@@ -311,20 +306,15 @@ fc_add_rep(FcCall *c, int64 id, char *name, int team)
 void
 fc_load_reps(FcCall *c)
 {
-	uint64		i;
+	int			i;
 
-	sm_spi_query_dest("SELECT r.rep_id, r.team_id, r.name FROM salesmgmt.rep r ORDER BY r.rep_id",
-					  0, NULL, NULL, NULL);
-	c->rep_map = fc_idmap_create(CurrentMemoryContext, Max(SPI_processed, 8), NULL);
-	for (i = 0; i < SPI_processed; i++)
+	c->rep_map = fc_idmap_create(CurrentMemoryContext, Max(c->org->nreps, 8), NULL);
+	for (i = 0; i < c->org->nreps; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		team = SPI_getbinval(tup, desc, 2, &isnull);
+		SmOrgRep   *r = &c->org->reps[i];
 
-		fc_add_rep(c, sm_spi_int64(tup, desc, 1, 0), SPI_getvalue(tup, desc, 3),
-				   isnull ? -1 : fc_lookup(c->team_map, DatumGetInt64(team)));
+		fc_add_rep(c, r->rep_id, r->name,
+				   r->team_id == 0 ? -1 : fc_lookup(c->team_map, r->team_id));
 	}
 }
 
@@ -368,10 +358,28 @@ fc_load_splits(FcCall *c)
 {
 	FcReceiver	r;
 
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+
 	c->split_map = fc_idmap_create(c->cxt, 1024, NULL);
-	fc_stream(c, &r, fc_receive_split,
-			  "SELECT s.deal_id, s.rep_id, s.share FROM salesmgmt.deal_split s",
-			  0, NULL, NULL);
+	if (!c->has_as_of || !sm_org_history_present())
+		fc_stream(c, &r, fc_receive_split,
+				  "SELECT s.deal_id, s.rep_id, s.share FROM salesmgmt.deal_split s",
+				  0, NULL, NULL);
+	else
+	{
+		/*
+		 * The splits of each deal at the moment: its versions holding it,
+		 * or, before the deal's first version, its first splits.
+		 */
+		values[0] = TimestampTzGetDatum(c->as_of);
+		fc_stream(c, &r, fc_receive_split,
+				  "SELECT h.deal_id, h.rep_id, h.share"
+				  "  FROM (SELECT h.*, min(h.valid_from) OVER (PARTITION BY h.deal_id) AS first"
+				  "          FROM salesmgmt.deal_split_history h WHERE h.valid_to > $1) h"
+				  " WHERE h.valid_from <= greatest($1, h.first)",
+				  1, types, values);
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -507,8 +515,9 @@ fc_scan_deals(FcCall *c)
 				  4, types, values);
 	else
 	{
+		/* deals deleted by the moment are left out (not on 0.1.0 objects) */
 		fc_stream(c, &r, fc_receive_history,
-				  "SELECT h.deal_id, h.owner_rep_id, h.pipeline_id, h.to_stage_id,"
+				  psprintf("SELECT h.deal_id, h.owner_rep_id, h.pipeline_id, h.to_stage_id,"
 				  "       h.new_amount, h.currency, h.new_expected_close_date,"
 				  "       h.changed_at, h.probability, h.forecast_category,"
 				  "       h.effective_probability, h.effective_category,"
@@ -519,7 +528,11 @@ fc_scan_deals(FcCall *c)
 				  "                      WHERE x.changed_at <= $5"
 				  "                        AND (x.new_expected_close_date BETWEEN $1 AND $2"
 				  "                             OR (x.changed_at >= $3 AND x.changed_at < $4)))"
-				  " ORDER BY h.deal_id, h.history_id",
+				  "%s ORDER BY h.deal_id, h.history_id",
+				  sm_org_history_present()
+				  ? "   AND NOT EXISTS (SELECT 1 FROM salesmgmt.deal_deletion z"
+				  "                    WHERE z.deal_id = h.deal_id AND z.deleted_at <= $5)"
+				  : ""),
 				  5, types, values);
 		if (r.pending)
 			fc_add_deal(c, &r.deal);
@@ -558,12 +571,21 @@ fc_load_targets(FcCall *c, bool adjustments, int *ntargets)
 	values[0] = DateADTGetDatum(c->from);
 	values[1] = DateADTGetDatum(c->to);
 	values[2] = TimestampTzGetDatum(c->as_of);
-	if (!adjustments)
+	if (!adjustments && (!c->has_as_of || !sm_org_history_present()))
 		sm_spi_query_dest("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
 						  "       q.currency, NULL::text"
 						  "  FROM salesmgmt.quota q"
 						  " WHERE q.period_start >= $1 AND q.period_end <= $2",
 						  2, types, values, NULL);
+	else if (!adjustments)
+		/* each quota as it was: its first version ending after the moment */
+		sm_spi_query_dest("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
+						  "       q.currency, NULL::text"
+						  "  FROM (SELECT DISTINCT ON (h.quota_id) h.*"
+						  "          FROM salesmgmt.quota_history h WHERE h.valid_to > $3"
+						  "         ORDER BY h.quota_id, h.valid_from) q"
+						  " WHERE q.period_start >= $1 AND q.period_end <= $2",
+						  3, types, values, NULL);
 	else
 		sm_spi_query_dest("SELECT a.rep_id, a.team_id, a.period_start, a.period_end, a.amount,"
 						  "       a.currency, a.category"

@@ -10,6 +10,7 @@
  */
 #include "kpi.h"
 #include "org.h"
+#include "org_history.h"
 
 PG_FUNCTION_INFO_V1(sm_compute_scorecards);
 
@@ -255,7 +256,8 @@ kp_int64_cmp(const void *a, const void *b)
 /*
  * Every rep goes into the index (the sources report on all of them); those
  * outside the scheme's team tree are marked out of scope.  The team tree
- * is the cached organisation's (org.c).
+ * is the cached organisation's (org.c); for a period that ended before
+ * today, the one of its last day (org_history.c).
  */
 static void
 kp_load_reps(ScorecardRun *run)
@@ -267,7 +269,11 @@ kp_load_reps(ScorecardRun *run)
 
 	if (run->has_team)
 	{
-		nsubtree = sm_org_subtree_reps(run->team_id, &subtree);
+		if (run->period_end < GetSQLCurrentDate())
+			nsubtree = sm_org_tree_subtree_reps(sm_org_tree_load_at(true, run->period_end),
+												run->team_id, &subtree);
+		else
+			nsubtree = sm_org_subtree_reps(run->team_id, &subtree);
 		qsort(subtree, nsubtree, sizeof(int64), kp_int64_cmp);
 	}
 	sm_spi_query("SELECT r.rep_id, r.active FROM salesmgmt.rep r",

@@ -116,6 +116,9 @@
 /* history and duplicates (history.c, dedup.c, history.sql) */
 #define ERRCODE_SM_LIKELY_DUPLICATE			MAKE_SQLSTATE('S','M','1','0','0')
 #define ERRCODE_SM_MERGE_FORBIDDEN			MAKE_SQLSTATE('S','M','1','0','1')
+/* history (SM100-109; SM100-104 left to duplicates and the change log) */
+#define ERRCODE_SM_HISTORY_WINDOW			MAKE_SQLSTATE('S','M','1','0','5')
+#define ERRCODE_SM_HISTORY_NOT_PAST			MAKE_SQLSTATE('S','M','1','0','6')
 
 /* the reporting currency when salesmgmt.reporting_currency is not set */
 #define SM_DEFAULT_CURRENCY "USD"

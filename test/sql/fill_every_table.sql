@@ -271,3 +271,17 @@ SELECT salesmgmt.change_subscription(min(subscription_id), current_date, 3, 150,
 HAVING (SELECT count(*) FROM salesmgmt.subscription_version) < 2 \g /dev/null
 SELECT salesmgmt.generate_renewals(90) WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.subscription_renewal) \g /dev/null
 \endif
+
+-- effective-dated organisation (0.2.0): the triggers wrote the versions of
+-- the teams, reps, splits and quotas above; a past team of a rep loaded
+-- with the back-fill, and a recorded deletion of a deal
+SELECT to_regclass('salesmgmt.deal_deletion') IS NOT NULL AS have_org_history \gset
+\if :have_org_history
+SELECT salesmgmt.backfill_rep_team(r.rep_id, r.team_id, '2000-01-01', '2000-02-01')
+  FROM salesmgmt.rep r
+ WHERE r.rep_id = (SELECT min(rep_id) FROM salesmgmt.rep)
+   AND NOT EXISTS (SELECT 1 FROM salesmgmt.rep_team_history h WHERE h.valid_to < 'infinity') \g /dev/null
+INSERT INTO salesmgmt.deal_deletion (deal_id, owner_rep_id, deleted_at)
+SELECT max(d.deal_id) + 1000000, min(d.owner_rep_id), '2000-01-01' FROM salesmgmt.deal d
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.deal_deletion);
+\endif
