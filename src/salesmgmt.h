@@ -104,6 +104,9 @@
 #define ERRCODE_SM_QUOTE_ALREADY_ACCEPTED	MAKE_SQLSTATE('S','M','0','8','6')
 #define ERRCODE_SM_NO_PRICE_BOOK			MAKE_SQLSTATE('S','M','0','8','7')
 
+/* scale-out: forecast distributions (forecast_dist.c) */
+#define ERRCODE_SM_FORECAST_DIST_MISMATCH	MAKE_SQLSTATE('S','M','1','2','0')
+
 /* the reporting currency when salesmgmt.reporting_currency is not set */
 #define SM_DEFAULT_CURRENCY "USD"
 
