@@ -40,7 +40,8 @@ SQL_PARTS    = src/core.sql \
                src/process_plan.sql \
                src/process_approval.sql \
                src/product.sql \
-               src/forecast_dist.sql
+               src/forecast_dist.sql \
+               src/scaleout.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -68,7 +69,8 @@ UPGRADE_PARTS = src/security_org.sql \
                 src/process_plan.sql \
                 src/process_approval.sql \
                 src/product.sql \
-                src/forecast_dist.sql
+                src/forecast_dist.sql \
+                src/scaleout.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)
