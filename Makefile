@@ -44,7 +44,9 @@ SQL_PARTS    = src/core.sql \
                src/subscription.sql \
                src/history.sql \
                src/dedup.sql \
-               src/org_history.sql
+               src/org_history.sql \
+               src/forecast_dist.sql \
+               src/scaleout.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -78,7 +80,9 @@ UPGRADE_PARTS = src/security_org.sql \
                 src/subscription.sql \
                 src/history.sql \
                 src/dedup.sql \
-                src/org_history.sql
+                src/org_history.sql \
+                src/forecast_dist.sql \
+                src/scaleout.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

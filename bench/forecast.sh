@@ -11,7 +11,9 @@
 #   (generate_series x random()), which runs once
 #
 # Both sides must agree before anything is timed: the forecasts exactly,
-# the simulations within their statistical error.
+# the simulations within their statistical error.  Then forecast_range and
+# forecast_dist_agg with max_parallel_workers_per_gather 0 and 2 (the same
+# answer to the cent).
 # BENCH_SCALE / BENCH_RUNS as in bench/common.sh; BENCH_OPEN_DEALS and
 # BENCH_SIMULATIONS change the forecast_range workload.
 . "$(dirname "$0")/common.sh"
@@ -94,3 +96,31 @@ ok=$(bench_psql -tA -c "
      WHERE c.side = 'c' AND r.side = 'sql'")
 [ "$ok" = t ] || sm_die "forecast_range and its reference disagree beyond their statistical error"
 echo "forecast_range agrees with the reference within the statistical error"
+
+# forecast_range and forecast_dist_agg with max_parallel_workers_per_gather
+# 0 and 2.  A deal's draws depend on (seed, deal_id, run) only, so both
+# settings must give the same answer to the cent.  forecast_range is one C
+# call (its simulation runs in the calling backend whatever the setting);
+# forecast_dist_agg over the same open deals (their own amounts and stage
+# probabilities) is what a parallel plan splits across workers.
+AGG_SQL="SELECT salesmgmt.forecast_dist_agg(d.deal_id, d.amount, coalesce(d.probability, s.probability), 0, $SIMULATIONS)
+           FROM salesmgmt.deal d JOIN salesmgmt.stage s ON s.stage_id = d.stage_id
+          WHERE s.outcome = 'open' AND d.expected_close_date BETWEEN '$FROM' AND '$RANGE_TO'"
+PAR_OPTS="-c parallel_setup_cost=0 -c parallel_tuple_cost=0 -c min_parallel_table_scan_size=0"
+declare -A RANGE_ANSWER AGG_ANSWER
+for w in 0 2; do
+    export PGOPTIONS="-c max_parallel_workers_per_gather=$w $PAR_OPTS"
+    RANGE_ANSWER[$w]=$(bench_psql -tA -c "SELECT md5(r::text) FROM salesmgmt.forecast_range('$FROM', '$RANGE_TO', NULL, $SIMULATIONS) r")
+    AGG_ANSWER[$w]=$(bench_psql -tA -c "SELECT md5(x::text) FROM ($AGG_SQL) a(x)")
+    plan=$(bench_psql -tA -c "EXPLAIN (COSTS OFF) $AGG_SQL" | grep -c 'Partial Aggregate' || true)
+    echo "max_parallel_workers_per_gather = $w: forecast_dist_agg plan $([ "$plan" -gt 0 ] && echo parallel || echo serial)"
+    bench_time "salesmgmt.forecast_range, $w workers" \
+        "SELECT * FROM salesmgmt.forecast_range('$FROM', '$RANGE_TO', NULL, $SIMULATIONS)"
+    bench_time "forecast_dist_agg (open deals), $w workers" "SELECT salesmgmt.percentile(x, 0.5) FROM ($AGG_SQL) a(x)"
+    unset PGOPTIONS
+done
+[ "${RANGE_ANSWER[0]}" = "${RANGE_ANSWER[2]}" ] || sm_die "forecast_range differs between 0 and 2 workers"
+[ "${AGG_ANSWER[0]}" = "${AGG_ANSWER[2]}" ] || sm_die "forecast_dist_agg differs between 0 and 2 workers"
+echo "forecast_range and forecast_dist_agg: identical with 0 and 2 workers"
+bench_ratio "salesmgmt.forecast_range, 0 workers" "salesmgmt.forecast_range, 2 workers"
+bench_ratio "forecast_dist_agg (open deals), 0 workers" "forecast_dist_agg (open deals), 2 workers"

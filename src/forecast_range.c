@@ -8,6 +8,7 @@
  *-------------------------------------------------------------------------
  */
 #include "forecast.h"
+#include "forecast_dist.h"
 
 PG_FUNCTION_INFO_V1(sm_forecast_range);
 
@@ -43,107 +44,28 @@ static const char *const fc_range_columns[] = {
 StaticAssertDecl(lengthof(fc_range_columns) == FR_NCOLUMNS,
 				 "every column of salesmgmt.forecast_range is named");
 
-/* order the open deals by deal_id, so that the draws do not depend on
- * the order the scan happened to return them in */
-typedef struct FcOpenDeal
-{
-	int64		id;
-	int64		cents;
-	int32		p;
-} FcOpenDeal;
-
-static int
-fc_open_cmp(const void *a, const void *b)
-{
-	int64		x = ((const FcOpenDeal *) a)->id;
-	int64		y = ((const FcOpenDeal *) b)->id;
-
-	return (x > y) - (x < y);
-}
-
-static int
-fc_int64_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* the q-quantile of n sorted values, interpolated like percentile_cont */
-static double
-fc_quantile(const int64 *sorted, int n, double q)
-{
-	double		pos = q * (n - 1);
-	int			lo = (int) floor(pos);
-	int			hi = Min(lo + 1, n - 1);
-
-	return sorted[lo] + (pos - lo) * (double) (sorted[hi] - sorted[lo]);
-}
-
-static Datum
-fc_money_datum(double v)
-{
-	return NumericGetDatum(sm_numeric_round(DatumGetNumeric(DirectFunctionCall1(float8_numeric,
-																				Float8GetDatum(v))),
-											2));
-}
-
 /*
- * Simulate: in each run every open deal is won with its probability.  The
- * draws are branch-free: a 64-bit random number gives two independent
- * 32-bit uniforms u, and a deal of probability p (in 1/10000) is won when
- * u < round(p * 2^32 / 10000), which is exact for p = 0 and p = 1 and
- * within 2^-33 of p otherwise.  Deals of probability 0 or 1 need no draw.
+ * Simulate: in each run every open deal is won with its probability, by
+ * the draws of forecast_dist.c (a deal's outcome in run i depends only on
+ * the seed, its deal_id and i, so the order of the scan does not matter and
+ * forecast_dist_agg over the same deals gives the same totals).  A deal of
+ * probability p (in 1/10000) is won when its 32-bit uniform is below
+ * round(p * 2^32 / 10000), which is exact for p = 0 and p = 1 and within
+ * 2^-33 of p otherwise.
  */
-static void
-fc_simulate(const FcOpenDeal *deals, int n, int nsim, uint64 seed, int64 *totals)
+static ForecastDist *
+fc_simulate(FcCall *c, int nsim, int64 seed)
 {
-	int64	   *cents = palloc(sizeof(int64) * Max(n, 1));
-	uint64	   *threshold = palloc(sizeof(uint64) * Max(n, 1));
-	int64		certain = 0;
-	int			m = 0;
-	int			i,
-				s;
-	pg_prng_state prng;
+	ForecastDist *fd = fd_make(nsim, seed);
+	int			i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < c->nopen; i++)
 	{
-		if (deals[i].p <= 0)
-			continue;
-		if (deals[i].p >= FC_UNIT)
-		{
-			certain += deals[i].cents;
-			continue;
-		}
-		cents[m] = deals[i].cents;
-		threshold[m] = (((uint64) deals[i].p << 32) + FC_UNIT / 2) / FC_UNIT;
-		m++;
-	}
-
-	pg_prng_seed(&prng, seed);
-	for (s = 0; s < nsim; s++)
-	{
-		int64		t = certain;
-
 		CHECK_FOR_INTERRUPTS();
-		for (i = 0; i + 1 < m; i += 2)
-		{
-			uint64		r = pg_prng_uint64(&prng);
-
-			t += cents[i] & -(int64) ((r & 0xFFFFFFFF) < threshold[i]);
-			t += cents[i + 1] & -(int64) ((r >> 32) < threshold[i + 1]);
-		}
-		if (i < m)
-		{
-			uint64		r = pg_prng_uint64(&prng);
-
-			t += cents[i] & -(int64) ((r & 0xFFFFFFFF) < threshold[i]);
-		}
-		totals[s] = t;
+		fd_add_deal(fd, c->open_id[i], c->open_cents[i],
+					(((uint64) c->open_p[i] << 32) + FC_UNIT / 2) / FC_UNIT);
 	}
-	pfree(cents);
-	pfree(threshold);
+	return fd;
 }
 
 /*
@@ -159,17 +81,13 @@ sm_forecast_range(PG_FUNCTION_ARGS)
 	FcCall	   *c = &call;
 	int			nsim;
 	int64		seed;
-	FcOpenDeal *deals;
-	int64	   *totals;
+	ForecastDist *fd;
+	int64	   *sorted;
 	Numeric		fig[FC_NFIGURES];
 	Numeric		weighted;
 	Numeric		(*figs)[FC_NFIGURES + 1];
 	Numeric		won_exact;
-	double		won,
-				mean,
-				var = 0,
-				exact_var = 0;
-	INT128		sum = int64_to_int128(0);
+	double		exact_var = 0;
 	Datum		values[FR_NCOLUMNS];
 	bool		nulls[FR_NCOLUMNS];
 	int			i;
@@ -243,45 +161,31 @@ sm_forecast_range(PG_FUNCTION_ARGS)
 		fig[i] = figs[0][i];
 	weighted = figs[0][FC_NFIGURES];
 	won_exact = fig[FC_WON];
-	won = sm_numeric_to_double(won_exact);
 
-	/* simulate over the open deals in deal_id order */
-	deals = palloc_extended(sizeof(FcOpenDeal) * Max(c->nopen, 1), MCXT_ALLOC_HUGE);
+	/* simulate the open deals; the exact variance beside it */
 	for (i = 0; i < c->nopen; i++)
 	{
 		double		v = (double) c->open_cents[i];
 		double		p = (double) c->open_p[i] / FC_UNIT;
 
-		deals[i].id = c->open_id[i];
-		deals[i].cents = c->open_cents[i];
-		deals[i].p = c->open_p[i];
 		exact_var += v * v * p * (1 - p);
 	}
-	qsort(deals, c->nopen, sizeof(FcOpenDeal), fc_open_cmp);
-	totals = palloc_extended(sizeof(int64) * nsim, MCXT_ALLOC_HUGE);
-	fc_simulate(deals, c->nopen, nsim, (uint64) seed, totals);
-
-	for (i = 0; i < nsim; i++)
-		int128_add_int64(&sum, totals[i]);
-	mean = sm_numeric_to_double(fc_int128_numeric(sum, int64_to_numeric(1))) / nsim;
-	for (i = 0; i < nsim; i++)
-		var += ((double) totals[i] - mean) * ((double) totals[i] - mean);
-	var = (nsim > 1) ? var / (nsim - 1) : 0;
-	qsort(totals, nsim, sizeof(int64), fc_int64_cmp);
+	fd = fc_simulate(c, nsim, seed);
+	sorted = fd_sorted(fd);
 
 	memset(nulls, 0, sizeof(nulls));
-	values[FR_COL_MEAN] = fc_money_datum(won + mean / 100);
-	values[FR_COL_STDDEV] = fc_money_datum(sqrt(var) / 100);
-	values[FR_COL_P10] = fc_money_datum(won + fc_quantile(totals, nsim, 0.1) / 100);
-	values[FR_COL_P50] = fc_money_datum(won + fc_quantile(totals, nsim, 0.5) / 100);
-	values[FR_COL_P90] = fc_money_datum(won + fc_quantile(totals, nsim, 0.9) / 100);
-	values[FR_COL_MIN] = fc_money_datum(won + (double) totals[0] / 100);
-	values[FR_COL_MAX] = fc_money_datum(won + (double) totals[nsim - 1] / 100);
+	values[FR_COL_MEAN] = NumericGetDatum(sm_numeric_round(sm_numeric_add(won_exact, fd_mean_units(fd)), 2));
+	values[FR_COL_STDDEV] = fd_money(fd_stddev_cents(fd), NULL);
+	values[FR_COL_P10] = fd_money(fd_quantile(sorted, nsim, 0.1), won_exact);
+	values[FR_COL_P50] = fd_money(fd_quantile(sorted, nsim, 0.5), won_exact);
+	values[FR_COL_P90] = fd_money(fd_quantile(sorted, nsim, 0.9), won_exact);
+	values[FR_COL_MIN] = fd_money((double) sorted[0], won_exact);
+	values[FR_COL_MAX] = fd_money((double) sorted[nsim - 1], won_exact);
 	values[FR_COL_SIMULATIONS] = Int32GetDatum(nsim);
 	values[FR_COL_CLOSED_WON] = NumericGetDatum(sm_numeric_round(won_exact, 2));
 	values[FR_COL_OPEN_DEALS] = Int64GetDatum(c->nopen);
 	values[FR_COL_EXPECTED] = NumericGetDatum(sm_numeric_round(sm_numeric_add(won_exact, weighted), 2));
-	values[FR_COL_EXPECTED_STDDEV] = fc_money_datum(sqrt(exact_var) / 100);
+	values[FR_COL_EXPECTED_STDDEV] = fd_money(sqrt(exact_var), NULL);
 	values[FR_COL_CURRENCY] = DirectFunctionCall3(bpcharin, CStringGetDatum(c->target),
 									 ObjectIdGetDatum(InvalidOid), Int32GetDatum(7));
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -119,6 +119,8 @@
 /* history (SM100-109; SM100-104 left to duplicates and the change log) */
 #define ERRCODE_SM_HISTORY_WINDOW			MAKE_SQLSTATE('S','M','1','0','5')
 #define ERRCODE_SM_HISTORY_NOT_PAST			MAKE_SQLSTATE('S','M','1','0','6')
+/* scale-out: forecast distributions (forecast_dist.c) */
+#define ERRCODE_SM_FORECAST_DIST_MISMATCH	MAKE_SQLSTATE('S','M','1','2','0')
 
 /* the reporting currency when salesmgmt.reporting_currency is not set */
 #define SM_DEFAULT_CURRENCY "USD"
