@@ -1,6 +1,7 @@
-# run_commissions (C) and its PL/pgSQL reference (bench/commission_reference.sql)
-# compute the same per-rep results and the same ledger, line for line, on a
-# generated data set with the benchmark's plans (bench/commission_setup.sql):
+# run_commissions (C), its set-based SQL reference
+# (bench/commission_reference_setbased.sql) and its row-by-row PL/pgSQL
+# reference (bench/commission_reference.sql) compute the same per-rep results
+# and the same ledger, every column of every line, on a generated data set with the benchmark's plans (bench/commission_setup.sql):
 # tiers of every mode, caps, splits, SPIFFs, overrides, payment basis, refund
 # clawbacks, draws, three currencies.  Then the ledger, finalized, survives
 # pg_dump and pg_restore, and still guards its final lines.
@@ -29,7 +30,11 @@ $node->command_ok(
 $node->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$root/bench/commission_reference.sql",
 	  '-d', $node->connstr('src') ],
-	'the PL/pgSQL reference loaded');
+	'the row-by-row PL/pgSQL reference loaded');
+$node->command_ok(
+	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$root/bench/commission_reference_setbased.sql",
+	  '-d', $node->connstr('src') ],
+	'the set-based reference loaded');
 my ($start, $end) = split /\|/, $node->safe_psql('src', 'SELECT y_start, y_end FROM bench_year');
 
 # every column but the two that name the row (line_id, created_at)
@@ -42,21 +47,50 @@ is($node->safe_psql('src', qq{
 	 WHERE attrelid = 'salesmgmt.commission_line'::regclass AND attnum > 0 AND NOT attisdropped
 	   AND attname NOT IN ('line_id', 'created_at')}), $cols,
 	'the comparison names every column of a ledger line');
-my $compare = qq{
-	SELECT (SELECT count(*) FROM ((TABLE c EXCEPT ALL TABLE r) UNION ALL (TABLE r EXCEPT ALL TABLE c)) d)
+# rows of one side missing from the other, both ways: per-rep results
+# (tables) and ledger lines (every column)
+sub differences
+{
+	my ($res_a, $res_b, $led_a, $led_b) = @_;
+	return qq{
+	SELECT (SELECT count(*) FROM ((TABLE $res_a EXCEPT ALL TABLE $res_b) UNION ALL (TABLE $res_b EXCEPT ALL TABLE $res_a)) d)
 	     + (SELECT count(*) FROM (
-	          (SELECT $cols FROM salesmgmt.commission_line EXCEPT ALL SELECT $cols FROM commission_reference.line)
+	          (SELECT $cols FROM $led_a EXCEPT ALL SELECT $cols FROM $led_b)
 	          UNION ALL
-	          (SELECT $cols FROM commission_reference.line EXCEPT ALL SELECT $cols FROM salesmgmt.commission_line)) d)};
+	          (SELECT $cols FROM $led_b EXCEPT ALL SELECT $cols FROM $led_a)) d)};
+}
 foreach my $round (1, 2)
 {
 	$node->safe_psql('src', qq{
-		DROP TABLE IF EXISTS c, r;
+		DROP TABLE IF EXISTS c, r, s;
 		CREATE TABLE c AS SELECT * FROM salesmgmt.run_commissions('$start', '$end');
-		CREATE TABLE r AS SELECT * FROM commission_reference.run('$start', '$end');});
-	is($node->safe_psql('src', $compare), '0',
-		"run $round: per-rep results and every column of every line agree with the reference");
+		CREATE TABLE r AS SELECT * FROM commission_reference.run('$start', '$end');
+		CREATE TABLE s AS SELECT * FROM commission_setbased.run('$start', '$end');});
+	is($node->safe_psql('src', differences('c', 's', 'salesmgmt.commission_line', 'commission_setbased.line')), '0',
+		"run $round: per-rep results and every column of every line agree with the set-based reference");
+	is($node->safe_psql('src', differences('c', 'r', 'salesmgmt.commission_line', 'commission_reference.line')), '0',
+		"run $round: per-rep results and every column of every line agree with the row-by-row reference");
 }
+is($node->safe_psql('src', 'SELECT count(*) > 1000 FROM salesmgmt.commission_line'), 't',
+	'the ledgers compared are not empty');
+
+# the comparison sees a change of any one column of any one line, and of a
+# per-rep result: each column of one line that has a value, then a result
+# row, changed in a copy of the set-based reference's output
+foreach my $col (split /,\s*/, $cols)
+{
+	is($node->safe_psql('src', qq{
+		CREATE TEMP TABLE l AS SELECT * FROM commission_setbased.line;
+		UPDATE l SET $col = NULL WHERE line_id = (SELECT min(line_id) FROM l WHERE $col IS NOT NULL);
+		SELECT (} . differences('c', 's', 'salesmgmt.commission_line', 'l') . ') > 0'),
+		't', "a line whose $col differs is found");
+}
+is($node->safe_psql('src', qq{
+	CREATE TEMP TABLE t AS TABLE s;
+	UPDATE t SET payout = payout + 0.01 WHERE rep_id = (SELECT min(rep_id) FROM t);
+	SELECT (} . differences('c', 't', 'salesmgmt.commission_line', 'commission_setbased.line') . ') > 0'),
+	't', 'a per-rep result that differs is found');
+
 my %kinds = map { split /\|/ } split /\n/, $node->safe_psql('src',
 	'SELECT kind, count(*) FROM salesmgmt.commission_line GROUP BY kind');
 foreach my $k (qw(earned spiff override clawback draw))
