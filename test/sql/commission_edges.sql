@@ -27,7 +27,7 @@ INSERT INTO salesmgmt.currency_rate (currency, quote_currency, valid_from, rate)
   ('EUR', 'GBP', '2024-12-01', 0.8500000000);
 
 INSERT INTO salesmgmt.commission_plan (plan_id, name, basis, period, tier_mode, cap, clawback_days, override_rate) VALUES
-  (1, 'Collections retro', 'payment', 'month', 'marginal', 700, NULL, NULL),
+  (1, 'Collections retro', 'payment', 'month', 'marginal', 60, NULL, NULL),
   (2, 'No quota', 'booking', 'quarter', 'marginal', NULL, 30, NULL),
   (3, 'Zero quota', 'booking', 'month', 'retroactive', NULL, 90, NULL),
   (4, 'Prorated', 'booking', 'month', 'marginal', NULL, 90, NULL),
