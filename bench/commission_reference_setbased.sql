@@ -62,7 +62,9 @@ DECLARE
     v_to    timestamptz := (p_end + 1)::timestamptz;
 BEGIN
     DELETE FROM commission_setbased.line l WHERE l.period_start = p_start AND l.period_end = p_end;
-    DROP TABLE IF EXISTS sb_rate, sb_tier, sb_event, sb_state, sb_manager;
+    IF to_regclass('pg_temp.sb_event') IS NOT NULL THEN    -- a second run in one transaction
+        DROP TABLE pg_temp.sb_rate, pg_temp.sb_tier, pg_temp.sb_event, pg_temp.sb_state, pg_temp.sb_manager;
+    END IF;
 
     -- the rate of every day of the period into the reporting currency:
     -- the pair's latest rate on or before the day, else the reverse pair's
