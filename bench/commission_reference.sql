@@ -4,9 +4,10 @@
 -- published) and timed in the same run by bench/commission.sh.  It loops over
 -- the events and writes one line per INSERT, with per-event lookups of plan,
 -- SPIFF containment, conversion and overrides: weaker than what a strong DBA
--- writes (issue #24), so its ratio to C is shown for comparison only.  Same semantics for a period that is run for the first time and
--- covers whole plan periods, with no finalized periods before it (the
--- benchmark's case): credited events in time order per rep, tiers (marginal,
+-- writes (issue #24), so its ratio to C is shown for comparison only.
+-- Same semantics for a period that is run for the first time and covers
+-- whole plan periods, with no finalized periods before it (the benchmark's
+-- case): credited events in time order per rep, tiers (marginal,
 -- retroactive, mixed) on exact numerics with cumulative rounding, caps,
 -- quotas prorated by days and converted with salesmgmt.convert_amount,
 -- SPIFFs (to_jsonb(deal) @> condition), overrides up the team tree,
