@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # bench/analytics.sh [SCALE]: every analytics view on the data set (default
-# 1,000,000 deals), timed against the direct SQL of the same semantics in
-# bench/analytics_reference.sql; both must give the same rows.  The floor
-# is one scan of the deal table.  Figures go to docs/benchmarks.md.
+# 1,000,000 deals), timed against tuned plain SQL of the same semantics in
+# bench/analytics_reference.sql (rates joined instead of a convert_amount
+# call per row, facts aggregated per rep before the roll-up to teams and the
+# join to the period grid, GROUPING SETS instead of "IS NULL OR" joins); both
+# must give the same rows.  A ratio below 1 means the view is slower than
+# the tuned SQL.  The floor is one scan of the deal table.  Figures go to
+# docs/benchmarks.md.
 #
 #   bench/analytics.sh                 1,000,000 deals, 3 timed runs per query
 #   BENCH_SCALE=20000 bench/analytics.sh   a quick run while developing

@@ -1,9 +1,14 @@
--- bench/analytics_reference.sql: the analytics views written the direct way,
--- as a reference for bench/analytics.sh.  Same semantics and the same
--- output as the salesmgmt views, but without their engineering: every
--- amount converted by a call of salesmgmt.convert_amount, team figures by
--- joining each deal to every team above its owner, the grid of periods
--- joined to the raw deals, the latest activity by sorting all of them.
+-- bench/analytics_reference.sql: the analytics views written as tuned
+-- plain SQL, the reference bench/analytics.sh times the salesmgmt views
+-- against.  Same semantics and the same output (the script compares the
+-- rows), written the way a strong DBA would without the extension's
+-- engineering: amounts converted by a join to the dated rate (an index
+-- probe only for deals not in the reporting currency, no function call per
+-- row), facts aggregated per rep first and only then rolled up to teams
+-- and joined to the grid of periods (hash joins on equality keys), the
+-- all-pipelines and all-categories rows from GROUPING SETS in the same
+-- pass instead of "IS NULL OR" joins.  (The first version of this file,
+-- which did none of that, was issue #24's "naive" reference.)
 -- Not part of the extension.
 
 CREATE SCHEMA IF NOT EXISTS bench_ref;
@@ -23,35 +28,57 @@ SELECT 'team:' || tree.ancestor_team_id, 'team', NULL::bigint, tree.ancestor_tea
 CREATE OR REPLACE VIEW bench_ref.unit AS
 SELECT DISTINCT unit_key, level, rep_id, team_id FROM bench_ref.unit_member;
 
+-- every deal with its outcome, close time, probability and amount in the
+-- reporting currency at the rate of its close day (today while open): the
+-- pair's latest rate on or before the day, else the reverse pair's, looked
+-- up only for deals in another currency
 CREATE OR REPLACE VIEW bench_ref.deal AS
-SELECT d.*, s.outcome,
-       CASE WHEN s.outcome <> 'open' THEN coalesce(d.closed_at, d.stage_entered_at) END AS closed,
-       salesmgmt.convert_amount(d.amount, d.currency, salesmgmt.reporting_currency(),
-                                CASE WHEN s.outcome <> 'open' THEN coalesce(d.closed_at, d.stage_entered_at)::date
-                                     ELSE current_date END) AS amount_rc,
+SELECT d.*, s.outcome, x.closed,
+       CASE WHEN d.currency = rc.code THEN d.amount
+            WHEN dir.rate IS NOT NULL THEN d.amount * dir.rate
+            ELSE d.amount / rev.rate END AS amount_rc,
        CASE s.outcome WHEN 'won' THEN 1 WHEN 'lost' THEN 0 ELSE coalesce(d.probability, s.probability) END AS prob
-  FROM salesmgmt.deal d JOIN salesmgmt.stage s USING (stage_id);
+  FROM salesmgmt.deal d JOIN salesmgmt.stage s USING (stage_id)
+ CROSS JOIN (SELECT salesmgmt.reporting_currency() AS code) rc
+ CROSS JOIN LATERAL (SELECT CASE WHEN s.outcome <> 'open' THEN coalesce(d.closed_at, d.stage_entered_at) END AS closed) x
+  LEFT JOIN LATERAL (SELECT r.rate FROM salesmgmt.currency_rate r
+                      WHERE d.currency <> rc.code AND r.currency = d.currency AND r.quote_currency = rc.code
+                        AND r.valid_from <= coalesce(x.closed::date, current_date)
+                      ORDER BY r.valid_from DESC LIMIT 1) dir ON true
+  LEFT JOIN LATERAL (SELECT r.rate FROM salesmgmt.currency_rate r
+                      WHERE d.currency <> rc.code AND dir.rate IS NULL AND r.currency = rc.code AND r.quote_currency = d.currency
+                        AND r.valid_from <= coalesce(x.closed::date, current_date)
+                      ORDER BY r.valid_from DESC LIMIT 1) rev ON true;
 
 CREATE OR REPLACE VIEW bench_ref.win_rates_by AS
 WITH closed AS (
-    SELECT *, date_trunc('quarter', closed)::date AS quarter FROM bench_ref.deal WHERE outcome <> 'open'
+    SELECT owner_rep_id, pipeline_id, outcome, amount_rc, date_trunc('quarter', closed)::date AS quarter
+      FROM bench_ref.deal WHERE outcome <> 'open'
 ),
 quarters AS (
     SELECT generate_series(min(quarter), greatest(max(quarter), date_trunc('quarter', current_date)::date),
                            interval '3 months')::date AS quarter FROM closed
 ),
 pipelines AS (SELECT pipeline_id FROM salesmgmt.pipeline UNION ALL SELECT NULL),
+per_rep AS (   -- one pass: per owner and quarter, by pipeline and over all (pipeline_id null)
+    SELECT owner_rep_id, pipeline_id, quarter,
+           count(*) FILTER (WHERE outcome = 'won') AS won_deals, count(*) FILTER (WHERE outcome = 'lost') AS lost_deals,
+           sum(amount_rc) FILTER (WHERE outcome = 'won') AS won_amount, sum(amount_rc) FILTER (WHERE outcome = 'lost') AS lost_amount
+      FROM closed GROUP BY GROUPING SETS ((owner_rep_id, pipeline_id, quarter), (owner_rep_id, quarter))
+),
+per_unit AS (
+    SELECT m.unit_key, r.pipeline_id, r.quarter, sum(r.won_deals)::bigint AS won_deals, sum(r.lost_deals)::bigint AS lost_deals,
+           sum(r.won_amount) AS won_amount, sum(r.lost_amount) AS lost_amount
+      FROM per_rep r JOIN bench_ref.unit_member m ON m.member_rep_id = r.owner_rep_id
+     GROUP BY 1, 2, 3
+),
 agg AS (
     SELECT u.level, u.rep_id, u.team_id, p.pipeline_id, q.quarter,
-           count(c.deal_id) FILTER (WHERE c.outcome = 'won') AS won_deals,
-           count(c.deal_id) FILTER (WHERE c.outcome = 'lost') AS lost_deals,
-           coalesce(sum(c.amount_rc) FILTER (WHERE c.outcome = 'won'), 0) AS won_amount,
-           coalesce(sum(c.amount_rc) FILTER (WHERE c.outcome = 'lost'), 0) AS lost_amount
+           coalesce(a.won_deals, 0) AS won_deals, coalesce(a.lost_deals, 0) AS lost_deals,
+           coalesce(a.won_amount, 0) AS won_amount, coalesce(a.lost_amount, 0) AS lost_amount
       FROM bench_ref.unit u CROSS JOIN pipelines p CROSS JOIN quarters q
-      LEFT JOIN bench_ref.unit_member m ON m.unit_key = u.unit_key
-      LEFT JOIN closed c ON c.owner_rep_id = m.member_rep_id AND c.quarter = q.quarter
-                        AND (p.pipeline_id IS NULL OR c.pipeline_id = p.pipeline_id)
-     GROUP BY 1, 2, 3, 4, 5
+      LEFT JOIN per_unit a ON a.unit_key = u.unit_key AND coalesce(a.pipeline_id, -1) = coalesce(p.pipeline_id, -1)
+                          AND a.quarter = q.quarter
 )
 SELECT level, rep_id, team_id, pipeline_id, quarter, won_deals, lost_deals,
        round(won_deals::numeric / nullif(won_deals + lost_deals, 0), 4) AS win_rate,
@@ -61,26 +88,40 @@ SELECT level, rep_id, team_id, pipeline_id, quarter, won_deals, lost_deals,
   FROM agg;
 
 CREATE OR REPLACE VIEW bench_ref.sales_velocity AS
-WITH d AS (SELECT * FROM bench_ref.deal),
+WITH d AS (SELECT owner_rep_id, outcome, amount_rc, closed, created_at,
+                  least(created_at, coalesce(closed, created_at)) AS opened FROM bench_ref.deal),
 quarters AS (
-    SELECT generate_series(min(date_trunc('quarter', least(created_at, coalesce(closed, created_at))))::date,
+    SELECT generate_series(min(date_trunc('quarter', opened))::date,
                            greatest(max(date_trunc('quarter', coalesce(closed, created_at))), date_trunc('quarter', current_date))::date,
                            interval '3 months')::date AS quarter FROM d
 ),
+span AS (      -- each deal in every quarter it was open in: from the quarter it opened to the one it closed in
+    SELECT d.*, g.quarter::date AS quarter
+      FROM d CROSS JOIN (SELECT max(quarter) AS last FROM quarters) l
+     CROSS JOIN LATERAL generate_series(date_trunc('quarter', d.opened),
+                                        coalesce(date_trunc('quarter', d.closed), l.last::timestamptz),
+                                        interval '3 months') AS g(quarter)
+),
+per_rep AS (
+    SELECT owner_rep_id, quarter, count(*) AS open_deals,
+           count(*) FILTER (WHERE outcome = 'won' AND date_trunc('quarter', closed)::date = quarter) AS won_deals,
+           count(*) FILTER (WHERE outcome = 'lost' AND date_trunc('quarter', closed)::date = quarter) AS lost_deals,
+           sum(amount_rc) FILTER (WHERE outcome = 'won' AND date_trunc('quarter', closed)::date = quarter) AS won_amount,
+           sum(extract(epoch FROM closed - created_at) / 86400) FILTER (WHERE outcome = 'won' AND date_trunc('quarter', closed)::date = quarter) AS cycle
+      FROM span GROUP BY 1, 2
+),
+per_unit AS (
+    SELECT m.unit_key, r.quarter, sum(r.open_deals)::bigint AS open_deals, sum(r.won_deals)::bigint AS won_deals,
+           sum(r.lost_deals)::bigint AS lost_deals, sum(r.won_amount) AS won_amount, sum(r.cycle) AS cycle
+      FROM per_rep r JOIN bench_ref.unit_member m ON m.member_rep_id = r.owner_rep_id
+     GROUP BY 1, 2
+),
 agg AS (
     SELECT u.level, u.rep_id, u.team_id, q.quarter,
-           count(d.deal_id) FILTER (WHERE least(d.created_at, coalesce(d.closed, d.created_at)) < q.quarter + interval '3 months'
-                                      AND (d.closed IS NULL OR d.closed >= q.quarter)) AS open_deals,
-           count(d.deal_id) FILTER (WHERE d.outcome = 'won' AND date_trunc('quarter', d.closed)::date = q.quarter) AS won_deals,
-           count(d.deal_id) FILTER (WHERE d.outcome = 'lost' AND date_trunc('quarter', d.closed)::date = q.quarter) AS lost_deals,
-           coalesce(sum(d.amount_rc) FILTER (WHERE d.outcome = 'won' AND date_trunc('quarter', d.closed)::date = q.quarter), 0) AS won_amount,
-           sum(extract(epoch FROM d.closed - d.created_at) / 86400) FILTER (WHERE d.outcome = 'won' AND date_trunc('quarter', d.closed)::date = q.quarter) AS cycle
+           coalesce(a.open_deals, 0) AS open_deals, coalesce(a.won_deals, 0) AS won_deals, coalesce(a.lost_deals, 0) AS lost_deals,
+           coalesce(a.won_amount, 0) AS won_amount, a.cycle
       FROM bench_ref.unit u CROSS JOIN quarters q
-      LEFT JOIN bench_ref.unit_member m ON m.unit_key = u.unit_key
-      LEFT JOIN d ON d.owner_rep_id = m.member_rep_id
-                 AND least(d.created_at, coalesce(d.closed, d.created_at)) < q.quarter + interval '3 months'
-                 AND (d.closed IS NULL OR d.closed >= q.quarter)
-     GROUP BY 1, 2, 3, 4
+      LEFT JOIN per_unit a ON a.unit_key = u.unit_key AND a.quarter = q.quarter
 )
 SELECT level, rep_id, team_id, quarter, open_deals, won_deals, lost_deals,
        round(won_deals::numeric / nullif(won_deals + lost_deals, 0), 4) AS win_rate,
@@ -102,22 +143,42 @@ SELECT q.*, CASE WHEN q.rep_id IS NOT NULL THEN 'rep:' || q.rep_id ELSE 'team:' 
 
 CREATE OR REPLACE VIEW bench_ref.quota_attainment AS
 WITH quota_member AS MATERIALIZED (   -- each quota with the reps it counts
-    SELECT q.quota_id, q.period_start, q.period_end, m.member_rep_id
+    SELECT q.quota_id, q.period_start, q.period_end, q.product_family, m.member_rep_id
       FROM bench_ref.quota_unit q JOIN bench_ref.unit_member m ON m.unit_key = q.unit_key
 ),
+family_share AS (   -- each deal's share of its line amounts per product family
+    SELECT l.deal_id, p.family,
+           sum(l.line_amount) / nullif(sum(sum(l.line_amount)) OVER (PARTITION BY l.deal_id), 0) AS share
+      FROM salesmgmt.deal_line l JOIN salesmgmt.product p ON p.product_id = l.product_id
+     GROUP BY l.deal_id, p.family
+),
 won AS (
-    SELECT qm.quota_id, sum(c.amount_rc * c.share) AS won
+    SELECT qm.quota_id,
+           sum(c.amount_rc * c.share * CASE WHEN qm.product_family IS NULL THEN 1 ELSE coalesce(fs.share, 0) END) AS won
       FROM quota_member qm
       JOIN bench_ref.credit c ON c.credit_rep_id = qm.member_rep_id AND c.outcome = 'won'
                              AND c.closed::date BETWEEN qm.period_start AND qm.period_end
+      LEFT JOIN family_share fs ON qm.product_family IS NOT NULL AND fs.deal_id = c.deal_id AND fs.family = qm.product_family
      GROUP BY qm.quota_id
 ),
 q AS (
-    SELECT q.*, salesmgmt.convert_amount(q.amount, q.currency, salesmgmt.reporting_currency(), q.period_start) AS quota_amount,
+    SELECT q.*,
+           CASE WHEN q.currency = rc.code THEN q.amount WHEN dir.rate IS NOT NULL THEN q.amount * dir.rate
+                ELSE q.amount / rev.rate END AS quota_amount,
            q.period_end - q.period_start + 1 AS period_days,
            least(greatest(current_date - q.period_start + 1, 0), q.period_end - q.period_start + 1) AS elapsed_days,
            coalesce(w.won, 0) AS won
-      FROM salesmgmt.quota q LEFT JOIN won w USING (quota_id)
+      FROM salesmgmt.quota q
+     CROSS JOIN (SELECT salesmgmt.reporting_currency() AS code) rc
+      LEFT JOIN LATERAL (SELECT r.rate FROM salesmgmt.currency_rate r
+                          WHERE q.currency <> rc.code AND r.currency = q.currency AND r.quote_currency = rc.code
+                            AND r.valid_from <= q.period_start
+                          ORDER BY r.valid_from DESC LIMIT 1) dir ON true
+      LEFT JOIN LATERAL (SELECT r.rate FROM salesmgmt.currency_rate r
+                          WHERE q.currency <> rc.code AND dir.rate IS NULL AND r.currency = rc.code AND r.quote_currency = q.currency
+                            AND r.valid_from <= q.period_start
+                          ORDER BY r.valid_from DESC LIMIT 1) rev ON true
+      LEFT JOIN won w USING (quota_id)
 )
 SELECT CASE WHEN rep_id IS NOT NULL THEN 'rep' ELSE 'team' END AS level, quota_id, rep_id, team_id, period_start, period_end,
        round(quota_amount, 2) AS quota_amount, round(won, 2) AS won_amount,
@@ -126,7 +187,8 @@ SELECT CASE WHEN rep_id IS NOT NULL THEN 'rep' ELSE 'team' END AS level, quota_i
        period_days, elapsed_days, round(elapsed_days::numeric / period_days, 4) AS elapsed_share,
        round(won * period_days / nullif(quota_amount * elapsed_days, 0), 4) AS pacing,
        round(won * period_days / nullif(elapsed_days, 0), 2) AS projected_amount,
-       salesmgmt.reporting_currency() AS currency
+       salesmgmt.reporting_currency() AS currency,
+       product_family
   FROM q;
 
 CREATE OR REPLACE VIEW bench_ref.pipeline_coverage AS
@@ -160,11 +222,26 @@ WITH deals AS (
            coalesce(sum(amount_rc) FILTER (WHERE outcome = 'open'), 0) AS open_pipeline
       FROM bench_ref.deal GROUP BY account_id
 ),
+paid AS (      -- payments in the reporting currency at the rate of their day
+    SELECT p.deal_id, p.kind,
+           CASE WHEN p.currency = rc.code THEN p.amount WHEN dir.rate IS NOT NULL THEN p.amount * dir.rate
+                ELSE p.amount / rev.rate END AS amount
+      FROM salesmgmt.payment p
+     CROSS JOIN (SELECT salesmgmt.reporting_currency() AS code) rc
+      LEFT JOIN LATERAL (SELECT r.rate FROM salesmgmt.currency_rate r
+                          WHERE p.currency <> rc.code AND r.currency = p.currency AND r.quote_currency = rc.code
+                            AND r.valid_from <= p.paid_at::date
+                          ORDER BY r.valid_from DESC LIMIT 1) dir ON true
+      LEFT JOIN LATERAL (SELECT r.rate FROM salesmgmt.currency_rate r
+                          WHERE p.currency <> rc.code AND dir.rate IS NULL AND r.currency = rc.code AND r.quote_currency = p.currency
+                            AND r.valid_from <= p.paid_at::date
+                          ORDER BY r.valid_from DESC LIMIT 1) rev ON true
+),
 money AS (
     SELECT d.account_id,
-           coalesce(sum(salesmgmt.convert_amount(p.amount, p.currency, salesmgmt.reporting_currency(), p.paid_at::date)) FILTER (WHERE p.kind = 'payment'), 0) AS payments,
-           coalesce(sum(salesmgmt.convert_amount(p.amount, p.currency, salesmgmt.reporting_currency(), p.paid_at::date)) FILTER (WHERE p.kind = 'refund'), 0) AS refunds
-      FROM salesmgmt.payment p JOIN salesmgmt.deal d USING (deal_id) GROUP BY d.account_id
+           coalesce(sum(p.amount) FILTER (WHERE p.kind = 'payment'), 0) AS payments,
+           coalesce(sum(p.amount) FILTER (WHERE p.kind = 'refund'), 0) AS refunds
+      FROM paid p JOIN salesmgmt.deal d USING (deal_id) GROUP BY d.account_id
 ),
 touch AS (
     SELECT account_id, max(occurred_at) AS last_activity_at FROM salesmgmt.activity WHERE occurred_at <= now() GROUP BY account_id
@@ -211,17 +288,29 @@ WITH months AS (
                            interval '1 month')::date AS month
       FROM salesmgmt.csat_response WHERE rep_id IS NOT NULL
 ),
+per_rep AS (
+    SELECT c.rep_id, date_trunc('month', c.responded_at)::date AS month,
+           count(*) AS responses, count(c.csat) AS csat_responses, sum(c.csat) AS csat_sum,
+           count(*) FILTER (WHERE c.csat >= 4) AS satisfied, count(c.nps) AS nps_responses,
+           count(*) FILTER (WHERE c.nps >= 9) AS promoters,
+           count(*) FILTER (WHERE c.nps BETWEEN 7 AND 8) AS passives,
+           count(*) FILTER (WHERE c.nps <= 6) AS detractors
+      FROM salesmgmt.csat_response c WHERE c.rep_id IS NOT NULL GROUP BY 1, 2
+),
+per_unit AS (
+    SELECT m.unit_key, r.month, sum(r.responses)::bigint AS responses, sum(r.csat_responses)::bigint AS csat_responses,
+           sum(r.csat_sum)::bigint AS csat_sum, sum(r.satisfied)::bigint AS satisfied, sum(r.nps_responses)::bigint AS nps_responses,
+           sum(r.promoters)::bigint AS promoters, sum(r.passives)::bigint AS passives, sum(r.detractors)::bigint AS detractors
+      FROM per_rep r JOIN bench_ref.unit_member m ON m.member_rep_id = r.rep_id
+     GROUP BY 1, 2
+),
 agg AS (
     SELECT u.level, u.rep_id, u.team_id, mo.month,
-           count(c.response_id) AS responses, count(c.csat) AS csat_responses, sum(c.csat) AS csat_sum,
-           count(c.response_id) FILTER (WHERE c.csat >= 4) AS satisfied, count(c.nps) AS nps_responses,
-           count(c.response_id) FILTER (WHERE c.nps >= 9) AS promoters,
-           count(c.response_id) FILTER (WHERE c.nps BETWEEN 7 AND 8) AS passives,
-           count(c.response_id) FILTER (WHERE c.nps <= 6) AS detractors
+           coalesce(a.responses, 0) AS responses, coalesce(a.csat_responses, 0) AS csat_responses, a.csat_sum,
+           coalesce(a.satisfied, 0) AS satisfied, coalesce(a.nps_responses, 0) AS nps_responses,
+           coalesce(a.promoters, 0) AS promoters, coalesce(a.passives, 0) AS passives, coalesce(a.detractors, 0) AS detractors
       FROM bench_ref.unit u CROSS JOIN months mo
-      LEFT JOIN bench_ref.unit_member m ON m.unit_key = u.unit_key
-      LEFT JOIN salesmgmt.csat_response c ON c.rep_id = m.member_rep_id AND date_trunc('month', c.responded_at)::date = mo.month
-     GROUP BY 1, 2, 3, 4
+      LEFT JOIN per_unit a ON a.unit_key = u.unit_key AND a.month = mo.month
 )
 SELECT level, rep_id, team_id, month, responses, csat_responses,
        round(csat_sum::numeric / nullif(csat_responses, 0), 2) AS csat_avg,
@@ -263,15 +352,19 @@ months AS (
     SELECT generate_series(min(cohort_month), greatest(max(cohort_month), date_trunc('month', current_date)::date), interval '1 month')::date AS cohort_month FROM d
 ),
 pipelines AS (SELECT pipeline_id FROM salesmgmt.pipeline UNION ALL SELECT NULL),
+counted AS (   -- one pass: by pipeline and over all (pipeline_id null)
+    SELECT cohort_month, pipeline_id, count(*) AS created,
+           count(*) FILTER (WHERE outcome = 'won' AND closed <= created_at + interval '30 days') AS w30,
+           count(*) FILTER (WHERE outcome = 'won' AND closed <= created_at + interval '60 days') AS w60,
+           count(*) FILTER (WHERE outcome = 'won' AND closed <= created_at + interval '90 days') AS w90,
+           count(*) FILTER (WHERE outcome = 'won') AS won, count(*) FILTER (WHERE outcome = 'lost') AS lost
+      FROM d GROUP BY GROUPING SETS ((cohort_month, pipeline_id), (cohort_month))
+),
 agg AS (
-    SELECT m.cohort_month, p.pipeline_id, count(d.cohort_month) AS created,
-           count(d.cohort_month) FILTER (WHERE d.outcome = 'won' AND d.closed <= d.created_at + interval '30 days') AS w30,
-           count(d.cohort_month) FILTER (WHERE d.outcome = 'won' AND d.closed <= d.created_at + interval '60 days') AS w60,
-           count(d.cohort_month) FILTER (WHERE d.outcome = 'won' AND d.closed <= d.created_at + interval '90 days') AS w90,
-           count(d.cohort_month) FILTER (WHERE d.outcome = 'won') AS won, count(d.cohort_month) FILTER (WHERE d.outcome = 'lost') AS lost
+    SELECT m.cohort_month, p.pipeline_id, coalesce(c.created, 0) AS created, coalesce(c.w30, 0) AS w30,
+           coalesce(c.w60, 0) AS w60, coalesce(c.w90, 0) AS w90, coalesce(c.won, 0) AS won, coalesce(c.lost, 0) AS lost
       FROM months m CROSS JOIN pipelines p
-      LEFT JOIN d ON d.cohort_month = m.cohort_month AND (p.pipeline_id IS NULL OR d.pipeline_id = p.pipeline_id)
-     GROUP BY 1, 2
+      LEFT JOIN counted c ON c.cohort_month = m.cohort_month AND coalesce(c.pipeline_id, -1) = coalesce(p.pipeline_id, -1)
 )
 SELECT cohort_month, pipeline_id, created AS created_deals, w30 AS won_within_30_days, w60 AS won_within_60_days,
        w90 AS won_within_90_days, won AS won_to_date, lost AS lost_to_date, created - won - lost AS open_deals,
@@ -286,15 +379,22 @@ WITH months AS (
     SELECT generate_series(date_trunc('month', min(created_at)), greatest(date_trunc('month', max(created_at)), date_trunc('month', current_date)),
                            interval '1 month')::date AS month FROM salesmgmt.feedback
 ),
-cats AS (SELECT DISTINCT category FROM salesmgmt.feedback UNION ALL SELECT NULL)
-SELECT m.month, c.category, count(f.feedback_id) AS received,
-       count(f.feedback_id) FILTER (WHERE f.status = 'open') AS open_count,
-       count(f.feedback_id) FILTER (WHERE f.status = 'triaged') AS triaged_count,
-       count(f.feedback_id) FILTER (WHERE f.status = 'resolved') AS resolved_count,
-       count(f.feedback_id) FILTER (WHERE f.sentiment = 'negative') AS negative_count,
-       round(count(f.feedback_id) FILTER (WHERE f.sentiment = 'negative')::numeric / nullif(count(f.feedback_id), 0), 4) AS negative_share,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY f.resolved_at - f.created_at) FILTER (WHERE f.status = 'resolved') AS median_time_to_resolve,
-       round((extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY f.resolved_at - f.created_at) FILTER (WHERE f.status = 'resolved')) / 86400)::numeric, 2) AS median_days_to_resolve
+cats AS (SELECT DISTINCT category FROM salesmgmt.feedback UNION ALL SELECT NULL),
+counted AS (   -- one pass: by category and over all (category null; feedback.category is never null)
+    SELECT date_trunc('month', f.created_at)::date AS month, f.category, count(*) AS received,
+           count(*) FILTER (WHERE f.status = 'open') AS open_count,
+           count(*) FILTER (WHERE f.status = 'triaged') AS triaged_count,
+           count(*) FILTER (WHERE f.status = 'resolved') AS resolved_count,
+           count(*) FILTER (WHERE f.sentiment = 'negative') AS negative_count,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY f.resolved_at - f.created_at) FILTER (WHERE f.status = 'resolved') AS median_time_to_resolve
+      FROM salesmgmt.feedback f
+     GROUP BY GROUPING SETS ((date_trunc('month', f.created_at)::date, f.category), (date_trunc('month', f.created_at)::date))
+)
+SELECT m.month, c.category, coalesce(x.received, 0) AS received,
+       coalesce(x.open_count, 0) AS open_count, coalesce(x.triaged_count, 0) AS triaged_count,
+       coalesce(x.resolved_count, 0) AS resolved_count, coalesce(x.negative_count, 0) AS negative_count,
+       round(x.negative_count::numeric / nullif(x.received, 0), 4) AS negative_share,
+       x.median_time_to_resolve,
+       round((extract(epoch FROM x.median_time_to_resolve) / 86400)::numeric, 2) AS median_days_to_resolve
   FROM months m CROSS JOIN cats c
-  LEFT JOIN salesmgmt.feedback f ON date_trunc('month', f.created_at)::date = m.month AND (c.category IS NULL OR f.category = c.category)
- GROUP BY m.month, c.category;
+  LEFT JOIN counted x ON x.month = m.month AND coalesce(x.category, '') = coalesce(c.category, '');

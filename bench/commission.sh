@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# bench/commission.sh [SCALE] [WON]: salesmgmt.run_commissions against the
-# PL/pgSQL reference of the same semantics (bench/commission_reference.sql),
-# in one run, on one year of credited deals.
+# bench/commission.sh [SCALE] [WON]: salesmgmt.run_commissions against two
+# references of the same semantics, in one run, on one year of credited
+# deals: the set-based SQL a strong DBA would write
+# (bench/commission_reference_setbased.sql: window functions over cumulative
+# credit, one INSERT ... SELECT per kind of line; the ratio to publish) and
+# the row-by-row PL/pgSQL reference (bench/commission_reference.sql: a loop
+# over events writing one line at a time; kept for comparison, labelled as
+# such).  BENCH_ROWWISE=0 leaves the row-by-row reference out.
 #
 #   SCALE   deals of the datagen data set (default 1,000,000: 10,000 reps)
 #   WON     won deals in the benchmark year (default 1,000,000); the data set
@@ -12,11 +17,13 @@
 # set the script adds commission plans (a decelerator / retroactive /
 # accelerator plan with a cap and a SPIFF, a monthly retroactive plan with
 # a rate SPIFF, a payment-basis plan, manager and director plans with
-# overrides), assigns every rep, and gives some reps draws.  Both sides then
-# run the year BENCH_RUNS times (default 3; the ledger is emptied between
-# runs, outside the timing), and their per-rep results and ledgers are
-# compared: they must be identical.
+# overrides), assigns every rep, and gives some reps draws.  Each side then
+# runs the year BENCH_RUNS times (default 3; the ledgers are emptied between
+# runs, outside the timing; the sides take turns within each run), and the
+# per-rep results and ledgers (every column of every line) of each reference
+# are compared with the C function's: they must be identical.
 BENCH_RUNS=${BENCH_RUNS:-3}
+BENCH_ROWWISE=${BENCH_ROWWISE:-1}
 . "$(dirname "$0")/common.sh"
 scale=${BENCH_SCALE:-${1:-1000000}}
 won=${BENCH_WON:-${2:-$scale}}
@@ -26,7 +33,8 @@ sm_log "commission plans, assignments, draws; topping the year up to $won won de
 start=$(date +%s.%N)
 bench_psql -v won="$won" -f "$SM_ROOT/bench/commission_setup.sql" >/dev/null
 printf 'setup: %.1f s\n' "$(echo "$(date +%s.%N) - $start" | bc)"
-bench_psql -f "$SM_ROOT/bench/commission_reference.sql"
+bench_psql -f "$SM_ROOT/bench/commission_reference_setbased.sql"
+[ "$BENCH_ROWWISE" = 0 ] || bench_psql -f "$SM_ROOT/bench/commission_reference.sql"
 read -r y_start y_end < <(bench_psql -tA -F ' ' -c 'SELECT y_start, y_end FROM bench_year')
 bench_psql -c "SELECT count(*) AS won_deals_in_year,
                       (SELECT count(*) FROM salesmgmt.rep) AS reps,
@@ -52,41 +60,62 @@ SQL
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-c_times=() ref_times=()
-for i in $(seq 1 "$BENCH_RUNS"); do
-    bench_psql -c 'TRUNCATE salesmgmt.commission_line, commission_reference.line' -c 'VACUUM ANALYZE salesmgmt.commission_line, commission_reference.line' >/dev/null 2>&1
-    c_times+=("$(time_once "SELECT * FROM salesmgmt.run_commissions('$y_start', '$y_end')")")
-    ref_times+=("$(time_once "SELECT * FROM commission_reference.run('$y_start', '$y_end')")")
-    sm_log "run $i: salesmgmt ${c_times[-1]} ms, reference ${ref_times[-1]} ms"
-done
-BENCH_MS[c]=$(median "${c_times[@]}")
-BENCH_MS[ref]=$(median "${ref_times[@]}")
-
-# same answer: per-rep results and the ledger, line by line
-bench_psql -c "CREATE TABLE public.bench_c AS SELECT * FROM salesmgmt.run_commissions('$y_start', '$y_end')" \
-           -c "CREATE TABLE public.bench_ref AS SELECT * FROM commission_reference.run('$y_start', '$y_end')" >/dev/null
-diff=$(bench_psql -tA <<'SQL'
-SELECT (SELECT count(*) FROM ((TABLE bench_c EXCEPT ALL TABLE bench_ref) UNION ALL (TABLE bench_ref EXCEPT ALL TABLE bench_c)) d)
+# every column of a ledger line but the two that name the row
+cols='period_start, period_end, rep_id, kind, status, deal_id, payment_id, plan_id, spiff_id,
+      draw_id, source_rep_id, credited_at, plan_period_start, plan_period_end, share, credit, quota,
+      attainment_before, attainment_after, tier, rate, tiers, earned_before, earned_after, capped,
+      base, recoverable, reversed_at, amount, currency, reason'
+# differences RESULT_TABLE LEDGER: rows of the per-rep results and ledger
+# lines that the C function and a reference do not both have
+differences() {
+    bench_psql -tA <<SQL
+SELECT (SELECT count(*) FROM ((TABLE bench_c EXCEPT ALL TABLE $1) UNION ALL (TABLE $1 EXCEPT ALL TABLE bench_c)) d)
      + (SELECT count(*) FROM (
-          (SELECT rep_id, kind, deal_id, payment_id, plan_id, spiff_id, draw_id, source_rep_id, credit, amount, reason
-             FROM salesmgmt.commission_line
-           EXCEPT ALL
-           SELECT rep_id, kind, deal_id, payment_id, plan_id, spiff_id, draw_id, source_rep_id, credit, amount, reason
-             FROM commission_reference.line)
+          (SELECT $cols FROM salesmgmt.commission_line EXCEPT ALL SELECT $cols FROM $2)
           UNION ALL
-          (SELECT rep_id, kind, deal_id, payment_id, plan_id, spiff_id, draw_id, source_rep_id, credit, amount, reason
-             FROM commission_reference.line
-           EXCEPT ALL
-           SELECT rep_id, kind, deal_id, payment_id, plan_id, spiff_id, draw_id, source_rep_id, credit, amount, reason
-             FROM salesmgmt.commission_line)) d);
+          (SELECT $cols FROM $2 EXCEPT ALL SELECT $cols FROM salesmgmt.commission_line)) d);
 SQL
-)
+}
+
+ledgers=salesmgmt.commission_line,commission_setbased.line
+[ "$BENCH_ROWWISE" = 0 ] || ledgers=$ledgers,commission_reference.line
+c_times=() set_times=() row_times=()
+for i in $(seq 1 "$BENCH_RUNS"); do
+    bench_psql -c "TRUNCATE $ledgers" -c "VACUUM ANALYZE $ledgers" >/dev/null 2>&1
+    # the order of the sides turns with each run
+    for side in $(case $((i % 3)) in 1) echo c set row ;; 2) echo set row c ;; 0) echo row c set ;; esac); do
+        case $side in
+            c)   c_times+=("$(time_once "SELECT * FROM salesmgmt.run_commissions('$y_start', '$y_end')")") ;;
+            set) set_times+=("$(time_once "SELECT * FROM commission_setbased.run('$y_start', '$y_end')")") ;;
+            row) [ "$BENCH_ROWWISE" = 0 ] ||
+                 row_times+=("$(time_once "SELECT * FROM commission_reference.run('$y_start', '$y_end')")") ;;
+        esac
+    done
+    sm_log "run $i: salesmgmt ${c_times[-1]} ms, set-based reference ${set_times[-1]} ms${row_times:+, row-by-row reference ${row_times[-1]} ms}"
+done
+BENCH_MS[C]=$(median "${c_times[@]}")
+BENCH_MS["set-based SQL"]=$(median "${set_times[@]}")
+[ "$BENCH_ROWWISE" = 0 ] || BENCH_MS["row-by-row PL/pgSQL"]=$(median "${row_times[@]}")
+
+# same answer: per-rep results and the ledger, every column of every line
+bench_psql -c "CREATE TABLE public.bench_c AS SELECT * FROM salesmgmt.run_commissions('$y_start', '$y_end')" \
+           -c "CREATE TABLE public.bench_set AS SELECT * FROM commission_setbased.run('$y_start', '$y_end')" >/dev/null
+diff_set=$(differences bench_set commission_setbased.line)
+diff_row=0
+if [ "$BENCH_ROWWISE" != 0 ]; then
+    bench_psql -c "CREATE TABLE public.bench_row AS SELECT * FROM commission_reference.run('$y_start', '$y_end')" >/dev/null
+    diff_row=$(differences bench_row commission_reference.line)
+fi
 bench_psql -c "SELECT count(*) AS reps, sum(credit) AS credit, sum(earned) AS earned, sum(spiffs) AS spiffs,
                       sum(overrides) AS overrides, sum(clawbacks) AS clawbacks, sum(draws) AS draws,
                       sum(draw_recovery) AS draw_recovery, sum(payout) AS payout FROM bench_c" \
-           -c "SELECT kind, count(*) AS lines, sum(amount) AS amount FROM salesmgmt.commission_line GROUP BY kind ORDER BY kind"
-[ "$diff" = 0 ] || sm_die "salesmgmt and the reference disagree on $diff rows"
-echo "same answer: per-rep results and ledger lines identical"
-printf '%-48s %10.1f ms (median of %d)\n' "salesmgmt.run_commissions (C), one year" "${BENCH_MS[c]}" "$BENCH_RUNS"
-printf '%-48s %10.1f ms (median of %d)\n' "PL/pgSQL reference, one year" "${BENCH_MS[ref]}" "$BENCH_RUNS"
-bench_ratio ref c
+           -c "SELECT kind, count(*) AS lines, sum(amount) AS amount FROM salesmgmt.commission_line GROUP BY ROLLUP (kind) ORDER BY kind"
+[ "$diff_set" = 0 ] || sm_die "salesmgmt and the set-based reference disagree on $diff_set rows"
+[ "$diff_row" = 0 ] || sm_die "salesmgmt and the row-by-row reference disagree on $diff_row rows"
+echo "same answer: per-rep results and every column of every ledger line identical (C, set-based${row_times:+, row-by-row})"
+printf '%-48s %10.1f ms (median of %d)\n' "salesmgmt.run_commissions (C), one year" "${BENCH_MS[C]}" "$BENCH_RUNS"
+printf '%-48s %10.1f ms (median of %d)\n' "set-based SQL reference, one year" "${BENCH_MS[set-based SQL]}" "$BENCH_RUNS"
+[ "$BENCH_ROWWISE" = 0 ] ||
+    printf '%-48s %10.1f ms (median of %d)\n' "row-by-row PL/pgSQL reference, one year" "${BENCH_MS[row-by-row PL/pgSQL]}" "$BENCH_RUNS"
+bench_ratio "set-based SQL" C
+[ "$BENCH_ROWWISE" = 0 ] || bench_ratio "row-by-row PL/pgSQL" C

@@ -1,16 +1,20 @@
--- bench/commission_reference.sql: the PL/pgSQL reference of
--- salesmgmt.run_commissions that bench/commission.sh times against the C
--- engine.  Same semantics for a period that is run for the first time and
--- covers whole plan periods, with no finalized periods before it (the
--- benchmark's case): credited events in time order per rep, tiers (marginal,
+-- bench/commission_reference.sql: the ROW-BY-ROW PL/pgSQL reference of
+-- salesmgmt.run_commissions, kept beside the set-based reference
+-- (bench/commission_reference_setbased.sql, the one whose ratio is
+-- published) and timed in the same run by bench/commission.sh.  It loops over
+-- the events and writes one line per INSERT, with per-event lookups of plan,
+-- SPIFF containment, conversion and overrides: weaker than what a strong DBA
+-- writes (issue #24), so its ratio to C is shown for comparison only.
+-- Same semantics for a period that is run for the first time and covers
+-- whole plan periods, with no finalized periods before it (the benchmark's
+-- case): credited events in time order per rep, tiers (marginal,
 -- retroactive, mixed) on exact numerics with cumulative rounding, caps,
 -- quotas prorated by days and converted with salesmgmt.convert_amount,
 -- SPIFFs (to_jsonb(deal) @> condition), overrides up the team tree,
 -- booking-basis refund clawbacks and draws.  Corrections of finalized
 -- periods (adjustments, clawbacks of reopened or lost deals) are left out:
--- the benchmark has none.  Written the way a competent PL/pgSQL author
--- would: set-oriented where SQL is, a loop over events where order matters,
--- state of the current plan period in variables.
+-- the benchmark has none.  A loop over events in time order, the state of
+-- the current plan period in variables.
 
 DROP SCHEMA IF EXISTS commission_reference CASCADE;
 CREATE SCHEMA commission_reference;
