@@ -659,7 +659,8 @@ cm_refunds(CmRun *run)
 				if (sm_numeric_cmp(claw, net) > 0)
 				{
 					claw = net;
-					base = net;
+					/* a copy: cm_set below frees amount_net before the batch is written */
+					base = sm_numeric_copy(run->line_cxt, net);
 					rate = sm_numeric_const(1);
 				}
 				if (c->comp == CM_COMP_OWN && c->credit_gross != NULL)
