@@ -62,31 +62,28 @@ static MemoryContext lv_cxt = NULL;
 static HTAB *lv_pools = NULL;	/* pool_id -> LvPool; NULL: not loaded */
 static HTAB *lv_answers = NULL;
 static bool lv_registered = false;
+static bool lv_stale = true;	/* set by the callbacks, acted on at a call's start */
 static Oid	lv_rel_pool_team = InvalidOid,
 			lv_rel_team = InvalidOid,
 			lv_rel_rep = InvalidOid;
 
-static void
-lv_reset(void)
-{
-	if (lv_cxt != NULL)
-		MemoryContextReset(lv_cxt);
-	lv_pools = NULL;
-	lv_answers = NULL;
-}
-
+/*
+ * The callbacks only mark the cache stale: they may run while it is being
+ * read or filled (invalidations are taken in when a lock is acquired, in
+ * the middle of a query), so it is freed at the start of the next call.
+ */
 static void
 lv_relcache_cb(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == lv_rel_pool_team || relid == lv_rel_team ||
 		relid == lv_rel_rep)
-		lv_reset();
+		lv_stale = true;
 }
 
 static void
 lv_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 {
-	lv_reset();
+	lv_stale = true;
 }
 
 static int
@@ -190,20 +187,22 @@ lv_pool_visible(Oid role, int64 pool_id)
 	LvAnswer   *a;
 	LvPool	   *p;
 	bool		found;
+	bool		visible = false;
 
 	if (lv_pools == NULL)
 		lv_load();
 	memset(&key, 0, sizeof(key));
 	key.role = role;
 	key.pool_id = pool_id;
-	a = hash_search(lv_answers, &key, HASH_ENTER, &found);
+	a = hash_search(lv_answers, &key, HASH_FIND, &found);
 	if (found)
 		return a->visible;
-	a->visible = false;
 	p = hash_search(lv_pools, &pool_id, HASH_FIND, NULL);
-	for (int i = 0; p != NULL && i < p->nreps && !a->visible; i++)
-		a->visible = sm_org_rep_visible(role, p->reps[i]);
-	return a->visible;
+	for (int i = 0; p != NULL && i < p->nreps && !visible; i++)
+		visible = sm_org_rep_visible(role, p->reps[i]);
+	a = hash_search(lv_answers, &key, HASH_ENTER, NULL);
+	a->visible = visible;
+	return visible;
 }
 
 /*
@@ -232,6 +231,13 @@ sm_lead_visible(PG_FUNCTION_ARGS)
 		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, lv_syscache_cb, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHOID, lv_syscache_cb, (Datum) 0);
 		lv_registered = true;
+	}
+	if (lv_stale)
+	{
+		MemoryContextReset(lv_cxt);
+		lv_pools = NULL;
+		lv_answers = NULL;
+		lv_stale = false;
 	}
 	PG_RETURN_BOOL(lv_pool_visible(role, PG_GETARG_INT64(1)));
 }
