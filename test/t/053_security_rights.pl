@@ -107,7 +107,7 @@ my %probe = (
 	'generate_renewals execute' => 'SELECT count(*) FROM salesmgmt.generate_renewals(0)',
 	'rep_team_history select' => 'SELECT count(*) FROM salesmgmt.rep_team_history WHERE rep_id = %X%',
 	'quota_history select' => 'SELECT count(*) FROM salesmgmt.quota_history WHERE rep_id = %X%',
-	'backfill_rep_team execute' => q{SELECT salesmgmt.backfill_rep_team(%X%, NULL, '2000-01-01', '2000-02-01')},
+	'backfill_rep_team execute' => q{SELECT count(*) FROM salesmgmt.backfill_rep_team(%X%, NULL, '2000-01-01', '2000-02-01')},
 );
 
 # the login of each role, its rep, and the subjects it is tried on
