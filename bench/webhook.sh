@@ -172,6 +172,11 @@ clear_outbox
 runuser -u postgres -- "$SM_BIN/pgbench" -h "$PGHOST" -p "$PGPORT" -n -c $CLIENTS -j 2 \
     -t $(( EVENTS / CLIENTS )) -f "$BENCH_WORK/move.sql" bench >/dev/null 2>&1
 backlog=$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state = 'pending'")
+# what the worker writes per delivery: WAL, and how many of its updates are HOT
+read -r WAL0_REC WAL0_BYTES UPD0 HOT0 < <(bench_psql -qAt -F ' ' -c "
+  SELECT w.wal_records, w.wal_bytes, t.n_tup_upd, t.n_tup_hot_upd
+    FROM pg_stat_wal w, pg_stat_user_tables t
+   WHERE t.schemaname = 'salesmgmt' AND t.relname = 'webhook_delivery'")
 bench_psql -qAt -c 'SELECT salesmgmt.webhook_worker_start()' >/dev/null
 for _ in $(seq 600); do
     left=$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state <> 'delivered'")
@@ -179,6 +184,18 @@ for _ in $(seq 600); do
     sleep 0.2
 done
 [ "$left" = 0 ] || sm_die "$left deliveries not delivered"
+sleep 1.5	# the worker's statistics reach the shared counters at most every second
+bench_psql -qAt -F ' ' -c "
+  SELECT round((w.wal_records - $WAL0_REC)::numeric / $EVENTS, 2),
+         round((w.wal_bytes - $WAL0_BYTES)::numeric / $EVENTS),
+         round((t.n_tup_upd - $UPD0)::numeric / $EVENTS, 2),
+         round((t.n_tup_hot_upd - $HOT0)::numeric / $EVENTS, 2)
+    FROM pg_stat_wal w, pg_stat_user_tables t
+   WHERE t.schemaname = 'salesmgmt' AND t.relname = 'webhook_delivery'" |
+while read -r rec bytes upd hot; do
+    printf 'writes per delivery: %s WAL records, %s WAL bytes (whole server); %s updates of the delivery row, %s of them HOT\n' \
+        "$rec" "$bytes" "$upd" "$hot"
+done
 bench_psql -qAt -F ' ' -c "
   SELECT count(*), round(extract(epoch FROM max(d.delivered_at) - min(a.started_at))::numeric, 3)
     FROM salesmgmt.webhook_delivery d JOIN salesmgmt.webhook_attempt a USING (delivery_id)" |

@@ -87,6 +87,7 @@ make_array(Datum *values, bool *nulls, int n, Oid elemtype)
 	"o.delivery_id, o.attempt, o.endpoint_id, o.started_at," \
 	" o.duration_us * interval '1 microsecond', o.status, o.error, o.response"
 
+static SPIPlanPtr claim_plan = NULL;
 static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr record_late_plan = NULL;
 
@@ -151,11 +152,39 @@ sm_webhook_claim(int n)
 	start_xact();
 	args[0] = Int32GetDatum(n);
 	args[1] = Float8GetDatum(lease_seconds());
-	rc = SPI_execute_with_args("SELECT c.*, (SELECT e.max_in_flight FROM salesmgmt.webhook_endpoint e"
-							   "              WHERE e.endpoint_id = c.endpoint_id)"
-							   "  FROM salesmgmt._webhook_claim($1, pg_catalog.make_interval(secs => $2)) c",
-							   2, types, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
+
+	/*
+	 * The statement of salesmgmt._webhook_claim (src/webhook.sql: keep the
+	 * two equal; the isolation spec webhook-claim exercises the function),
+	 * run directly with a kept plan: a SQL function is parsed and planned
+	 * again at every call.  The endpoint is joined for its URL, secret and
+	 * cap.  The claim changes no indexed column: a HOT update.
+	 */
+	rc = SPI_execute_plan(kept_plan(&claim_plan,
+									"UPDATE salesmgmt.webhook_delivery d"
+									"   SET state = 'in_flight', attempts = d.attempts + 1,"
+									"       lease_expires_at = now() + $2 * interval '1 second',"
+									"       claimed_by = pg_catalog.pg_backend_pid()"
+									"  FROM salesmgmt.webhook_endpoint ep"
+									" WHERE ep.endpoint_id = d.endpoint_id"
+									"   AND d.delivery_id = ANY (ARRAY("
+									"       SELECT q.delivery_id"
+									"         FROM salesmgmt.webhook_delivery q"
+									"        WHERE q.delivered_at IS NULL AND q.next_attempt_at <= now()"
+									"          AND q.state IN ('pending', 'failed')"
+									"          AND EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e"
+									"                       WHERE e.endpoint_id = q.endpoint_id AND e.active)"
+									"        ORDER BY q.next_attempt_at"
+									"        LIMIT $1"
+									"          FOR UPDATE OF q SKIP LOCKED))"
+									" RETURNING d.delivery_id, d.attempts, d.retry_step, d.endpoint_id, d.event_id,"
+									"           ep.url, ep.secret,"
+									"           (SELECT ev.payload::text FROM salesmgmt.webhook_event ev"
+									"             WHERE ev.event_id = d.event_id),"
+									"           ep.max_in_flight",
+									2, types),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "claiming webhook deliveries failed: %s", SPI_result_code_string(rc));
 	got = (int) SPI_processed;
 
