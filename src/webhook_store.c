@@ -92,24 +92,31 @@ static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr record_late_plan = NULL;
 
 /*
- * A statement prepared once for the worker's life with a generic plan
- * (parsing and planning it for every group cost more than running it);
- * the plan cache replans it after DDL on the tables it reads.
+ * Run a statement prepared once for the worker's life with a generic plan
+ * (parsing and planning it for every group cost more than running it; the
+ * plan cache replans it after DDL on the tables it reads), and check that
+ * it did what was expected (SPI_OK_*); what names it in the error.
  */
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+static void
+run_kept(SPIPlanPtr *slot, const char *sql, Oid *types, int nargs, Datum *args,
+		 int expected, const char *what)
 {
+	int			rc;
+
 	if (*slot == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
-			elog(ERROR, "preparing a webhook statement failed: %s", SPI_result_code_string(SPI_result));
+			elog(ERROR, "preparing the statement for %s failed: %s", what,
+				 SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "keeping a webhook statement failed");
+			elog(ERROR, "keeping the statement for %s failed", what);
 		*slot = plan;
 	}
-	return *slot;
+	rc = SPI_execute_plan(*slot, args, NULL, false, 0);
+	if (rc != expected)
+		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(rc));
 }
 
 /* Move the unstarted jobs to the front of the queue before a claim. */
@@ -141,7 +148,6 @@ sm_webhook_claim(int n)
 {
 	Datum		args[2];
 	Oid			types[2] = {INT4OID, FLOAT8OID};
-	int			rc;
 	int			got;
 	SmWebhookBatch *batch;
 	MemoryContext old;
@@ -160,7 +166,7 @@ sm_webhook_claim(int n)
 	 * again at every call.  The endpoint is joined for its URL, secret and
 	 * cap.  The claim changes no indexed column: a HOT update.
 	 */
-	rc = SPI_execute_plan(kept_plan(&claim_plan,
+	run_kept(&claim_plan,
 									"UPDATE salesmgmt.webhook_delivery d"
 									"   SET state = 'in_flight', attempts = d.attempts + 1,"
 									"       lease_expires_at = now() + $2 * interval '1 second',"
@@ -182,10 +188,7 @@ sm_webhook_claim(int n)
 									"           (SELECT ev.payload::text FROM salesmgmt.webhook_event ev"
 									"             WHERE ev.event_id = d.event_id),"
 									"           ep.max_in_flight",
-									2, types),
-						  args, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "claiming webhook deliveries failed: %s", SPI_result_code_string(rc));
+									types, 2, args, SPI_OK_UPDATE_RETURNING, "claiming webhook deliveries");
 	got = (int) SPI_processed;
 
 	if (got > 0)
@@ -392,7 +395,7 @@ sm_webhook_record_outcomes(void)
 	 * in flight, and that estimate once made the planner rescan the
 	 * outcomes for every delivery (quadratic: 95 ms for 256 outcomes).
 	 */
-	rc = SPI_execute_plan(kept_plan(&record_plan,
+	run_kept(&record_plan,
 									"WITH upd AS ("
 									"  UPDATE salesmgmt.webhook_delivery d"
 									"     SET state = o.state, last_status = o.status, last_error = o.error,"
@@ -416,10 +419,7 @@ sm_webhook_record_outcomes(void)
 									" SELECT " RECORD_ATTEMPT_COLUMNS
 									"   FROM " RECORD_ATTEMPT_ROWS
 									"  WHERE o.delivery_id IN (SELECT u.delivery_id FROM upd u)",
-									12, types),
-						  args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "recording webhook outcomes failed: %s", SPI_result_code_string(rc));
+									types, 12, args, SPI_OK_INSERT, "recording webhook outcomes");
 
 	/*
 	 * Outcomes that came too late (the lease expired or the row was sent
@@ -429,7 +429,7 @@ sm_webhook_record_outcomes(void)
 	 */
 	if (SPI_processed < (uint64) n)
 	{
-		rc = SPI_execute_plan(kept_plan(&record_late_plan,
+		run_kept(&record_late_plan,
 										"INSERT INTO salesmgmt.webhook_attempt"
 										"   (delivery_id, attempt, endpoint_id, started_at, duration, status, error, response)"
 										" SELECT " RECORD_ATTEMPT_COLUMNS
@@ -437,10 +437,7 @@ sm_webhook_record_outcomes(void)
 										" ON CONFLICT (delivery_id, attempt) DO UPDATE"
 										"   SET duration = excluded.duration, status = excluded.status,"
 										"       error = excluded.error, response = excluded.response",
-										12, types),
-							  args, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "recording late webhook outcomes failed: %s", SPI_result_code_string(rc));
+										types, 12, args, SPI_OK_INSERT, "recording late webhook outcomes");
 	}
 
 	/* 410 Gone: the receiver says the endpoint no longer exists */
