@@ -12,20 +12,26 @@
 #      127.0.0.1, not the bottleneck), timed from the first attempt to the
 #      last delivery; then wrk (16 connections) POSTs the same body with
 #      the same headers to the same nginx in the same run: the ratio is
-#      what share of the network path's rate the worker reaches.
-#   3. commit-to-delivery latency p50/p99 with the worker running, at a
-#      steady 1,000 stage moves per second (track_commit_timestamp on).
+#      what share of the network path's rate the worker reaches; and what
+#      the worker wrote per delivery (WAL records and bytes of the whole
+#      server, updates of the delivery row and how many were HOT).
+#   3. with the worker running, a steady 2,000 stage moves per second for
+#      60 s: the backlog sampled every 5 s (it must not grow) and the
+#      commit-to-delivery latency p50/p99 (track_commit_timestamp on).
 #   4. stage-move TPS at full speed while the worker delivers live.
 #
 # SCALE is the number of deals of the data set (default 100000; the moves
 # use 20,000 deals of their own in a pipeline with free transitions).
 # BENCH_SCALE overrides it; BENCH_SECONDS the length of the TPS and wrk
-# runs; BENCH_EVENTS the number of deals moved and events sent (20000).
+# runs; BENCH_EVENTS the number of deals moved and events sent (20000);
+# BENCH_LIVE_RATE and BENCH_LIVE_SECONDS the rate and length of step 3.
 . "$(dirname "$0")/common.sh"
 
 EVENTS=${BENCH_EVENTS:-20000}
 CLIENTS=4
 SECONDS_TPS=${BENCH_SECONDS:-15}
+LIVE_RATE=${BENCH_LIVE_RATE:-2000}
+LIVE_SECONDS=${BENCH_LIVE_SECONDS:-60}
 
 bench_setup "${1:-100000}"
 export PGOPTIONS="-c client_min_messages=warning"
@@ -172,6 +178,11 @@ clear_outbox
 runuser -u postgres -- "$SM_BIN/pgbench" -h "$PGHOST" -p "$PGPORT" -n -c $CLIENTS -j 2 \
     -t $(( EVENTS / CLIENTS )) -f "$BENCH_WORK/move.sql" bench >/dev/null 2>&1
 backlog=$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state = 'pending'")
+# what the worker writes per delivery: WAL, and how many of its updates are HOT
+LSN0=$(bench_psql -qAt -c 'SELECT pg_current_wal_insert_lsn()')
+read -r UPD0 HOT0 < <(bench_psql -qAt -F ' ' -c "
+  SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
+   WHERE schemaname = 'salesmgmt' AND relname = 'webhook_delivery'")
 bench_psql -qAt -c 'SELECT salesmgmt.webhook_worker_start()' >/dev/null
 for _ in $(seq 600); do
     left=$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state <> 'delivered'")
@@ -179,6 +190,22 @@ for _ in $(seq 600); do
     sleep 0.2
 done
 [ "$left" = 0 ] || sm_die "$left deliveries not delivered"
+LSN1=$(bench_psql -qAt -c 'SELECT pg_current_wal_insert_lsn()')
+wal=$({ "$SM_BIN/pg_waldump" -p "$PGDATA/pg_wal" -s "$LSN0" -e "$LSN1" --stats 2>/dev/null || true; } |
+      awk '$1 == "Total" { print $2, $7 }')
+# the worker's table statistics reach the shared counters when it next
+# reports them (at most once a second, and idle only at its next cycle)
+for _ in $(seq 150); do
+    read -r upd hot < <(bench_psql -qAt -F ' ' -c "
+      SELECT n_tup_upd - $UPD0, n_tup_hot_upd - $HOT0 FROM pg_stat_user_tables
+       WHERE schemaname = 'salesmgmt' AND relname = 'webhook_delivery'")
+    [ "$upd" -ge $(( 2 * EVENTS )) ] && break
+    sleep 0.2
+done
+read -r wal_records wal_bytes <<<"$wal"
+printf 'writes per delivery: %.2f WAL records, %.0f WAL bytes (whole server); %.2f updates of the delivery row, %.2f of them HOT\n' \
+    "$(echo "${wal_records:-0} / $EVENTS" | bc -l)" "$(echo "${wal_bytes:-0} / $EVENTS" | bc -l)" \
+    "$(echo "$upd / $EVENTS" | bc -l)" "$(echo "$hot / $EVENTS" | bc -l)"
 bench_psql -qAt -F ' ' -c "
   SELECT count(*), round(extract(epoch FROM max(d.delivered_at) - min(a.started_at))::numeric, 3)
     FROM salesmgmt.webhook_delivery d JOIN salesmgmt.webhook_attempt a USING (delivery_id)" |
@@ -216,13 +243,23 @@ printf 'worker / wrk: %s deliveries/s is %.1f%% of the network path'"'"'s rate\n
 clear_outbox
 
 # ----------------------------------------- 3. latency at a steady rate
+# the issue's live target: LIVE_RATE moves/s for LIVE_SECONDS, the backlog
+# (deliveries not yet delivered) sampled every 5 s must not grow
 runuser -u postgres -- "$SM_BIN/pgbench" -h "$PGHOST" -p "$PGPORT" -n -c $CLIENTS -j 2 \
-    -R 1000 -T 10 -f "$BENCH_WORK/move.sql" bench >/dev/null 2>&1
+    -R "$LIVE_RATE" -T "$LIVE_SECONDS" -f "$BENCH_WORK/move.sql" bench >/dev/null 2>&1 &
+LIVE_PID=$!
+samples=()
+while kill -0 $LIVE_PID 2>/dev/null; do
+    sleep 5
+    samples+=("$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state <> 'delivered'")")
+done
+wait $LIVE_PID || true
 sleep 2
 echo
+echo "backlog every 5 s at $LIVE_RATE moves/s for $LIVE_SECONDS s: ${samples[*]}"
 bench_psql -qAt -F ' ' -c "SELECT delivered, p50_latency_ms, p99_latency_ms FROM salesmgmt.webhook_stats" |
 while read -r n p50 p99; do
-    printf 'commit-to-delivery latency at 1,000 moves/s: p50 %s ms, p99 %s ms (%s deliveries)\n' "$p50" "$p99" "$n"
+    printf 'commit-to-delivery latency at %s moves/s: p50 %s ms, p99 %s ms (%s deliveries)\n' "$LIVE_RATE" "$p50" "$p99" "$n"
 done
 clear_outbox
 

@@ -159,7 +159,7 @@ SELECT delivery_id, attempt, endpoint_id, url, secret ~ '^whsec_' AS secret,
        payload::json->>'type' AS type
   FROM salesmgmt._webhook_claim(2, '5 minutes') ORDER BY delivery_id;
 SELECT state, count(*), bool_and(claimed_by = pg_backend_pid()) AS mine,
-       bool_and(next_attempt_at > now() + interval '4 minutes') AS leased
+       bool_and(coalesce(lease_expires_at > now() + interval '4 minutes', false)) AS leased
   FROM salesmgmt.webhook_delivery GROUP BY state ORDER BY state;
 
 -- ------------------------------------------------- retry, replay, ping

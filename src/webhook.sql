@@ -149,26 +149,32 @@ CREATE TABLE salesmgmt.webhook_delivery (
     delivered_at    timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     claimed_by      integer,
+    lease_expires_at timestamptz,
     CONSTRAINT webhook_delivery_delivered_at CHECK ((state = 'delivered') = (delivered_at IS NOT NULL))
-);
--- The queue: only rows that may still be sent are indexed, so the index
--- stays as small as the backlog however many deliveries are kept.
+) WITH (fillfactor = 50);
+-- The queue: only rows not delivered yet are indexed, so the index stays as
+-- small as the backlog however many deliveries are kept.  A claim changes
+-- no indexed column (neither next_attempt_at nor the predicate's
+-- delivered_at; the lease is in lease_expires_at), so with the free space
+-- fillfactor leaves on every page it is a HOT update: no index entry is
+-- written.  Dead deliveries are due at infinity, out of the claim's way.
 CREATE INDEX webhook_delivery_queue ON salesmgmt.webhook_delivery (next_attempt_at)
-    WHERE state IN ('pending', 'failed', 'in_flight');
+    WHERE delivered_at IS NULL;
 CREATE INDEX ON salesmgmt.webhook_delivery (event_id);
 COMMENT ON TABLE salesmgmt.webhook_delivery IS 'One row per event and endpoint: the delivery''s state, attempts and next attempt. No foreign keys, so that concurrent writers never lock the endpoint row; deleting an endpoint or event deletes its deliveries through triggers.';
 COMMENT ON COLUMN salesmgmt.webhook_delivery.delivery_id IS 'Identity of the delivery.';
 COMMENT ON COLUMN salesmgmt.webhook_delivery.event_id IS 'Event delivered (salesmgmt.webhook_event).';
 COMMENT ON COLUMN salesmgmt.webhook_delivery.endpoint_id IS 'Endpoint delivered to (salesmgmt.webhook_endpoint).';
-COMMENT ON COLUMN salesmgmt.webhook_delivery.state IS 'pending (not tried yet, or sent back after a worker stopped), in_flight (claimed by a worker, lease until next_attempt_at), delivered (2xx), failed (will retry at next_attempt_at), dead (retries exhausted or 410 Gone; salesmgmt.webhook_retry sends it again).';
+COMMENT ON COLUMN salesmgmt.webhook_delivery.state IS 'pending (not tried yet, or sent back after a worker stopped), in_flight (claimed by a worker, lease until lease_expires_at), delivered (2xx), failed (will retry at next_attempt_at), dead (retries exhausted or 410 Gone; salesmgmt.webhook_retry sends it again).';
 COMMENT ON COLUMN salesmgmt.webhook_delivery.attempts IS 'Attempts made so far; also numbers the rows of salesmgmt.webhook_attempt.';
 COMMENT ON COLUMN salesmgmt.webhook_delivery.retry_step IS 'Position in salesmgmt.webhook_retry_schedule of the next retry delay; reset by salesmgmt.webhook_retry.';
-COMMENT ON COLUMN salesmgmt.webhook_delivery.next_attempt_at IS 'pending/failed: when it is due (infinity while the endpoint is inactive); in_flight: when the worker''s lease expires.';
+COMMENT ON COLUMN salesmgmt.webhook_delivery.next_attempt_at IS 'pending/failed: when it is due (infinity while the endpoint is inactive); in_flight: when it was due (the lease is in lease_expires_at); dead: infinity.';
 COMMENT ON COLUMN salesmgmt.webhook_delivery.last_status IS 'HTTP status of the last attempt; null if no response was received.';
 COMMENT ON COLUMN salesmgmt.webhook_delivery.last_error IS 'Why the last attempt failed (connection error, timeout, refused address, redirect, non-2xx status); null after success.';
 COMMENT ON COLUMN salesmgmt.webhook_delivery.delivered_at IS 'When the receiver answered 2xx.';
 COMMENT ON COLUMN salesmgmt.webhook_delivery.created_at IS 'When the delivery was created: in the changing transaction, or by a replay or ping.';
 COMMENT ON COLUMN salesmgmt.webhook_delivery.claimed_by IS 'Process id of the worker holding the in-flight lease.';
+COMMENT ON COLUMN salesmgmt.webhook_delivery.lease_expires_at IS 'in_flight: when the worker''s lease expires and the delivery is sent back to pending; null otherwise.';
 
 CREATE TABLE salesmgmt.webhook_attempt (
     delivery_id bigint NOT NULL,
@@ -284,7 +290,8 @@ COMMENT ON FUNCTION salesmgmt.create_webhook(text, text[], text, text) IS 'Creat
 
 -- The claim: due deliveries of active endpoints, oldest first, locked with
 -- SKIP LOCKED so concurrent claimers take disjoint rows, marked in flight
--- with a lease until now() + p_lease.  The worker calls this and commits
+-- with a lease until now() + p_lease (lease_expires_at: no indexed column
+-- changes, a HOT update).  The worker calls this and commits
 -- before it sends anything.  One statement for hundreds of rows, each found
 -- through an index (the queue index, the primary keys): its cost does not
 -- grow with the number of events kept.
@@ -296,11 +303,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     UPDATE salesmgmt.webhook_delivery d
        SET state = 'in_flight', attempts = d.attempts + 1,
-           next_attempt_at = now() + p_lease, claimed_by = pg_backend_pid()
+           lease_expires_at = now() + p_lease, claimed_by = pg_backend_pid()
      WHERE d.delivery_id = ANY (ARRAY(
                SELECT q.delivery_id
                  FROM salesmgmt.webhook_delivery q
-                WHERE q.state IN ('pending', 'failed') AND q.next_attempt_at <= now()
+                WHERE q.delivered_at IS NULL AND q.next_attempt_at <= now()
+                  AND q.state IN ('pending', 'failed')
                   AND EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e
                                WHERE e.endpoint_id = q.endpoint_id AND e.active)
                 ORDER BY q.next_attempt_at
@@ -338,7 +346,7 @@ BEGIN
     ELSIF v.state = 'in_flight' THEN
         RAISE EXCEPTION 'webhook delivery % is being sent right now', p_delivery_id
             USING ERRCODE = 'SM040',
-                  DETAIL = format('Worker process %s holds it until %s.', v.claimed_by, v.next_attempt_at),
+                  DETAIL = format('Worker process %s holds it until %s.', v.claimed_by, v.lease_expires_at),
                   HINT = 'Wait for the outcome; the worker records it in a moment.';
     END IF;
     UPDATE salesmgmt.webhook_delivery
