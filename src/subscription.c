@@ -219,6 +219,9 @@ sm_subscription_deal_closed(PG_FUNCTION_ARGS)
 /* one version of the subscription being read */
 typedef struct SbVersion
 {
+	int64		account_id;
+	int64		subscription_id;
+	int32		version;
 	DateADT		valid_from;
 	DateADT		end_date;		/* DATEVAL_NOEND for evergreen */
 	bool		active;
@@ -277,11 +280,49 @@ static const char *const sb_account_columns[] = {"account_id", "month", "mrr"};
 StaticAssertDecl(lengthof(sb_account_columns) == SB_ACC_NCOLUMNS,
 				 "every column of salesmgmt.account_mrr is named");
 
+/* read in any order: sorted in memory (sb_version_cmp), cheaper than a sort
+ * of the executor's tuples */
 #define SB_VERSIONS_SQL \
 	"SELECT v.account_id, v.subscription_id, v.valid_from, v.end_date, v.status = 'active'," \
-	"       v.mrr, v.currency::text" \
-	" FROM salesmgmt.subscription_version v" \
-	" ORDER BY v.account_id, v.subscription_id, v.valid_from, v.version"
+	"       v.mrr, v.currency, v.version" \
+	" FROM salesmgmt.subscription_version v"
+
+/* account, subscription, valid_from, version */
+static int
+sb_version_cmp(const void *a, const void *b)
+{
+	const SbVersion *x = (const SbVersion *) a;
+	const SbVersion *y = (const SbVersion *) b;
+
+	if (x->account_id != y->account_id)
+		return x->account_id < y->account_id ? -1 : 1;
+	if (x->subscription_id != y->subscription_id)
+		return x->subscription_id < y->subscription_id ? -1 : 1;
+	if (x->valid_from != y->valid_from)
+		return x->valid_from < y->valid_from ? -1 : 1;
+	return x->version < y->version ? -1 : x->version > y->version;
+}
+
+/*
+ * The MRR of a version in cents of the reporting currency: converted at
+ * the rate of its first day and rounded half away from zero, as round(x, 2)
+ * does; in the reporting currency itself without numeric arithmetic.
+ */
+static int64
+sb_version_cents(SmRates *rates, Datum mrr, Datum currency, DateADT day)
+{
+	BpChar	   *code = DatumGetBpCharPP(currency);
+	Numeric		n;
+
+	if (VARSIZE_ANY_EXHDR(code) >= 3 && memcmp(VARDATA_ANY(code), rates->target, 3) == 0)
+	{
+		int64		v = sm_numeric_scaled_int64(mrr, 4);
+
+		return (v + (v >= 0 ? 50 : -50)) / 100;
+	}
+	n = sm_rates_convert(rates, DatumGetNumeric(mrr), VARDATA_ANY(code), day);
+	return sm_numeric_scaled_int64(NumericGetDatum(sm_numeric_round(n, 2)), 2);
+}
 
 static DateADT
 sb_month_first(DateADT day)
@@ -391,10 +432,8 @@ sb_compute(FunctionCallInfo fcinfo, SbSeries *s)
 	DateADT		m;
 	Portal		portal;
 	SbVersion  *v;
-	int			nv = 0;
-	int			vcap = 16;
-	int64		cur_account = -1;
-	int64		cur_sub = -1;
+	int64		nv = 0;
+	int64		vcap = 1024;
 	MemoryContext old;
 
 	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1) && PG_GETARG_DATEADT(1) < PG_GETARG_DATEADT(0))
@@ -457,51 +496,47 @@ sb_compute(FunctionCallInfo fcinfo, SbSeries *s)
 		tt = sm_spi_cursor_fetch(portal, 10000, &n);
 		if (n == 0)
 			break;
+		if (nv + (int64) n > vcap)
+		{
+			while (nv + (int64) n > vcap)
+				vcap *= 2;
+			v = repalloc_huge(v, sizeof(SbVersion) * vcap);
+		}
 		for (uint64 i = 0; i < n; i++)
 		{
 			HeapTuple	tup = tt->vals[i];
 			TupleDesc	td = tt->tupdesc;
-			int64		account = sm_spi_int64(tup, td, 1, 0);
-			int64		sub = sm_spi_int64(tup, td, 2, 0);
-			bool		isnull;
-			Datum		d;
-			Numeric		mrr;
-			char	   *currency;
+			Datum		values[8];
+			bool		nulls[8];
+			SbVersion  *x = &v[nv++];
 
-			if (sub != cur_sub)
-			{
-				sb_add_subscription(s, v, nv);
-				nv = 0;
-				cur_sub = sub;
-			}
-			if (account != cur_account)
-			{
-				if (cur_account >= 0)
-					sb_account_done(s, cur_account);
-				cur_account = account;
-			}
-			if (nv == vcap)
-			{
-				vcap *= 2;
-				v = repalloc(v, sizeof(SbVersion) * vcap);
-			}
-			v[nv].valid_from = DatumGetDateADT(SPI_getbinval(tup, td, 3, &isnull));
-			d = SPI_getbinval(tup, td, 4, &isnull);
-			v[nv].end_date = isnull ? DATEVAL_NOEND : DatumGetDateADT(d);
-			v[nv].active = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
-			currency = SPI_getvalue(tup, td, 7);
-			mrr = DatumGetNumeric(SPI_getbinval(tup, td, 6, &isnull));
-			mrr = sm_numeric_round(sm_rates_convert(&rates, mrr, currency, v[nv].valid_from), 2);
-			v[nv].cents = sm_numeric_scaled_int64(NumericGetDatum(mrr), 2);
-			pfree(currency);
-			nv++;
+			heap_deform_tuple(tup, td, values, nulls);
+			x->account_id = DatumGetInt64(values[0]);
+			x->subscription_id = DatumGetInt64(values[1]);
+			x->valid_from = DatumGetDateADT(values[2]);
+			x->end_date = nulls[3] ? DATEVAL_NOEND : DatumGetDateADT(values[3]);
+			x->active = DatumGetBool(values[4]);
+			x->version = DatumGetInt32(values[7]);
+			x->cents = sb_version_cents(&rates, values[5], values[6], x->valid_from);
 		}
 		SPI_freetuptable(tt);
 	}
 	SPI_cursor_close(portal);
-	sb_add_subscription(s, v, nv);
-	if (cur_account >= 0)
-		sb_account_done(s, cur_account);
+	if (nv > 1)
+		qsort(v, nv, sizeof(SbVersion), sb_version_cmp);
+
+	/* per subscription, then per account */
+	for (int64 i = 0, first_of_sub = 0; i <= nv; i++)
+	{
+		if (i == nv || v[i].subscription_id != v[first_of_sub].subscription_id)
+		{
+			if (i > 0)
+				sb_add_subscription(s, v + first_of_sub, i - first_of_sub);
+			if (i > 0 && (i == nv || v[i].account_id != v[i - 1].account_id))
+				sb_account_done(s, v[i - 1].account_id);
+			first_of_sub = i;
+		}
+	}
 	SPI_finish();
 }
 
