@@ -415,6 +415,49 @@ sb_account_done(SbSeries *s, int64 account_id)
 	memset(s->acc, 0, sizeof(int64) * s->nmonths);
 }
 
+/* the versions as the executor produces them: no SPI copy of each row */
+typedef struct SbReceiver
+{
+	DestReceiver pub;
+	SmRates    *rates;
+	SbVersion  *v;
+	int64		nv;
+	int64		cap;
+} SbReceiver;
+
+static bool
+sb_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	SbReceiver *r = (SbReceiver *) self;
+	SbVersion  *x;
+
+	slot_getallattrs(slot);
+	if (r->nv == r->cap)
+	{
+		r->cap *= 2;
+		r->v = repalloc_huge(r->v, sizeof(SbVersion) * r->cap);
+	}
+	x = &r->v[r->nv++];
+	x->account_id = DatumGetInt64(slot->tts_values[0]);
+	x->subscription_id = DatumGetInt64(slot->tts_values[1]);
+	x->valid_from = DatumGetDateADT(slot->tts_values[2]);
+	x->end_date = slot->tts_isnull[3] ? DATEVAL_NOEND : DatumGetDateADT(slot->tts_values[3]);
+	x->active = DatumGetBool(slot->tts_values[4]);
+	x->version = DatumGetInt32(slot->tts_values[7]);
+	x->cents = sb_version_cents(r->rates, slot->tts_values[5], slot->tts_values[6], x->valid_from);
+	return true;
+}
+
+static void
+sb_receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+sb_receiver_noop(DestReceiver *self)
+{
+}
+
 /*
  * Reads every version once, in account and subscription order, and sums
  * the month ends of [from, to] (the months from the first version's on,
@@ -430,7 +473,7 @@ sb_compute(FunctionCallInfo fcinfo, SbSeries *s)
 	uint64		n;
 	DateADT		first;
 	DateADT		m;
-	Portal		portal;
+	SbReceiver	recv;
 	SbVersion  *v;
 	int64		nv = 0;
 	int64		vcap = 1024;
@@ -490,38 +533,20 @@ sb_compute(FunctionCallInfo fcinfo, SbSeries *s)
 	sm_rates_load(&rates, sm_currency_reporting(), DATEVAL_NOBEGIN, DATEVAL_NOEND, true);
 	MemoryContextSwitchTo(old);
 
-	portal = sm_spi_cursor_open(SB_VERSIONS_SQL, 0, NULL, NULL, NULL);
-	for (;;)
-	{
-		tt = sm_spi_cursor_fetch(portal, 10000, &n);
-		if (n == 0)
-			break;
-		if (nv + (int64) n > vcap)
-		{
-			while (nv + (int64) n > vcap)
-				vcap *= 2;
-			v = repalloc_huge(v, sizeof(SbVersion) * vcap);
-		}
-		for (uint64 i = 0; i < n; i++)
-		{
-			HeapTuple	tup = tt->vals[i];
-			TupleDesc	td = tt->tupdesc;
-			Datum		values[8];
-			bool		nulls[8];
-			SbVersion  *x = &v[nv++];
-
-			heap_deform_tuple(tup, td, values, nulls);
-			x->account_id = DatumGetInt64(values[0]);
-			x->subscription_id = DatumGetInt64(values[1]);
-			x->valid_from = DatumGetDateADT(values[2]);
-			x->end_date = nulls[3] ? DATEVAL_NOEND : DatumGetDateADT(values[3]);
-			x->active = DatumGetBool(values[4]);
-			x->version = DatumGetInt32(values[7]);
-			x->cents = sb_version_cents(&rates, values[5], values[6], x->valid_from);
-		}
-		SPI_freetuptable(tt);
-	}
-	SPI_cursor_close(portal);
+	memset(&recv, 0, sizeof(recv));
+	recv.pub.receiveSlot = sb_receive;
+	recv.pub.rStartup = sb_receiver_startup;
+	recv.pub.rShutdown = sb_receiver_noop;
+	recv.pub.rDestroy = sb_receiver_noop;
+	recv.pub.mydest = DestNone;
+	recv.rates = &rates;
+	recv.v = v;
+	recv.cap = vcap;
+	old = MemoryContextSwitchTo(cxt);
+	sm_spi_query_dest(SB_VERSIONS_SQL, 0, NULL, NULL, &recv.pub);
+	MemoryContextSwitchTo(old);
+	v = recv.v;
+	nv = recv.nv;
 	if (nv > 1)
 		qsort(v, nv, sizeof(SbVersion), sb_version_cmp);
 
