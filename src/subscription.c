@@ -308,17 +308,48 @@ sb_version_cmp(const void *a, const void *b)
  * the rate of its first day and rounded half away from zero, as round(x, 2)
  * does; in the reporting currency itself without numeric arithmetic.
  */
-static int64
-sb_version_cents(SmRates *rates, Datum mrr, Datum currency, DateADT day)
+typedef struct SbRateCache
 {
+	SmRates    *rates;
+	int64	   *scaled;			/* per rate: rate * 10^10, or -1 when unknown or too large */
+} SbRateCache;
+
+static int64
+sb_version_cents(SbRateCache *rc, Datum mrr, Datum currency, DateADT day)
+{
+	SmRates    *rates = rc->rates;
 	BpChar	   *code = DatumGetBpCharPP(currency);
+	const SmRate *r;
 	Numeric		n;
+	int64		m4;
 
+	m4 = sm_numeric_scaled_int64(mrr, 4);
 	if (VARSIZE_ANY_EXHDR(code) >= 3 && memcmp(VARDATA_ANY(code), rates->target, 3) == 0)
+		return (m4 + (m4 >= 0 ? 50 : -50)) / 100;
+	r = sm_rates_lookup(rates, VARDATA_ANY(code), day);
+	if (r != NULL && !r->divide)
 	{
-		int64		v = sm_numeric_scaled_int64(mrr, 4);
+		int			i = r - rates->rates;
 
-		return (v + (v >= 0 ? 50 : -50)) / 100;
+		if (rc->scaled[i] == 0)
+		{
+			/* rate * 10^10 as an int64, once per rate (numeric(24,10)) */
+			Numeric		x = sm_numeric_mul(r->rate, sm_numeric_from_cstring("10000000000"));
+
+			rc->scaled[i] = sm_numeric_cmp(x, sm_numeric_from_int64(PG_INT64_MAX)) < 0
+				? DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(sm_numeric_round(x, 0)))) : -1;
+		}
+#ifdef HAVE_INT128
+		if (rc->scaled[i] > 0)
+		{
+			/* mrr * rate exactly, at scale 4 + 10; rounded half away from zero to cents */
+			int128		p = (int128) m4 * rc->scaled[i];
+			const int64 unit = INT64CONST(1000000000000);
+
+			p += p >= 0 ? unit / 2 : -(unit / 2);
+			return (int64) (p / unit);
+		}
+#endif
 	}
 	n = sm_rates_convert(rates, DatumGetNumeric(mrr), VARDATA_ANY(code), day);
 	return sm_numeric_scaled_int64(NumericGetDatum(sm_numeric_round(n, 2)), 2);
@@ -419,7 +450,7 @@ sb_account_done(SbSeries *s, int64 account_id)
 typedef struct SbReceiver
 {
 	DestReceiver pub;
-	SmRates    *rates;
+	SbRateCache rates;
 	SbVersion  *v;
 	int64		nv;
 	int64		cap;
@@ -444,7 +475,7 @@ sb_receive(TupleTableSlot *slot, DestReceiver *self)
 	x->end_date = slot->tts_isnull[3] ? DATEVAL_NOEND : DatumGetDateADT(slot->tts_values[3]);
 	x->active = DatumGetBool(slot->tts_values[4]);
 	x->version = DatumGetInt32(slot->tts_values[7]);
-	x->cents = sb_version_cents(r->rates, slot->tts_values[5], slot->tts_values[6], x->valid_from);
+	x->cents = sb_version_cents(&r->rates, slot->tts_values[5], slot->tts_values[6], x->valid_from);
 	return true;
 }
 
@@ -539,7 +570,8 @@ sb_compute(FunctionCallInfo fcinfo, SbSeries *s)
 	recv.pub.rShutdown = sb_receiver_noop;
 	recv.pub.rDestroy = sb_receiver_noop;
 	recv.pub.mydest = DestNone;
-	recv.rates = &rates;
+	recv.rates.rates = &rates;
+	recv.rates.scaled = palloc0(sizeof(int64) * Max(rates.nrates, 1));
 	recv.v = v;
 	recv.cap = vcap;
 	old = MemoryContextSwitchTo(cxt);
