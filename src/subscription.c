@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/hsearch.h"
 #include "utils/datetime.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -234,7 +235,9 @@ typedef struct SbSeries
 	int			nmonths;
 	DateADT    *month_start;
 	DateADT    *month_end;
-	int64	   *acc;			/* MRR of the current account per month end */
+	int			first_month;	/* year * 12 + month - 1 of the first month */
+	int64	   *acc;			/* the current account's MRR per month end, as
+								 * differences (nmonths + 1 of them) */
 	int64	   *totals;			/* SB_NMOVE per month (movements) */
 	ReturnSetInfo *rsinfo;		/* account_mrr: rows go here at once */
 	DateADT		out_from;		/* months output: [out_from, out_to] */
@@ -280,22 +283,19 @@ static const char *const sb_account_columns[] = {"account_id", "month", "mrr"};
 StaticAssertDecl(lengthof(sb_account_columns) == SB_ACC_NCOLUMNS,
 				 "every column of salesmgmt.account_mrr is named");
 
-/* read in any order: sorted in memory (sb_version_cmp), cheaper than a sort
- * of the executor's tuples */
+/* read in any order: grouped in memory (sb_group_versions) */
 #define SB_VERSIONS_SQL \
 	"SELECT v.account_id, v.subscription_id, v.valid_from, v.end_date, v.status = 'active'," \
 	"       v.mrr, v.currency, v.version" \
 	" FROM salesmgmt.subscription_version v"
 
-/* account, subscription, valid_from, version */
+/* subscription, valid_from, version */
 static int
 sb_version_cmp(const void *a, const void *b)
 {
 	const SbVersion *x = (const SbVersion *) a;
 	const SbVersion *y = (const SbVersion *) b;
 
-	if (x->account_id != y->account_id)
-		return x->account_id < y->account_id ? -1 : 1;
 	if (x->subscription_id != y->subscription_id)
 		return x->subscription_id < y->subscription_id ? -1 : 1;
 	if (x->valid_from != y->valid_from)
@@ -388,20 +388,51 @@ sb_cents_datum(int64 cents)
 	return NumericGetDatum(int64_div_fast_to_numeric(cents, 2));
 }
 
-/* Adds a subscription's month-end MRR to the account's. */
+/* index of the month holding day in the series (may lie outside it) */
+static int
+sb_month_index(const SbSeries *s, DateADT day)
+{
+	int			y,
+				m,
+				d;
+
+	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	return y * 12 + m - 1 - s->first_month;
+}
+
+/*
+ * Adds a subscription's month-end MRR to the account's, as differences:
+ * a version counts at the ends of the months from the one holding its
+ * valid_from to the one before the next version's, and not after its
+ * end_date; s->acc[m] - s->acc[m - 1] summed up to m is the MRR at the end
+ * of month m (sb_account_done).  So the cost is per version, not per month.
+ */
 static void
 sb_add_subscription(SbSeries *s, const SbVersion *v, int nv)
 {
-	int			k = -1;
-
-	for (int m = 0; m < s->nmonths; m++)
+	for (int k = 0; k < nv; k++)
 	{
-		DateADT		e = s->month_end[m];
+		int			from;
+		int			to;
 
-		while (k + 1 < nv && v[k + 1].valid_from <= e)
-			k++;
-		if (k >= 0 && v[k].active && e <= v[k].end_date)
-			s->acc[m] += v[k].cents;
+		if (!v[k].active || v[k].cents == 0)
+			continue;
+		from = Max(sb_month_index(s, v[k].valid_from), 0);
+		to = k + 1 < nv ? Min(sb_month_index(s, v[k + 1].valid_from), s->nmonths) : s->nmonths;
+		if (v[k].end_date != DATEVAL_NOEND)
+		{
+			/* month ends on or before the end date */
+			int			last = sb_month_index(s, v[k].end_date);
+
+			if (v[k].end_date + 1 == sb_month_first(v[k].end_date + 1))
+				last++;
+			to = Min(to, last);
+		}
+		if (from < to)
+		{
+			s->acc[from] += v[k].cents;
+			s->acc[to] -= v[k].cents;
+		}
 	}
 }
 
@@ -411,12 +442,13 @@ sb_account_done(SbSeries *s, int64 account_id)
 {
 	bool		ever = false;
 	int64		prev = 0;
+	int64		e = 0;
 
 	for (int m = 0; m < s->nmonths; m++)
 	{
-		int64		e = s->acc[m];
 		int64	   *t = s->totals + (size_t) m * SB_NMOVE;
 
+		e += s->acc[m];
 		t[SB_COL_STARTING - 1] += prev;
 		t[SB_COL_ENDING - 1] += e;
 		if (prev == 0 && e > 0)
@@ -443,8 +475,66 @@ sb_account_done(SbSeries *s, int64 account_id)
 		ever = ever || e > 0;
 		prev = e;
 	}
-	memset(s->acc, 0, sizeof(int64) * s->nmonths);
+	memset(s->acc, 0, sizeof(int64) * (s->nmonths + 1));
 }
+
+/*
+ * The versions grouped by subscription, each subscription's in order of
+ * valid_from and version.  Subscription ids are dense (an identity), so a
+ * counting sort places them in one pass, and the few versions of each are
+ * put in order by insertion; ids too sparse for that are sorted.
+ */
+static SbVersion *
+sb_group_versions(SbVersion *v, int64 nv)
+{
+	int64		lo;
+	int64		hi;
+	int64	   *pos;
+	SbVersion  *w;
+
+	if (nv < 2)
+		return v;
+	lo = hi = v[0].subscription_id;
+	for (int64 i = 1; i < nv; i++)
+	{
+		lo = Min(lo, v[i].subscription_id);
+		hi = Max(hi, v[i].subscription_id);
+	}
+	if (hi - lo > 4 * nv + 1024)
+	{
+		qsort(v, nv, sizeof(SbVersion), sb_version_cmp);
+		return v;
+	}
+	pos = palloc_extended(sizeof(int64) * (hi - lo + 2), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int64 i = 0; i < nv; i++)
+		pos[v[i].subscription_id - lo + 1]++;
+	for (int64 b = 1; b <= hi - lo + 1; b++)
+		pos[b] += pos[b - 1];
+	w = palloc_extended(sizeof(SbVersion) * nv, MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < nv; i++)
+		w[pos[v[i].subscription_id - lo]++] = v[i];
+	for (int64 i = 1; i < nv; i++)
+	{
+		SbVersion	x = w[i];
+		int64		j = i;
+
+		while (j > 0 && sb_version_cmp(&w[j - 1], &x) > 0)
+		{
+			w[j] = w[j - 1];
+			j--;
+		}
+		w[j] = x;
+	}
+	pfree(pos);
+	return w;
+}
+
+/* the month-end MRR of one account, found by its id */
+typedef struct SbAccount
+{
+	int64		account_id;
+	int64	   *acc;
+} SbAccount;
 
 /* the versions as the executor produces them: no SPI copy of each row */
 typedef struct SbReceiver
@@ -551,7 +641,15 @@ sb_compute(FunctionCallInfo fcinfo, SbSeries *s)
 		s->nmonths++;
 	s->month_start = palloc(sizeof(DateADT) * s->nmonths);
 	s->month_end = palloc(sizeof(DateADT) * s->nmonths);
-	s->acc = palloc0(sizeof(int64) * s->nmonths);
+	s->acc = palloc0(sizeof(int64) * (s->nmonths + 1));
+	{
+		int			y,
+					mo,
+					d;
+
+		j2date(first + POSTGRES_EPOCH_JDATE, &y, &mo, &d);
+		s->first_month = y * 12 + mo - 1;
+	}
 	s->totals = palloc0(sizeof(int64) * s->nmonths * SB_NMOVE);
 	m = first;
 	for (int i = 0; i < s->nmonths; i++)
@@ -579,19 +677,45 @@ sb_compute(FunctionCallInfo fcinfo, SbSeries *s)
 	MemoryContextSwitchTo(old);
 	v = recv.v;
 	nv = recv.nv;
-	if (nv > 1)
-		qsort(v, nv, sizeof(SbVersion), sb_version_cmp);
+	v = sb_group_versions(v, nv);
 
-	/* per subscription, then per account */
-	for (int64 i = 0, first_of_sub = 0; i <= nv; i++)
+	/* each subscription adds to its account's month ends; then each account */
 	{
-		if (i == nv || v[i].subscription_id != v[first_of_sub].subscription_id)
+		HASHCTL		ctl;
+		HTAB	   *accounts;
+		HASH_SEQ_STATUS seq;
+		SbAccount  *a = NULL;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(SbAccount);
+		ctl.hcxt = cxt;
+		accounts = hash_create("salesmgmt mrr accounts", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		for (int64 i = 0, first_of_sub = 0; i <= nv; i++)
 		{
+			if (i < nv && v[i].subscription_id == v[first_of_sub].subscription_id)
+				continue;
 			if (i > 0)
+			{
+				int64		id = v[first_of_sub].account_id;
+				bool		found;
+
+				if (a == NULL || a->account_id != id)
+				{
+					a = hash_search(accounts, &id, HASH_ENTER, &found);
+					if (!found)
+						a->acc = MemoryContextAllocZero(cxt, sizeof(int64) * (s->nmonths + 1));
+				}
+				s->acc = a->acc;
 				sb_add_subscription(s, v + first_of_sub, i - first_of_sub);
-			if (i > 0 && (i == nv || v[i].account_id != v[i - 1].account_id))
-				sb_account_done(s, v[i - 1].account_id);
+			}
 			first_of_sub = i;
+		}
+		hash_seq_init(&seq, accounts);
+		while ((a = hash_seq_search(&seq)) != NULL)
+		{
+			s->acc = a->acc;
+			sb_account_done(s, a->account_id);
 		}
 	}
 	SPI_finish();
