@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/hsearch.h"
 #include "utils/datetime.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -219,6 +220,9 @@ sm_subscription_deal_closed(PG_FUNCTION_ARGS)
 /* one version of the subscription being read */
 typedef struct SbVersion
 {
+	int64		account_id;
+	int64		subscription_id;
+	int32		version;
 	DateADT		valid_from;
 	DateADT		end_date;		/* DATEVAL_NOEND for evergreen */
 	bool		active;
@@ -231,7 +235,9 @@ typedef struct SbSeries
 	int			nmonths;
 	DateADT    *month_start;
 	DateADT    *month_end;
-	int64	   *acc;			/* MRR of the current account per month end */
+	int			first_month;	/* year * 12 + month - 1 of the first month */
+	int64	   *acc;			/* the current account's MRR per month end, as
+								 * differences (nmonths + 1 of them) */
 	int64	   *totals;			/* SB_NMOVE per month (movements) */
 	ReturnSetInfo *rsinfo;		/* account_mrr: rows go here at once */
 	DateADT		out_from;		/* months output: [out_from, out_to] */
@@ -277,11 +283,77 @@ static const char *const sb_account_columns[] = {"account_id", "month", "mrr"};
 StaticAssertDecl(lengthof(sb_account_columns) == SB_ACC_NCOLUMNS,
 				 "every column of salesmgmt.account_mrr is named");
 
+/* read in any order: grouped in memory (sb_group_versions) */
 #define SB_VERSIONS_SQL \
 	"SELECT v.account_id, v.subscription_id, v.valid_from, v.end_date, v.status = 'active'," \
-	"       v.mrr, v.currency::text" \
-	" FROM salesmgmt.subscription_version v" \
-	" ORDER BY v.account_id, v.subscription_id, v.valid_from, v.version"
+	"       v.mrr, v.currency, v.version" \
+	" FROM salesmgmt.subscription_version v"
+
+/* subscription, valid_from, version */
+static int
+sb_version_cmp(const void *a, const void *b)
+{
+	const SbVersion *x = (const SbVersion *) a;
+	const SbVersion *y = (const SbVersion *) b;
+
+	if (x->subscription_id != y->subscription_id)
+		return x->subscription_id < y->subscription_id ? -1 : 1;
+	if (x->valid_from != y->valid_from)
+		return x->valid_from < y->valid_from ? -1 : 1;
+	return x->version < y->version ? -1 : x->version > y->version;
+}
+
+/*
+ * The MRR of a version in cents of the reporting currency: converted at
+ * the rate of its first day and rounded half away from zero, as round(x, 2)
+ * does; in the reporting currency itself without numeric arithmetic.
+ */
+typedef struct SbRateCache
+{
+	SmRates    *rates;
+	int64	   *scaled;			/* per rate: rate * 10^10, or -1 when unknown or too large */
+} SbRateCache;
+
+static int64
+sb_version_cents(SbRateCache *rc, Datum mrr, Datum currency, DateADT day)
+{
+	SmRates    *rates = rc->rates;
+	BpChar	   *code = DatumGetBpCharPP(currency);
+	const SmRate *r;
+	Numeric		n;
+	int64		m4;
+
+	m4 = sm_numeric_scaled_int64(mrr, 4);
+	if (VARSIZE_ANY_EXHDR(code) >= 3 && memcmp(VARDATA_ANY(code), rates->target, 3) == 0)
+		return (m4 + (m4 >= 0 ? 50 : -50)) / 100;
+	r = sm_rates_lookup(rates, VARDATA_ANY(code), day);
+	if (r != NULL && !r->divide)
+	{
+		int			i = r - rates->rates;
+
+		if (rc->scaled[i] == 0)
+		{
+			/* rate * 10^10 as an int64, once per rate (numeric(24,10)) */
+			Numeric		x = sm_numeric_mul(r->rate, sm_numeric_from_cstring("10000000000"));
+
+			rc->scaled[i] = sm_numeric_cmp(x, sm_numeric_from_int64(PG_INT64_MAX)) < 0
+				? DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(sm_numeric_round(x, 0)))) : -1;
+		}
+#ifdef HAVE_INT128
+		if (rc->scaled[i] > 0)
+		{
+			/* mrr * rate exactly, at scale 4 + 10; rounded half away from zero to cents */
+			int128		p = (int128) m4 * rc->scaled[i];
+			const int64 unit = INT64CONST(1000000000000);
+
+			p += p >= 0 ? unit / 2 : -(unit / 2);
+			return (int64) (p / unit);
+		}
+#endif
+	}
+	n = sm_rates_convert(rates, DatumGetNumeric(mrr), VARDATA_ANY(code), day);
+	return sm_numeric_scaled_int64(NumericGetDatum(sm_numeric_round(n, 2)), 2);
+}
 
 static DateADT
 sb_month_first(DateADT day)
@@ -316,20 +388,51 @@ sb_cents_datum(int64 cents)
 	return NumericGetDatum(int64_div_fast_to_numeric(cents, 2));
 }
 
-/* Adds a subscription's month-end MRR to the account's. */
+/* index of the month holding day in the series (may lie outside it) */
+static int
+sb_month_index(const SbSeries *s, DateADT day)
+{
+	int			y,
+				m,
+				d;
+
+	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	return y * 12 + m - 1 - s->first_month;
+}
+
+/*
+ * Adds a subscription's month-end MRR to the account's, as differences:
+ * a version counts at the ends of the months from the one holding its
+ * valid_from to the one before the next version's, and not after its
+ * end_date; s->acc[m] - s->acc[m - 1] summed up to m is the MRR at the end
+ * of month m (sb_account_done).  So the cost is per version, not per month.
+ */
 static void
 sb_add_subscription(SbSeries *s, const SbVersion *v, int nv)
 {
-	int			k = -1;
-
-	for (int m = 0; m < s->nmonths; m++)
+	for (int k = 0; k < nv; k++)
 	{
-		DateADT		e = s->month_end[m];
+		int			from;
+		int			to;
 
-		while (k + 1 < nv && v[k + 1].valid_from <= e)
-			k++;
-		if (k >= 0 && v[k].active && e <= v[k].end_date)
-			s->acc[m] += v[k].cents;
+		if (!v[k].active || v[k].cents == 0)
+			continue;
+		from = Max(sb_month_index(s, v[k].valid_from), 0);
+		to = k + 1 < nv ? Min(sb_month_index(s, v[k + 1].valid_from), s->nmonths) : s->nmonths;
+		if (v[k].end_date != DATEVAL_NOEND)
+		{
+			/* month ends on or before the end date */
+			int			last = sb_month_index(s, v[k].end_date);
+
+			if (v[k].end_date + 1 == sb_month_first(v[k].end_date + 1))
+				last++;
+			to = Min(to, last);
+		}
+		if (from < to)
+		{
+			s->acc[from] += v[k].cents;
+			s->acc[to] -= v[k].cents;
+		}
 	}
 }
 
@@ -339,12 +442,13 @@ sb_account_done(SbSeries *s, int64 account_id)
 {
 	bool		ever = false;
 	int64		prev = 0;
+	int64		e = 0;
 
 	for (int m = 0; m < s->nmonths; m++)
 	{
-		int64		e = s->acc[m];
 		int64	   *t = s->totals + (size_t) m * SB_NMOVE;
 
+		e += s->acc[m];
 		t[SB_COL_STARTING - 1] += prev;
 		t[SB_COL_ENDING - 1] += e;
 		if (prev == 0 && e > 0)
@@ -371,7 +475,108 @@ sb_account_done(SbSeries *s, int64 account_id)
 		ever = ever || e > 0;
 		prev = e;
 	}
-	memset(s->acc, 0, sizeof(int64) * s->nmonths);
+	memset(s->acc, 0, sizeof(int64) * (s->nmonths + 1));
+}
+
+/*
+ * The versions grouped by subscription, each subscription's in order of
+ * valid_from and version.  Subscription ids are dense (an identity), so a
+ * counting sort places them in one pass, and the few versions of each are
+ * put in order by insertion; ids too sparse for that are sorted.
+ */
+static SbVersion *
+sb_group_versions(SbVersion *v, int64 nv)
+{
+	int64		lo;
+	int64		hi;
+	int64	   *pos;
+	SbVersion  *w;
+
+	if (nv < 2)
+		return v;
+	lo = hi = v[0].subscription_id;
+	for (int64 i = 1; i < nv; i++)
+	{
+		lo = Min(lo, v[i].subscription_id);
+		hi = Max(hi, v[i].subscription_id);
+	}
+	if (hi - lo > 4 * nv + 1024)
+	{
+		qsort(v, nv, sizeof(SbVersion), sb_version_cmp);
+		return v;
+	}
+	pos = palloc_extended(sizeof(int64) * (hi - lo + 2), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int64 i = 0; i < nv; i++)
+		pos[v[i].subscription_id - lo + 1]++;
+	for (int64 b = 1; b <= hi - lo + 1; b++)
+		pos[b] += pos[b - 1];
+	w = palloc_extended(sizeof(SbVersion) * nv, MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < nv; i++)
+		w[pos[v[i].subscription_id - lo]++] = v[i];
+	for (int64 i = 1; i < nv; i++)
+	{
+		SbVersion	x = w[i];
+		int64		j = i;
+
+		while (j > 0 && sb_version_cmp(&w[j - 1], &x) > 0)
+		{
+			w[j] = w[j - 1];
+			j--;
+		}
+		w[j] = x;
+	}
+	pfree(pos);
+	return w;
+}
+
+/* the month-end MRR of one account, found by its id */
+typedef struct SbAccount
+{
+	int64		account_id;
+	int64	   *acc;
+} SbAccount;
+
+/* the versions as the executor produces them: no SPI copy of each row */
+typedef struct SbReceiver
+{
+	DestReceiver pub;
+	SbRateCache rates;
+	SbVersion  *v;
+	int64		nv;
+	int64		cap;
+} SbReceiver;
+
+static bool
+sb_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	SbReceiver *r = (SbReceiver *) self;
+	SbVersion  *x;
+
+	slot_getallattrs(slot);
+	if (r->nv == r->cap)
+	{
+		r->cap *= 2;
+		r->v = repalloc_huge(r->v, sizeof(SbVersion) * r->cap);
+	}
+	x = &r->v[r->nv++];
+	x->account_id = DatumGetInt64(slot->tts_values[0]);
+	x->subscription_id = DatumGetInt64(slot->tts_values[1]);
+	x->valid_from = DatumGetDateADT(slot->tts_values[2]);
+	x->end_date = slot->tts_isnull[3] ? DATEVAL_NOEND : DatumGetDateADT(slot->tts_values[3]);
+	x->active = DatumGetBool(slot->tts_values[4]);
+	x->version = DatumGetInt32(slot->tts_values[7]);
+	x->cents = sb_version_cents(&r->rates, slot->tts_values[5], slot->tts_values[6], x->valid_from);
+	return true;
+}
+
+static void
+sb_receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+sb_receiver_noop(DestReceiver *self)
+{
 }
 
 /*
@@ -389,12 +594,10 @@ sb_compute(FunctionCallInfo fcinfo, SbSeries *s)
 	uint64		n;
 	DateADT		first;
 	DateADT		m;
-	Portal		portal;
+	SbReceiver	recv;
 	SbVersion  *v;
-	int			nv = 0;
-	int			vcap = 16;
-	int64		cur_account = -1;
-	int64		cur_sub = -1;
+	int64		nv = 0;
+	int64		vcap = 1024;
 	MemoryContext old;
 
 	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1) && PG_GETARG_DATEADT(1) < PG_GETARG_DATEADT(0))
@@ -438,7 +641,15 @@ sb_compute(FunctionCallInfo fcinfo, SbSeries *s)
 		s->nmonths++;
 	s->month_start = palloc(sizeof(DateADT) * s->nmonths);
 	s->month_end = palloc(sizeof(DateADT) * s->nmonths);
-	s->acc = palloc0(sizeof(int64) * s->nmonths);
+	s->acc = palloc0(sizeof(int64) * (s->nmonths + 1));
+	{
+		int			y,
+					mo,
+					d;
+
+		j2date(first + POSTGRES_EPOCH_JDATE, &y, &mo, &d);
+		s->first_month = y * 12 + mo - 1;
+	}
 	s->totals = palloc0(sizeof(int64) * s->nmonths * SB_NMOVE);
 	m = first;
 	for (int i = 0; i < s->nmonths; i++)
@@ -451,57 +662,62 @@ sb_compute(FunctionCallInfo fcinfo, SbSeries *s)
 	sm_rates_load(&rates, sm_currency_reporting(), DATEVAL_NOBEGIN, DATEVAL_NOEND, true);
 	MemoryContextSwitchTo(old);
 
-	portal = sm_spi_cursor_open(SB_VERSIONS_SQL, 0, NULL, NULL, NULL);
-	for (;;)
-	{
-		tt = sm_spi_cursor_fetch(portal, 10000, &n);
-		if (n == 0)
-			break;
-		for (uint64 i = 0; i < n; i++)
-		{
-			HeapTuple	tup = tt->vals[i];
-			TupleDesc	td = tt->tupdesc;
-			int64		account = sm_spi_int64(tup, td, 1, 0);
-			int64		sub = sm_spi_int64(tup, td, 2, 0);
-			bool		isnull;
-			Datum		d;
-			Numeric		mrr;
-			char	   *currency;
+	memset(&recv, 0, sizeof(recv));
+	recv.pub.receiveSlot = sb_receive;
+	recv.pub.rStartup = sb_receiver_startup;
+	recv.pub.rShutdown = sb_receiver_noop;
+	recv.pub.rDestroy = sb_receiver_noop;
+	recv.pub.mydest = DestNone;
+	recv.rates.rates = &rates;
+	recv.rates.scaled = palloc0(sizeof(int64) * Max(rates.nrates, 1));
+	recv.v = v;
+	recv.cap = vcap;
+	old = MemoryContextSwitchTo(cxt);
+	sm_spi_query_dest(SB_VERSIONS_SQL, 0, NULL, NULL, &recv.pub);
+	MemoryContextSwitchTo(old);
+	v = recv.v;
+	nv = recv.nv;
+	v = sb_group_versions(v, nv);
 
-			if (sub != cur_sub)
+	/* each subscription adds to its account's month ends; then each account */
+	{
+		HASHCTL		ctl;
+		HTAB	   *accounts;
+		HASH_SEQ_STATUS seq;
+		SbAccount  *a = NULL;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(SbAccount);
+		ctl.hcxt = cxt;
+		accounts = hash_create("salesmgmt mrr accounts", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		for (int64 i = 0, first_of_sub = 0; i <= nv; i++)
+		{
+			if (i < nv && v[i].subscription_id == v[first_of_sub].subscription_id)
+				continue;
+			if (i > 0)
 			{
-				sb_add_subscription(s, v, nv);
-				nv = 0;
-				cur_sub = sub;
+				int64		id = v[first_of_sub].account_id;
+				bool		found;
+
+				if (a == NULL || a->account_id != id)
+				{
+					a = hash_search(accounts, &id, HASH_ENTER, &found);
+					if (!found)
+						a->acc = MemoryContextAllocZero(cxt, sizeof(int64) * (s->nmonths + 1));
+				}
+				s->acc = a->acc;
+				sb_add_subscription(s, v + first_of_sub, i - first_of_sub);
 			}
-			if (account != cur_account)
-			{
-				if (cur_account >= 0)
-					sb_account_done(s, cur_account);
-				cur_account = account;
-			}
-			if (nv == vcap)
-			{
-				vcap *= 2;
-				v = repalloc(v, sizeof(SbVersion) * vcap);
-			}
-			v[nv].valid_from = DatumGetDateADT(SPI_getbinval(tup, td, 3, &isnull));
-			d = SPI_getbinval(tup, td, 4, &isnull);
-			v[nv].end_date = isnull ? DATEVAL_NOEND : DatumGetDateADT(d);
-			v[nv].active = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
-			currency = SPI_getvalue(tup, td, 7);
-			mrr = DatumGetNumeric(SPI_getbinval(tup, td, 6, &isnull));
-			mrr = sm_numeric_round(sm_rates_convert(&rates, mrr, currency, v[nv].valid_from), 2);
-			v[nv].cents = sm_numeric_scaled_int64(NumericGetDatum(mrr), 2);
-			pfree(currency);
-			nv++;
+			first_of_sub = i;
 		}
-		SPI_freetuptable(tt);
+		hash_seq_init(&seq, accounts);
+		while ((a = hash_seq_search(&seq)) != NULL)
+		{
+			s->acc = a->acc;
+			sb_account_done(s, a->account_id);
+		}
 	}
-	SPI_cursor_close(portal);
-	sb_add_subscription(s, v, nv);
-	if (cur_account >= 0)
-		sb_account_done(s, cur_account);
 	SPI_finish();
 }
 

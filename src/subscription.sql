@@ -481,26 +481,24 @@ BEGIN
          WHERE s.status = 'active' AND s.end_date < current_date
          ORDER BY s.subscription_id
     LOOP
+        v_end := v_sub.end_date;
         IF v_sub.auto_renew AND NOT v_sub.lost THEN
-            v_end := v_sub.end_date;
             WHILE v_end < current_date LOOP
                 v_end := (v_end + 1 + pg_catalog.make_interval(months => v_sub.term_months))::date - 1;
             END LOOP;
-            INSERT INTO salesmgmt.subscription_version (subscription_id, valid_from, kind, quantity, mrr,
-                                                        end_date, status, reason)
-            SELECT s.subscription_id, greatest(v_sub.end_date + 1, v_sub.last_from), 'renewal', s.quantity,
-                   s.mrr, v_end, 'active', 'renewed automatically'
-              FROM salesmgmt.subscription s WHERE s.subscription_id = v_sub.subscription_id;
             v_auto := v_auto + 1;
         ELSE
-            INSERT INTO salesmgmt.subscription_version (subscription_id, valid_from, kind, quantity, mrr,
-                                                        end_date, status, reason)
-            SELECT s.subscription_id, greatest(v_sub.end_date + 1, v_sub.last_from), 'expiry', s.quantity,
-                   s.mrr, s.end_date, 'expired',
-                   CASE WHEN v_sub.lost THEN 'renewal lost' ELSE 'term ended' END
-              FROM salesmgmt.subscription s WHERE s.subscription_id = v_sub.subscription_id;
             v_expired := v_expired + 1;
         END IF;
+        -- renewed: a new term from the day after the end; else expired then
+        INSERT INTO salesmgmt.subscription_version (subscription_id, valid_from, kind, quantity, mrr,
+                                                    end_date, status, reason)
+        SELECT s.subscription_id, greatest(v_sub.end_date + 1, v_sub.last_from),
+               CASE WHEN v_end > v_sub.end_date THEN 'renewal' ELSE 'expiry' END, s.quantity, s.mrr, v_end,
+               CASE WHEN v_end > v_sub.end_date THEN 'active' ELSE 'expired' END,
+               CASE WHEN v_end > v_sub.end_date THEN 'renewed automatically'
+                    WHEN v_sub.lost THEN 'renewal lost' ELSE 'term ended' END
+          FROM salesmgmt.subscription s WHERE s.subscription_id = v_sub.subscription_id;
     END LOOP;
 
     -- terms ending within the horizon: each needs a pipeline with an open

@@ -27,9 +27,9 @@ $node->append_conf('postgresql.conf',
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION salesmgmt');
 $node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'scale=1000', '-v', 'seed=7', '-v', 'subscriptions=3000', '-v', 'products=1',
+	[ 'psql', '-X', '-q', '-v', 'scale=5000', '-v', 'seed=7', '-v', 'subscriptions=2500',
 	  '-f', "$root/scripts/datagen.sql", '-d', $node->connstr('postgres') ],
-	'data set with 3,000 subscriptions loaded');
+	'data set with 2,500 subscriptions on 1,000 accounts loaded');
 $node->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$root/bench/subscriptions_reference.sql",
 	  '-d', $node->connstr('postgres') ],
