@@ -227,3 +227,14 @@ HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.deal_line);
 SELECT salesmgmt.send_quote(salesmgmt.create_quote(max(l.deal_id))) FROM salesmgmt.deal_line l
 HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.quote) \g /dev/null
 \endif
+
+-- history (0.2.0): every audited insert above wrote salesmgmt.change_log;
+-- one merge of a fresh duplicate account writes salesmgmt.merge_log
+SELECT to_regclass('salesmgmt.merge_log') IS NOT NULL AS have_history \gset
+\if :have_history
+INSERT INTO salesmgmt.account (name, owner_rep_id)
+SELECT 'Fill duplicate', min(rep_id) FROM salesmgmt.rep
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.merge_log);
+SELECT salesmgmt.merge_accounts(min(account_id), ARRAY[max(account_id)]) FROM salesmgmt.account
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.merge_log) \g /dev/null
+\endif

@@ -98,6 +98,7 @@ my %probe = (
 	'feedback select' => 'SELECT count(*) FROM salesmgmt.feedback WHERE rep_id = %X%',
 	'feedback insert' => q{INSERT INTO salesmgmt.feedback (source, rep_id, category, sentiment, body)
 	                       VALUES ('rep', %X%, 'probe', 'neutral', 'probe')},
+	'change_log select' => 'SELECT count(*) FROM salesmgmt.change_log WHERE owner_rep_id = %X% AND account_id IS NULL',
 );
 
 # the login of each role, its rep, and the subjects it is tried on
