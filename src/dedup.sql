@@ -167,6 +167,10 @@ CREATE FUNCTION salesmgmt.find_duplicates(p_entity text, p_min_score real DEFAUL
 RETURNS TABLE (id_a bigint, id_b bigint, score real, reasons text[])
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- the planner cannot know that the candidate pairs are few (it estimates
+-- the joins on the materialized records blindly): JIT would compile for
+-- a query of billions of rows
+SET jit = off
 AS $$
 DECLARE
     v_src text := salesmgmt._dedup_source(p_entity);
