@@ -239,6 +239,10 @@ DECLARE
     v_nname text := salesmgmt.dedup_name(p_name);
     v_threshold text := current_setting('pg_trgm.similarity_threshold', true);
 BEGIN
+    IF salesmgmt._dedup_source(p_entity) IS NULL THEN
+        RAISE EXCEPTION 'unknown entity "%" for duplicate checks', p_entity
+            USING ERRCODE = '22023', HINT = 'Use account, contact or lead.';
+    END IF;
     PERFORM set_config('pg_trgm.similarity_threshold', '0.875', true);
     EXECUTE format($q$
         WITH cand AS (
