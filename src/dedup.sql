@@ -38,17 +38,6 @@ RETURN nullif(pg_catalog.regexp_replace(pg_catalog.regexp_replace(pg_catalog.low
            '^([a-z][a-z0-9+.-]*://)?([^@/]*@)?(www\.)?', ''), '[/:?#].*$', ''), '');
 COMMENT ON FUNCTION salesmgmt.dedup_domain(text) IS 'The web domain of a web address or an e-mail address: lower case, without scheme, www., user, port and path.';
 
--- free mail domains say nothing about a company
-CREATE FUNCTION salesmgmt.dedup_company_domain(p_email text)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN salesmgmt.dedup_domain(p_email) NOT IN
-                 ('gmail.com', 'googlemail.com', 'yahoo.com', 'hotmail.com', 'outlook.com', 'live.com',
-                  'icloud.com', 'aol.com', 'gmx.de', 'web.de', 'qq.com', '163.com', '126.com', 'mail.ru',
-                  'yandex.ru', 'proton.me', 'protonmail.com')
-            THEN salesmgmt.dedup_domain(p_email) END;
-COMMENT ON FUNCTION salesmgmt.dedup_company_domain(text) IS 'The web domain of an address unless it is a free mail provider''s (gmail.com, qq.com, ...), which says nothing about the company.';
-
 -- ---------------------------------------------------------------------------
 -- The entities, as duplicate checks see them
 -- ---------------------------------------------------------------------------
@@ -127,29 +116,27 @@ COMMENT ON FUNCTION salesmgmt._trgm_schema() IS 'Internal: the schema of the pg_
 -- The evidence of a pair combined as independent signals: same e-mail
 -- 0.95, same phone 0.7, same web domain 0.7, same group 0.3, and the name
 -- similarity s (pg_trgm, 0..1) counted from 0.5 up, to 0.8 for equal names.
-CREATE FUNCTION salesmgmt._dedup_score(p_email boolean, p_phone boolean, p_domain boolean,
-                                       p_group boolean, p_similarity real)
+CREATE FUNCTION salesmgmt._dedup_score(p_same boolean[], p_similarity real)
 RETURNS real
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN (1 - (1 - CASE WHEN p_email THEN 0.95 ELSE 0 END)
-          * (1 - CASE WHEN p_phone THEN 0.7 ELSE 0 END)
-          * (1 - CASE WHEN p_domain THEN 0.7 ELSE 0 END)
-          * (1 - CASE WHEN p_group THEN 0.3 ELSE 0 END)
+RETURN (1 - (1 - CASE WHEN p_same[1] THEN 0.95 ELSE 0 END)
+          * (1 - CASE WHEN p_same[2] THEN 0.7 ELSE 0 END)
+          * (1 - CASE WHEN p_same[3] THEN 0.7 ELSE 0 END)
+          * (1 - CASE WHEN p_same[4] THEN 0.3 ELSE 0 END)
           * (1 - greatest(0, (coalesce(p_similarity, 0) - 0.5) * 1.6)))::real;
-COMMENT ON FUNCTION salesmgmt._dedup_score(boolean, boolean, boolean, boolean, real) IS 'Internal: the duplicate score of a pair from its evidence (same e-mail 0.95, phone 0.7, web domain 0.7, group 0.3, name similarity above 0.5 up to 0.8), combined as independent signals.';
+COMMENT ON FUNCTION salesmgmt._dedup_score(boolean[], real) IS 'Internal: the duplicate score of a pair from its evidence (same e-mail 0.95, phone 0.7, web domain 0.7, group 0.3: p_same in that order; name similarity above 0.5 up to 0.8), combined as independent signals.';
 
-CREATE FUNCTION salesmgmt._dedup_reasons(p_email boolean, p_phone boolean, p_domain boolean,
-                                         p_group text, p_similarity real)
+CREATE FUNCTION salesmgmt._dedup_reasons(p_same boolean[], p_group text, p_similarity real)
 RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN pg_catalog.array_remove(ARRAY[
-    CASE WHEN p_email THEN 'same email' END,
-    CASE WHEN p_phone THEN 'same phone' END,
-    CASE WHEN p_domain THEN 'same web domain' END,
-    p_group,
+    CASE WHEN p_same[1] THEN 'same email' END,
+    CASE WHEN p_same[2] THEN 'same phone' END,
+    CASE WHEN p_same[3] THEN 'same web domain' END,
+    CASE WHEN p_same[4] THEN p_group END,
     CASE WHEN p_similarity >= 1 THEN 'same name'
          WHEN p_similarity > 0.5 THEN 'similar name (' || pg_catalog.round(p_similarity::numeric, 2) || ')' END], NULL);
-COMMENT ON FUNCTION salesmgmt._dedup_reasons(boolean, boolean, boolean, text, real) IS 'Internal: the reasons of a duplicate pair, as find_duplicates lists them.';
+COMMENT ON FUNCTION salesmgmt._dedup_reasons(boolean[], text, real) IS 'Internal: the reasons of a duplicate pair, as find_duplicates lists them (p_same: same e-mail, phone, web domain, group; p_group names the group).';
 
 -- ---------------------------------------------------------------------------
 -- find_duplicates
@@ -167,6 +154,10 @@ CREATE FUNCTION salesmgmt.find_duplicates(p_entity text, p_min_score real DEFAUL
 RETURNS TABLE (id_a bigint, id_b bigint, score real, reasons text[])
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- the planner cannot know that the candidate pairs are few (it estimates
+-- the joins on the materialized records blindly): JIT would compile for
+-- a query of billions of rows
+SET jit = off
 AS $$
 DECLARE
     v_src text := salesmgmt._dedup_source(p_entity);
@@ -209,10 +200,10 @@ BEGIN
                    a.grp = b.grp AS sg,
                    CASE WHEN a.nname = b.nname THEN 1 ELSE least(%2$s.similarity(a.nname, b.nname), 0.99) END AS sim
               FROM cand c JOIN e a ON a.id = c.x JOIN e b ON b.id = c.y)
-        SELECT x, y, salesmgmt._dedup_score(se, sp, sd, sg, sim),
-               salesmgmt._dedup_reasons(se, sp, sd, CASE WHEN sg THEN %3$L END, sim)
+        SELECT x, y, salesmgmt._dedup_score(ARRAY[se, sp, sd, sg], sim),
+               salesmgmt._dedup_reasons(ARRAY[se, sp, sd, sg], %3$L, sim)
           FROM scored
-         WHERE salesmgmt._dedup_score(se, sp, sd, sg, sim) >= %4$s
+         WHERE salesmgmt._dedup_score(ARRAY[se, sp, sd, sg], sim) >= %4$s
          ORDER BY 3 DESC, 1, 2$q$, v_src, v_trgm, v_group, p_min_score);
 END
 $$;
@@ -235,6 +226,10 @@ DECLARE
     v_nname text := salesmgmt.dedup_name(p_name);
     v_threshold text := current_setting('pg_trgm.similarity_threshold', true);
 BEGIN
+    IF salesmgmt._dedup_source(p_entity) IS NULL THEN
+        RAISE EXCEPTION 'unknown entity "%" for duplicate checks', p_entity
+            USING ERRCODE = '22023', HINT = 'Use account, contact or lead.';
+    END IF;
     PERFORM set_config('pg_trgm.similarity_threshold', '0.875', true);
     EXECUTE format($q$
         WITH cand AS (
@@ -244,11 +239,12 @@ BEGIN
             UNION SELECT * FROM (%1$s) e WHERE e.domain = $5),
         scored AS (
             SELECT c.id, c.name,
-                   salesmgmt._dedup_score(c.email = $3, c.phone = $4, c.domain = $5, c.grp = $6,
-                                          %2$s.similarity(c.nname, $2)) AS s,
-                   salesmgmt._dedup_reasons(c.email = $3, c.phone = $4, c.domain = $5,
-                                            CASE WHEN c.grp = $6 THEN %3$L END,
-                                            %2$s.similarity(c.nname, $2)) AS r
+                   salesmgmt._dedup_score(ARRAY[c.email = $3, c.phone = $4, c.domain = $5, c.grp = $6],
+                                          CASE WHEN c.nname = $2 THEN 1
+                                               ELSE least(%2$s.similarity(c.nname, $2), 0.99) END) AS s,
+                   salesmgmt._dedup_reasons(ARRAY[c.email = $3, c.phone = $4, c.domain = $5, c.grp = $6], %3$L,
+                                            CASE WHEN c.nname = $2 THEN 1
+                                                 ELSE least(%2$s.similarity(c.nname, $2), 0.99) END) AS r
               FROM cand c WHERE c.id IS DISTINCT FROM $1)
         SELECT id, name, s, r FROM scored ORDER BY s DESC, id LIMIT 1$q$,
         salesmgmt._dedup_source(p_entity), v_trgm,
@@ -509,11 +505,9 @@ GRANT EXECUTE ON FUNCTION salesmgmt.find_duplicates(text, real),
     salesmgmt.merge_accounts(bigint, bigint[]), salesmgmt.merge_contacts(bigint, bigint[]),
     salesmgmt.merge_leads(bigint, bigint[]), salesmgmt._merge(text, bigint, bigint[]),
     salesmgmt.dedup_name(text), salesmgmt.dedup_email(text), salesmgmt.dedup_phone(text),
-    salesmgmt.dedup_domain(text), salesmgmt.dedup_company_domain(text),
+    salesmgmt.dedup_domain(text),
     salesmgmt._dedup_source(text), salesmgmt._trgm_schema(),
-    salesmgmt._dedup_score(boolean, boolean, boolean, boolean, real),
-    salesmgmt._dedup_reasons(boolean, boolean, boolean, text, real),
-    salesmgmt._dedup_best_match(text, bigint, text, text, text, text, text),
+    salesmgmt._dedup_score(boolean[], real), salesmgmt._dedup_reasons(boolean[], text, real),
     salesmgmt._duplicate_mode(text), salesmgmt._outer_role()
     TO salesmgmt_manager, salesmgmt_rep;
 

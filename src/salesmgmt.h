@@ -47,6 +47,10 @@
  *						rule scoring, the learned conversion model
  *	  product.c			deal line items: checks, prices, the deal amount
  *	  product_analysis.c	association rules between product families
+ *	  history.c			the field-level audit trail: the generic statement
+ *						trigger writing change_log, its guard and purge
+ *	  dedup.c			the salesmgmt.duplicate_check setting (duplicates
+ *						and merges are SQL: dedup.sql)
  *	  security*.sql		roles, grants, row-level security policies;
  *						security_references.c and security_lock.c close the
  *						holes of docs/security.md (references, LOCK TABLE)

@@ -285,3 +285,14 @@ INSERT INTO salesmgmt.deal_deletion (deal_id, owner_rep_id, deleted_at)
 SELECT max(d.deal_id) + 1000000, min(d.owner_rep_id), '2000-01-01' FROM salesmgmt.deal d
 HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.deal_deletion);
 \endif
+
+-- history (0.2.0): every audited insert above wrote salesmgmt.change_log;
+-- one merge of a fresh duplicate account writes salesmgmt.merge_log
+SELECT to_regclass('salesmgmt.merge_log') IS NOT NULL AS have_history \gset
+\if :have_history
+INSERT INTO salesmgmt.account (name, owner_rep_id)
+SELECT 'Fill duplicate', min(rep_id) FROM salesmgmt.rep
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.merge_log);
+SELECT salesmgmt.merge_accounts(min(account_id), ARRAY[max(account_id)]) FROM salesmgmt.account
+HAVING NOT EXISTS (SELECT 1 FROM salesmgmt.merge_log) \g /dev/null
+\endif

@@ -108,6 +108,7 @@ my %probe = (
 	'rep_team_history select' => 'SELECT count(*) FROM salesmgmt.rep_team_history WHERE rep_id = %X%',
 	'quota_history select' => 'SELECT count(*) FROM salesmgmt.quota_history WHERE rep_id = %X%',
 	'backfill_rep_team execute' => q{SELECT count(*) FROM salesmgmt.backfill_rep_team(%X%, NULL, '2000-01-01', '2000-02-01')},
+	'change_log select' => 'SELECT count(*) FROM salesmgmt.change_log WHERE owner_rep_id = %X% AND account_id IS NULL',
 );
 
 # the login of each role, its rep, and the subjects it is tried on
