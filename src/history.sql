@@ -239,6 +239,8 @@ SELECT salesmgmt._audit_table('salesmgmt.commission_assignment', 'rep_id');
 SELECT salesmgmt._audit_table('salesmgmt.price_book_entry', NULL, NULL,
                               ARRAY['INSERT', 'UPDATE', 'DELETE'], 'price_book_id');
 SELECT salesmgmt._audit_table('salesmgmt.deal', 'owner_rep_id', 'account_id', ARRAY['DELETE']);
+-- subscriptions (src/subscription.sql): the owner is the account's
+SELECT salesmgmt._audit_table('salesmgmt.subscription', NULL, 'account_id');
 
 -- ---------------------------------------------------------------------------
 -- pg_dump, row-level security, grants

@@ -90,7 +90,7 @@ on coordinator -c "SELECT citus_set_coordinator_host('$WORK/coordinator', 5432)"
 check "citus $(on coordinator -c "SELECT extversion FROM pg_extension WHERE extname = 'citus'"): two workers" \
     "$(on coordinator -c 'SELECT count(*) FROM citus_get_active_worker_nodes()')" 2
 
-on coordinator -c 'CREATE EXTENSION salesmgmt' >/dev/null
+on coordinator -c 'CREATE EXTENSION salesmgmt CASCADE' >/dev/null
 check "CREATE EXTENSION salesmgmt on the coordinator reaches the workers" \
     "$(on worker1 -c "SELECT count(*) FROM pg_extension WHERE extname = 'salesmgmt'")$(on worker2 -c "SELECT count(*) FROM pg_extension WHERE extname = 'salesmgmt'")" 11
 

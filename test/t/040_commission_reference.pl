@@ -111,7 +111,7 @@ is($node->safe_psql('src', 'SELECT count(*) > 0 FROM salesmgmt.commission_line W
 # deal (the second clawback limited to what is left), guarantees, and a
 # recoverable draw outstanding into the next quarter.  Two quarters in turn.
 $node->safe_psql('postgres', 'CREATE DATABASE edges');
-$node->safe_psql('edges', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('edges', 'CREATE EXTENSION salesmgmt CASCADE');
 foreach my $f ('test/sql/commission_edges.sql', 'bench/commission_reference.sql',
 	'bench/commission_reference_setbased.sql')
 {

@@ -25,7 +25,7 @@ $node->append_conf('postgresql.conf',
 	"shared_preload_libraries = 'salesmgmt" . ($have_cron ? ",pg_cron" : "") . "'\n"
 	  . "cron.database_name = 'postgres'\ncron.use_background_workers = on\nmax_worker_processes = 16\n");
 $node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('postgres', 'CREATE EXTENSION salesmgmt CASCADE');
 $node->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'scale=5000', '-v', 'seed=7', '-v', 'subscriptions=2500',
 	  '-f', "$root/scripts/datagen.sql", '-d', $node->connstr('postgres') ],

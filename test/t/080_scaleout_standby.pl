@@ -18,7 +18,7 @@ $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf',
 	"shared_preload_libraries = 'salesmgmt'\nsalesmgmt.reporting_currency = 'USD'\n");
 $primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION salesmgmt');
+$primary->safe_psql('postgres', 'CREATE EXTENSION salesmgmt CASCADE');
 $primary->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', 'scale=400', '-v', 'seed=5',
 	  '-f', "$root/scripts/datagen.sql", '-d', $primary->connstr('postgres') ],

@@ -19,7 +19,7 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n"
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');
-$node->safe_psql('src', 'CREATE EXTENSION salesmgmt');
+$node->safe_psql('src', 'CREATE EXTENSION salesmgmt CASCADE');
 $node->command_ok(
 	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', 'scale=10000', '-v', 'seed=7', '-v', 'training=1',
 	  '-v', 'anchor=2026-06-15', '-f', "$root/scripts/datagen.sql", '-d', $node->connstr('src') ],
