@@ -112,8 +112,9 @@ check "per group too" \
     "$(on coordinator -c "SELECT md5(string_agg(x::text, ',' ORDER BY region)) FROM (SELECT region, $agg AS x FROM fd_dist GROUP BY region) g")" \
     "$(on coordinator -c "SELECT md5(string_agg(x::text, ',' ORDER BY region)) FROM (SELECT region, $agg AS x FROM fd_local GROUP BY region) g")"
 plan=$(on coordinator -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT $agg FROM fd_dist")
+echo "$plan" | sed 's/^/#   /' | grep -i 'aggregate\|partial_agg\|Query' | head -5
 check "the shards build partial states (the aggregate is pushed down)" \
-    "$(grep -c 'worker_partial_agg\|partial_agg' <<<"$plan" | sed 's/^[1-9][0-9]*$/yes/')" yes
+    "$(grep -q 'worker_partial_agg' <<<"$plan" && echo yes)" yes
 
 # salesmgmt's own tables: informational, what Citus refuses today
 echo "# distributing salesmgmt's tables (informational):"
