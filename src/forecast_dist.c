@@ -420,7 +420,10 @@ static void
 fd_agg_check(FunctionCallInfo fcinfo, const char *fn)
 {
 	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "%s called in non-aggregate context", fn);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s can only be called by the aggregate forecast_dist_agg", fn),
+				 errhint("Call salesmgmt.forecast_dist_agg(deal_id, amount, probability, seed, simulations).")));
 }
 
 sm_noreturn_before static void fd_mismatch(const ForecastDist *a, const ForecastDist *b) sm_noreturn_after;
@@ -496,7 +499,7 @@ sm_forecast_dist_sfunc(PG_FUNCTION_ARGS)
 				deal_id;
 	int32		nsim;
 
-	fd_agg_check(fcinfo, "forecast_dist_agg");
+	fd_agg_check(fcinfo, "_forecast_dist_sfunc");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(4) || PG_ARGISNULL(5))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -536,7 +539,7 @@ sm_forecast_dist_combine(PG_FUNCTION_ARGS)
 	ForecastDist *a = PG_ARGISNULL(0) ? NULL : (ForecastDist *) PG_GETARG_POINTER(0);
 	ForecastDist *b = PG_ARGISNULL(1) ? NULL : PG_GETARG_FD_P(1);
 
-	fd_agg_check(fcinfo, "forecast_dist_combine");
+	fd_agg_check(fcinfo, "_forecast_dist_combine");
 	if (b == NULL)
 	{
 		if (a == NULL)
@@ -552,7 +555,7 @@ sm_forecast_dist_combine(PG_FUNCTION_ARGS)
 Datum
 sm_forecast_dist_final(PG_FUNCTION_ARGS)
 {
-	fd_agg_check(fcinfo, "forecast_dist_final");
+	fd_agg_check(fcinfo, "_forecast_dist_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	/* a copy: the state may be updated in place after this (window frames) */
