@@ -134,6 +134,9 @@ SELECT p.oid::regprocedure AS executable_by_reps, p.prosecdef AS definer
    AND p.proname NOT IN ('forecast', 'forecast_range', 'win_rates', 'commission_line_explanation',
                          '_commission_pct', '_commission_money', 'kpi_score', 'kpi_metrics',
                          'reporting_currency')
+   -- the forecast_dist type's aggregate and functions: pure, granted to all
+   AND p.proname <> 'forecast_dist_agg'
+   AND NOT 'salesmgmt.forecast_dist'::regtype = ANY (p.proargtypes::oid[]::regtype[])
  ORDER BY p.oid::regprocedure::text;
 -- functions managers may call beyond those
 SELECT p.oid::regprocedure AS executable_by_managers_only

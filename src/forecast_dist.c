@@ -2,9 +2,9 @@
  *
  * forecast_dist.c
  *	  salesmgmt.forecast_dist, the state of a Monte Carlo forecast as a
- *	  value that merges: the type, its text form, the aggregate
- *	  forecast_dist_agg (with combine, serial and deserial functions for
- *	  parallel and distributed aggregation), `+`, and the statistics
+ *	  value that merges: the type, its text and binary forms, the
+ *	  aggregate forecast_dist_agg (with a combine function, for parallel
+ *	  and distributed aggregation), `+`, and the statistics
  *	  (percentile, mean, stddev, histogram).  forecast_range.c simulates
  *	  with the same functions.
  *
@@ -39,6 +39,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -52,8 +53,8 @@ PG_FUNCTION_INFO_V1(sm_forecast_dist_in);
 PG_FUNCTION_INFO_V1(sm_forecast_dist_out);
 PG_FUNCTION_INFO_V1(sm_forecast_dist_sfunc);
 PG_FUNCTION_INFO_V1(sm_forecast_dist_combine);
-PG_FUNCTION_INFO_V1(sm_forecast_dist_serial);
-PG_FUNCTION_INFO_V1(sm_forecast_dist_deserial);
+PG_FUNCTION_INFO_V1(sm_forecast_dist_send);
+PG_FUNCTION_INFO_V1(sm_forecast_dist_recv);
 PG_FUNCTION_INFO_V1(sm_forecast_dist_final);
 PG_FUNCTION_INFO_V1(sm_forecast_dist_plus);
 PG_FUNCTION_INFO_V1(sm_forecast_dist_percentile);
@@ -403,19 +404,26 @@ sm_forecast_dist_in(PG_FUNCTION_ARGS)
 
 /* ------------------------------------------------------------------------
  * The aggregate: forecast_dist_agg(deal_id, amount, probability, seed,
- * simulations).  The state (internal) is a ForecastDist in the aggregate's
- * memory context; serialised it is the same bytes as a bytea.
+ * simulations).  Its state is a forecast_dist value, not internal: Citus
+ * pushes an aggregate down to the shards (and merges the partial states
+ * with the combine function) only when the state has a real type, and
+ * PostgreSQL's parallel workers then hand their states to the leader as
+ * ordinary values (the binary form below), so no serial/deserial pair is
+ * needed (PostgreSQL allows one only for internal states).  The transition
+ * and combine functions update the state in place in the aggregate's
+ * memory context, as array_agg does, and return the same pointer, so a
+ * state is not copied per row.
  * ------------------------------------------------------------------------
  */
 
-static MemoryContext
-fd_agg_context(FunctionCallInfo fcinfo, const char *fn)
+static void
+fd_agg_check(FunctionCallInfo fcinfo, const char *fn)
 {
-	MemoryContext aggcxt;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "%s called in non-aggregate context", fn);
-	return aggcxt;
+	if (!AggCheckCallContext(fcinfo, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s can only be called by the aggregate forecast_dist_agg", fn),
+				 errhint("Call salesmgmt.forecast_dist_agg(deal_id, amount, probability, seed, simulations).")));
 }
 
 sm_noreturn_before static void fd_mismatch(const ForecastDist *a, const ForecastDist *b) sm_noreturn_after;
@@ -479,17 +487,19 @@ fd_threshold(Numeric p)
 /*
  * The transition: rows with a null amount or probability are skipped (as
  * sum() skips nulls); deal_id, seed and simulations must not be null, and
- * seed and simulations must be the same on every row of the group.
+ * seed and simulations must be the same on every row of the group.  The
+ * first state is made in the per-row context (the executor copies it into
+ * the aggregate's context); later ones are updated in place.
  */
 Datum
 sm_forecast_dist_sfunc(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = fd_agg_context(fcinfo, "forecast_dist_agg");
 	ForecastDist *state = PG_ARGISNULL(0) ? NULL : (ForecastDist *) PG_GETARG_POINTER(0);
 	int64		seed,
 				deal_id;
 	int32		nsim;
 
+	fd_agg_check(fcinfo, "_forecast_dist_sfunc");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(4) || PG_ARGISNULL(5))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -500,12 +510,7 @@ sm_forecast_dist_sfunc(PG_FUNCTION_ARGS)
 	nsim = PG_GETARG_INT32(5);
 
 	if (state == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(aggcxt);
-
 		state = fd_make(nsim, seed);
-		MemoryContextSwitchTo(old);
-	}
 	else if (state->seed != seed || state->nsim != nsim)
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_FORECAST_DIST_MISMATCH),
@@ -527,65 +532,87 @@ sm_forecast_dist_sfunc(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
+/* combine two partial states: b added into a (a is the aggregate's own) */
 Datum
 sm_forecast_dist_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = fd_agg_context(fcinfo, "forecast_dist_combine");
 	ForecastDist *a = PG_ARGISNULL(0) ? NULL : (ForecastDist *) PG_GETARG_POINTER(0);
-	ForecastDist *b = PG_ARGISNULL(1) ? NULL : (ForecastDist *) PG_GETARG_POINTER(1);
+	ForecastDist *b = PG_ARGISNULL(1) ? NULL : PG_GETARG_FD_P(1);
 
+	fd_agg_check(fcinfo, "_forecast_dist_combine");
 	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
 		PG_RETURN_POINTER(a);
+	}
 	if (a == NULL)
-		PG_RETURN_POINTER(fd_copy(aggcxt, b));
+		PG_RETURN_POINTER(fd_copy(CurrentMemoryContext, b));
 	fd_merge_into(a, b);
 	PG_RETURN_POINTER(a);
 }
 
 Datum
-sm_forecast_dist_serial(PG_FUNCTION_ARGS)
-{
-	ForecastDist *state = (ForecastDist *) PG_GETARG_POINTER(0);
-
-	(void) fd_agg_context(fcinfo, "forecast_dist_serial");
-	PG_RETURN_BYTEA_P(fd_copy(CurrentMemoryContext, state));
-}
-
-/* check bytes that claim to be a forecast_dist (from a bytea) */
-static void
-fd_validate(const ForecastDist *fd)
-{
-	Size		len = VARSIZE(fd);
-
-	if (len < FD_HEADER_SIZE || fd->version != FD_LAYOUT_VERSION || fd->reserved != 0 ||
-		fd->nsim < 1 || fd->nsim > FD_MAX_SIMULATIONS || len != FD_SIZE(fd->nsim) ||
-		fd->ndeals < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialised forecast distribution"),
-				 errdetail("%zu bytes, layout version %d, %d simulations.",
-						   len, len >= FD_HEADER_SIZE ? fd->version : -1,
-						   len >= FD_HEADER_SIZE ? fd->nsim : -1)));
-}
-
-Datum
-sm_forecast_dist_deserial(PG_FUNCTION_ARGS)
-{
-	MemoryContext aggcxt = fd_agg_context(fcinfo, "forecast_dist_deserial");
-	ForecastDist *fd = (ForecastDist *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
-
-	fd_validate(fd);
-	PG_RETURN_POINTER(fd_copy(aggcxt, fd));
-}
-
-Datum
 sm_forecast_dist_final(PG_FUNCTION_ARGS)
 {
-	(void) fd_agg_context(fcinfo, "forecast_dist_final");
+	fd_agg_check(fcinfo, "_forecast_dist_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	/* a copy: the state may be finalised again (window aggregates) */
+	/* a copy: the state may be updated in place after this (window frames) */
 	PG_RETURN_POINTER(fd_copy(CurrentMemoryContext, (ForecastDist *) PG_GETARG_POINTER(0)));
+}
+
+/* ------------------------------------------------------------------------
+ * Binary form (COPY BINARY, binary protocol): the layout version, the
+ * number of simulations, the seed, the number of deals and the totals, in
+ * network byte order.
+ * ------------------------------------------------------------------------
+ */
+
+Datum
+sm_forecast_dist_send(PG_FUNCTION_ARGS)
+{
+	ForecastDist *fd = PG_GETARG_FD_P(0);
+	StringInfoData buf;
+	int			i;
+
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, FD_LAYOUT_VERSION);
+	pq_sendint32(&buf, fd->nsim);
+	pq_sendint64(&buf, fd->seed);
+	pq_sendint64(&buf, fd->ndeals);
+	for (i = 0; i < fd->nsim; i++)
+		pq_sendint64(&buf, fd->totals[i]);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+Datum
+sm_forecast_dist_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int32		version = pq_getmsgint(buf, 4);
+	int32		nsim = pq_getmsgint(buf, 4);
+	ForecastDist *fd;
+	int			i;
+
+	if (version != FD_LAYOUT_VERSION || nsim < 1 || nsim > FD_MAX_SIMULATIONS ||
+		buf->len - buf->cursor != 16 + 8 * nsim)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary forecast distribution"),
+				 errdetail("Layout version %d, %d simulations, %d bytes left.",
+						   version, nsim, buf->len - buf->cursor)));
+	fd = fd_make(nsim, 0);
+	fd->seed = pq_getmsgint64(buf);
+	fd->ndeals = pq_getmsgint64(buf);
+	if (fd->ndeals < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary forecast distribution"),
+				 errdetail("A negative number of deals.")));
+	for (i = 0; i < nsim; i++)
+		fd->totals[i] = pq_getmsgint64(buf);
+	PG_RETURN_POINTER(fd);
 }
 
 /* ------------------------------------------------------------------------

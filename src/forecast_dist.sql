@@ -18,45 +18,52 @@ AS 'MODULE_PATHNAME', 'sm_forecast_dist_out'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION salesmgmt.forecast_dist_out(salesmgmt.forecast_dist) IS 'Output of forecast_dist: JSON with the seed, the number of deals and one total per simulation (in currency units, 2 decimals).';
 
+CREATE FUNCTION salesmgmt.forecast_dist_recv(internal)
+RETURNS salesmgmt.forecast_dist
+AS 'MODULE_PATHNAME', 'sm_forecast_dist_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION salesmgmt.forecast_dist_recv(internal) IS 'Binary input of forecast_dist (COPY BINARY, the binary protocol): layout version, simulations, seed, deals, totals in cents; checked.';
+
+CREATE FUNCTION salesmgmt.forecast_dist_send(salesmgmt.forecast_dist)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'sm_forecast_dist_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION salesmgmt.forecast_dist_send(salesmgmt.forecast_dist) IS 'Binary output of forecast_dist: layout version, simulations, seed, deals, totals in cents, in network byte order.';
+
 CREATE TYPE salesmgmt.forecast_dist (
     INPUT = salesmgmt.forecast_dist_in,
     OUTPUT = salesmgmt.forecast_dist_out,
+    RECEIVE = salesmgmt.forecast_dist_recv,
+    SEND = salesmgmt.forecast_dist_send,
     INTERNALLENGTH = VARIABLE,
     ALIGNMENT = double,
     STORAGE = extended
 );
 COMMENT ON TYPE salesmgmt.forecast_dist IS 'State of a Monte Carlo forecast: per simulation, the total of the deals won (whole cents). Deal d is won in simulation i by a draw that depends only on (seed, d, i), so states over disjoint deals add up (+) to exactly the state of all of them.';
 
--- the aggregate's support functions (internal state: the value itself)
-CREATE FUNCTION salesmgmt._forecast_dist_sfunc(internal, bigint, numeric, numeric, bigint, integer)
-RETURNS internal
+-- The aggregate's support functions.  The state is a forecast_dist, not
+-- internal: Citus pushes a custom aggregate down to the shards only when
+-- its state has a real type, and PostgreSQL's parallel workers then pass
+-- their states to the leader as values, so the type's own text and binary
+-- forms are the serialisation (PostgreSQL accepts SERIALFUNC/DESERIALFUNC
+-- only for internal states).
+CREATE FUNCTION salesmgmt._forecast_dist_sfunc(salesmgmt.forecast_dist, bigint, numeric, numeric, bigint, integer)
+RETURNS salesmgmt.forecast_dist
 AS 'MODULE_PATHNAME', 'sm_forecast_dist_sfunc'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION salesmgmt._forecast_dist_sfunc(internal, bigint, numeric, numeric, bigint, integer) IS 'Internal: transition function of forecast_dist_agg (adds one deal to every simulation).';
+COMMENT ON FUNCTION salesmgmt._forecast_dist_sfunc(salesmgmt.forecast_dist, bigint, numeric, numeric, bigint, integer) IS 'Internal: transition function of forecast_dist_agg (adds one deal to every simulation, in place).';
 
-CREATE FUNCTION salesmgmt._forecast_dist_combine(internal, internal)
-RETURNS internal
+CREATE FUNCTION salesmgmt._forecast_dist_combine(salesmgmt.forecast_dist, salesmgmt.forecast_dist)
+RETURNS salesmgmt.forecast_dist
 AS 'MODULE_PATHNAME', 'sm_forecast_dist_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION salesmgmt._forecast_dist_combine(internal, internal) IS 'Internal: combine function of forecast_dist_agg (element-wise sum of two partial states).';
+COMMENT ON FUNCTION salesmgmt._forecast_dist_combine(salesmgmt.forecast_dist, salesmgmt.forecast_dist) IS 'Internal: combine function of forecast_dist_agg (element-wise sum of two partial states; parallel workers, Citus shards).';
 
-CREATE FUNCTION salesmgmt._forecast_dist_serial(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'sm_forecast_dist_serial'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION salesmgmt._forecast_dist_serial(internal) IS 'Internal: serialisation of a forecast_dist_agg state (the bytes of the forecast_dist value).';
-
-CREATE FUNCTION salesmgmt._forecast_dist_deserial(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'sm_forecast_dist_deserial'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION salesmgmt._forecast_dist_deserial(bytea, internal) IS 'Internal: deserialisation of a forecast_dist_agg state, checked.';
-
-CREATE FUNCTION salesmgmt._forecast_dist_final(internal)
+CREATE FUNCTION salesmgmt._forecast_dist_final(salesmgmt.forecast_dist)
 RETURNS salesmgmt.forecast_dist
 AS 'MODULE_PATHNAME', 'sm_forecast_dist_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION salesmgmt._forecast_dist_final(internal) IS 'Internal: final function of forecast_dist_agg.';
+COMMENT ON FUNCTION salesmgmt._forecast_dist_final(salesmgmt.forecast_dist) IS 'Internal: final function of forecast_dist_agg (a copy of the state).';
 
 -- The deal id is an argument because it seeds the deal's draws: without
 -- it a deal's outcomes would depend on the rows before it, and partial
@@ -64,14 +71,12 @@ COMMENT ON FUNCTION salesmgmt._forecast_dist_final(internal) IS 'Internal: final
 CREATE AGGREGATE salesmgmt.forecast_dist_agg(
     deal_id bigint, amount numeric, probability numeric, seed bigint, simulations integer) (
     SFUNC = salesmgmt._forecast_dist_sfunc,
-    STYPE = internal,
+    STYPE = salesmgmt.forecast_dist,
     FINALFUNC = salesmgmt._forecast_dist_final,
     COMBINEFUNC = salesmgmt._forecast_dist_combine,
-    SERIALFUNC = salesmgmt._forecast_dist_serial,
-    DESERIALFUNC = salesmgmt._forecast_dist_deserial,
     PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE salesmgmt.forecast_dist_agg(bigint, numeric, numeric, bigint, integer) IS 'Monte Carlo forecast of a set of deals: in each of the simulations every deal (deal_id, amount rounded to cents, probability 0..1) is won by a draw seeded by (seed, deal_id, simulation); rows with a null amount or probability are skipped; null when there are no rows. Parallel and distributed plans give exactly the serial answer.';
+COMMENT ON AGGREGATE salesmgmt.forecast_dist_agg(bigint, numeric, numeric, bigint, integer) IS 'Monte Carlo forecast of a set of deals: in each of the simulations every deal (deal_id, amount rounded to cents, probability 0..1) is won by a draw seeded by (seed, deal_id, simulation); rows with a null amount or probability are skipped; null when there are no rows. Parallel plans and Citus shards give exactly the serial answer.';
 
 CREATE FUNCTION salesmgmt.forecast_dist_add(salesmgmt.forecast_dist, salesmgmt.forecast_dist)
 RETURNS salesmgmt.forecast_dist

@@ -112,14 +112,18 @@ check "per group too" \
     "$(on coordinator -c "SELECT md5(string_agg(x::text, ',' ORDER BY region)) FROM (SELECT region, $agg AS x FROM fd_dist GROUP BY region) g")" \
     "$(on coordinator -c "SELECT md5(string_agg(x::text, ',' ORDER BY region)) FROM (SELECT region, $agg AS x FROM fd_local GROUP BY region) g")"
 plan=$(on coordinator -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT $agg FROM fd_dist")
+echo "$plan" | sed 's/^/#   /' | grep -i 'aggregate\|partial_agg\|Query' | head -5
 check "the shards build partial states (the aggregate is pushed down)" \
-    "$(grep -c 'worker_partial_agg\|partial_agg' <<<"$plan" | sed 's/^[1-9][0-9]*$/yes/')" yes
+    "$(grep -q 'worker_partial_agg' <<<"$plan" && echo yes)" yes
 
 # salesmgmt's own tables: informational, what Citus refuses today
 echo "# distributing salesmgmt's tables (informational):"
 for stmt in "SELECT create_reference_table('salesmgmt.currency')" \
             "SELECT create_reference_table('salesmgmt.team')" \
-            "SELECT create_distributed_table('salesmgmt.deal', 'deal_id', shard_count => 8)"; do
+            "SELECT create_distributed_table('salesmgmt.deal', 'deal_id', shard_count => 8)" \
+            "SET citus.enable_unsafe_triggers = on; SELECT create_reference_table('salesmgmt.team')" \
+            "SET citus.enable_unsafe_triggers = on; SELECT create_distributed_table('salesmgmt.deal', 'deal_id', shard_count => 8)" \
+            "SET citus.enable_unsafe_triggers = on; SET citus.cascade_to_reference_tables = off; SELECT create_reference_table('salesmgmt.currency')"; do
     out=$(on coordinator -c "$stmt" 2>&1 | grep -m1 -E 'ERROR|^$|^ *$' || true)
     echo "#   $stmt: ${out:-done}"
 done

@@ -7,16 +7,18 @@ SET LOCAL salesmgmt.reporting_currency = 'USD';
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(57);
+SELECT plan(59);
 
 -- structure
 SELECT has_type('salesmgmt', 'forecast_dist', 'the type forecast_dist exists');
 SELECT has_function('salesmgmt', 'forecast_dist_agg', ARRAY['bigint', 'numeric', 'numeric', 'bigint', 'integer'],
                     'forecast_dist_agg(deal_id, amount, probability, seed, simulations) exists');
-SELECT is((SELECT array[a.aggcombinefn::text, a.aggserialfn::text, a.aggdeserialfn::text]
+SELECT is((SELECT array[a.aggcombinefn::text, a.aggtranstype::regtype::text]
              FROM pg_aggregate a WHERE a.aggfnoid = 'salesmgmt.forecast_dist_agg'::regproc),
-          ARRAY['salesmgmt._forecast_dist_combine', 'salesmgmt._forecast_dist_serial', 'salesmgmt._forecast_dist_deserial'],
-          'the aggregate has combine, serial and deserial functions');
+          ARRAY['salesmgmt._forecast_dist_combine', 'salesmgmt.forecast_dist'],
+          'the aggregate has a combine function and the type itself as its state (which Citus needs to push it down)');
+SELECT is((SELECT array[t.typsend::text, t.typreceive::text] FROM pg_type t WHERE t.oid = 'salesmgmt.forecast_dist'::regtype),
+          ARRAY['salesmgmt.forecast_dist_send', 'salesmgmt.forecast_dist_recv'], 'the type has a binary form');
 SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.pronamespace = 'salesmgmt'::regnamespace AND p.proparallel <> 's'
               AND (p.proname LIKE '%forecast_dist%' OR p.proname IN ('percentile', 'mean', 'stddev', 'histogram', 'simulations', 'deals'))),
@@ -66,6 +68,17 @@ SELECT is('{"seed": -3, "deals": 2, "totals": [0.05, -1.50, 12]}'::salesmgmt.for
           '{"seed": -3, "deals": 2, "totals": [0.05, -1.50, 12.00]}', 'negative totals, whole amounts');
 SELECT is(' { "seed":9223372036854775807,"deals" :0 , "totals":[ -92233720368547758.08 ] } '::salesmgmt.forecast_dist::text,
           '{"seed": 9223372036854775807, "deals": 0, "totals": [-92233720368547758.08]}', 'the extremes of int64, spaces anywhere');
+
+-- the binary form round-trips (COPY BINARY out and in again)
+CREATE TABLE fd_bin (d salesmgmt.forecast_dist);
+DO $$
+DECLARE f text := current_setting('data_directory') || '/fd_test.bin';
+BEGIN
+    EXECUTE format('COPY (SELECT up FROM fd UNION ALL SELECT p1 FROM fd) TO %L (FORMAT binary)', f);
+    EXECUTE format('COPY fd_bin FROM %L (FORMAT binary)', f);
+END $$;
+SELECT is((SELECT array_agg(d::text ORDER BY salesmgmt.deals(d) DESC) FROM fd_bin), (SELECT ARRAY[up::text, p1::text] FROM fd),
+          'the binary form round-trips');
 
 -- the statistics against plain SQL over the totals
 CREATE TEMP TABLE fd_t AS SELECT (t ->> 0)::numeric AS t FROM fd, jsonb_array_elements(up::text::jsonb -> 'totals') AS e(t);
