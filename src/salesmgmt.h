@@ -47,6 +47,8 @@
  *						rule scoring, the learned conversion model
  *	  product.c			deal line items: checks, prices, the deal amount
  *	  product_analysis.c	association rules between product families
+ *	  training.c		the measured effect of a course: difference in
+ *						differences with a seeded bootstrap interval
  *	  security*.sql		roles, grants, row-level security policies;
  *						security_references.c and security_lock.c close the
  *						holes of docs/security.md (references, LOCK TABLE)
