@@ -15,7 +15,8 @@ WITH kpis AS (
 ), comp AS (
     SELECT e.rep_id, e.completed_at::date AS c
       FROM salesmgmt.training_enrollment e
-     WHERE e.course_id = p_course_id AND e.status = 'completed' AND e.completed_at::date + p_window <= current_date
+     WHERE e.course_id = p_course_id AND e.status = 'completed' AND isfinite(e.completed_at)
+       AND e.completed_at::date + p_window <= current_date
 ), span AS (
     SELECT min(c) - p_window AS lo, max(c) + p_window AS hi FROM comp
 ), peer AS (

@@ -51,6 +51,8 @@
  *						trigger writing change_log, its guard and purge
  *	  dedup.c			the salesmgmt.duplicate_check setting (duplicates
  *						and merges are SQL: dedup.sql)
+ *	  training.c		the measured effect of a course: difference in
+ *						differences with a seeded bootstrap interval
  *	  security*.sql		roles, grants, row-level security policies;
  *						security_references.c and security_lock.c close the
  *						holes of docs/security.md (references, LOCK TABLE)

@@ -221,7 +221,7 @@ tr_load_reps(TrRun *run, int64 course_id)
 	tt = sm_spi_query("SELECT e.rep_id, e.completed_at::date"
 					  "  FROM salesmgmt.training_enrollment e"
 					  " WHERE e.course_id = $1 AND e.status = 'completed'"
-					  "   AND e.completed_at::date + $2 <= current_date",
+					  "   AND isfinite(e.completed_at) AND e.completed_at::date + $2 <= current_date",
 					  2, types, values, NULL, true, SPI_OK_SELECT, &n);
 	run->nreps = (int) n;
 	run->reps = palloc0(sizeof(TrRep) * Max(n, 1));

@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(64);
+SELECT plan(65);
 
 -- structure
 SELECT has_table('salesmgmt', t, t || ' exists')
@@ -162,6 +162,8 @@ SELECT throws_ok('SELECT * FROM salesmgmt.record_training_effect(NULL)', '22004'
 SELECT is((SELECT count(*)::int FROM salesmgmt.record_training_effect(1)), 1, 'record stores one row per KPI');
 SELECT is((SELECT (enrolled, completed, effect_kpi, effect_reason IS NOT NULL)::text FROM salesmgmt.training_summary
             WHERE course_id = 1), '(4,0,activities,t)', 'the summary shows enrollments and the stored result');
+UPDATE salesmgmt.training_enrollment SET status = 'completed', completed_at = 'infinity' WHERE rep_id = 2 AND course_id = 1;
+SELECT is((SELECT reps FROM salesmgmt.training_effect(1)), 0, 'a completion at infinity is no completion to measure');
 
 SELECT * FROM finish();
 ROLLBACK;
