@@ -24,6 +24,8 @@
  *	  compat.h			differences between PostgreSQL major versions
  *	  org.c/.h			the cached organisation: team tree, reps and what each
  *						role sees of them (security_org.sql's predicates)
+ *	  org_history.c/.h	the one loader of the team tree, today's or as of a
+ *						day (the effective-dated organisation, org_history.sql)
  *	  core.sql			the CRM data model (currencies and rates, teams, reps,
  *						accounts, pipelines, deals, payments, activities,
  *						quotas) and the shared SQL building blocks
@@ -35,7 +37,8 @@
  *	  process.c			stage tasks and approvals, hooked into the pipeline
  *						triggers; follow-up rules and sales plans in process.sql
  *	  forecast*.c		weighted/category forecasts, Monte Carlo ranges; the
- *						model of a call in forecast.h (see there)
+ *						model of a call in forecast.h (see there);
+ *						forecast_dist.c the mergeable distribution type
  *	  commission*.c		commission plans, tiers, ledger; the run model in
  *						commission.h, one file per phase (see there)
  *	  kpi*.c			KPI scoring (kpi.c) and scorecards (kpi_scorecard.c),
@@ -44,9 +47,12 @@
  *						customers, satisfaction, cohorts) and the feedback
  *						loop; plain SQL, no C
  *	  lead_*.c			leads: routing by assignment rules, status moves,
- *						rule scoring, the learned conversion model
+ *						rule scoring, the learned conversion model, and
+ *						lead_visible.c the leads' visibility predicate
  *	  product.c			deal line items: checks, prices, the deal amount
  *	  product_analysis.c	association rules between product families
+ *	  subscription.c	won recurring lines become subscriptions; MRR
+ *						movements (subscription.sql: versions, renewals)
  *	  history.c			the field-level audit trail: the generic statement
  *						trigger writing change_log, its guard and purge
  *	  dedup.c			the salesmgmt.duplicate_check setting (duplicates
