@@ -12,7 +12,7 @@ SELECT has_table('salesmgmt', t, t || ' exists') FROM unnest(ARRAY['change_log',
 SELECT is((SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
             WHERE p.oid = 'salesmgmt._audit_trigger'::regproc), 'c', 'the audit trigger is C');
 SELECT is((SELECT count(DISTINCT t.tgrelid)::int FROM pg_trigger t
-            WHERE t.tgfoid = 'salesmgmt._audit_trigger'::regproc), 12, 'twelve tables are audited');
+            WHERE t.tgfoid = 'salesmgmt._audit_trigger'::regproc), 13, 'thirteen tables are audited (subscriptions too)');
 SELECT is((SELECT array_agg(t.tgname::text ORDER BY t.tgname) FROM pg_trigger t
             WHERE t.tgfoid = 'salesmgmt._audit_trigger'::regproc AND t.tgrelid = 'salesmgmt.deal'::regclass),
           ARRAY['audit_delete'], 'deals are audited on delete only');
