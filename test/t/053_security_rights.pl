@@ -170,7 +170,7 @@ $node->safe_psql('rights', q{
 	INSERT INTO salesmgmt.price_book_entry (price_book_id, product_id, unit_price) VALUES (1, 1, 100);
 	INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) SELECT 10 * r + 2, 1, 1 FROM generate_series(1, 8) r;
 	-- subscription r of account r (docs/subscriptions.md)
-	INSERT INTO salesmgmt.product (sku, name, recurring, billing_period) VALUES ('SUB', 'Subscription', true, 'month');
+	INSERT INTO salesmgmt.product (product_id, sku, name, recurring, billing_period) VALUES (2, 'SUB', 'Subscription', true, 'month');
 	INSERT INTO salesmgmt.subscription (subscription_id, account_id, product_id, quantity, mrr, currency)
 	SELECT r, r, (SELECT product_id FROM salesmgmt.product WHERE sku = 'SUB'), 1, 10, 'USD' FROM generate_series(1, 8) r;
 });
