@@ -11,6 +11,7 @@
  *-------------------------------------------------------------------------
  */
 #include "commission.h"
+#include "compat.h"
 
 static const char *const cm_kind_names[CK_NKINDS] = {
 	"earned", "spiff", "override", "clawback", "draw", "adjustment"
@@ -81,7 +82,6 @@ cm_init_writer(CmRun *run)
 	CmWriter   *w = &run->writer;
 	TupleDesc	desc;
 	TriggerDesc *trig;
-	RangeTblEntry *rte;
 	AclResult	aclresult;
 	int			c,
 				a;
@@ -107,16 +107,7 @@ cm_init_writer(CmRun *run)
 				 errdetail("run_commissions writes the ledger in bulk, without firing them."),
 				 errhint("React to runs with triggers on salesmgmt.commission_period, or read the lines after the run.")));
 
-	w->estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = relid;
-	rte->relkind = w->rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	sm_init_range_table(w->estate, rte);
-	w->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
-	ExecOpenIndices(w->rri, false);
+	w->rri = sm_open_insert_target(w->rel, &w->estate);
 	w->bistate = GetBulkInsertState();
 
 	memset(set, 0, sizeof(set));

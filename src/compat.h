@@ -172,4 +172,27 @@ sm_init_range_table(EState *estate, RangeTblEntry *rte)
 #endif
 }
 
+/*
+ * An executor state and result relation for inserting into rel by hand, in
+ * bulk, with its indexes open (the commission ledger and the change log):
+ * the caller inserts with table_multi_insert or table_tuple_insert, then
+ * closes the indexes and frees the state.
+ */
+static inline ResultRelInfo *
+sm_open_insert_target(Relation rel, EState **estate)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+
+	*estate = CreateExecutorState();
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	sm_init_range_table(*estate, rte);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	return rri;
+}
+
 #endif							/* SALESMGMT_COMPAT_H */

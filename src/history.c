@@ -365,22 +365,12 @@ hs_open_writer(HsWriter *w, Relation audited)
 {
 	Oid			relid = sm_relation_oid("change_log");
 	TupleDesc	desc;
-	RangeTblEntry *rte;
 	bool		set[MaxHeapAttributeNumber];
 
 	memset(w, 0, sizeof(*w));
 	w->rel = table_open(relid, RowExclusiveLock);
 	desc = RelationGetDescr(w->rel);
-	w->estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = relid;
-	rte->relkind = w->rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	sm_init_range_table(w->estate, rte);
-	w->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
-	ExecOpenIndices(w->rri, false);
+	w->rri = sm_open_insert_target(w->rel, &w->estate);
 	w->bistate = GetBulkInsertState();
 	w->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "salesmgmt change_log batch",
 										 ALLOCSET_DEFAULT_SIZES);
