@@ -7,7 +7,8 @@
 #
 # The cluster lives in a temporary folder and is stopped and removed on exit.
 # BENCH_SCALE overrides the scale argument (e.g. BENCH_SCALE=20000 for a
-# quick run while developing); BENCH_RUNS the repetitions (default 5).
+# quick run while developing); BENCH_RUNS the repetitions (default 5);
+# BENCH_CACHE where loaded data sets are kept (below; empty: not kept).
 set -euo pipefail
 
 SM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,19 +17,47 @@ SM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_RUNS=${BENCH_RUNS:-5}
 declare -A BENCH_MS
 
+# The settings every benchmark cluster runs with.
+BENCH_SETTINGS=("shared_buffers = '2GB'" "work_mem = '256MB'" "maintenance_work_mem = '1GB'"
+    "max_wal_size = '8GB'" "checkpoint_timeout = '30min'" "synchronous_commit = off"
+    "jit = off")
+
+# Loading a million deals through the triggers takes minutes, and most
+# benchmarks load the same data set.  A loaded, vacuumed cluster is kept in
+# BENCH_CACHE (default /var/cache/salesmgmt/bench; empty turns it off) under
+# a key made of everything the data depend on: the server's major version,
+# the scale, the generator's variables, scripts/datagen.sql and the built
+# extension (its SQL and its library).  A benchmark starts from a copy, so
+# what it changes never reaches the cache.
+BENCH_CACHE=${BENCH_CACHE-/var/cache/salesmgmt/bench}
+
+bench_cache_key() {
+    {
+        echo "$SM_PG_MAJOR $1 ${BENCH_DATAGEN_VARS:-}"
+        cat "$SM_ROOT/scripts/datagen.sql" "$SM_ROOT"/salesmgmt--*.sql "$SM_ROOT/salesmgmt.so"
+    } | sha256sum | cut -c1-16
+}
+
 bench_setup() {
-    local scale=${BENCH_SCALE:-${1:-1000000}} start
+    local scale=${BENCH_SCALE:-${1:-1000000}} start cache=
     sm_ensure_packages
     SM_EXTRA_CFLAGS= sm_build
     BENCH_WORK=$(mktemp -d /tmp/salesmgmt-bench.XXXXXX)
     chmod 755 "$BENCH_WORK"
     trap 'sm_stop_cluster; rm -rf "$BENCH_WORK"' EXIT
     sm_private_install "$BENCH_WORK/install"
-    sm_start_cluster "$BENCH_WORK/cluster" \
-        "shared_buffers = '2GB'" "work_mem = '256MB'" "maintenance_work_mem = '1GB'" \
-        "max_wal_size = '8GB'" "checkpoint_timeout = '30min'" "synchronous_commit = off" \
-        "jit = off"
     export PGDATABASE=bench
+    [ -n "$BENCH_CACHE" ] && cache=$BENCH_CACHE/$(bench_cache_key "$scale")
+    if [ -n "$cache" ] && [ -f "$cache/data/PG_VERSION" ]; then
+        sm_log "data set of $scale deals from the cache ($cache)"
+        mkdir -p "$BENCH_WORK/cluster"
+        cp -a "$cache/data" "$BENCH_WORK/cluster/data"
+        sm_start_cluster "$BENCH_WORK/cluster" "${BENCH_SETTINGS[@]}"
+        BENCH_LOAD_SECONDS=0
+        echo "data set: $scale deals (cached copy)"
+        return
+    fi
+    sm_start_cluster "$BENCH_WORK/cluster" "${BENCH_SETTINGS[@]}"
     "$SM_BIN/psql" -qX -d postgres -c 'CREATE DATABASE bench'
     bench_psql -c 'CREATE EXTENSION salesmgmt CASCADE'
     sm_log "loading the data set: $scale deals"
@@ -38,6 +67,16 @@ bench_setup() {
     BENCH_LOAD_SECONDS=$(echo "$(date +%s.%N) - $start" | bc)
     printf 'data set: %s deals loaded in %.1f s\n' "$scale" "$BENCH_LOAD_SECONDS"
     bench_psql -c 'VACUUM ANALYZE' >/dev/null
+    if [ -n "$cache" ]; then
+        sm_stop_cluster
+        mkdir -p "$BENCH_CACHE"
+        rm -rf "$cache.tmp"
+        cp -a "$BENCH_WORK/cluster/data" "$cache.tmp" && mkdir "$cache" && mv "$cache.tmp" "$cache/data"
+        sm_log "data set kept in $cache"
+        # a loaded million-deal cluster takes 6-8 GB: keep the newest three
+        ls -1dt "$BENCH_CACHE"/*/ | tail -n +4 | xargs -r rm -rf
+        sm_start_cluster "$BENCH_WORK/cluster" "${BENCH_SETTINGS[@]}"
+    fi
 }
 
 bench_psql() { "$SM_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }

@@ -97,12 +97,16 @@ sm_private_install() {
 
 # sm_start_cluster DIR [postgresql.conf lines...]: initdb and start a
 # cluster in DIR (owned by postgres), listening only on a socket in DIR.
+# A DIR/data that already holds a cluster is started without initdb.
 # Exports PGHOST, PGPORT, PGUSER, PGDATA for clients.
 sm_start_cluster() {
     local dir=$1; shift
     mkdir -p "$dir"; chown postgres: "$dir"; chmod 755 "$dir"
-    runuser -u postgres -- "$SM_BIN/initdb" -D "$dir/data" -A trust -U postgres \
-        --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    # a data directory already there (a benchmark's cached data set) is
+    # started as it is; the settings below are appended again and win
+    [ -f "$dir/data/PG_VERSION" ] ||
+        runuser -u postgres -- "$SM_BIN/initdb" -D "$dir/data" -A trust -U postgres \
+            --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; sm_die "initdb failed"; }
     {
         echo "listen_addresses = ''"
