@@ -136,7 +136,7 @@ bench_psql -q -c "SELECT salesmgmt.create_webhook('http://127.0.0.1:$PORT/hook')
 echo
 echo "stage-move TPS, $CLIENTS clients, ${SECONDS_TPS} s runs, worker stopped (best of 2):"
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
-declare -A TPS
+declare -A TPS WAL_PER_MOVE
 for mode in none c reference; do TPS[$mode]=0; done
 measure() {	# measure none|c|reference: one run from an empty outbox
     clear_outbox
@@ -145,7 +145,13 @@ measure() {	# measure none|c|reference: one run from an empty outbox
         c) set_endpoint on; use_trigger c ;;
         reference) set_endpoint on; use_trigger reference ;;
     esac
-    TPS[$1]=$(best "${TPS[$1]}" "$(pgbench_tps -T "$SECONDS_TPS")")
+    local lsn0 out tx
+    lsn0=$(bench_psql -qAt -c 'SELECT pg_current_wal_insert_lsn()')
+    out=$(runuser -u postgres -- "$SM_BIN/pgbench" -h "$PGHOST" -p "$PGPORT" -n -c $CLIENTS -j 2 \
+        -f "$BENCH_WORK/move.sql" -T "$SECONDS_TPS" bench 2>&1)
+    tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+    WAL_PER_MOVE[$1]=$(bench_psql -qAt -c "SELECT round((pg_current_wal_insert_lsn() - '$lsn0') / greatest($tx, 1))")
+    TPS[$1]=$(best "${TPS[$1]}" "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out")")
 }
 # alternating order, so that neither trigger always runs on a warmer or a
 # fuller database than the other
@@ -158,6 +164,10 @@ printf '%-52s %10.0f   overhead %5.1f%%\n' "active endpoint, C outbox trigger" "
     "$(echo "scale=4; (1 - ${TPS[c]} / ${TPS[none]}) * 100" | bc)"
 printf '%-52s %10.0f   overhead %5.1f%%\n' "active endpoint, PL/pgSQL reference trigger" "${TPS[reference]}" \
     "$(echo "scale=4; (1 - ${TPS[reference]} / ${TPS[none]}) * 100" | bc)"
+# what a move writes, from the last run of each: the outbox's share of
+# the overhead that is I/O rather than instructions
+printf 'WAL bytes per move: no endpoint %s, C outbox trigger %s, PL/pgSQL reference %s\n' \
+    "${WAL_PER_MOVE[none]}" "${WAL_PER_MOVE[c]}" "${WAL_PER_MOVE[reference]}"
 
 # both triggers write the same outbox for the same change
 move100="UPDATE salesmgmt.deal d SET stage_id = CASE WHEN d.stage_id = b.a THEN b.b ELSE b.a END
