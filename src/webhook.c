@@ -554,6 +554,8 @@ sm_webhook_enqueue(PG_FUNCTION_ARGS)
 	char		ts[MAXDATELEN + 1];
 	int			utc = 0;
 	bool	   *changed = NULL;
+	Datum	   *ovals = NULL;	/* the old row's columns (UPDATE) */
+	bool	   *onulls = NULL;
 	pg_uuid_t  *event_id;
 	Relation	event_rel;
 	Relation	delivery_rel;
@@ -590,29 +592,37 @@ sm_webhook_enqueue(PG_FUNCTION_ARGS)
 		int			a_stage = attnum_of(desc, "stage_id");
 		int			a_updated = attnum_of(desc, "updated_at");
 
+		Datum	   *nvals;
+		bool	   *nnulls;
+
 		oldtup = td->tg_trigtuple;
 		newtup = td->tg_newtuple;
 		changed = palloc0(desc->natts * sizeof(bool));
+
+		/*
+		 * Both rows taken apart once: heap_getattr per column walks the
+		 * row again for every column after the first variable-width one.
+		 */
+		ovals = palloc(desc->natts * sizeof(Datum));
+		onulls = palloc(desc->natts * sizeof(bool));
+		nvals = palloc(desc->natts * sizeof(Datum));
+		nnulls = palloc(desc->natts * sizeof(bool));
+		heap_deform_tuple(oldtup, desc, ovals, onulls);
+		heap_deform_tuple(newtup, desc, nvals, nnulls);
 		for (int i = 0; i < desc->natts; i++)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, i);
-			bool		onull,
-						nnull;
-			Datum		o,
-						n;
 
 			if (att->attisdropped || i + 1 == a_updated)
 				continue;
-			o = heap_getattr(oldtup, i + 1, desc, &onull);
-			n = heap_getattr(newtup, i + 1, desc, &nnull);
-			if (onull != nnull ||
-				(!onull && !datumIsEqual(o, n, att->attbyval, att->attlen)))
+			if (onulls[i] != nnulls[i] ||
+				(!onulls[i] && !datumIsEqual(ovals[i], nvals[i], att->attbyval, att->attlen)))
 				changed[i] = true;
 		}
 		if (changed[a_stage - 1])
 		{
-			char		old_outcome = stage_outcome(DatumGetInt64(heap_getattr(oldtup, a_stage, desc, &isnull)));
-			char		new_outcome = stage_outcome(DatumGetInt64(heap_getattr(newtup, a_stage, desc, &isnull)));
+			char		old_outcome = stage_outcome(DatumGetInt64(ovals[a_stage - 1]));
+			char		new_outcome = stage_outcome(DatumGetInt64(nvals[a_stage - 1]));
 
 			if (new_outcome == 'w' && old_outcome != 'w')
 				type = EV_WON;
@@ -668,18 +678,15 @@ sm_webhook_enqueue(PG_FUNCTION_ARGS)
 		for (int i = 0; i < desc->natts; i++)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, i);
-			Datum		o;
-			bool		onull;
 
 			if (!changed[i])
 				continue;
-			o = heap_getattr(oldtup, i + 1, desc, &onull);
 			if (!first)
 				appendStringInfoString(&body, ", ");
 			first = false;
 			escape_json(&body, NameStr(att->attname));
 			appendStringInfoString(&body, ": ");
-			append_json_value(&body, o, onull, att->atttypid);
+			append_json_value(&body, ovals[i], onulls[i], att->atttypid);
 		}
 	}
 	appendStringInfo(&body, "}, \"sequence\": " INT64_FORMAT "}}", sequence);
