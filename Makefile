@@ -98,7 +98,9 @@ PG_CPPFLAGS  = -I$(srcdir)/src -DSM_LIBRARY_VERSION='"$(EXTVERSION)"' $(shell cu
 # -Wextra minus unused-parameter: fmgr's calling convention and the server's
 # own inline functions leave parameters unused by design.
 PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter $(SM_EXTRA_CFLAGS)
-SHLIB_LINK   = $(shell curl-config --libs 2>/dev/null || echo -lcurl)
+# libcrypto: the webhook worker keeps OpenSSL HMAC contexts keyed per secret
+# (webhook_sign.c); PostgreSQL itself is built with OpenSSL.
+SHLIB_LINK   = $(shell curl-config --libs 2>/dev/null || echo -lcurl) -lcrypto
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)

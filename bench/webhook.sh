@@ -19,6 +19,9 @@
 #      60 s: the backlog sampled every 5 s (it must not grow) and the
 #      commit-to-delivery latency p50/p99 (track_commit_timestamp on).
 #   4. stage-move TPS at full speed while the worker delivers live.
+#   5. the targets of issue 20, each measure of this run against its
+#      target: met or not (the figures mean something on an idle machine
+#      only; a loaded one says whether the script works).
 #
 # SCALE is the number of deals of the data set (default 100000; the moves
 # use 20,000 deals of their own in a pipeline with free transitions).
@@ -133,7 +136,7 @@ bench_psql -q -c "SELECT salesmgmt.create_webhook('http://127.0.0.1:$PORT/hook')
 echo
 echo "stage-move TPS, $CLIENTS clients, ${SECONDS_TPS} s runs, worker stopped (best of 2):"
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
-declare -A TPS
+declare -A TPS WAL_PER_MOVE
 for mode in none c reference; do TPS[$mode]=0; done
 measure() {	# measure none|c|reference: one run from an empty outbox
     clear_outbox
@@ -142,7 +145,13 @@ measure() {	# measure none|c|reference: one run from an empty outbox
         c) set_endpoint on; use_trigger c ;;
         reference) set_endpoint on; use_trigger reference ;;
     esac
-    TPS[$1]=$(best "${TPS[$1]}" "$(pgbench_tps -T "$SECONDS_TPS")")
+    local lsn0 out tx
+    lsn0=$(bench_psql -qAt -c 'SELECT pg_current_wal_insert_lsn()')
+    out=$(runuser -u postgres -- "$SM_BIN/pgbench" -h "$PGHOST" -p "$PGPORT" -n -c $CLIENTS -j 2 \
+        -f "$BENCH_WORK/move.sql" -T "$SECONDS_TPS" bench 2>&1)
+    tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+    WAL_PER_MOVE[$1]=$(bench_psql -qAt -c "SELECT round((pg_current_wal_insert_lsn() - '$lsn0') / greatest($tx, 1))")
+    TPS[$1]=$(best "${TPS[$1]}" "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out")")
 }
 # alternating order, so that neither trigger always runs on a warmer or a
 # fuller database than the other
@@ -155,6 +164,10 @@ printf '%-52s %10.0f   overhead %5.1f%%\n' "active endpoint, C outbox trigger" "
     "$(echo "scale=4; (1 - ${TPS[c]} / ${TPS[none]}) * 100" | bc)"
 printf '%-52s %10.0f   overhead %5.1f%%\n' "active endpoint, PL/pgSQL reference trigger" "${TPS[reference]}" \
     "$(echo "scale=4; (1 - ${TPS[reference]} / ${TPS[none]}) * 100" | bc)"
+# what a move writes, from the last run of each: the outbox's share of
+# the overhead that is I/O rather than instructions
+printf 'WAL bytes per move: no endpoint %s, C outbox trigger %s, PL/pgSQL reference %s\n' \
+    "${WAL_PER_MOVE[none]}" "${WAL_PER_MOVE[c]}" "${WAL_PER_MOVE[reference]}"
 
 # both triggers write the same outbox for the same change
 move100="UPDATE salesmgmt.deal d SET stage_id = CASE WHEN d.stage_id = b.a THEN b.b ELSE b.a END
@@ -257,10 +270,10 @@ wait $LIVE_PID || true
 sleep 2
 echo
 echo "backlog every 5 s at $LIVE_RATE moves/s for $LIVE_SECONDS s: ${samples[*]}"
-bench_psql -qAt -F ' ' -c "SELECT delivered, p50_latency_ms, p99_latency_ms FROM salesmgmt.webhook_stats" |
-while read -r n p50 p99; do
-    printf 'commit-to-delivery latency at %s moves/s: p50 %s ms, p99 %s ms (%s deliveries)\n' "$LIVE_RATE" "$p50" "$p99" "$n"
-done
+read -r LIVE_N LIVE_P50 LIVE_P99 < <(bench_psql -qAt -F ' ' -c "
+  SELECT delivered, coalesce(p50_latency_ms, 0), coalesce(p99_latency_ms, 0) FROM salesmgmt.webhook_stats")
+printf 'commit-to-delivery latency at %s moves/s: p50 %s ms, p99 %s ms (%s deliveries)\n' \
+    "$LIVE_RATE" "$LIVE_P50" "$LIVE_P99" "$LIVE_N"
 clear_outbox
 
 # ------------------------------------- 4. TPS while the worker delivers
@@ -270,3 +283,25 @@ echo
 printf 'stage-move TPS with the worker delivering live: %.0f (%.1f%% below no endpoint); backlog after the run: %s\n' \
     "$tps_live" "$(echo "scale=4; (1 - $tps_live / ${TPS[none]}) * 100" | bc)" \
     "$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state <> 'delivered'")"
+
+# ---------------------------------------------------- 5. issue 20's targets
+# "No backlog growth": the last sample of the live run is no larger than
+# the first, or than a tenth of a second of moves (the backlog then is
+# what is in flight, not a queue that grows).
+OVERHEAD_C=$(echo "scale=4; (1 - ${TPS[c]} / ${TPS[none]}) * 100" | bc)
+RATIO=$(echo "scale=4; $DELIVERED_PER_S / $WRK_RPS * 100" | bc)
+first=${samples[0]:-0}
+last=${samples[${#samples[@]}-1]:-0}
+bound=$(( first > LIVE_RATE / 10 ? first : LIVE_RATE / 10 ))
+verdict() { if [ "$1" = 1 ]; then echo met; else echo "NOT met"; fi; }
+echo
+echo "issue 20 targets (load average$(uptime | sed 's/.*load average//')):"
+printf '  %-58s %12s  %s\n' "deliveries/s >= 20,000" "$DELIVERED_PER_S" \
+    "$(verdict "$(echo "$DELIVERED_PER_S >= 20000" | bc)")"
+printf '  %-58s %11.1f%%  %s\n' "deliveries/s >= 25% of wrk's rate" "$RATIO" "$(verdict "$(echo "$RATIO >= 25" | bc)")"
+printf '  %-58s %11.1f%%  %s\n' "enqueue overhead on stage moves <= 10%" "$OVERHEAD_C" \
+    "$(verdict "$(echo "$OVERHEAD_C <= 10" | bc)")"
+printf '  %-58s %12s  %s\n' "no backlog growth at $LIVE_RATE moves/s over $LIVE_SECONDS s (first, last)" "$first, $last" \
+    "$(verdict "$([ "$last" -le "$bound" ] && echo 1)")"
+printf '  %-58s %9s ms  %s\n' "commit-to-delivery p99 < 50 ms at $LIVE_RATE moves/s" "$LIVE_P99" \
+    "$(verdict "$(echo "$LIVE_P99 < 50" | bc)")"

@@ -30,7 +30,7 @@ else
 fi
 SM_PG_CONFIG=$SM_SYS_BIN/pg_config
 SM_PACKAGES="$SM_PG_PACKAGES
- libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libcurl4-openssl-dev
+ libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libcurl4-openssl-dev libssl-dev
  make gcc bc nginx-light openssl sqlsmith python3 wrk"
 
 sm_log() { printf '== %s\n' "$*" >&2; }

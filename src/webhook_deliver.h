@@ -23,7 +23,6 @@
 
 #include "lib/ilist.h"
 #include "storage/spin.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "webhook_worker.h"
@@ -106,7 +105,6 @@ typedef struct SmWebhookQueues
 	TimestampTz due_at;			/* earliest retry recorded, 0 if none */
 	MemoryContext worker_cxt;	/* parent of the batches */
 	MemoryContext cycle_cxt;	/* reset after every cycle */
-	ResourceOwner owner;		/* for the HMAC outside transactions */
 } SmWebhookQueues;
 
 extern SmWebhookQueues sm_webhook_q;

@@ -15,8 +15,9 @@
  *
  * Requests are signed just before they start, so their webhook-timestamp
  * is fresh however long they waited; headers live in the job itself
- * (curl_slist nodes and buffers), and easy handles are reused, so
- * starting a request allocates nothing but the HMAC context.
+ * (curl_slist nodes and buffers), easy handles are reused with their
+ * common options set once, and each secret's keyed HMAC context is kept
+ * (webhook_sign.c), so starting a request allocates nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -266,7 +267,12 @@ load_of(int64 endpoint_id)
 	return e;
 }
 
-/* An easy handle with the options every request shares */
+/*
+ * An easy handle with the options every request shares, set when it is
+ * made: a handle comes back to the pool as it was used (no
+ * curl_easy_reset), and start_job sets every option that differs from
+ * one request to the next.
+ */
 static CURL *
 take_easy(void)
 {
@@ -277,6 +283,25 @@ take_easy(void)
 	easy = curl_easy_init();
 	if (easy == NULL)
 		elog(ERROR, "could not create a libcurl handle");
+	PG_TRY();
+	{
+		SETOPT(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+		SETOPT(easy, CURLOPT_FOLLOWLOCATION, 0L);
+		SETOPT(easy, CURLOPT_PROXY, "");	/* no proxy from the environment */
+		SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
+		SETOPT(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+		SETOPT(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+		SETOPT(easy, CURLOPT_USERAGENT, "salesmgmt-webhooks/1");
+		SETOPT(easy, CURLOPT_POST, 1L);
+		SETOPT(easy, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+		SETOPT(easy, CURLOPT_WRITEFUNCTION, write_cb);
+	}
+	PG_CATCH();
+	{
+		curl_easy_cleanup(easy);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	return easy;
 }
 
@@ -288,7 +313,6 @@ start_job(SmWebhookJob *job)
 	int64		ts;
 	int			len;
 	CURL	   *easy;
-	ResourceOwner save_owner = CurrentResourceOwner;
 
 	job->started_at = GetCurrentTimestamp();
 	ts = (int64) time(NULL);
@@ -297,17 +321,8 @@ start_job(SmWebhookJob *job)
 	snprintf(job->hdr_id, sizeof(job->hdr_id), "webhook-id: %s", job->event_id);
 	snprintf(job->hdr_ts, sizeof(job->hdr_ts), "webhook-timestamp: " INT64_FORMAT, ts);
 	len = strlcpy(job->hdr_sig, "webhook-signature: ", sizeof(job->hdr_sig));
-	CurrentResourceOwner = sm_webhook_q.owner;
-	PG_TRY();
-	{
-		sm_webhook_signature_into(job->secret, job->event_id, ts, job->payload,
-								  job->payload_len, job->hdr_sig + len, sizeof(job->hdr_sig) - len);
-	}
-	PG_FINALLY();
-	{
-		CurrentResourceOwner = save_owner;
-	}
-	PG_END_TRY();
+	sm_webhook_signature_kept(job->secret, job->event_id, ts, job->payload,
+							  job->payload_len, job->hdr_sig + len, sizeof(job->hdr_sig) - len);
 	job->hdr_nodes[0].data = content_type;
 	job->hdr_nodes[1].data = no_expect;
 	job->hdr_nodes[2].data = job->hdr_id;
@@ -320,22 +335,12 @@ start_job(SmWebhookJob *job)
 	job->easy = easy;
 	load_of(job->endpoint_id)->in_flight++;	/* until release_easy */
 	SETOPT(easy, CURLOPT_URL, job->url);
-	SETOPT(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	SETOPT(easy, CURLOPT_FOLLOWLOCATION, 0L);
-	SETOPT(easy, CURLOPT_PROXY, "");	/* no proxy from the environment */
-	SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	SETOPT(easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	SETOPT(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) sm_webhook_connect_timeout_ms);
 	SETOPT(easy, CURLOPT_TIMEOUT_MS, (long) sm_webhook_timeout_ms);
-	SETOPT(easy, CURLOPT_USERAGENT, "salesmgmt-webhooks/1");
-	SETOPT(easy, CURLOPT_POST, 1L);
 	SETOPT(easy, CURLOPT_POSTFIELDS, job->payload);
 	SETOPT(easy, CURLOPT_POSTFIELDSIZE, (long) job->payload_len);
 	SETOPT(easy, CURLOPT_HTTPHEADER, &job->hdr_nodes[0]);
-	SETOPT(easy, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
 	SETOPT(easy, CURLOPT_OPENSOCKETDATA, job);
-	SETOPT(easy, CURLOPT_WRITEFUNCTION, write_cb);
 	SETOPT(easy, CURLOPT_WRITEDATA, job);
 	SETOPT(easy, CURLOPT_ERRORBUFFER, job->errbuf);
 	SETOPT(easy, CURLOPT_PRIVATE, job);
@@ -355,7 +360,12 @@ release_easy(SmWebhookJob *job)
 		curl_multi_remove_handle(multi, job->easy);
 		if (n_easy_pool < EASY_POOL_MAX)
 		{
-			curl_easy_reset(job->easy);
+			/* the job's buffers go with it: nothing may point to them */
+			curl_easy_setopt(job->easy, CURLOPT_HTTPHEADER, NULL);
+			curl_easy_setopt(job->easy, CURLOPT_POSTFIELDS, NULL);
+			curl_easy_setopt(job->easy, CURLOPT_ERRORBUFFER, NULL);
+			curl_easy_setopt(job->easy, CURLOPT_OPENSOCKETDATA, NULL);
+			curl_easy_setopt(job->easy, CURLOPT_WRITEDATA, NULL);
 			easy_pool[n_easy_pool++] = job->easy;
 		}
 		else

@@ -13,6 +13,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
 #include "common/base64.h"
 #include "common/hmac.h"
 #include "common/sha2.h"
@@ -129,6 +133,115 @@ sm_webhook_signature_into(const char *secret, const char *msg_id, int64 timestam
 
 	if (outlen < SM_WEBHOOK_SIGNATURE_LEN)
 		elog(ERROR, "webhook signature buffer too small");
+	memcpy(out, "v1,", 3);
+	enclen = sm_b64_encode(mac, sizeof(mac), out + 3, (int) outlen - 4);
+	if (enclen < 0)
+		elog(ERROR, "could not encode a webhook signature");
+	out[3 + enclen] = '\0';
+}
+
+/* ---------------------------------------------------------------------
+ * Signing keys kept for the worker's life
+ *
+ * An HMAC made from scratch for every request costs a context allocation
+ * (tracked by a resource owner), a look-up of SHA-256 in OpenSSL's
+ * provider tables, the secret's base64 decoding and the hashing of the
+ * key's inner and outer pads.  The worker signs tens of thousands of
+ * requests a second with a handful of secrets, so it keeps one OpenSSL
+ * HMAC context per secret, keyed once: signing a request then re-starts
+ * that context from its keyed state (EVP_MAC_init without a key) and
+ * hashes the message.  Few endpoints: a small array searched by secret,
+ * the oldest entry replaced when it is full.  The SQL function
+ * webhook_sign() keeps the one-off path (pg_hmac), so tests that compare
+ * the two compare independent implementations.
+ * --------------------------------------------------------------------- */
+
+#define SIGNER_SLOTS	32
+
+typedef struct Signer
+{
+	char		secret[SECRET_PREFIX_LEN + 96]; /* "" when the slot is free */
+	EVP_MAC_CTX *ctx;			/* keyed with the secret */
+} Signer;
+
+static Signer signers[SIGNER_SLOTS];
+static int	signer_next = 0;	/* the slot replaced next when all are taken */
+static EVP_MAC *hmac_algorithm = NULL;
+
+static EVP_MAC_CTX *
+signer_for(const char *secret)
+{
+	uint8		key[SECRET_MAX_BYTES];
+	int			keylen;
+	OSSL_PARAM	params[2];
+	Signer	   *s;
+
+	for (int i = 0; i < SIGNER_SLOTS; i++)
+		if (signers[i].ctx != NULL && strcmp(signers[i].secret, secret) == 0)
+			return signers[i].ctx;
+
+	keylen = sm_webhook_secret_key(secret, key);
+	if (keylen < 0 || strlen(secret) >= sizeof(signers[0].secret))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webhook secret is not of the form \"whsec_\" followed by base64"),
+				 errhint("A secret is \"whsec_\" and the base64 encoding of %d to %d bytes, "
+						 "as salesmgmt.webhook_generate_secret() makes.",
+						 SECRET_MIN_BYTES, SECRET_MAX_BYTES)));
+	if (hmac_algorithm == NULL &&
+		(hmac_algorithm = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL)) == NULL)
+		elog(ERROR, "could not fetch OpenSSL's HMAC");
+
+	s = &signers[signer_next];
+	signer_next = (signer_next + 1) % SIGNER_SLOTS;
+	if (s->ctx != NULL)
+		EVP_MAC_CTX_free(s->ctx);
+	s->secret[0] = '\0';
+	s->ctx = EVP_MAC_CTX_new(hmac_algorithm);
+	if (s->ctx == NULL)
+		elog(ERROR, "could not create an HMAC context");
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *) "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_init(s->ctx, key, keylen, params) != 1)
+	{
+		explicit_bzero(key, sizeof(key));
+		EVP_MAC_CTX_free(s->ctx);
+		s->ctx = NULL;
+		elog(ERROR, "could not key an HMAC context");
+	}
+	explicit_bzero(key, sizeof(key));
+	strlcpy(s->secret, secret, sizeof(s->secret));
+	return s->ctx;
+}
+
+/*
+ * Like sm_webhook_signature_into, with the secret's keyed HMAC context
+ * kept for the next request: no allocation once the secret was seen.
+ * Needs no resource owner.
+ */
+void
+sm_webhook_signature_kept(const char *secret, const char *msg_id, int64 timestamp,
+						  const char *body, size_t bodylen, char *out, size_t outlen)
+{
+	EVP_MAC_CTX *ctx = signer_for(secret);
+	uint8		mac[PG_SHA256_DIGEST_LENGTH];
+	size_t		maclen = 0;
+	char		ts[32];
+	int			tslen;
+	int			enclen;
+
+	if (outlen < SM_WEBHOOK_SIGNATURE_LEN)
+		elog(ERROR, "webhook signature buffer too small");
+	tslen = snprintf(ts, sizeof(ts), INT64_FORMAT, timestamp);
+	if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
+		EVP_MAC_update(ctx, (const uint8 *) msg_id, strlen(msg_id)) != 1 ||
+		EVP_MAC_update(ctx, (const uint8 *) ".", 1) != 1 ||
+		EVP_MAC_update(ctx, (const uint8 *) ts, tslen) != 1 ||
+		EVP_MAC_update(ctx, (const uint8 *) ".", 1) != 1 ||
+		EVP_MAC_update(ctx, (const uint8 *) body, bodylen) != 1 ||
+		EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) != 1 ||
+		maclen != sizeof(mac))
+		elog(ERROR, "could not compute a webhook signature");
 	memcpy(out, "v1,", 3);
 	enclen = sm_b64_encode(mac, sizeof(mac), out + 3, (int) outlen - 4);
 	if (enclen < 0)

@@ -27,6 +27,9 @@ extern int	sm_webhook_secret_key(const char *secret, uint8 *key);
 extern void sm_webhook_signature_into(const char *secret, const char *msg_id,
 									  int64 timestamp, const char *body, size_t bodylen,
 									  char *out, size_t outlen);
+extern void sm_webhook_signature_kept(const char *secret, const char *msg_id,
+									  int64 timestamp, const char *body, size_t bodylen,
+									  char *out, size_t outlen);
 extern bool sm_webhook_address_refused(const struct sockaddr *sa, const char **why);
 
 #endif							/* SM_WEBHOOK_SIGN_H */

@@ -25,8 +25,8 @@
 #include "util.h"
 #include "webhook_deliver.h"
 
-#define PURGE_BATCH			1000	/* rows purged per transaction */
-#define PURGE_ROUNDS		10		/* purge transactions per call at most */
+#define PURGE_SCAN			5000	/* deliveries looked at per purge transaction */
+#define PURGE_ROUNDS		20		/* purge transactions per call at most */
 
 int
 sm_webhook_window_size(void)
@@ -527,12 +527,29 @@ sm_webhook_release_leases(bool mine)
 	end_xact();
 }
 
-/* Delete delivered deliveries older than the retention, in small batches. */
+/*
+ * Delete delivered deliveries older than the retention, and the events
+ * left without deliveries.
+ *
+ * Each round looks at the next PURGE_SCAN deliveries in delivery_id order
+ * after a cursor kept for the worker's life, deletes those that qualify,
+ * and moves the cursor past them; at the end of the table the cursor goes
+ * back to the start.  So a round costs the same whatever the table holds:
+ * the purge it replaces looked for its 1,000 rows with a filter over all
+ * delivered rows, a scan of the whole table while none was old enough
+ * (every purge of the first week) and, planned as a nested loop on fresh
+ * statistics, quadratic in the delivered rows.  The candidates and the
+ * deleted rows are passed as arrays (an InitPlan evaluated once, rows
+ * found by primary key), whatever the statistics say; the events are
+ * deleted by a second statement, which sees the deliveries' deletion.
+ */
+static int64 purge_cursor = 0;
+
 void
 sm_webhook_purge(void)
 {
-	Datum		args[1];
-	Oid			types[1] = {INT4OID};
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, INT8OID};
 
 	if (sm_webhook_retention_s <= 0)
 		return;
@@ -540,36 +557,53 @@ sm_webhook_purge(void)
 	for (int round = 0; round < PURGE_ROUNDS; round++)
 	{
 		int			rc;
-		uint64		deleted;
+		int64		scanned;
+		bool		isnull;
+		Datum		events;
 
 		start_xact();
 		args[0] = Int32GetDatum(sm_webhook_retention_s);
+		args[1] = Int64GetDatum(purge_cursor);
 		rc = SPI_execute_with_args(
-								   "WITH gone AS ("
-								   "  DELETE FROM salesmgmt.webhook_delivery d WHERE d.delivery_id IN ("
-								   "    SELECT x.delivery_id FROM salesmgmt.webhook_delivery x"
-								   "     WHERE x.state = 'delivered'"
-								   "       AND x.delivered_at < now() - $1 * interval '1 second'"
-								   "     ORDER BY x.delivery_id LIMIT " CppAsString2(PURGE_BATCH) ")"
-								   "  RETURNING d.delivery_id, d.event_id"
-								   "), ev AS ("
-								   "  DELETE FROM salesmgmt.webhook_event e"
-								   "   WHERE e.event_id IN (SELECT g.event_id FROM gone g)"
-								   "     AND NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_delivery o"
-								   "                      WHERE o.event_id = e.event_id"
-								   "                        AND o.delivery_id NOT IN (SELECT g.delivery_id FROM gone g))"
+								   "WITH scan AS ("
+								   "  SELECT x.delivery_id,"
+								   "         x.state = 'delivered' AND x.delivered_at < now() - $1 * interval '1 second' AS old"
+								   "    FROM salesmgmt.webhook_delivery x"
+								   "   WHERE x.delivery_id > $2"
+								   "   ORDER BY x.delivery_id LIMIT " CppAsString2(PURGE_SCAN)
+								   "), gone AS ("
+								   "  DELETE FROM salesmgmt.webhook_delivery d"
+								   "   WHERE d.delivery_id = ANY (ARRAY(SELECT s.delivery_id FROM scan s WHERE s.old))"
+								   "  RETURNING d.event_id"
 								   ")"
-								   " SELECT pg_catalog.count(*) FROM gone",
-								   1, types, args, NULL, false, 0);
-		if (rc != SPI_OK_SELECT)
+								   " SELECT (SELECT pg_catalog.count(*) FROM scan),"
+								   "        (SELECT pg_catalog.max(s.delivery_id) FROM scan s),"
+								   "        ARRAY(SELECT DISTINCT g.event_id FROM gone g)",
+								   2, types, args, NULL, false, 0);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "purging webhook deliveries failed: %s", SPI_result_code_string(rc));
+		scanned = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (scanned < PURGE_SCAN)
+			purge_cursor = 0;	/* the end of the table: start again */
+		else
+			purge_cursor = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		events = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+		if (!isnull && ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(events)),
+									  ARR_DIMS(DatumGetArrayTypeP(events))) > 0)
 		{
-			bool		isnull;
+			/* (an array made by ARRAY() is not toasted: no copy above) */
+			Oid			t[1] = {UUIDARRAYOID};
 
-			deleted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			rc = SPI_execute_with_args("DELETE FROM salesmgmt.webhook_event e"
+									   " WHERE e.event_id = ANY ($1)"
+									   "   AND NOT EXISTS (SELECT 1 FROM salesmgmt.webhook_delivery o"
+									   "                    WHERE o.event_id = e.event_id)",
+									   1, t, &events, NULL, false, 0);
+			if (rc != SPI_OK_DELETE)
+				elog(ERROR, "purging webhook events failed: %s", SPI_result_code_string(rc));
 		}
 		end_xact();
-		if (deleted < PURGE_BATCH)
+		if (purge_cursor == 0)
 			break;
 	}
 }

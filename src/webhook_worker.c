@@ -63,7 +63,6 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -520,7 +519,6 @@ sm_webhook_worker_main(Datum main_arg)
 	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
 		elog(FATAL, "could not initialise libcurl");
 	memset(q, 0, sizeof(*q));
-	q->owner = ResourceOwnerCreate(NULL, "salesmgmt webhook worker");
 	q->worker_cxt = AllocSetContextCreate(TopMemoryContext, "webhook worker", ALLOCSET_DEFAULT_SIZES);
 	q->cycle_cxt = AllocSetContextCreate(TopMemoryContext, "webhook cycle", ALLOCSET_DEFAULT_SIZES);
 	q->done = MemoryContextAlloc(TopMemoryContext, SM_WEBHOOK_DONE_CAP * sizeof(SmWebhookJob *));
