@@ -407,8 +407,9 @@ sm_commission_spiff_check(PG_FUNCTION_ARGS)
 }
 
 /*
- * The basis and period of a plan decide which events its final lines
- * credited and how corrections are matched to them: they cannot change
+ * The basis, period and credit measure of a plan decide which events its
+ * final lines credited, what, and how corrections are matched to them:
+ * they cannot change
  * once the plan paid final lines.  Rates, tiers and caps may change; they
  * apply to periods run afterwards.
  */
@@ -436,6 +437,15 @@ sm_commission_plan_check(PG_FUNCTION_ARGS)
 							plan_id),
 					 errhint("Create a new plan and assign reps to it from the next open period.")));
 	}
+	/* the measure decides the credit of final lines as much (corrections) */
+	if (!datumIsEqual(cm_tuple_get(td, oldt, "credit_measure", &n1),
+					  cm_tuple_get(td, newt, "credit_measure", &n2), false, -1) &&
+		cm_final_lines_exist("plan_id", cm_tuple_int8(td, oldt, "plan_id")))
+		ereport(ERROR,
+				(errcode(ERRCODE_SM_PERIOD_FINALIZED),
+				 errmsg("credit measure of commission plan " INT64_FORMAT " cannot change: it paid final commission lines",
+						cm_tuple_int8(td, oldt, "plan_id")),
+				 errhint("Create a new plan with the measure and assign reps to it from the next open period.")));
 	return PointerGetDatum(newt);
 }
 

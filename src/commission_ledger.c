@@ -20,7 +20,7 @@ static const char *const cm_kind_names[CK_NKINDS] = {
 
 static const char *const cm_reason_names[CR_NREASONS] = {
 	NULL, "late", "changed", "moved", "removed", "lost", "reopened", "deleted",
-	"refund", "advance", "guarantee", "recovery"
+	"refund", "advance", "guarantee", "recovery", "churned"
 };
 
 
@@ -56,6 +56,7 @@ static const struct
 	{"reversed_at", TIMESTAMPTZOID},
 	{"amount", NUMERICOID},
 	{"reason", TEXTOID},
+	{"subscription_id", INT8OID},
 };
 
 /* ----------------------------------------------------------------------
@@ -385,7 +386,7 @@ cm_state(CmRun *run, CmRep *rep, CmPlan *plan, DateADT day)
 	st->plan = plan;
 	st->pstart = ps;
 	st->pend = pe;
-	st->quota = cm_quota_for(rep, ps, pe);
+	st->quota = cm_quota_for(rep, ps, pe, plan->new_arr);
 	cm_tiering_init(&st->t, plan, st->quota);
 	memset(&key, 0, sizeof(key));
 	key.rep_id = rep->rep_id;
@@ -464,6 +465,14 @@ cm_event_credit(CmRun *run, CmEvent *ev)
 	Numeric		x = sm_rates_convert(&run->rates, sm_numeric_mul(ev->amount, ev->share), ev->currency, ev->day);
 
 	return ev->sign < 0 ? sm_numeric_neg(x) : x;
+}
+
+/* on a new-ARR plan a won deal credits its new ARR instead of its amount */
+void
+cm_event_measure(CmPlan *plan, CmEvent *ev)
+{
+	if (plan->new_arr && !ev->payment)
+		ev->amount = ev->arr != NULL ? ev->arr : sm_numeric_const(0);
 }
 
 /*
@@ -556,6 +565,7 @@ cm_credit_event(CmRun *run, CmRep *rep, CmEvent *ev)
 		int			pi = cm_plan_index(run, plan);
 		int			i;
 
+		cm_event_measure(plan, ev);
 		credit = cm_event_credit(run, ev);
 		cm_credit_line(run, rep, cm_state(run, rep, plan, ev->day), ev, credit, CK_EARNED, CR_NONE);
 		sm_numeric_accum(run->run_cxt, &rep->sums[CS_CREDIT], credit);

@@ -332,7 +332,7 @@ cm_load_quotas(CmRun *run)
 				i;
 	MemoryContext old;
 
-	tt = sm_spi_query("SELECT rep_id, period_start, period_end, amount, currency::text"
+	tt = sm_spi_query("SELECT rep_id, period_start, period_end, amount, currency::text, measure = 'new_arr'"
 					  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start",
 					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	old = MemoryContextSwitchTo(run->run_cxt);
@@ -351,18 +351,19 @@ cm_load_quotas(CmRun *run)
 		q->end = DatumGetDateADT(sm_spi_col(tt, i, 3, &isnull));
 		code = TextDatumGetCString(sm_spi_col(tt, i, 5, &isnull));
 		q->amount = sm_rates_convert(&run->rates, sm_spi_numeric(tt->vals[i], tt->tupdesc, 4), code, q->start);
+		q->new_arr = DatumGetBool(sm_spi_col(tt, i, 6, &isnull));
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
 }
 
 /*
- * The quota of a rep for the days [from, to]: the rep's quota rows that
- * overlap them, each prorated by the days of overlap and rounded to cents.
- * NULL if no row overlaps.
+ * The quota of a rep for the days [from, to]: the rep's quota rows of the
+ * plan's measure (booked or new ARR) that overlap them, each prorated by
+ * the days of overlap and rounded to cents.  NULL if no row overlaps.
  */
 Numeric
-cm_quota_for(CmRep *rep, DateADT from, DateADT to)
+cm_quota_for(CmRep *rep, DateADT from, DateADT to, bool new_arr)
 {
 	Numeric		sum = NULL;
 	int			i;
@@ -374,7 +375,7 @@ cm_quota_for(CmRep *rep, DateADT from, DateADT to)
 		int			days = q->end - q->start + 1;
 		Numeric		part;
 
-		if (overlap <= 0)
+		if (overlap <= 0 || q->new_arr != new_arr)
 			continue;
 		part = q->amount;
 		if (overlap < days)
@@ -500,12 +501,13 @@ cm_events_sql(CmRun *run, bool finalized)
 		appendStringInfo(&q,
 						 "SELECT coalesce(s.rep_id, d.owner_rep_id), d.deal_id, NULL::int8, d.closed_at,"
 						 "       d.closed_at::date, d.amount, d.currency::text, coalesce(s.share, 1::numeric),"
-						 "       1, NULL::numeric, %s"
+						 "       1, NULL::numeric, %s, %s"
 						 "  FROM salesmgmt.deal d"
 						 "  JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won'"
 						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id"
 						 " WHERE %s",
 						 run->spiff_select,
+						 run->any_new_arr ? "salesmgmt.deal_new_arr(d.deal_id)" : "NULL::numeric",
 						 finalized ?
 						 "EXISTS (SELECT 1 FROM salesmgmt.commission_period f WHERE f.status = 'final'"
 						 " AND d.closed_at >= f.period_start AND d.closed_at < f.period_end + 1)" :
@@ -521,7 +523,7 @@ cm_events_sql(CmRun *run, bool finalized)
 						 "       CASE p.kind WHEN 'refund' THEN -1 ELSE 1 END,"
 						 "       CASE WHEN d.amount > 0 THEN (CASE WHEN p.currency = d.currency THEN p.amount"
 						 "            ELSE salesmgmt.convert_amount(p.amount, p.currency, d.currency, p.paid_at::date)"
-						 "            END) / d.amount END, %s"
+						 "            END) / d.amount END, %s, NULL::numeric"
 						 "  FROM salesmgmt.payment p"
 						 "  JOIN salesmgmt.deal d ON d.deal_id = p.deal_id"
 						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id"
@@ -577,6 +579,7 @@ cm_event_from_row(CmRun *run, Datum *v, bool *isnull, CmEvent *ev)
 		/* no nulls: the data follow the fixed header */
 		ev->spiff_match = (bool *) ((char *) arr + ARR_OVERHEAD_NONULLS(ARR_NDIM(arr)));
 	}
+	ev->arr = isnull[11] ? NULL : DatumGetNumeric(v[11]);
 }
 
 bool

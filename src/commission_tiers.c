@@ -150,7 +150,8 @@ cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans
 	const char *sql =
 		"SELECT p.plan_id, p.basis = 'payment', p.period, p.cap, coalesce(p.clawback_days, 0),"
 		"       nullif(p.override_rate, 0), t.attainment_from, t.attainment_to, t.rate,"
-		"       coalesce(t.mode, p.tier_mode) = 'retroactive', t.tier_id IS NOT NULL"
+		"       coalesce(t.mode, p.tier_mode) = 'retroactive', t.tier_id IS NOT NULL,"
+		"       p.credit_measure = 'new_arr'"
 		"  FROM salesmgmt.commission_plan p"
 		"  LEFT JOIN salesmgmt.commission_tier t ON t.plan_id = p.plan_id"
 		" WHERE $1 IS NULL OR p.plan_id = $1"
@@ -186,6 +187,7 @@ cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans
 		p->cap = sm_spi_numeric(tt->vals[i], tt->tupdesc, 4);
 		p->clawback_days = DatumGetInt32(sm_spi_col(tt, i, 5, &isnull));
 		p->override_rate = sm_spi_numeric(tt->vals[i], tt->tupdesc, 6);
+		p->new_arr = DatumGetBool(sm_spi_col(tt, i, 12, &isnull));
 		for (first = i; first < n && sm_spi_int64(tt->vals[first], tt->tupdesc, 1, 0) == p->plan_id; first++)
 			;
 		p->ntiers = DatumGetBool(sm_spi_col(tt, i, 11, &isnull)) ? (int) (first - i) : 0;
