@@ -268,7 +268,10 @@ cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 
 	run->nplans = cm_load_plans(run->run_cxt, 0, false, &run->plans);
 	for (int i = 0; i < run->nplans; i++)
+	{
 		run->any_new_arr |= run->plans[i].new_arr;
+		run->any_family |= run->plans[i].nfamilies > 0;
+	}
 	cm_load_reps(run);
 	cm_load_spiffs(run);
 	cm_load_assignments(run);

@@ -92,6 +92,9 @@ typedef struct CmPlan
 	int32		clawback_days;	/* 0: no clawbacks */
 	Numeric		override_rate;	/* NULL: no override */
 	bool		new_arr;		/* credits the deal's new ARR, not its amount */
+	int			nfamilies;		/* family_weights: families named, */
+	char	  **families;		/* their names */
+	Numeric    *weights;		/* and weights */
 	int			ntiers;
 	CmTier	   *tiers;
 } CmPlan;
@@ -171,7 +174,7 @@ typedef enum CmCol
 	LC_CREDITED_AT, LC_PP_START, LC_PP_END, LC_SHARE, LC_CREDIT, LC_QUOTA,
 	LC_ATT_BEFORE, LC_ATT_AFTER, LC_TIER, LC_RATE, LC_TIERS, LC_EARNED_BEFORE,
 	LC_EARNED_AFTER, LC_CAPPED, LC_BASE, LC_RECOVERABLE, LC_REVERSED_AT, LC_AMOUNT, LC_REASON,
-	LC_SUBSCRIPTION,
+	LC_SUBSCRIPTION, LC_FAMILIES,
 	LC_NCOLS
 } CmCol;
 
@@ -223,6 +226,10 @@ typedef struct CmEvent
 	Numeric		fraction;		/* payments: share of the deal amount */
 	bool	   *spiff_match;	/* per run SPIFF, or NULL */
 	Numeric		arr;			/* won deals: new ARR in currency, or NULL */
+	Jsonb	   *lines;			/* deals with lines, when a plan weighs
+								 * families: line amount by family, or NULL */
+	Jsonb	   *split;			/* the split of the credit by family (the
+								 * line's families column), or NULL */
 } CmEvent;
 
 /*
@@ -416,6 +423,7 @@ typedef struct CmRun
 	bool		any_booking;
 	bool		any_payment;
 	bool		any_new_arr;	/* a plan credits new ARR */
+	bool		any_family;		/* a plan weighs product families */
 	bool		aligned;		/* the period is made of whole plan periods */
 	SmRates		rates;			/* to and from the reporting currency */
 	HTAB	   *reps;
@@ -447,7 +455,7 @@ typedef struct CmRun
 #define CM_SET(v, n, col, datum) ((v)[col] = (datum), (n)[col] = false)
 
 
-#define CM_EVENT_COLS 12
+#define CM_EVENT_COLS 13
 
 
 /* a reader of a cursor, one deformed row at a time */
@@ -479,6 +487,7 @@ extern Jsonb *cm_tiers_json(CmTiering *t, Numeric x, Numeric y, int kx, int ky);
 /* commission_checks.c: triggers and checks */
 extern char *cm_range_str(DateADT from, DateADT to);
 extern void cm_validate_spiff_condition(Jsonb *cond);
+extern const char *cm_spiff_product_column(const char *key);
 
 /* commission_load.c: loading */
 extern CmPlan *cm_plan_by_id(CmRun *run, int64 plan_id);

@@ -350,6 +350,8 @@ cm_validate_spiff_condition(Jsonb *cond)
 			AttrNumber	att;
 
 			key = pnstrdup(v.val.string.val, v.val.string.len);
+			if (cm_spiff_product_column(key) != NULL)
+				continue;
 			att = get_attnum(deal, key);
 			if (att == InvalidAttrNumber || att < 0)
 				ereport(ERROR,
@@ -361,7 +363,16 @@ cm_validate_spiff_condition(Jsonb *cond)
 		{
 			bool		container = (v.type == jbvBinary);
 
-			if (strcmp(key, "extra") == 0)
+			if (cm_spiff_product_column(key) != NULL)
+			{
+				if (container ? !JsonContainerIsArray(v.val.binary.data)
+					: (v.type != jbvString && v.type != jbvNumeric))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("SPIFF condition on \"%s\" must be a string, a number or an array of them", key),
+							 errhint("For example {\"product_family\": \"Analytics\"} or {\"product_sku\": [\"AN-1\", \"AN-2\"]}: a deal with a line of any of them qualifies.")));
+			}
+			else if (strcmp(key, "extra") == 0)
 			{
 				if (!container || !JsonContainerIsObject(v.val.binary.data))
 					ereport(ERROR,
@@ -376,6 +387,22 @@ cm_validate_spiff_condition(Jsonb *cond)
 						 errhint("Give the value the column must equal, e.g. {\"pipeline_id\": 2}.")));
 		}
 	}
+}
+
+/*
+ * The product column a SPIFF condition key names (a deal qualifies when it
+ * has a line of such a product), or NULL for a deal column.
+ */
+const char *
+cm_spiff_product_column(const char *key)
+{
+	if (strcmp(key, "product_family") == 0)
+		return "family";
+	if (strcmp(key, "product_sku") == 0)
+		return "sku";
+	if (strcmp(key, "product_id") == 0)
+		return "product_id";
+	return NULL;
 }
 
 Datum
@@ -437,8 +464,10 @@ sm_commission_plan_check(PG_FUNCTION_ARGS)
 							plan_id),
 					 errhint("Create a new plan and assign reps to it from the next open period.")));
 	}
-	/* the measure decides the credit of final lines as much (corrections) */
-	if (!datumIsEqual(cm_tuple_get(td, oldt, "credit_measure", &n1),
+	/* the measure decides the credit of final lines as much (corrections);
+	 * a database still at 0.1.0 has none */
+	if (sm_sql_is_current() &&
+		!datumIsEqual(cm_tuple_get(td, oldt, "credit_measure", &n1),
 					  cm_tuple_get(td, newt, "credit_measure", &n2), false, -1) &&
 		cm_final_lines_exist("plan_id", cm_tuple_int8(td, oldt, "plan_id")))
 		ereport(ERROR,

@@ -98,6 +98,8 @@ cm_due_from_row(CmRun *run, CmReader *r, CmDue *due)
 	due->ev.fraction = NULL;
 	due->ev.spiff_match = NULL;
 	due->ev.arr = NULL;
+	due->ev.lines = NULL;
+	due->ev.split = NULL;
 }
 
 /* the rep's own booked component of a key, or NULL */
@@ -280,6 +282,12 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * What the ledger booked on each (rep, deal, payment) of finalized periods,
+ * by component.  The credit leaves out refund and churn clawbacks: they
+ * take back part of what was paid without changing what the deal credits
+ * (its amount or new ARR), so the next correction must not pay it again.
+ */
 static const char *cm_booked_sql =
 "SELECT b.rep_id, b.deal_id, b.pay_key, b.comp, b.aux, b.plan_id, b.credit, b.amount,"
 "       b.credited_at, st.outcome,"
@@ -292,7 +300,9 @@ static const char *cm_booked_sql =
 "               CASE WHEN pl.basis = 'payment' THEN l.payment_id END AS pay_key,"
 "               CASE WHEN l.spiff_id IS NOT NULL THEN 1 WHEN l.source_rep_id IS NOT NULL THEN 2 ELSE 0 END AS comp,"
 "               coalesce(l.spiff_id, l.source_rep_id, 0) AS aux,"
-"               max(l.plan_id) AS plan_id, sum(coalesce(l.credit, 0)) AS credit,"
+"               max(l.plan_id) AS plan_id,"
+"               coalesce(sum(l.credit) FILTER (WHERE l.reason IS NULL OR l.reason NOT IN ('refund', 'churned')), 0)"
+"                 AS credit,"
 "               sum(l.amount) AS amount, max(l.credited_at) AS credited_at"
 "          FROM salesmgmt.commission_line l"
 "          LEFT JOIN salesmgmt.commission_plan pl ON pl.plan_id = l.plan_id"
@@ -530,6 +540,25 @@ static const char *cm_watch_churn_sql = CM_WATCH_REFUNDS
 	" WHERE c.arr > 0 AND t.arr > 0"
 	" ORDER BY 1, 3, 2, 5";
 
+/* what runs paid on watched deals, by rep and component */
+#define CM_WATCH_COMPS(subs) \
+	"SELECT l.rep_id, l.deal_id," \
+	"       CASE WHEN l.spiff_id IS NOT NULL THEN 1 WHEN l.source_rep_id IS NOT NULL THEN 2 ELSE 0 END," \
+	"       coalesce(l.spiff_id, l.source_rep_id, 0), max(l.plan_id)," \
+	"       sum(coalesce(l.credit, 0))," \
+	"       coalesce(sum(l.credit) FILTER (WHERE l.kind <> 'clawback'), 0)," \
+	"       sum(l.amount), coalesce(sum(l.amount) FILTER (WHERE l.kind <> 'clawback'), 0)," \
+	"       max(l.credited_at)," \
+	"       array_agg(l.payment_id) FILTER (WHERE l.kind = 'clawback' AND l.reason = 'refund')," \
+	subs \
+	"  FROM salesmgmt.commission_line l" \
+	" WHERE l.deal_id = ANY ($1) AND l.kind <> 'draw'" \
+	" GROUP BY 1, 2, 3, 4"
+
+static const char *cm_watch_comps_sql = CM_WATCH_COMPS("NULL::int8[]");
+static const char *cm_watch_comps_churn_sql =
+	CM_WATCH_COMPS("array_agg(l.subscription_id) FILTER (WHERE l.kind = 'clawback' AND l.reason = 'churned')");
+
 /* the elements of an int8[] (nulls as 0) into a new array; their count */
 static int
 cm_int8_array(Datum arr, int64 **out)
@@ -602,19 +631,9 @@ cm_load_watch(CmRun *run)
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
 
-	/* what other runs paid on these deals */
-	tt = sm_spi_query("SELECT l.rep_id, l.deal_id,"
-					  "       CASE WHEN l.spiff_id IS NOT NULL THEN 1 WHEN l.source_rep_id IS NOT NULL THEN 2 ELSE 0 END,"
-					  "       coalesce(l.spiff_id, l.source_rep_id, 0), max(l.plan_id),"
-					  "       sum(coalesce(l.credit, 0)),"
-					  "       coalesce(sum(l.credit) FILTER (WHERE l.kind <> 'clawback'), 0),"
-					  "       sum(l.amount), coalesce(sum(l.amount) FILTER (WHERE l.kind <> 'clawback'), 0),"
-					  "       max(l.credited_at),"
-					  "       array_agg(l.payment_id) FILTER (WHERE l.kind = 'clawback' AND l.reason = 'refund'),"
-					  "       array_agg(l.subscription_id) FILTER (WHERE l.kind = 'clawback' AND l.reason = 'churned')"
-					  "  FROM salesmgmt.commission_line l"
-					  " WHERE l.deal_id = ANY ($1) AND l.kind <> 'draw'"
-					  " GROUP BY 1, 2, 3, 4",
+	/* what other runs paid on these deals (churns: with new-ARR plans,
+	 * which a database at 0.1.0 cannot have) */
+	tt = sm_spi_query(run->any_new_arr ? cm_watch_comps_churn_sql : cm_watch_comps_sql,
 					  1, atypes, avalues, NULL, false, SPI_OK_SELECT, &n);
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)

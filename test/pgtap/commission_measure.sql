@@ -124,9 +124,10 @@ SELECT results_eq($$SELECT rep_id, deal_id, subscription_id, reason, rate FROM s
                   'the clawback names the subscription and the fraction');
 SELECT ok(salesmgmt.finalize_commissions('2025-04-01', '2025-04-30') > 0, 'April finalized');
 -- May: nothing more to claw back
-SELECT results_eq($$SELECT rep_id, clawbacks FROM salesmgmt.run_commissions('2025-05-01', '2025-05-31') ORDER BY rep_id$$,
-                  $$VALUES (1::bigint, 0.00::numeric), (2::bigint, 0.00::numeric), (3::bigint, 0.00::numeric)$$,
-                  'a churn is clawed back once');
+SELECT results_eq($$SELECT rep_id, clawbacks, adjustments FROM salesmgmt.run_commissions('2025-05-01', '2025-05-31') ORDER BY rep_id$$,
+                  $$VALUES (1::bigint, 0.00::numeric, 0.00::numeric), (2::bigint, 0.00::numeric, 0.00::numeric),
+                           (3::bigint, 0.00::numeric, 0.00::numeric)$$,
+                  'a churn is clawed back once, and no correction pays it again');
 -- a cancellation outside the window (deal 2 won March 20, cancelled from
 -- July 1: 103 days) claws back nothing
 SELECT lives_ok($$SELECT salesmgmt.cancel_subscription(subscription_id, '2025-07-01') FROM salesmgmt.subscription WHERE product_id = 1 AND account_id = 1$$, 'the seats are cancelled');

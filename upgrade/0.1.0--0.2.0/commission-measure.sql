@@ -1,19 +1,35 @@
 -- commission measure: quotas and commission plans may measure new ARR
 -- (deal_new_arr: new plus expansion, net of contraction) instead of the
--- booked amount; clawback lines name the subscription that churned.
+-- booked amount; clawback lines name the subscription that churned.  Plans
+-- may weigh product families (family_weights), lines show the split
+-- (families), SPIFF conditions may name products and families.
 -- Columns at the end of their tables, in the order of src/core.sql and
 -- src/commission.sql.
+-- family_weights of a plan: an object of non-negative numbers
+CREATE FUNCTION salesmgmt._commission_family_weights_valid(p jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN p IS NULL OR (pg_catalog.jsonb_typeof(p) = 'object'
+                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_each(p) e
+                                      WHERE pg_catalog.jsonb_typeof(e.value) <> 'number'
+                                         OR (e.value)::numeric < 0));
+COMMENT ON FUNCTION salesmgmt._commission_family_weights_valid(jsonb) IS 'Internal: true for a null commission_plan.family_weights or an object whose values are numbers of at least 0.';
 ALTER TABLE salesmgmt.commission_plan ADD COLUMN credit_measure text NOT NULL DEFAULT 'booked'
     CONSTRAINT commission_plan_credit_measure_valid CHECK (credit_measure IN ('booked', 'new_arr'));
+ALTER TABLE salesmgmt.commission_plan ADD COLUMN family_weights jsonb
+    CONSTRAINT commission_plan_family_weights_valid CHECK (salesmgmt._commission_family_weights_valid(family_weights));
 ALTER TABLE salesmgmt.commission_plan ADD CONSTRAINT commission_plan_new_arr_booking
     CHECK (credit_measure = 'booked' OR basis = 'booking');
 ALTER TABLE salesmgmt.commission_line ADD COLUMN subscription_id bigint;
+ALTER TABLE salesmgmt.commission_line ADD COLUMN families jsonb;
 ALTER TABLE salesmgmt.quota ADD COLUMN measure text NOT NULL DEFAULT 'booked'
     CONSTRAINT quota_measure_valid CHECK (measure IN ('booked', 'new_arr'));
 ALTER TABLE salesmgmt.quota DROP CONSTRAINT quota_unique_period;
 ALTER TABLE salesmgmt.quota ADD CONSTRAINT quota_unique_period
     UNIQUE NULLS NOT DISTINCT (rep_id, team_id, period_start, period_end, product_family, measure);
 COMMENT ON COLUMN salesmgmt.commission_plan.credit_measure IS 'What a won deal credits: booked (its amount) or new_arr (the new ARR it brought, new plus expansion net of contraction, salesmgmt.deal_new_arr; booking basis only). On a new_arr plan a subscription that churns (cancelled, or its renewal lost) within the clawback window of the win claws back its part of what was paid on the deal.';
+COMMENT ON COLUMN salesmgmt.commission_plan.family_weights IS 'Weights by product family, e.g. {"Services": 0.5, "Analytics": 1.5}: a deal with lines credits each family''s part of its line amounts times the family''s weight (1 for a family not named), so the family earns the tier rate times its weight and counts as much toward attainment; the ledger line shows the split (commission_line.families). Null: every family weighs 1.';
+COMMENT ON COLUMN salesmgmt.commission_line.families IS 'Lines of credit of a plan with family_weights on a deal with lines: per product family its line amount and weight ({"Services": {"amount": 2000.00, "weight": 0.5}, ...}); the credit is the weighted sum (times share, and the payment''s part of the deal on payment basis).';
+COMMENT ON COLUMN salesmgmt.commission_spiff.condition IS 'JSON object the deal must contain, matched against the deal''s columns and extra, e.g. {"extra": {"product": "analytics"}} or {"pipeline_id": 2}; {} matches every deal. Keys must be deal columns, or product_family, product_sku, product_id (a value or an array of values): the deal has a line of such a product.';
 COMMENT ON COLUMN salesmgmt.commission_line.subscription_id IS 'Clawbacks of reason churned: the subscription that churned (its part of the deal''s new ARR is clawed back).';
 COMMENT ON COLUMN salesmgmt.commission_line.reason IS 'Why the line exists when kind does not say it all: late, changed, moved, removed (adjustments); lost, reopened, deleted, refund, churned (clawbacks); advance, guarantee, recovery (draws).';
 COMMENT ON FUNCTION salesmgmt.commission_plan_check() IS 'Trigger: the basis, period and credit measure of a plan that paid final lines cannot change (SM010); rates, tiers and caps can, and apply to periods run afterwards.';
@@ -165,3 +181,112 @@ SELECT q.quota_id,
 COMMENT ON COLUMN salesmgmt.target_pacing.attained IS 'Won so far: credited amounts of deals won in the period (for a new_arr quota their new ARR, deal_new_arr), converted at each deal''s close date; for a product-family quota the family''s share of each deal (deal_family_share).';
 COMMENT ON COLUMN salesmgmt.target_pacing.attained_pct IS 'Attained in percent of the quota; null for a zero quota.';
 COMMENT ON COLUMN salesmgmt.target_pacing.measure IS 'What the quota measures (quota.measure): booked amount or new_arr.';
+
+-- the explanation of a line shows the split of its credit by product family
+CREATE OR REPLACE FUNCTION salesmgmt.commission_line_explanation(l salesmgmt.commission_line) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_prefix text := CASE WHEN l.kind = 'adjustment' THEN format('adjustment (%s) of ', l.reason) ELSE '' END;
+    v_event  text;
+    v_what   text;
+    v_tiers  text;
+    v_cap    numeric;
+BEGIN
+    -- the credited event: a won deal, a payment or a refund
+    IF l.deal_id IS NOT NULL THEN
+        IF l.payment_id IS NOT NULL AND l.kind <> 'clawback' THEN
+            v_event := format('%s %s of deal %s on %s',
+                              coalesce((SELECT p.kind FROM salesmgmt.payment p WHERE p.payment_id = l.payment_id), 'payment'),
+                              l.payment_id, l.deal_id, to_char(l.credited_at, 'YYYY-MM-DD'));
+        ELSE
+            v_event := format('deal %s won %s', l.deal_id, to_char(l.credited_at, 'YYYY-MM-DD'));
+        END IF;
+        IF l.share IS NOT NULL AND l.share <> 1 THEN
+            v_event := v_event || format(' (share %s)', salesmgmt._commission_pct(l.share));
+        END IF;
+    END IF;
+
+    IF l.kind IN ('earned', 'adjustment') AND l.spiff_id IS NULL AND l.source_rep_id IS NULL THEN
+        IF l.tier IS NULL THEN
+            v_tiers := 'the plan has no tiers';
+        ELSIF l.tiers IS NULL THEN
+            v_tiers := format('tier %s: %s x %s = %s', l.tier, salesmgmt._commission_money(l.credit),
+                              salesmgmt._commission_pct(l.rate),
+                              salesmgmt._commission_money(l.earned_after - l.earned_before));
+        ELSE
+            SELECT string_agg(format('tier %s [%s, %s) %s %s: %s x %s = %s%s',
+                                     t->>'tier',
+                                     salesmgmt._commission_pct((t->>'from')::numeric),
+                                     coalesce(salesmgmt._commission_pct((t->>'to')::numeric), 'up'),
+                                     salesmgmt._commission_pct((t->>'rate')::numeric), t->>'mode',
+                                     salesmgmt._commission_money((t->>'credit')::numeric),
+                                     salesmgmt._commission_pct((t->>'rate')::numeric),
+                                     salesmgmt._commission_money((t->>'amount')::numeric),
+                                     CASE WHEN t ? 'catch_up'
+                                          THEN ', catch-up ' || salesmgmt._commission_money((t->>'catch_up')::numeric)
+                                          ELSE '' END), '; ' ORDER BY n)
+              INTO v_tiers
+              FROM jsonb_array_elements(l.tiers) WITH ORDINALITY AS e(t, n);
+        END IF;
+        IF l.capped THEN
+            SELECT p.cap INTO v_cap FROM salesmgmt.commission_plan p WHERE p.plan_id = l.plan_id;
+        END IF;
+        RETURN format('%s%s: credit %s%s; %s; %s; earnings of the period %s -> %s%s',
+                      v_prefix, v_event, salesmgmt._commission_money(l.credit),
+                      CASE WHEN l.families IS NOT NULL THEN
+                           ' (by product family: ' || (SELECT string_agg(format('%s %s x %s', f.key,
+                                   salesmgmt._commission_money((f.value->>'amount')::numeric),
+                                   salesmgmt._commission_pct((f.value->>'weight')::numeric)), ', ' ORDER BY f.key)
+                                 FROM jsonb_each(l.families) f) || ')'
+                           ELSE '' END,
+                      CASE WHEN l.quota IS NULL OR l.quota = 0 THEN 'no quota, the first tier applies'
+                           ELSE format('attainment %s -> %s of quota %s',
+                                       salesmgmt._commission_pct(l.attainment_before),
+                                       salesmgmt._commission_pct(l.attainment_after),
+                                       salesmgmt._commission_money(l.quota)) END,
+                      v_tiers,
+                      salesmgmt._commission_money(l.earned_before), salesmgmt._commission_money(l.earned_after),
+                      CASE WHEN l.capped THEN ', capped at ' || coalesce(salesmgmt._commission_money(v_cap), 'the cap') ELSE '' END);
+    END IF;
+
+    -- what a SPIFF, override or clawback line is about
+    IF l.spiff_id IS NOT NULL THEN
+        v_what := format('SPIFF "%s"', coalesce((SELECT s.name FROM salesmgmt.commission_spiff s WHERE s.spiff_id = l.spiff_id),
+                                               l.spiff_id::text));
+    ELSIF l.source_rep_id IS NOT NULL THEN
+        v_what := format('override on the credit of %s (rep %s)',
+                         coalesce((SELECT r.name FROM salesmgmt.rep r WHERE r.rep_id = l.source_rep_id), 'a rep'),
+                         l.source_rep_id);
+    ELSE
+        v_what := 'commission';
+    END IF;
+
+    RETURN CASE l.kind
+        WHEN 'spiff' THEN format('%s on %s: %s x %s = %s', v_what, v_event, salesmgmt._commission_money(l.base),
+                                 salesmgmt._commission_pct(l.rate), salesmgmt._commission_money(l.amount))
+        WHEN 'override' THEN format('%s, %s: %s x %s = %s', v_what, v_event, salesmgmt._commission_money(l.base),
+                                    salesmgmt._commission_pct(l.rate), salesmgmt._commission_money(l.amount))
+        WHEN 'adjustment' THEN format('%s%s, %s: %s x %s = %s', v_prefix, v_what, v_event,
+                                      salesmgmt._commission_money(l.base), salesmgmt._commission_pct(l.rate),
+                                      salesmgmt._commission_money(l.amount))
+        WHEN 'clawback' THEN format('clawback of %s on %s: %s %s (%s days after the win), %s of %s paid = %s',
+                                    v_what, v_event,
+                                    CASE l.reason WHEN 'refund' THEN format('refund %s paid', l.payment_id)
+                                                  WHEN 'deleted' THEN 'deleted'
+                                                  ELSE l.reason END,
+                                    to_char(l.reversed_at, 'YYYY-MM-DD'),
+                                    extract(day FROM l.reversed_at - l.credited_at)::int,
+                                    salesmgmt._commission_pct(l.rate), salesmgmt._commission_money(l.base),
+                                    salesmgmt._commission_money(l.amount))
+        WHEN 'draw' THEN CASE l.reason
+            WHEN 'advance' THEN format('recoverable draw %s advanced: %s', l.draw_id, salesmgmt._commission_money(l.amount))
+            WHEN 'recovery' THEN format('recovery of outstanding recoverable draws from the earnings of the period (%s): %s',
+                                        salesmgmt._commission_money(l.base), salesmgmt._commission_money(l.amount))
+            WHEN 'guarantee' THEN format('guaranteed draw %s tops up the earnings of the period (%s): %s',
+                                         l.draw_id, salesmgmt._commission_money(l.base), salesmgmt._commission_money(l.amount))
+            ELSE 'draw' END
+        ELSE l.kind END;
+END
+$$;
