@@ -3,7 +3,7 @@
 -- input.  Every expected amount is worked out in the comment above its test.
 BEGIN;
 CREATE EXTENSION salesmgmt;
-SELECT plan(36);
+SELECT plan(47);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL salesmgmt.reporting_currency = 'USD';
 
@@ -135,6 +135,52 @@ SELECT ok(salesmgmt.discard_commissions('2025-05-01', '2025-05-31') >= 0, 'May d
 SELECT results_eq($$SELECT rep_id, clawbacks FROM salesmgmt.run_commissions('2025-07-01', '2025-07-31') WHERE rep_id = 1$$,
                   $$VALUES (1::bigint, 0.00::numeric)$$,
                   'a churn outside the clawback window claws back nothing');
+
+-- ------------------------------------------------ product families (issue 17)
+SELECT throws_ok($$INSERT INTO salesmgmt.commission_plan (name, family_weights) VALUES ('x', '[1]')$$, '23514', NULL,
+                 'family weights must be an object');
+SELECT throws_ok($$INSERT INTO salesmgmt.commission_plan (name, family_weights) VALUES ('x', '{"Services": -1}')$$,
+                 '23514', NULL, 'a negative family weight is refused');
+SELECT throws_ok($$INSERT INTO salesmgmt.commission_plan (name, family_weights) VALUES ('x', '{"Services": "half"}')$$,
+                 '23514', NULL, 'a family weight that is not a number is refused');
+-- Ann on a plan of 10% where Services weigh half, with SPIFFs naming products
+INSERT INTO salesmgmt.rep (rep_id, name, team_id) VALUES (4, 'Ann', 10);
+INSERT INTO salesmgmt.commission_plan (plan_id, name, period, family_weights) VALUES (4, 'Mix', 'month', '{"Services": 0.5}');
+INSERT INTO salesmgmt.commission_tier (plan_id, attainment_from, rate) VALUES (4, 0, 0.10);
+INSERT INTO salesmgmt.commission_assignment (rep_id, plan_id, valid_from) VALUES (4, 4, '2025-08-01');
+SELECT throws_ok($$INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount)
+                   VALUES (4, 'x', '{"product_family": {"name": "Core"}}', 1)$$, '22023', NULL,
+                 'a SPIFF condition on product_family must be a value or an array');
+SELECT throws_ok($$INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount)
+                   VALUES (4, 'x', '{"product_sku": true}', 1)$$, '22023', NULL,
+                 'a SPIFF condition on product_sku must be a string, a number or an array');
+SELECT lives_ok($$INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount) VALUES
+                    (4, 'Core', '{"product_family": "Core"}', 50),
+                    (4, 'Add-ons', '{"product_sku": ["ADDON"]}', 30),
+                    (4, 'Setup', '{"product_id": [3], "pipeline_id": 1}', 20)$$,
+                'SPIFF conditions may name product families, SKUs and ids, with deal columns');
+-- Deal 10: a seat for 12 months (Core 1,200) and a setup (Services 1,000):
+-- credit 1,200 + 1,000 x 0.5 = 1,700, 170.00; SPIFFs Core 50 and Setup 20.
+-- Deal 11 without lines: 400, 40.00, no SPIFF.  August: 2,100, 210.00, 70.00.
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, created_at, stage_entered_at)
+VALUES (10, 'Mix', 2, 4, 1, 1, '2025-08-01', '2025-08-01'), (11, 'Plain', 2, 4, 1, 1, '2025-08-01', '2025-08-01');
+INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) VALUES (10, 1, 1), (10, 3, 1);
+UPDATE salesmgmt.deal SET amount = 400 WHERE deal_id = 11;
+UPDATE salesmgmt.deal SET stage_id = 2, stage_entered_at = '2025-08-10' WHERE deal_id IN (10, 11);
+SELECT results_eq($$SELECT credit, earned, spiffs FROM salesmgmt.run_commissions('2025-08-01', '2025-08-31') WHERE rep_id = 4$$,
+                  $$VALUES (2100.0::numeric, 210.00::numeric, 70.00::numeric)$$,
+                  'family weights weigh the credit; SPIFFs pay on deals with a line of the product');
+SELECT is((SELECT families FROM salesmgmt.commission_line WHERE deal_id = 10 AND kind = 'earned'),
+          '{"Core": {"amount": 1200, "weight": 1}, "Services": {"amount": 1000, "weight": 0.5}}'::jsonb,
+          'the line keeps the split by family');
+SELECT ok((SELECT explanation FROM salesmgmt.commission_statement WHERE deal_id = 10 AND kind = 'earned')
+          LIKE '%credit 1700.00 (by product family: Core 1200.00 x 100%, Services 1000.00 x 50%)%',
+          'and explains it');
+SELECT is((SELECT array_agg(s.name ORDER BY s.name) FROM salesmgmt.commission_line l
+             JOIN salesmgmt.commission_spiff s USING (spiff_id) WHERE l.deal_id = 10),
+          ARRAY['Core', 'Setup'], 'the SPIFFs naming a family and an id of the deal''s lines pay, the other does not');
+SELECT is((SELECT families FROM salesmgmt.commission_line WHERE deal_id = 11 AND kind = 'earned'), NULL,
+          'a deal without lines credits its amount, without a split');
 
 SELECT * FROM finish();
 ROLLBACK;
