@@ -41,7 +41,7 @@ my ($start, $end) = split /\|/, $node->safe_psql('src', 'SELECT y_start, y_end F
 my $cols = 'period_start, period_end, rep_id, kind, status, deal_id, payment_id, plan_id, spiff_id,'
   . ' draw_id, source_rep_id, credited_at, plan_period_start, plan_period_end, share, credit, quota,'
   . ' attainment_before, attainment_after, tier, rate, tiers, earned_before, earned_after, capped,'
-  . ' base, recoverable, reversed_at, amount, currency, reason';
+  . ' base, recoverable, reversed_at, amount, currency, reason, subscription_id, families';
 is($node->safe_psql('src', qq{
 	SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
 	 WHERE attrelid = 'salesmgmt.commission_line'::regclass AND attnum > 0 AND NOT attisdropped
