@@ -268,7 +268,7 @@ COMMENT ON COLUMN salesmgmt.commission_line.subscription_id IS 'Clawbacks of rea
 
 CREATE FUNCTION salesmgmt.commission_plan_check() RETURNS trigger
 LANGUAGE C AS 'MODULE_PATHNAME', 'sm_commission_plan_check';
-COMMENT ON FUNCTION salesmgmt.commission_plan_check() IS 'Trigger: the basis, period and credit measure of a plan that paid final lines cannot change (SM010); rates, tiers and caps can, and apply to periods run afterwards.';
+COMMENT ON FUNCTION salesmgmt.commission_plan_check() IS 'Trigger: the basis, period, credit measure and family weights of a plan that paid final lines cannot change (SM010); rates, tiers and caps can, and apply to periods run afterwards.';
 CREATE TRIGGER commission_plan_basis_fixed
     BEFORE UPDATE ON salesmgmt.commission_plan
     FOR EACH ROW EXECUTE FUNCTION salesmgmt.commission_plan_check();

@@ -45,6 +45,20 @@ cm_tuple_get(TriggerData *td, HeapTuple tuple, const char *col, bool *isnull)
 	return heap_getattr(tuple, attno, desc, isnull);
 }
 
+/* is column col (of a varlena type) the same in both tuples? */
+static bool
+cm_tuple_same(TriggerData *td, HeapTuple a, HeapTuple b, const char *col)
+{
+	bool		na,
+				nb;
+	Datum		da = cm_tuple_get(td, a, col, &na);
+	Datum		db = cm_tuple_get(td, b, col, &nb);
+
+	if (na || nb)
+		return na == nb;
+	return datumIsEqual(da, db, false, -1);
+}
+
 static int64
 cm_tuple_int8(TriggerData *td, HeapTuple tuple, const char *col)
 {
@@ -434,11 +448,10 @@ sm_commission_spiff_check(PG_FUNCTION_ARGS)
 }
 
 /*
- * The basis, period and credit measure of a plan decide which events its
- * final lines credited, what, and how corrections are matched to them:
- * they cannot change
- * once the plan paid final lines.  Rates, tiers and caps may change; they
- * apply to periods run afterwards.
+ * The basis, period, credit measure and family weights of a plan decide
+ * which events its final lines credited, what, and how corrections are
+ * matched to them: they cannot change once the plan paid final lines.
+ * Rates, tiers and caps may change; they apply to periods run afterwards.
  */
 Datum
 sm_commission_plan_check(PG_FUNCTION_ARGS)
@@ -464,17 +477,17 @@ sm_commission_plan_check(PG_FUNCTION_ARGS)
 							plan_id),
 					 errhint("Create a new plan and assign reps to it from the next open period.")));
 	}
-	/* the measure decides the credit of final lines as much (corrections);
-	 * a database still at 0.1.0 has none */
+	/* the measure and the family weights decide the credit of final lines
+	 * as much (corrections would re-rate them); a database still at 0.1.0
+	 * has neither */
 	if (sm_sql_is_current() &&
-		!datumIsEqual(cm_tuple_get(td, oldt, "credit_measure", &n1),
-					  cm_tuple_get(td, newt, "credit_measure", &n2), false, -1) &&
+		(!cm_tuple_same(td, oldt, newt, "credit_measure") || !cm_tuple_same(td, oldt, newt, "family_weights")) &&
 		cm_final_lines_exist("plan_id", cm_tuple_int8(td, oldt, "plan_id")))
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_PERIOD_FINALIZED),
-				 errmsg("credit measure of commission plan " INT64_FORMAT " cannot change: it paid final commission lines",
+				 errmsg("credit measure and family weights of commission plan " INT64_FORMAT " cannot change: it paid final commission lines",
 						cm_tuple_int8(td, oldt, "plan_id")),
-				 errhint("Create a new plan with the measure and assign reps to it from the next open period.")));
+				 errhint("Create a new plan with them and assign reps to it from the next open period.")));
 	return PointerGetDatum(newt);
 }
 

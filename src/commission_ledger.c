@@ -527,7 +527,7 @@ cm_event_measure(CmPlan *plan, CmEvent *ev)
 	if (sm_numeric_sign(total) == 0)
 		return;
 	ev->split = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(split.data)));
-	if (sm_numeric_cmp(ev->amount, total) == 0)
+	if (!ev->payment && sm_numeric_cmp(ev->amount, total) == 0)
 		ev->amount = weighted;
 	else
 		ev->amount = sm_numeric_div(sm_numeric_mul(ev->amount, weighted), total);

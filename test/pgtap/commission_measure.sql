@@ -3,7 +3,7 @@
 -- input.  Every expected amount is worked out in the comment above its test.
 BEGIN;
 CREATE EXTENSION salesmgmt;
-SELECT plan(47);
+SELECT plan(48);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL salesmgmt.reporting_currency = 'USD';
 
@@ -102,6 +102,8 @@ SELECT is((SELECT attained FROM salesmgmt.target_pacing WHERE rep_id = 1 AND mea
 SELECT ok(salesmgmt.finalize_commissions('2025-03-01', '2025-03-31') > 0, 'March finalized');
 SELECT throws_ok($$UPDATE salesmgmt.commission_plan SET credit_measure = 'booked' WHERE plan_id = 1$$, 'SM010', NULL,
                  'the credit measure of a plan that paid final lines cannot change');
+SELECT throws_ok($$UPDATE salesmgmt.commission_plan SET family_weights = '{"Core": 2}' WHERE plan_id = 1$$, 'SM010', NULL,
+                 'nor its family weights');
 
 -- April: the add-on of deal 1 is cancelled from April 10, 36 days after the
 -- win (window 60): 600 / 3,000 = 20% of the 150.00 paid on deal 1 is clawed

@@ -32,7 +32,7 @@ COMMENT ON COLUMN salesmgmt.commission_line.families IS 'Lines of credit of a pl
 COMMENT ON COLUMN salesmgmt.commission_spiff.condition IS 'JSON object the deal must contain, matched against the deal''s columns and extra, e.g. {"extra": {"product": "analytics"}} or {"pipeline_id": 2}; {} matches every deal. Keys must be deal columns, or product_family, product_sku, product_id (a value or an array of values): the deal has a line of such a product.';
 COMMENT ON COLUMN salesmgmt.commission_line.subscription_id IS 'Clawbacks of reason churned: the subscription that churned (its part of the deal''s new ARR is clawed back).';
 COMMENT ON COLUMN salesmgmt.commission_line.reason IS 'Why the line exists when kind does not say it all: late, changed, moved, removed (adjustments); lost, reopened, deleted, refund, churned (clawbacks); advance, guarantee, recovery (draws).';
-COMMENT ON FUNCTION salesmgmt.commission_plan_check() IS 'Trigger: the basis, period and credit measure of a plan that paid final lines cannot change (SM010); rates, tiers and caps can, and apply to periods run afterwards.';
+COMMENT ON FUNCTION salesmgmt.commission_plan_check() IS 'Trigger: the basis, period, credit measure and family weights of a plan that paid final lines cannot change (SM010); rates, tiers and caps can, and apply to periods run afterwards.';
 COMMENT ON COLUMN salesmgmt.quota.measure IS 'What counts toward the target: booked (the credited amount of won deals) or new_arr (the new ARR of won deals: new plus expansion, net of contraction, from the subscription versions the deals made; deal_new_arr).';
 
 CREATE FUNCTION salesmgmt.deal_new_arr(p_deal_id bigint, p_currency text DEFAULT NULL,
