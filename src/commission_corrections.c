@@ -35,6 +35,7 @@ typedef struct CmBooked
 	int64		aux;			/* SPIFF: spiff_id; override: source_rep_id */
 	CmPlan	   *plan;
 	Numeric		credit;
+	Numeric		credit_due;		/* credit but refund and churn clawbacks */
 	Numeric		amount;
 	TimestampTz at;
 } CmBooked;
@@ -181,7 +182,7 @@ cm_correct_own_credit(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *d
 {
 	CmBooked   *own = cm_booked_own(booked, nbooked);
 	Numeric		due_credit = due->present ? due->credit : sm_numeric_const(0);
-	Numeric		delta = sm_numeric_sub(due_credit, own ? own->credit : sm_numeric_const(0));
+	Numeric		delta = sm_numeric_sub(due_credit, own ? own->credit_due : sm_numeric_const(0));
 	CmCorr		c;
 
 	if (sm_numeric_sign(delta) == 0)
@@ -284,9 +285,10 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 
 /*
  * What the ledger booked on each (rep, deal, payment) of finalized periods,
- * by component.  The credit leaves out refund and churn clawbacks: they
+ * by component.  credit_due leaves out refund and churn clawbacks: they
  * take back part of what was paid without changing what the deal credits
- * (its amount or new ARR), so the next correction must not pay it again.
+ * (its amount or new ARR), so a correction must not pay it again; a deal
+ * that falls through reverses the whole credit left (credit).
  */
 static const char *cm_booked_sql =
 "SELECT b.rep_id, b.deal_id, b.pay_key, b.comp, b.aux, b.plan_id, b.credit, b.amount,"
@@ -295,14 +297,14 @@ static const char *cm_booked_sql =
 "           (SELECT min(h.changed_at) FROM salesmgmt.deal_stage_history h"
 "              JOIN salesmgmt.stage hs ON hs.stage_id = h.to_stage_id"
 "             WHERE h.deal_id = b.deal_id AND h.changed_at > b.credited_at AND hs.outcome <> 'won'),"
-"           d.stage_entered_at, now()) END"
+"           d.stage_entered_at, now()) END, b.credit_due"
 "  FROM (SELECT l.rep_id, l.deal_id,"
 "               CASE WHEN pl.basis = 'payment' THEN l.payment_id END AS pay_key,"
 "               CASE WHEN l.spiff_id IS NOT NULL THEN 1 WHEN l.source_rep_id IS NOT NULL THEN 2 ELSE 0 END AS comp,"
 "               coalesce(l.spiff_id, l.source_rep_id, 0) AS aux,"
-"               max(l.plan_id) AS plan_id,"
+"               max(l.plan_id) AS plan_id, sum(coalesce(l.credit, 0)) AS credit,"
 "               coalesce(sum(l.credit) FILTER (WHERE l.reason IS NULL OR l.reason NOT IN ('refund', 'churned')), 0)"
-"                 AS credit,"
+"                 AS credit_due,"
 "               sum(l.amount) AS amount, max(l.credited_at) AS credited_at"
 "          FROM salesmgmt.commission_line l"
 "          LEFT JOIN salesmgmt.commission_plan pl ON pl.plan_id = l.plan_id"
@@ -412,6 +414,7 @@ cm_corrections(CmRun *run)
 			b->aux = DatumGetInt64(bk.v[4]);
 			b->plan = bk.isnull[5] ? NULL : cm_plan_by_id(run, DatumGetInt64(bk.v[5]));
 			b->credit = DatumGetNumericCopy(bk.v[6]);
+			b->credit_due = DatumGetNumericCopy(bk.v[11]);
 			b->amount = DatumGetNumericCopy(bk.v[7]);
 			b->at = DatumGetTimestampTz(bk.v[8]);
 			outcome = bk.isnull[9] ? NULL : TextDatumGetCString(bk.v[9]);
