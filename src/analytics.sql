@@ -287,14 +287,17 @@ COMMENT ON COLUMN salesmgmt.quota_rep.period_end IS 'Last day of the quota perio
 CREATE VIEW salesmgmt.quota_attainment WITH (security_invoker = true) AS
 WITH won_credit AS (
     SELECT f.deal_id, coalesce(s.rep_id, f.owner_rep_id) AS rep_id, f.closed_at::date AS day,
-           f.amount_reporting * coalesce(s.share, 1) AS amount
+           f.amount_reporting * coalesce(s.share, 1) AS amount, coalesce(s.share, 1) AS share
       FROM salesmgmt.deal_facts f
       LEFT JOIN salesmgmt.deal_split s ON s.deal_id = f.deal_id
      WHERE f.outcome = 'won'
 ),
 won AS (
     SELECT qr.quota_id,
-           sum(w.amount * CASE WHEN q.product_family IS NULL THEN 1
+           sum(CASE WHEN q.measure = 'new_arr'
+                    THEN salesmgmt.deal_new_arr(w.deal_id, salesmgmt.reporting_currency()) * w.share
+                    ELSE w.amount END
+               * CASE WHEN q.product_family IS NULL THEN 1
                                ELSE salesmgmt.deal_family_share(w.deal_id, q.product_family) END) AS amount
       FROM salesmgmt.quota_rep qr
       JOIN salesmgmt.quota q ON q.quota_id = qr.quota_id
@@ -302,7 +305,7 @@ won AS (
      GROUP BY qr.quota_id
 ),
 figures AS (
-    SELECT q.quota_id, q.rep_id, q.team_id, q.period_start, q.period_end, q.product_family,
+    SELECT q.quota_id, q.rep_id, q.team_id, q.period_start, q.period_end, q.product_family, q.measure,
            CASE WHEN r.rate IS NULL
                 THEN salesmgmt.convert_amount(q.amount, q.currency, salesmgmt.reporting_currency(), q.period_start)
                 WHEN r.inverse THEN q.amount / r.rate
@@ -326,7 +329,8 @@ SELECT CASE WHEN rep_id IS NOT NULL THEN 'rep' ELSE 'team' END AS level,
        round(won_amount * period_days / nullif(quota_amount * elapsed_days, 0), 4) AS pacing,
        round(won_amount * period_days / nullif(elapsed_days, 0), 2) AS projected_amount,
        salesmgmt.reporting_currency() AS currency,
-       product_family
+       product_family,
+       measure
   FROM figures;
 COMMENT ON VIEW salesmgmt.quota_attainment IS 'Per quota: the amount won in its period so far (credited by split shares; a team quota counts the reps of the team and all sub-teams; a product-family quota only that family''s share of each deal), attainment won / quota, and pacing: attainment against the share of the period elapsed.';
 COMMENT ON COLUMN salesmgmt.quota_attainment.level IS 'rep for a rep''s quota, team for a team''s quota.';
@@ -336,7 +340,7 @@ COMMENT ON COLUMN salesmgmt.quota_attainment.team_id IS 'Team of a team quota; n
 COMMENT ON COLUMN salesmgmt.quota_attainment.period_start IS 'First day of the quota period.';
 COMMENT ON COLUMN salesmgmt.quota_attainment.period_end IS 'Last day of the quota period (inclusive).';
 COMMENT ON COLUMN salesmgmt.quota_attainment.quota_amount IS 'Target in the reporting currency (rate of period_start).';
-COMMENT ON COLUMN salesmgmt.quota_attainment.won_amount IS 'Credited amount of the deals won with closed_at in the period, reporting currency; for a product-family quota the family''s share of each deal (deal_family_share).';
+COMMENT ON COLUMN salesmgmt.quota_attainment.won_amount IS 'Credited amount of the deals won with closed_at in the period, reporting currency (for a new_arr quota their new ARR, deal_new_arr, times the split share); for a product-family quota the family''s share of each deal (deal_family_share).';
 COMMENT ON COLUMN salesmgmt.quota_attainment.attainment IS 'won_amount / quota_amount, 4 decimals (1 = quota met); null for a zero quota.';
 COMMENT ON COLUMN salesmgmt.quota_attainment.remaining_amount IS 'quota_amount - won_amount, never below 0.';
 COMMENT ON COLUMN salesmgmt.quota_attainment.period_days IS 'Days in the period.';
@@ -346,6 +350,7 @@ COMMENT ON COLUMN salesmgmt.quota_attainment.pacing IS 'attainment / elapsed_sha
 COMMENT ON COLUMN salesmgmt.quota_attainment.projected_amount IS 'won_amount / elapsed_share: what the period ends with at the pace so far; null before the period starts.';
 COMMENT ON COLUMN salesmgmt.quota_attainment.currency IS 'The reporting currency of the amounts.';
 COMMENT ON COLUMN salesmgmt.quota_attainment.product_family IS 'Product family of the quota; null for all products.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.measure IS 'What the quota measures (quota.measure): booked amount or new_arr.';
 
 CREATE VIEW salesmgmt.pipeline_coverage WITH (security_invoker = true) AS
 WITH open_credit AS (

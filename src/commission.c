@@ -221,12 +221,17 @@ cm_results(CmRun *run, ReturnSetInfo *rsinfo)
 		Numeric		quota,
 					credit,
 					payout = sm_numeric_const(0);
+		CmPlan	   *plan;
 		int			s;
 
 		rep = listed[i];
 		memset(nulls, 0, sizeof(nulls));
 		credit = cm_sum(rep, CS_CREDIT);
-		quota = cm_quota_for(rep, run->start, run->end);
+		plan = cm_plan_at(rep, run->end);
+		if (plan == NULL)
+			plan = cm_plan_at(rep, run->start);
+		/* the quota of the measure the rep's plan credits */
+		quota = cm_quota_for(rep, run->start, run->end, plan != NULL && plan->new_arr);
 		values[CM_RES_REP_ID] = Int64GetDatum(rep->rep_id);
 		values[CM_RES_CREDIT] = NumericGetDatum(credit);
 		nulls[CM_RES_QUOTA] = quota == NULL;
@@ -262,6 +267,11 @@ cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 	cm_register_period(run);
 
 	run->nplans = cm_load_plans(run->run_cxt, 0, false, &run->plans);
+	for (int i = 0; i < run->nplans; i++)
+	{
+		run->any_new_arr |= run->plans[i].new_arr;
+		run->any_family |= run->plans[i].nfamilies > 0;
+	}
 	cm_load_reps(run);
 	cm_load_spiffs(run);
 	cm_load_assignments(run);

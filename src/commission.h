@@ -91,6 +91,10 @@ typedef struct CmPlan
 	Numeric		cap;			/* NULL: no cap */
 	int32		clawback_days;	/* 0: no clawbacks */
 	Numeric		override_rate;	/* NULL: no override */
+	bool		new_arr;		/* credits the deal's new ARR, not its amount */
+	int			nfamilies;		/* family_weights: families named, */
+	char	  **families;		/* their names */
+	Numeric    *weights;		/* and weights */
 	int			ntiers;
 	CmTier	   *tiers;
 } CmPlan;
@@ -144,6 +148,8 @@ typedef enum CmReason
 	CR_ADVANCE,					/* draws */
 	CR_GUARANTEE,
 	CR_RECOVERY,
+	CR_CHURNED,					/* clawback: a subscription of a new-ARR deal
+								 * churned */
 	CR_NREASONS
 } CmReason;
 
@@ -168,6 +174,7 @@ typedef enum CmCol
 	LC_CREDITED_AT, LC_PP_START, LC_PP_END, LC_SHARE, LC_CREDIT, LC_QUOTA,
 	LC_ATT_BEFORE, LC_ATT_AFTER, LC_TIER, LC_RATE, LC_TIERS, LC_EARNED_BEFORE,
 	LC_EARNED_AFTER, LC_CAPPED, LC_BASE, LC_RECOVERABLE, LC_REVERSED_AT, LC_AMOUNT, LC_REASON,
+	LC_SUBSCRIPTION, LC_FAMILIES,
 	LC_NCOLS
 } CmCol;
 
@@ -194,6 +201,7 @@ typedef struct CmQuota
 	DateADT		start;
 	DateADT		end;
 	Numeric		amount;			/* in the reporting currency */
+	bool		new_arr;		/* a quota of new ARR (quota.measure) */
 } CmQuota;
 
 typedef struct CmDraw
@@ -217,6 +225,11 @@ typedef struct CmEvent
 	int			sign;			/* -1 for refunds */
 	Numeric		fraction;		/* payments: share of the deal amount */
 	bool	   *spiff_match;	/* per run SPIFF, or NULL */
+	Numeric		arr;			/* won deals: new ARR in currency, or NULL */
+	Jsonb	   *lines;			/* deals with lines, when a plan weighs
+								 * families: line amount by family, or NULL */
+	Jsonb	   *split;			/* the split of the credit by family (the
+								 * line's families column), or NULL */
 } CmEvent;
 
 /*
@@ -344,13 +357,18 @@ typedef struct CmComp
 	TimestampTz at;
 	int			nclawed;
 	int64	   *clawed;			/* refunds already clawed back */
+	int			nclawed_subs;
+	int64	   *clawed_subs;	/* churned subscriptions already clawed back */
 } CmComp;
 
 typedef struct CmRefund
 {
-	int64		payment_id;
+	int64		payment_id;		/* 0 for a churn */
+	int64		subscription_id;	/* the subscription that churned, or 0 */
 	TimestampTz at;
-	Numeric		fraction;		/* refund / deal amount, or NULL */
+	Numeric		fraction;		/* refund / deal amount (churn: the
+								 * subscription's part of the deal's new
+								 * ARR), or NULL */
 } CmRefund;
 
 /* a deal refunded during the period (booking-basis clawbacks) */
@@ -404,6 +422,8 @@ typedef struct CmRun
 	char	   *spiff_select;	/* the SQL of the SPIFF match column */
 	bool		any_booking;
 	bool		any_payment;
+	bool		any_new_arr;	/* a plan credits new ARR */
+	bool		any_family;		/* a plan weighs product families */
 	bool		aligned;		/* the period is made of whole plan periods */
 	SmRates		rates;			/* to and from the reporting currency */
 	HTAB	   *reps;
@@ -435,7 +455,7 @@ typedef struct CmRun
 #define CM_SET(v, n, col, datum) ((v)[col] = (datum), (n)[col] = false)
 
 
-#define CM_EVENT_COLS 11
+#define CM_EVENT_COLS 13
 
 
 /* a reader of a cursor, one deformed row at a time */
@@ -467,6 +487,7 @@ extern Jsonb *cm_tiers_json(CmTiering *t, Numeric x, Numeric y, int kx, int ky);
 /* commission_checks.c: triggers and checks */
 extern char *cm_range_str(DateADT from, DateADT to);
 extern void cm_validate_spiff_condition(Jsonb *cond);
+extern const char *cm_spiff_product_column(const char *key);
 
 /* commission_load.c: loading */
 extern CmPlan *cm_plan_by_id(CmRun *run, int64 plan_id);
@@ -481,7 +502,7 @@ extern void cm_load_reps(CmRun *run);
 extern int	cm_managers_at(CmRep *rep, DateADT day, CmRep ***managers);
 extern void cm_load_assignments(CmRun *run);
 extern void cm_load_quotas(CmRun *run);
-extern Numeric cm_quota_for(CmRep *rep, DateADT from, DateADT to);
+extern Numeric cm_quota_for(CmRep *rep, DateADT from, DateADT to, bool new_arr);
 extern void cm_load_draws(CmRun *run);
 extern void cm_load_prior(CmRun *run);
 extern Portal cm_events_open(CmRun *run, bool finalized);
@@ -499,6 +520,7 @@ extern CmState *cm_state(CmRun *run, CmRep *rep, CmPlan *plan, DateADT day);
 extern void cm_credit_line(CmRun *run, CmRep *rep, CmState *st, CmEvent *ev, Numeric delta,
 			   CmKind kind, CmReason reason);
 extern Numeric cm_event_credit(CmRun *run, CmEvent *ev);
+extern void cm_event_measure(CmPlan *plan, CmEvent *ev);
 extern Numeric cm_spiff_amount(CmSpiff *sp, CmEvent *ev, Numeric credit, Numeric *base, Numeric *rate);
 extern bool cm_spiff_applies(CmRun *run, int idx, CmEvent *ev);
 extern void cm_overrides(CmRun *run, CmRep *rep, CmEvent *ev, Numeric *credit, CmKind kind, CmReason reason);

@@ -45,6 +45,20 @@ cm_tuple_get(TriggerData *td, HeapTuple tuple, const char *col, bool *isnull)
 	return heap_getattr(tuple, attno, desc, isnull);
 }
 
+/* is column col (of a varlena type) the same in both tuples? */
+static bool
+cm_tuple_same(TriggerData *td, HeapTuple a, HeapTuple b, const char *col)
+{
+	bool		na,
+				nb;
+	Datum		da = cm_tuple_get(td, a, col, &na);
+	Datum		db = cm_tuple_get(td, b, col, &nb);
+
+	if (na || nb)
+		return na == nb;
+	return datumIsEqual(da, db, false, -1);
+}
+
 static int64
 cm_tuple_int8(TriggerData *td, HeapTuple tuple, const char *col)
 {
@@ -350,6 +364,8 @@ cm_validate_spiff_condition(Jsonb *cond)
 			AttrNumber	att;
 
 			key = pnstrdup(v.val.string.val, v.val.string.len);
+			if (cm_spiff_product_column(key) != NULL)
+				continue;
 			att = get_attnum(deal, key);
 			if (att == InvalidAttrNumber || att < 0)
 				ereport(ERROR,
@@ -361,7 +377,16 @@ cm_validate_spiff_condition(Jsonb *cond)
 		{
 			bool		container = (v.type == jbvBinary);
 
-			if (strcmp(key, "extra") == 0)
+			if (cm_spiff_product_column(key) != NULL)
+			{
+				if (container ? !JsonContainerIsArray(v.val.binary.data)
+					: (v.type != jbvString && v.type != jbvNumeric))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("SPIFF condition on \"%s\" must be a string, a number or an array of them", key),
+							 errhint("For example {\"product_family\": \"Analytics\"} or {\"product_sku\": [\"AN-1\", \"AN-2\"]}: a deal with a line of any of them qualifies.")));
+			}
+			else if (strcmp(key, "extra") == 0)
 			{
 				if (!container || !JsonContainerIsObject(v.val.binary.data))
 					ereport(ERROR,
@@ -376,6 +401,22 @@ cm_validate_spiff_condition(Jsonb *cond)
 						 errhint("Give the value the column must equal, e.g. {\"pipeline_id\": 2}.")));
 		}
 	}
+}
+
+/*
+ * The product column a SPIFF condition key names (a deal qualifies when it
+ * has a line of such a product), or NULL for a deal column.
+ */
+const char *
+cm_spiff_product_column(const char *key)
+{
+	if (strcmp(key, "product_family") == 0)
+		return "family";
+	if (strcmp(key, "product_sku") == 0)
+		return "sku";
+	if (strcmp(key, "product_id") == 0)
+		return "product_id";
+	return NULL;
 }
 
 Datum
@@ -407,10 +448,10 @@ sm_commission_spiff_check(PG_FUNCTION_ARGS)
 }
 
 /*
- * The basis and period of a plan decide which events its final lines
- * credited and how corrections are matched to them: they cannot change
- * once the plan paid final lines.  Rates, tiers and caps may change; they
- * apply to periods run afterwards.
+ * The basis, period, credit measure and family weights of a plan decide
+ * which events its final lines credited, what, and how corrections are
+ * matched to them: they cannot change once the plan paid final lines.
+ * Rates, tiers and caps may change; they apply to periods run afterwards.
  */
 Datum
 sm_commission_plan_check(PG_FUNCTION_ARGS)
@@ -436,6 +477,17 @@ sm_commission_plan_check(PG_FUNCTION_ARGS)
 							plan_id),
 					 errhint("Create a new plan and assign reps to it from the next open period.")));
 	}
+	/* the measure and the family weights decide the credit of final lines
+	 * as much (corrections would re-rate them); a database still at 0.1.0
+	 * has neither */
+	if (sm_sql_is_current() &&
+		(!cm_tuple_same(td, oldt, newt, "credit_measure") || !cm_tuple_same(td, oldt, newt, "family_weights")) &&
+		cm_final_lines_exist("plan_id", cm_tuple_int8(td, oldt, "plan_id")))
+		ereport(ERROR,
+				(errcode(ERRCODE_SM_PERIOD_FINALIZED),
+				 errmsg("credit measure and family weights of commission plan " INT64_FORMAT " cannot change: it paid final commission lines",
+						cm_tuple_int8(td, oldt, "plan_id")),
+				 errhint("Create a new plan with them and assign reps to it from the next open period.")));
 	return PointerGetDatum(newt);
 }
 

@@ -35,6 +35,7 @@ typedef struct CmBooked
 	int64		aux;			/* SPIFF: spiff_id; override: source_rep_id */
 	CmPlan	   *plan;
 	Numeric		credit;
+	Numeric		credit_due;		/* credit but refund and churn clawbacks */
 	Numeric		amount;
 	TimestampTz at;
 } CmBooked;
@@ -73,6 +74,7 @@ cm_due_from_row(CmRun *run, CmReader *r, CmDue *due)
 		return;
 	due->present = true;
 	due->plan = plan;
+	cm_event_measure(plan, &due->ev);
 	due->credit = cm_event_credit(run, &due->ev);
 	pi = cm_plan_index(run, plan);
 	due->spiff_id = palloc(sizeof(int64) * Max(run->plan_nspiffs[pi], 1));
@@ -96,6 +98,9 @@ cm_due_from_row(CmRun *run, CmReader *r, CmDue *due)
 	due->ev.amount = NULL;
 	due->ev.fraction = NULL;
 	due->ev.spiff_match = NULL;
+	due->ev.arr = NULL;
+	due->ev.lines = NULL;
+	due->ev.split = NULL;
 }
 
 /* the rep's own booked component of a key, or NULL */
@@ -177,7 +182,7 @@ cm_correct_own_credit(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *d
 {
 	CmBooked   *own = cm_booked_own(booked, nbooked);
 	Numeric		due_credit = due->present ? due->credit : sm_numeric_const(0);
-	Numeric		delta = sm_numeric_sub(due_credit, own ? own->credit : sm_numeric_const(0));
+	Numeric		delta = sm_numeric_sub(due_credit, own ? own->credit_due : sm_numeric_const(0));
 	CmCorr		c;
 
 	if (sm_numeric_sign(delta) == 0)
@@ -278,6 +283,13 @@ cm_correct_key(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *due,
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * What the ledger booked on each (rep, deal, payment) of finalized periods,
+ * by component.  credit_due leaves out refund and churn clawbacks: they
+ * take back part of what was paid without changing what the deal credits
+ * (its amount or new ARR), so a correction must not pay it again; a deal
+ * that falls through reverses the whole credit left (credit).
+ */
 static const char *cm_booked_sql =
 "SELECT b.rep_id, b.deal_id, b.pay_key, b.comp, b.aux, b.plan_id, b.credit, b.amount,"
 "       b.credited_at, st.outcome,"
@@ -285,12 +297,14 @@ static const char *cm_booked_sql =
 "           (SELECT min(h.changed_at) FROM salesmgmt.deal_stage_history h"
 "              JOIN salesmgmt.stage hs ON hs.stage_id = h.to_stage_id"
 "             WHERE h.deal_id = b.deal_id AND h.changed_at > b.credited_at AND hs.outcome <> 'won'),"
-"           d.stage_entered_at, now()) END"
+"           d.stage_entered_at, now()) END, b.credit_due"
 "  FROM (SELECT l.rep_id, l.deal_id,"
 "               CASE WHEN pl.basis = 'payment' THEN l.payment_id END AS pay_key,"
 "               CASE WHEN l.spiff_id IS NOT NULL THEN 1 WHEN l.source_rep_id IS NOT NULL THEN 2 ELSE 0 END AS comp,"
 "               coalesce(l.spiff_id, l.source_rep_id, 0) AS aux,"
 "               max(l.plan_id) AS plan_id, sum(coalesce(l.credit, 0)) AS credit,"
+"               coalesce(sum(l.credit) FILTER (WHERE l.reason IS NULL OR l.reason NOT IN ('refund', 'churned')), 0)"
+"                 AS credit_due,"
 "               sum(l.amount) AS amount, max(l.credited_at) AS credited_at"
 "          FROM salesmgmt.commission_line l"
 "          LEFT JOIN salesmgmt.commission_plan pl ON pl.plan_id = l.plan_id"
@@ -400,6 +414,7 @@ cm_corrections(CmRun *run)
 			b->aux = DatumGetInt64(bk.v[4]);
 			b->plan = bk.isnull[5] ? NULL : cm_plan_by_id(run, DatumGetInt64(bk.v[5]));
 			b->credit = DatumGetNumericCopy(bk.v[6]);
+			b->credit_due = DatumGetNumericCopy(bk.v[11]);
 			b->amount = DatumGetNumericCopy(bk.v[7]);
 			b->at = DatumGetTimestampTz(bk.v[8]);
 			outcome = bk.isnull[9] ? NULL : TextDatumGetCString(bk.v[9]);
@@ -492,6 +507,78 @@ cm_finish_rep(CmRun *run, CmRep *rep)
  * ----------------------------------------------------------------------
  */
 
+/* refunds of the period, as fraction of their deal's amount */
+#define CM_WATCH_REFUNDS \
+	"SELECT p.deal_id, p.payment_id, p.paid_at," \
+	"       CASE WHEN d.amount > 0 THEN (CASE WHEN p.currency = d.currency THEN p.amount" \
+	"            ELSE salesmgmt.convert_amount(p.amount, p.currency, d.currency, p.paid_at::date)" \
+	"            END) / d.amount END, 0::int8" \
+	"  FROM salesmgmt.payment p JOIN salesmgmt.deal d ON d.deal_id = p.deal_id" \
+	" WHERE p.kind = 'refund' AND p.paid_at >= $1 AND p.paid_at < $2"
+
+static const char *cm_watch_sql = CM_WATCH_REFUNDS " ORDER BY 1, 3, 2";
+
+/*
+ * ... and the subscriptions that churned during the period (cancelled from
+ * a day in it, or their renewal lost with the term ending the day before),
+ * once per deal that credited new ARR into them, as the fraction of the
+ * deal's new ARR that the subscription brought.
+ */
+static const char *cm_watch_churn_sql = CM_WATCH_REFUNDS
+	" UNION ALL "
+	"SELECT c.deal_id, 0::int8, c.at, least(c.arr / t.arr, 1), c.subscription_id"
+	"  FROM (SELECT DISTINCT ON (v.deal_id, ch.subscription_id) v.deal_id, ch.subscription_id, ch.at,"
+	"               salesmgmt.deal_new_arr(v.deal_id, NULL, ch.subscription_id) AS arr"
+	"          FROM (SELECT cv.subscription_id, cv.valid_from::timestamptz AS at"
+	"                  FROM salesmgmt.subscription_version cv"
+	"                 WHERE cv.kind = 'cancellation' AND cv.valid_from >= $1 AND cv.valid_from < $2"
+	"                UNION ALL"
+	"                SELECT r.subscription_id, (r.term_end + 1)::timestamptz"
+	"                  FROM salesmgmt.subscription_renewal r"
+	"                 WHERE r.outcome = 'lost' AND r.term_end + 1 >= $1 AND r.term_end + 1 < $2) ch"
+	"          JOIN salesmgmt.subscription_version v ON v.subscription_id = ch.subscription_id"
+	"         WHERE v.deal_id IS NOT NULL AND v.kind IN ('new', 'expansion', 'contraction')"
+	"         ORDER BY v.deal_id, ch.subscription_id, ch.at) c"
+	"  CROSS JOIN LATERAL (SELECT salesmgmt.deal_new_arr(c.deal_id) AS arr) t"
+	" WHERE c.arr > 0 AND t.arr > 0"
+	" ORDER BY 1, 3, 2, 5";
+
+/* what runs paid on watched deals, by rep and component */
+#define CM_WATCH_COMPS(subs) \
+	"SELECT l.rep_id, l.deal_id," \
+	"       CASE WHEN l.spiff_id IS NOT NULL THEN 1 WHEN l.source_rep_id IS NOT NULL THEN 2 ELSE 0 END," \
+	"       coalesce(l.spiff_id, l.source_rep_id, 0), max(l.plan_id)," \
+	"       sum(coalesce(l.credit, 0))," \
+	"       coalesce(sum(l.credit) FILTER (WHERE l.kind <> 'clawback'), 0)," \
+	"       sum(l.amount), coalesce(sum(l.amount) FILTER (WHERE l.kind <> 'clawback'), 0)," \
+	"       max(l.credited_at)," \
+	"       array_agg(l.payment_id) FILTER (WHERE l.kind = 'clawback' AND l.reason = 'refund')," \
+	subs \
+	"  FROM salesmgmt.commission_line l" \
+	" WHERE l.deal_id = ANY ($1) AND l.kind <> 'draw'" \
+	" GROUP BY 1, 2, 3, 4"
+
+static const char *cm_watch_comps_sql = CM_WATCH_COMPS("NULL::int8[]");
+static const char *cm_watch_comps_churn_sql =
+	CM_WATCH_COMPS("array_agg(l.subscription_id) FILTER (WHERE l.kind = 'clawback' AND l.reason = 'churned')");
+
+/* the elements of an int8[] (nulls as 0) into a new array; their count */
+static int
+cm_int8_array(Datum arr, int64 **out)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				k;
+
+	deconstruct_array(DatumGetArrayTypeP(arr), INT8OID, 8, FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	*out = palloc(sizeof(int64) * Max(n, 1));
+	for (k = 0; k < n; k++)
+		(*out)[k] = nulls[k] ? 0 : DatumGetInt64(elems[k]);
+	return n;
+}
+
 /*
  * The deals refunded during the period (booking basis): their refunds,
  * and what each rep was paid on them by component (from the ledger), so
@@ -511,13 +598,9 @@ cm_load_watch(CmRun *run)
 	Datum		avalues[1];
 	MemoryContext old = CurrentMemoryContext;
 
-	tt = sm_spi_query("SELECT p.deal_id, p.payment_id, p.paid_at,"
-					  "       CASE WHEN d.amount > 0 THEN (CASE WHEN p.currency = d.currency THEN p.amount"
-					  "            ELSE salesmgmt.convert_amount(p.amount, p.currency, d.currency, p.paid_at::date)"
-					  "            END) / d.amount END"
-					  "  FROM salesmgmt.payment p JOIN salesmgmt.deal d ON d.deal_id = p.deal_id"
-					  " WHERE p.kind = 'refund' AND p.paid_at >= $1 AND p.paid_at < $2"
-					  " ORDER BY p.deal_id, p.paid_at, p.payment_id",
+	/* refunds, then (new-ARR plans) churned subscriptions: "refunds" of
+	 * their part of the deal's new ARR, without a payment */
+	tt = sm_spi_query(run->any_new_arr ? cm_watch_churn_sql : cm_watch_sql,
 					  2, types, values, NULL, false, SPI_OK_SELECT, &n);
 	if (n == 0)
 	{
@@ -545,23 +628,15 @@ cm_load_watch(CmRun *run)
 		r->payment_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0);
 		r->at = DatumGetTimestampTz(sm_spi_col(tt, i, 3, &isnull));
 		r->fraction = sm_spi_numeric(tt->vals[i], tt->tupdesc, 4);
+		r->subscription_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 5, 0);
 	}
 	avalues[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
 
-	/* what other runs paid on these deals */
-	tt = sm_spi_query("SELECT l.rep_id, l.deal_id,"
-					  "       CASE WHEN l.spiff_id IS NOT NULL THEN 1 WHEN l.source_rep_id IS NOT NULL THEN 2 ELSE 0 END,"
-					  "       coalesce(l.spiff_id, l.source_rep_id, 0), max(l.plan_id),"
-					  "       sum(coalesce(l.credit, 0)),"
-					  "       coalesce(sum(l.credit) FILTER (WHERE l.kind <> 'clawback'), 0),"
-					  "       sum(l.amount), coalesce(sum(l.amount) FILTER (WHERE l.kind <> 'clawback'), 0),"
-					  "       max(l.credited_at),"
-					  "       array_agg(l.payment_id) FILTER (WHERE l.kind = 'clawback' AND l.reason = 'refund')"
-					  "  FROM salesmgmt.commission_line l"
-					  " WHERE l.deal_id = ANY ($1) AND l.kind <> 'draw'"
-					  " GROUP BY 1, 2, 3, 4",
+	/* what other runs paid on these deals (churns: with new-ARR plans,
+	 * which a database at 0.1.0 cannot have) */
+	tt = sm_spi_query(run->any_new_arr ? cm_watch_comps_churn_sql : cm_watch_comps_sql,
 					  1, atypes, avalues, NULL, false, SPI_OK_SELECT, &n);
 	MemoryContextSwitchTo(run->run_cxt);
 	for (i = 0; i < n; i++)
@@ -586,17 +661,10 @@ cm_load_watch(CmRun *run)
 		c->at = DatumGetTimestampTz(sm_spi_col(tt, i, 10, &isnull));
 		clawed = sm_spi_col(tt, i, 11, &isnull);
 		if (!isnull)
-		{
-			Datum	   *elems;
-			bool	   *nulls;
-			int			k;
-
-			deconstruct_array(DatumGetArrayTypeP(clawed), INT8OID, 8, FLOAT8PASSBYVAL,
-							  TYPALIGN_DOUBLE, &elems, &nulls, &c->nclawed);
-			c->clawed = palloc(sizeof(int64) * Max(c->nclawed, 1));
-			for (k = 0; k < c->nclawed; k++)
-				c->clawed[k] = nulls[k] ? 0 : DatumGetInt64(elems[k]);
-		}
+			c->nclawed = cm_int8_array(clawed, &c->clawed);
+		clawed = sm_spi_col(tt, i, 12, &isnull);
+		if (!isnull)
+			c->nclawed_subs = cm_int8_array(clawed, &c->clawed_subs);
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
@@ -604,9 +672,29 @@ cm_load_watch(CmRun *run)
 }
 
 /*
+ * A churn claws back what was paid on new ARR: the own commission and
+ * SPIFFs of a rep on a new-ARR plan, and the overrides on such a rep's
+ * credit of the deal.
+ */
+static bool
+cm_churn_claws(CmWatch *w, CmComp *c)
+{
+	int			j;
+
+	if (c->comp != CM_COMP_OVERRIDE)
+		return c->plan->new_arr;
+	for (j = 0; j < w->ncomps; j++)
+		if (w->comps[j].comp == CM_COMP_OWN && w->comps[j].rep_id == c->aux &&
+			w->comps[j].plan != NULL && w->comps[j].plan->new_arr)
+			return true;
+	return false;
+}
+
+/*
  * Claw back, per refund of a watched deal within the clawback window of
  * its win, the refunded fraction of every component paid on the deal that
- * an earlier refund has not clawed back yet.
+ * an earlier refund has not clawed back yet; per churned subscription of a
+ * deal credited as new ARR, its part of the deal's new ARR likewise.
  */
 void
 cm_refunds(CmRun *run)
@@ -649,8 +737,12 @@ cm_refunds(CmRun *run)
 					continue;
 				if (r->at < c->at || r->at > c->at + (int64) c->plan->clawback_days * USECS_PER_DAY)
 					continue;
-				for (k = 0; k < c->nclawed; k++)
+				if (r->subscription_id != 0 && !cm_churn_claws(w, c))
+					continue;
+				for (k = 0; k < c->nclawed && r->subscription_id == 0; k++)
 					done |= (c->clawed[k] == r->payment_id);
+				for (k = 0; k < c->nclawed_subs && r->subscription_id != 0; k++)
+					done |= (c->clawed_subs[k] == r->subscription_id);
 				if (done || sm_numeric_sign(net) <= 0)
 					continue;
 				base = c->amount_gross ? c->amount_gross : sm_numeric_const(0);
@@ -685,7 +777,9 @@ cm_refunds(CmRun *run)
 					CM_SET(v, n, LC_CREDIT, NumericGetDatum(sm_numeric_neg(credit)));
 				CM_SET(v, n, LC_BASE, NumericGetDatum(base));
 				CM_SET(v, n, LC_RATE, NumericGetDatum(rate));
-				CM_SET(v, n, LC_REASON, run->reason_text[CR_REFUND]);
+				CM_SET(v, n, LC_REASON, run->reason_text[r->subscription_id != 0 ? CR_CHURNED : CR_REFUND]);
+				if (r->subscription_id != 0)
+					CM_SET(v, n, LC_SUBSCRIPTION, Int64GetDatum(r->subscription_id));
 				CM_SET(v, n, LC_REVERSED_AT, TimestampTzGetDatum(r->at));
 				cm_emit(run, cm_rep(run, c->rep_id), c->plan, CK_CLAWBACK, v, n, sm_numeric_neg(claw));
 				cm_set(run->run_cxt, &c->amount_net, sm_numeric_sub(net, claw));

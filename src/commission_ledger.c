@@ -12,6 +12,7 @@
  */
 #include "commission.h"
 #include "compat.h"
+#include "utils/json.h"
 
 static const char *const cm_kind_names[CK_NKINDS] = {
 	"earned", "spiff", "override", "clawback", "draw", "adjustment"
@@ -20,7 +21,7 @@ static const char *const cm_kind_names[CK_NKINDS] = {
 
 static const char *const cm_reason_names[CR_NREASONS] = {
 	NULL, "late", "changed", "moved", "removed", "lost", "reopened", "deleted",
-	"refund", "advance", "guarantee", "recovery"
+	"refund", "advance", "guarantee", "recovery", "churned"
 };
 
 
@@ -56,6 +57,8 @@ static const struct
 	{"reversed_at", TIMESTAMPTZOID},
 	{"amount", NUMERICOID},
 	{"reason", TEXTOID},
+	{"subscription_id", INT8OID},
+	{"families", JSONBOID},
 };
 
 /* ----------------------------------------------------------------------
@@ -114,6 +117,9 @@ cm_init_writer(CmRun *run)
 	for (c = 0; c < LC_NCOLS; c++)
 	{
 		w->attno[c] = get_attnum(relid, cm_cols[c].name) - 1;
+		/* a database still at 0.1.0 lacks the columns of 0.2.0 */
+		if (w->attno[c] < 0 && c >= LC_SUBSCRIPTION && !sm_sql_is_current())
+			continue;
 		if (w->attno[c] < 0)
 			elog(ERROR, "column \"%s\" of salesmgmt.commission_line not found", cm_cols[c].name);
 		w->typmod[c] = TupleDescAttr(desc, w->attno[c])->atttypmod;
@@ -225,6 +231,8 @@ cm_write(CmRun *run, Datum *v, bool *n)
 	for (c = 0; c < LC_NCOLS; c++)
 	{
 		a = w->attno[c];
+		if (a < 0)
+			continue;			/* not in a database at 0.1.0 */
 		slot->tts_isnull[a] = n[c];
 		slot->tts_values[a] = v[c];
 		/* numeric(p,s) columns: what an INSERT's assignment cast would do */
@@ -385,7 +393,7 @@ cm_state(CmRun *run, CmRep *rep, CmPlan *plan, DateADT day)
 	st->plan = plan;
 	st->pstart = ps;
 	st->pend = pe;
-	st->quota = cm_quota_for(rep, ps, pe);
+	st->quota = cm_quota_for(rep, ps, pe, plan->new_arr);
 	cm_tiering_init(&st->t, plan, st->quota);
 	memset(&key, 0, sizeof(key));
 	key.rep_id = rep->rep_id;
@@ -429,6 +437,8 @@ cm_credit_line(CmRun *run, CmRep *rep, CmState *st, CmEvent *ev, Numeric delta,
 	CM_SET(v, n, LC_PP_START, DateADTGetDatum(st->pstart));
 	CM_SET(v, n, LC_PP_END, DateADTGetDatum(st->pend));
 	CM_SET(v, n, LC_CREDIT, NumericGetDatum(delta));
+	if (ev->split != NULL)
+		CM_SET(v, n, LC_FAMILIES, JsonbPGetDatum(ev->split));
 	if (st->quota)
 		CM_SET(v, n, LC_QUOTA, NumericGetDatum(sm_numeric_copy(run->line_cxt, st->quota)));
 	if (att)
@@ -464,6 +474,63 @@ cm_event_credit(CmRun *run, CmEvent *ev)
 	Numeric		x = sm_rates_convert(&run->rates, sm_numeric_mul(ev->amount, ev->share), ev->currency, ev->day);
 
 	return ev->sign < 0 ? sm_numeric_neg(x) : x;
+}
+
+/*
+ * What an event credits on a plan: on a new-ARR plan a won deal credits
+ * its new ARR instead of its amount; on a plan with family weights, a deal
+ * with lines credits the weighted sum of its line amounts by family (the
+ * amount times weighted / total, exactly the weighted sum when the amount
+ * is the lines' total), and the split is kept for the line.
+ */
+void
+cm_event_measure(CmPlan *plan, CmEvent *ev)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	StringInfoData split;
+	Numeric		total = sm_numeric_const(0),
+				weighted = sm_numeric_const(0);
+	char	   *family = NULL;
+
+	if (plan->new_arr && !ev->payment)
+		ev->amount = ev->arr != NULL ? ev->arr : sm_numeric_const(0);
+	ev->split = NULL;
+	if (plan->nfamilies == 0 || ev->lines == NULL)
+		return;
+	initStringInfo(&split);
+	appendStringInfoChar(&split, '{');
+	it = JsonbIteratorInit(&ev->lines->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			family = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && v.type == jbvNumeric)
+		{
+			Numeric		w = sm_numeric_const(1);
+			int			k;
+
+			for (k = 0; k < plan->nfamilies; k++)
+				if (strcmp(plan->families[k], family) == 0)
+					w = plan->weights[k];
+			total = sm_numeric_add(total, v.val.numeric);
+			weighted = sm_numeric_add(weighted, sm_numeric_mul(v.val.numeric, w));
+			if (split.len > 1)
+				appendStringInfoString(&split, ", ");
+			escape_json(&split, family);
+			appendStringInfo(&split, ": {\"amount\": %s, \"weight\": %s}",
+							 sm_numeric_to_cstring(v.val.numeric), sm_numeric_to_cstring(w));
+		}
+	}
+	appendStringInfoChar(&split, '}');
+	if (sm_numeric_sign(total) == 0)
+		return;
+	ev->split = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(split.data)));
+	if (!ev->payment && sm_numeric_cmp(ev->amount, total) == 0)
+		ev->amount = weighted;
+	else
+		ev->amount = sm_numeric_div(sm_numeric_mul(ev->amount, weighted), total);
 }
 
 /*
@@ -556,6 +623,7 @@ cm_credit_event(CmRun *run, CmRep *rep, CmEvent *ev)
 		int			pi = cm_plan_index(run, plan);
 		int			i;
 
+		cm_event_measure(plan, ev);
 		credit = cm_event_credit(run, ev);
 		cm_credit_line(run, rep, cm_state(run, rep, plan, ev->day), ev, credit, CK_EARNED, CR_NONE);
 		sm_numeric_accum(run->run_cxt, &rep->sums[CS_CREDIT], credit);

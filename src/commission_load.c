@@ -128,7 +128,8 @@ cm_load_spiffs(CmRun *run)
 	/*
 	 * The match column: for each SPIFF whether to_jsonb(deal) @> condition,
 	 * key by key without building the row's JSON: extra by containment,
-	 * other columns by equality of their JSON values.  The values are
+	 * other columns by equality of their JSON values; product_family,
+	 * product_sku and product_id by a line of such a product.  The values are
 	 * parameters ($3[k]); the column names come from the catalog check.
 	 */
 	initStringInfo(&sel);
@@ -163,7 +164,12 @@ cm_load_spiffs(CmRun *run)
 			{
 				CM_APPEND(run->run_cxt, params, nparams, maxparams);
 				params[nparams - 1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
-				if (strcmp(key, "extra") == 0)
+				if (cm_spiff_product_column(key) != NULL)
+					appendStringInfo(&sel, " AND EXISTS (SELECT 1 FROM salesmgmt.deal_line l"
+									 " JOIN salesmgmt.product p ON p.product_id = l.product_id"
+									 " WHERE l.deal_id = d.deal_id AND $3[%d] @> to_jsonb(p.%s))",
+									 nparams, cm_spiff_product_column(key));
+				else if (strcmp(key, "extra") == 0)
 					appendStringInfo(&sel, " AND d.extra @> $3[%d]", nparams);
 				else
 					appendStringInfo(&sel, " AND to_jsonb(d.%s) @> $3[%d]", quote_identifier(key), nparams);
@@ -332,7 +338,10 @@ cm_load_quotas(CmRun *run)
 				i;
 	MemoryContext old;
 
-	tt = sm_spi_query("SELECT rep_id, period_start, period_end, amount, currency::text"
+	tt = sm_spi_query(sm_sql_is_current() ?
+					  "SELECT rep_id, period_start, period_end, amount, currency::text, measure = 'new_arr'"
+					  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start" :
+					  "SELECT rep_id, period_start, period_end, amount, currency::text, false"
 					  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start",
 					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);
 	old = MemoryContextSwitchTo(run->run_cxt);
@@ -351,18 +360,19 @@ cm_load_quotas(CmRun *run)
 		q->end = DatumGetDateADT(sm_spi_col(tt, i, 3, &isnull));
 		code = TextDatumGetCString(sm_spi_col(tt, i, 5, &isnull));
 		q->amount = sm_rates_convert(&run->rates, sm_spi_numeric(tt->vals[i], tt->tupdesc, 4), code, q->start);
+		q->new_arr = DatumGetBool(sm_spi_col(tt, i, 6, &isnull));
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
 }
 
 /*
- * The quota of a rep for the days [from, to]: the rep's quota rows that
- * overlap them, each prorated by the days of overlap and rounded to cents.
- * NULL if no row overlaps.
+ * The quota of a rep for the days [from, to]: the rep's quota rows of the
+ * plan's measure (booked or new ARR) that overlap them, each prorated by
+ * the days of overlap and rounded to cents.  NULL if no row overlaps.
  */
 Numeric
-cm_quota_for(CmRep *rep, DateADT from, DateADT to)
+cm_quota_for(CmRep *rep, DateADT from, DateADT to, bool new_arr)
 {
 	Numeric		sum = NULL;
 	int			i;
@@ -374,7 +384,7 @@ cm_quota_for(CmRep *rep, DateADT from, DateADT to)
 		int			days = q->end - q->start + 1;
 		Numeric		part;
 
-		if (overlap <= 0)
+		if (overlap <= 0 || q->new_arr != new_arr)
 			continue;
 		part = q->amount;
 		if (overlap < days)
@@ -483,6 +493,12 @@ cm_load_prior(CmRun *run)
  * ----------------------------------------------------------------------
  */
 
+/* the line amounts of deal d by product family, a jsonb object */
+#define CM_LINES_BY_FAMILY \
+	"(SELECT jsonb_object_agg(x.family, x.amount) FROM (SELECT p.family, sum(l.line_amount) AS amount" \
+	" FROM salesmgmt.deal_line l JOIN salesmgmt.product p ON p.product_id = l.product_id" \
+	" WHERE l.deal_id = d.deal_id GROUP BY p.family) x)"
+
 /*
  * The credited events: won deals (booking) and payments and refunds
  * (payment basis), one row per credited rep (split), with the SPIFF match
@@ -500,12 +516,14 @@ cm_events_sql(CmRun *run, bool finalized)
 		appendStringInfo(&q,
 						 "SELECT coalesce(s.rep_id, d.owner_rep_id), d.deal_id, NULL::int8, d.closed_at,"
 						 "       d.closed_at::date, d.amount, d.currency::text, coalesce(s.share, 1::numeric),"
-						 "       1, NULL::numeric, %s"
+						 "       1, NULL::numeric, %s, %s, %s"
 						 "  FROM salesmgmt.deal d"
 						 "  JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won'"
 						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id"
 						 " WHERE %s",
 						 run->spiff_select,
+						 run->any_new_arr ? "salesmgmt.deal_new_arr(d.deal_id)" : "NULL::numeric",
+						 run->any_family ? CM_LINES_BY_FAMILY : "NULL::jsonb",
 						 finalized ?
 						 "EXISTS (SELECT 1 FROM salesmgmt.commission_period f WHERE f.status = 'final'"
 						 " AND d.closed_at >= f.period_start AND d.closed_at < f.period_end + 1)" :
@@ -521,12 +539,13 @@ cm_events_sql(CmRun *run, bool finalized)
 						 "       CASE p.kind WHEN 'refund' THEN -1 ELSE 1 END,"
 						 "       CASE WHEN d.amount > 0 THEN (CASE WHEN p.currency = d.currency THEN p.amount"
 						 "            ELSE salesmgmt.convert_amount(p.amount, p.currency, d.currency, p.paid_at::date)"
-						 "            END) / d.amount END, %s"
+						 "            END) / d.amount END, %s, NULL::numeric, %s"
 						 "  FROM salesmgmt.payment p"
 						 "  JOIN salesmgmt.deal d ON d.deal_id = p.deal_id"
 						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id"
 						 " WHERE %s",
 						 run->spiff_select,
+						 run->any_family ? CM_LINES_BY_FAMILY : "NULL::jsonb",
 						 finalized ?
 						 "EXISTS (SELECT 1 FROM salesmgmt.commission_period f WHERE f.status = 'final'"
 						 " AND p.paid_at >= f.period_start AND p.paid_at < f.period_end + 1)" :
@@ -577,6 +596,9 @@ cm_event_from_row(CmRun *run, Datum *v, bool *isnull, CmEvent *ev)
 		/* no nulls: the data follow the fixed header */
 		ev->spiff_match = (bool *) ((char *) arr + ARR_OVERHEAD_NONULLS(ARR_NDIM(arr)));
 	}
+	ev->arr = isnull[11] ? NULL : DatumGetNumeric(v[11]);
+	ev->lines = isnull[12] ? NULL : DatumGetJsonbP(v[12]);
+	ev->split = NULL;
 }
 
 bool

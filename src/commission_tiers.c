@@ -144,13 +144,48 @@ cm_validate_tiers(int64 plan_id, int n, Numeric *from, Numeric *to)
  * queries see the calling statement's snapshot (STABLE callers); the
  * others a new one that sees the caller's own earlier changes.
  */
+/* a plan's family_weights into its arrays (in the current context) */
+static void
+cm_plan_families(CmPlan *p, Datum weights, bool isnull)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	Jsonb	   *jb;
+
+	p->nfamilies = 0;
+	if (isnull)
+		return;
+	jb = DatumGetJsonbPCopy(weights);
+	p->families = palloc(sizeof(char *) * Max(JB_ROOT_COUNT(jb), 1));
+	p->weights = palloc(sizeof(Numeric) * Max(JB_ROOT_COUNT(jb), 1));
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			p->families[p->nfamilies] = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && v.type == jbvNumeric)
+			p->weights[p->nfamilies++] = v.val.numeric;
+	}
+}
+
 int
 cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans)
 {
-	const char *sql =
+	/* a database still at 0.1.0 has no credit measures nor family weights */
+	const char *sql = sm_sql_is_current() ?
 		"SELECT p.plan_id, p.basis = 'payment', p.period, p.cap, coalesce(p.clawback_days, 0),"
 		"       nullif(p.override_rate, 0), t.attainment_from, t.attainment_to, t.rate,"
-		"       coalesce(t.mode, p.tier_mode) = 'retroactive', t.tier_id IS NOT NULL"
+		"       coalesce(t.mode, p.tier_mode) = 'retroactive', t.tier_id IS NOT NULL,"
+		"       p.credit_measure = 'new_arr', p.family_weights"
+		"  FROM salesmgmt.commission_plan p"
+		"  LEFT JOIN salesmgmt.commission_tier t ON t.plan_id = p.plan_id"
+		" WHERE $1 IS NULL OR p.plan_id = $1"
+		" ORDER BY p.plan_id, t.attainment_from, t.tier_id" :
+		"SELECT p.plan_id, p.basis = 'payment', p.period, p.cap, coalesce(p.clawback_days, 0),"
+		"       nullif(p.override_rate, 0), t.attainment_from, t.attainment_to, t.rate,"
+		"       coalesce(t.mode, p.tier_mode) = 'retroactive', t.tier_id IS NOT NULL,"
+		"       false, NULL::jsonb"
 		"  FROM salesmgmt.commission_plan p"
 		"  LEFT JOIN salesmgmt.commission_tier t ON t.plan_id = p.plan_id"
 		" WHERE $1 IS NULL OR p.plan_id = $1"
@@ -173,6 +208,7 @@ cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans
 	{
 		CmPlan	   *p = &out[nplans++];
 		bool		isnull;
+		Datum		weights;
 		char	   *period;
 		Numeric    *from,
 				   *to;
@@ -186,6 +222,9 @@ cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans
 		p->cap = sm_spi_numeric(tt->vals[i], tt->tupdesc, 4);
 		p->clawback_days = DatumGetInt32(sm_spi_col(tt, i, 5, &isnull));
 		p->override_rate = sm_spi_numeric(tt->vals[i], tt->tupdesc, 6);
+		p->new_arr = DatumGetBool(sm_spi_col(tt, i, 12, &isnull));
+		weights = sm_spi_col(tt, i, 13, &isnull);
+		cm_plan_families(p, weights, isnull);
 		for (first = i; first < n && sm_spi_int64(tt->vals[first], tt->tupdesc, 1, 0) == p->plan_id; first++)
 			;
 		p->ntiers = DatumGetBool(sm_spi_col(tt, i, 11, &isnull)) ? (int) (first - i) : 0;

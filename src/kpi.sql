@@ -621,7 +621,8 @@ SELECT q.quota_id,
        CASE WHEN g.attained_pct IS NULL OR g.attained_pct >= p.elapsed_pct THEN 'on_track'
             WHEN g.attained_pct > p.elapsed_pct - 10 THEN 'cautioned'
             ELSE 'off_track' END AS status,
-       q.product_family
+       q.product_family,
+       q.measure
   FROM salesmgmt.quota q
   CROSS JOIN LATERAL (
         SELECT round(least(greatest(current_date - q.period_start, 0), q.period_end - q.period_start + 1)::numeric
@@ -637,7 +638,8 @@ SELECT q.quota_id,
             SELECT r.rep_id FROM salesmgmt.rep r JOIN teams ON r.team_id = teams.team_id
         ), credit(deal_id, amount, currency, closed_at) AS (
             -- deals without splits credit their owner in full
-            SELECT d.deal_id, d.amount, d.currency, d.closed_at
+            SELECT d.deal_id, CASE WHEN q.measure = 'new_arr' THEN salesmgmt.deal_new_arr(d.deal_id) ELSE d.amount END,
+                   d.currency, d.closed_at
               FROM reps
               JOIN salesmgmt.deal d ON d.owner_rep_id = reps.rep_id
               JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won'
@@ -645,7 +647,9 @@ SELECT q.quota_id,
                AND d.closed_at < (q.period_end + 1)::timestamptz
                AND NOT EXISTS (SELECT 1 FROM salesmgmt.deal_split sp WHERE sp.deal_id = d.deal_id)
             UNION ALL
-            SELECT d.deal_id, d.amount * sp.share, d.currency, d.closed_at
+            SELECT d.deal_id,
+                   CASE WHEN q.measure = 'new_arr' THEN salesmgmt.deal_new_arr(d.deal_id) ELSE d.amount END * sp.share,
+                   d.currency, d.closed_at
               FROM reps
               JOIN salesmgmt.deal_split sp ON sp.rep_id = reps.rep_id
               JOIN salesmgmt.deal d ON d.deal_id = sp.deal_id
@@ -669,13 +673,14 @@ COMMENT ON COLUMN salesmgmt.target_pacing.period_start IS 'First day of the quot
 COMMENT ON COLUMN salesmgmt.target_pacing.period_end IS 'Last day of the quota period.';
 COMMENT ON COLUMN salesmgmt.target_pacing.amount IS 'Quota amount.';
 COMMENT ON COLUMN salesmgmt.target_pacing.currency IS 'Currency of the quota; attained and expected are in it.';
-COMMENT ON COLUMN salesmgmt.target_pacing.attained IS 'Won so far: credited amounts of deals won in the period, converted at each deal''s close date; for a product-family quota the family''s share of each deal (deal_family_share).';
+COMMENT ON COLUMN salesmgmt.target_pacing.attained IS 'Won so far: credited amounts of deals won in the period (for a new_arr quota their new ARR, deal_new_arr), converted at each deal''s close date; for a product-family quota the family''s share of each deal (deal_family_share).';
 COMMENT ON COLUMN salesmgmt.target_pacing.elapsed_pct IS 'Share of the period elapsed, in percent: days before today over days of the period (0 before it starts, 100 after it ends).';
 COMMENT ON COLUMN salesmgmt.target_pacing.expected IS 'Straight-line expectation: amount x elapsed share.';
 COMMENT ON COLUMN salesmgmt.target_pacing.attained_pct IS 'Attained in percent of the quota; null for a zero quota.';
 COMMENT ON COLUMN salesmgmt.target_pacing.gap_points IS 'attained_pct - elapsed_pct in percentage points; negative when behind.';
 COMMENT ON COLUMN salesmgmt.target_pacing.status IS 'on_track (at or ahead of the line), cautioned (behind by less than 10 points) or off_track (10 points or more behind).';
 COMMENT ON COLUMN salesmgmt.target_pacing.product_family IS 'Product family of the quota; null for all products.';
+COMMENT ON COLUMN salesmgmt.target_pacing.measure IS 'What the quota measures (quota.measure): booked amount or new_arr.';
 
 SELECT salesmgmt._register_config_table(t::regclass) FROM unnest(ARRAY[
     'salesmgmt.review', 'salesmgmt.csat_response', 'salesmgmt.training_course',

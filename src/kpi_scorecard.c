@@ -464,6 +464,7 @@ static const SourceQuery source_queries[] = {
 		"  FROM salesmgmt.quota q"
 		" WHERE q.rep_id IS NOT NULL AND q.period_start <= $2 AND q.period_end >= $1"
 		"   AND q.product_family IS NULL"	/* the all-products target */
+		"   AND q.measure = 'booked'"	/* of booked amounts, not new ARR */
 		" GROUP BY 1, 2",
 	kp_quota_row},
 	{SRC_TASKS,

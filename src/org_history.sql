@@ -102,6 +102,7 @@ CREATE TABLE salesmgmt.quota_history (
     valid_from       timestamptz NOT NULL,
     valid_to         timestamptz NOT NULL DEFAULT 'infinity',
     recorded_by      name NOT NULL DEFAULT current_user,
+    measure          text NOT NULL DEFAULT 'booked',
     CONSTRAINT quota_history_range CHECK (valid_from < valid_to),
     CONSTRAINT quota_history_no_overlap EXCLUDE USING gist
         (int8range(quota_id, quota_id, '[]') WITH &&, tstzrange(valid_from, valid_to) WITH &&)
@@ -117,6 +118,7 @@ COMMENT ON COLUMN salesmgmt.quota_history.period_end IS 'Last day of the quota p
 COMMENT ON COLUMN salesmgmt.quota_history.amount IS 'Target amount in this version.';
 COMMENT ON COLUMN salesmgmt.quota_history.currency IS 'Currency of the amount.';
 COMMENT ON COLUMN salesmgmt.quota_history.product_family IS 'Product family of the quota in this version (null: all products).';
+COMMENT ON COLUMN salesmgmt.quota_history.measure IS 'What the quota measures in this version: booked or new_arr (quota.measure).';
 COMMENT ON COLUMN salesmgmt.quota_history.valid_from IS 'Moment the version began (the writing transaction''s start).';
 COMMENT ON COLUMN salesmgmt.quota_history.valid_to IS 'Moment the version ended (exclusive); infinity for the current quota.';
 COMMENT ON COLUMN salesmgmt.quota_history.recorded_by IS 'Database role that wrote the version.';
@@ -226,7 +228,7 @@ CREATE TRIGGER deal_split_history AFTER INSERT OR DELETE OR UPDATE ON salesmgmt.
 COMMENT ON TRIGGER deal_split_history ON salesmgmt.deal_split IS 'Keeps salesmgmt.deal_split_history: the splits by moment.';
 CREATE TRIGGER quota_history AFTER INSERT OR DELETE OR UPDATE ON salesmgmt.quota
     FOR EACH ROW EXECUTE FUNCTION salesmgmt._history_version('quota_history', 'quota_id',
-        'rep_id, team_id, period_start, period_end, amount, currency, product_family', 'moment');
+        'rep_id, team_id, period_start, period_end, amount, currency, product_family, measure', 'moment');
 COMMENT ON TRIGGER quota_history ON salesmgmt.quota IS 'Keeps salesmgmt.quota_history: the quotas by moment.';
 
 -- TRUNCATE fires no row trigger: the open versions of the emptied table

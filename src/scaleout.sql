@@ -11,6 +11,7 @@
 -- standby and on the primary.
 GRANT EXECUTE ON FUNCTION
     salesmgmt.deal_family_share(bigint, text),
+    salesmgmt.deal_new_arr(bigint, text, bigint),
     salesmgmt._plan_actual(text, bigint, bigint, date, date),
     salesmgmt.product_affinity(date)
     TO salesmgmt_analyst;

@@ -41,7 +41,7 @@ my ($start, $end) = split /\|/, $node->safe_psql('src', 'SELECT y_start, y_end F
 my $cols = 'period_start, period_end, rep_id, kind, status, deal_id, payment_id, plan_id, spiff_id,'
   . ' draw_id, source_rep_id, credited_at, plan_period_start, plan_period_end, share, credit, quota,'
   . ' attainment_before, attainment_after, tier, rate, tiers, earned_before, earned_after, capped,'
-  . ' base, recoverable, reversed_at, amount, currency, reason';
+  . ' base, recoverable, reversed_at, amount, currency, reason, subscription_id, families';
 is($node->safe_psql('src', qq{
 	SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
 	 WHERE attrelid = 'salesmgmt.commission_line'::regclass AND attnum > 0 AND NOT attisdropped
@@ -80,11 +80,18 @@ is($node->safe_psql('src', 'SELECT count(*) > 1000 FROM salesmgmt.commission_lin
 # row, changed in a copy of the set-based reference's output
 foreach my $col (split /,\s*/, $cols)
 {
-	is($node->safe_psql('src', qq{
-		CREATE TEMP TABLE l AS SELECT * FROM commission_setbased.line;
-		UPDATE l SET $col = NULL WHERE line_id = (SELECT min(line_id) FROM l WHERE $col IS NOT NULL);
-		SELECT (} . differences('c', 's', 'salesmgmt.commission_line', 'l') . ') > 0'),
-		't', "a line whose $col differs is found");
+  SKIP:
+	{
+		# subscription_id and families: null on every line of the
+		# benchmark's plans (no new-ARR plan, no family weights)
+		skip "$col is null on every line compared", 1
+		  if $node->safe_psql('src', "SELECT count($col) FROM commission_setbased.line") eq '0';
+		is($node->safe_psql('src', qq{
+			CREATE TEMP TABLE l AS SELECT * FROM commission_setbased.line;
+			UPDATE l SET $col = NULL WHERE line_id = (SELECT min(line_id) FROM l WHERE $col IS NOT NULL);
+			SELECT (} . differences('c', 's', 'salesmgmt.commission_line', 'l') . ') > 0'),
+			't', "a line whose $col differs is found");
+	}
 }
 is($node->safe_psql('src', qq{
 	CREATE TEMP TABLE t AS TABLE s;
