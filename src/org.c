@@ -109,7 +109,8 @@ ids_dense(const int64 *ids, int n, int64 *max)
 		hi = Max(hi, ids[i]);
 	}
 	*max = hi;
-	return hi < SM_DENSE_LIMIT && hi < (int64) n * 16 + 65536;
+	/* a bit per id costs less than a hash entry (~40 bytes) per member */
+	return hi < SM_DENSE_LIMIT && hi < (int64) n * 256 + 65536;
 }
 
 static IdSet *
@@ -629,8 +630,7 @@ typedef struct Splits
 {
 	MemoryContext cxt;
 	uint64		gen;
-	IdPairs		pairs;			/* deal (first), rep (second), sorted by deal */
-	IdMap	   *first;			/* deal_id -> first index */
+	IdPairs		pairs;			/* deal (first), rep (second) */
 } Splits;
 
 static Splits *sm_splits = NULL;
@@ -640,8 +640,6 @@ splits_get(void)
 {
 	MemoryContext cxt;
 	Splits	   *s;
-	IdList		keys,
-				firsts;
 
 	if (sm_splits != NULL && sm_splits->gen == sm_gen[GEN_SPLIT])
 		return sm_splits;
@@ -655,17 +653,8 @@ splits_get(void)
 	s->cxt = cxt;
 	s->gen = sm_gen[GEN_SPLIT];
 	idpairs_init(&s->pairs, cxt);
-	org_query("SELECT deal_id, rep_id FROM salesmgmt.deal_split ORDER BY deal_id",
+	org_query("SELECT deal_id, rep_id FROM salesmgmt.deal_split",
 			  0, NULL, NULL, pair_row, &s->pairs);
-	idlist_init(&keys, cxt);
-	idlist_init(&firsts, cxt);
-	for (int i = 0; i < s->pairs.first.n; i++)
-		if (i == 0 || s->pairs.first.ids[i] != s->pairs.first.ids[i - 1])
-		{
-			idlist_add(&keys, s->pairs.first.ids[i]);
-			idlist_add(&firsts, i);
-		}
-	s->first = idmap_build(cxt, keys.ids, firsts.ids, keys.n);
 	sm_splits = s;
 	return s;
 }
@@ -697,6 +686,10 @@ typedef struct RoleView
 	IdSet	   *seen_accounts;	/* and the accounts of deals it sees */
 	HTAB	   *account_memo;	/* before it: account_id -> ACCOUNT_* bits */
 	int			account_probes;
+	/* deals a credit split shares with a visible rep, built when first asked */
+	uint64		split_gen;
+	MemoryContext split_cxt;
+	IdSet	   *shared_deals;
 } RoleView;
 
 static HTAB *sm_roles = NULL;
@@ -726,6 +719,7 @@ role_build(RoleView *v, Org *o)
 	v->account_memo = NULL;
 	if (v->account_cxt)
 		MemoryContextReset(v->account_cxt);
+	v->shared_deals = NULL;
 	v->has_rep = false;
 	v->rep_id = 0;
 	v->has_team = false;
@@ -1111,20 +1105,33 @@ sm_org_require_deal_changeable(int64 deal_id)
 				 errhint("Ask the deal's owner or their manager to make the change.")));
 }
 
-/* a visible rep holds a credit share of the deal */
+/*
+ * A visible rep holds a credit share of the deal: one probe of the role's
+ * set of shared deals (a bitmap as a rule), built from the splits once per
+ * change of the splits or of the role's reps.
+ */
 static bool
 split_visible(RoleView *v, int64 deal_id)
 {
 	Splits	   *s = splits_get();
-	bool		known;
-	int64		i = idmap_get(s->first, deal_id, &known);
 
-	if (i == SM_NO_VALUE)
-		return false;
-	for (; i < s->pairs.first.n && s->pairs.first.ids[i] == deal_id; i++)
-		if (idset_has(v->reps, s->pairs.second.ids[i]))
-			return true;
-	return false;
+	if (v->shared_deals == NULL || v->split_gen != s->gen)
+	{
+		IdList		deals;
+
+		if (v->split_cxt)
+			MemoryContextReset(v->split_cxt);
+		else
+			v->split_cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt role splits",
+												 ALLOCSET_SMALL_SIZES);
+		idlist_init(&deals, v->split_cxt);
+		for (int i = 0; i < s->pairs.first.n; i++)
+			if (idset_has(v->reps, s->pairs.second.ids[i]))
+				idlist_add(&deals, s->pairs.first.ids[i]);
+		v->shared_deals = idset_build(v->split_cxt, deals.ids, deals.n);
+		v->split_gen = s->gen;
+	}
+	return idset_has(v->shared_deals, deal_id);
 }
 
 bool
