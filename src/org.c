@@ -682,8 +682,8 @@ typedef struct RoleView
 	/* accounts, built when first asked */
 	uint64		account_gen;
 	MemoryContext account_cxt;
-	IdSet	   *owned_accounts; /* owned by a visible rep (after a full load) */
-	IdSet	   *seen_accounts;	/* and the accounts of deals it sees */
+	IdSet	   *owned_accounts; /* owned by a visible rep (after a load) */
+	IdSet	   *seen_accounts;	/* of deals it sees (loaded for visibility) */
 	HTAB	   *account_memo;	/* before it: account_id -> ACCOUNT_* bits */
 	int			account_probes;
 	/* deals a credit split shares with a visible rep, built when first asked */
@@ -1212,9 +1212,13 @@ role_accounts_reset(RoleView *v)
 	v->account_probes = 0;
 }
 
-/* every account of the role at once: a statement that asks about many */
+/*
+ * Every account of the role at once, for a statement that asks about many:
+ * the owned ones (one scan of account), and only when visibility is asked,
+ * those seen through deals (scans of deal and deal_split).
+ */
 static void
-role_accounts_load(RoleView *v)
+role_accounts_load(RoleView *v, bool seen)
 {
 	AccountLoad a;
 	MemoryContext old;
@@ -1224,17 +1228,21 @@ role_accounts_load(RoleView *v)
 	idlist_init(&a.owned, v->account_cxt);
 	idlist_init(&a.seen, v->account_cxt);
 	/* owners and deals are filtered here: no operator of the caller's */
-	org_query("SELECT account_id, owner_rep_id FROM salesmgmt.account",
-			  0, NULL, NULL, account_owned_row, &a);
-	org_query("SELECT account_id, owner_rep_id FROM salesmgmt.deal",
-			  0, NULL, NULL, account_deal_row, &a);
-	org_query("SELECT d.account_id, s.rep_id FROM salesmgmt.deal_split s "
-			  "JOIN salesmgmt.deal d ON d.deal_id OPERATOR(pg_catalog.=) s.deal_id",
-			  0, NULL, NULL, account_deal_row, &a);
-	for (int i = 0; i < a.owned.n; i++)
-		idlist_add(&a.seen, a.owned.ids[i]);
-	v->owned_accounts = idset_build(v->account_cxt, a.owned.ids, a.owned.n);
-	v->seen_accounts = idset_build(v->account_cxt, a.seen.ids, a.seen.n);
+	if (v->owned_accounts == NULL)
+	{
+		org_query("SELECT account_id, owner_rep_id FROM salesmgmt.account",
+				  0, NULL, NULL, account_owned_row, &a);
+		v->owned_accounts = idset_build(v->account_cxt, a.owned.ids, a.owned.n);
+	}
+	if (seen && v->seen_accounts == NULL)
+	{
+		org_query("SELECT account_id, owner_rep_id FROM salesmgmt.deal",
+				  0, NULL, NULL, account_deal_row, &a);
+		org_query("SELECT d.account_id, s.rep_id FROM salesmgmt.deal_split s "
+				  "JOIN salesmgmt.deal d ON d.deal_id OPERATOR(pg_catalog.=) s.deal_id",
+				  0, NULL, NULL, account_deal_row, &a);
+		v->seen_accounts = idset_build(v->account_cxt, a.seen.ids, a.seen.n);
+	}
 	MemoryContextSwitchTo(old);
 }
 
@@ -1296,10 +1304,13 @@ role_account_has(Oid role, bool changeable, int64 account_id)
 		return false;
 	if (v->account_memo == NULL || v->account_gen != sm_gen[GEN_ACCOUNT])
 		role_accounts_reset(v);
-	if (v->owned_accounts == NULL && v->account_probes >= SM_ACCOUNT_PROBES_BEFORE_LOAD)
-		role_accounts_load(v);
-	if (v->owned_accounts != NULL)
-		return idset_has(changeable ? v->owned_accounts : v->seen_accounts, account_id);
+	if (v->account_probes >= SM_ACCOUNT_PROBES_BEFORE_LOAD &&
+		(v->owned_accounts == NULL || (!changeable && v->seen_accounts == NULL)))
+		role_accounts_load(v, !changeable);
+	if (changeable && v->owned_accounts != NULL)
+		return idset_has(v->owned_accounts, account_id);
+	if (v->seen_accounts != NULL)	/* seen: owned, or through a deal */
+		return idset_has(v->owned_accounts, account_id) || idset_has(v->seen_accounts, account_id);
 	e = hash_search(v->account_memo, &account_id, HASH_FIND, &found);
 	if (e == NULL)
 	{
