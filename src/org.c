@@ -5,12 +5,12 @@
  *
  * Each backend keeps, in memory under CacheMemoryContext:
  *	  - the team tree and the rep directory (salesmgmt.team, salesmgmt.rep);
- *	  - the credit splits (deal_id -> reps) of salesmgmt.deal_split;
  *	  - the owner of each deal, filled lazily by index probes and, once a
  *		statement has needed many, by one scan of salesmgmt.deal;
  *	  - per database role: its access (admin, manager, rep, none), its rep,
  *		the reps and teams it sees and manages, and (when asked) the
- *		accounts it sees.
+ *		deals that credit splits share with its reps and the accounts it
+ *		sees.
  *
  * Invalidation.  Row changes send no relcache invalidation by themselves,
  * so statement triggers (salesmgmt._org_invalidate, see
@@ -34,6 +34,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
@@ -623,43 +624,6 @@ org_walk_subtree(Org *o, int root, bool *seen, IdList *teams, IdList *reps)
 }
 
 /* ------------------------------------------------------------------------
- * Credit splits: deal_id -> the reps holding a share
- * ------------------------------------------------------------------------
- */
-typedef struct Splits
-{
-	MemoryContext cxt;
-	uint64		gen;
-	IdPairs		pairs;			/* deal (first), rep (second) */
-} Splits;
-
-static Splits *sm_splits = NULL;
-
-static Splits *
-splits_get(void)
-{
-	MemoryContext cxt;
-	Splits	   *s;
-
-	if (sm_splits != NULL && sm_splits->gen == sm_gen[GEN_SPLIT])
-		return sm_splits;
-	if (sm_splits != NULL)
-	{
-		MemoryContextDelete(sm_splits->cxt);
-		sm_splits = NULL;
-	}
-	cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt splits", ALLOCSET_DEFAULT_SIZES);
-	s = MemoryContextAllocZero(cxt, sizeof(Splits));
-	s->cxt = cxt;
-	s->gen = sm_gen[GEN_SPLIT];
-	idpairs_init(&s->pairs, cxt);
-	org_query("SELECT deal_id, rep_id FROM salesmgmt.deal_split",
-			  0, NULL, NULL, pair_row, &s->pairs);
-	sm_splits = s;
-	return s;
-}
-
-/* ------------------------------------------------------------------------
  * What a role sees
  * ------------------------------------------------------------------------
  */
@@ -1105,31 +1069,53 @@ sm_org_require_deal_changeable(int64 deal_id)
 				 errhint("Ask the deal's owner or their manager to make the change.")));
 }
 
+/* an OrgRowFn: column 1 of the row into an IdList */
+static void
+first_col_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	bool		isnull;
+
+	idlist_add((IdList *) arg, col_int64(tup, desc, 1, &isnull));
+}
+
 /*
  * A visible rep holds a credit share of the deal: one probe of the role's
- * set of shared deals (a bitmap as a rule), built from the splits once per
- * change of the splits or of the role's reps.
+ * set of shared deals (a bitmap as a rule), read once per change of the
+ * splits or of the role's reps: only the splits of the role's reps (a
+ * parallel worker, which starts with nothing cached, reads no more).
  */
 static bool
 split_visible(RoleView *v, int64 deal_id)
 {
-	Splits	   *s = splits_get();
-
-	if (v->shared_deals == NULL || v->split_gen != s->gen)
+	if (v->shared_deals == NULL || v->split_gen != sm_gen[GEN_SPLIT])
 	{
+		uint64		gen = sm_gen[GEN_SPLIT];	/* a change while reading reloads */
+		Org		   *o = org_get();
+		MemoryContext old;
 		IdList		deals;
+		Datum	   *reps;
+		int			n = 0;
+		Oid			type = INT8ARRAYOID;
+		Datum		arg;
 
 		if (v->split_cxt)
 			MemoryContextReset(v->split_cxt);
 		else
 			v->split_cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt role splits",
 												 ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(v->split_cxt);
+		reps = palloc(sizeof(Datum) * (o->nreps + 1));
+		for (int i = 0; i < o->nreps; i++)
+			if (idset_has(v->reps, o->reps[i].rep_id))
+				reps[n++] = Int64GetDatum(o->reps[i].rep_id);
+		arg = PointerGetDatum(construct_array(reps, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
 		idlist_init(&deals, v->split_cxt);
-		for (int i = 0; i < s->pairs.first.n; i++)
-			if (idset_has(v->reps, s->pairs.second.ids[i]))
-				idlist_add(&deals, s->pairs.first.ids[i]);
+		MemoryContextSwitchTo(old);
+		org_query("SELECT deal_id FROM salesmgmt.deal_split WHERE rep_id OPERATOR(pg_catalog.=) ANY ($1)",
+				  1, &type, &arg, first_col_row, &deals);
 		v->shared_deals = idset_build(v->split_cxt, deals.ids, deals.n);
-		v->split_gen = s->gen;
+		v->split_gen = gen;
 	}
 	return idset_has(v->shared_deals, deal_id);
 }
@@ -1304,7 +1290,8 @@ role_account_has(Oid role, bool changeable, int64 account_id)
 		return false;
 	if (v->account_memo == NULL || v->account_gen != sm_gen[GEN_ACCOUNT])
 		role_accounts_reset(v);
-	if (v->account_probes >= SM_ACCOUNT_PROBES_BEFORE_LOAD &&
+	/* a parallel worker starts cold in every statement: load at once */
+	if ((v->account_probes >= SM_ACCOUNT_PROBES_BEFORE_LOAD || IsParallelWorker()) &&
 		(v->owned_accounts == NULL || (!changeable && v->seen_accounts == NULL)))
 		role_accounts_load(v, !changeable);
 	if (changeable && v->owned_accounts != NULL)
