@@ -47,6 +47,16 @@ static const char *const deal_owner_updates[DEAL_OWNER_CHILDREN] = {
 	" WHERE deal_id OPERATOR(pg_catalog.=) $1 AND deal_owner_rep_id IS DISTINCT FROM $2",
 };
 
+/*
+ * The deal whose children the cascade is updating right now, and its new
+ * owner: a child of that deal that carries that owner has nothing to look
+ * up (the cascade holds the deal's row lock).  An error ends the cascade
+ * and clears it.
+ */
+static bool deal_owner_cascading = false;
+static int64 deal_owner_cascading_deal;
+static int64 deal_owner_cascading_owner;
+
 typedef struct DealOwnerAs
 {
 	Oid			save_user;
@@ -119,6 +129,14 @@ sm_deal_owner_copy(PG_FUNCTION_ARGS)
 	Datum		owner = (Datum) 0;
 	bool		owner_null = true;
 
+	if (!isnull && deal_owner_cascading && DatumGetInt64(deal) == deal_owner_cascading_deal)
+	{
+		bool		carried_null;
+		Datum		carried = heap_getattr(tup, owner_col, RelationGetDescr(rel), &carried_null);
+
+		if (!carried_null && DatumGetInt64(carried) == deal_owner_cascading_owner)
+			return PointerGetDatum(tup);
+	}
 	if (!isnull)
 	{
 		DealOwnerAs as;
@@ -164,16 +182,27 @@ sm_deal_owner_cascade(PG_FUNCTION_ARGS)
 	if (isnull)
 		nulls[1] = 'n';
 	deal_owner_begin(&as, rel);
-	for (int i = 0; i < DEAL_OWNER_CHILDREN; i++)
+	PG_TRY();
 	{
-		int			rc;
+		deal_owner_cascading = nulls[1] != 'n';
+		deal_owner_cascading_deal = DatumGetInt64(args[0]);
+		deal_owner_cascading_owner = DatumGetInt64(args[1]);
+		for (int i = 0; i < DEAL_OWNER_CHILDREN; i++)
+		{
+			int			rc;
 
-		if (plans[i] == NULL)
-			plans[i] = sm_spi_prepare_kept(deal_owner_updates[i], 2, types);
-		rc = SPI_execute_plan(plans[i], args, nulls, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "deal owner cascade failed: %s", SPI_result_code_string(rc));
+			if (plans[i] == NULL)
+				plans[i] = sm_spi_prepare_kept(deal_owner_updates[i], 2, types);
+			rc = SPI_execute_plan(plans[i], args, nulls, false, 0);
+			if (rc != SPI_OK_UPDATE)
+				elog(ERROR, "deal owner cascade failed: %s", SPI_result_code_string(rc));
+		}
 	}
+	PG_FINALLY();
+	{
+		deal_owner_cascading = false;
+	}
+	PG_END_TRY();
 	deal_owner_end(&as);
 	return PointerGetDatum(NULL);
 }
