@@ -7,18 +7,23 @@
  * owner_rep_id, so that their row-level security policies decide from the
  * row itself (salesmgmt.deal_visible(deal_id, deal_owner_rep_id): the
  * owner is visible, or a credit split shares the deal) instead of looking
- * the deal's owner up per row.  Two triggers keep the copy exact:
+ * the deal's owner up per row.  Three triggers keep the copy exact:
  *
  *	  - sm_deal_owner_copy, BEFORE INSERT OR UPDATE of a child row (its
- *		deal or the copy changed): reads the deal's owner FOR SHARE.  The
- *		lock conflicts with a concurrent change of the owner, so a child
- *		written while another transaction reassigns its deal waits for it
- *		and then copies the new owner (READ COMMITTED; REPEATABLE READ
- *		gets a serialization failure), and a reassignment waits for the
- *		child's transaction and then updates the child (below).
+ *		deal or the copy changed): reads the deal's owner FOR KEY SHARE, the
+ *		lock the foreign key takes anyway (a child does not hold up a stage
+ *		move of its deal, nor wait for one).
+ *	  - sm_deal_owner_lock, BEFORE UPDATE of a deal whose owner changes:
+ *		locks the deal FOR UPDATE, which conflicts with FOR KEY SHARE.  A
+ *		reassignment therefore waits for the children being written, and a
+ *		child written during a reassignment waits for it and then reads the
+ *		new owner (READ COMMITTED; REPEATABLE READ gets a serialization
+ *		failure).
  *	  - sm_deal_owner_cascade, AFTER UPDATE of a deal whose owner changed:
  *		the deal's payments and activities follow in the same transaction,
- *		so every snapshot sees children that agree with their deal.
+ *		on the newest snapshot (children committed while the reassignment
+ *		waited are among them, whatever the isolation level), so every
+ *		snapshot sees children that agree with their deal.
  *
  * Both run as the table's owner: the caller's own policies and column
  * privileges must not hide the deal or the children.
@@ -34,6 +39,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "core_spi.h"
 #include "salesmgmt.h"
@@ -146,7 +152,7 @@ sm_deal_owner_copy(PG_FUNCTION_ARGS)
 		deal_owner_begin(&as, rel);
 		if (plan == NULL)
 			plan = sm_spi_prepare_kept("SELECT owner_rep_id FROM salesmgmt.deal"
-									   " WHERE deal_id OPERATOR(pg_catalog.=) $1 FOR SHARE", 1, &type);
+									   " WHERE deal_id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE", 1, &type);
 		rc = SPI_execute_plan(plan, &deal, NULL, false, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "deal owner look-up failed: %s", SPI_result_code_string(rc));
@@ -157,6 +163,41 @@ sm_deal_owner_copy(PG_FUNCTION_ARGS)
 	}
 	return PointerGetDatum(heap_modify_tuple_by_cols(tup, RelationGetDescr(rel), 1, &owner_col,
 													 &owner, &owner_null));
+}
+
+/*
+ * BEFORE UPDATE of deal (owner changes): lock the deal FOR UPDATE, so that
+ * children being written (FOR KEY SHARE) finish first and children written
+ * from now on wait for the new owner.
+ */
+PG_FUNCTION_INFO_V1(sm_deal_owner_lock);
+Datum
+sm_deal_owner_lock(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	TriggerData *td = deal_owner_trigger(fcinfo, "salesmgmt._deal_owner_lock", true);
+	Relation	rel = td->tg_relation;
+	Oid			type = INT8OID;
+	bool		isnull;
+	Datum		deal;
+	DealOwnerAs as;
+
+	if (!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("salesmgmt._deal_owner_lock() must be fired BEFORE UPDATE for each row")));
+	deal = heap_getattr(td->tg_trigtuple, deal_owner_column(rel, "deal_id"), RelationGetDescr(rel), &isnull);
+	if (!isnull)
+	{
+		deal_owner_begin(&as, rel);
+		if (plan == NULL)
+			plan = sm_spi_prepare_kept("SELECT 1 FROM salesmgmt.deal"
+									   " WHERE deal_id OPERATOR(pg_catalog.=) $1 FOR UPDATE", 1, &type);
+		if (SPI_execute_plan(plan, &deal, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "deal owner lock failed");
+		deal_owner_end(&as);
+	}
+	return PointerGetDatum(td->tg_newtuple);
 }
 
 /*
@@ -193,7 +234,8 @@ sm_deal_owner_cascade(PG_FUNCTION_ARGS)
 
 			if (plans[i] == NULL)
 				plans[i] = sm_spi_prepare_kept(deal_owner_updates[i], 2, types);
-			rc = SPI_execute_plan(plans[i], args, nulls, false, 0);
+			rc = SPI_execute_snapshot(plans[i], args, nulls, GetLatestSnapshot(), InvalidSnapshot,
+									  false, false, 0);
 			if (rc != SPI_OK_UPDATE)
 				elog(ERROR, "deal owner cascade failed: %s", SPI_result_code_string(rc));
 		}

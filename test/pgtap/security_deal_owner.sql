@@ -12,7 +12,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(28);
+SELECT plan(29);
 
 \ir ../sql/security_world.sql
 
@@ -133,6 +133,10 @@ CREATE TRIGGER deal_like_cascade BEFORE INSERT ON deal_like FOR EACH ROW EXECUTE
 DROP TRIGGER deal_like_after ON deal_like;
 SELECT throws_ok($$INSERT INTO deal_like VALUES (41, NULL)$$, '39P01', NULL,
                  'the cascade trigger fired BEFORE is refused');
+CREATE TRIGGER deal_like_lock AFTER INSERT ON deal_like FOR EACH ROW EXECUTE FUNCTION salesmgmt._deal_owner_lock();
+DROP TRIGGER deal_like_cascade ON deal_like;
+SELECT throws_ok($$INSERT INTO deal_like VALUES (41, NULL)$$, '39P01', NULL,
+                 'the lock trigger fired AFTER is refused');
 SELECT throws_ok($$SELECT salesmgmt._deal_owner_copy()$$, '39P01', NULL,
                  'the trigger functions are not called directly');
 
