@@ -46,7 +46,8 @@ SQL_PARTS    = src/core.sql \
                src/dedup.sql \
                src/org_history.sql \
                src/forecast_dist.sql \
-               src/scaleout.sql
+               src/scaleout.sql \
+               src/security_deal_owner.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -65,6 +66,7 @@ UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/training.sql \
                 upgrade/0.1.0--0.2.0/org-history.sql \
                 upgrade/0.1.0--0.2.0/commission-measure.sql \
+                upgrade/0.1.0--0.2.0/deal-owner.sql \
                 src/security_rls.sql \
                 src/security_rights.sql \
                 src/rules.sql \
@@ -83,7 +85,8 @@ UPGRADE_PARTS = src/security_org.sql \
                 src/dedup.sql \
                 src/org_history.sql \
                 src/forecast_dist.sql \
-                src/scaleout.sql
+                src/scaleout.sql \
+                src/security_deal_owner.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

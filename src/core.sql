@@ -543,6 +543,7 @@ CREATE TABLE salesmgmt.payment (
     currency    char(3) NOT NULL REFERENCES salesmgmt.currency (code),
     paid_at     timestamptz NOT NULL DEFAULT now(),
     reference   text,
+    deal_owner_rep_id bigint,
     PRIMARY KEY (deal_id, payment_id),
     CONSTRAINT payment_id_unique UNIQUE (payment_id)
 );
@@ -556,6 +557,7 @@ COMMENT ON COLUMN salesmgmt.payment.amount IS 'Amount, always positive; kind giv
 COMMENT ON COLUMN salesmgmt.payment.currency IS 'ISO 4217 currency of amount.';
 COMMENT ON COLUMN salesmgmt.payment.paid_at IS 'When the money moved.';
 COMMENT ON COLUMN salesmgmt.payment.reference IS 'Invoice or bank reference, free text.';
+COMMENT ON COLUMN salesmgmt.payment.deal_owner_rep_id IS 'Owner of the deal, a copy of deal.owner_rep_id kept by the triggers payment_deal_owner_insert, payment_deal_owner_update and deal_owner_cascade (row-level security reads it instead of looking the deal up); not written by hand.';
 
 -- ---------------------------------------------------------------------------
 -- Communication records
@@ -577,7 +579,8 @@ CREATE TABLE salesmgmt.activity (
     notes       text,
     lead_id     bigint,
     CONSTRAINT activity_account_or_lead CHECK (account_id IS NOT NULL OR lead_id IS NOT NULL OR kind = 'coaching'),
-    kpi_id      bigint
+    kpi_id      bigint,
+    deal_owner_rep_id bigint
 );
 CREATE INDEX ON salesmgmt.activity (account_id, occurred_at);
 CREATE INDEX ON salesmgmt.activity (contact_id);
@@ -596,6 +599,7 @@ COMMENT ON COLUMN salesmgmt.activity.outcome IS 'Result, free text (e.g. interes
 COMMENT ON COLUMN salesmgmt.activity.notes IS 'Notes taken.';
 COMMENT ON COLUMN salesmgmt.activity.lead_id IS 'Lead the communication was with (kept after conversion, when account_id and contact_id are filled in).';
 COMMENT ON COLUMN salesmgmt.activity.kpi_id IS 'For coaching: the KPI the session addresses (required for coaching, null for every other kind).';
+COMMENT ON COLUMN salesmgmt.activity.deal_owner_rep_id IS 'Owner of the deal (null without a deal), a copy of deal.owner_rep_id kept by the triggers activity_deal_owner_insert, activity_deal_owner_update and deal_owner_cascade (row-level security reads it instead of looking the deal up); not written by hand.';
 
 -- ---------------------------------------------------------------------------
 -- Sales targets and the sales plan

@@ -5,12 +5,12 @@
  *
  * Each backend keeps, in memory under CacheMemoryContext:
  *	  - the team tree and the rep directory (salesmgmt.team, salesmgmt.rep);
- *	  - the credit splits (deal_id -> reps) of salesmgmt.deal_split;
  *	  - the owner of each deal, filled lazily by index probes and, once a
  *		statement has needed many, by one scan of salesmgmt.deal;
  *	  - per database role: its access (admin, manager, rep, none), its rep,
  *		the reps and teams it sees and manages, and (when asked) the
- *		accounts it sees.
+ *		deals that credit splits share with its reps and the accounts it
+ *		sees.
  *
  * Invalidation.  Row changes send no relcache invalidation by themselves,
  * so statement triggers (salesmgmt._org_invalidate, see
@@ -34,6 +34,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
@@ -109,7 +110,8 @@ ids_dense(const int64 *ids, int n, int64 *max)
 		hi = Max(hi, ids[i]);
 	}
 	*max = hi;
-	return hi < SM_DENSE_LIMIT && hi < (int64) n * 16 + 65536;
+	/* a bit per id costs less than a hash entry (~40 bytes) per member */
+	return hi < SM_DENSE_LIMIT && hi < (int64) n * 256 + 65536;
 }
 
 static IdSet *
@@ -622,55 +624,6 @@ org_walk_subtree(Org *o, int root, bool *seen, IdList *teams, IdList *reps)
 }
 
 /* ------------------------------------------------------------------------
- * Credit splits: deal_id -> the reps holding a share
- * ------------------------------------------------------------------------
- */
-typedef struct Splits
-{
-	MemoryContext cxt;
-	uint64		gen;
-	IdPairs		pairs;			/* deal (first), rep (second), sorted by deal */
-	IdMap	   *first;			/* deal_id -> first index */
-} Splits;
-
-static Splits *sm_splits = NULL;
-
-static Splits *
-splits_get(void)
-{
-	MemoryContext cxt;
-	Splits	   *s;
-	IdList		keys,
-				firsts;
-
-	if (sm_splits != NULL && sm_splits->gen == sm_gen[GEN_SPLIT])
-		return sm_splits;
-	if (sm_splits != NULL)
-	{
-		MemoryContextDelete(sm_splits->cxt);
-		sm_splits = NULL;
-	}
-	cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt splits", ALLOCSET_DEFAULT_SIZES);
-	s = MemoryContextAllocZero(cxt, sizeof(Splits));
-	s->cxt = cxt;
-	s->gen = sm_gen[GEN_SPLIT];
-	idpairs_init(&s->pairs, cxt);
-	org_query("SELECT deal_id, rep_id FROM salesmgmt.deal_split ORDER BY deal_id",
-			  0, NULL, NULL, pair_row, &s->pairs);
-	idlist_init(&keys, cxt);
-	idlist_init(&firsts, cxt);
-	for (int i = 0; i < s->pairs.first.n; i++)
-		if (i == 0 || s->pairs.first.ids[i] != s->pairs.first.ids[i - 1])
-		{
-			idlist_add(&keys, s->pairs.first.ids[i]);
-			idlist_add(&firsts, i);
-		}
-	s->first = idmap_build(cxt, keys.ids, firsts.ids, keys.n);
-	sm_splits = s;
-	return s;
-}
-
-/* ------------------------------------------------------------------------
  * What a role sees
  * ------------------------------------------------------------------------
  */
@@ -693,10 +646,14 @@ typedef struct RoleView
 	/* accounts, built when first asked */
 	uint64		account_gen;
 	MemoryContext account_cxt;
-	IdSet	   *owned_accounts; /* owned by a visible rep (after a full load) */
-	IdSet	   *seen_accounts;	/* and the accounts of deals it sees */
+	IdSet	   *owned_accounts; /* owned by a visible rep (after a load) */
+	IdSet	   *seen_accounts;	/* of deals it sees (loaded for visibility) */
 	HTAB	   *account_memo;	/* before it: account_id -> ACCOUNT_* bits */
 	int			account_probes;
+	/* deals a credit split shares with a visible rep, built when first asked */
+	uint64		split_gen;
+	MemoryContext split_cxt;
+	IdSet	   *shared_deals;
 } RoleView;
 
 static HTAB *sm_roles = NULL;
@@ -726,6 +683,7 @@ role_build(RoleView *v, Org *o)
 	v->account_memo = NULL;
 	if (v->account_cxt)
 		MemoryContextReset(v->account_cxt);
+	v->shared_deals = NULL;
 	v->has_rep = false;
 	v->rep_id = 0;
 	v->has_team = false;
@@ -1111,20 +1069,55 @@ sm_org_require_deal_changeable(int64 deal_id)
 				 errhint("Ask the deal's owner or their manager to make the change.")));
 }
 
-/* a visible rep holds a credit share of the deal */
+/* an OrgRowFn: column 1 of the row into an IdList */
+static void
+first_col_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	bool		isnull;
+
+	idlist_add((IdList *) arg, col_int64(tup, desc, 1, &isnull));
+}
+
+/*
+ * A visible rep holds a credit share of the deal: one probe of the role's
+ * set of shared deals (a bitmap as a rule), read once per change of the
+ * splits or of the role's reps: only the splits of the role's reps (a
+ * parallel worker, which starts with nothing cached, reads no more).
+ */
 static bool
 split_visible(RoleView *v, int64 deal_id)
 {
-	Splits	   *s = splits_get();
-	bool		known;
-	int64		i = idmap_get(s->first, deal_id, &known);
+	if (v->shared_deals == NULL || v->split_gen != sm_gen[GEN_SPLIT])
+	{
+		uint64		gen = sm_gen[GEN_SPLIT];	/* a change while reading reloads */
+		Org		   *o = org_get();
+		MemoryContext old;
+		IdList		deals;
+		Datum	   *reps;
+		int			n = 0;
+		Oid			type = INT8ARRAYOID;
+		Datum		arg;
 
-	if (i == SM_NO_VALUE)
-		return false;
-	for (; i < s->pairs.first.n && s->pairs.first.ids[i] == deal_id; i++)
-		if (idset_has(v->reps, s->pairs.second.ids[i]))
-			return true;
-	return false;
+		if (v->split_cxt)
+			MemoryContextReset(v->split_cxt);
+		else
+			v->split_cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt role splits",
+												 ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(v->split_cxt);
+		reps = palloc(sizeof(Datum) * (o->nreps + 1));
+		for (int i = 0; i < o->nreps; i++)
+			if (idset_has(v->reps, o->reps[i].rep_id))
+				reps[n++] = Int64GetDatum(o->reps[i].rep_id);
+		arg = PointerGetDatum(construct_array(reps, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+		idlist_init(&deals, v->split_cxt);
+		MemoryContextSwitchTo(old);
+		org_query("SELECT deal_id FROM salesmgmt.deal_split WHERE rep_id OPERATOR(pg_catalog.=) ANY ($1)",
+				  1, &type, &arg, first_col_row, &deals);
+		v->shared_deals = idset_build(v->split_cxt, deals.ids, deals.n);
+		v->split_gen = gen;
+	}
+	return idset_has(v->shared_deals, deal_id);
 }
 
 bool
@@ -1205,9 +1198,13 @@ role_accounts_reset(RoleView *v)
 	v->account_probes = 0;
 }
 
-/* every account of the role at once: a statement that asks about many */
+/*
+ * Every account of the role at once, for a statement that asks about many:
+ * the owned ones (one scan of account), and only when visibility is asked,
+ * those seen through deals (scans of deal and deal_split).
+ */
 static void
-role_accounts_load(RoleView *v)
+role_accounts_load(RoleView *v, bool seen)
 {
 	AccountLoad a;
 	MemoryContext old;
@@ -1217,17 +1214,21 @@ role_accounts_load(RoleView *v)
 	idlist_init(&a.owned, v->account_cxt);
 	idlist_init(&a.seen, v->account_cxt);
 	/* owners and deals are filtered here: no operator of the caller's */
-	org_query("SELECT account_id, owner_rep_id FROM salesmgmt.account",
-			  0, NULL, NULL, account_owned_row, &a);
-	org_query("SELECT account_id, owner_rep_id FROM salesmgmt.deal",
-			  0, NULL, NULL, account_deal_row, &a);
-	org_query("SELECT d.account_id, s.rep_id FROM salesmgmt.deal_split s "
-			  "JOIN salesmgmt.deal d ON d.deal_id OPERATOR(pg_catalog.=) s.deal_id",
-			  0, NULL, NULL, account_deal_row, &a);
-	for (int i = 0; i < a.owned.n; i++)
-		idlist_add(&a.seen, a.owned.ids[i]);
-	v->owned_accounts = idset_build(v->account_cxt, a.owned.ids, a.owned.n);
-	v->seen_accounts = idset_build(v->account_cxt, a.seen.ids, a.seen.n);
+	if (v->owned_accounts == NULL)
+	{
+		org_query("SELECT account_id, owner_rep_id FROM salesmgmt.account",
+				  0, NULL, NULL, account_owned_row, &a);
+		v->owned_accounts = idset_build(v->account_cxt, a.owned.ids, a.owned.n);
+	}
+	if (seen && v->seen_accounts == NULL)
+	{
+		org_query("SELECT account_id, owner_rep_id FROM salesmgmt.deal",
+				  0, NULL, NULL, account_deal_row, &a);
+		org_query("SELECT d.account_id, s.rep_id FROM salesmgmt.deal_split s "
+				  "JOIN salesmgmt.deal d ON d.deal_id OPERATOR(pg_catalog.=) s.deal_id",
+				  0, NULL, NULL, account_deal_row, &a);
+		v->seen_accounts = idset_build(v->account_cxt, a.seen.ids, a.seen.n);
+	}
 	MemoryContextSwitchTo(old);
 }
 
@@ -1289,10 +1290,14 @@ role_account_has(Oid role, bool changeable, int64 account_id)
 		return false;
 	if (v->account_memo == NULL || v->account_gen != sm_gen[GEN_ACCOUNT])
 		role_accounts_reset(v);
-	if (v->owned_accounts == NULL && v->account_probes >= SM_ACCOUNT_PROBES_BEFORE_LOAD)
-		role_accounts_load(v);
-	if (v->owned_accounts != NULL)
-		return idset_has(changeable ? v->owned_accounts : v->seen_accounts, account_id);
+	/* a parallel worker starts cold in every statement: load at once */
+	if ((v->account_probes >= SM_ACCOUNT_PROBES_BEFORE_LOAD || IsParallelWorker()) &&
+		(v->owned_accounts == NULL || (!changeable && v->seen_accounts == NULL)))
+		role_accounts_load(v, !changeable);
+	if (changeable && v->owned_accounts != NULL)
+		return idset_has(v->owned_accounts, account_id);
+	if (v->seen_accounts != NULL)	/* seen: owned, or through a deal */
+		return idset_has(v->owned_accounts, account_id) || idset_has(v->seen_accounts, account_id);
 	e = hash_search(v->account_memo, &account_id, HASH_FIND, &found);
 	if (e == NULL)
 	{
