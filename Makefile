@@ -110,6 +110,11 @@ PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies (unless the server was configured with
+# --enable-depend): every object depends on every header of src/, so a
+# changed struct never meets an object compiled against the old one.
+$(OBJS): $(wildcard src/*.h)
+
 # A part that is listed but missing fails the build (make names it):
 # leaving it out silently would ship a script without it.
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
