@@ -25,8 +25,10 @@ bench_psql -f "$SM_ROOT/bench/leads_reference.sql" >/dev/null
 
 # 1,000 reps in 20 teams of 50; the load-balanced teams' reps have capacities
 bench_psql <<'SQL'
--- the bench empties lead_history with the lead table between runs
+-- the bench empties lead_history with the lead table between runs, and
+-- sales_plan_item with sales_task (TRUNCATE ... CASCADE reaches it)
 ALTER TABLE salesmgmt.lead_history DISABLE TRIGGER lead_history_append_only;
+ALTER TABLE salesmgmt.sales_plan_item DISABLE TRIGGER sales_plan_item_append_only;
 TRUNCATE salesmgmt.lead, salesmgmt.lead_history, salesmgmt.activity, salesmgmt.sales_task CASCADE;
 INSERT INTO salesmgmt.team (team_id, name) SELECT 1000 + t, 'Bench team ' || t FROM generate_series(1, 20) t;
 INSERT INTO salesmgmt.rep (rep_id, name, team_id) SELECT 100000 + r, 'Bench rep ' || r, 1001 + (r - 1) / 50
