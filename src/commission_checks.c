@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "commission.h"
+#include "rules.h"
 
 PG_FUNCTION_INFO_V1(sm_commission_tier_check);
 PG_FUNCTION_INFO_V1(sm_commission_assignment_check);
@@ -323,59 +324,16 @@ cm_final_lines_exist(const char *column, int64 id)
 }
 
 /*
- * A SPIFF condition is matched against the deal's columns: every key must
- * be one, "extra" must hold an object (matched by containment) and the
- * others a scalar (matched by equality), else a typo would silently never
+ * A SPIFF condition is a condition of the rule language (rules.c,
+ * docs/rules.md) on the deal's columns: compiling it against
+ * salesmgmt.deal refuses a key that is no column, an unknown operator or
+ * an operand of the wrong type (22023), else a typo would silently never
  * match.  A SPIFF that final lines paid stays.
  */
 void
 cm_validate_spiff_condition(Jsonb *cond)
 {
-	Oid			deal = sm_relation_oid("deal");
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	if (!JB_ROOT_IS_OBJECT(cond) || JB_ROOT_IS_SCALAR(cond))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("SPIFF condition must be a JSON object"),
-				 errhint("For example {\"extra\": {\"product\": \"analytics\"}}; {} matches every deal.")));
-	it = JsonbIteratorInit(&cond->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			AttrNumber	att;
-
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			att = get_attnum(deal, key);
-			if (att == InvalidAttrNumber || att < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("SPIFF condition names \"%s\", which is not a column of salesmgmt.deal", key),
-						 errhint("Match custom fields inside extra, e.g. {\"extra\": {\"%s\": ...}}.", key)));
-		}
-		else if (tok == WJB_VALUE)
-		{
-			bool		container = (v.type == jbvBinary);
-
-			if (strcmp(key, "extra") == 0)
-			{
-				if (!container || !JsonContainerIsObject(v.val.binary.data))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("SPIFF condition on \"extra\" must be a JSON object"),
-							 errhint("For example {\"extra\": {\"product\": \"analytics\"}}.")));
-			}
-			else if (container)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("SPIFF condition on deal column \"%s\" must be a scalar", key),
-						 errhint("Give the value the column must equal, e.g. {\"pipeline_id\": 2}.")));
-		}
-	}
+	sm_rule_compile(cond, sm_relation_oid("deal"), "SPIFF condition");
 }
 
 Datum

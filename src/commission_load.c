@@ -12,6 +12,7 @@
  *-------------------------------------------------------------------------
  */
 #include "commission.h"
+#include "rules.h"
 
 CmPlan *
 cm_plan_by_id(CmRun *run, int64 plan_id)
@@ -99,9 +100,10 @@ cm_load_rates(CmRun *run)
  */
 
 /*
- * SPIFFs per plan, with their conditions validated and compiled into one
- * SQL expression per SPIFF that the events query evaluates (the SPIFF
- * match column), the values they name passed as a jsonb[] parameter.
+ * SPIFFs per plan, with their conditions in the rule language (rules.c):
+ * the events query evaluates one salesmgmt.rule_matches_row call per SPIFF
+ * on the deal row (the SPIFF match column), the conditions passed as a
+ * jsonb[] parameter; each call compiles its condition once.
  */
 void
 cm_load_spiffs(CmRun *run)
@@ -126,10 +128,9 @@ cm_load_spiffs(CmRun *run)
 	run->plan_spiffs = palloc0(sizeof(int *) * Max(run->nplans, 1));
 
 	/*
-	 * The match column: for each SPIFF whether to_jsonb(deal) @> condition,
-	 * key by key without building the row's JSON: extra by containment,
-	 * other columns by equality of their JSON values.  The values are
-	 * parameters ($3[k]); the column names come from the catalog check.
+	 * The match column: for each SPIFF whether the deal matches its
+	 * condition (rules.c on the row, without building its JSON; without
+	 * operators this is to_jsonb(deal) @> condition, as in 0.1.0).
 	 */
 	initStringInfo(&sel);
 	appendStringInfoString(&sel, n == 0 ? "NULL::bool[]" : "ARRAY[");
@@ -138,38 +139,21 @@ cm_load_spiffs(CmRun *run)
 		CmSpiff    *sp = &run->spiffs[i];
 		bool		isnull;
 		Jsonb	   *cond;
-		JsonbIterator *it;
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-		char	   *key = NULL;
 		int			pi;
 
 		sp->spiff_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
 		sp->plan = cm_plan_by_id(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0));
 		cond = DatumGetJsonbPCopy(sm_spi_col(tt, i, 3, &isnull));
-		cm_validate_spiff_condition(cond);
+		/* validated when written (a column dropped since never matches) */
+		sm_rule_compile(cond, InvalidOid, "SPIFF condition");
 		sp->amount = sm_spi_numeric(tt->vals[i], tt->tupdesc, 4);
 		sp->rate = sm_spi_numeric(tt->vals[i], tt->tupdesc, 5);
 		sp->from = DatumGetDateADT(sm_spi_col(tt, i, 6, &isnull));
 		sp->to = DatumGetDateADT(sm_spi_col(tt, i, 7, &isnull));
 
-		appendStringInfoString(&sel, i == 0 ? "(true" : ", (true");
-		it = JsonbIteratorInit(&cond->root);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			if (tok == WJB_KEY)
-				key = pnstrdup(v.val.string.val, v.val.string.len);
-			else if (tok == WJB_VALUE)
-			{
-				CM_APPEND(run->run_cxt, params, nparams, maxparams);
-				params[nparams - 1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
-				if (strcmp(key, "extra") == 0)
-					appendStringInfo(&sel, " AND d.extra @> $3[%d]", nparams);
-				else
-					appendStringInfo(&sel, " AND to_jsonb(d.%s) @> $3[%d]", quote_identifier(key), nparams);
-			}
-		}
-		appendStringInfoChar(&sel, ')');
+		CM_APPEND(run->run_cxt, params, nparams, maxparams);
+		params[nparams - 1] = JsonbPGetDatum(cond);
+		appendStringInfo(&sel, "%ssalesmgmt.rule_matches_row($3[%d], d)", i == 0 ? "" : ", ", nparams);
 		pi = cm_plan_index(run, sp->plan);
 		run->plan_spiffs[pi] = run->plan_nspiffs[pi] == 0
 			? palloc(sizeof(int) * n) : run->plan_spiffs[pi];
