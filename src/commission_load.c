@@ -100,6 +100,42 @@ cm_load_rates(CmRun *run)
  */
 
 /*
+ * Whether a SPIFF condition is of the 0.1.0 form (deal columns equal to
+ * scalars, extra containing an object without operators): matched by
+ * containment in SQL, as 0.1.0 did, so that the library keeps working on a
+ * database not yet updated (rule_matches_row is new in 0.2.0).
+ */
+static bool
+cm_spiff_plain(JsonbContainer *c, bool nested)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		extra = false;
+
+	while ((tok = JsonbIteratorNext(&it, &v, !nested)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+
+			if (strcmp(key, "all") == 0 || strcmp(key, "any") == 0 || strcmp(key, "not") == 0 ||
+				strcmp(key, "in") == 0 || strspn(key, "<>=") == strlen(key))
+				return false;
+			extra = !nested && strcmp(key, "extra") == 0;
+		}
+		else if (tok == WJB_VALUE && !nested)
+		{
+			if (v.type == jbvBinary &&
+				(!extra || !JsonContainerIsObject(v.val.binary.data) ||
+				 !cm_spiff_plain(v.val.binary.data, true)))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
  * SPIFFs per plan, with their conditions in the rule language (rules.c):
  * the events query evaluates one salesmgmt.rule_matches_row call per SPIFF
  * on the deal row (the SPIFF match column), the conditions passed as a
@@ -151,9 +187,37 @@ cm_load_spiffs(CmRun *run)
 		sp->from = DatumGetDateADT(sm_spi_col(tt, i, 6, &isnull));
 		sp->to = DatumGetDateADT(sm_spi_col(tt, i, 7, &isnull));
 
-		CM_APPEND(run->run_cxt, params, nparams, maxparams);
-		params[nparams - 1] = JsonbPGetDatum(cond);
-		appendStringInfo(&sel, "%ssalesmgmt.rule_matches_row($3[%d], d)", i == 0 ? "" : ", ", nparams);
+		if (cm_spiff_plain(&cond->root, false))
+		{
+			JsonbIterator *it = JsonbIteratorInit(&cond->root);
+			JsonbValue	v;
+			JsonbIteratorToken tok;
+			char	   *key = NULL;
+
+			appendStringInfoString(&sel, i == 0 ? "(true" : ", (true");
+			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			{
+				if (tok == WJB_KEY)
+					key = pnstrdup(v.val.string.val, v.val.string.len);
+				else if (tok == WJB_VALUE)
+				{
+					CM_APPEND(run->run_cxt, params, nparams, maxparams);
+					params[nparams - 1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
+					if (strcmp(key, "extra") == 0)
+						appendStringInfo(&sel, " AND d.extra @> $3[%d]", nparams);
+					else
+						appendStringInfo(&sel, " AND coalesce(to_jsonb(d.%s), 'null') @> $3[%d]",
+										 quote_identifier(key), nparams);
+				}
+			}
+			appendStringInfoChar(&sel, ')');
+		}
+		else
+		{
+			CM_APPEND(run->run_cxt, params, nparams, maxparams);
+			params[nparams - 1] = JsonbPGetDatum(cond);
+			appendStringInfo(&sel, "%ssalesmgmt.rule_matches_row($3[%d], d)", i == 0 ? "" : ", ", nparams);
+		}
 		pi = cm_plan_index(run, sp->plan);
 		run->plan_spiffs[pi] = run->plan_nspiffs[pi] == 0
 			? palloc(sizeof(int) * n) : run->plan_spiffs[pi];
