@@ -11,7 +11,10 @@
 #   Scoring: score_leads() (C) against the set-based SQL reference over
 #   BENCH_SCORE_LEADS (default 1,000,000) leads with 2 activities each and
 #   10 rules (6 on attributes, 4 on activities with a half-life); each run
-#   rescores from zero.  Both give the same scores and explanations.
+#   rescores from zero.  Both give the same scores and explanations.  The
+#   floor is one UPDATE writing those same scores and explanations from a
+#   table: what any implementation pays to store them (the row grows, the
+#   audit trail records the change).
 #
 #   bench/leads.sh                                  full scale
 #   BENCH_LEADS=5000 BENCH_SCORE_LEADS=20000 BENCH_RUNS=1 bench/leads.sh    a quick check
@@ -25,8 +28,10 @@ bench_psql -f "$SM_ROOT/bench/leads_reference.sql" >/dev/null
 
 # 1,000 reps in 20 teams of 50; the load-balanced teams' reps have capacities
 bench_psql <<'SQL'
--- the bench empties lead_history with the lead table between runs
+-- the bench empties lead_history with the lead table between runs, and
+-- sales_plan_item with sales_task (TRUNCATE ... CASCADE reaches it)
 ALTER TABLE salesmgmt.lead_history DISABLE TRIGGER lead_history_append_only;
+ALTER TABLE salesmgmt.sales_plan_item DISABLE TRIGGER sales_plan_item_append_only;
 TRUNCATE salesmgmt.lead, salesmgmt.lead_history, salesmgmt.activity, salesmgmt.sales_task CASCADE;
 INSERT INTO salesmgmt.team (team_id, name) SELECT 1000 + t, 'Bench team ' || t FROM generate_series(1, 20) t;
 INSERT INTO salesmgmt.rep (rep_id, name, team_id) SELECT 100000 + r, 'Bench rep ' || r, 1001 + (r - 1) / 50
@@ -131,17 +136,19 @@ SQL
 
 AS_OF=$(bench_psql -tA -c "SELECT now()")
 reset_scores="UPDATE salesmgmt.lead SET score = 0, score_explanation = '[]' WHERE score <> 0 OR score_explanation <> '[]'"
-# the floor: writing every lead's score once (both implementations write them all)
-timed_run "floor: UPDATE of every open lead's score" \
-    "UPDATE salesmgmt.lead SET score = 1, score_explanation = '[{}]' WHERE status IN ('new', 'working', 'nurturing', 'qualified')" \
-    "$reset_scores"
 timed_run "score_leads (C)" "PERFORM salesmgmt.score_leads('$AS_OF')" "$reset_scores"
-bench_psql -q -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench_c_scores; CREATE TABLE bench_c_scores AS SELECT lead_id, score, score_explanation FROM salesmgmt.lead"
+bench_psql -q -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench_c_scores; CREATE TABLE bench_c_scores AS SELECT lead_id, score, score_explanation FROM salesmgmt.lead" -c "ANALYZE bench_c_scores"
 bench_psql -tA -c "SELECT 'scored: ' || count(*) FILTER (WHERE score <> 0) || ' of ' || count(*) FROM salesmgmt.lead"
+# the floor: writing the same scores and explanations with one UPDATE from
+# a table (both implementations write them all, through the same triggers)
+timed_run "floor: UPDATE writing the same scores" \
+    "UPDATE salesmgmt.lead l SET score = c.score, score_explanation = c.score_explanation
+       FROM bench_c_scores c WHERE c.lead_id = l.lead_id AND l.status IN ('new', 'working', 'nurturing', 'qualified')" \
+    "$reset_scores"
 timed_run "score_leads (SQL reference)" "PERFORM leads_ref.score_leads('$AS_OF')" "$reset_scores"
 diffs=$(bench_psql -tA -c "SELECT count(*) FROM salesmgmt.lead l JOIN bench_c_scores c USING (lead_id)
                            WHERE (l.score, l.score_explanation) IS DISTINCT FROM (c.score, c.score_explanation)")
 echo "same scores and explanations: $diffs differences"
 [ "$diffs" = 0 ] || sm_die "score_leads and the reference disagree"
 bench_ratio "score_leads (SQL reference)" "score_leads (C)"
-bench_ratio "score_leads (C)" "floor: UPDATE of every open lead's score"
+bench_ratio "score_leads (C)" "floor: UPDATE writing the same scores"

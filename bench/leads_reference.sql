@@ -1,7 +1,8 @@
 -- bench/leads_reference.sql: what a strong DBA would write without the C
 -- code, with the same semantics, for bench/leads.sh.  Conditions are
--- matched with salesmgmt.rule_matches (the C matcher: the reference gets
--- the fast part for free and pays for the rest in PL/pgSQL / SQL).
+-- matched with salesmgmt.rule_matches_row (the C matcher on the row value,
+-- without building its JSON, as docs/rules.md recommends: the reference
+-- gets the fast part for free and pays for the rest in PL/pgSQL / SQL).
 CREATE SCHEMA IF NOT EXISTS leads_ref;
 
 -- Routing: a BEFORE INSERT trigger that tries the rules in order, takes a
@@ -11,17 +12,15 @@ CREATE OR REPLACE FUNCTION leads_ref.route() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     r      record;
-    v_row  jsonb;
     v_turn bigint;
     v_rep  bigint;
 BEGIN
     IF NEW.owner_rep_id IS NOT NULL OR NEW.pool_id IS NOT NULL THEN
         RETURN NEW;
     END IF;
-    v_row := to_jsonb(NEW);
     FOR r IN SELECT target_kind, target_id, condition FROM salesmgmt.assignment_rule
               WHERE entity = 'lead' AND active ORDER BY position LOOP
-        CONTINUE WHEN NOT salesmgmt.rule_matches(r.condition, v_row);
+        CONTINUE WHEN NOT salesmgmt.rule_matches_row(r.condition, NEW);
         v_rep := NULL;
         IF r.target_kind = 'rep' THEN
             SELECT rep_id INTO v_rep FROM salesmgmt.rep WHERE rep_id = r.target_id AND active;
@@ -75,7 +74,7 @@ BEGIN
         SELECT l.* FROM salesmgmt.lead l WHERE l.status IN ('new', 'working', 'nurturing', 'qualified')
     ), attr AS (
         SELECT l.lead_id, r.rule_id, r.name, r.points, NULL::bigint AS activities
-          FROM open_leads l JOIN rules r ON r.kind = 'attribute' AND salesmgmt.rule_matches(r.condition, to_jsonb(l))
+          FROM open_leads l JOIN rules r ON r.kind = 'attribute' AND salesmgmt.rule_matches_row(r.condition, l)
     ), act AS (
         SELECT a.lead_id, r.rule_id, r.name,
                round(sum(r.points * CASE WHEN r.half_life_days IS NULL THEN 1
@@ -84,7 +83,7 @@ BEGIN
                count(*) AS activities
           FROM salesmgmt.activity a
           JOIN open_leads l ON l.lead_id = a.lead_id
-          JOIN rules r ON r.kind = 'activity' AND salesmgmt.rule_matches(r.condition, to_jsonb(a))
+          JOIN rules r ON r.kind = 'activity' AND salesmgmt.rule_matches_row(r.condition, a)
          GROUP BY a.lead_id, r.rule_id, r.name
     ), parts AS (
         SELECT * FROM attr UNION ALL SELECT * FROM act

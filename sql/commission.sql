@@ -76,9 +76,9 @@ SELECT pg_temp.err($$SELECT salesmgmt.commission_amount(1, -100, 0, 1)$$);
 SELECT pg_temp.err($$SELECT salesmgmt.commission_amount(1, 100, NULL, 1)$$);
 SELECT pg_temp.err($$SELECT salesmgmt.commission_amount(1, 100, 0, 'NaN')$$);
 
--- SPIFFs: conditions name deal columns, one of amount and rate
+-- SPIFFs: conditions in the rule language on deal columns, one of amount and rate
 INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount) VALUES (1, 'typo', '{"extras": {"product": "x"}}', 100);
-INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount) VALUES (1, 'flat', '{"extra": "analytics"}', 100);
+INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount) VALUES (1, 'flat', '{"amount": {"=>": 100}}', 100);
 INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount) VALUES (1, 'nested', '{"pipeline_id": [1, 2]}', 100);
 INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount) VALUES (1, 'array', '[1]', 100);
 INSERT INTO salesmgmt.commission_spiff (plan_id, name, amount, rate) VALUES (1, 'both', 100, 0.01);

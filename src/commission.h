@@ -488,6 +488,7 @@ extern Jsonb *cm_tiers_json(CmTiering *t, Numeric x, Numeric y, int kx, int ky);
 extern char *cm_range_str(DateADT from, DateADT to);
 extern void cm_validate_spiff_condition(Jsonb *cond);
 extern const char *cm_spiff_product_column(const char *key);
+extern Jsonb *cm_spiff_without_products(Jsonb *cond);
 
 /* commission_load.c: loading */
 extern CmPlan *cm_plan_by_id(CmRun *run, int64 plan_id);

@@ -100,7 +100,7 @@ COMMENT ON TABLE salesmgmt.commission_spiff IS 'SPIFFs: bonuses a plan pays on d
 COMMENT ON COLUMN salesmgmt.commission_spiff.spiff_id IS 'Identity of the SPIFF.';
 COMMENT ON COLUMN salesmgmt.commission_spiff.plan_id IS 'Plan whose reps earn the SPIFF.';
 COMMENT ON COLUMN salesmgmt.commission_spiff.name IS 'Name, unique within the plan.';
-COMMENT ON COLUMN salesmgmt.commission_spiff.condition IS 'JSON object the deal must contain, matched against the deal''s columns and extra, e.g. {"extra": {"product": "analytics"}} or {"pipeline_id": 2}; {} matches every deal. Keys must be deal columns, or product_family, product_sku, product_id (a value or an array of values): the deal has a line of such a product.';
+COMMENT ON COLUMN salesmgmt.commission_spiff.condition IS 'Condition on the deal in the rule language (docs/rules.md): equality and containment as to_jsonb(deal) @> condition, e.g. {"extra": {"product": "analytics"}} or {"pipeline_id": 2}, and comparisons, in, all/any/not, e.g. {"amount": {">": 100000}}; at the top level also product_family, product_sku or product_id (a value or an array of values: the deal has a line of such a product); {} matches every deal. Keys must be deal columns or those three (22023 otherwise).';
 COMMENT ON COLUMN salesmgmt.commission_spiff.amount IS 'Flat bonus per matching deal, times the rep''s split share (reporting currency); exactly one of amount and rate is set.';
 COMMENT ON COLUMN salesmgmt.commission_spiff.rate IS 'Bonus as a fraction of the rep''s credit on the matching deal; exactly one of amount and rate is set.';
 COMMENT ON COLUMN salesmgmt.commission_spiff.valid_from IS 'First day (of the credited event: won or paid) the SPIFF applies; null for no start.';
@@ -297,7 +297,7 @@ CREATE TRIGGER commission_draw_not_finalized
 
 CREATE FUNCTION salesmgmt.commission_spiff_check() RETURNS trigger
 LANGUAGE C AS 'MODULE_PATHNAME', 'sm_commission_spiff_check';
-COMMENT ON FUNCTION salesmgmt.commission_spiff_check() IS 'Trigger: a SPIFF condition names only deal columns (extra must hold an object, other keys a scalar); a SPIFF paid by final lines cannot be deleted.';
+COMMENT ON FUNCTION salesmgmt.commission_spiff_check() IS 'Trigger: a SPIFF condition is a valid condition of the rule language on salesmgmt.deal (known columns and operators, operands of the column''s type; 22023 otherwise); a SPIFF paid by final lines cannot be deleted.';
 CREATE TRIGGER commission_spiff_valid
     BEFORE INSERT OR UPDATE OR DELETE ON salesmgmt.commission_spiff
     FOR EACH ROW EXECUTE FUNCTION salesmgmt.commission_spiff_check();

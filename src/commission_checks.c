@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "commission.h"
+#include "rules.h"
 
 PG_FUNCTION_INFO_V1(sm_commission_tier_check);
 PG_FUNCTION_INFO_V1(sm_commission_assignment_check);
@@ -337,15 +338,15 @@ cm_final_lines_exist(const char *column, int64 id)
 }
 
 /*
- * A SPIFF condition is matched against the deal's columns: every key must
- * be one, "extra" must hold an object (matched by containment) and the
- * others a scalar (matched by equality), else a typo would silently never
+ * A SPIFF condition is a condition of the rule language (rules.c,
+ * docs/rules.md) on the deal's columns: compiling it against
+ * salesmgmt.deal refuses a key that is no column, an unknown operator or
+ * an operand of the wrong type (22023), else a typo would silently never
  * match.  A SPIFF that final lines paid stays.
  */
 void
 cm_validate_spiff_condition(Jsonb *cond)
 {
-	Oid			deal = sm_relation_oid("deal");
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
@@ -356,51 +357,22 @@ cm_validate_spiff_condition(Jsonb *cond)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("SPIFF condition must be a JSON object"),
 				 errhint("For example {\"extra\": {\"product\": \"analytics\"}}; {} matches every deal.")));
+	/* the product keys at the top level: one value or an array of them */
 	it = JsonbIteratorInit(&cond->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
-		{
-			AttrNumber	att;
-
 			key = pnstrdup(v.val.string.val, v.val.string.len);
-			if (cm_spiff_product_column(key) != NULL)
-				continue;
-			att = get_attnum(deal, key);
-			if (att == InvalidAttrNumber || att < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("SPIFF condition names \"%s\", which is not a column of salesmgmt.deal", key),
-						 errhint("Match custom fields inside extra, e.g. {\"extra\": {\"%s\": ...}}.", key)));
-		}
-		else if (tok == WJB_VALUE)
-		{
-			bool		container = (v.type == jbvBinary);
-
-			if (cm_spiff_product_column(key) != NULL)
-			{
-				if (container ? !JsonContainerIsArray(v.val.binary.data)
-					: (v.type != jbvString && v.type != jbvNumeric))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("SPIFF condition on \"%s\" must be a string, a number or an array of them", key),
-							 errhint("For example {\"product_family\": \"Analytics\"} or {\"product_sku\": [\"AN-1\", \"AN-2\"]}: a deal with a line of any of them qualifies.")));
-			}
-			else if (strcmp(key, "extra") == 0)
-			{
-				if (!container || !JsonContainerIsObject(v.val.binary.data))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("SPIFF condition on \"extra\" must be a JSON object"),
-							 errhint("For example {\"extra\": {\"product\": \"analytics\"}}.")));
-			}
-			else if (container)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("SPIFF condition on deal column \"%s\" must be a scalar", key),
-						 errhint("Give the value the column must equal, e.g. {\"pipeline_id\": 2}.")));
-		}
+		else if (tok == WJB_VALUE && cm_spiff_product_column(key) != NULL &&
+				 (v.type == jbvBinary ? !JsonContainerIsArray(v.val.binary.data)
+				  : (v.type != jbvString && v.type != jbvNumeric)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("SPIFF condition on \"%s\" must be a string, a number or an array of them", key),
+					 errhint("For example {\"product_family\": \"Analytics\"} or {\"product_sku\": [\"AN-1\", \"AN-2\"]}: a deal with a line of any of them qualifies.")));
 	}
+	/* the rest is a condition of the rule language on the deal */
+	sm_rule_compile(cm_spiff_without_products(cond), sm_relation_oid("deal"), "SPIFF condition");
 }
 
 /*

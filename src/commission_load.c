@@ -12,6 +12,7 @@
  *-------------------------------------------------------------------------
  */
 #include "commission.h"
+#include "rules.h"
 
 CmPlan *
 cm_plan_by_id(CmRun *run, int64 plan_id)
@@ -99,9 +100,116 @@ cm_load_rates(CmRun *run)
  */
 
 /*
- * SPIFFs per plan, with their conditions validated and compiled into one
- * SQL expression per SPIFF that the events query evaluates (the SPIFF
- * match column), the values they name passed as a jsonb[] parameter.
+ * Whether a SPIFF condition is of the 0.1.0 form (deal columns equal to
+ * scalars, extra containing an object without operators): matched by
+ * containment in SQL, as 0.1.0 did, so that the library keeps working on a
+ * database not yet updated (rule_matches_row is new in 0.2.0).
+ */
+static bool
+cm_spiff_plain(JsonbContainer *c, bool nested)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		extra = false;
+
+	while ((tok = JsonbIteratorNext(&it, &v, !nested)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+
+			if (strcmp(key, "all") == 0 || strcmp(key, "any") == 0 || strcmp(key, "not") == 0 ||
+				strcmp(key, "in") == 0 || strspn(key, "<>=") == strlen(key))
+				return false;
+			extra = !nested && strcmp(key, "extra") == 0;
+		}
+		else if (tok == WJB_VALUE && !nested)
+		{
+			if (v.type == jbvBinary &&
+				(!extra || !JsonContainerIsObject(v.val.binary.data) ||
+				 !cm_spiff_plain(v.val.binary.data, true)))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * The EXISTS tests of a SPIFF condition's product keys (product_family,
+ * product_sku, product_id at its top level: the deal has a line of such a
+ * product; the value is one or an array of them), appended to sel with
+ * their values as parameters.
+ */
+static void
+cm_spiff_product_tests(CmRun *run, Jsonb *cond, StringInfo sel,
+					   Datum **params, int *nparams, int *maxparams)
+{
+	JsonbIterator *it = JsonbIteratorInit(&cond->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	const char *column = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+
+			column = cm_spiff_product_column(key);
+		}
+		else if (tok == WJB_VALUE && column != NULL)
+		{
+			CM_APPEND(run->run_cxt, *params, *nparams, *maxparams);
+			(*params)[*nparams - 1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
+			appendStringInfo(sel, " AND EXISTS (SELECT 1 FROM salesmgmt.deal_line l"
+							 " JOIN salesmgmt.product p ON p.product_id = l.product_id"
+							 " WHERE l.deal_id = d.deal_id AND $3[%d] @> to_jsonb(p.%s))",
+							 *nparams, column);
+		}
+	}
+}
+
+/*
+ * A SPIFF condition without its product keys: what is left is a condition
+ * of the rule language on the deal row.
+ */
+Jsonb *
+cm_spiff_without_products(Jsonb *cond)
+{
+	JsonbParseState *state = NULL;
+	JsonbIterator *it = JsonbIteratorInit(&cond->root);
+	JsonbValue	v;
+	JsonbValue *result = NULL;
+	JsonbIteratorToken tok;
+	bool		skip = false;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+
+			skip = cm_spiff_product_column(key) != NULL;
+			if (!skip)
+				result = pushJsonbValue(&state, tok, &v);
+		}
+		else if (tok == WJB_VALUE)
+		{
+			if (!skip)
+				result = pushJsonbValue(&state, tok, &v);
+		}
+		else
+			result = pushJsonbValue(&state, tok, tok < WJB_BEGIN_ARRAY ? &v : NULL);
+	}
+	return JsonbValueToJsonb(result);
+}
+
+/*
+ * SPIFFs per plan, with their conditions in the rule language (rules.c):
+ * the events query evaluates one salesmgmt.rule_matches_row call per SPIFF
+ * on the deal row (the SPIFF match column), the conditions passed as a
+ * jsonb[] parameter; each call compiles its condition once.
  */
 void
 cm_load_spiffs(CmRun *run)
@@ -126,11 +234,15 @@ cm_load_spiffs(CmRun *run)
 	run->plan_spiffs = palloc0(sizeof(int *) * Max(run->nplans, 1));
 
 	/*
-	 * The match column: for each SPIFF whether to_jsonb(deal) @> condition,
-	 * key by key without building the row's JSON: extra by containment,
-	 * other columns by equality of their JSON values; product_family,
-	 * product_sku and product_id by a line of such a product.  The values are
-	 * parameters ($3[k]); the column names come from the catalog check.
+	 * The match column: for each SPIFF whether the deal matches its
+	 * condition.  Product keys (product_family, product_sku, product_id, at
+	 * the top level) ask for a line of such a product: an EXISTS over the
+	 * deal's lines.  The rest is a condition of the rule language: without
+	 * operators it is to_jsonb(deal) @> condition, as in 0.1.0, matched key
+	 * by key without building the row's JSON (extra by containment, other
+	 * columns by equality of their JSON values); with operators rules.c
+	 * evaluates it on the row.  The values are parameters ($3[k]); the column
+	 * names come from the catalog check made when the condition was written.
 	 */
 	initStringInfo(&sel);
 	appendStringInfoString(&sel, n == 0 ? "NULL::bool[]" : "ARRAY[");
@@ -139,41 +251,49 @@ cm_load_spiffs(CmRun *run)
 		CmSpiff    *sp = &run->spiffs[i];
 		bool		isnull;
 		Jsonb	   *cond;
-		JsonbIterator *it;
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-		char	   *key = NULL;
 		int			pi;
 
 		sp->spiff_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
 		sp->plan = cm_plan_by_id(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0));
 		cond = DatumGetJsonbPCopy(sm_spi_col(tt, i, 3, &isnull));
-		cm_validate_spiff_condition(cond);
+		/* validated when written (a column dropped since never matches) */
+		sm_rule_compile(cm_spiff_without_products(cond), InvalidOid, "SPIFF condition");
 		sp->amount = sm_spi_numeric(tt->vals[i], tt->tupdesc, 4);
 		sp->rate = sm_spi_numeric(tt->vals[i], tt->tupdesc, 5);
 		sp->from = DatumGetDateADT(sm_spi_col(tt, i, 6, &isnull));
 		sp->to = DatumGetDateADT(sm_spi_col(tt, i, 7, &isnull));
 
 		appendStringInfoString(&sel, i == 0 ? "(true" : ", (true");
-		it = JsonbIteratorInit(&cond->root);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		cm_spiff_product_tests(run, cond, &sel, &params, &nparams, &maxparams);
+		cond = cm_spiff_without_products(cond);
+		if (cm_spiff_plain(&cond->root, false))
 		{
-			if (tok == WJB_KEY)
-				key = pnstrdup(v.val.string.val, v.val.string.len);
-			else if (tok == WJB_VALUE)
+			JsonbIterator *it = JsonbIteratorInit(&cond->root);
+			JsonbValue	v;
+			JsonbIteratorToken tok;
+			char	   *key = NULL;
+
+			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 			{
-				CM_APPEND(run->run_cxt, params, nparams, maxparams);
-				params[nparams - 1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
-				if (cm_spiff_product_column(key) != NULL)
-					appendStringInfo(&sel, " AND EXISTS (SELECT 1 FROM salesmgmt.deal_line l"
-									 " JOIN salesmgmt.product p ON p.product_id = l.product_id"
-									 " WHERE l.deal_id = d.deal_id AND $3[%d] @> to_jsonb(p.%s))",
-									 nparams, cm_spiff_product_column(key));
-				else if (strcmp(key, "extra") == 0)
-					appendStringInfo(&sel, " AND d.extra @> $3[%d]", nparams);
-				else
-					appendStringInfo(&sel, " AND to_jsonb(d.%s) @> $3[%d]", quote_identifier(key), nparams);
+				if (tok == WJB_KEY)
+					key = pnstrdup(v.val.string.val, v.val.string.len);
+				else if (tok == WJB_VALUE)
+				{
+					CM_APPEND(run->run_cxt, params, nparams, maxparams);
+					params[nparams - 1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
+					if (strcmp(key, "extra") == 0)
+						appendStringInfo(&sel, " AND d.extra @> $3[%d]", nparams);
+					else
+						appendStringInfo(&sel, " AND coalesce(to_jsonb(d.%s), 'null') @> $3[%d]",
+										 quote_identifier(key), nparams);
+				}
 			}
+		}
+		else
+		{
+			CM_APPEND(run->run_cxt, params, nparams, maxparams);
+			params[nparams - 1] = JsonbPGetDatum(cond);
+			appendStringInfo(&sel, " AND salesmgmt.rule_matches_row($3[%d], d)", nparams);
 		}
 		appendStringInfoChar(&sel, ')');
 		pi = cm_plan_index(run, sp->plan);

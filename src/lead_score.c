@@ -7,11 +7,14 @@
  *	  The active rules are compiled once per call (rules.c).  Open leads
  *	  are read in lead_id order through a cursor, a batch at a time; the
  *	  activities of the batch's leads in one query per batch, also in
- *	  lead_id order, so both are merged without a lookup.  Attribute rules
- *	  are matched against the lead tuple, activity rules against each
- *	  activity tuple, worth points * 0.5 ^ (age in days / half-life).  Only
- *	  leads whose score or explanation changed are written, one UPDATE per
- *	  batch from arrays.
+ *	  lead_id order, so both are merged without a lookup.  Each row is
+ *	  deformed once and every rule of its kind tested on its values:
+ *	  attribute rules on the lead, activity rules on each activity, worth
+ *	  points * 0.5 ^ (age in days / half-life).  Points are summed in
+ *	  cents (int64), exactly as the numeric sum of the rounded parts.
+ *	  Only leads whose score or explanation changed are written, one
+ *	  UPDATE per batch from arrays, bounded to the batch's lead_id range
+ *	  so that it probes the primary key instead of hashing the table.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,6 +31,7 @@
 #include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "lead.h"
@@ -44,7 +48,7 @@ typedef struct ScoreRule
 	int64		rule_id;
 	char	   *name;
 	bool		activity;
-	Numeric		points;
+	int64		cents;			/* points * 100 (numeric(10,2): exact) */
 	double		points_d;
 	double		half_life;		/* days; 0 for none */
 	SmRule	   *cond;
@@ -59,10 +63,25 @@ typedef struct ScoreRun
 	/* per lead, reused */
 	double	   *act_points;
 	int		   *act_count;
+	/* deformed rows, reused */
+	Datum	   *lvals;
+	bool	   *lnulls;
+	Datum	   *avals;
+	bool	   *anulls;
 } ScoreRun;
 
+/* numeric(10,2) points as cents */
+static int64
+ls_cents_of(Numeric n)
+{
+	Datum		hundred = NumericGetDatum(int64_to_numeric(100));
+	Datum		m = DirectFunctionCall2(numeric_mul, NumericGetDatum(n), hundred);
+
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, m));
+}
+
 static void
-load_score_rules(ScoreRun *run)
+ls_load_rules(ScoreRun *run)
 {
 	int			ret = SPI_execute("SELECT rule_id, name, kind = 'activity', condition, points,"
 								  "       coalesce(half_life_days, 0)::float8"
@@ -79,6 +98,7 @@ load_score_rules(ScoreRun *run)
 		TupleDesc	d = SPI_tuptable->tupdesc;
 		ScoreRule  *r = &run->rules[i];
 		bool		isnull;
+		Numeric		points;
 
 		r->rule_id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
 		r->name = TextDatumGetCString(SPI_getbinval(t, d, 2, &isnull));
@@ -86,8 +106,9 @@ load_score_rules(ScoreRun *run)
 		/* validated when written; a column dropped since never matches */
 		r->cond = sm_rule_compile(DatumGetJsonbPCopy(SPI_getbinval(t, d, 4, &isnull)),
 								  InvalidOid, "lead score rule condition");
-		r->points = DatumGetNumericCopy(SPI_getbinval(t, d, 5, &isnull));
-		r->points_d = sm_numeric_to_double(r->points);
+		points = DatumGetNumeric(SPI_getbinval(t, d, 5, &isnull));
+		r->cents = ls_cents_of(points);
+		r->points_d = sm_numeric_to_double(points);
 		r->half_life = DatumGetFloat8(SPI_getbinval(t, d, 6, &isnull));
 		run->any_activity |= r->activity;
 	}
@@ -97,7 +118,7 @@ load_score_rules(ScoreRun *run)
 
 /* the points of one activity for an activity rule */
 static double
-decayed(const ScoreRun *run, const ScoreRule *r, TimestampTz occurred)
+ls_decayed(const ScoreRun *run, const ScoreRule *r, TimestampTz occurred)
 {
 	double		age_days;
 
@@ -109,11 +130,36 @@ decayed(const ScoreRun *run, const ScoreRule *r, TimestampTz occurred)
 	return r->points_d * pow(0.5, age_days / r->half_life);
 }
 
-/* a lead's score and explanation; activity points are in run->act_* */
-static Numeric
-score_one(ScoreRun *run, HeapTuple lead, TupleDesc desc, Jsonb **explanation)
+/*
+ * A float sum of points rounded to cents as round(x::numeric, 2) does:
+ * the cast keeps 15 significant digits, then the rounding is half away
+ * from zero.  Far from a half cent the double rounds the same way; near
+ * one (or for huge values) the numeric path decides.
+ */
+static int64
+ls_round_cents(double x)
 {
-	Numeric		total = sm_numeric_zero();
+	double		y = x * 100.0;
+	double		frac = fabs(y - trunc(y));
+	Numeric		n;
+
+	if (fabs(x) < 1e6 && fabs(frac - 0.5) > 1e-6)
+		return (int64) llround(y);
+	n = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(x)));
+	return ls_cents_of(sm_numeric_round(n, 2));
+}
+
+static void
+ls_push_cents(JsonbParseState **st, const char *key, int64 cents)
+{
+	sm_jsonb_push_numeric(st, key, int64_div_fast_to_numeric(cents, 2));
+}
+
+/* a lead's score in cents and its explanation; activity points are in run->act_* */
+static int64
+ls_score_one(ScoreRun *run, Jsonb **explanation)
+{
+	int64		total = 0;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 
@@ -121,40 +167,49 @@ score_one(ScoreRun *run, HeapTuple lead, TupleDesc desc, Jsonb **explanation)
 	for (int i = 0; i < run->nrules; i++)
 	{
 		ScoreRule  *r = &run->rules[i];
-		Numeric		pts;
+		int64		pts;
+		JsonbValue	v;
 
 		if (r->activity)
 		{
 			if (run->act_count[i] == 0)
 				continue;
-			pts = sm_numeric_round(DatumGetNumeric(DirectFunctionCall1(float8_numeric,
-																	   Float8GetDatum(run->act_points[i]))), 2);
+			pts = ls_round_cents(run->act_points[i]);
 		}
 		else
 		{
-			if (!sm_rule_match_tuple(r->cond, lead, desc))
+			if (!sm_rule_match_values(r->cond, run->lvals, run->lnulls))
 				continue;
-			pts = r->points;
+			pts = r->cents;
 		}
-		total = sm_numeric_add(total, pts);
+		total += pts;
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 		sm_jsonb_push_key(&st, "rule_id");
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(r->rule_id);
+		pushJsonbValue(&st, WJB_VALUE, &v);
+		sm_jsonb_push_string(&st, "name", r->name);
+		ls_push_cents(&st, "points", pts);
+		if (r->activity)
 		{
-			JsonbValue	v;
-
-			v.type = jbvNumeric;
-			v.val.numeric = sm_numeric_from_int64(r->rule_id);
+			sm_jsonb_push_key(&st, "activities");
+			v.val.numeric = int64_to_numeric(run->act_count[i]);
 			pushJsonbValue(&st, WJB_VALUE, &v);
 		}
-		sm_jsonb_push_string(&st, "name", r->name);
-		sm_jsonb_push_numeric(&st, "points", pts);
-		if (r->activity)
-			sm_jsonb_push_numeric(&st, "activities", sm_numeric_from_int64(run->act_count[i]));
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	}
 	res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	*explanation = JsonbValueToJsonb(res);
-	return sm_numeric_round(total, 2);
+	return total;
+}
+
+/* jsonb equality: the same bytes, or equal by jsonb's comparison */
+static bool
+ls_jsonb_same(Jsonb *a, Jsonb *b)
+{
+	if (VARSIZE(a) == VARSIZE(b) && memcmp(a, b, VARSIZE(a)) == 0)
+		return true;
+	return compareJsonbContainers(&a->root, &b->root) == 0;
 }
 
 typedef struct Batch
@@ -166,9 +221,9 @@ typedef struct Batch
 } Batch;
 
 static uint64
-write_batch(Batch *b, SPIPlanPtr plan)
+ls_write_batch(Batch *b, SPIPlanPtr plan, Datum lo, Datum hi)
 {
-	Datum		args[3];
+	Datum		args[5];
 	int			ret;
 
 	if (b->n == 0)
@@ -176,11 +231,56 @@ write_batch(Batch *b, SPIPlanPtr plan)
 	args[0] = PointerGetDatum(construct_array(b->ids, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[1] = PointerGetDatum(construct_array(b->scores, b->n, NUMERICOID, -1, false, TYPALIGN_INT));
 	args[2] = PointerGetDatum(construct_array(b->expls, b->n, JSONBOID, -1, false, TYPALIGN_INT));
+	args[3] = lo;
+	args[4] = hi;
 	ret = SPI_execute_plan(plan, args, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	b->n = 0;
 	return SPI_processed;
+}
+
+/*
+ * The activities of leads up to lead_id from the batch's activities
+ * (ordered by lead_id), *ai the next unread: those of lead_id add their
+ * decayed points to the matching activity rules.
+ */
+static void
+ls_merge_activities(ScoreRun *run, SPITupleTable *acts, uint64 nacts, uint64 *ai,
+					int a_lead, int a_when, int64 lead_id)
+{
+	TupleDesc	adesc = acts->tupdesc;
+
+	for (int i = 0; i < run->nrules; i++)
+	{
+		run->act_points[i] = 0;
+		run->act_count[i] = 0;
+	}
+	while (*ai < nacts)
+	{
+		HeapTuple	at = acts->vals[*ai];
+		bool		isnull;
+		int64		al = DatumGetInt64(heap_getattr(at, a_lead, adesc, &isnull));
+		TimestampTz when;
+
+		if (al > lead_id)
+			break;
+		(*ai)++;
+		if (al < lead_id)
+			continue;
+		heap_deform_tuple(at, adesc, run->avals, run->anulls);
+		when = DatumGetTimestampTz(run->avals[a_when - 1]);
+		for (int i = 0; i < run->nrules; i++)
+		{
+			ScoreRule  *r = &run->rules[i];
+
+			if (r->activity && sm_rule_match_values(r->cond, run->avals, run->anulls))
+			{
+				run->act_points[i] += ls_decayed(run, r, when);
+				run->act_count[i]++;
+			}
+		}
+	}
 }
 
 Datum
@@ -190,7 +290,7 @@ sm_score_leads(PG_FUNCTION_ARGS)
 	Portal		cur;
 	SPIPlanPtr	acts_plan = NULL,
 				upd_plan;
-	Oid			types[3] = {INT8ARRAYOID, NUMERICARRAYOID, JSONBARRAYOID};
+	Oid			types[5] = {INT8ARRAYOID, NUMERICARRAYOID, JSONBARRAYOID, INT8OID, INT8OID};
 	Oid			act_types[2] = {INT8OID, INT8OID};
 	Batch	   *batch;
 	uint64		changed = 0;
@@ -208,12 +308,12 @@ sm_score_leads(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	load_score_rules(&run);
+	ls_load_rules(&run);
 	batch = palloc(sizeof(Batch));
 	batch->n = 0;
 	upd_plan = SPI_prepare("UPDATE salesmgmt.lead l SET score = u.score, score_explanation = u.expl"
 						   "  FROM unnest($1, $2, $3) AS u(lead_id, score, expl)"
-						   " WHERE l.lead_id = u.lead_id", 3, types);
+						   " WHERE l.lead_id = u.lead_id AND l.lead_id BETWEEN $4 AND $5", 5, types);
 	if (run.any_activity)
 		acts_plan = SPI_prepare("SELECT * FROM salesmgmt.activity"
 								" WHERE lead_id BETWEEN $1 AND $2 ORDER BY lead_id, activity_id",
@@ -231,7 +331,6 @@ sm_score_leads(PG_FUNCTION_ARGS)
 		TupleDesc	ldesc;
 		uint64		nleads;
 		SPITupleTable *acts = NULL;
-		TupleDesc	adesc = NULL;
 		uint64		nacts = 0,
 					ai = 0;
 		int			a_lead = 0,
@@ -239,6 +338,8 @@ sm_score_leads(PG_FUNCTION_ARGS)
 					l_id,
 					l_score,
 					l_expl;
+		Datum		range[2];
+		bool		isnull;
 
 		SPI_cursor_fetch(cur, true, SCORE_BATCH);
 		leads = SPI_tuptable;
@@ -249,16 +350,20 @@ sm_score_leads(PG_FUNCTION_ARGS)
 		l_id = SPI_fnumber(ldesc, "lead_id");
 		l_score = SPI_fnumber(ldesc, "score");
 		l_expl = SPI_fnumber(ldesc, "score_explanation");
+		if (run.lvals == NULL)
+		{
+			run.lvals = palloc(sizeof(Datum) * ldesc->natts);
+			run.lnulls = palloc(sizeof(bool) * ldesc->natts);
+		}
 		for (int i = 0; i < run.nrules; i++)
 			if (!run.rules[i].activity)
 				sm_rule_bind(run.rules[i].cond, ldesc);
+		range[0] = SPI_getbinval(leads->vals[0], ldesc, l_id, &isnull);
+		range[1] = SPI_getbinval(leads->vals[nleads - 1], ldesc, l_id, &isnull);
 		if (acts_plan)
 		{
-			Datum		range[2];
-			bool		isnull;
+			TupleDesc	adesc;
 
-			range[0] = SPI_getbinval(leads->vals[0], ldesc, l_id, &isnull);
-			range[1] = SPI_getbinval(leads->vals[nleads - 1], ldesc, l_id, &isnull);
 			if (SPI_execute_plan(acts_plan, range, NULL, true, 0) != SPI_OK_SELECT)
 				elog(ERROR, "SPI_execute_plan failed");
 			acts = SPI_tuptable;
@@ -266,6 +371,11 @@ sm_score_leads(PG_FUNCTION_ARGS)
 			adesc = acts->tupdesc;
 			a_lead = SPI_fnumber(adesc, "lead_id");
 			a_when = SPI_fnumber(adesc, "occurred_at");
+			if (run.avals == NULL)
+			{
+				run.avals = palloc(sizeof(Datum) * adesc->natts);
+				run.anulls = palloc(sizeof(bool) * adesc->natts);
+			}
 			for (int i = 0; i < run.nrules; i++)
 				if (run.rules[i].activity)
 					sm_rule_bind(run.rules[i].cond, adesc);
@@ -273,53 +383,23 @@ sm_score_leads(PG_FUNCTION_ARGS)
 		old = MemoryContextSwitchTo(batchcxt);
 		for (uint64 li = 0; li < nleads; li++)
 		{
-			HeapTuple	lt = leads->vals[li];
-			bool		isnull;
-			int64		lead_id = DatumGetInt64(SPI_getbinval(lt, ldesc, l_id, &isnull));
-			Numeric		score;
+			int64		lead_id;
+			int64		score;
 			Jsonb	   *expl;
-			Numeric		cur_score;
-			Jsonb	   *cur_expl;
 
 			MemoryContextSwitchTo(rowcxt);
-			for (int i = 0; i < run.nrules; i++)
-			{
-				run.act_points[i] = 0;
-				run.act_count[i] = 0;
-			}
-			/* this lead's activities: the merge advances past smaller ids */
-			while (ai < nacts)
-			{
-				HeapTuple	at = acts->vals[ai];
-				int64		al = DatumGetInt64(SPI_getbinval(at, adesc, a_lead, &isnull));
-				TimestampTz when;
-
-				if (al > lead_id)
-					break;
-				ai++;
-				if (al < lead_id)
-					continue;
-				when = DatumGetTimestampTz(SPI_getbinval(at, adesc, a_when, &isnull));
-				for (int i = 0; i < run.nrules; i++)
-				{
-					ScoreRule  *r = &run.rules[i];
-
-					if (r->activity && sm_rule_match_tuple(r->cond, at, adesc))
-					{
-						run.act_points[i] += decayed(&run, r, when);
-						run.act_count[i]++;
-					}
-				}
-			}
-			score = score_one(&run, lt, ldesc, &expl);
-			cur_score = DatumGetNumeric(SPI_getbinval(lt, ldesc, l_score, &isnull));
-			cur_expl = DatumGetJsonbP(SPI_getbinval(lt, ldesc, l_expl, &isnull));
-			if (sm_numeric_cmp(score, cur_score) != 0 ||
-				compareJsonbContainers(&expl->root, &cur_expl->root) != 0)
+			heap_deform_tuple(leads->vals[li], ldesc, run.lvals, run.lnulls);
+			lead_id = DatumGetInt64(run.lvals[l_id - 1]);
+			if (acts)
+				ls_merge_activities(&run, acts, nacts, &ai, a_lead, a_when, lead_id);
+			score = ls_score_one(&run, &expl);
+			if (sm_numeric_cmp(int64_div_fast_to_numeric(score, 2),
+							   DatumGetNumeric(run.lvals[l_score - 1])) != 0 ||
+				!ls_jsonb_same(expl, DatumGetJsonbP(run.lvals[l_expl - 1])))
 			{
 				MemoryContextSwitchTo(batchcxt);
 				batch->ids[batch->n] = Int64GetDatum(lead_id);
-				batch->scores[batch->n] = datumCopy(NumericGetDatum(score), false, -1);
+				batch->scores[batch->n] = NumericGetDatum(int64_div_fast_to_numeric(score, 2));
 				batch->expls[batch->n] = datumCopy(JsonbPGetDatum(expl), false, -1);
 				batch->n++;
 			}
@@ -329,8 +409,8 @@ sm_score_leads(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 		if (acts)
 			SPI_freetuptable(acts);
+		changed += ls_write_batch(batch, upd_plan, range[0], range[1]);
 		SPI_freetuptable(leads);
-		changed += write_batch(batch, upd_plan);
 		MemoryContextReset(batchcxt);
 	}
 	SPI_cursor_close(cur);

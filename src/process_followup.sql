@@ -89,6 +89,8 @@ COMMENT ON COLUMN salesmgmt.follow_up_action.rep_id IS 'Rep who got the task (re
 COMMENT ON COLUMN salesmgmt.follow_up_action.task_id IS 'Task created (remind, escalate).';
 
 -- The quiet items of a rule as of a time: id, owner, since when quiet.
+-- The last activities come from one grouped pass over activity joined to
+-- the items (a hash join at scale), not one index probe per item.
 CREATE FUNCTION salesmgmt._follow_up_quiet(p_rule salesmgmt.follow_up_rule, p_as_of timestamptz)
 RETURNS TABLE (subject_id bigint, owner_rep_id bigint, title text, account_id bigint, quiet_since timestamptz)
 LANGUAGE plpgsql STABLE
@@ -100,9 +102,10 @@ BEGIN
         SELECT d.deal_id, d.owner_rep_id, d.name, d.account_id, q.since
           FROM salesmgmt.deal d
           JOIN salesmgmt.stage s ON s.stage_id = d.stage_id AND s.outcome = 'open'
-          LEFT JOIN LATERAL (SELECT max(a.occurred_at) AS last FROM salesmgmt.activity a
-                              WHERE a.deal_id = d.deal_id AND a.occurred_at <= p_as_of
-                                AND p_rule.trigger_on = 'no_activity') la ON true
+          LEFT JOIN (SELECT a.deal_id, max(a.occurred_at) AS last FROM salesmgmt.activity a
+                      WHERE a.deal_id IS NOT NULL AND a.occurred_at <= p_as_of
+                        AND p_rule.trigger_on = 'no_activity'
+                      GROUP BY a.deal_id) la ON la.deal_id = d.deal_id
           CROSS JOIN LATERAL (SELECT CASE p_rule.trigger_on
                                          WHEN 'overdue' THEN d.next_step_due::timestamptz
                                          ELSE greatest(la.last, d.created_at) END AS since) q
@@ -115,9 +118,10 @@ BEGIN
         SELECT l.lead_id, l.owner_rep_id,
                l.name || coalesce(' (' || l.company || ')', ''), NULL::bigint, q.since
           FROM salesmgmt.lead l
-          LEFT JOIN LATERAL (SELECT max(a.occurred_at) AS last FROM salesmgmt.activity a
-                              WHERE a.lead_id = l.lead_id AND a.occurred_at <= p_as_of
-                                AND p_rule.trigger_on = 'no_activity') la ON true
+          LEFT JOIN (SELECT a.lead_id, max(a.occurred_at) AS last FROM salesmgmt.activity a
+                      WHERE a.lead_id IS NOT NULL AND a.occurred_at <= p_as_of
+                        AND p_rule.trigger_on = 'no_activity'
+                      GROUP BY a.lead_id) la ON la.lead_id = l.lead_id
           CROSS JOIN LATERAL (SELECT CASE p_rule.trigger_on
                                          WHEN 'overdue' THEN l.next_follow_up::timestamptz
                                          ELSE greatest(la.last, l.assigned_at, l.created_at) END AS since) q
@@ -130,9 +134,10 @@ BEGIN
         RETURN QUERY
         SELECT c.account_id, c.owner_rep_id, c.name, c.account_id, q.since
           FROM salesmgmt.account c
-          LEFT JOIN LATERAL (SELECT max(a.occurred_at) AS last FROM salesmgmt.activity a
-                              WHERE a.account_id = c.account_id AND a.occurred_at <= p_as_of
-                                AND p_rule.trigger_on = 'no_activity') la ON true
+          LEFT JOIN (SELECT a.account_id, max(a.occurred_at) AS last FROM salesmgmt.activity a
+                      WHERE a.account_id IS NOT NULL AND a.occurred_at <= p_as_of
+                        AND p_rule.trigger_on = 'no_activity'
+                      GROUP BY a.account_id) la ON la.account_id = c.account_id
           CROSS JOIN LATERAL (SELECT CASE p_rule.trigger_on
                                          WHEN 'overdue' THEN c.next_follow_up::timestamptz
                                          ELSE greatest(la.last, c.created_at) END AS since) q

@@ -828,18 +828,12 @@ text_value(JsonbValue *v, char *s)
 	v->val.string.len = strlen(s);
 }
 
-/* the column as to_jsonb would give it */
+/* a column's datum as to_jsonb would give it, tested */
 static bool
-leaf_eval_tuple(const RuleNode *leaf, const void *row)
+leaf_eval_datum(const RuleNode *leaf, Datum d, bool isnull)
 {
-	const TupleRow *tr = row;
 	JsonbValue	v;
-	bool		isnull;
-	Datum		d;
 
-	if (leaf->colkind == CK_MISSING)
-		return false;
-	d = heap_getattr(tr->tuple, leaf->attnum, tr->desc, &isnull);
 	if (isnull)
 	{
 		v.type = jbvNull;
@@ -926,12 +920,49 @@ leaf_eval_tuple(const RuleNode *leaf, const void *row)
 	return leaf_test(leaf, &v, true);
 }
 
+static bool
+leaf_eval_tuple(const RuleNode *leaf, const void *row)
+{
+	const TupleRow *tr = row;
+	bool		isnull;
+	Datum		d;
+
+	if (leaf->colkind == CK_MISSING)
+		return false;
+	d = heap_getattr(tr->tuple, leaf->attnum, tr->desc, &isnull);
+	return leaf_eval_datum(leaf, d, isnull);
+}
+
 bool
 sm_rule_match_tuple(const SmRule *rule, HeapTuple tuple, TupleDesc desc)
 {
 	TupleRow	tr = {tuple, desc};
 
 	return eval_node(rule->root, leaf_eval_tuple, &tr);
+}
+
+typedef struct ValuesRow
+{
+	const Datum *values;
+	const bool *isnull;
+} ValuesRow;
+
+static bool
+leaf_eval_values(const RuleNode *leaf, const void *row)
+{
+	const ValuesRow *vr = row;
+
+	if (leaf->colkind == CK_MISSING)
+		return false;
+	return leaf_eval_datum(leaf, vr->values[leaf->attnum - 1], vr->isnull[leaf->attnum - 1]);
+}
+
+bool
+sm_rule_match_values(const SmRule *rule, const Datum *values, const bool *isnull)
+{
+	ValuesRow	vr = {values, isnull};
+
+	return eval_node(rule->root, leaf_eval_values, &vr);
 }
 
 /* ---------------------------------------------------------------------

@@ -47,4 +47,11 @@ extern bool sm_rule_match_jsonb(const SmRule *rule, Jsonb *row);
 extern void sm_rule_bind(SmRule *rule, TupleDesc desc);
 extern bool sm_rule_match_tuple(const SmRule *rule, HeapTuple tuple, TupleDesc desc);
 
+/*
+ * The same on a tuple already deformed (heap_deform_tuple with the
+ * descriptor the rule was bound to): a row tested by several rules is
+ * deformed once.
+ */
+extern bool sm_rule_match_values(const SmRule *rule, const Datum *values, const bool *isnull);
+
 #endif							/* SALESMGMT_RULES_H */

@@ -3,7 +3,7 @@
 -- worked out in the comment above its test.
 BEGIN;
 CREATE EXTENSION salesmgmt;
-SELECT plan(70);
+SELECT plan(76);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL salesmgmt.reporting_currency = 'USD';  -- the test relies on the default, whatever postgresql.conf says
 
@@ -235,6 +235,47 @@ SELECT throws_ok($$SELECT * FROM salesmgmt.run_commissions('2025-07-01', '2025-0
                  'no exchange rate from EUR to USD on 2025-07-07', 'a missing rate is an error naming the pair and the day');
 SELECT is((SELECT count(*) FROM salesmgmt.commission_line WHERE rep_id = 5), 2::bigint,
           'and the failed run changed nothing');
+
+-- ------------------------------------- SPIFF conditions in the rule language
+-- Sam (plan Big: 10%, a 50 SPIFF on deals of 5,000 or more that are not
+-- product z, a 20 SPIFF on product x or y, each by containment as in 0.1.0)
+-- wins in October deal 30 (5,000, product x), 31 (6,000, product z) and 32
+-- (1,000, product y): the big-deal SPIFF on 30 only, the other on 30 and 32.
+INSERT INTO salesmgmt.rep (rep_id, name, team_id) VALUES (6, 'Sam', NULL);
+INSERT INTO salesmgmt.commission_plan (plan_id, name, period) VALUES (6, 'Big', 'month');
+INSERT INTO salesmgmt.commission_tier (plan_id, attainment_from, rate) VALUES (6, 0, 0.10);
+SET CONSTRAINTS ALL IMMEDIATE;
+SET CONSTRAINTS ALL DEFERRED;
+INSERT INTO salesmgmt.commission_spiff (spiff_id, plan_id, name, condition, amount) VALUES
+  (30, 6, 'Big deals', '{"amount": {">=": 5000}, "not": {"extra": {"product": "z"}}}', 50),
+  (31, 6, 'Product x or y', '{"any": [{"extra": {"product": "x"}}, {"extra": {"product": "y"}}]}', 20);
+INSERT INTO salesmgmt.commission_assignment (rep_id, plan_id, valid_from) VALUES (6, 6, '2025-10-01');
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount,
+                            created_at, stage_entered_at, closed_at, extra) VALUES
+  (30, 's30', 1, 6, 1, 2, 5000, '2025-10-01', '2025-10-05', '2025-10-05', '{"product": "x"}'),
+  (31, 's31', 1, 6, 1, 2, 6000, '2025-10-01', '2025-10-06', '2025-10-06', '{"product": "z"}'),
+  (32, 's32', 1, 6, 1, 2, 1000, '2025-10-01', '2025-10-07', '2025-10-07', '{"product": "y"}');
+SELECT results_eq($$SELECT rep_id, earned, spiffs FROM salesmgmt.run_commissions('2025-10-01', '2025-10-31') WHERE rep_id = 6$$,
+                  $$VALUES (6::bigint, 1200.00::numeric, 90.00::numeric)$$,
+                  'SPIFF conditions with a comparison, not and any pay on the matching deals only');
+SELECT results_eq($$SELECT spiff_id, deal_id FROM salesmgmt.commission_line
+                     WHERE period_start = '2025-10-01' AND kind = 'spiff' ORDER BY 1, 2$$,
+                  $$VALUES (30::bigint, 30::bigint), (31, 30), (31, 32)$$,
+                  'each SPIFF line names the deal that matched');
+SELECT throws_ok($$INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount)
+                   VALUES (6, 'typo', '{"amout": {">": 5000}}', 1)$$, '22023',
+                 'SPIFF condition names "amout", which is not a column of salesmgmt.deal',
+                 'a SPIFF condition naming no deal column is refused');
+SELECT throws_ok($$INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount)
+                   VALUES (6, 'operator', '{"amount": {"=>": 5000}}', 1)$$, '22023',
+                 'SPIFF condition uses unknown operator "=>" on "amount"',
+                 'an unknown operator is refused');
+SELECT throws_ok($$UPDATE salesmgmt.commission_spiff SET condition = '{"amount": {">": "big"}}' WHERE spiff_id = 30$$, '22023',
+                 'SPIFF condition compares column "amount" of type numeric with a string',
+                 'an operand of the wrong type is refused, on update too');
+SELECT throws_ok($$INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount)
+                   VALUES (6, 'any', '{"any": {"currency": "USD"}}', 1)$$, '22023', NULL,
+                 'any without an array is refused');
 
 -- ------------------------------------------------ the ledger keeps its word
 SELECT throws_ok($$UPDATE salesmgmt.commission_line SET amount = 0 WHERE period_start = '2025-01-01'$$, 'SM010',

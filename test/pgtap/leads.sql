@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(126);
+SELECT plan(128);
 
 -- ---------------------------------------------------------------- structure
 SELECT has_table('salesmgmt', t, 'table ' || t)
@@ -247,6 +247,15 @@ SELECT ok(salesmgmt.score_leads() > 0, 'score_leads scores open leads');
 SELECT is((SELECT score FROM salesmgmt.lead WHERE lead_id = 6), 22.00, 'points: 10 for web, 8 + 4 for a call now and one a half-life ago');
 SELECT is((SELECT score_explanation->1->>'activities' FROM salesmgmt.lead WHERE lead_id = 6), '2', 'the explanation names the rules and counts');
 SELECT is(salesmgmt.score_leads(), 0, 'a second run changes nothing');
+-- an email exactly three half-lives old is worth 1/8 point: 0.125 rounds
+-- half away from zero, to 0.13 and -0.13 (as round(numeric, 2) does)
+INSERT INTO salesmgmt.lead_score_rule (name, kind, condition, points, half_life_days) VALUES
+    ('emails', 'activity', '{"kind": "email"}', 1, 1), ('unsubscribed', 'activity', '{"kind": "email"}', -1, 1);
+INSERT INTO salesmgmt.activity (kind, lead_id, rep_id, occurred_at) VALUES ('email', 6, 2, now() - interval '3 days');
+SELECT is(salesmgmt.score_leads(), 1, 'new rules rescore the lead they match');
+SELECT is((SELECT array_agg(e->>'points' ORDER BY (e->>'rule_id')::bigint)
+             FROM salesmgmt.lead, jsonb_array_elements(score_explanation) e WHERE lead_id = 6),
+          ARRAY['10.00', '12.00', '0.13', '-0.13'], 'decayed points round half away from zero to the cent');
 
 -- ---------------------------------------------------------------- learned score: errors
 SELECT throws_ok($$SELECT salesmgmt.lead_conversion_probability(1)$$, 'SM065', NULL, 'no model yet');

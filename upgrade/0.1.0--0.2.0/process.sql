@@ -19,3 +19,8 @@ COMMENT ON COLUMN salesmgmt.deal.next_step_due IS 'When the next step is due; fo
 
 ALTER TABLE salesmgmt.account ADD COLUMN next_follow_up date;
 COMMENT ON COLUMN salesmgmt.account.next_follow_up IS 'When the owner plans to contact the account next (accounts_gone_quiet, follow-up rules).';
+
+-- One rule language (issue 16): SPIFF conditions are conditions of the
+-- rule language (src/rules.c), validated by the same trigger function.
+COMMENT ON COLUMN salesmgmt.commission_spiff.condition IS 'Condition on the deal in the rule language (docs/rules.md): equality and containment as to_jsonb(deal) @> condition, e.g. {"extra": {"product": "analytics"}} or {"pipeline_id": 2}, and comparisons, in, all/any/not, e.g. {"amount": {">": 100000}}; {} matches every deal. Keys must be deal columns (22023 otherwise).';
+COMMENT ON FUNCTION salesmgmt.commission_spiff_check() IS 'Trigger: a SPIFF condition is a valid condition of the rule language on salesmgmt.deal (known columns and operators, operands of the column''s type; 22023 otherwise); a SPIFF paid by final lines cannot be deleted.';
