@@ -64,6 +64,7 @@ UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/leads.sql \
                 upgrade/0.1.0--0.2.0/training.sql \
                 upgrade/0.1.0--0.2.0/org-history.sql \
+                upgrade/0.1.0--0.2.0/forecast-family.sql \
                 src/security_rls.sql \
                 src/security_rights.sql \
                 src/rules.sql \
