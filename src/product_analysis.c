@@ -33,6 +33,9 @@
 
 #include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
 #include "access/tableam.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
@@ -226,7 +229,7 @@ sm_aff_deform(HeapTuple tuple, TupleDesc desc, int natts, Datum *values, bool *i
 	char	   *tp = (char *) tup + tup->t_hoff;
 	bits8	   *bp = tup->t_bits;
 	uint32		off = 0;
-	bool		slow = false;
+	bool		slow = false;	/* a varlena or null before: no nominal offsets */
 	int			n = Min(natts, (int) HeapTupleHeaderGetNatts(tup));
 	int			i;
 
@@ -242,24 +245,13 @@ sm_aff_deform(HeapTuple tuple, TupleDesc desc, int natts, Datum *values, bool *i
 			continue;
 		}
 		isnull[i] = false;
-		if (!slow && att->attcacheoff >= 0)
-			off = att->attcacheoff;
-		else if (att->attlen == -1)
+		if (att->attlen == -1)
 		{
-			if (!slow && off == att_align_nominal(off, att->attalign))
-				att->attcacheoff = off;
-			else
-			{
+			if (slow || off != att_align_nominal(off, att->attalign))
 				off = att_align_pointer(off, att->attalign, -1, tp + off);
-				slow = true;
-			}
 		}
 		else
-		{
 			off = att_align_nominal(off, att->attalign);
-			if (!slow)
-				att->attcacheoff = off;
-		}
 		values[i] = fetchatt(att, tp + off);
 		off = att_addlength_pointer(off, att->attlen, tp + off);
 		if (att->attlen <= 0)
@@ -268,6 +260,28 @@ sm_aff_deform(HeapTuple tuple, TupleDesc desc, int natts, Datum *values, bool *i
 	/* columns added later by ALTER TABLE: their missing value (none here) */
 	for (; i < natts; i++)
 		values[i] = getmissingattr(desc, i + 1, &isnull[i]);
+}
+
+/*
+ * The next tuple of a heap scan.  On the first tuple of a page the headers
+ * of all its visible tuples are prefetched: reading a tuple's header is a
+ * cache miss, and the misses of a page then overlap instead of queueing.
+ */
+static inline HeapTuple
+sm_aff_next(TableScanDesc scan)
+{
+	HeapScanDesc hscan = (HeapScanDesc) scan;
+	HeapTuple	tup = heap_getnext(scan, ForwardScanDirection);
+
+	if (tup != NULL && hscan->rs_cindex == 0 && (scan->rs_flags & SO_ALLOW_PAGEMODE))
+	{
+		Page		page = BufferGetPage(hscan->rs_cbuf);
+
+		for (int i = 1; i < (int) hscan->rs_ntuples; i++)
+			__builtin_prefetch((char *) page +
+							   ItemIdGetOffset(PageGetItemId(page, hscan->rs_vistuples[i])));
+	}
+	return tup;
 }
 
 static AttrNumber
@@ -326,7 +340,7 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 	deals = sm_affmap_create(CurrentMemoryContext,
 							 (uint32) Min(Max(rel->rd_rel->reltuples, 1024), 64 * 1024 * 1024), NULL);
 	scan = table_beginscan(rel, snap, 0, NULL);
-	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	while ((tup = sm_aff_next(scan)) != NULL)
 	{
 		SmAffEntry *e;
 		bool		found;
@@ -356,7 +370,7 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 	values = palloc(sizeof(Datum) * natts);
 	isnull = palloc(sizeof(bool) * natts);
 	scan = table_beginscan(rel, snap, 0, NULL);
-	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	while ((tup = sm_aff_next(scan)) != NULL)
 	{
 		int64		deal_id;
 		int			f;
