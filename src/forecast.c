@@ -789,7 +789,7 @@ sm_forecast(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("forecast grouping must not be null"),
-				 errhint("Group by rep, team, pipeline, month, quarter or total.")));
+				 errhint("Group by rep, team, pipeline, month, quarter, total or product_family.")));
 
 	InitMaterializedSRF(fcinfo, 0);
 	sm_check_result_columns(rsinfo->setDesc, fc_forecast_columns, FC_NCOLUMNS);
