@@ -11,6 +11,7 @@
  *-------------------------------------------------------------------------
  */
 #include "forecast.h"
+#include "utils/lsyscache.h"
 
 /* ------------------------------------------------------------------------
  * SPI
@@ -577,7 +578,15 @@ fc_scan_deals(FcCall *c)
 	values[3] = TimestampTzGetDatum(c->to_ts);
 	values[4] = TimestampTzGetDatum(c->as_of);
 	if (c->kind == FC_GROUP_FAMILY)
+	{
+		if (!OidIsValid(get_relname_relid("deal_line", sm_schema_oid())))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("a forecast by product_family needs salesmgmt 0.2.0"),
+					 errdetail("The database's salesmgmt objects have no deal lines (salesmgmt.deal_line)."),
+					 errhint("Run ALTER EXTENSION salesmgmt UPDATE.")));
 		fc_load_lines(c, c->has_as_of ? 5 : 4, types, values);
+	}
 
 	/*
 	 * Both queries select a superset of the deals of the period through
@@ -651,10 +660,13 @@ fc_load_targets(FcCall *c, bool adjustments, int *ntargets)
 	values[1] = DateADTGetDatum(c->to);
 	values[2] = TimestampTzGetDatum(c->as_of);
 	if (!adjustments && (!c->has_as_of || !sm_org_history_present()))
-		sm_spi_query_dest("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
-						  "       q.currency, NULL::text, q.product_family"
-						  "  FROM salesmgmt.quota q"
-						  " WHERE q.period_start >= $1 AND q.period_end <= $2",
+		/* quota.product_family is new in 0.2.0: none on 0.1.0 objects */
+		sm_spi_query_dest(psprintf("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
+								   "       q.currency, NULL::text, %s"
+								   "  FROM salesmgmt.quota q"
+								   " WHERE q.period_start >= $1 AND q.period_end <= $2",
+								   get_attnum(sm_relation_oid("quota"), "product_family") != InvalidAttrNumber
+								   ? "q.product_family" : "NULL::text"),
 						  2, types, values, NULL);
 	else if (!adjustments)
 		/* each quota as it was: its first version ending after the moment */
