@@ -34,8 +34,11 @@
 PG_FUNCTION_INFO_V1(sm_forecast);
 
 static const char *const fc_group_names[] = {
-	"rep", "team", "pipeline", "month", "quarter", "total"
+	"rep", "team", "pipeline", "month", "quarter", "total", "product_family"
 };
+
+StaticAssertDecl(lengthof(fc_group_names) == FC_GROUP_FAMILY + 1,
+				 "every grouping is named");
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -254,6 +257,11 @@ fc_make_groups(FcCall *c)
 			i = fc_add_group(c, 0, true, "Total");
 			c->groups[i].present = true;
 			break;
+		case FC_GROUP_FAMILY:
+			/* families get a group when first met (lines or quotas) */
+			c->family_map = fc_familymap_create(c->cxt, 16, NULL);
+			c->none_group = fc_add_group(c, 0, true, FC_NO_FAMILY_NAME);
+			break;
 	}
 	c->groups_made = true;
 }
@@ -319,6 +327,65 @@ fc_credit_rep(FcCall *c, int r, int slot, int figure, int64 cents,
 				fc_credit(c, c->teams[team].chain[k], slot, figure, cents,
 						  share, probability);
 	}
+}
+
+/*
+ * product_family grouping: the deal's amount split by its lines' share per
+ * family, each part in whole cents (the exact share rounded down, the
+ * cents left over to the largest remainders, so the parts add up to the
+ * deal).  A deal without lines, or whose lines add up to zero, counts in
+ * the "(none)" group.
+ */
+static void
+fc_credit_families(FcCall *c, const FcDeal *d, int slot, int figure, int32 p)
+{
+	int			first = fc_lookup(c->line_map, d->deal_id);
+	int64		total = 0;
+	int64		given = 0;
+	int			n = 0;
+	int			k;
+	int64	   *part;
+	int64	   *rest;
+
+	for (k = first; k >= 0; k = c->line_next[k])
+	{
+		total += c->line_cents[k];
+		n++;
+	}
+	if (total <= 0)
+	{
+		fc_credit(c, c->none_group, slot, figure, d->cents, FC_UNIT, p);
+		return;
+	}
+	part = palloc(sizeof(int64) * n * 2);
+	rest = part + n;
+	n = 0;
+	for (k = first; k >= 0; k = c->line_next[k], n++)
+	{
+		/* cents x line <= 1e18 x 1e18; the quotient is at most cents */
+		int128		num = (int128) d->cents * c->line_cents[k];
+
+		part[n] = (int64) (num / total);
+		rest[n] = (int64) (num % total);
+		given += part[n];
+	}
+
+	/* the cents left over, one each, to the largest remainders first */
+	while (given < d->cents)
+	{
+		int			best = 0;
+
+		for (k = 1; k < n; k++)
+			if (rest[k] > rest[best])
+				best = k;
+		part[best]++;
+		rest[best] = -1;
+		given++;
+	}
+	n = 0;
+	for (k = first; k >= 0; k = c->line_next[k], n++)
+		fc_credit(c, c->line_group[k], slot, figure, part[n], FC_UNIT, p);
+	pfree(part);
 }
 
 static void
@@ -440,6 +507,9 @@ fc_add_deal(FcCall *c, const FcDeal *d)
 
 	switch (c->kind)
 	{
+		case FC_GROUP_FAMILY:
+			fc_credit_families(c, d, slot, figure, p);
+			return;
 		case FC_GROUP_REP:
 		case FC_GROUP_TEAM:
 			{
@@ -657,6 +727,21 @@ fc_add_foreign(FcCall *c, Numeric (*figs)[FC_NFIGURES + 1], Numeric unit6,
 	}
 }
 
+/* product_family rows: families by name (byte order), "(none)" last */
+static FcCall *fc_sort_call;
+
+static int
+fc_family_cmp(const void *x, const void *y)
+{
+	int			a = *(const int *) x;
+	int			b = *(const int *) y;
+	int			none = fc_sort_call->none_group;
+
+	if (a == none || b == none)
+		return (a == none) - (b == none);
+	return strcmp(fc_sort_call->groups[a].name, fc_sort_call->groups[b].name);
+}
+
 static int
 fc_parse_group(text *t)
 {
@@ -669,7 +754,7 @@ fc_parse_group(text *t)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown forecast grouping \"%s\"", s),
-			 errhint("Group by rep, team, pipeline, month, quarter or total.")));
+			 errhint("Group by rep, team, pipeline, month, quarter, total or product_family.")));
 	return 0;					/* keep compiler quiet */
 }
 
@@ -691,6 +776,8 @@ sm_forecast(PG_FUNCTION_ARGS)
 				unit10,
 				zero;
 	Numeric		(*figs)[FC_NFIGURES + 1];
+	int		   *order;
+	int			i;
 	int			g;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -702,7 +789,7 @@ sm_forecast(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("forecast grouping must not be null"),
-				 errhint("Group by rep, team, pipeline, month, quarter or total.")));
+				 errhint("Group by rep, team, pipeline, month, quarter, total or product_family.")));
 
 	InitMaterializedSRF(fcinfo, 0);
 	sm_check_result_columns(rsinfo->setDesc, fc_forecast_columns, FC_NCOLUMNS);
@@ -740,11 +827,21 @@ sm_forecast(PG_FUNCTION_ARGS)
 		fc_group_figures(c, g, figs[g], &figs[g][FC_NFIGURES], unit6, unit10);
 	fc_add_foreign(c, figs, unit6, unit10);
 
+	/* rows in group order; product families by name */
+	order = palloc(sizeof(int) * Max(c->ngroups, 1));
+	for (g = 0; g < c->ngroups; g++)
+		order[g] = g;
+	if (c->kind == FC_GROUP_FAMILY)
+	{
+		fc_sort_call = c;
+		qsort(order, c->ngroups, sizeof(int), fc_family_cmp);
+	}
+
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "forecast row",
 									ALLOCSET_DEFAULT_SIZES);
-	for (g = 0; g < c->ngroups; g++)
+	for (i = 0; i < c->ngroups; i++)
 	{
-		FcGroup    *grp = &c->groups[g];
+		FcGroup    *grp;
 		Datum		values[FC_NCOLUMNS];
 		bool		nulls[FC_NCOLUMNS];
 		Numeric		r[FC_NFIGURES];
@@ -754,6 +851,8 @@ sm_forecast(PG_FUNCTION_ARGS)
 					quota = NULL;
 		int			f;
 
+		g = order[i];
+		grp = &c->groups[g];
 		if (!grp->present)
 			continue;
 		old = MemoryContextSwitchTo(row_cxt);
@@ -793,9 +892,9 @@ sm_forecast(PG_FUNCTION_ARGS)
 		values[FC_COL_DEAL_COUNT] = Int64GetDatum(grp->deal_count);
 		values[FC_COL_PERIOD_START] = DateADTGetDatum(grp->start);
 		values[FC_COL_PERIOD_END] = DateADTGetDatum(grp->end);
-		if (c->kind == FC_GROUP_PIPELINE)
+		if (c->kind == FC_GROUP_PIPELINE || c->kind == FC_GROUP_FAMILY)
 		{
-			/* adjustments are made per rep or team, not per pipeline */
+			/* adjustments are made per rep or team, not per pipeline or family */
 			for (f = FC_COL_ADJUSTED_COMMIT; f <= FC_COL_ADJUSTED_GAP; f++)
 				nulls[f] = true;
 		}

@@ -72,8 +72,12 @@ typedef enum FcGroupKind
 	FC_GROUP_PIPELINE,
 	FC_GROUP_MONTH,
 	FC_GROUP_QUARTER,
-	FC_GROUP_TOTAL
+	FC_GROUP_TOTAL,
+	FC_GROUP_FAMILY				/* product family, by the deals' line shares */
 } FcGroupKind;
+
+/* the group of the deals without lines in the product_family grouping */
+#define FC_NO_FAMILY_NAME	"(none)"
 
 
 /* int64 id -> array index */
@@ -120,6 +124,25 @@ typedef struct FcAccEntry
 #define SH_KEY			key
 #define SH_HASH_KEY(tb, k)	murmurhash32((uint32) ((k) ^ ((k) >> 32)))
 #define SH_EQUAL(tb, a, b)	((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* product family name -> group index (product_family grouping) */
+typedef struct FcFamilyEntry
+{
+	const char *key;
+	int32		index;
+	char		status;
+} FcFamilyEntry;
+
+#define SH_PREFIX		fc_familymap
+#define SH_ELEMENT_TYPE	FcFamilyEntry
+#define SH_KEY_TYPE		const char *
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k)	hash_bytes((const unsigned char *) (k), strlen(k))
+#define SH_EQUAL(tb, a, b)	(strcmp((a), (b)) == 0)
 #define SH_SCOPE		static inline
 #define SH_DECLARE
 #define SH_DEFINE
@@ -184,8 +207,14 @@ typedef struct FcTarget
 	int			team;			/* index or -1 */
 	int			bucket;			/* month/quarter containing its period, or -1 */
 	int			category;		/* adjustments: FcFigure */
+	int			family;			/* quotas: FC_TARGET_ALL_PRODUCTS, the family's
+								 * group (product_family grouping), else
+								 * FC_TARGET_SOME_FAMILY */
 	Numeric		amount;
 } FcTarget;
+
+#define FC_TARGET_ALL_PRODUCTS	(-1)
+#define FC_TARGET_SOME_FAMILY	(-2)
 
 /* the state of one deal, from salesmgmt.deal or rebuilt from history */
 typedef struct FcDeal
@@ -255,6 +284,20 @@ typedef struct FcCall
 	int			nsplits;
 	int			splits_alloc;
 
+	/*
+	 * product_family grouping: each deal's lines summed per family (deal ->
+	 * its first (deal, family) row; rows chained by line_next), the family
+	 * groups by name, and the group of the deals without lines
+	 */
+	fc_idmap_hash *line_map;
+	int		   *line_next;
+	int		   *line_group;
+	int64	   *line_cents;
+	int			nlines;
+	int			lines_alloc;
+	fc_familymap_hash *family_map;
+	int			none_group;
+
 	/* result rows */
 	FcGroup    *groups;
 	int			ngroups;
@@ -314,6 +357,7 @@ extern void fc_load_teams(FcCall *c);
 extern void fc_load_reps(FcCall *c);
 extern int fc_rep(FcCall *c, int64 id);
 extern void fc_load_splits(FcCall *c);
+extern int fc_family_group(FcCall *c, const char *family);
 extern void fc_scan_deals(FcCall *c);
 extern void fc_apply_quotas(FcCall *c);
 extern void fc_apply_adjustments(FcCall *c);

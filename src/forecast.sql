@@ -86,7 +86,7 @@ RETURNS TABLE (
     currency                    char(3))
 AS 'MODULE_PATHNAME', 'sm_forecast'
 LANGUAGE C STABLE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION salesmgmt.forecast(date, date, text, timestamptz, char) IS 'Forecast of the deals whose period (closed_at when closed, else expected close date) lies in [p_from, p_to], per rep, team (with sub-teams), pipeline, month, quarter or in total, in the reporting currency; p_as_of rebuilds it as it stood at a past moment: the deals from their history (deals deleted by then left out), the splits and quotas of that moment, the teams of its day (salesmgmt.deal_deletion, deal_split_history, quota_history, rep_team_history, team_history).';
+COMMENT ON FUNCTION salesmgmt.forecast(date, date, text, timestamptz, char) IS 'Forecast of the deals whose period (closed_at when closed, else expected close date) lies in [p_from, p_to], per rep, team (with sub-teams), pipeline, month, quarter, product family (each deal split by its lines'' share per family, deals without lines in (none)) or in total, in the reporting currency; p_as_of rebuilds it as it stood at a past moment: the deals from their history (deals deleted by then left out), the splits and quotas of that moment, the teams of its day (salesmgmt.deal_deletion, deal_split_history, quota_history, rep_team_history, team_history).';
 
 CREATE FUNCTION salesmgmt.forecast_range(
     p_from          date,

@@ -11,6 +11,7 @@
  *-------------------------------------------------------------------------
  */
 #include "forecast.h"
+#include "utils/lsyscache.h"
 
 /* ------------------------------------------------------------------------
  * SPI
@@ -483,6 +484,83 @@ fc_receive_history(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
+/* ------------------------------------------------------------------------
+ * Product families: the deals' lines per family
+ * ------------------------------------------------------------------------
+ */
+
+/* the group of a product family, made when first met */
+int
+fc_family_group(FcCall *c, const char *family)
+{
+	FcFamilyEntry *e;
+	bool		found;
+
+	e = fc_familymap_lookup(c->family_map, family);
+	if (e != NULL)
+		return e->index;
+	family = MemoryContextStrdup(c->cxt, family);
+	e = fc_familymap_insert(c->family_map, family, &found);
+	e->index = fc_add_group(c, 0, true, (char *) family);
+	return e->index;
+}
+
+/* one (deal, family, sum of line amounts) row: pushed on its deal's list */
+static bool
+fc_receive_line(TupleTableSlot *slot, DestReceiver *self)
+{
+	FcCall	   *c = ((FcReceiver *) self)->call;
+	FcIdEntry  *head;
+	bool		found;
+	int			k;
+
+	slot_getallattrs(slot);
+	if (c->nlines >= c->lines_alloc)
+	{
+		c->lines_alloc = Max(1024, c->lines_alloc * 2);
+		c->line_next = fc_grow(c, c->line_next, sizeof(int) * c->lines_alloc);
+		c->line_group = fc_grow(c, c->line_group, sizeof(int) * c->lines_alloc);
+		c->line_cents = fc_grow(c, c->line_cents, sizeof(int64) * c->lines_alloc);
+	}
+	k = c->nlines++;
+	c->line_group[k] = fc_family_group(c, TextDatumGetCString(slot->tts_values[1]));
+	c->line_cents[k] = sm_numeric_scaled_int64(slot->tts_values[2], 2);
+	head = fc_idmap_insert(c->line_map, DatumGetInt64(slot->tts_values[0]), &found);
+	c->line_next[k] = found ? head->index : -1;
+	head->index = k;
+	return true;
+}
+
+/*
+ * The line amounts of every deal of the period (a superset, like the deal
+ * scan) per product family, in one query.  Lines have no history: as of a
+ * past moment the deal's amount then is split by the shares of its lines
+ * now.
+ */
+static void
+fc_load_lines(FcCall *c, int nargs, Oid *types, Datum *values)
+{
+	FcReceiver	r;
+
+	c->line_map = fc_idmap_create(c->cxt, 1024, NULL);
+	fc_stream(c, &r, fc_receive_line,
+			  psprintf("SELECT l.deal_id, p.family, sum(l.line_amount)"
+					   "  FROM salesmgmt.deal_line l"
+					   "  JOIN salesmgmt.product p ON p.product_id = l.product_id"
+					   " WHERE l.deal_id IN (%s)"
+					   " GROUP BY l.deal_id, p.family"
+					   " ORDER BY l.deal_id, p.family COLLATE \"C\" DESC",
+					   !c->has_as_of
+					   ? "SELECT d.deal_id FROM salesmgmt.deal d"
+					   "  WHERE d.expected_close_date BETWEEN $1 AND $2"
+					   "     OR (d.closed_at >= $3 AND d.closed_at < $4)"
+					   : "SELECT x.deal_id FROM salesmgmt.deal_stage_history x"
+					   "  WHERE x.changed_at <= $5"
+					   "    AND (x.new_expected_close_date BETWEEN $1 AND $2"
+					   "         OR (x.changed_at >= $3 AND x.changed_at < $4))"),
+			  nargs, types, values);
+}
+
 /*
  * Stream the deals of the period into the accumulators: today's deals, or
  * with p_as_of each deal rebuilt from its history rows as it stood then.
@@ -499,6 +577,16 @@ fc_scan_deals(FcCall *c)
 	values[2] = TimestampTzGetDatum(c->from_ts);
 	values[3] = TimestampTzGetDatum(c->to_ts);
 	values[4] = TimestampTzGetDatum(c->as_of);
+	if (c->kind == FC_GROUP_FAMILY)
+	{
+		if (!OidIsValid(get_relname_relid("deal_line", sm_schema_oid())))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("a forecast by product_family needs salesmgmt 0.2.0"),
+					 errdetail("The database's salesmgmt objects have no deal lines (salesmgmt.deal_line)."),
+					 errhint("Run ALTER EXTENSION salesmgmt UPDATE.")));
+		fc_load_lines(c, c->has_as_of ? 5 : 4, types, values);
+	}
 
 	/*
 	 * Both queries select a superset of the deals of the period through
@@ -572,23 +660,35 @@ fc_load_targets(FcCall *c, bool adjustments, int *ntargets)
 	values[1] = DateADTGetDatum(c->to);
 	values[2] = TimestampTzGetDatum(c->as_of);
 	if (!adjustments && (!c->has_as_of || !sm_org_history_present()))
-		sm_spi_query_dest("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
-						  "       q.currency, NULL::text"
-						  "  FROM salesmgmt.quota q"
-						  " WHERE q.period_start >= $1 AND q.period_end <= $2",
+	{
+		/*
+		 * quota.product_family and quota.measure are new in 0.2.0: none on
+		 * 0.1.0 objects.  The forecast is of booked amounts: quotas of new
+		 * ARR are another target.
+		 */
+		bool		current = get_attnum(sm_relation_oid("quota"), "measure") != InvalidAttrNumber;
+
+		sm_spi_query_dest(psprintf("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
+								   "       q.currency, NULL::text, %s"
+								   "  FROM salesmgmt.quota q"
+								   " WHERE q.period_start >= $1 AND q.period_end <= $2%s",
+								   current ? "q.product_family" : "NULL::text",
+								   current ? " AND q.measure = 'booked'" : ""),
 						  2, types, values, NULL);
+	}
 	else if (!adjustments)
 		/* each quota as it was: its first version ending after the moment */
 		sm_spi_query_dest("SELECT q.rep_id, q.team_id, q.period_start, q.period_end, q.amount,"
-						  "       q.currency, NULL::text"
+						  "       q.currency, NULL::text, q.product_family"
 						  "  FROM (SELECT DISTINCT ON (h.quota_id) h.*"
 						  "          FROM salesmgmt.quota_history h WHERE h.valid_to > $3"
 						  "         ORDER BY h.quota_id, h.valid_from) q"
-						  " WHERE q.period_start >= $1 AND q.period_end <= $2",
+						  " WHERE q.period_start >= $1 AND q.period_end <= $2"
+						  "   AND q.measure = 'booked'",
 						  3, types, values, NULL);
 	else
 		sm_spi_query_dest("SELECT a.rep_id, a.team_id, a.period_start, a.period_end, a.amount,"
-						  "       a.currency, a.category"
+						  "       a.currency, a.category, NULL::text"
 						  "  FROM salesmgmt.forecast_adjustment a"
 						  " WHERE a.period_start >= $1 AND a.period_end <= $2"
 						  "   AND a.created_at <= $3",
@@ -619,6 +719,13 @@ fc_load_targets(FcCall *c, bool adjustments, int *ntargets)
 							   fc_rate_slot(c, currency, start, 0));
 		d = SPI_getbinval(tup, desc, 7, &isnull);
 		t->category = isnull ? FC_WON : fc_parse_category(d, 0);
+		d = SPI_getbinval(tup, desc, 8, &isnull);
+		if (isnull)
+			t->family = FC_TARGET_ALL_PRODUCTS;
+		else if (c->kind == FC_GROUP_FAMILY)
+			t->family = fc_family_group(c, TextDatumGetCString(d));
+		else
+			t->family = FC_TARGET_SOME_FAMILY;
 	}
 	return targets;
 }
@@ -632,14 +739,15 @@ fc_add_opt(Numeric sum, Numeric n)
 }
 
 /*
- * Quotas of one bucket (-2: every row) by the rule documented in
+ * Quotas of one bucket (-2: every row) and one family (the family's group,
+ * or FC_TARGET_ALL_PRODUCTS) by the rule documented in
  * docs/forecasting.md: a rep's quota is the sum of its rows; a team's is
  * the sum of its own rows if it has any, else of its reps' and sub-teams'
  * quotas; the organisation's is the sum of the top-level teams' and of the
  * reps without a team.  NULL wherever no row applies.
  */
 static Numeric
-fc_quotas(FcCall *c, FcTarget *rows, int nrows, int bucket,
+fc_quotas(FcCall *c, FcTarget *rows, int nrows, int bucket, int family,
 		  Numeric *rep_q, Numeric *team_q, Numeric *noteam_q)
 {
 	Numeric    *team_own = palloc0(sizeof(Numeric) * Max(c->nteams, 1));
@@ -652,7 +760,7 @@ fc_quotas(FcCall *c, FcTarget *rows, int nrows, int bucket,
 	*noteam_q = NULL;
 	for (i = 0; i < nrows; i++)
 	{
-		if (bucket != -2 && rows[i].bucket != bucket)
+		if ((bucket != -2 && rows[i].bucket != bucket) || rows[i].family != family)
 			continue;
 		if (rows[i].rep >= 0)
 			rep_q[rows[i].rep] = fc_add_opt(rep_q[rows[i].rep], rows[i].amount);
@@ -702,12 +810,12 @@ fc_apply_quotas(FcCall *c)
 	switch (c->kind)
 	{
 		case FC_GROUP_REP:
-			fc_quotas(c, rows, nrows, -2, rep_q, team_q, &noteam_q);
+			fc_quotas(c, rows, nrows, -2, FC_TARGET_ALL_PRODUCTS, rep_q, team_q, &noteam_q);
 			for (i = 0; i < c->nreps; i++)
 				c->groups[i].quota = rep_q[i];
 			break;
 		case FC_GROUP_TEAM:
-			fc_quotas(c, rows, nrows, -2, rep_q, team_q, &noteam_q);
+			fc_quotas(c, rows, nrows, -2, FC_TARGET_ALL_PRODUCTS, rep_q, team_q, &noteam_q);
 			for (i = 0; i < c->nteams; i++)
 				c->groups[i].quota = team_q[i];
 			c->groups[c->nteams].quota = noteam_q;
@@ -715,10 +823,16 @@ fc_apply_quotas(FcCall *c)
 		case FC_GROUP_MONTH:
 		case FC_GROUP_QUARTER:
 			for (i = 0; i < c->ngroups; i++)
-				c->groups[i].quota = fc_quotas(c, rows, nrows, i, rep_q, team_q, &noteam_q);
+				c->groups[i].quota = fc_quotas(c, rows, nrows, i, FC_TARGET_ALL_PRODUCTS, rep_q, team_q, &noteam_q);
 			break;
 		case FC_GROUP_TOTAL:
-			c->groups[0].quota = fc_quotas(c, rows, nrows, -2, rep_q, team_q, &noteam_q);
+			c->groups[0].quota = fc_quotas(c, rows, nrows, -2, FC_TARGET_ALL_PRODUCTS, rep_q, team_q, &noteam_q);
+			break;
+		case FC_GROUP_FAMILY:
+			/* each family's target of the organisation; none for no lines */
+			for (i = 0; i < c->ngroups; i++)
+				if (i != c->none_group)
+					c->groups[i].quota = fc_quotas(c, rows, nrows, -2, i, rep_q, team_q, &noteam_q);
 			break;
 		case FC_GROUP_PIPELINE:
 			break;
@@ -750,8 +864,8 @@ fc_apply_adjustments(FcCall *c)
 	int			i,
 				k;
 
-	if (c->kind == FC_GROUP_PIPELINE)
-		return;
+	if (c->kind == FC_GROUP_PIPELINE || c->kind == FC_GROUP_FAMILY)
+		return;					/* adjustments are per rep or team */
 	rows = fc_load_targets(c, true, &nrows);
 	for (i = 0; i < nrows; i++)
 	{
@@ -786,6 +900,7 @@ fc_apply_adjustments(FcCall *c)
 				fc_adjust_group(c, 0, t);
 				break;
 			case FC_GROUP_PIPELINE:
+			case FC_GROUP_FAMILY:
 				break;
 		}
 	}

@@ -4,13 +4,22 @@
  *	  What customers buy together: association rules between product
  *	  families over the accounts' won deals (salesmgmt.product_affinity).
  *
- * One pass over the won deal lines (account, product) builds, per account,
- * the set of families it has bought (a bitmap over family numbers; the
- * product -> family map is read first, so the big scan carries two
- * integers per line and no text).  Then per account every pair of its
- * families is counted once.  Accounts have few families, so the pair
- * counting is linear in the accounts; the scan is the cost, and it runs
- * through a cursor so memory does not grow with the lines.
+ * The product -> family map and the won stages are read first (small), so
+ * the big part carries integers only.  Then each won deal line sets its
+ * family's bit in its account's family mask (one bit per family, words of
+ * 64).  Finally per account every pair of its families is counted once:
+ * accounts have few families, so that is linear in the accounts.
+ *
+ * The big part is a hash join done by hand: the won deals (deal -> account
+ * number, in an open-addressing hash) from one sequential scan of
+ * salesmgmt.deal, then one sequential scan of salesmgmt.deal_line that
+ * looks each line's deal up.  Both scans read the heap directly
+ * (table_beginscan, deforming only the leading columns they need, under
+ * the query's snapshot): no executor, no SPI tuple, no text.  Where
+ * row-level security applies to the caller on either table, or the caller
+ * lacks SELECT on one, the rows come from the equivalent SQL join instead
+ * (through a DestReceiver, into the same masks), so policies and
+ * privileges are those of a plain query.
  *
  * For a rule A => B over N accounts with at least one won line:
  *	  support	 = n(A and B) / N
@@ -22,33 +31,371 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "access/tableam.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
-#include "nodes/bitmapset.h"
+#include "miscadmin.h"
+#include "port/pg_bitutils.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "salesmgmt.h"
+#include "core_spi.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(sm_product_affinity);
 
-#define SM_AFFINITY_BATCH 10000
-
-typedef struct SmProductFamily
+/* int64 id -> int32 number */
+typedef struct SmAffEntry
 {
-	int64		product_id;
-	int			family;
-} SmProductFamily;
+	int64		key;
+	int32		value;
+	char		status;
+} SmAffEntry;
 
-typedef struct SmAccountFamilies
+#define SH_PREFIX		sm_affmap
+#define SH_ELEMENT_TYPE	SmAffEntry
+#define SH_KEY_TYPE		int64
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k)	murmurhash32((uint32) ((uint64) (k) ^ ((uint64) (k) >> 32)))
+#define SH_EQUAL(tb, a, b)	((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* what one call accumulates */
+typedef struct SmAffinity
 {
-	int64		account_id;
-	Bitmapset  *families;
-} SmAccountFamilies;
+	sm_affmap_hash *products;	/* product -> family number */
+	int32	   *product_family;	/* the same for ids below nproduct_ids, -1 none */
+	int64		nproduct_ids;
+	sm_affmap_hash *accounts;	/* account -> account number */
+	int			nwords;			/* mask words per account */
+	uint64	   *masks;			/* naccounts x nwords family bits */
+	int64		naccounts;
+	int64		alloc;
+	MemoryContext cxt;
+} SmAffinity;
+
+typedef struct SmAffReceiver
+{
+	DestReceiver pub;
+	SmAffinity *aff;
+} SmAffReceiver;
+
+/* the family number of a product, -1 for one created after the first query */
+static inline int
+sm_aff_family(SmAffinity *aff, int64 product_id)
+{
+	SmAffEntry *pf;
+
+	if (product_id >= 0 && product_id < aff->nproduct_ids)
+		return aff->product_family[product_id];
+	pf = sm_affmap_lookup(aff->products, product_id);
+	return pf ? pf->value : -1;
+}
+
+/* the number of an account, its mask made when first met */
+static inline int64
+sm_aff_account(SmAffinity *aff, int64 account_id)
+{
+	SmAffEntry *acc;
+	bool		found;
+
+	acc = sm_affmap_insert(aff->accounts, account_id, &found);
+	if (!found)
+	{
+		if (aff->naccounts >= aff->alloc)
+		{
+			int64		alloc = Max(1024, aff->alloc * 2);
+
+			aff->masks = aff->masks
+				? repalloc_huge(aff->masks, sizeof(uint64) * aff->nwords * alloc)
+				: MemoryContextAllocHuge(aff->cxt, sizeof(uint64) * aff->nwords * alloc);
+			memset(aff->masks + aff->nwords * aff->alloc, 0,
+				   sizeof(uint64) * aff->nwords * (alloc - aff->alloc));
+			aff->alloc = alloc;
+		}
+		acc->value = (int32) aff->naccounts++;
+	}
+	return acc->value;
+}
+
+/* family f bought by account number k */
+static inline void
+sm_aff_set(SmAffinity *aff, int64 k, int f)
+{
+	aff->masks[k * aff->nwords + f / 64] |= UINT64CONST(1) << (f % 64);
+}
+
+/* one won line (through SQL) */
+static inline void
+sm_aff_add(SmAffinity *aff, int64 account_id, int64 product_id)
+{
+	int			f = sm_aff_family(aff, product_id);
+
+	if (f >= 0)
+		sm_aff_set(aff, sm_aff_account(aff, account_id), f);
+}
+
+static bool
+sm_aff_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	slot_getsomeattrs(slot, 2);
+	sm_aff_add(((SmAffReceiver *) self)->aff, DatumGetInt64(slot->tts_values[0]),
+			   DatumGetInt64(slot->tts_values[1]));
+	return true;
+}
+
+static void
+sm_aff_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+sm_aff_shutdown(DestReceiver *self)
+{
+}
+
+/* the won lines through SQL: row-level security and privileges apply */
+static void
+sm_aff_read_sql(SmAffinity *aff, bool has_since, DateADT since)
+{
+	SmAffReceiver r;
+	Oid			types[1] = {DATEOID};
+	Datum		values[1];
+
+	memset(&r, 0, sizeof(r));
+	r.pub.receiveSlot = sm_aff_receive;
+	r.pub.rStartup = sm_aff_startup;
+	r.pub.rShutdown = sm_aff_shutdown;
+	r.pub.rDestroy = sm_aff_shutdown;
+	r.pub.mydest = DestNone;
+	r.aff = aff;
+	values[0] = DateADTGetDatum(since);
+	sm_spi_query_dest(psprintf("SELECT d.account_id, l.product_id"
+							   "  FROM salesmgmt.deal d"
+							   "  JOIN salesmgmt.deal_line l ON l.deal_id = d.deal_id"
+							   " WHERE d.stage_id IN (SELECT s.stage_id FROM salesmgmt.stage s"
+							   "                       WHERE s.outcome = 'won')%s",
+							   has_since ? " AND d.closed_at >= $1" : ""),
+					  has_since ? 1 : 0, types, values, &r.pub);
+}
+
+/* may rows of relid be read straight from its heap by the caller? */
+static bool
+sm_aff_direct_ok(Oid relid)
+{
+	Relation	rel;
+	bool		heap;
+
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED ||
+		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	heap = (rel->rd_rel->relam == HEAP_TABLE_AM_OID);
+	table_close(rel, AccessShareLock);
+	return heap;
+}
+
+/*
+ * The first natts columns of a heap tuple into values/isnull: the loop of
+ * heap_deform_tuple, stopped early, so the columns after the last one
+ * needed (a deal's text, numeric and jsonb) are never walked.
+ */
+static void
+sm_aff_deform(HeapTuple tuple, TupleDesc desc, int natts, Datum *values, bool *isnull)
+{
+	HeapTupleHeader tup = tuple->t_data;
+	bool		hasnulls = HeapTupleHasNulls(tuple);
+	char	   *tp = (char *) tup + tup->t_hoff;
+	bits8	   *bp = tup->t_bits;
+	uint32		off = 0;
+	bool		slow = false;	/* a varlena or null before: no nominal offsets */
+	int			n = Min(natts, (int) HeapTupleHeaderGetNatts(tup));
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (hasnulls && att_isnull(i, bp))
+		{
+			values[i] = (Datum) 0;
+			isnull[i] = true;
+			slow = true;
+			continue;
+		}
+		isnull[i] = false;
+		if (att->attlen == -1)
+		{
+			if (slow || off != att_align_nominal(off, att->attalign))
+				off = att_align_pointer(off, att->attalign, -1, tp + off);
+		}
+		else
+			off = att_align_nominal(off, att->attalign);
+		values[i] = fetchatt(att, tp + off);
+		off = att_addlength_pointer(off, att->attlen, tp + off);
+		if (att->attlen <= 0)
+			slow = true;
+	}
+	/* columns added later by ALTER TABLE: their missing value (none here) */
+	for (; i < natts; i++)
+		values[i] = getmissingattr(desc, i + 1, &isnull[i]);
+}
+
+/*
+ * The next tuple of a heap scan.  On the first tuple of a page the headers
+ * of all its visible tuples are prefetched: reading a tuple's header is a
+ * cache miss, and the misses of a page then overlap instead of queueing.
+ */
+static inline HeapTuple
+sm_aff_next(TableScanDesc scan)
+{
+	HeapScanDesc hscan = (HeapScanDesc) scan;
+	HeapTuple	tup = heap_getnext(scan, ForwardScanDirection);
+
+	if (tup != NULL && hscan->rs_cindex == 0 && (scan->rs_flags & SO_ALLOW_PAGEMODE))
+	{
+		Page		page = BufferGetPage(hscan->rs_cbuf);
+
+		for (int i = 1; i < (int) hscan->rs_ntuples; i++)
+			__builtin_prefetch((char *) page +
+							   ItemIdGetOffset(PageGetItemId(page, hscan->rs_vistuples[i])));
+	}
+	return tup;
+}
+
+static AttrNumber
+sm_aff_attnum(Relation rel, const char *name)
+{
+	AttrNumber	a = get_attnum(RelationGetRelid(rel), name);
+
+	if (a == InvalidAttrNumber)
+		elog(ERROR, "column %s.%s does not exist", RelationGetRelationName(rel), name);
+	return a;
+}
+
+/*
+ * The won lines straight from the heap: the won deals of the period into
+ * deal -> account, then every line looked up by its deal.
+ */
+static void
+sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
+				   sm_affmap_hash *won_stages, bool has_since, DateADT since)
+{
+	Snapshot	snap = GetActiveSnapshot();
+	Relation	rel;
+	TableScanDesc scan;
+	TupleDesc	desc;
+	HeapTuple	tup;
+	int64		k;
+	Datum	   *values;
+	bool	   *isnull;
+	int			natts;
+	AttrNumber	a_deal,
+				a_account,
+				a_stage,
+				a_closed,
+				a_line_deal,
+				a_product;
+	sm_affmap_hash *deals;
+	int64		last_deal = 0;
+	bool		have_last = false;
+	SmAffEntry *last = NULL;
+	TimestampTz since_ts = 0;
+
+	if (has_since)
+		since_ts = date2timestamptz_opt_overflow(since, NULL);
+
+	rel = table_open(deal_oid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	a_deal = sm_aff_attnum(rel, "deal_id");
+	a_account = sm_aff_attnum(rel, "account_id");
+	a_stage = sm_aff_attnum(rel, "stage_id");
+	a_closed = sm_aff_attnum(rel, "closed_at");
+	natts = Max(Max(a_deal, a_account), a_stage);
+	if (has_since)
+		natts = Max(natts, a_closed);
+	values = palloc(sizeof(Datum) * natts);
+	isnull = palloc(sizeof(bool) * natts);
+	deals = sm_affmap_create(CurrentMemoryContext,
+							 (uint32) Min(Max(rel->rd_rel->reltuples, 1024), 64 * 1024 * 1024), NULL);
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while ((tup = sm_aff_next(scan)) != NULL)
+	{
+		SmAffEntry *e;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		sm_aff_deform(tup, desc, natts, values, isnull);
+		if (isnull[a_stage - 1] ||
+			sm_affmap_lookup(won_stages, DatumGetInt64(values[a_stage - 1])) == NULL)
+			continue;
+		if (has_since &&
+			(isnull[a_closed - 1] || DatumGetTimestampTz(values[a_closed - 1]) < since_ts))
+			continue;
+		if (isnull[a_account - 1] || isnull[a_deal - 1])
+			continue;
+		k = sm_aff_account(aff, DatumGetInt64(values[a_account - 1]));
+		e = sm_affmap_insert(deals, DatumGetInt64(values[a_deal - 1]), &found);
+		e->value = (int32) k;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	rel = table_open(line_oid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	a_line_deal = sm_aff_attnum(rel, "deal_id");
+	a_product = sm_aff_attnum(rel, "product_id");
+	natts = Max(a_line_deal, a_product);
+	values = palloc(sizeof(Datum) * natts);
+	isnull = palloc(sizeof(bool) * natts);
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while ((tup = sm_aff_next(scan)) != NULL)
+	{
+		int64		deal_id;
+		int			f;
+
+		CHECK_FOR_INTERRUPTS();
+		sm_aff_deform(tup, desc, natts, values, isnull);
+		if (isnull[a_line_deal - 1] || isnull[a_product - 1])
+			continue;
+		deal_id = DatumGetInt64(values[a_line_deal - 1]);
+		/* a deal's lines are mostly stored together: look it up once */
+		if (!have_last || deal_id != last_deal)
+		{
+			last = sm_affmap_lookup(deals, deal_id);
+			last_deal = deal_id;
+			have_last = true;
+		}
+		if (last == NULL)
+			continue;			/* not a won deal of the period */
+		f = sm_aff_family(aff, DatumGetInt64(values[a_product - 1]));
+		if (f >= 0)
+			sm_aff_set(aff, last->value, f);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
 
 typedef struct SmRule
 {
@@ -92,41 +439,34 @@ Datum
 sm_product_affinity(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASHCTL		ctl;
-	HTAB	   *products;
-	HTAB	   *accounts;
-	HASH_SEQ_STATUS seq;
-	SmAccountFamilies *acc;
+	SmAffinity	aff;
+	sm_affmap_hash *won_stages;
 	int			nfamilies;
 	char	  **names;
 	int64	   *n_family;
 	int64	   *n_pair;
-	int64		n_accounts = 0;
-	Portal		portal;
-	SPIPlanPtr	plan;
-	Oid			argtypes[1] = {DATEOID};
-	Datum		args[1];
-	char		argnulls[1];
+	int64		n_accounts;
 	SmRule	   *rules;
 	int			nrules = 0;
 	int			ret;
+	bool		has_since = !PG_ARGISNULL(0);
+	DateADT		since = has_since ? PG_GETARG_DATEADT(0) : 0;
+	Oid			deal_oid;
+	Oid			line_oid;
 
 	InitMaterializedSRF(fcinfo, 0);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	memset(&aff, 0, sizeof(aff));
+	aff.cxt = CurrentMemoryContext;
 
 	/* product -> family number; family names in order */
 	ret = SPI_execute("SELECT p.product_id, dense_rank() OVER (ORDER BY p.family) - 1, p.family"
 					  " FROM salesmgmt.product p ORDER BY 2", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading salesmgmt.product failed: %s", SPI_result_code_string(ret));
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(SmProductFamily);
-	ctl.hcxt = CurrentMemoryContext;
-	products = hash_create("salesmgmt product families", Max(SPI_processed, 16), &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	aff.products = sm_affmap_create(CurrentMemoryContext, Max(SPI_processed, 16), NULL);
 	nfamilies = 0;
 	names = palloc(sizeof(char *) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -134,80 +474,101 @@ sm_product_affinity(PG_FUNCTION_ARGS)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
+		bool		found;
 		int64		pid = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
 		int			fam = (int) DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
-		SmProductFamily *pf = hash_search(products, &pid, HASH_ENTER, NULL);
+		SmAffEntry *pf = sm_affmap_insert(aff.products, pid, &found);
 
-		pf->family = fam;
+		pf->value = fam;
 		if (fam >= nfamilies)
 		{
 			names[fam] = SPI_getvalue(tup, td, 3);
 			nfamilies = fam + 1;
 		}
 	}
+	aff.nwords = Max(1, (nfamilies + 63) / 64);
 
-	/* accounts -> families bought */
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(SmAccountFamilies);
-	ctl.hcxt = CurrentMemoryContext;
-	accounts = hash_create("salesmgmt account families", 1024, &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	plan = SPI_prepare("SELECT d.account_id, l.product_id"
-					   " FROM salesmgmt.deal d"
-					   " JOIN salesmgmt.deal_line l ON l.deal_id = d.deal_id"
-					   " WHERE d.stage_id IN (SELECT s.stage_id FROM salesmgmt.stage s WHERE s.outcome = 'won')"
-					   "   AND ($1 IS NULL OR d.closed_at >= $1)",
-					   1, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
-	argnulls[0] = PG_ARGISNULL(0) ? 'n' : ' ';
-	portal = SPI_cursor_open(NULL, plan, args, argnulls, true);
-	for (;;)
+	/* product ids are usually dense: a plain array then */
 	{
-		SPI_cursor_fetch(portal, true, SM_AFFINITY_BATCH);
-		if (SPI_processed == 0)
-			break;
+		sm_affmap_iterator it;
+		SmAffEntry *e;
+		int64		max_id = -1;
+
+		sm_affmap_start_iterate(aff.products, &it);
+		while ((e = sm_affmap_iterate(aff.products, &it)) != NULL)
+			max_id = Max(max_id, e->key);
+		if (max_id >= 0 && max_id < (int64) SPI_processed * 4 + 1024)
+		{
+			aff.nproduct_ids = max_id + 1;
+			aff.product_family = palloc(sizeof(int32) * aff.nproduct_ids);
+			memset(aff.product_family, -1, sizeof(int32) * aff.nproduct_ids);
+			sm_affmap_start_iterate(aff.products, &it);
+			while ((e = sm_affmap_iterate(aff.products, &it)) != NULL)
+				if (e->key >= 0)
+					aff.product_family[e->key] = e->value;
+		}
+	}
+	aff.accounts = sm_affmap_create(CurrentMemoryContext, 1024, NULL);
+
+	/* accounts -> families bought: straight from the heap where allowed */
+	deal_oid = sm_relation_oid("deal");
+	line_oid = sm_relation_oid("deal_line");
+	if (sm_aff_direct_ok(deal_oid) && sm_aff_direct_ok(line_oid))
+	{
+		ret = SPI_execute("SELECT s.stage_id FROM salesmgmt.stage s WHERE s.outcome = 'won'", true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "reading salesmgmt.stage failed: %s", SPI_result_code_string(ret));
+		won_stages = sm_affmap_create(CurrentMemoryContext, 16, NULL);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	td = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int64		account_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-			int64		product_id = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
-			SmProductFamily *pf = hash_search(products, &product_id, HASH_FIND, NULL);
 			bool		found;
 
-			if (pf == NULL)		/* a product created after the first query */
-				continue;
-			acc = hash_search(accounts, &account_id, HASH_ENTER, &found);
-			if (!found)
-			{
-				acc->families = NULL;
-				n_accounts++;
-			}
-			acc->families = bms_add_member(acc->families, pf->family);
+			sm_affmap_insert(won_stages, sm_spi_int64(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, 0),
+							 &found);
 		}
-		SPI_freetuptable(SPI_tuptable);
+		sm_aff_read_direct(&aff, deal_oid, line_oid, won_stages, has_since, since);
 	}
-	SPI_cursor_close(portal);
+	else
+		sm_aff_read_sql(&aff, has_since, since);
+
+	/* accounts with at least one won line (the direct path also met others) */
+	n_accounts = 0;
 
 	/* counts per family and per pair (a < b) */
 	n_family = palloc0(sizeof(int64) * Max(nfamilies, 1));
 	n_pair = palloc0(sizeof(int64) * Max(nfamilies * nfamilies, 1));
-	hash_seq_init(&seq, accounts);
-	while ((acc = hash_seq_search(&seq)) != NULL)
+	for (int64 k = 0; k < aff.naccounts; k++)
 	{
-		int			a = -1;
+		uint64	   *m = aff.masks + k * aff.nwords;
+		bool		any = false;
 
-		while ((a = bms_next_member(acc->families, a)) >= 0)
+		for (int w = 0; w < aff.nwords; w++)
+			any |= (m[w] != 0);
+		n_accounts += any;
+
+		for (int wa = 0; wa < aff.nwords; wa++)
 		{
-			int			b = a;
+			uint64		bits_a = m[wa];
 
-			n_family[a]++;
-			while ((b = bms_next_member(acc->families, b)) >= 0)
-				n_pair[a * nfamilies + b]++;
+			while (bits_a != 0)
+			{
+				int			a = wa * 64 + pg_rightmost_one_pos64(bits_a);
+
+				bits_a &= bits_a - 1;
+				n_family[a]++;
+				for (int wb = wa; wb < aff.nwords; wb++)
+				{
+					uint64		bits_b = (wb == wa) ? bits_a : m[wb];
+
+					while (bits_b != 0)
+					{
+						int			b = wb * 64 + pg_rightmost_one_pos64(bits_b);
+
+						bits_b &= bits_b - 1;
+						n_pair[a * nfamilies + b]++;
+					}
+				}
+			}
 		}
 	}
 

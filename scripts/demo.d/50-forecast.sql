@@ -23,6 +23,11 @@ SELECT group_name AS month, closed_won, commit, best_case, pipeline, weighted, d
   FROM salesmgmt.forecast(:'q_from', :'q_to', 'month');
 
 \echo
+\echo '-- The same quarter by product family: each deal split by its lines'' share, deals without lines in (none)'
+SELECT group_name AS family, closed_won, commit, best_case, weighted, quota, attainment, deal_count
+  FROM salesmgmt.forecast(:'q_from', :'q_to', 'product_family');
+
+\echo
 \echo '-- What the forecast said on the first day of the quarter (rebuilt from the deal history) and now'
 SELECT 'as of ' || :'q_from' AS forecast, closed_won, commit_forecast, best_case_forecast, weighted, deal_count
   FROM salesmgmt.forecast(:'q_from', :'q_to', 'total', :'q_from'::timestamptz)
