@@ -30,6 +30,59 @@ GRANT EXECUTE ON FUNCTION
 -- others are dropped and reported (their ids come from sequences, unique by
 -- construction).  A second call finds every table converted and changes
 -- nothing.  Superuser only: Citus converts only tables the caller owns.
+
+-- webhook_stats measured latency from the commit of the event's transaction
+-- with pg_xact_commit_timestamp(xmin), and the analyst's column grants
+-- cannot cover the system column xmin: BI logins got "permission denied
+-- for table webhook_event".  The commit time now comes from this definer
+-- function (one event, its commit time only), and the view is otherwise
+-- the one of src/webhook.sql.
+CREATE FUNCTION salesmgmt._webhook_event_committed_at(p_event_id uuid)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT pg_xact_commit_timestamp(ev.xmin) FROM salesmgmt.webhook_event ev WHERE ev.event_id = p_event_id
+$fn$;
+COMMENT ON FUNCTION salesmgmt._webhook_event_committed_at(uuid) IS
+    'internal to salesmgmt.webhook_stats: the commit time of the transaction that wrote a webhook event (needs track_commit_timestamp), for readers without rights on the system column xmin';
+REVOKE ALL ON FUNCTION salesmgmt._webhook_event_committed_at(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION salesmgmt._webhook_event_committed_at(uuid) TO salesmgmt_admin, salesmgmt_analyst;
+
+CREATE OR REPLACE VIEW salesmgmt.webhook_stats WITH (security_invoker = true) AS
+WITH lat AS (
+    SELECT d.endpoint_id,
+           extract(epoch FROM d.delivered_at - greatest(d.created_at,
+               CASE WHEN current_setting('track_commit_timestamp')::boolean
+                    THEN coalesce(salesmgmt._webhook_event_committed_at(ev.event_id), ev.occurred_at)
+                    ELSE ev.occurred_at END)) * 1000 AS ms
+      FROM salesmgmt.webhook_delivery d
+      JOIN salesmgmt.webhook_event ev ON ev.event_id = d.event_id
+     WHERE d.state = 'delivered'
+), att AS (
+    SELECT a.endpoint_id, count(*) AS attempts,
+           count(*) FILTER (WHERE a.status BETWEEN 200 AND 299) AS successes
+      FROM salesmgmt.webhook_attempt a
+     GROUP BY a.endpoint_id
+)
+SELECT e.endpoint_id, e.url, e.active,
+       count(d.*) FILTER (WHERE d.state IN ('pending', 'in_flight')) AS pending,
+       count(d.*) FILTER (WHERE d.state = 'delivered') AS delivered,
+       count(d.*) FILTER (WHERE d.state = 'failed') AS failed,
+       count(d.*) FILTER (WHERE d.state = 'dead') AS dead,
+       coalesce(att.attempts, 0) AS attempts,
+       round(att.successes::numeric / nullif(att.attempts, 0), 4) AS success_rate,
+       (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY l.ms)::numeric, 1)
+          FROM lat l WHERE l.endpoint_id = e.endpoint_id) AS p50_latency_ms,
+       (SELECT round(percentile_cont(0.99) WITHIN GROUP (ORDER BY l.ms)::numeric, 1)
+          FROM lat l WHERE l.endpoint_id = e.endpoint_id) AS p99_latency_ms,
+       max(d.delivered_at) AS last_delivered_at
+  FROM salesmgmt.webhook_endpoint e
+  LEFT JOIN salesmgmt.webhook_delivery d ON d.endpoint_id = e.endpoint_id
+  LEFT JOIN att ON att.endpoint_id = e.endpoint_id
+ GROUP BY e.endpoint_id, e.url, e.active, att.attempts, att.successes
+ ORDER BY e.endpoint_id;
+
 -- DDL on a salesmgmt table before Citus knows it: run here and on every
 -- worker, where CREATE EXTENSION made the same local table (Citus keeps an
 -- extension's own table as the worker's shell instead of creating one).
