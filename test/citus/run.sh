@@ -127,7 +127,7 @@ check "distribute(8) converts every table" \
 echo "$report" | awk -F'|' '$3 != "" { print "#   " $1 ": " $3 }'
 check "deal and the tables that hang off it are distributed by deal_id and co-located" \
     "$(on coordinator -c "SELECT string_agg(logicalrelid::regclass::text, ',' ORDER BY logicalrelid::regclass::text)
-                           FROM pg_dist_partition WHERE partmethod = 'h'
+                           FROM pg_dist_partition WHERE partmethod = 'h' AND logicalrelid::regclass::text LIKE 'salesmgmt.%'
                             AND colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'salesmgmt.deal'::regclass)")" \
     "salesmgmt.approval_decision,salesmgmt.approval_request,salesmgmt.approval_step,salesmgmt.deal,salesmgmt.deal_deletion,salesmgmt.deal_line,salesmgmt.deal_split,salesmgmt.deal_split_history,salesmgmt.deal_stage_history,salesmgmt.payment,salesmgmt.quote,salesmgmt.quote_line"
 check "8 shards" "$(on coordinator -c "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'salesmgmt.deal'::regclass")" 8
@@ -142,10 +142,10 @@ check "deal-side keys are on deal_id too (quote_line to quote, approval_step to 
                            AND pg_get_constraintdef(oid) LIKE 'FOREIGN KEY (deal_id, %'")" 2
 check "the self-referencing key of team is back" \
     "$(on coordinator -c "SELECT count(*) FROM pg_constraint WHERE conname = 'team_parent_team_id_fkey'")" 1
-before=$(on coordinator -c "SELECT md5(string_agg(logicalrelid::text || partmethod || colocationid, ',' ORDER BY logicalrelid::text)) FROM pg_dist_partition")
+before=$(on coordinator -c "SELECT md5(string_agg(logicalrelid::text || partmethod::text || colocationid, ',' ORDER BY logicalrelid::text)) FROM pg_dist_partition")
 again=$(on coordinator -c "SELECT count(*) FILTER (WHERE note IS NOT NULL) FROM salesmgmt.distribute(8)" 2>/dev/null)
 check "a second distribute() changes nothing" \
-    "$again $(on coordinator -c "SELECT md5(string_agg(logicalrelid::text || partmethod || colocationid, ',' ORDER BY logicalrelid::text)) FROM pg_dist_partition")" \
+    "$again $(on coordinator -c "SELECT md5(string_agg(logicalrelid::text || partmethod::text || colocationid, ',' ORDER BY logicalrelid::text)) FROM pg_dist_partition")" \
     "0 $before"
 check "distribute() on a worker is refused (SM122)" \
     "$(on worker1 -c '\set VERBOSITY verbose' -c 'SELECT * FROM salesmgmt.distribute()' 2>&1 | grep -o 'SM122' | head -1)" SM122
