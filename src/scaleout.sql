@@ -134,7 +134,7 @@ BEGIN
             USING ERRCODE = 'SM122';
     END IF;
 
-    DROP TABLE IF EXISTS sm_dist_plan, sm_dist_report, sm_dist_fk;
+    DROP TABLE IF EXISTS sm_dist_plan, sm_dist_report, sm_dist_fk, sm_dist_trigger;
     -- the plan: every table of the schema and the kind it gets
     CREATE TEMP TABLE sm_dist_plan ON COMMIT DROP AS
     SELECT c.oid::regclass AS rel, c.relname::text AS relname,
@@ -184,7 +184,16 @@ BEGIN
             END IF;
         END LOOP;
 
-        -- 3. reference tables, then deal, then the tables co-located with it
+        -- 3. reference tables, then deal, then the tables co-located with it;
+        -- the triggers off while Citus copies the rows into the shards (the
+        -- copy would fire them on every placement: history versions twice)
+        CREATE TEMP TABLE sm_dist_trigger ON COMMIT DROP AS
+        SELECT t.tgrelid::regclass AS rel, t.tgname::text AS tgname
+          FROM pg_trigger t JOIN sm_dist_plan pl ON pl.rel = t.tgrelid
+         WHERE NOT pl.done AND NOT t.tgisinternal AND t.tgenabled = 'O';
+        FOR r IN SELECT DISTINCT rel FROM sm_dist_trigger LOOP
+            PERFORM salesmgmt._distribute_ddl(format('ALTER TABLE %s DISABLE TRIGGER USER', r.rel));
+        END LOOP;
         FOR r IN SELECT * FROM sm_dist_plan WHERE NOT done
                   ORDER BY distributed, rel <> v_deal, relname LOOP
             IF NOT r.distributed THEN
@@ -209,6 +218,11 @@ BEGIN
                 INSERT INTO sm_dist_report VALUES (r.rel::text, NULL, format('foreign key %s is now %s', r.conname, r.def));
             END IF;
             EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', r.rel, r.conname, r.def);
+        END LOOP;
+
+        -- 5. the triggers back on (Citus passes this on to the shards)
+        FOR r IN SELECT * FROM sm_dist_trigger ORDER BY rel::text, tgname LOOP
+            EXECUTE format('ALTER TABLE %s ENABLE TRIGGER %I', r.rel, r.tgname);
         END LOOP;
     END IF;
 
