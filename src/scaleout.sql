@@ -93,6 +93,12 @@ AS $fn$
 DECLARE
     r record;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'citus is not installed in this database' USING ERRCODE = 'SM121';
+    END IF;
+    IF p_sql IS NULL OR btrim(p_sql) = '' THEN
+        RAISE EXCEPTION 'no statement to run' USING ERRCODE = '22023';
+    END IF;
     EXECUTE p_sql;
     FOR r IN SELECT * FROM run_command_on_workers(p_sql) WHERE NOT success LOOP
         RAISE EXCEPTION 'on worker %:%: %', r.nodename, r.nodeport, r.result
