@@ -226,7 +226,21 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', r.rel, r.conname, r.def);
         END LOOP;
 
-        -- 5. the triggers back on (Citus passes this on to the shards)
+        -- 5. identity sequences of the distributed tables: a trigger on a
+        -- worker's shard (the history of a deal) takes the next id from
+        -- that worker's own sequence, which CREATE EXTENSION started at 1
+        -- like the coordinator's; each node gets its own range, as Citus
+        -- gives the sequences of the tables it creates (group id << 48)
+        FOR r IN SELECT pg_get_serial_sequence(pl.rel::text, a.attname) AS seq
+                   FROM sm_dist_plan pl JOIN pg_attribute a ON a.attrelid = pl.rel
+                  WHERE pl.distributed AND NOT pl.done AND a.attnum > 0 AND NOT a.attisdropped
+                    AND pg_get_serial_sequence(pl.rel::text, a.attname) IS NOT NULL LOOP
+            PERFORM * FROM run_command_on_workers(format(
+                'SELECT pg_catalog.setval(%L, greatest((SELECT last_value FROM %s), '
+                '(SELECT groupid FROM pg_catalog.pg_dist_local_group)::bigint << 48))', r.seq, r.seq));
+        END LOOP;
+
+        -- 6. the triggers back on (Citus passes this on to the shards)
         FOR r IN SELECT * FROM sm_dist_trigger ORDER BY rel::text, tgname LOOP
             EXECUTE format('ALTER TABLE %s ENABLE TRIGGER %I', r.rel, r.tgname);
         END LOOP;

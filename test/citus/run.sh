@@ -156,6 +156,8 @@ again=$(on coordinator -c "SELECT count(*) FILTER (WHERE note IS NOT NULL) FROM 
 check "a second distribute() changes nothing" \
     "$again $(on coordinator -c "SELECT md5(string_agg(logicalrelid::text || partmethod::text || colocationid, ',' ORDER BY logicalrelid::text)) FROM pg_dist_partition")" \
     "0 $before"
+check "each worker takes history ids from its own range (group id << 48)" \
+    "$(on worker1 -c "SELECT last_value >= (SELECT groupid FROM pg_dist_local_group)::bigint << 48 FROM salesmgmt.deal_stage_history_history_id_seq")" t
 check "distribute() on a worker is refused (SM122)" \
     "$(on worker1 -c '\set VERBOSITY verbose' -c 'SELECT * FROM salesmgmt.distribute()' 2>&1 | grep -o 'SM122' | head -1)" SM122
 
