@@ -96,7 +96,12 @@ sm_spi_query_dest(const char *sql, int nargs, const Oid *types, Datum *values, D
 	}
 	params->numParams = nargs;
 	memset(&options, 0, sizeof(options));
-	options.params = params;
+	/*
+	 * No list at all without parameters: Citus 13.2's executor copies the
+	 * list (copyParamList gives NULL for an empty one) and then reads the
+	 * copy, which crashed the backend on a Citus coordinator.
+	 */
+	options.params = nargs > 0 ? params : NULL;
 	options.read_only = true;
 	options.dest = dest;
 	rc = SPI_execute_plan_extended(plan, &options);

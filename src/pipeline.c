@@ -1213,18 +1213,44 @@ sm_process_history_row(SmProcessBatch *batch, TupleTableSlot *oldslot,
 		sm_process_row(batch, oldslot, newslot, from, to);
 }
 
+#define SM_HISTORY_COLS \
+	"deal_id, pipeline_id, from_stage_id, to_stage_id, owner_rep_id," \
+	" old_amount, new_amount, currency," \
+	" old_expected_close_date, new_expected_close_date," \
+	" probability, forecast_category," \
+	" effective_probability, effective_category," \
+	" changed_at, changed_by, time_in_previous_stage, note"
+
+/* A kept plan of one of the two appending statements. */
+static SPIPlanPtr
+sm_history_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+	if (p == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(p) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return p;
+}
+
 /*
  * Appends the collected changes with one INSERT ... SELECT, as the history
  * table's owner: whoever may change a deal causes its history, but nobody
- * needs (or should get) INSERT on the history itself.
+ * needs (or should get) INSERT on the history itself.  On a Citus shard of
+ * deal (salesmgmt.distribute(), docs/scale-out.md) Citus plans the INSERT
+ * into the distributed history apart from this SPI connection, where the
+ * ephemeral relation does not exist: there each row goes in with its own
+ * INSERT ... VALUES, routed to the co-located shard on this node.
  */
 static void
-sm_history_append(Tuplestorestate *changes, int64 nchanges)
+sm_history_append(Tuplestorestate *changes, bool on_shard)
 {
 	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr row_plan = NULL;
 	Oid			save_userid;
 	int			save_sec;
-	int			ret;
+	int			ret = SPI_OK_INSERT;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(sm_history_owner,
@@ -1232,33 +1258,44 @@ sm_history_append(Tuplestorestate *changes, int64 nchanges)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	sm_spi_register_tuplestore(SM_HISTORY_ENR, sm_history_desc, changes);
-
-	if (plan == NULL)
+	if (!on_shard)
 	{
-		SPIPlanPtr	p;
-
-		p = SPI_prepare("INSERT INTO salesmgmt.deal_stage_history"
-						" (deal_id, pipeline_id, from_stage_id, to_stage_id, owner_rep_id,"
-						"  old_amount, new_amount, currency,"
-						"  old_expected_close_date, new_expected_close_date,"
-						"  probability, forecast_category,"
-						"  effective_probability, effective_category,"
-						"  changed_at, changed_by, time_in_previous_stage, note)"
-						" SELECT deal_id, pipeline_id, from_stage_id, to_stage_id, owner_rep_id,"
-						"  old_amount, new_amount, currency,"
-						"  old_expected_close_date, new_expected_close_date,"
-						"  probability, forecast_category,"
-						"  effective_probability, effective_category,"
-						"  changed_at, changed_by, time_in_previous_stage, note"
-						" FROM " SM_HISTORY_ENR, 0, NULL);
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		plan = p;
+		sm_spi_register_tuplestore(SM_HISTORY_ENR, sm_history_desc, changes);
+		if (plan == NULL)
+			plan = sm_history_plan("INSERT INTO salesmgmt.deal_stage_history (" SM_HISTORY_COLS ")"
+								   " SELECT " SM_HISTORY_COLS " FROM " SM_HISTORY_ENR, 0, NULL);
+		ret = SPI_execute_plan(plan, NULL, NULL, false, 0);
 	}
-	ret = SPI_execute_plan(plan, NULL, NULL, false, 0);
+	else
+	{
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(sm_history_desc, &TTSOpsMinimalTuple);
+		char		nulls[SM_HISTORY_NCOLS];
+
+		if (row_plan == NULL)
+		{
+			Oid			types[SM_HISTORY_NCOLS];
+			StringInfoData sql;
+
+			initStringInfo(&sql);
+			appendStringInfoString(&sql, "INSERT INTO salesmgmt.deal_stage_history (" SM_HISTORY_COLS ") VALUES (");
+			for (int i = 0; i < SM_HISTORY_NCOLS; i++)
+			{
+				types[i] = TupleDescAttr(sm_history_desc, i)->atttypid;
+				appendStringInfo(&sql, "%s$%d", i > 0 ? ", " : "", i + 1);
+			}
+			appendStringInfoChar(&sql, ')');
+			row_plan = sm_history_plan(sql.data, SM_HISTORY_NCOLS, types);
+		}
+		tuplestore_rescan(changes);
+		while (ret == SPI_OK_INSERT && tuplestore_gettupleslot(changes, true, false, slot))
+		{
+			slot_getallattrs(slot);
+			for (int i = 0; i < SM_HISTORY_NCOLS; i++)
+				nulls[i] = slot->tts_isnull[i] ? 'n' : ' ';
+			ret = SPI_execute_plan(row_plan, slot->tts_values, nulls, false, 0);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+	}
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "appending to salesmgmt.deal_stage_history failed: %s",
 			 SPI_result_code_string(ret));
@@ -1394,7 +1431,7 @@ sm_deal_history(PG_FUNCTION_ARGS)
 
 	nchanges = tuplestore_tuple_count(changes);
 	if (nchanges > 0)
-		sm_history_append(changes, nchanges);
+		sm_history_append(changes, strcmp(RelationGetRelationName(rel), "deal") != 0);
 	tuplestore_end(changes);
 	/* stage tasks: checked, cancelled and created for the whole statement */
 	if (batch != NULL)

@@ -133,6 +133,10 @@
 #define ERRCODE_SM_HISTORY_NOT_PAST			MAKE_SQLSTATE('S','M','1','0','6')
 /* scale-out: forecast distributions (forecast_dist.c) */
 #define ERRCODE_SM_FORECAST_DIST_MISMATCH	MAKE_SQLSTATE('S','M','1','2','0')
+/* scale-out: salesmgmt.distribute() (scaleout.sql, raised from PL/pgSQL) */
+#define ERRCODE_SM_CITUS_MISSING			MAKE_SQLSTATE('S','M','1','2','1')
+#define ERRCODE_SM_CITUS_NOT_COORDINATOR	MAKE_SQLSTATE('S','M','1','2','2')
+#define ERRCODE_SM_CITUS_WORKER_DDL			MAKE_SQLSTATE('S','M','1','2','3')
 
 /* the reporting currency when salesmgmt.reporting_currency is not set */
 #define SM_DEFAULT_CURRENCY "USD"
