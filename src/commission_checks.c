@@ -352,12 +352,10 @@ cm_validate_spiff_condition(Jsonb *cond)
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
 
-	if (!JB_ROOT_IS_OBJECT(cond) || JB_ROOT_IS_SCALAR(cond))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("SPIFF condition must be a JSON object"),
-				 errhint("For example {\"extra\": {\"product\": \"analytics\"}}; {} matches every deal.")));
-	/* the product keys at the top level: one value or an array of them */
+	/*
+	 * The product keys at the top level: one value or an array of them (a
+	 * condition that is not an object has none, and rules.c refuses it).
+	 */
 	it = JsonbIteratorInit(&cond->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{

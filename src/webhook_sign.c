@@ -84,6 +84,25 @@ sm_webhook_secret_key(const char *secret, uint8 *key)
 }
 
 /*
+ * sm_webhook_secret_key, or an error naming the form a secret has; also
+ * when the caller cannot keep a secret that long (fits false).
+ */
+static int
+secret_key_or_error(const char *secret, uint8 *key, bool fits)
+{
+	int			keylen = sm_webhook_secret_key(secret, key);
+
+	if (keylen < 0 || !fits)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webhook secret is not of the form \"whsec_\" followed by base64"),
+				 errhint("A secret is \"whsec_\" and the base64 encoding of %d to %d bytes, "
+						 "as salesmgmt.webhook_generate_secret() makes.",
+						 SECRET_MIN_BYTES, SECRET_MAX_BYTES)));
+	return keylen;
+}
+
+/*
  * Write "v1,<base64 of HMAC-SHA256(key, msg_id.timestamp.body)>" and a
  * terminating zero into out, which holds outlen bytes (at least
  * SM_WEBHOOK_SIGNATURE_LEN): no allocation but the HMAC context's.
@@ -102,14 +121,7 @@ sm_webhook_signature_into(const char *secret, const char *msg_id, int64 timestam
 	pg_hmac_ctx *ctx;
 	int			enclen;
 
-	keylen = sm_webhook_secret_key(secret, key);
-	if (keylen < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webhook secret is not of the form \"whsec_\" followed by base64"),
-				 errhint("A secret is \"whsec_\" and the base64 encoding of %d to %d bytes, "
-						 "as salesmgmt.webhook_generate_secret() makes.",
-						 SECRET_MIN_BYTES, SECRET_MAX_BYTES)));
+	keylen = secret_key_or_error(secret, key, true);
 	snprintf(ts, sizeof(ts), INT64_FORMAT, timestamp);
 
 	ctx = pg_hmac_create(PG_SHA256);
@@ -180,14 +192,7 @@ signer_for(const char *secret)
 		if (signers[i].ctx != NULL && strcmp(signers[i].secret, secret) == 0)
 			return signers[i].ctx;
 
-	keylen = sm_webhook_secret_key(secret, key);
-	if (keylen < 0 || strlen(secret) >= sizeof(signers[0].secret))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webhook secret is not of the form \"whsec_\" followed by base64"),
-				 errhint("A secret is \"whsec_\" and the base64 encoding of %d to %d bytes, "
-						 "as salesmgmt.webhook_generate_secret() makes.",
-						 SECRET_MIN_BYTES, SECRET_MAX_BYTES)));
+	keylen = secret_key_or_error(secret, key, strlen(secret) < sizeof(signers[0].secret));
 	if (hmac_algorithm == NULL &&
 		(hmac_algorithm = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL)) == NULL)
 		elog(ERROR, "could not fetch OpenSSL's HMAC");
