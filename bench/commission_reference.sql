@@ -194,7 +194,7 @@ BEGIN
                                    least(q.period_end, v_pend) - greatest(q.period_start, v_pstart) + 1 AS ov,
                                    q.period_end - q.period_start + 1 AS days
                               FROM salesmgmt.quota q
-                             WHERE q.rep_id = e.rep_id AND q.period_start <= v_pend AND q.period_end >= v_pstart) x;
+                             WHERE q.rep_id = e.rep_id AND q.product_family IS NULL AND q.period_start <= v_pend AND q.period_end >= v_pstart) x;
                     s_t := commission_reference.tiering(v_plan.plan_id, s_quota);
                     s_credit := 0;
                     s_earned := 0;
@@ -412,7 +412,7 @@ BEGIN
                                    * (least(q.period_end, p_end) - greatest(q.period_start, p_start) + 1)
                                    / (q.period_end - q.period_start + 1) END, 2)) AS quota
           FROM salesmgmt.quota q
-         WHERE q.rep_id IN (SELECT a.rep_id FROM salesmgmt.commission_assignment a)
+         WHERE q.rep_id IN (SELECT a.rep_id FROM salesmgmt.commission_assignment a) AND q.product_family IS NULL
            AND q.period_start <= p_end AND q.period_end >= p_start
          GROUP BY q.rep_id)
     SELECT reps.rep_id, coalesce(s.credit, 0), q.quota,

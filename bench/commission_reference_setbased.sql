@@ -160,7 +160,7 @@ BEGIN
                           least(q.period_end, st.pend) - greatest(q.period_start, st.pstart) + 1 AS ov,
                           q.period_end - q.period_start + 1 AS days
                      FROM salesmgmt.quota q
-                    WHERE q.rep_id = st.rep_id AND q.period_start <= st.pend AND q.period_end >= st.pstart) x) q ON true;
+                    WHERE q.rep_id = st.rep_id AND q.product_family IS NULL AND q.period_start <= st.pend AND q.period_end >= st.pstart) x) q ON true;
     ANALYZE sb_state;
 
     -- earned lines: cumulative credit per rep, plan and plan period
@@ -385,7 +385,7 @@ BEGIN
                                    * (least(q.period_end, p_end) - greatest(q.period_start, p_start) + 1)
                                    / (q.period_end - q.period_start + 1) END, 2)) AS quota
           FROM salesmgmt.quota q
-         WHERE q.rep_id IN (SELECT a.rep_id FROM salesmgmt.commission_assignment a)
+         WHERE q.rep_id IN (SELECT a.rep_id FROM salesmgmt.commission_assignment a) AND q.product_family IS NULL
            AND q.period_start <= p_end AND q.period_end >= p_start
          GROUP BY q.rep_id)
     SELECT reps.rep_id, coalesce(s.credit, 0), q.quota,

@@ -449,7 +449,13 @@ cm_load_assignments(CmRun *run)
 	SPI_freetuptable(tt);
 }
 
-/* quotas, converted to the reporting currency at their first day */
+/*
+ * quotas, converted to the reporting currency at their first day.  Only the
+ * all-products targets count: a product family's quota is a part of the
+ * rep's target, measured by quota_attainment and forecast per family, and
+ * adding it would count the same sales twice in the attainment that picks
+ * the tier.
+ */
 void
 cm_load_quotas(CmRun *run)
 {
@@ -460,7 +466,9 @@ cm_load_quotas(CmRun *run)
 
 	tt = sm_spi_query(sm_sql_is_current() ?
 					  "SELECT rep_id, period_start, period_end, amount, currency::text, measure = 'new_arr'"
-					  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start" :
+					  "  FROM salesmgmt.quota"
+					  " WHERE rep_id IS NOT NULL AND product_family IS NULL"
+					  " ORDER BY rep_id, period_start" :
 					  "SELECT rep_id, period_start, period_end, amount, currency::text, false"
 					  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start",
 					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);

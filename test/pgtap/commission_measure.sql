@@ -87,12 +87,15 @@ SELECT throws_ok($$SELECT salesmgmt.deal_new_arr(1, 'EUR')$$, '22023', NULL,
 
 -- March: Lea credits 3,000 + 3,600 + 0 = 6,600 of new ARR against the new-ARR
 -- quota of 20,000 (33%): 5% = 330.00; Max his booked 1,200 (1 seat x 100 x 12):
--- 60.00; Boss 1% of both credits: 66 + 12 = 78.00.
+-- 60.00; Boss 1% of both credits: 66 + 12 = 78.00.  Max's quota for the Core
+-- family is a part of a target he does not have: his quota stays null.
+INSERT INTO salesmgmt.quota (rep_id, period_start, period_end, amount, measure, product_family)
+VALUES (2, '2025-03-01', '2025-03-31', 5000, 'booked', 'Core');
 SELECT results_eq($$SELECT rep_id, credit, quota, earned, overrides FROM salesmgmt.run_commissions('2025-03-01', '2025-03-31') ORDER BY rep_id$$,
                   $$VALUES (1::bigint, 6600.0000::numeric, 20000.00::numeric, 330.00::numeric, 0.00::numeric),
                            (2::bigint, 1200.00::numeric, NULL::numeric, 60.00::numeric, 0.00::numeric),
                            (3::bigint, 0::numeric, NULL::numeric, 0.00::numeric, 78.00::numeric)$$,
-                  'a new-ARR plan credits new ARR against its quota of new ARR');
+                  'a new-ARR plan credits new ARR against its quota of new ARR; a family quota is not a target of its own');
 SELECT is((SELECT attainment FROM salesmgmt.quota_attainment WHERE rep_id = 1 AND measure = 'new_arr'), 0.3300,
           'quota_attainment of a new-ARR quota counts new ARR');
 SELECT is((SELECT won_amount FROM salesmgmt.quota_attainment WHERE rep_id = 1 AND measure = 'booked'), 8100.00,
