@@ -81,7 +81,7 @@ fd_mix(uint64 z)
 	return z ^ (z >> 31);
 }
 
-static void
+void
 fd_overflow(void)
 {
 	ereport(ERROR,
@@ -117,38 +117,72 @@ fd_make(int32 nsim, int64 seed)
 	return fd;
 }
 
-/*
- * Add one deal: in each simulation its amount (cents) counts when the
- * deal's draw is below threshold (round(p 2^32)).
- */
-void
-fd_add_deal(ForecastDist *fd, int64 deal_id, int64 cents, uint64 threshold)
+/* the key of a deal's draws: every draw of the deal derives from it */
+static inline uint64
+fd_deal_key(int64 seed, int64 deal_id)
 {
-	uint64		key = fd_mix(fd_mix((uint64) fd->seed) ^ ((uint64) deal_id * FD_G2));
-	int64	   *t = fd->totals;
-	int			n = fd->nsim;
-	int			i;
-	bool		overflow = false;
+	return fd_mix(fd_mix((uint64) seed) ^ ((uint64) deal_id * FD_G2));
+}
 
-	fd->ndeals++;
-	if (cents == 0 || threshold == 0)
-		return;
+/*
+ * Add a deal's amount (cents) to the totals of simulations [from, to) in
+ * which its draw is below threshold (round(p 2^32)).  Returns true when a
+ * total overflowed.
+ */
+static inline bool
+fd_add_span(int64 *t, uint64 key, int64 cents, uint64 threshold, int from, int to)
+{
+	bool		overflow = false;
+	int			i;
+
 	if (threshold >= FD_THRESHOLD_ONE)
 	{
-		for (i = 0; i < n; i++)
+		for (i = from; i < to; i++)
 			overflow |= pg_add_s64_overflow(t[i], cents, &t[i]);
 	}
 	else
 	{
-		for (i = 0; i < n; i++)
+		for (i = from; i < to; i++)
 		{
 			uint64		u = fd_mix(key + (uint64) (i + 1) * FD_GAMMA) >> 32;
 
 			overflow |= pg_add_s64_overflow(t[i], cents & -(int64) (u < threshold), &t[i]);
 		}
 	}
-	if (overflow)
+	return overflow;
+}
+
+/* Add one deal to every simulation of fd. */
+void
+fd_add_deal(ForecastDist *fd, int64 deal_id, int64 cents, uint64 threshold)
+{
+	fd->ndeals++;
+	if (cents == 0 || threshold == 0)
+		return;
+	if (fd_add_span(fd->totals, fd_deal_key(fd->seed, deal_id), cents, threshold, 0, fd->nsim))
 		fd_overflow();
+}
+
+/*
+ * Add n deals to the totals of simulations [from, to) only (totals indexed
+ * from simulation 0): a slice of what fd_add_deal does for each of them,
+ * for a parallel participant that owns the slice.  The deals are taken in
+ * slices of simulations, not the simulations in slices of deals, so that a
+ * slice of totals stays in the cache while the deals stream past.  Returns
+ * true when a total overflowed (the caller raises fd_overflow).
+ */
+bool
+fd_add_deals_slice(int64 *totals, int64 seed, int from, int to, int n,
+				   const int64 *deal_ids, const int64 *cents, const uint64 *thresholds)
+{
+	bool		overflow = false;
+	int			d;
+
+	for (d = 0; d < n; d++)
+		if (cents[d] != 0 && thresholds[d] != 0)
+			overflow |= fd_add_span(totals, fd_deal_key(seed, deal_ids[d]), cents[d],
+									thresholds[d], from, to);
+	return overflow;
 }
 
 /* sample standard deviation of the totals, in cents */

@@ -20,6 +20,8 @@
 
 #include "utils/numeric.h"
 
+#include "compat.h"
+
 /* version of the stored layout below */
 #define FD_LAYOUT_VERSION	1
 
@@ -45,6 +47,10 @@ typedef struct ForecastDist
 
 extern ForecastDist *fd_make(int32 nsim, int64 seed);
 extern void fd_add_deal(ForecastDist *fd, int64 deal_id, int64 cents, uint64 threshold);
+extern bool fd_add_deals_slice(int64 *totals, int64 seed, int from, int to, int n,
+							   const int64 *deal_ids, const int64 *cents,
+							   const uint64 *thresholds);
+sm_noreturn_before extern void fd_overflow(void) sm_noreturn_after;
 extern Numeric fd_mean_units(const ForecastDist *fd);
 extern double fd_stddev_cents(const ForecastDist *fd);
 extern int64 *fd_sorted(const ForecastDist *fd);

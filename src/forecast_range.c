@@ -10,7 +10,16 @@
 #include "forecast.h"
 #include "forecast_dist.h"
 
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "optimizer/cost.h"
+#include "port/atomics.h"
+#include "storage/shm_toc.h"
+
 PG_FUNCTION_INFO_V1(sm_forecast_range);
+
+/* the entry point of forecast_range's parallel workers (access/parallel.c) */
+PGDLLEXPORT void sm_forecast_range_worker(dsm_segment *seg, shm_toc *toc);
 
 /* ------------------------------------------------------------------------
  * salesmgmt.forecast_range
@@ -44,6 +53,117 @@ static const char *const fc_range_columns[] = {
 StaticAssertDecl(lengthof(fc_range_columns) == FR_NCOLUMNS,
 				 "every column of salesmgmt.forecast_range is named");
 
+/* ------------------------------------------------------------------------
+ * The simulation, in parallel
+ *
+ * The draws are most of the time of a large forecast_range (100,000 open
+ * deals times 10,000 simulations are a billion of them), and they split
+ * without changing a bit of the answer: a deal's outcome in simulation i
+ * depends only on (seed, deal, i), and each participant owns whole
+ * simulations, so every total is the same integer sum whoever adds it.
+ * The leader puts the open deals in dynamic shared memory and launches up
+ * to max_parallel_workers_per_gather workers (access/parallel.c, as CREATE
+ * INDEX does); every participant, the leader too, takes chunks of
+ * simulations from a shared counter until none is left, so a worker that
+ * could not be launched costs nothing but its share of speed.
+ * ------------------------------------------------------------------------
+ */
+
+#define FR_PARALLEL_KEY		UINT64CONST(0x53A1E5F0C0000001)
+#define FR_CHUNK			256 /* simulations a participant takes at a time */
+
+/*
+ * Fewer draws than this (deals times simulations) are simulated by the
+ * leader alone: starting workers takes a few milliseconds, about what a
+ * single process needs for ten million draws.
+ */
+#define FR_PARALLEL_MIN_DRAWS	INT64CONST(10000000)
+
+typedef struct FrShared
+{
+	int64		seed;
+	int32		nsim;
+	int32		ndeals;
+	pg_atomic_uint32 next_chunk;
+	pg_atomic_uint32 overflow;
+	/* then, each MAXALIGNed: deal ids, cents, thresholds (ndeals each), totals (nsim) */
+} FrShared;
+
+#define FR_DEALS_OFFSET			MAXALIGN(sizeof(FrShared))
+#define FR_ARRAY_SIZE(n)		MAXALIGN(sizeof(int64) * (Size) (n))
+#define FR_SHARED_SIZE(ndeals, nsim) \
+	(FR_DEALS_OFFSET + 3 * FR_ARRAY_SIZE(ndeals) + FR_ARRAY_SIZE(nsim))
+
+static inline int64 *
+fr_deal_ids(FrShared *sh)
+{
+	return (int64 *) ((char *) sh + FR_DEALS_OFFSET);
+}
+
+static inline int64 *
+fr_cents(FrShared *sh)
+{
+	return (int64 *) ((char *) sh + FR_DEALS_OFFSET + FR_ARRAY_SIZE(sh->ndeals));
+}
+
+static inline uint64 *
+fr_thresholds(FrShared *sh)
+{
+	return (uint64 *) ((char *) sh + FR_DEALS_OFFSET + 2 * FR_ARRAY_SIZE(sh->ndeals));
+}
+
+static inline int64 *
+fr_totals(FrShared *sh)
+{
+	return (int64 *) ((char *) sh + FR_DEALS_OFFSET + 3 * FR_ARRAY_SIZE(sh->ndeals));
+}
+
+/* a participant's loop: chunks of simulations until none is left */
+static void
+fr_participate(FrShared *sh)
+{
+	for (;;)
+	{
+		uint32		chunk = pg_atomic_fetch_add_u32(&sh->next_chunk, 1);
+		int64		from = (int64) chunk * FR_CHUNK;
+
+		if (from >= sh->nsim)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		if (fd_add_deals_slice(fr_totals(sh), sh->seed, (int) from,
+							   (int) Min(from + FR_CHUNK, sh->nsim), sh->ndeals,
+							   fr_deal_ids(sh), fr_cents(sh), fr_thresholds(sh)))
+			pg_atomic_write_u32(&sh->overflow, 1);
+	}
+}
+
+void
+sm_forecast_range_worker(dsm_segment *seg, shm_toc *toc)
+{
+	fr_participate(shm_toc_lookup(toc, FR_PARALLEL_KEY, false));
+}
+
+/* a deal's probability (1/10000) as the threshold of its 32-bit draws */
+static inline uint64
+fr_threshold(int32 p)
+{
+	return (((uint64) p << 32) + FC_UNIT / 2) / FC_UNIT;
+}
+
+/*
+ * How many workers to ask for: none when the call is small, when this
+ * backend is already in parallel mode (forecast_range inside a parallel
+ * query's leader) or when max_parallel_workers_per_gather is 0.
+ */
+static int
+fr_parallel_workers(FcCall *c, int nsim)
+{
+	if (max_parallel_workers_per_gather <= 0 || IsInParallelMode() ||
+		(int64) c->nopen * nsim < FR_PARALLEL_MIN_DRAWS)
+		return 0;
+	return Min(max_parallel_workers_per_gather, (nsim + FR_CHUNK - 1) / FR_CHUNK);
+}
+
 /*
  * Simulate: in each run every open deal is won with its probability, by
  * the draws of forecast_dist.c (a deal's outcome in run i depends only on
@@ -57,14 +177,56 @@ static ForecastDist *
 fc_simulate(FcCall *c, int nsim, int64 seed)
 {
 	ForecastDist *fd = fd_make(nsim, seed);
+	int			nworkers = fr_parallel_workers(c, nsim);
+	ParallelContext *pcxt;
+	FrShared   *sh;
+	Size		size;
 	int			i;
 
-	for (i = 0; i < c->nopen; i++)
+	if (nworkers == 0)
 	{
-		CHECK_FOR_INTERRUPTS();
-		fd_add_deal(fd, c->open_id[i], c->open_cents[i],
-					(((uint64) c->open_p[i] << 32) + FC_UNIT / 2) / FC_UNIT);
+		for (i = 0; i < c->nopen; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			fd_add_deal(fd, c->open_id[i], c->open_cents[i], fr_threshold(c->open_p[i]));
+		}
+		return fd;
 	}
+
+	size = FR_SHARED_SIZE(c->nopen, nsim);
+	EnterParallelMode();
+	pcxt = CreateParallelContext("salesmgmt", "sm_forecast_range_worker", nworkers);
+	shm_toc_estimate_chunk(&pcxt->estimator, size);
+	shm_toc_estimate_keys(&pcxt->estimator, 1);
+	InitializeParallelDSM(pcxt);
+
+	sh = shm_toc_allocate(pcxt->toc, size);
+	sh->seed = seed;
+	sh->nsim = nsim;
+	sh->ndeals = c->nopen;
+	pg_atomic_init_u32(&sh->next_chunk, 0);
+	pg_atomic_init_u32(&sh->overflow, 0);
+	memcpy(fr_deal_ids(sh), c->open_id, sizeof(int64) * (Size) c->nopen);
+	memcpy(fr_cents(sh), c->open_cents, sizeof(int64) * (Size) c->nopen);
+	for (i = 0; i < c->nopen; i++)
+		fr_thresholds(sh)[i] = fr_threshold(c->open_p[i]);
+	memset(fr_totals(sh), 0, sizeof(int64) * (Size) nsim);
+	shm_toc_insert(pcxt->toc, FR_PARALLEL_KEY, sh);
+
+	LaunchParallelWorkers(pcxt);
+	ereport(DEBUG1,
+			(errmsg_internal("forecast_range: %d of %d parallel workers launched for " INT64_FORMAT " draws",
+							 pcxt->nworkers_launched, nworkers, (int64) c->nopen * nsim)));
+	fr_participate(sh);
+	WaitForParallelWorkersToFinish(pcxt);
+
+	if (pg_atomic_read_u32(&sh->overflow) != 0)
+		fd_overflow();
+	memcpy(fd->totals, fr_totals(sh), sizeof(int64) * (Size) nsim);
+	fd->ndeals = c->nopen;
+
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
 	return fd;
 }
 

@@ -7,7 +7,7 @@ SET LOCAL salesmgmt.reporting_currency = 'USD';
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(59);
+SELECT plan(61);
 
 -- structure
 SELECT has_type('salesmgmt', 'forecast_dist', 'the type forecast_dist exists');
@@ -156,6 +156,24 @@ SELECT is((SELECT array[r.p10, r.p50, r.p90, r.min, r.max, r.mean, r.stddev] FRO
              FROM fd_open, fd_range r),
           'forecast_range is closed_won plus the distribution forecast_dist_agg builds from the same deals and seed');
 SELECT is((SELECT open_deals FROM fd_range), (SELECT salesmgmt.deals(x) FROM fd_open), 'over the same open deals');
+
+-- 58 open deals x 200,000 simulations are above the ten million draws from
+-- which forecast_range simulates with parallel workers: the same to the cent
+SET LOCAL max_parallel_workers_per_gather = 2;
+CREATE TEMP TABLE fd_range_parallel AS SELECT * FROM salesmgmt.forecast_range('2025-02-01', '2025-03-31', NULL, 200000, 11);
+SET LOCAL max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE fd_range_serial AS SELECT * FROM salesmgmt.forecast_range('2025-02-01', '2025-03-31', NULL, 200000, 11);
+RESET max_parallel_workers_per_gather;
+SELECT is((SELECT r::text FROM fd_range_parallel r), (SELECT r::text FROM fd_range_serial r),
+          'forecast_range simulated by parallel workers equals one process, every column');
+SELECT is((SELECT array[r.p10, r.p50, r.p90, r.mean] FROM fd_range_parallel r),
+          (SELECT array[r.closed_won + salesmgmt.percentile(x, 0.1), r.closed_won + salesmgmt.percentile(x, 0.5),
+                        r.closed_won + salesmgmt.percentile(x, 0.9), r.closed_won + salesmgmt.mean(x)]
+             FROM (SELECT salesmgmt.forecast_dist_agg(d.deal_id, d.amount, coalesce(d.probability, s.probability), 11, 200000) AS x
+                     FROM salesmgmt.deal d JOIN salesmgmt.stage s ON s.stage_id = d.stage_id
+                    WHERE s.outcome = 'open' AND d.expected_close_date BETWEEN '2025-02-01' AND '2025-03-31') a,
+                  fd_range_parallel r),
+          'and equals closed_won plus forecast_dist_agg of the same deals');
 
 -- bad input
 SELECT throws_ok($$SELECT salesmgmt.forecast_dist_agg(NULL, 1, 0.5, 1, 10)$$, '22004',
