@@ -553,6 +553,22 @@ sm_webhook_worker_main(Datum main_arg)
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
+	/*
+	 * Every statement of the worker finds its rows through an index (the
+	 * queue index, a primary key, event_id), whatever the statistics say.
+	 * After the outbox was emptied (a purge, a TRUNCATE) and analyzed, the
+	 * statistics say it is empty until autovacuum analyzes it again, up
+	 * to a minute later (autovacuum_naptime) however fast it fills; plans
+	 * made meanwhile (the kept ones are remade at every invalidation)
+	 * scanned the whole table at every claim, and with events committed
+	 * at 1,000 a second the backlog grew until the next analyze
+	 * (bench/webhook.sh: 1,410 pending after 4.5 s, gone within a second
+	 * of the autoanalyze).  So the worker's session plans no sequential
+	 * or bitmap scan where an index serves.
+	 */
+	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	ereport(LOG, (errmsg("salesmgmt webhook worker started")));
 
 	while (!ShutdownRequestPending)
