@@ -27,7 +27,8 @@
 # use 20,000 deals of their own in a pipeline with free transitions).
 # BENCH_SCALE overrides it; BENCH_SECONDS the length of the TPS and wrk
 # runs; BENCH_EVENTS the number of deals moved and events sent (20000);
-# BENCH_LIVE_RATE and BENCH_LIVE_SECONDS the rate and length of step 3.
+# BENCH_LIVE_RATE and BENCH_LIVE_SECONDS the rate and length of step 3;
+# BENCH_PERF=FILE writes perf's profile of the worker during step 2 to FILE.
 . "$(dirname "$0")/common.sh"
 
 EVENTS=${BENCH_EVENTS:-20000}
@@ -196,12 +197,21 @@ LSN0=$(bench_psql -qAt -c 'SELECT pg_current_wal_insert_lsn()')
 read -r UPD0 HOT0 < <(bench_psql -qAt -F ' ' -c "
   SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
    WHERE schemaname = 'salesmgmt' AND relname = 'webhook_delivery'")
-bench_psql -qAt -c 'SELECT salesmgmt.webhook_worker_start()' >/dev/null
+WORKER_PID=$(bench_psql -qAt -c 'SELECT salesmgmt.webhook_worker_start()')
+# BENCH_PERF=FILE: the worker's profile while it delivers, perf report to FILE
+if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -q -g -p "$WORKER_PID" -o "$BENCH_WORK/perf.data" 2>/dev/null &
+    PERF_PID=$!
+fi
 for _ in $(seq 600); do
     left=$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state <> 'delivered'")
     [ "$left" = 0 ] && break
     sleep 0.2
 done
+if [ -n "${BENCH_PERF:-}" ]; then
+    kill -INT "$PERF_PID"; wait "$PERF_PID" || true
+    perf report -i "$BENCH_WORK/perf.data" --stdio --no-children -g none --sort dso,symbol --percent-limit 0.5 2>/dev/null > "$BENCH_PERF" || true
+fi
 [ "$left" = 0 ] || sm_die "$left deliveries not delivered"
 LSN1=$(bench_psql -qAt -c 'SELECT pg_current_wal_insert_lsn()')
 wal=$({ "$SM_BIN/pg_waldump" -p "$PGDATA/pg_wal" -s "$LSN0" -e "$LSN1" --stats 2>/dev/null || true; } |
@@ -285,14 +295,17 @@ printf 'stage-move TPS with the worker delivering live: %.0f (%.1f%% below no en
     "$(bench_psql -qAt -c "SELECT count(*) FROM salesmgmt.webhook_delivery WHERE state <> 'delivered'")"
 
 # ---------------------------------------------------- 5. issue 20's targets
-# "No backlog growth": the last sample of the live run is no larger than
-# the first, or than a tenth of a second of moves (the backlog then is
-# what is in flight, not a queue that grows).
+# "No backlog growth": every sample of the live run, not only the first
+# and the last (a backlog that grew to 72,000 and was caught up once the
+# moves stopped passed that check), stays under half a second of moves
+# (the backlog then is what is claimed and in flight, not a queue), and
+# the least-squares slope of the samples is under 1% of the move rate.
 OVERHEAD_C=$(echo "scale=4; (1 - ${TPS[c]} / ${TPS[none]}) * 100" | bc)
 RATIO=$(echo "scale=4; $DELIVERED_PER_S / $WRK_RPS * 100" | bc)
-first=${samples[0]:-0}
-last=${samples[${#samples[@]}-1]:-0}
-bound=$(( first > LIVE_RATE / 10 ? first : LIVE_RATE / 10 ))
+read -r backlog_max backlog_slope < <(printf '%s\n' "${samples[@]:-0}" | awk '
+    { n++; x = n * 5; sx += x; sy += $1; sxx += x * x; sxy += x * $1; if ($1 > max) max = $1 }
+    END { d = n * sxx - sx * sx; printf "%d %.1f\n", max, (d > 0 ? (n * sxy - sx * sy) / d : 0) }')
+backlog_ok=$(echo "$backlog_max <= $LIVE_RATE / 2 && $backlog_slope <= $LIVE_RATE / 100" | bc)
 verdict() { if [ "$1" = 1 ]; then echo met; else echo "NOT met"; fi; }
 echo
 echo "issue 20 targets (load average$(uptime | sed 's/.*load average//')):"
@@ -301,7 +314,7 @@ printf '  %-58s %12s  %s\n' "deliveries/s >= 20,000" "$DELIVERED_PER_S" \
 printf '  %-58s %11.1f%%  %s\n' "deliveries/s >= 25% of wrk's rate" "$RATIO" "$(verdict "$(echo "$RATIO >= 25" | bc)")"
 printf '  %-58s %11.1f%%  %s\n' "enqueue overhead on stage moves <= 10%" "$OVERHEAD_C" \
     "$(verdict "$(echo "$OVERHEAD_C <= 10" | bc)")"
-printf '  %-58s %12s  %s\n' "no backlog growth at $LIVE_RATE moves/s over $LIVE_SECONDS s (first, last)" "$first, $last" \
-    "$(verdict "$([ "$last" -le "$bound" ] && echo 1)")"
+printf '  %-58s %12s  %s\n' "no backlog growth at $LIVE_RATE moves/s over $LIVE_SECONDS s (max, slope/s)" \
+    "$backlog_max, $backlog_slope" "$(verdict "$backlog_ok")"
 printf '  %-58s %9s ms  %s\n' "commit-to-delivery p99 < 50 ms at $LIVE_RATE moves/s" "$LIVE_P99" \
     "$(verdict "$(echo "$LIVE_P99 < 50" | bc)")"
