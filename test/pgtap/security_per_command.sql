@@ -13,7 +13,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(46);
+SELECT plan(52);
 
 \ir ../sql/security_world.sql
 
@@ -59,8 +59,9 @@ BEGIN
     RETURN p;
 END $$;
 SET ROLE sec_r4;
-SELECT unalike(pg_temp.plan_of('SELECT count(*) FROM salesmgmt.activity'), '%rep_visible(rep_id) OR salesmgmt.rep_visible(rep_id)%',
-               'the read filter of activity holds the read policy alone (rep_visible(rep_id) once)');
+SELECT matches(pg_temp.plan_of('SELECT count(*) FROM salesmgmt.activity'),
+               'Filter: salesmgmt\.activity_visible\(rep_id, deal_id, deal_owner_rep_id, account_id\)\n',
+               'the read filter of activity is its read policy alone, one call per row');
 SELECT unalike(pg_temp.plan_of('SELECT count(*) FROM salesmgmt.deal_split'), '%deal_changeable%',
                'nor does reading deal_split call deal_changeable');
 SELECT unalike(pg_temp.plan_of('SELECT count(*) FROM salesmgmt.sales_task'), '%rep_visible(rep_id) OR salesmgmt.rep_visible(rep_id)%',
@@ -78,6 +79,33 @@ SET ROLE sec_r8;
 SELECT is(pg_temp.seen('SELECT * FROM salesmgmt.deal_split'), 2, 'r8 reads both splits of deal 42, which it shares');
 SELECT is(pg_temp.seen('SELECT * FROM salesmgmt.activity'), 1, 'r8 reads its own activity');
 RESET ROLE;
+
+-- activity_visible(rep, deal, deal owner, account), the read policy of
+-- activity in one call, answers as the expression it replaces, nulls
+-- included, for every role
+CREATE FUNCTION pg_temp.activity_visible_differs() RETURNS SETOF text LANGUAGE sql AS $$
+    SELECT format('%s %s %s %s: %s', r, d, o, a, salesmgmt.activity_visible(r, d, o, a))
+      FROM unnest(ARRAY[NULL, 3, 4, 5, 8, 99]::bigint[]) r,
+           unnest(ARRAY[NULL, 41, 42, 51, 81, 999]::bigint[]) d,
+           unnest(ARRAY[NULL, 4, 5, 8]::bigint[]) o,
+           unnest(ARRAY[NULL, 4, 5, 8, 999]::bigint[]) a
+     WHERE salesmgmt.activity_visible(r, d, o, a) IS DISTINCT FROM
+           coalesce(salesmgmt.rep_visible(r) OR salesmgmt.deal_visible(d, o)
+                    OR (d IS NULL AND salesmgmt.account_changeable(a)), false)
+$$;
+GRANT EXECUTE ON FUNCTION pg_temp.activity_visible_differs() TO PUBLIC;
+SET ROLE sec_r4;
+SELECT is_empty('SELECT * FROM pg_temp.activity_visible_differs()', 'activity_visible as r4: the expression''s answers');
+SET ROLE sec_r8;
+SELECT is_empty('SELECT * FROM pg_temp.activity_visible_differs()', 'as r8 (a split partner of deal 42)');
+SET ROLE sec_m2;
+SELECT is_empty('SELECT * FROM pg_temp.activity_visible_differs()', 'as m2');
+SET ROLE sec_unmapped;
+SELECT is_empty('SELECT * FROM pg_temp.activity_visible_differs()', 'as a rep role mapped to no rep');
+SET ROLE sec_admin;
+SELECT is_empty('SELECT * FROM pg_temp.activity_visible_differs()', 'as an admin');
+RESET ROLE;
+SELECT is(salesmgmt.activity_visible(NULL, NULL, NULL, NULL), false, 'activity_visible of nulls is false');
 
 -- ------------------------------------------------------------- activity
 SET ROLE sec_r4;
