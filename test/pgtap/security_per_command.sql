@@ -69,6 +69,10 @@ SELECT unalike(pg_temp.plan_of('SELECT count(*) FROM salesmgmt.sales_task'), '%r
 RESET ROLE;
 
 -- ------------------------------------------------------------- reads
+-- one value from a statement that may change rows (WITH ... RETURNING),
+-- run as the current role
+CREATE FUNCTION pg_temp.one(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE v text; BEGIN EXECUTE q INTO v; RETURN v; END $$;
 CREATE FUNCTION pg_temp.seen(q text) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE n int; BEGIN EXECUTE 'SELECT count(*)::int FROM (' || q || ') x' INTO n; RETURN n; END $$;
 SET ROLE sec_m2;
@@ -115,49 +119,49 @@ SELECT throws_ok($$INSERT INTO salesmgmt.activity (kind, account_id, rep_id) VAL
                  '42501', NULL, 'but not one of r5');
 SELECT throws_ok($$INSERT INTO salesmgmt.activity (kind, account_id, rep_id) VALUES ('call', 5, 4)$$,
                  '42501', NULL, 'nor one with r5''s account');
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.activity SET notes = 'r4' WHERE rep_id = 4 RETURNING 1)
-                    SELECT count(*)::int FROM u$$, ARRAY[2], 'r4 changes its own activities');
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.activity SET notes = 'r4' WHERE rep_id <> 4 RETURNING 1)
-                    SELECT count(*)::int FROM u$$, ARRAY[0], 'and no other rep''s');
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.activity SET notes = 'r4' WHERE rep_id = 4 RETURNING 1)
+                           SELECT count(*)::text FROM u$$), '2', 'r4 changes its own activities');
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.activity SET notes = 'r4' WHERE rep_id <> 4 RETURNING 1)
+                           SELECT count(*)::text FROM u$$), '0', 'and no other rep''s');
 SELECT throws_ok($$UPDATE salesmgmt.activity SET rep_id = 5 WHERE rep_id = 4$$,
                  '42501', NULL, 'nor hands its activities to r5');
-SELECT results_eq($$WITH d AS (DELETE FROM salesmgmt.activity WHERE rep_id <> 4 RETURNING 1)
-                    SELECT count(*)::int FROM d$$, ARRAY[0], 'r4 deletes no other rep''s activity');
-SELECT results_eq($$WITH d AS (DELETE FROM salesmgmt.activity WHERE rep_id = 4 AND deal_id IS NULL RETURNING 1)
-                    SELECT count(*)::int FROM d$$, ARRAY[1], 'r4 deletes its own');
+SELECT is(pg_temp.one($$WITH d AS (DELETE FROM salesmgmt.activity WHERE rep_id <> 4 RETURNING 1)
+                           SELECT count(*)::text FROM d$$), '0', 'r4 deletes no other rep''s activity');
+SELECT is(pg_temp.one($$WITH d AS (DELETE FROM salesmgmt.activity WHERE rep_id = 4 AND deal_id IS NULL RETURNING 1)
+                           SELECT count(*)::text FROM d$$), '1', 'r4 deletes its own');
 RESET ROLE;
 SET ROLE sec_m3;
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.activity SET notes = 'm3' RETURNING rep_id)
-                    SELECT array_agg(rep_id ORDER BY rep_id) FROM u$$, ARRAY[ARRAY[3, 4]::bigint[]],
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.activity SET notes = 'm3' RETURNING rep_id)
+                           SELECT string_agg(rep_id::text, ',' ORDER BY rep_id) FROM u$$), '3,4',
                   'm3 changes the activities of reps 3-4 and no others');
-SELECT results_eq($$WITH d AS (DELETE FROM salesmgmt.activity WHERE rep_id = 5 RETURNING 1)
-                    SELECT count(*)::int FROM d$$, ARRAY[0], 'm3 deletes none of r5''s');
+SELECT is(pg_temp.one($$WITH d AS (DELETE FROM salesmgmt.activity WHERE rep_id = 5 RETURNING 1)
+                           SELECT count(*)::text FROM d$$), '0', 'm3 deletes none of r5''s');
 SELECT lives_ok($$INSERT INTO salesmgmt.activity (kind, account_id, rep_id) VALUES ('call', 4, 4)$$,
                 'm3 records an activity of r4');
 RESET ROLE;
 
 -- ------------------------------------------------------------- deal_split
 SET ROLE sec_r8;
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.deal_split SET share = share WHERE deal_id = 42 RETURNING 1)
-                    SELECT count(*)::int FROM u$$, ARRAY[0], 'the split partner r8 changes no split of deal 42');
-SELECT results_eq($$WITH d AS (DELETE FROM salesmgmt.deal_split WHERE deal_id = 42 RETURNING 1)
-                    SELECT count(*)::int FROM d$$, ARRAY[0], 'nor deletes one');
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.deal_split SET share = share WHERE deal_id = 42 RETURNING 1)
+                           SELECT count(*)::text FROM u$$), '0', 'the split partner r8 changes no split of deal 42');
+SELECT is(pg_temp.one($$WITH d AS (DELETE FROM salesmgmt.deal_split WHERE deal_id = 42 RETURNING 1)
+                           SELECT count(*)::text FROM d$$), '0', 'nor deletes one');
 SELECT throws_ok($$INSERT INTO salesmgmt.deal_split (deal_id, rep_id, share) VALUES (42, 7, 0.1)$$,
                  '42501', NULL, 'nor adds a share to it');
 RESET ROLE;
 SET ROLE sec_r4;
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.deal_split SET share = share WHERE deal_id = 42 RETURNING 1)
-                    SELECT count(*)::int FROM u$$, ARRAY[2], 'the owner r4 changes the splits of deal 42');
-SELECT results_eq($$WITH d AS (DELETE FROM salesmgmt.deal_split WHERE deal_id = 42 RETURNING 1)
-                    SELECT count(*)::int FROM d$$, ARRAY[2], 'and deletes them');
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.deal_split SET share = share WHERE deal_id = 42 RETURNING 1)
+                           SELECT count(*)::text FROM u$$), '2', 'the owner r4 changes the splits of deal 42');
+SELECT is(pg_temp.one($$WITH d AS (DELETE FROM salesmgmt.deal_split WHERE deal_id = 42 RETURNING 1)
+                           SELECT count(*)::text FROM d$$), '2', 'and deletes them');
 SELECT lives_ok($$INSERT INTO salesmgmt.deal_split (deal_id, rep_id, share) VALUES (42, 4, 0.7), (42, 8, 0.3)$$,
                 'and adds them again');
 SELECT throws_ok($$INSERT INTO salesmgmt.deal_split (deal_id, rep_id, share) VALUES (52, 4, 0.5)$$,
                  '42501', NULL, 'but splits no deal of r5');
 RESET ROLE;
 SET ROLE sec_m3;
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.deal_split SET share = share RETURNING deal_id)
-                    SELECT array_agg(DISTINCT deal_id) FROM u$$, ARRAY[ARRAY[42]::bigint[]],
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.deal_split SET share = share RETURNING deal_id)
+                           SELECT string_agg(DISTINCT deal_id::text, ',') FROM u$$), '42',
                   'r4''s manager m3 changes the splits of r4''s deal');
 RESET ROLE;
 
@@ -169,14 +173,14 @@ SELECT throws_ok($$INSERT INTO salesmgmt.sales_task (rep_id, title) VALUES (5, '
                  '42501', NULL, 'but none for r5');
 SELECT throws_ok($$INSERT INTO salesmgmt.sales_task (rep_id, assigned_by, title) VALUES (4, 8, 'from r8')$$,
                  '42501', NULL, 'nor one assigned by r8, who does not manage it');
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.sales_task SET status = 'done' WHERE title = 'Call back 4' RETURNING 1)
-                    SELECT count(*)::int FROM u$$, ARRAY[1], 'r4 closes the task m1 assigned to it');
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.sales_task SET status = 'done' WHERE rep_id <> 4 RETURNING 1)
-                    SELECT count(*)::int FROM u$$, ARRAY[0], 'and no other rep''s task');
-SELECT results_eq($$WITH d AS (DELETE FROM salesmgmt.sales_task WHERE title = 'r4 plans' RETURNING 1)
-                    SELECT count(*)::int FROM d$$, ARRAY[1], 'r4 deletes its own task');
-SELECT results_eq($$WITH d AS (DELETE FROM salesmgmt.sales_task WHERE rep_id <> 4 RETURNING 1)
-                    SELECT count(*)::int FROM d$$, ARRAY[0], 'and no other rep''s');
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.sales_task SET status = 'done' WHERE title = 'Call back 4' RETURNING 1)
+                           SELECT count(*)::text FROM u$$), '1', 'r4 closes the task m1 assigned to it');
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.sales_task SET status = 'done' WHERE rep_id <> 4 RETURNING 1)
+                           SELECT count(*)::text FROM u$$), '0', 'and no other rep''s task');
+SELECT is(pg_temp.one($$WITH d AS (DELETE FROM salesmgmt.sales_task WHERE title = 'r4 plans' RETURNING 1)
+                           SELECT count(*)::text FROM d$$), '1', 'r4 deletes its own task');
+SELECT is(pg_temp.one($$WITH d AS (DELETE FROM salesmgmt.sales_task WHERE rep_id <> 4 RETURNING 1)
+                           SELECT count(*)::text FROM d$$), '0', 'and no other rep''s');
 RESET ROLE;
 SET ROLE sec_m3;
 SELECT lives_ok($$INSERT INTO salesmgmt.sales_task (rep_id, assigned_by, title) VALUES (4, 3, 'from m3')$$,
@@ -194,19 +198,19 @@ SELECT throws_ok($$INSERT INTO salesmgmt.sales_plan (rep_id, period_start, perio
 SELECT throws_ok($$INSERT INTO salesmgmt.sales_plan (team_id, period_start, period_end, title)
                    VALUES (3, '2026-01-01', '2026-03-31', 'Leaf')$$, '42501', NULL,
                  'nor its team''s (a rep is no manager)');
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.sales_plan SET status = 'active' RETURNING rep_id)
-                    SELECT array_agg(rep_id) FROM u$$, ARRAY[ARRAY[4]::bigint[]], 'r4 changes its own plan');
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.sales_plan SET status = 'active' RETURNING rep_id)
+                           SELECT string_agg(rep_id::text, ',') FROM u$$), '4', 'r4 changes its own plan');
 RESET ROLE;
 SET ROLE sec_m3;
 SELECT lives_ok($$INSERT INTO salesmgmt.sales_plan (team_id, period_start, period_end, title)
                   VALUES (3, '2026-01-01', '2026-03-31', 'Leaf')$$, 'm3 writes its team''s plan');
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.sales_plan SET status = 'closed' RETURNING title)
-                    SELECT array_agg(title ORDER BY title) FROM u$$, ARRAY[ARRAY['Leaf', 'r4 plan']],
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.sales_plan SET status = 'closed' RETURNING title)
+                           SELECT string_agg(title, ',' ORDER BY title) FROM u$$), 'Leaf,r4 plan',
                   'm3 changes the plans of r4 and of its team');
 RESET ROLE;
 SET ROLE sec_r5;
-SELECT results_eq($$WITH u AS (UPDATE salesmgmt.sales_plan SET status = 'draft' RETURNING 1)
-                    SELECT count(*)::int FROM u$$, ARRAY[0], 'r5 changes neither');
+SELECT is(pg_temp.one($$WITH u AS (UPDATE salesmgmt.sales_plan SET status = 'draft' RETURNING 1)
+                           SELECT count(*)::text FROM u$$), '0', 'r5 changes neither');
 RESET ROLE;
 
 SELECT * FROM finish();
