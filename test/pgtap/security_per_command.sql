@@ -34,7 +34,7 @@ SELECT is_empty($$
                               'salesmgmt.quote_line'::regclass)$$,
     'reps and managers have FOR ALL policies only where they are the read policy (deal lines, quotes)');
 SELECT results_eq($$
-    SELECT tablename::text, policyname::text, cmd FROM pg_policies
+    SELECT tablename::text COLLATE "default", policyname::text COLLATE "default", cmd COLLATE "default" FROM pg_policies
      WHERE schemaname = 'salesmgmt' AND tablename IN ('activity', 'deal_split', 'sales_task', 'sales_plan')
        AND roles @> ARRAY['salesmgmt_rep'::name] AND cmd <> 'SELECT'
      ORDER BY 1, 3, 2$$,
