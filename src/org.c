@@ -1234,6 +1234,7 @@ role_accounts_load(RoleView *v, bool seen)
 
 #define ACCOUNT_VISIBLE		1
 #define ACCOUNT_CHANGEABLE	2
+#define ACCOUNT_KNOWN		4	/* ACCOUNT_VISIBLE is known (deals probed) */
 #define SM_ACCOUNT_PROBES_BEFORE_LOAD	2000
 
 static void
@@ -1249,9 +1250,9 @@ account_deal_probe_row(HeapTuple tup, TupleDesc desc, void *arg)
 		*bits |= ACCOUNT_VISIBLE;
 }
 
-/* one account: its owner, then (if not visible) the deals on it */
+/* one account: its owner, then (if not visible, and asked) the deals on it */
 static int
-account_probe(RoleView *v, int64 account_id)
+account_probe(RoleView *v, int64 account_id, bool visible)
 {
 	static SPIPlanPtr owner_plan = NULL;
 	static SPIPlanPtr deals_plan = NULL;
@@ -1263,11 +1264,13 @@ account_probe(RoleView *v, int64 account_id)
 			  "SELECT owner_rep_id FROM salesmgmt.account WHERE account_id OPERATOR(pg_catalog.=) $1",
 			  account_id, first_int64_row, &owner);
 	if (owner != SM_NO_VALUE && idset_has(v->reps, owner))
-		return ACCOUNT_VISIBLE | ACCOUNT_CHANGEABLE;
+		return ACCOUNT_VISIBLE | ACCOUNT_CHANGEABLE | ACCOUNT_KNOWN;
+	if (!visible)
+		return 0;
 	org_probe(&deals_plan,
 			  "SELECT deal_id, owner_rep_id FROM salesmgmt.deal WHERE account_id OPERATOR(pg_catalog.=) $1",
 			  account_id, account_deal_probe_row, args);
-	return bits;
+	return bits | ACCOUNT_KNOWN;
 }
 
 /*
@@ -1299,9 +1302,10 @@ role_account_has(Oid role, bool changeable, int64 account_id)
 	if (v->seen_accounts != NULL)	/* seen: owned, or through a deal */
 		return idset_has(v->owned_accounts, account_id) || idset_has(v->seen_accounts, account_id);
 	e = hash_search(v->account_memo, &account_id, HASH_FIND, &found);
-	if (e == NULL)
+	/* changeable needs the owner only: the deals on it are probed if asked */
+	if (e == NULL || (!changeable && !(e->val & ACCOUNT_KNOWN)))
 	{
-		bits = account_probe(v, account_id);
+		bits = account_probe(v, account_id, !changeable);
 		v->account_probes++;
 		/* a probe may take in an invalidation: then this answer is not kept */
 		if (v->account_gen == sm_gen[GEN_ACCOUNT] && v->account_memo != NULL)

@@ -42,6 +42,7 @@
 #include "utils/snapmgr.h"
 
 #include "core_spi.h"
+#include "org.h"
 #include "salesmgmt.h"
 
 /* the tables that carry the copy, and their statements */
@@ -247,4 +248,29 @@ sm_deal_owner_cascade(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	deal_owner_end(&as);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * The read policy of activity in one call per row: done by a visible rep,
+ * about a deal the role sees (on the carried owner), or, not about a deal,
+ * with an account a visible rep owns.  The same as
+ *	 rep_visible(rep_id) OR deal_visible(deal_id, deal_owner_rep_id)
+ *	 OR (deal_id IS NULL AND account_changeable(account_id))
+ * (a null argument makes its term false, as the STRICT predicates' null
+ * does in a policy), tried in that order, but one function call where the
+ * expression made three for each row it does not show: a scan's cost is
+ * mostly calls.  Not STRICT: nulls are part of the answer.
+ */
+PG_FUNCTION_INFO_V1(sm_activity_visible);
+Datum
+sm_activity_visible(PG_FUNCTION_ARGS)
+{
+	Oid			role = GetUserId();
+
+	if (!PG_ARGISNULL(0) && sm_org_rep_visible(role, PG_GETARG_INT64(0)))
+		PG_RETURN_BOOL(true);
+	if (!PG_ARGISNULL(1))
+		PG_RETURN_BOOL(!PG_ARGISNULL(2) &&
+					   sm_org_deal_row_visible(role, PG_GETARG_INT64(1), PG_GETARG_INT64(2)));
+	PG_RETURN_BOOL(!PG_ARGISNULL(3) && sm_org_account_changeable(role, PG_GETARG_INT64(3)));
 }

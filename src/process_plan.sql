@@ -279,11 +279,18 @@ COMMENT ON POLICY admin_all ON salesmgmt.sales_plan_item IS 'Admins see and chan
 -- (and reps for their own plans) write them
 CREATE POLICY sales_plan_read ON salesmgmt.sales_plan FOR SELECT TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.rep_visible(rep_id) OR salesmgmt._team_visible(team_id));
-CREATE POLICY sales_plan_write ON salesmgmt.sales_plan FOR ALL TO salesmgmt_manager, salesmgmt_rep
+-- (per command, not FOR ALL, whose USING every read would run as well)
+CREATE POLICY sales_plan_insert ON salesmgmt.sales_plan FOR INSERT TO salesmgmt_manager, salesmgmt_rep
+    WITH CHECK (salesmgmt.rep_visible(rep_id) OR (salesmgmt._team_visible(team_id)
+                                                  AND pg_catalog.pg_has_role(current_user, 'salesmgmt_manager', 'USAGE')));
+CREATE POLICY sales_plan_update ON salesmgmt.sales_plan FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.rep_visible(rep_id) OR (salesmgmt._team_visible(team_id)
                                              AND pg_catalog.pg_has_role(current_user, 'salesmgmt_manager', 'USAGE')))
     WITH CHECK (salesmgmt.rep_visible(rep_id) OR (salesmgmt._team_visible(team_id)
                                                   AND pg_catalog.pg_has_role(current_user, 'salesmgmt_manager', 'USAGE')));
+CREATE POLICY sales_plan_delete ON salesmgmt.sales_plan FOR DELETE TO salesmgmt_manager, salesmgmt_rep
+    USING (salesmgmt.rep_visible(rep_id) OR (salesmgmt._team_visible(team_id)
+                                             AND pg_catalog.pg_has_role(current_user, 'salesmgmt_manager', 'USAGE')));
 CREATE POLICY sales_plan_review_read ON salesmgmt.sales_plan_review FOR SELECT TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt._plan_visible(plan_id));
 CREATE POLICY sales_plan_review_write ON salesmgmt.sales_plan_review FOR INSERT TO salesmgmt_manager
@@ -293,7 +300,9 @@ CREATE POLICY sales_plan_item_read ON salesmgmt.sales_plan_item FOR SELECT TO sa
 CREATE POLICY sales_plan_item_write ON salesmgmt.sales_plan_item FOR INSERT TO salesmgmt_manager, salesmgmt_rep
     WITH CHECK (salesmgmt._plan_visible(plan_id));
 COMMENT ON POLICY sales_plan_read ON salesmgmt.sales_plan IS 'Reps and managers see the plans of visible reps and teams.';
-COMMENT ON POLICY sales_plan_write ON salesmgmt.sales_plan IS 'Reps write their own plans; managers those of their reps and teams.';
+COMMENT ON POLICY sales_plan_insert ON salesmgmt.sales_plan IS 'Reps write their own plans; managers those of their reps and teams.';
+COMMENT ON POLICY sales_plan_update ON salesmgmt.sales_plan IS 'Reps change their own plans; managers those of their reps and teams.';
+COMMENT ON POLICY sales_plan_delete ON salesmgmt.sales_plan IS 'Reps delete their own plans; managers those of their reps and teams.';
 COMMENT ON POLICY sales_plan_review_read ON salesmgmt.sales_plan_review IS 'Reps and managers see the reviews of plans they see.';
 COMMENT ON POLICY sales_plan_review_write ON salesmgmt.sales_plan_review IS 'Managers review the plans they see.';
 COMMENT ON POLICY sales_plan_item_read ON salesmgmt.sales_plan_item IS 'Reps and managers see the items of plans they see.';

@@ -346,6 +346,12 @@ GRANT EXECUTE ON FUNCTION
 -- a per-backend cache of the organisation) and contains no sub-select:
 -- a row costs a few memory probes, and the policies are the form a
 -- distributed PostgreSQL (Citus) accepts.
+--
+-- Write policies name their command (FOR INSERT, FOR UPDATE, FOR DELETE),
+-- never FOR ALL: PostgreSQL adds a FOR ALL policy's USING to every SELECT
+-- too, so a read would run the write predicate as well on each row it
+-- does not pass (each write policy's USING is within its table's read
+-- policy, so reads see the same rows either way).
 -- ---------------------------------------------------------------------------
 
 DO $$
@@ -401,9 +407,13 @@ CREATE POLICY deal_update ON salesmgmt.deal FOR UPDATE TO salesmgmt_manager, sal
 -- only the owner's side (the owner, their managers) changes the splits.
 CREATE POLICY deal_split_read ON salesmgmt.deal_split FOR SELECT TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.rep_visible(rep_id) OR salesmgmt.deal_visible(deal_id));
-CREATE POLICY deal_split_write ON salesmgmt.deal_split FOR ALL TO salesmgmt_manager, salesmgmt_rep
+CREATE POLICY deal_split_insert ON salesmgmt.deal_split FOR INSERT TO salesmgmt_manager, salesmgmt_rep
+    WITH CHECK (salesmgmt.deal_changeable(deal_id));
+CREATE POLICY deal_split_update ON salesmgmt.deal_split FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.deal_changeable(deal_id))
     WITH CHECK (salesmgmt.deal_changeable(deal_id));
+CREATE POLICY deal_split_delete ON salesmgmt.deal_split FOR DELETE TO salesmgmt_manager, salesmgmt_rep
+    USING (salesmgmt.deal_changeable(deal_id));
 
 -- payment: money of the deals the role sees (written by admins).
 CREATE POLICY payment_read ON salesmgmt.payment FOR SELECT TO salesmgmt_manager, salesmgmt_rep
@@ -426,9 +436,13 @@ CREATE POLICY activity_read ON salesmgmt.activity FOR SELECT TO salesmgmt_manage
     USING (salesmgmt.rep_visible(rep_id)
            OR salesmgmt.deal_visible(deal_id)
            OR (deal_id IS NULL AND salesmgmt.account_changeable(account_id)));
-CREATE POLICY activity_write ON salesmgmt.activity FOR ALL TO salesmgmt_manager, salesmgmt_rep
+CREATE POLICY activity_insert ON salesmgmt.activity FOR INSERT TO salesmgmt_manager, salesmgmt_rep
+    WITH CHECK (salesmgmt.rep_visible(rep_id) AND salesmgmt.account_visible(account_id));
+CREATE POLICY activity_update ON salesmgmt.activity FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.rep_visible(rep_id))
     WITH CHECK (salesmgmt.rep_visible(rep_id) AND salesmgmt.account_visible(account_id));
+CREATE POLICY activity_delete ON salesmgmt.activity FOR DELETE TO salesmgmt_manager, salesmgmt_rep
+    USING (salesmgmt.rep_visible(rep_id));
 
 -- quota: targets of visible reps and teams (set by admins).
 CREATE POLICY quota_read ON salesmgmt.quota FOR SELECT TO salesmgmt_manager, salesmgmt_rep
@@ -439,11 +453,17 @@ CREATE POLICY quota_read ON salesmgmt.quota FOR SELECT TO salesmgmt_manager, sal
 -- assigned to it.
 CREATE POLICY sales_task_read ON salesmgmt.sales_task FOR SELECT TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.rep_visible(rep_id) OR salesmgmt.rep_visible(assigned_by));
-CREATE POLICY sales_task_write ON salesmgmt.sales_task FOR ALL TO salesmgmt_manager, salesmgmt_rep
+CREATE POLICY sales_task_insert ON salesmgmt.sales_task FOR INSERT TO salesmgmt_manager, salesmgmt_rep
+    WITH CHECK (salesmgmt.rep_visible(rep_id)
+                AND (assigned_by IS NULL OR salesmgmt.rep_visible(assigned_by)
+                     OR salesmgmt.rep_manages(assigned_by, rep_id)));
+CREATE POLICY sales_task_update ON salesmgmt.sales_task FOR UPDATE TO salesmgmt_manager, salesmgmt_rep
     USING (salesmgmt.rep_visible(rep_id))
     WITH CHECK (salesmgmt.rep_visible(rep_id)
                 AND (assigned_by IS NULL OR salesmgmt.rep_visible(assigned_by)
                      OR salesmgmt.rep_manages(assigned_by, rep_id)));
+CREATE POLICY sales_task_delete ON salesmgmt.sales_task FOR DELETE TO salesmgmt_manager, salesmgmt_rep
+    USING (salesmgmt.rep_visible(rep_id));
 
 COMMENT ON POLICY account_read ON salesmgmt.account IS 'Reps and managers see accounts owned by a visible rep and the accounts of deals they see.';
 COMMENT ON POLICY account_insert ON salesmgmt.account IS 'Reps and managers create accounts owned by a visible rep.';
@@ -455,14 +475,20 @@ COMMENT ON POLICY deal_read ON salesmgmt.deal IS 'Reps and managers see deals ow
 COMMENT ON POLICY deal_insert ON salesmgmt.deal IS 'Reps and managers create deals owned by a visible rep on an account they see.';
 COMMENT ON POLICY deal_update ON salesmgmt.deal IS 'Reps and managers change deals owned by a visible rep, and cannot hand them outside their scope (the account is checked by the trigger deal_account_in_scope).';
 COMMENT ON POLICY deal_split_read ON salesmgmt.deal_split IS 'Reps and managers see their own credit shares and the splits of deals they see.';
-COMMENT ON POLICY deal_split_write ON salesmgmt.deal_split IS 'Only the owner''s side of a deal (the owner, their managers) changes its splits.';
+COMMENT ON POLICY deal_split_insert ON salesmgmt.deal_split IS 'Only the owner''s side of a deal (the owner, their managers) adds its splits.';
+COMMENT ON POLICY deal_split_update ON salesmgmt.deal_split IS 'Only the owner''s side of a deal (the owner, their managers) changes its splits.';
+COMMENT ON POLICY deal_split_delete ON salesmgmt.deal_split IS 'Only the owner''s side of a deal (the owner, their managers) removes its splits.';
 COMMENT ON POLICY payment_read ON salesmgmt.payment IS 'Reps and managers see payments of deals they see; admins record them.';
 COMMENT ON POLICY deal_stage_history_read ON salesmgmt.deal_stage_history IS 'Reps and managers see the history rows written while a visible rep owned the deal (owner_rep_id of the row): history never passes to a later holder of the deal id.';
 COMMENT ON POLICY activity_read ON salesmgmt.activity IS 'Reps and managers see activities of visible reps, about deals they see, and (not about a deal) with accounts a visible rep owns.';
-COMMENT ON POLICY activity_write ON salesmgmt.activity IS 'Reps and managers record and change activities of visible reps with accounts they see.';
+COMMENT ON POLICY activity_insert ON salesmgmt.activity IS 'Reps and managers record activities of visible reps with accounts they see.';
+COMMENT ON POLICY activity_update ON salesmgmt.activity IS 'Reps and managers change activities of visible reps, keeping them with visible reps and accounts they see.';
+COMMENT ON POLICY activity_delete ON salesmgmt.activity IS 'Reps and managers delete activities of visible reps.';
 COMMENT ON POLICY quota_read ON salesmgmt.quota IS 'Reps and managers see the quotas of visible reps and teams; admins set them.';
 COMMENT ON POLICY sales_task_read ON salesmgmt.sales_task IS 'Reps and managers see tasks assigned to or by a visible rep.';
-COMMENT ON POLICY sales_task_write ON salesmgmt.sales_task IS 'Managers assign tasks within their team trees; reps plan their own.';
+COMMENT ON POLICY sales_task_insert ON salesmgmt.sales_task IS 'Managers assign tasks within their team trees; reps plan their own.';
+COMMENT ON POLICY sales_task_update ON salesmgmt.sales_task IS 'Reps and managers change tasks of visible reps (a rep closes those assigned to it), keeping them within their scope.';
+COMMENT ON POLICY sales_task_delete ON salesmgmt.sales_task IS 'Reps and managers delete tasks of visible reps.';
 
 -- ---------------------------------------------------------------------------
 -- The tables of the other concerns (forecast, commission, kpi, analytics).

@@ -76,9 +76,21 @@ COMMENT ON TRIGGER deal_owner_cascade ON salesmgmt.deal IS 'Row-level security: 
 -- earlier form, deal_visible(deal_id), looked the owner up per row).
 ALTER POLICY payment_read ON salesmgmt.payment
     USING (salesmgmt.deal_visible(deal_id, deal_owner_rep_id));
+-- An activity's three ways of being seen in one call per row
+-- (src/org_deal_owner.c): the expression
+--   rep_visible(rep_id) OR deal_visible(deal_id, deal_owner_rep_id)
+--   OR (deal_id IS NULL AND account_changeable(account_id))
+-- made three calls for each row a manager does not see, which is most of
+-- a regional manager's scan.
+CREATE FUNCTION salesmgmt.activity_visible(p_rep_id bigint, p_deal_id bigint,
+                                           p_deal_owner_rep_id bigint, p_account_id bigint)
+RETURNS boolean
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sm_activity_visible';
+COMMENT ON FUNCTION salesmgmt.activity_visible(bigint, bigint, bigint, bigint) IS 'Per-row policy predicate of activity: true when the current role sees the rep who did it, or the deal it is about (p_deal_owner_rep_id: the deal''s owner carried on the row), or, not about a deal, owns its account through a visible rep; the same as rep_visible(rep) OR deal_visible(deal, owner) OR (deal IS NULL AND account_changeable(account)) in one call; false where a null argument leaves nothing to see.';
+GRANT EXECUTE ON FUNCTION salesmgmt.activity_visible(bigint, bigint, bigint, bigint)
+    TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
 ALTER POLICY activity_read ON salesmgmt.activity
-    USING (salesmgmt.rep_visible(rep_id)
-           OR salesmgmt.deal_visible(deal_id, deal_owner_rep_id)
-           OR (deal_id IS NULL AND salesmgmt.account_changeable(account_id)));
+    USING (salesmgmt.activity_visible(rep_id, deal_id, deal_owner_rep_id, account_id));
 
 SELECT salesmgmt._apply_default_security();

@@ -356,7 +356,7 @@ COMMENT ON POLICY training_plan_assignment_read ON salesmgmt.training_plan_assig
 COMMENT ON POLICY training_plan_assignment_manager_insert ON salesmgmt.training_plan_assignment IS 'Managers plan (through plan_training) for the reps of the team trees they manage, never themselves.';
 
 -- coaching: managers record it for the reps they manage; a session has
--- no account, which activity_write asks for, so it has its own policy
+-- no account, which activity_insert asks for, so it has its own policy
 GRANT INSERT (kpi_id), UPDATE (kpi_id) ON salesmgmt.activity TO salesmgmt_manager, salesmgmt_rep;
 CREATE POLICY activity_coaching_insert ON salesmgmt.activity FOR INSERT TO salesmgmt_manager
     WITH CHECK (kind = 'coaching' AND account_id IS NULL AND deal_id IS NULL AND lead_id IS NULL

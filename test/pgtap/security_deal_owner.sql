@@ -48,8 +48,8 @@ SELECT ok(EXISTS (SELECT 1 FROM pg_policy WHERE polname = 'payment_read'
                      AND pg_get_expr(polqual, polrelid) = 'salesmgmt.deal_visible(deal_id, deal_owner_rep_id)'),
           'payment_read calls the deal predicate on the carried owner');
 SELECT ok(EXISTS (SELECT 1 FROM pg_policy WHERE polname = 'activity_read'
-                     AND pg_get_expr(polqual, polrelid) LIKE '%deal_visible(deal_id, deal_owner_rep_id)%'),
-          'activity_read calls the deal predicate on the carried owner');
+                     AND pg_get_expr(polqual, polrelid) = 'salesmgmt.activity_visible(rep_id, deal_id, deal_owner_rep_id, account_id)'),
+          'activity_read calls the activity predicate on the carried owner');
 SELECT is_empty($$SELECT 1 FROM salesmgmt.payment p JOIN salesmgmt.deal d USING (deal_id)
                    WHERE p.deal_owner_rep_id IS DISTINCT FROM d.owner_rep_id$$,
                 'every payment carries its deal''s owner');
