@@ -110,6 +110,11 @@ CREATE INDEX ON salesmgmt.subscription_version (account_id);
 CREATE INDEX ON salesmgmt.subscription_version (deal_id);
 CREATE INDEX ON salesmgmt.subscription_version (currency);
 CREATE INDEX ON salesmgmt.subscription_version (valid_from);
+-- a subscription's latest valid_from (each add-on and renewal asks for it):
+-- without this index the planner answers max(valid_from) by walking the
+-- valid_from index backwards past every other subscription's versions, which
+-- made closing a million deals with recurring lines quadratic
+CREATE INDEX ON salesmgmt.subscription_version (subscription_id, valid_from);
 COMMENT ON TABLE salesmgmt.subscription_version IS 'Every state a subscription had, from a date on, append-only: the MRR of a subscription on day D is the mrr of its latest version with valid_from <= D when that version is active and D <= its end_date, else 0. Write a new version (or use change_subscription / cancel_subscription) to change a subscription; updates and deletes are refused (SM094).';
 COMMENT ON COLUMN salesmgmt.subscription_version.subscription_id IS 'Subscription.';
 COMMENT ON COLUMN salesmgmt.subscription_version.version IS '1 for the subscription''s creation, then 2, 3, ... (set by the trigger).';
