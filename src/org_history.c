@@ -498,7 +498,7 @@ sm_team_member_spans(PG_FUNCTION_ARGS)
 				d,
 				r,
 				width;
-	OhOpen	  **open;
+	OhOpen	  **spans;
 	int		   *nopen;
 	int		   *cap;
 	int64	   *chain;
@@ -515,7 +515,7 @@ sm_team_member_spans(PG_FUNCTION_ARGS)
 		ndays = sm_org_tree_change_days(org, &days);
 
 	width = org->nteams + 1;
-	open = palloc0(sizeof(OhOpen *) * Max(org->nreps, 1));
+	spans = palloc0(sizeof(OhOpen *) * Max(org->nreps, 1));
 	nopen = palloc0(sizeof(int) * Max(org->nreps, 1));
 	cap = palloc0(sizeof(int) * Max(org->nreps, 1));
 	chain = palloc(sizeof(int64) * width);
@@ -537,10 +537,10 @@ sm_team_member_spans(PG_FUNCTION_ARGS)
 			if (nopen[r] + n > cap[r])
 			{
 				cap[r] = nopen[r] + n + 4;
-				open[r] = open[r] ? repalloc(open[r], sizeof(OhOpen) * cap[r])
+				spans[r] = spans[r] ? repalloc(spans[r], sizeof(OhOpen) * cap[r])
 					: palloc(sizeof(OhOpen) * cap[r]);
 			}
-			o = open[r];
+			o = spans[r];
 
 			/* spans of teams no longer in the chain end the day before */
 			for (i = 0; i < nopen[r]; i++)
@@ -555,7 +555,7 @@ sm_team_member_spans(PG_FUNCTION_ARGS)
 					oh_span_put(rsinfo, o[i].team_id, org->reps[r].rep_id, o[i].from, day);
 			}
 			nopen[r] = kept;
-			/* teams new in the chain open a span */
+			/* teams new in the chain spans a span */
 			for (k = 0; k < n; k++)
 			{
 				bool		known = false;
@@ -576,8 +576,8 @@ sm_team_member_spans(PG_FUNCTION_ARGS)
 		int			i;
 
 		for (i = 0; i < nopen[r]; i++)
-			oh_span_put(rsinfo, open[r][i].team_id, org->reps[r].rep_id,
-						open[r][i].from, DATEVAL_NOEND);
+			oh_span_put(rsinfo, spans[r][i].team_id, org->reps[r].rep_id,
+						spans[r][i].from, DATEVAL_NOEND);
 	}
 	MemoryContextSwitchTo(old);
 	SPI_finish();
