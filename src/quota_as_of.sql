@@ -198,6 +198,7 @@ COMMENT ON COLUMN salesmgmt.target_pacing.team_id IS 'Team of a team quota (the 
 COMMENT ON COLUMN salesmgmt.target_pacing.amount IS 'Target amount (for a period that is over, the amount at its end).';
 
 -- reps, managers and BI logins read these views with their own rights
+GRANT SELECT ON salesmgmt.quota_of_record TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
 GRANT EXECUTE ON FUNCTION salesmgmt._team_member_spans()
     TO salesmgmt_manager, salesmgmt_rep, salesmgmt_analyst;
 

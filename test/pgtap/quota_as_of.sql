@@ -123,9 +123,10 @@ SET ROLE quota_as_of_tap_sam;
 SELECT results_eq($$SELECT quota_id, amount FROM salesmgmt.quota_of_record ORDER BY 1$$,
                   $$VALUES (22::bigint, 10000.00::numeric), (31, 4000.00)$$,
                   'a rep sees his own and his team''s quotas of record, as they were');
-SELECT results_eq($$SELECT quota_id, won_amount FROM salesmgmt.quota_attainment ORDER BY 1$$,
-                  $$VALUES (22::bigint, 3000.00::numeric), (31, 5000.00)$$,
-                  'and reads quota_attainment (the spans with his rights)');
+SELECT results_eq($$SELECT quota_id, rep_id, period_start, period_end FROM salesmgmt.quota_rep ORDER BY 1, 2$$,
+                  $$VALUES (22::bigint, 2::bigint, '2024-01-01'::date, '2024-03-31'::date),
+                           (22, 4, '2024-02-15', '2024-03-31'), (31, 4, '2024-01-01', '2024-03-31')$$,
+                  'and reads quota_rep (the spans, with his rights)');
 RESET ROLE;
 
 -- --------------------------------------------- a past scorecard
