@@ -47,7 +47,8 @@ SQL_PARTS    = src/core.sql \
                src/org_history.sql \
                src/forecast_dist.sql \
                src/scaleout.sql \
-               src/security_deal_owner.sql
+               src/security_deal_owner.sql \
+               src/quota_as_of.sql
 
 # The upgrade from the previous release, in order: deltas of existing
 # concerns first, then the new concerns' parts (which SQL_PARTS also lists,
@@ -88,7 +89,8 @@ UPGRADE_PARTS = src/security_org.sql \
                 src/org_history.sql \
                 src/forecast_dist.sql \
                 src/scaleout.sql \
-                src/security_deal_owner.sql
+                src/security_deal_owner.sql \
+               src/quota_as_of.sql
 
 UPGRADE_SCRIPT = $(EXTENSION)--$(PREVVERSION)--$(EXTVERSION).sql
 DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)

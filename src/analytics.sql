@@ -269,6 +269,9 @@ COMMENT ON COLUMN salesmgmt.sales_velocity.currency IS 'The reporting currency o
 
 -- Each quota with the reps whose credit counts toward it: the rep of a rep
 -- quota, every rep of the team and its sub-teams for a team quota.
+-- src/quota_as_of.sql (after the history tables exist) replaces quota_rep
+-- and quota_attainment with the same columns: quotas of record, and a
+-- team's reps of each day.
 CREATE VIEW salesmgmt.quota_rep WITH (security_invoker = true) AS
 SELECT q.quota_id, u.member_rep_id AS rep_id, q.period_start, q.period_end
   FROM salesmgmt.quota q

@@ -12,6 +12,7 @@
  *-------------------------------------------------------------------------
  */
 #include "commission.h"
+#include "org_history.h"
 #include "rules.h"
 
 CmPlan *
@@ -450,7 +451,10 @@ cm_load_assignments(CmRun *run)
 }
 
 /*
- * quotas, converted to the reporting currency at their first day.  Only the
+ * quotas, converted to the reporting currency at their first day; the
+ * quota of a period that is over as it was at its end (quota_of_record,
+ * src/quota_as_of.sql: a quota changed or deleted after its period does
+ * not change a rerun of that period's commissions).  Only the
  * all-products targets count: a product family's quota is a part of the
  * rep's target, measured by quota_attainment and forecast per family, and
  * adding it would count the same sales twice in the attainment that picks
@@ -465,10 +469,11 @@ cm_load_quotas(CmRun *run)
 	MemoryContext old;
 
 	tt = sm_spi_query(sm_sql_is_current() ?
-					  "SELECT rep_id, period_start, period_end, amount, currency::text, measure = 'new_arr'"
-					  "  FROM salesmgmt.quota"
-					  " WHERE rep_id IS NOT NULL AND product_family IS NULL"
-					  " ORDER BY rep_id, period_start" :
+					  psprintf("SELECT rep_id, period_start, period_end, amount, currency::text, measure = 'new_arr'"
+							   "  FROM salesmgmt.%s"
+							   " WHERE rep_id IS NOT NULL AND product_family IS NULL"
+							   " ORDER BY rep_id, period_start",
+							   sm_quota_of_record_present() ? "quota_of_record" : "quota") :
 					  "SELECT rep_id, period_start, period_end, amount, currency::text, false"
 					  "  FROM salesmgmt.quota WHERE rep_id IS NOT NULL ORDER BY rep_id, period_start",
 					  0, NULL, NULL, NULL, false, SPI_OK_SELECT, &n);

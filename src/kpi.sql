@@ -605,6 +605,8 @@ COMMENT ON COLUMN salesmgmt.leaderboard.computed_at IS 'When the scorecard was c
 -- Straight-line pacing of each quota: the share of the quota won so far
 -- against the share of the period elapsed (days before today).  A team's
 -- quota is attained by the reps of the team and of its sub-teams.
+-- src/quota_as_of.sql replaces it with the same columns (quotas of record,
+-- a team's reps of each day).
 CREATE VIEW salesmgmt.target_pacing AS
 SELECT q.quota_id,
        q.rep_id,

@@ -461,7 +461,7 @@ static const SourceQuery source_queries[] = {
 		"SELECT q.rep_id, q.currency::text,"
 		"       sum(q.amount * (least(q.period_end, $2) - greatest(q.period_start, $1) + 1)"
 		"           / (q.period_end - q.period_start + 1))"
-		"  FROM salesmgmt.quota q"
+		"  FROM salesmgmt.%s q"	/* quota_of_record, or quota on 0.1.0 */
 		" WHERE q.rep_id IS NOT NULL AND q.period_start <= $2 AND q.period_end >= $1"
 		"   AND q.product_family IS NULL"	/* the all-products target */
 		"   AND q.measure = 'booked'"	/* of booked amounts, not new ARR */
@@ -513,7 +513,15 @@ kp_collect_source(ScorecardRun *run, const SourceQuery *q)
 	MemoryContext old;
 	uint64		i;
 
-	kp_source_query(run, q->sql);
+	/*
+	 * quotas of periods that are over as they were at their end
+	 * (salesmgmt.quota_of_record, src/quota_as_of.sql): a quota changed
+	 * since does not change a past scorecard
+	 */
+	if (q->source == SRC_QUOTAS)
+		kp_source_query(run, psprintf(q->sql, sm_quota_of_record_present() ? "quota_of_record" : "quota"));
+	else
+		kp_source_query(run, q->sql);
 	old = MemoryContextSwitchTo(run->scratch);
 	for (i = 0; i < SPI_processed; i++)
 	{

@@ -159,6 +159,12 @@ sm_org_history_present(void)
 	return OidIsValid(get_relname_relid("deal_deletion", sm_schema_oid()));
 }
 
+bool
+sm_quota_of_record_present(void)
+{
+	return OidIsValid(get_relname_relid("quota_of_record", sm_schema_oid()));
+}
+
 SmOrg *
 sm_org_tree_load(bool with_history, bool read_only)
 {
@@ -410,6 +416,168 @@ sm_org_as_of(PG_FUNCTION_ARGS)
 		nulls[OH_TEAM_ID] = org->reps[i].team_id == 0;
 		v[OH_MANAGERS] = PointerGetDatum(sm_make_array(elems, NULL, n, INT8OID));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * salesmgmt._team_member_spans(): for every team, each span of days a rep
+ * was in its subtree (the team or a team below it), from the versions.
+ * Computed once per statement: quota_rep, quota_attainment and
+ * target_pacing join it to credit a team quota with the reps of each day.
+ * ------------------------------------------------------------------------
+ */
+typedef enum OhSpanCol
+{
+	OHS_TEAM_ID,
+	OHS_REP_ID,
+	OHS_FROM_DAY,
+	OHS_TO_DAY,
+	OHS_NCOLUMNS
+} OhSpanCol;
+
+static const char *const ohs_columns[] = {"team_id", "rep_id", "from_day", "to_day"};
+
+StaticAssertDecl(lengthof(ohs_columns) == OHS_NCOLUMNS, "_team_member_spans columns");
+
+/* an open span of a rep: a team of its chain since a day */
+typedef struct OhOpen
+{
+	int64		team_id;
+	DateADT		from;
+} OhOpen;
+
+static void
+oh_span_put(ReturnSetInfo *rsinfo, int64 team_id, int64 rep_id, DateADT from, DateADT to)
+{
+	Datum		v[OHS_NCOLUMNS];
+	bool		nulls[OHS_NCOLUMNS] = {false};
+
+	v[OHS_TEAM_ID] = Int64GetDatum(team_id);
+	v[OHS_REP_ID] = Int64GetDatum(rep_id);
+	v[OHS_FROM_DAY] = DateADTGetDatum(from);
+	v[OHS_TO_DAY] = DateADTGetDatum(to);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+}
+
+/* the teams of rep index r's chain (its team, then the parents), each once */
+static int
+oh_chain(SmOrg *org, int r, int64 *chain)
+{
+	int64		team = org->reps[r].team_id;
+	int			n = 0;
+
+	/* a cycle (a back-filled past can hold one) ends the walk */
+	while (team != 0 && n <= org->nteams)
+	{
+		int			t = sm_org_tree_team(org, team);
+		int			k;
+
+		for (k = 0; k < n; k++)
+			if (chain[k] == team)
+				return n;
+		chain[n++] = team;
+		if (t < 0)
+			break;
+		team = org->teams[t].parent_id;
+	}
+	return n;
+}
+
+PG_FUNCTION_INFO_V1(sm_team_member_spans);
+Datum
+sm_team_member_spans(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+	SmOrg	   *org;
+	DateADT    *days = NULL;
+	int			ndays = 0,
+				d,
+				r,
+				width;
+	OhOpen	  **spans;
+	int		   *nopen;
+	int		   *cap;
+	int64	   *chain;
+
+	InitMaterializedSRF(fcinfo, 0);
+	sm_check_result_columns(rsinfo->setDesc, ohs_columns, OHS_NCOLUMNS);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	/* without the versions (0.1.0 objects): today's tree for every day */
+	org = sm_org_tree_load(true, true);
+	if (org->with_history)
+		ndays = sm_org_tree_change_days(org, &days);
+
+	width = org->nteams + 1;
+	spans = palloc0(sizeof(OhOpen *) * Max(org->nreps, 1));
+	nopen = palloc0(sizeof(int) * Max(org->nreps, 1));
+	cap = palloc0(sizeof(int) * Max(org->nreps, 1));
+	chain = palloc(sizeof(int64) * width);
+
+	/* day -1: the first versions, then each day the organisation changed */
+	for (d = -1; d < ndays; d++)
+	{
+		DateADT		day = d < 0 ? DATEVAL_NOBEGIN : days[d];
+
+		sm_org_tree_at(org, org->with_history, day);
+		for (r = 0; r < org->nreps; r++)
+		{
+			int			n = oh_chain(org, r, chain);
+			OhOpen	   *o;
+			int			i,
+						k,
+						kept = 0;
+
+			if (nopen[r] + n > cap[r])
+			{
+				cap[r] = nopen[r] + n + 4;
+				spans[r] = spans[r] ? repalloc(spans[r], sizeof(OhOpen) * cap[r])
+					: palloc(sizeof(OhOpen) * cap[r]);
+			}
+			o = spans[r];
+
+			/* spans of teams no longer in the chain end the day before */
+			for (i = 0; i < nopen[r]; i++)
+			{
+				bool		still = false;
+
+				for (k = 0; k < n && !still; k++)
+					still = (chain[k] == o[i].team_id);
+				if (still)
+					o[kept++] = o[i];
+				else
+					oh_span_put(rsinfo, o[i].team_id, org->reps[r].rep_id, o[i].from, day);
+			}
+			nopen[r] = kept;
+			/* teams new in the chain spans a span */
+			for (k = 0; k < n; k++)
+			{
+				bool		known = false;
+
+				for (i = 0; i < nopen[r] && !known; i++)
+					known = (o[i].team_id == chain[k]);
+				if (!known)
+				{
+					o[nopen[r]].team_id = chain[k];
+					o[nopen[r]].from = day;
+					nopen[r]++;
+				}
+			}
+		}
+	}
+	for (r = 0; r < org->nreps; r++)
+	{
+		int			i;
+
+		for (i = 0; i < nopen[r]; i++)
+			oh_span_put(rsinfo, spans[r][i].team_id, org->reps[r].rep_id,
+						spans[r][i].from, DATEVAL_NOEND);
 	}
 	MemoryContextSwitchTo(old);
 	SPI_finish();

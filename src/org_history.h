@@ -61,6 +61,10 @@ typedef struct SmOrg
 /* are the history tables there (not in a database still at 0.1.0)? */
 extern bool sm_org_history_present(void);
 
+/* is salesmgmt.quota_of_record there (the quotas of periods that are
+ * over as they were at their end, src/quota_as_of.sql)? */
+extern bool sm_quota_of_record_present(void);
+
 /* today's organisation; with_history also reads the versions (needed by
  * sm_org_tree_at and sm_org_tree_change_days); read_only: with the
  * calling statement's snapshot, else a new one */
