@@ -74,14 +74,14 @@ static const FollowUpSubject fq_subjects[] = {
 	{"deal",
 		"salesmgmt.deal x JOIN salesmgmt.stage s ON s.stage_id = x.stage_id AND s.outcome = 'open'",
 		"deal_id", "x.name", "x.account_id", "true",
-		"pg_catalog.greatest(la.last, x.created_at)", "x.next_step_due::timestamptz"},
+		"greatest(la.last, x.created_at)", "x.next_step_due::timestamptz"},
 	{"lead", "salesmgmt.lead x",
 		"lead_id", "x.name || coalesce(' (' || x.company || ')', '')", "NULL::bigint",
 		"x.owner_rep_id IS NOT NULL AND x.status IN ('new', 'working', 'nurturing', 'qualified')",
-		"pg_catalog.greatest(la.last, x.assigned_at, x.created_at)", "x.next_follow_up::timestamptz"},
+		"greatest(la.last, x.assigned_at, x.created_at)", "x.next_follow_up::timestamptz"},
 	{"account", "salesmgmt.account x",
 		"account_id", "x.name", "x.account_id", "x.owner_rep_id IS NOT NULL",
-		"pg_catalog.greatest(la.last, x.created_at)", "x.next_follow_up::timestamptz"},
+		"greatest(la.last, x.created_at)", "x.next_follow_up::timestamptz"},
 };
 
 /* a column of the rule row that the table declares NOT NULL */
