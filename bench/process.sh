@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# bench/process.sh [SCALE]: salesmgmt.run_follow_up_rules against a plain
-# PL/pgSQL reference of the same semantics (bench/process_followup_reference.sql:
-# one deal at a time, as a follow-up job is often first written), on the
-# same data, in the same run.  Default scale 1,000,000 deals and 3,000,000
+# bench/process.sh [SCALE]: salesmgmt.run_follow_up_rules against two
+# references of the same reminders, on the same data, in the same run: the
+# plain-SQL one a DBA would write (bench/process_followup_setbased.sql: one
+# grouped pass over activity and INSERT ... SELECT of the tasks and
+# actions), and a PL/pgSQL one deal by deal, as a follow-up job is often
+# first written (bench/process_followup_reference.sql).  Default scale 1,000,000 deals and 3,000,000
 # activities (scripts/datagen.sql); the rules: deals quiet for 30 days
 # (remind, escalate after 7, reassign after 7) and deals past their next
 # step.  Both run as of the same time inside a rolled-back subtransaction,
 # so every timed run starts from the same state; the run first checks that
-# both create the same reminders.  Targets: under 5 s, and at least 3x the
+# all three create the same reminders (actions and tasks, by digest).  Targets: under 5 s, and at least 3x the
 # reference.
 #
 #   BENCH_SCALE=20000 bench/process.sh    a quick run while developing
@@ -16,18 +18,22 @@ BENCH_RUNS=${BENCH_RUNS:-3}
 
 bench_setup "${1:-1000000}"
 bench_psql -f "$SM_ROOT/bench/process_followup_reference.sql" >/dev/null
+bench_psql -f "$SM_ROOT/bench/process_followup_setbased.sql" >/dev/null
 bench_psql -c 'VACUUM ANALYZE' >/dev/null
 AS_OF=$(bench_psql -tA -c "SELECT now()")
 echo "as of: $AS_OF"
 
-# same answer: the reminders (owner, deal) of both, compared by digest
+# same answer: the reminders (action and task) of all three, by digest
 same=$(bench_psql -tA <<SQL
-SELECT process_bench.digest('c', '$AS_OF') = process_bench.digest('ref', '$AS_OF');
+SELECT process_bench.digest('c', '$AS_OF') = process_bench.digest('ref', '$AS_OF')
+   AND process_bench.digest('c', '$AS_OF') = process_bench.digest('sql', '$AS_OF');
 SQL
 )
-[ "$same" = t ] || sm_die "run_follow_up_rules and the reference disagree"
-echo "same reminders: yes"
+[ "$same" = t ] || sm_die "run_follow_up_rules and the references disagree"
+echo "same reminders: yes ($(bench_psql -tA -c "SELECT process_bench.digest('c', '$AS_OF')" | cut -d' ' -f1))"
 
 bench_time "salesmgmt.run_follow_up_rules" "SELECT process_bench.run('c', '$AS_OF')"
+bench_time "plain-SQL reference, set-based" "SELECT process_bench.run('sql', '$AS_OF')"
 bench_time "PL/pgSQL reference, deal by deal" "SELECT process_bench.run('ref', '$AS_OF')"
+bench_ratio "plain-SQL reference, set-based" "salesmgmt.run_follow_up_rules"
 bench_ratio "PL/pgSQL reference, deal by deal" "salesmgmt.run_follow_up_rules"

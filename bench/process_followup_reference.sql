@@ -42,7 +42,8 @@ BEGIN
 END
 $$;
 
--- one run of either, undone
+-- one run of any of them (c: run_follow_up_rules, ref: deal by deal,
+-- sql: bench/process_followup_setbased.sql), undone
 CREATE FUNCTION process_bench.run(p_variant text, p_as_of timestamptz) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -51,6 +52,8 @@ BEGIN
     BEGIN
         IF p_variant = 'c' THEN
             SELECT sum(items) INTO v_n FROM salesmgmt.run_follow_up_rules(p_as_of) WHERE action = 'remind';
+        ELSIF p_variant = 'sql' THEN
+            v_n := process_bench.setbased(p_as_of);
         ELSE
             v_n := process_bench.reference(p_as_of);
         END IF;
@@ -62,7 +65,7 @@ BEGIN
 END
 $$;
 
--- the reminders either creates, as a digest, undone
+-- the reminders (action and task) any of them creates, as a digest, undone
 CREATE FUNCTION process_bench.digest(p_variant text, p_as_of timestamptz) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -71,11 +74,17 @@ BEGIN
     BEGIN
         IF p_variant = 'c' THEN
             PERFORM salesmgmt.run_follow_up_rules(p_as_of);
+        ELSIF p_variant = 'sql' THEN
+            PERFORM process_bench.setbased(p_as_of);
         ELSE
             PERFORM process_bench.reference(p_as_of);
         END IF;
-        SELECT count(*) || ' ' || md5(string_agg(f.subject_id || ':' || f.rep_id || ':' || f.quiet_since, ',' ORDER BY f.subject_id))
-          INTO v FROM salesmgmt.follow_up_action f WHERE f.action = 'remind';
+        SELECT count(*) || ' ' || md5(string_agg(concat_ws(':', f.subject_id, f.rep_id, f.quiet_since, f.acted_at,
+                                                           t.rep_id, t.account_id, t.deal_id, t.title,
+                                                           t.description, t.due_date),
+                                                 ',' ORDER BY f.subject_id))
+          INTO v FROM salesmgmt.follow_up_action f JOIN salesmgmt.sales_task t ON t.task_id = f.task_id
+         WHERE f.action = 'remind';
         RAISE EXCEPTION 'undo' USING ERRCODE = 'SMBEN';
     EXCEPTION WHEN SQLSTATE 'SMBEN' THEN
         NULL;

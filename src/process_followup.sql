@@ -89,64 +89,15 @@ COMMENT ON COLUMN salesmgmt.follow_up_action.rep_id IS 'Rep who got the task (re
 COMMENT ON COLUMN salesmgmt.follow_up_action.task_id IS 'Task created (remind, escalate).';
 
 -- The quiet items of a rule as of a time: id, owner, since when quiet.
--- The last activities come from one grouped pass over activity joined to
--- the items (a hash join at scale), not one index probe per item.
+-- In C (src/process_followup.c): one query per rule, the last activities
+-- from one grouped pass over activity joined to the items (a hash join at
+-- scale), not one index probe per item; the rule's condition tested on
+-- each row's values in C.
 CREATE FUNCTION salesmgmt._follow_up_quiet(p_rule salesmgmt.follow_up_rule, p_as_of timestamptz)
 RETURNS TABLE (subject_id bigint, owner_rep_id bigint, title text, account_id bigint, quiet_since timestamptz)
-LANGUAGE plpgsql STABLE
+LANGUAGE C STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF p_rule.subject = 'deal' THEN
-        RETURN QUERY
-        SELECT d.deal_id, d.owner_rep_id, d.name, d.account_id, q.since
-          FROM salesmgmt.deal d
-          JOIN salesmgmt.stage s ON s.stage_id = d.stage_id AND s.outcome = 'open'
-          LEFT JOIN (SELECT a.deal_id, max(a.occurred_at) AS last FROM salesmgmt.activity a
-                      WHERE a.deal_id IS NOT NULL AND a.occurred_at <= p_as_of
-                        AND p_rule.trigger_on = 'no_activity'
-                      GROUP BY a.deal_id) la ON la.deal_id = d.deal_id
-          CROSS JOIN LATERAL (SELECT CASE p_rule.trigger_on
-                                         WHEN 'overdue' THEN d.next_step_due::timestamptz
-                                         ELSE greatest(la.last, d.created_at) END AS since) q
-         WHERE q.since IS NOT NULL
-           AND q.since <= p_as_of - make_interval(days => p_rule.remind_after_days)
-           AND salesmgmt.rule_matches_row(p_rule.condition, d);
-    ELSIF p_rule.subject = 'lead' THEN
-        -- quiet since the last activity, or since the current owner got it
-        RETURN QUERY
-        SELECT l.lead_id, l.owner_rep_id,
-               l.name || coalesce(' (' || l.company || ')', ''), NULL::bigint, q.since
-          FROM salesmgmt.lead l
-          LEFT JOIN (SELECT a.lead_id, max(a.occurred_at) AS last FROM salesmgmt.activity a
-                      WHERE a.lead_id IS NOT NULL AND a.occurred_at <= p_as_of
-                        AND p_rule.trigger_on = 'no_activity'
-                      GROUP BY a.lead_id) la ON la.lead_id = l.lead_id
-          CROSS JOIN LATERAL (SELECT CASE p_rule.trigger_on
-                                         WHEN 'overdue' THEN l.next_follow_up::timestamptz
-                                         ELSE greatest(la.last, l.assigned_at, l.created_at) END AS since) q
-         WHERE l.owner_rep_id IS NOT NULL
-           AND l.status IN ('new', 'working', 'nurturing', 'qualified')
-           AND q.since IS NOT NULL
-           AND q.since <= p_as_of - make_interval(days => p_rule.remind_after_days)
-           AND salesmgmt.rule_matches_row(p_rule.condition, l);
-    ELSE
-        RETURN QUERY
-        SELECT c.account_id, c.owner_rep_id, c.name, c.account_id, q.since
-          FROM salesmgmt.account c
-          LEFT JOIN (SELECT a.account_id, max(a.occurred_at) AS last FROM salesmgmt.activity a
-                      WHERE a.account_id IS NOT NULL AND a.occurred_at <= p_as_of
-                        AND p_rule.trigger_on = 'no_activity'
-                      GROUP BY a.account_id) la ON la.account_id = c.account_id
-          CROSS JOIN LATERAL (SELECT CASE p_rule.trigger_on
-                                         WHEN 'overdue' THEN c.next_follow_up::timestamptz
-                                         ELSE greatest(la.last, c.created_at) END AS since) q
-         WHERE c.owner_rep_id IS NOT NULL AND q.since IS NOT NULL
-           AND q.since <= p_as_of - make_interval(days => p_rule.remind_after_days)
-           AND salesmgmt.rule_matches_row(p_rule.condition, c);
-    END IF;
-END
-$$;
+AS 'MODULE_PATHNAME', 'sm_follow_up_quiet';
 COMMENT ON FUNCTION salesmgmt._follow_up_quiet(salesmgmt.follow_up_rule, timestamptz) IS 'Internal: the items a follow-up rule finds quiet as of a time, with when they went quiet.';
 
 -- Reassigns the leads of pg_temp.sm_follow_up_reassign for a rule: to a
@@ -205,7 +156,6 @@ AS $$
 DECLARE
     v_rule salesmgmt.follow_up_rule;
     v_n integer;
-    v_item record;
 BEGIN
     IF p_as_of IS NULL THEN
         RAISE EXCEPTION 'as-of time must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -254,10 +204,10 @@ BEGIN
         rule_id := v_rule.rule_id; action := 'remind'; items := v_n;
         RETURN NEXT;
 
-        -- escalate: still quiet escalate_after_days after the reminder
+        -- escalate: still quiet escalate_after_days after the reminder; the
+        -- tasks and actions in one statement, the events in subject order
         IF v_rule.escalate_after_days IS NOT NULL THEN
-            v_n := 0;
-            FOR v_item IN
+            WITH todo AS MATERIALIZED (
                 SELECT q.*, salesmgmt._rep_manager(q.owner_rep_id) AS manager
                   FROM pg_temp.sm_follow_up_quiet q
                   JOIN salesmgmt.follow_up_action r
@@ -268,31 +218,30 @@ BEGIN
                                     WHERE f.rule_id = v_rule.rule_id AND f.subject = v_rule.subject
                                       AND f.subject_id = q.subject_id AND f.quiet_since = q.quiet_since
                                       AND f.action = 'escalate')
-                 ORDER BY q.subject_id
-            LOOP
-                WITH task AS (
-                    INSERT INTO salesmgmt.sales_task (rep_id, assigned_by, account_id, deal_id, lead_id, title, description, due_date)
-                    VALUES (coalesce(v_item.manager, v_item.owner_rep_id), NULL, v_item.account_id,
-                            CASE WHEN v_rule.subject = 'deal' THEN v_item.subject_id END,
-                            CASE WHEN v_rule.subject = 'lead' THEN v_item.subject_id END,
-                            pg_catalog.format('Escalated: %s', v_item.title),
-                            pg_catalog.format('Rule "%s": rep %s has not followed up since %s.', v_rule.name,
-                                              v_item.owner_rep_id, v_item.quiet_since),
-                            p_as_of::date)
-                    RETURNING task_id, rep_id
-                )
+            ), task AS (
+                INSERT INTO salesmgmt.sales_task (rep_id, assigned_by, account_id, deal_id, lead_id, title, description, due_date)
+                SELECT coalesce(t.manager, t.owner_rep_id), NULL, t.account_id,
+                       CASE WHEN v_rule.subject = 'deal' THEN t.subject_id END,
+                       CASE WHEN v_rule.subject = 'lead' THEN t.subject_id END,
+                       pg_catalog.format('Escalated: %s', t.title),
+                       pg_catalog.format('Rule "%s": rep %s has not followed up since %s.', v_rule.name,
+                                         t.owner_rep_id, t.quiet_since),
+                       p_as_of::date
+                  FROM todo t ORDER BY t.subject_id
+                RETURNING task_id, rep_id, coalesce(deal_id, lead_id, account_id) AS subject_id
+            ), act AS (
                 INSERT INTO salesmgmt.follow_up_action (rule_id, subject, subject_id, action, quiet_since, acted_at, rep_id, task_id)
-                SELECT v_rule.rule_id, v_rule.subject, v_item.subject_id, 'escalate', v_item.quiet_since, p_as_of,
-                       t.rep_id, t.task_id
-                  FROM task t;
-                PERFORM salesmgmt.emit_event('followup.escalated', v_rule.subject, v_item.subject_id,
-                    pg_catalog.jsonb_build_object('rule_id', v_rule.rule_id, 'rule', v_rule.name,
-                                                  'subject', v_rule.subject, 'subject_id', v_item.subject_id,
-                                                  'owner_rep_id', v_item.owner_rep_id,
-                                                  'manager_rep_id', v_item.manager,
-                                                  'quiet_since', v_item.quiet_since));
-                v_n := v_n + 1;
-            END LOOP;
+                SELECT v_rule.rule_id, v_rule.subject, k.subject_id, 'escalate', t.quiet_since, p_as_of, k.rep_id, k.task_id
+                  FROM task k JOIN todo t ON t.subject_id = k.subject_id
+            )
+            SELECT count(*) INTO v_n
+              FROM (SELECT salesmgmt.emit_event('followup.escalated', v_rule.subject, t.subject_id,
+                        pg_catalog.jsonb_build_object('rule_id', v_rule.rule_id, 'rule', v_rule.name,
+                                                      'subject', v_rule.subject, 'subject_id', t.subject_id,
+                                                      'owner_rep_id', t.owner_rep_id,
+                                                      'manager_rep_id', t.manager,
+                                                      'quiet_since', t.quiet_since))
+                      FROM todo t ORDER BY t.subject_id) e;
             rule_id := v_rule.rule_id; action := 'escalate'; items := v_n;
             RETURN NEXT;
         END IF;

@@ -4,7 +4,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(57);
+SELECT plan(63);
 
 -- structure
 SELECT has_table('salesmgmt', t, 'table ' || t)
@@ -109,6 +109,32 @@ SELECT throws_ok($$INSERT INTO salesmgmt.follow_up_rule (name, condition, remind
                  '22023', NULL, 'a follow-up rule on an unknown column: 22023');
 SELECT throws_ok($$INSERT INTO salesmgmt.follow_up_rule (name, remind_after_days) VALUES ('x', -3)$$,
                  '23514', NULL, 'negative days: 23514');
+
+-- the search for quiet items (C, src/process_followup.c)
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount, created_at, next_step_due)
+VALUES (3, 'Big quiet', 1, 2, 1, 1, 8000, now() - interval '40 days', NULL),
+       (4, 'Small quiet', 1, 2, 1, 1, 10, now() - interval '40 days', current_date - 10);
+SELECT throws_ok($$SELECT * FROM salesmgmt._follow_up_quiet(NULL, now())$$, '22004', NULL, '_follow_up_quiet(NULL rule): 22004');
+SELECT throws_ok($$SELECT * FROM salesmgmt._follow_up_quiet(
+                     ROW(1, 'x', 'deal', '{}', 'no_activity', 3, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule,
+                     NULL)$$, '22004', NULL, '_follow_up_quiet(rule, NULL): 22004');
+SELECT throws_ok($$SELECT * FROM salesmgmt._follow_up_quiet(
+                     ROW(1, 'x', 'deal', '{"nope": 1}', 'no_activity', 3, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule,
+                     now())$$, '22023', NULL, 'a stored rule whose condition no longer compiles: 22023');
+SELECT is((SELECT array_agg(q.subject_id ORDER BY q.subject_id) FROM salesmgmt._follow_up_quiet(
+              ROW(1, 'x', 'deal', '{"amount": {">": 1000}}', 'no_activity', 30, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule,
+              now()) q),
+          ARRAY[3::bigint], 'quiet items: the condition is tested in C, in the rule language');
+SELECT is((SELECT array_agg(q.quiet_since) FROM salesmgmt._follow_up_quiet(
+              ROW(1, 'x', 'deal', '{}', 'overdue', 3, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule,
+              now()) q),
+          ARRAY[(current_date - 10)::timestamptz], 'overdue: quiet since the next step''s due date');
+INSERT INTO salesmgmt.follow_up_rule (name, condition, remind_after_days) VALUES ('Big deals quiet', '{"amount": {">": 1000}}', 30);
+SELECT salesmgmt.run_follow_up_rules();
+SELECT salesmgmt.run_follow_up_rules();
+SELECT is((SELECT array_agg(f.subject_id || ':' || t.title) FROM salesmgmt.follow_up_action f
+             JOIN salesmgmt.sales_task t ON t.task_id = f.task_id),
+          ARRAY['3:Follow up: Big quiet'], 'one reminder, for the matching quiet deal, however often the rules run');
 
 SELECT * FROM finish();
 ROLLBACK;
