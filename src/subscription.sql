@@ -910,10 +910,13 @@ COMMENT ON POLICY subscription_renewal_read ON salesmgmt.subscription_renewal IS
 GRANT EXECUTE ON FUNCTION
     salesmgmt.change_subscription(bigint, date, numeric, numeric, text),
     salesmgmt.cancel_subscription(bigint, date, text),
-    salesmgmt.mrr_movements_between(date, date), salesmgmt.account_mrr(date, date)
+    salesmgmt.mrr_movements_between(date, date), salesmgmt.account_mrr(date, date),
+    salesmgmt.deal_new_arr(bigint, text, bigint)
     TO salesmgmt_manager, salesmgmt_rep;
--- BI logins read the views that call them
-GRANT EXECUTE ON FUNCTION salesmgmt.mrr_movements_between(date, date), salesmgmt.account_mrr(date, date)
+-- BI logins read the views that call them (quota_attainment and
+-- target_pacing call deal_new_arr for quotas of new ARR)
+GRANT EXECUTE ON FUNCTION salesmgmt.mrr_movements_between(date, date), salesmgmt.account_mrr(date, date),
+    salesmgmt.deal_new_arr(bigint, text, bigint)
     TO salesmgmt_analyst;
 
 SELECT salesmgmt._apply_default_security();

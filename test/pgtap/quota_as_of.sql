@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(22);
+SELECT plan(23);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL salesmgmt.reporting_currency = 'USD';
 
@@ -127,6 +127,9 @@ SELECT results_eq($$SELECT quota_id, rep_id, period_start, period_end FROM sales
                   $$VALUES (22::bigint, 2::bigint, '2024-01-01'::date, '2024-03-31'::date),
                            (22, 4, '2024-02-15', '2024-03-31'), (31, 4, '2024-01-01', '2024-03-31')$$,
                   'and reads quota_rep (the spans, with his rights)');
+SELECT results_eq($$SELECT quota_id, quota_amount FROM salesmgmt.quota_attainment ORDER BY 1$$,
+                  $$VALUES (22::bigint, 10000.00::numeric), (31, 4000.00)$$,
+                  'and quota_attainment (it calls deal_new_arr, which reps may execute)');
 RESET ROLE;
 
 -- --------------------------------------------- a past scorecard
