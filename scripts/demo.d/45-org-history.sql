@@ -34,3 +34,17 @@ SELECT h.team_id, t.name AS team, h.valid_from - current_date AS from_day,
 SELECT 'today - 90' AS day, o.team_id, o.managers FROM salesmgmt.org_as_of(current_date - 90) o WHERE o.rep_id = :demo_rep
 UNION ALL
 SELECT 'today', o.team_id, o.managers FROM salesmgmt.org_as_of() o WHERE o.rep_id = :demo_rep;
+
+\echo
+\echo '-- A past quarter''s quota as it was (salesmgmt.quota_of_record): doubled today, in a transaction rolled back,'
+\echo '-- quota_attainment keeps the amount the quarter ended with; today''s row has the new one'
+SELECT q.quota_id AS demo_quota FROM salesmgmt.quota q
+ WHERE q.rep_id IS NOT NULL AND q.period_end < current_date AND q.product_family IS NULL
+ ORDER BY q.period_end DESC, q.quota_id LIMIT 1 \gset
+BEGIN;
+UPDATE salesmgmt.quota SET amount = amount * 2 WHERE quota_id = :demo_quota;
+SELECT q.quota_id, q.period_start, q.period_end, q.amount AS amount_today,
+       a.quota_amount AS attainment_quota, a.won_amount, a.attainment
+  FROM salesmgmt.quota q JOIN salesmgmt.quota_attainment a USING (quota_id)
+ WHERE q.quota_id = :demo_quota;
+ROLLBACK;
