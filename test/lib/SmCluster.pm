@@ -1,6 +1,7 @@
 # SmCluster: how the TAP tests on a generated data set begin and end: a
-# cluster with the library preloaded, a database "src" with the extension,
-# SQL files run into it with psql, and a copy through pg_dump/pg_restore.
+# cluster with the library preloaded, a database with the extension, SQL
+# files (the data set) run into it with psql, and a copy of database "src"
+# through pg_dump/pg_restore.
 package SmCluster;
 
 use strict;
@@ -9,17 +10,26 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-# node_with_src(NAME): a new cluster NAME with shared_preload_libraries =
-# 'salesmgmt', started, and its database "src" with the extension
-sub node_with_src
+# node(NAME): a new cluster NAME with shared_preload_libraries =
+# 'salesmgmt', started
+sub node
 {
 	my ($name) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
 	$node->start;
-	$node->safe_psql('postgres', 'CREATE DATABASE src');
-	$node->safe_psql('src', 'CREATE EXTENSION salesmgmt CASCADE');
+	return $node;
+}
+
+# node_with_db(NAME, DB): node(NAME) and a new database DB in it with the
+# extension
+sub node_with_db
+{
+	my ($name, $db) = @_;
+	my $node = node($name);
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, 'CREATE EXTENSION salesmgmt CASCADE');
 	return $node;
 }
 

@@ -8,7 +8,7 @@ use Test::More;
 use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = SmCluster::node_with_src('dump');
+my $node = SmCluster::node_with_db('dump', 'src');
 SmCluster::psql_file_ok($node, 'src', "$root/scripts/datagen.sql", 'demo data loaded', 'scale=400', 'seed=7');
 # a user-added currency must survive too
 $node->safe_psql('src', q{INSERT INTO salesmgmt.currency (code, name) VALUES ('XTS', 'Testing code')});

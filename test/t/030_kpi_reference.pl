@@ -11,7 +11,7 @@ use Test::More;
 use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = SmCluster::node_with_src('kpi');
+my $node = SmCluster::node_with_db('kpi', 'src');
 # a fixed "today", so that the data set is the same every day
 SmCluster::psql_file_ok($node, 'src', "$root/scripts/datagen.sql", 'data set loaded',
 	'ON_ERROR_STOP=1', 'scale=3000', 'seed=11', 'anchor=2026-06-15');

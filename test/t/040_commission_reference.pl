@@ -12,7 +12,7 @@ use Test::More;
 use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = SmCluster::node_with_src('commission');
+my $node = SmCluster::node_with_db('commission', 'src');
 SmCluster::psql_file_ok($node, 'src', "$root/scripts/datagen.sql", 'demo data loaded',
 	'scale=2000', 'seed=7');
 SmCluster::psql_file_ok($node, 'src', "$root/bench/commission_setup.sql", 'benchmark plans and a year of 3,000 won deals',

@@ -12,7 +12,7 @@ use Test::More;
 use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = SmCluster::node_with_src('products');
+my $node = SmCluster::node_with_db('products', 'src');
 SmCluster::psql_file_ok($node, 'src', "$root/scripts/datagen.sql", 'data set with products loaded',
 	'ON_ERROR_STOP=1', 'scale=2000', 'seed=5', 'products=1', 'anchor=2026-06-15');
 SmCluster::psql_file_ok($node, 'src', "$root/bench/products_reference.sql", 'reference loaded',

@@ -13,7 +13,7 @@ use Test::More;
 use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = SmCluster::node_with_src('training');
+my $node = SmCluster::node_with_db('training', 'src');
 SmCluster::psql_file_ok($node, 'src', "$root/scripts/datagen.sql", 'data set with training loaded',
 	'ON_ERROR_STOP=1', 'scale=10000', 'seed=7', 'training=1', 'anchor=2026-06-15');
 SmCluster::psql_file_ok($node, 'src', "$root/bench/training_reference.sql", 'reference loaded',
