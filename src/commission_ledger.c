@@ -86,8 +86,7 @@ cm_init_writer(CmRun *run)
 	TupleDesc	desc;
 	TriggerDesc *trig;
 	AclResult	aclresult;
-	int			c,
-				a;
+	int			c;
 	bool		set[MaxHeapAttributeNumber];
 
 	w->rel = table_open(relid, RowExclusiveLock);
@@ -132,17 +131,7 @@ cm_init_writer(CmRun *run)
 	w->currency_datum = DirectFunctionCall3(bpcharin, CStringGetDatum(run->currency),
 											ObjectIdGetDatum(InvalidOid),
 											Int32GetDatum(TupleDescAttr(desc, w->currency)->atttypmod));
-	w->defaults = palloc0(sizeof(ExprState *) * desc->natts);
-	for (a = 0; a < desc->natts; a++)
-	{
-		Node	   *expr;
-
-		if (set[a] || TupleDescAttr(desc, a)->attisdropped)
-			continue;
-		expr = build_column_default(w->rel, a + 1);
-		if (expr != NULL)
-			w->defaults[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
-	}
+	w->defaults = sm_column_defaults(w->rel, set);
 	w->maxslots = CM_FLUSH_AT * 2;
 	w->slots = palloc0(sizeof(TupleTableSlot *) * w->maxslots);
 

@@ -23,6 +23,8 @@
 #include "executor/executor.h"
 #include "nodes/bitmapset.h"
 #include "nodes/pg_list.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
@@ -194,6 +196,31 @@ sm_open_insert_target(Relation rel, EState **estate)
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	ExecOpenIndices(rri, false);
 	return rri;
+}
+
+/*
+ * The defaults of the columns of rel that an insert by hand does not set
+ * (set[attnum - 1] false), ready to evaluate per row: natts expression
+ * states, NULL where the caller sets the column, it is dropped or it has
+ * no default.
+ */
+static inline ExprState **
+sm_column_defaults(Relation rel, const bool *set)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	ExprState **defaults = palloc0(sizeof(ExprState *) * desc->natts);
+
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Node	   *expr;
+
+		if (set[a] || TupleDescAttr(desc, a)->attisdropped)
+			continue;
+		expr = build_column_default(rel, a + 1);
+		if (expr != NULL)
+			defaults[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
+	}
+	return defaults;
 }
 
 #endif							/* SALESMGMT_COMPAT_H */

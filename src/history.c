@@ -364,12 +364,10 @@ static void
 hs_open_writer(HsWriter *w, Relation audited)
 {
 	Oid			relid = sm_relation_oid("change_log");
-	TupleDesc	desc;
 	bool		set[MaxHeapAttributeNumber];
 
 	memset(w, 0, sizeof(*w));
 	w->rel = table_open(relid, RowExclusiveLock);
-	desc = RelationGetDescr(w->rel);
 	w->rri = sm_open_insert_target(w->rel, &w->estate);
 	w->bistate = GetBulkInsertState();
 	w->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "salesmgmt change_log batch",
@@ -383,17 +381,7 @@ hs_open_writer(HsWriter *w, Relation audited)
 			elog(ERROR, "column \"%s\" of salesmgmt.change_log not found", hs_log_names[c]);
 		set[w->attno[c]] = true;
 	}
-	w->defaults = palloc0(sizeof(ExprState *) * desc->natts);
-	for (int a = 0; a < desc->natts; a++)
-	{
-		Node	   *expr;
-
-		if (set[a] || TupleDescAttr(desc, a)->attisdropped)
-			continue;
-		expr = build_column_default(w->rel, a + 1);
-		if (expr != NULL)
-			w->defaults[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
-	}
+	w->defaults = sm_column_defaults(w->rel, set);
 
 	w->fixed[HL_TABLE] = CStringGetTextDatum(
 		quote_qualified_identifier(get_namespace_name(RelationGetNamespace(audited)),

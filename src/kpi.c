@@ -547,20 +547,6 @@ kp_tuple_numeric(HeapTuple tuple, TupleDesc desc, const char *column)
 	return isnull ? NULL : DatumGetNumeric(d);
 }
 
-static void
-kp_require_trigger(FunctionCallInfo fcinfo, const char *name)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s must be called as a BEFORE INSERT OR UPDATE row trigger", name)));
-}
-
 /*
  * BEFORE INSERT OR UPDATE on salesmgmt.kpi: explain what is wrong with a
  * definition, and store a custom metric function under its resolved,
@@ -582,7 +568,7 @@ sm_kpi_validate(PG_FUNCTION_ARGS)
 	bool		isnull;
 	KpiMetric	metric;
 
-	kp_require_trigger(fcinfo, "salesmgmt._kpi_validate()");
+	sm_require_before_row_trigger(fcinfo, "salesmgmt._kpi_validate()");
 	kp_init_constants();
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newtuple : trigdata->tg_trigtuple;
@@ -756,7 +742,7 @@ sm_kpi_scheme_validate(PG_FUNCTION_ARGS)
 	Datum		d;
 	int			nbands;
 
-	kp_require_trigger(fcinfo, "salesmgmt._kpi_scheme_validate()");
+	sm_require_before_row_trigger(fcinfo, "salesmgmt._kpi_scheme_validate()");
 	kp_init_constants();
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newtuple : trigdata->tg_trigtuple;

@@ -602,87 +602,8 @@ COMMENT ON COLUMN salesmgmt.leaderboard.coverage IS 'Share of the scheme''s weig
 COMMENT ON COLUMN salesmgmt.leaderboard.recognitions IS 'Recognitions of the rep for the period ("kind: title"), in the order granted; recognitions whose period_start falls in the period.';
 COMMENT ON COLUMN salesmgmt.leaderboard.computed_at IS 'When the scorecard was computed.';
 
--- Straight-line pacing of each quota: the share of the quota won so far
--- against the share of the period elapsed (days before today).  A team's
--- quota is attained by the reps of the team and of its sub-teams.
--- src/quota_as_of.sql replaces it with the same columns (quotas of record,
--- a team's reps of each day).
-CREATE VIEW salesmgmt.target_pacing AS
-SELECT q.quota_id,
-       q.rep_id,
-       q.team_id,
-       q.period_start,
-       q.period_end,
-       q.amount,
-       q.currency,
-       a.attained,
-       p.elapsed_pct,
-       round(q.amount * p.elapsed_pct / 100, 2) AS expected,
-       g.attained_pct,
-       g.attained_pct - p.elapsed_pct AS gap_points,
-       CASE WHEN g.attained_pct IS NULL OR g.attained_pct >= p.elapsed_pct THEN 'on_track'
-            WHEN g.attained_pct > p.elapsed_pct - 10 THEN 'cautioned'
-            ELSE 'off_track' END AS status,
-       q.product_family,
-       q.measure
-  FROM salesmgmt.quota q
-  CROSS JOIN LATERAL (
-        SELECT round(least(greatest(current_date - q.period_start, 0), q.period_end - q.period_start + 1)::numeric
-                     * 100 / (q.period_end - q.period_start + 1), 2) AS elapsed_pct) p
-  CROSS JOIN LATERAL (
-        WITH RECURSIVE teams(team_id) AS (
-            SELECT q.team_id WHERE q.team_id IS NOT NULL
-            UNION
-            SELECT t.team_id FROM salesmgmt.team t JOIN teams ON t.parent_team_id = teams.team_id
-        ), reps(rep_id) AS (
-            SELECT q.rep_id WHERE q.rep_id IS NOT NULL
-            UNION ALL
-            SELECT r.rep_id FROM salesmgmt.rep r JOIN teams ON r.team_id = teams.team_id
-        ), credit(deal_id, amount, currency, closed_at) AS (
-            -- deals without splits credit their owner in full
-            SELECT d.deal_id, CASE WHEN q.measure = 'new_arr' THEN salesmgmt.deal_new_arr(d.deal_id) ELSE d.amount END,
-                   d.currency, d.closed_at
-              FROM reps
-              JOIN salesmgmt.deal d ON d.owner_rep_id = reps.rep_id
-              JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won'
-             WHERE d.closed_at >= q.period_start::timestamptz
-               AND d.closed_at < (q.period_end + 1)::timestamptz
-               AND NOT EXISTS (SELECT 1 FROM salesmgmt.deal_split sp WHERE sp.deal_id = d.deal_id)
-            UNION ALL
-            SELECT d.deal_id,
-                   CASE WHEN q.measure = 'new_arr' THEN salesmgmt.deal_new_arr(d.deal_id) ELSE d.amount END * sp.share,
-                   d.currency, d.closed_at
-              FROM reps
-              JOIN salesmgmt.deal_split sp ON sp.rep_id = reps.rep_id
-              JOIN salesmgmt.deal d ON d.deal_id = sp.deal_id
-              JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won'
-             WHERE d.closed_at >= q.period_start::timestamptz
-               AND d.closed_at < (q.period_end + 1)::timestamptz
-        )
-        SELECT round(coalesce(sum(CASE WHEN c.currency = q.currency THEN c.amount
-                                       ELSE salesmgmt.convert_amount(c.amount, c.currency, q.currency, c.closed_at::date) END
-                                  * CASE WHEN q.product_family IS NULL THEN 1
-                                         ELSE salesmgmt.deal_family_share(c.deal_id, q.product_family) END),
-                              0), 2) AS attained
-          FROM credit c) a
-  CROSS JOIN LATERAL (
-        SELECT CASE WHEN q.amount > 0 THEN round(a.attained * 100 / q.amount, 2) END AS attained_pct) g;
-COMMENT ON VIEW salesmgmt.target_pacing IS 'Each quota: won so far against the straight-line expectation for the elapsed share of its period (a product-family quota counts only that family''s share of each deal); status on_track, cautioned (behind) or off_track (10 points or more behind).';
-COMMENT ON COLUMN salesmgmt.target_pacing.quota_id IS 'Quota.';
-COMMENT ON COLUMN salesmgmt.target_pacing.rep_id IS 'Rep of a rep quota.';
-COMMENT ON COLUMN salesmgmt.target_pacing.team_id IS 'Team of a team quota (its sub-teams'' reps count too).';
-COMMENT ON COLUMN salesmgmt.target_pacing.period_start IS 'First day of the quota period.';
-COMMENT ON COLUMN salesmgmt.target_pacing.period_end IS 'Last day of the quota period.';
-COMMENT ON COLUMN salesmgmt.target_pacing.amount IS 'Quota amount.';
-COMMENT ON COLUMN salesmgmt.target_pacing.currency IS 'Currency of the quota; attained and expected are in it.';
-COMMENT ON COLUMN salesmgmt.target_pacing.attained IS 'Won so far: credited amounts of deals won in the period (for a new_arr quota their new ARR, deal_new_arr), converted at each deal''s close date; for a product-family quota the family''s share of each deal (deal_family_share).';
-COMMENT ON COLUMN salesmgmt.target_pacing.elapsed_pct IS 'Share of the period elapsed, in percent: days before today over days of the period (0 before it starts, 100 after it ends).';
-COMMENT ON COLUMN salesmgmt.target_pacing.expected IS 'Straight-line expectation: amount x elapsed share.';
-COMMENT ON COLUMN salesmgmt.target_pacing.attained_pct IS 'Attained in percent of the quota; null for a zero quota.';
-COMMENT ON COLUMN salesmgmt.target_pacing.gap_points IS 'attained_pct - elapsed_pct in percentage points; negative when behind.';
-COMMENT ON COLUMN salesmgmt.target_pacing.status IS 'on_track (at or ahead of the line), cautioned (behind by less than 10 points) or off_track (10 points or more behind).';
-COMMENT ON COLUMN salesmgmt.target_pacing.product_family IS 'Product family of the quota; null for all products.';
-COMMENT ON COLUMN salesmgmt.target_pacing.measure IS 'What the quota measures (quota.measure): booked amount or new_arr.';
+-- The pacing of each quota (target_pacing) is in src/quota_as_of.sql, after
+-- the quota and team versions it reads (src/org_history.sql).
 
 SELECT salesmgmt._register_config_table(t::regclass) FROM unnest(ARRAY[
     'salesmgmt.review', 'salesmgmt.csat_response', 'salesmgmt.training_course',

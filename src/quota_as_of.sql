@@ -11,11 +11,15 @@
 --     period (salesmgmt.quota_of_record), the one rule that
 --     quota_attainment, target_pacing, KPI scorecards and commissions read.
 --
--- This part redefines quota_rep, quota_attainment (src/analytics.sql) and
--- target_pacing (src/kpi.sql) with the same columns; it comes after
--- src/org_history.sql in the install script AND in the upgrade from 0.1.0
--- (whose deltas run before salesmgmt.quota_history exists), so both
--- scripts run it whole.
+-- This part owns the views over quotas, which read the quota of record and
+-- the versions of src/org_history.sql: quota_rep, quota_attainment and
+-- pipeline_coverage (BI views, docs/bi.md, conventions of
+-- src/analytics.sql) and target_pacing (KPIs, docs/kpi-scorecards.md).  It
+-- comes after src/org_history.sql in the install script AND in the upgrade
+-- from 0.1.0 (whose deltas run before salesmgmt.quota_history exists), so
+-- both scripts run it whole.  0.1.0 already has the four views (with their
+-- comments and rights), hence CREATE OR REPLACE with the same columns in
+-- the same order, and every comment and grant restated here.
 -- ===========================================================================
 
 CREATE FUNCTION salesmgmt._team_member_spans()
@@ -78,7 +82,9 @@ COMMENT ON COLUMN salesmgmt.quota_rep.rep_id IS 'A rep whose credit counts towar
 COMMENT ON COLUMN salesmgmt.quota_rep.period_start IS 'First day the rep''s credit counts: the first day of the quota period, or later for a rep who joined the team during it.';
 COMMENT ON COLUMN salesmgmt.quota_rep.period_end IS 'Last day (inclusive) the rep''s credit counts: the last day of the quota period, or earlier for a rep who left the team during it.';
 
--- as src/analytics.sql, reading the quota of record
+-- Won amounts credit reps by their split shares (the owner in full when a
+-- deal has no splits), as commissions do; a quota of a product family
+-- counts only that family's share of each deal.
 CREATE OR REPLACE VIEW salesmgmt.quota_attainment WITH (security_invoker = true) AS
 WITH won_credit AS (
     SELECT f.deal_id, coalesce(s.rep_id, f.owner_rep_id) AS rep_id, f.closed_at::date AS day,
@@ -128,11 +134,71 @@ SELECT CASE WHEN rep_id IS NOT NULL THEN 'rep' ELSE 'team' END AS level,
        measure
   FROM figures;
 COMMENT ON VIEW salesmgmt.quota_attainment IS 'Per quota of record (quota_of_record: a past period''s quota as it was at its end): the amount won in its period so far (credited by split shares; a team quota counts the reps of the team and all sub-teams for the days they were in them; a product-family quota only that family''s share of each deal), attainment won / quota, and pacing: attainment against the share of the period elapsed.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.level IS 'rep for a rep''s quota, team for a team''s quota.';
 COMMENT ON COLUMN salesmgmt.quota_attainment.quota_id IS 'The quota (salesmgmt.quota; a quota deleted after its period ended still counts).';
+COMMENT ON COLUMN salesmgmt.quota_attainment.rep_id IS 'Rep of a rep quota; null for a team quota.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.team_id IS 'Team of a team quota; null for a rep quota.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.period_start IS 'First day of the quota period.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.period_end IS 'Last day of the quota period (inclusive).';
 COMMENT ON COLUMN salesmgmt.quota_attainment.quota_amount IS 'Target in the reporting currency (rate of period_start); for a period that is over, the amount at its end (quota_of_record).';
 COMMENT ON COLUMN salesmgmt.quota_attainment.won_amount IS 'Credited amount of the deals won with closed_at in the period, reporting currency (for a new_arr quota their new ARR, deal_new_arr, times the split share); for a product-family quota the family''s share of each deal (deal_family_share); for a team quota, deals credited to a rep on a day the rep was in the team''s subtree (quota_rep).';
+COMMENT ON COLUMN salesmgmt.quota_attainment.attainment IS 'won_amount / quota_amount, 4 decimals (1 = quota met); null for a zero quota.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.remaining_amount IS 'quota_amount - won_amount, never below 0.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.period_days IS 'Days in the period.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.elapsed_days IS 'Days of the period up to and including today (0 before it starts, period_days after it ends).';
+COMMENT ON COLUMN salesmgmt.quota_attainment.elapsed_share IS 'elapsed_days / period_days, 4 decimals.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.pacing IS 'attainment / elapsed_share, 4 decimals: 1 = on pace to meet the quota exactly; null before the period starts or for a zero quota.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.projected_amount IS 'won_amount / elapsed_share: what the period ends with at the pace so far; null before the period starts.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.currency IS 'The reporting currency of the amounts.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.product_family IS 'Product family of the quota; null for all products.';
+COMMENT ON COLUMN salesmgmt.quota_attainment.measure IS 'What the quota measures (quota.measure): booked amount or new_arr.';
 
--- as src/kpi.sql, reading the quota of record and the reps of each day
+CREATE OR REPLACE VIEW salesmgmt.pipeline_coverage WITH (security_invoker = true) AS
+WITH open_credit AS (
+    SELECT coalesce(s.rep_id, f.owner_rep_id) AS rep_id, f.expected_close_date AS day,
+           f.amount_reporting * coalesce(s.share, 1) AS amount,
+           f.amount_reporting * coalesce(s.share, 1) * f.probability AS weighted
+      FROM salesmgmt.deal_facts f
+      LEFT JOIN salesmgmt.deal_split s ON s.deal_id = f.deal_id
+     WHERE f.outcome = 'open' AND f.expected_close_date >= current_date
+),
+open AS (
+    SELECT qr.quota_id, sum(o.amount) AS amount, sum(o.weighted) AS weighted
+      FROM salesmgmt.quota_rep qr
+      JOIN open_credit o ON o.rep_id = qr.rep_id
+                        AND o.day BETWEEN greatest(qr.period_start, current_date) AND qr.period_end
+     GROUP BY qr.quota_id
+)
+SELECT a.level, a.quota_id, a.rep_id, a.team_id, a.period_start, a.period_end,
+       greatest(a.period_end - greatest(a.period_start, current_date) + 1, 0) AS days_left,
+       a.quota_amount, a.won_amount, a.remaining_amount,
+       round(coalesce(o.amount, 0), 2) AS open_pipeline,
+       round(coalesce(o.weighted, 0), 2) AS weighted_pipeline,
+       round(coalesce(o.amount, 0) / nullif(a.remaining_amount, 0), 2) AS coverage,
+       round(coalesce(o.weighted, 0) / nullif(a.remaining_amount, 0), 2) AS weighted_coverage,
+       a.currency
+  FROM salesmgmt.quota_attainment a
+  LEFT JOIN open o ON o.quota_id = a.quota_id;
+COMMENT ON VIEW salesmgmt.pipeline_coverage IS 'Per quota: the open pipeline expected to close in the rest of the period (today to period_end) against the quota still to win; coverage 3 means three times the remaining quota is in the pipeline.';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.level IS 'rep for a rep''s quota, team for a team''s quota (counting the reps of the team and all sub-teams).';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.quota_id IS 'The quota (salesmgmt.quota).';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.rep_id IS 'Rep of a rep quota; null for a team quota.';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.team_id IS 'Team of a team quota; null for a rep quota.';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.period_start IS 'First day of the quota period.';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.period_end IS 'Last day of the quota period (inclusive).';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.days_left IS 'Days from today (or period_start if later) to period_end, inclusive; 0 once the period is over.';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.quota_amount IS 'Target in the reporting currency (as in quota_attainment).';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.won_amount IS 'Credited amount won in the period so far (as in quota_attainment).';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.remaining_amount IS 'quota_amount - won_amount, never below 0.';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.open_pipeline IS 'Credited amount of open deals whose expected_close_date falls in the rest of the period, reporting currency at today''s rate.';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.weighted_pipeline IS 'The same deals weighted by their effective probability.';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.coverage IS 'open_pipeline / remaining_amount, 2 decimals; null when nothing remains to win.';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.weighted_coverage IS 'weighted_pipeline / remaining_amount, 2 decimals; null when nothing remains to win.';
+COMMENT ON COLUMN salesmgmt.pipeline_coverage.currency IS 'The reporting currency of the amounts.';
+
+-- Straight-line pacing of each quota: the share of the quota won so far
+-- against the share of the period elapsed (days before today).  A team's
+-- quota is attained by the reps of the team and of its sub-teams.
 CREATE OR REPLACE VIEW salesmgmt.target_pacing WITH (security_invoker = true) AS
 SELECT q.quota_id,
        q.rep_id,
@@ -194,12 +260,36 @@ SELECT q.quota_id,
   CROSS JOIN LATERAL (
         SELECT CASE WHEN q.amount > 0 THEN round(a.attained * 100 / q.amount, 2) END AS attained_pct) g;
 COMMENT ON VIEW salesmgmt.target_pacing IS 'Each quota of record (quota_of_record: a past period''s quota as it was at its end): won so far against the straight-line expectation for the elapsed share of its period (a product-family quota counts only that family''s share of each deal; a team quota the reps of its subtree for the days they were in it); status on_track, cautioned (behind) or off_track (10 points or more behind).';
+COMMENT ON COLUMN salesmgmt.target_pacing.quota_id IS 'Quota.';
+COMMENT ON COLUMN salesmgmt.target_pacing.rep_id IS 'Rep of a rep quota.';
 COMMENT ON COLUMN salesmgmt.target_pacing.team_id IS 'Team of a team quota (the reps of the team and its sub-teams count for the days they were in them).';
+COMMENT ON COLUMN salesmgmt.target_pacing.period_start IS 'First day of the quota period.';
+COMMENT ON COLUMN salesmgmt.target_pacing.period_end IS 'Last day of the quota period.';
 COMMENT ON COLUMN salesmgmt.target_pacing.amount IS 'Target amount (for a period that is over, the amount at its end).';
+COMMENT ON COLUMN salesmgmt.target_pacing.currency IS 'Currency of the quota; attained and expected are in it.';
+COMMENT ON COLUMN salesmgmt.target_pacing.attained IS 'Won so far: credited amounts of deals won in the period (for a new_arr quota their new ARR, deal_new_arr), converted at each deal''s close date; for a product-family quota the family''s share of each deal (deal_family_share).';
+COMMENT ON COLUMN salesmgmt.target_pacing.elapsed_pct IS 'Share of the period elapsed, in percent: days before today over days of the period (0 before it starts, 100 after it ends).';
+COMMENT ON COLUMN salesmgmt.target_pacing.expected IS 'Straight-line expectation: amount x elapsed share.';
+COMMENT ON COLUMN salesmgmt.target_pacing.attained_pct IS 'Attained in percent of the quota; null for a zero quota.';
+COMMENT ON COLUMN salesmgmt.target_pacing.gap_points IS 'attained_pct - elapsed_pct in percentage points; negative when behind.';
+COMMENT ON COLUMN salesmgmt.target_pacing.status IS 'on_track (at or ahead of the line), cautioned (behind by less than 10 points) or off_track (10 points or more behind).';
+COMMENT ON COLUMN salesmgmt.target_pacing.product_family IS 'Product family of the quota; null for all products.';
+COMMENT ON COLUMN salesmgmt.target_pacing.measure IS 'What the quota measures (quota.measure): booked amount or new_arr.';
 
 -- reps, managers and BI logins read these views with their own rights
 GRANT SELECT ON salesmgmt.quota_of_record TO salesmgmt_admin, salesmgmt_manager, salesmgmt_rep;
 GRANT EXECUTE ON FUNCTION salesmgmt._team_member_spans()
     TO salesmgmt_manager, salesmgmt_rep, salesmgmt_analyst;
+
+-- The rights 0.1.0 gave these four views (security.sql: the four table
+-- privileges to admins on every relation, SELECT on every view to managers
+-- and reps); the analyst's column grants come from
+-- _apply_default_security() below, as for every view.
+GRANT SELECT, INSERT, UPDATE, DELETE
+    ON salesmgmt.quota_rep, salesmgmt.quota_attainment, salesmgmt.pipeline_coverage, salesmgmt.target_pacing
+    TO salesmgmt_admin;
+GRANT SELECT
+    ON salesmgmt.quota_rep, salesmgmt.quota_attainment, salesmgmt.pipeline_coverage, salesmgmt.target_pacing
+    TO salesmgmt_manager, salesmgmt_rep;
 
 SELECT salesmgmt._apply_default_security();

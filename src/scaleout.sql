@@ -32,12 +32,15 @@ GRANT EXECUTE ON FUNCTION
 -- construction).  A second call finds every table converted and changes
 -- nothing.  Superuser only: Citus converts only tables the caller owns.
 
--- webhook_stats measured latency from the commit of the event's transaction
--- with pg_xact_commit_timestamp(xmin), and the analyst's column grants
--- cannot cover the system column xmin: BI logins got "permission denied
--- for table webhook_event".  The commit time now comes from this definer
--- function (one event, its commit time only), and the view is otherwise
--- the one of src/webhook.sql.
+-- webhook_stats, the deliveries by endpoint (a webhook view of 0.1.0, whose
+-- other objects are in src/webhook.sql), measured latency from the commit
+-- of the event's transaction with pg_xact_commit_timestamp(xmin), and the
+-- analyst's column grants cannot cover the system column xmin: BI logins
+-- got "permission denied for table webhook_event".  The commit time now
+-- comes from this definer function (one event, its commit time only).  The
+-- view is defined here only; the upgrade from 0.1.0, which runs this file
+-- whole too, replaces the one of 0.1.0 (same columns), hence CREATE OR
+-- REPLACE and its comments and 0.1.0 rights restated.
 CREATE FUNCTION salesmgmt._webhook_event_committed_at(p_event_id uuid)
 RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
@@ -50,6 +53,10 @@ COMMENT ON FUNCTION salesmgmt._webhook_event_committed_at(uuid) IS
 REVOKE ALL ON FUNCTION salesmgmt._webhook_event_committed_at(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION salesmgmt._webhook_event_committed_at(uuid) TO salesmgmt_admin, salesmgmt_analyst;
 
+-- Latency is measured from the commit of the changing transaction when
+-- track_commit_timestamp is on, else from the event's time (the start of
+-- that transaction); for a replay or a retry-from-dead from the delivery's
+-- creation.
 CREATE OR REPLACE VIEW salesmgmt.webhook_stats WITH (security_invoker = true) AS
 WITH lat AS (
     SELECT d.endpoint_id,
@@ -83,6 +90,24 @@ SELECT e.endpoint_id, e.url, e.active,
   LEFT JOIN att ON att.endpoint_id = e.endpoint_id
  GROUP BY e.endpoint_id, e.url, e.active, att.attempts, att.successes
  ORDER BY e.endpoint_id;
+COMMENT ON VIEW salesmgmt.webhook_stats IS 'Per endpoint: deliveries by state, attempts and their success rate, and p50/p99 latency from commit to delivery over the delivered rows still kept.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.endpoint_id IS 'Endpoint.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.url IS 'Its URL.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.active IS 'Whether it is active.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.pending IS 'Deliveries waiting for their first attempt or in flight.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.delivered IS 'Deliveries answered with 2xx (kept for salesmgmt.webhook_retention).';
+COMMENT ON COLUMN salesmgmt.webhook_stats.failed IS 'Deliveries that failed and will be retried.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.dead IS 'Deliveries that exhausted their retries or met 410 Gone.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.attempts IS 'Attempts recorded.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.success_rate IS 'Share of the recorded attempts answered with 2xx.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.p50_latency_ms IS 'Median milliseconds from commit to delivery.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.p99_latency_ms IS '99th percentile milliseconds from commit to delivery.';
+COMMENT ON COLUMN salesmgmt.webhook_stats.last_delivered_at IS 'Time of the latest delivery.';
+-- the rights 0.1.0 gave it (security.sql: admins the four table privileges
+-- on every relation, managers and reps SELECT on every view); the
+-- analyst's column grants come from _apply_default_security() below
+GRANT SELECT, INSERT, UPDATE, DELETE ON salesmgmt.webhook_stats TO salesmgmt_admin;
+GRANT SELECT ON salesmgmt.webhook_stats TO salesmgmt_manager, salesmgmt_rep;
 
 -- DDL on a salesmgmt table before Citus knows it: run here and on every
 -- worker, where CREATE EXTENSION made the same local table (Citus keeps an

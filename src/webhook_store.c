@@ -64,19 +64,6 @@ end_xact(void)
 	pgstat_report_stat(false);
 }
 
-static Datum
-make_array(Datum *values, bool *nulls, int n, Oid elemtype)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
-											  elemtype, typlen, typbyval, typalign));
-}
 /* The attempts of a group of outcomes, as the record statements read them */
 #define RECORD_ATTEMPT_ROWS \
 	"ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($12)," \
@@ -365,18 +352,18 @@ sm_webhook_record_outcomes(void)
 
 	start_xact();
 	old = MemoryContextSwitchTo(q->cycle_cxt);
-	args[0] = make_array(ids, NULL, n, INT8OID);
-	args[1] = make_array(attempts, NULL, n, INT4OID);
-	args[2] = make_array(states, NULL, n, TEXTOID);
-	args[3] = make_array(statuses, status_null, n, INT4OID);
-	args[4] = make_array(errors, error_null, n, TEXTOID);
-	args[5] = make_array(next_at, next_null, n, TIMESTAMPTZOID);
-	args[6] = make_array(steps, NULL, n, INT4OID);
-	args[7] = make_array(started, NULL, n, TIMESTAMPTZOID);
-	args[8] = make_array(finished, NULL, n, TIMESTAMPTZOID);
-	args[9] = make_array(durations, NULL, n, INT8OID);
-	args[10] = make_array(responses, resp_null, n, TEXTOID);
-	args[11] = make_array(endpoints, NULL, n, INT8OID);
+	args[0] = PointerGetDatum(sm_make_array(ids, NULL, n, INT8OID));
+	args[1] = PointerGetDatum(sm_make_array(attempts, NULL, n, INT4OID));
+	args[2] = PointerGetDatum(sm_make_array(states, NULL, n, TEXTOID));
+	args[3] = PointerGetDatum(sm_make_array(statuses, status_null, n, INT4OID));
+	args[4] = PointerGetDatum(sm_make_array(errors, error_null, n, TEXTOID));
+	args[5] = PointerGetDatum(sm_make_array(next_at, next_null, n, TIMESTAMPTZOID));
+	args[6] = PointerGetDatum(sm_make_array(steps, NULL, n, INT4OID));
+	args[7] = PointerGetDatum(sm_make_array(started, NULL, n, TIMESTAMPTZOID));
+	args[8] = PointerGetDatum(sm_make_array(finished, NULL, n, TIMESTAMPTZOID));
+	args[9] = PointerGetDatum(sm_make_array(durations, NULL, n, INT8OID));
+	args[10] = PointerGetDatum(sm_make_array(responses, resp_null, n, TEXTOID));
+	args[11] = PointerGetDatum(sm_make_array(endpoints, NULL, n, INT8OID));
 	MemoryContextSwitchTo(old);
 
 	/*
@@ -447,7 +434,7 @@ sm_webhook_record_outcomes(void)
 		Oid			t[1] = {INT8ARRAYOID};
 
 		old = MemoryContextSwitchTo(q->cycle_cxt);
-		a[0] = make_array(gone, NULL, n_gone, INT8OID);
+		a[0] = PointerGetDatum(sm_make_array(gone, NULL, n_gone, INT8OID));
 		MemoryContextSwitchTo(old);
 		rc = SPI_execute_with_args("UPDATE salesmgmt.webhook_endpoint"
 								   "   SET active = false, disabled_at = now(),"

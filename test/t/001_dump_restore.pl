@@ -3,29 +3,17 @@
 # extension keeps working (identities continue, triggers and checks apply).
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE DATABASE src');
-$node->safe_psql('src', 'CREATE EXTENSION salesmgmt CASCADE');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'scale=400', '-v', 'seed=7', '-f', "$root/scripts/datagen.sql",
-	  '-d', $node->connstr('src') ],
-	'demo data loaded');
+my $node = SmCluster::node_with_db('dump', 'src');
+SmCluster::psql_file_ok($node, 'src', "$root/scripts/datagen.sql", 'demo data loaded', 'scale=400', 'seed=7');
 # a user-added currency must survive too
 $node->safe_psql('src', q{INSERT INTO salesmgmt.currency (code, name) VALUES ('XTS', 'Testing code')});
 
-my $dump = $PostgreSQL::Test::Utils::tmp_check . '/src.dump';
-$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('src') ], 'pg_dump');
-$node->safe_psql('postgres', 'CREATE DATABASE dst');
-$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('dst'), $dump ], 'pg_restore');
+SmCluster::dump_restore($node, 'src.dump');
 
 # every table of the extension, found from the catalog
 my @tables = split /\n/, $node->safe_psql('src', q{

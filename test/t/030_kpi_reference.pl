@@ -6,29 +6,18 @@
 # custom metric function and commit-time weight check included.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = PostgreSQL::Test::Cluster->new('kpi');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE DATABASE src');
-$node->safe_psql('src', 'CREATE EXTENSION salesmgmt CASCADE');
+my $node = SmCluster::node_with_db('kpi', 'src');
 # a fixed "today", so that the data set is the same every day
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', 'scale=3000', '-v', 'seed=11',
-	  '-v', 'anchor=2026-06-15', '-f', "$root/scripts/datagen.sql", '-d', $node->connstr('src') ],
-	'data set loaded');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$root/bench/kpi_data.sql", '-d', $node->connstr('src') ],
-	'reviews, CSAT, training and the 15-KPI scheme loaded');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$root/bench/kpi_reference.sql", '-d', $node->connstr('src') ],
-	'reference loaded');
+SmCluster::psql_file_ok($node, 'src', "$root/scripts/datagen.sql", 'data set loaded',
+	'ON_ERROR_STOP=1', 'scale=3000', 'seed=11', 'anchor=2026-06-15');
+SmCluster::psql_file_ok($node, 'src', "$root/bench/kpi_data.sql", 'reviews, CSAT, training and the 15-KPI scheme loaded',
+	'ON_ERROR_STOP=1');
+SmCluster::psql_file_ok($node, 'src', "$root/bench/kpi_reference.sql", 'reference loaded', 'ON_ERROR_STOP=1');
 
 my ($from, $to) = split /\|/, $node->safe_psql('src', q{
 	SELECT (date_trunc('quarter', max(stage_entered_at)) - interval '1 year')::date,
@@ -108,10 +97,7 @@ cmp_ok($with_revenue, '>', 10, "EUR: $with_revenue of $scored scored reps have r
 is($wrong, '0', 'EUR: every rep\'s revenue is its won credit converted to EUR on the close dates');
 
 # the KPI tables survive a dump and restore, and the restored data computes
-my $dump = $PostgreSQL::Test::Utils::tmp_check . '/kpi.dump';
-$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('src') ], 'pg_dump');
-$node->safe_psql('postgres', 'CREATE DATABASE dst');
-$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('dst'), $dump ], 'pg_restore');
+SmCluster::dump_restore($node, 'kpi.dump');
 foreach my $t (qw(review csat_response training_course training_enrollment recognition kpi kpi_scheme
 				  kpi_scheme_item scorecard scorecard_item))
 {

@@ -7,34 +7,20 @@
 # pg_dump and pg_restore, and still guards its final lines.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = PostgreSQL::Test::Cluster->new('commission');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE DATABASE src');
-$node->safe_psql('src', 'CREATE EXTENSION salesmgmt CASCADE');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'scale=2000', '-v', 'seed=7', '-f', "$root/scripts/datagen.sql",
-	  '-d', $node->connstr('src') ],
-	'demo data loaded');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'won=3000', '-f', "$root/bench/commission_setup.sql",
-	  '-d', $node->connstr('src') ],
-	'benchmark plans and a year of 3,000 won deals');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$root/bench/commission_reference.sql",
-	  '-d', $node->connstr('src') ],
-	'the row-by-row PL/pgSQL reference loaded');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$root/bench/commission_reference_setbased.sql",
-	  '-d', $node->connstr('src') ],
-	'the set-based reference loaded');
+my $node = SmCluster::node_with_db('commission', 'src');
+SmCluster::psql_file_ok($node, 'src', "$root/scripts/datagen.sql", 'demo data loaded',
+	'scale=2000', 'seed=7');
+SmCluster::psql_file_ok($node, 'src', "$root/bench/commission_setup.sql", 'benchmark plans and a year of 3,000 won deals',
+	'won=3000');
+SmCluster::psql_file_ok($node, 'src', "$root/bench/commission_reference.sql", 'the row-by-row PL/pgSQL reference loaded',
+	'ON_ERROR_STOP=1');
+SmCluster::psql_file_ok($node, 'src', "$root/bench/commission_reference_setbased.sql", 'the set-based reference loaded',
+	'ON_ERROR_STOP=1');
 my ($start, $end) = split /\|/, $node->safe_psql('src', 'SELECT y_start, y_end FROM bench_year');
 
 # every column but the two that name the row (line_id, created_at)
@@ -122,8 +108,7 @@ $node->safe_psql('edges', 'CREATE EXTENSION salesmgmt CASCADE');
 foreach my $f ('test/sql/commission_edges.sql', 'bench/commission_reference.sql',
 	'bench/commission_reference_setbased.sql')
 {
-	$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$root/$f", '-d', $node->connstr('edges') ],
-		"edges: $f loaded");
+	SmCluster::psql_file_ok($node, 'edges', "$root/$f", "edges: $f loaded", 'ON_ERROR_STOP=1');
 }
 foreach my $q ([ '2025-01-01', '2025-03-31' ], [ '2025-04-01', '2025-06-30' ])
 {
@@ -155,10 +140,7 @@ foreach my $k (sort keys %seen)
 # finalize, dump, restore: the ledger and its guards come back
 is($node->safe_psql('src', "SELECT salesmgmt.finalize_commissions('$start', '$end') > 0"), 't',
 	'the year finalized');
-my $dump = $PostgreSQL::Test::Utils::tmp_check . '/commission.dump';
-$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('src') ], 'pg_dump');
-$node->safe_psql('postgres', 'CREATE DATABASE dst');
-$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('dst'), $dump ], 'pg_restore');
+SmCluster::dump_restore($node, 'commission.dump');
 foreach my $t (qw(commission_plan commission_tier commission_spiff commission_assignment
 	commission_draw commission_period commission_line))
 {

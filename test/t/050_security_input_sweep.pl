@@ -10,22 +10,14 @@
 # is rolled back, so anything left behind escaped the transaction).
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = PostgreSQL::Test::Cluster->new('sweep');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE DATABASE sweep');
-$node->safe_psql('sweep', 'CREATE EXTENSION salesmgmt CASCADE');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'scale=300', '-v', 'seed=3', '-f', "$root/scripts/datagen.sql",
-	  '-d', $node->connstr('sweep') ],
-	'demo data loaded');
+my $node = SmCluster::node_with_db('sweep', 'sweep');
+SmCluster::psql_file_ok($node, 'sweep', "$root/scripts/datagen.sql", 'demo data loaded',
+	'scale=300', 'seed=3');
 $node->safe_psql('sweep', q{
 	CREATE ROLE sweep_rep LOGIN;
 	GRANT salesmgmt_rep TO sweep_rep;

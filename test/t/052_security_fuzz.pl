@@ -5,9 +5,9 @@
 # fails rather than passing with no checks.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SmCluster;
 
 if (system('sqlsmith --version >/dev/null 2>&1') != 0)
 {
@@ -18,17 +18,9 @@ if (system('sqlsmith --version >/dev/null 2>&1') != 0)
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
 my $queries = $ENV{SM_FUZZ_QUERIES} // 1500;
-my $node = PostgreSQL::Test::Cluster->new('fuzz');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE DATABASE fuzz');
-$node->safe_psql('fuzz', 'CREATE EXTENSION salesmgmt CASCADE');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'scale=300', '-v', 'seed=5', '-f', "$root/scripts/datagen.sql",
-	  '-d', $node->connstr('fuzz') ],
-	'demo data loaded');
+my $node = SmCluster::node_with_db('fuzz', 'fuzz');
+SmCluster::psql_file_ok($node, 'fuzz', "$root/scripts/datagen.sql", 'demo data loaded',
+	'scale=300', 'seed=5');
 $node->safe_psql('fuzz', q{
 	CREATE ROLE fuzz_rep LOGIN;
 	CREATE ROLE fuzz_manager LOGIN;

@@ -7,26 +7,16 @@
 # and amounts as they were, with the triggers working afterwards.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = PostgreSQL::Test::Cluster->new('products');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE DATABASE src');
-$node->safe_psql('src', 'CREATE EXTENSION salesmgmt CASCADE');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', 'scale=2000', '-v', 'seed=5', '-v', 'products=1',
-	  '-v', 'anchor=2026-06-15', '-f', "$root/scripts/datagen.sql", '-d', $node->connstr('src') ],
-	'data set with products loaded');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', 'bulk=50', '-f', "$root/bench/products_reference.sql",
-	  '-d', $node->connstr('src') ],
-	'reference loaded');
+my $node = SmCluster::node_with_db('products', 'src');
+SmCluster::psql_file_ok($node, 'src', "$root/scripts/datagen.sql", 'data set with products loaded',
+	'ON_ERROR_STOP=1', 'scale=2000', 'seed=5', 'products=1', 'anchor=2026-06-15');
+SmCluster::psql_file_ok($node, 'src', "$root/bench/products_reference.sql", 'reference loaded',
+	'ON_ERROR_STOP=1', 'bulk=50');
 
 is($node->safe_psql('src', q{
 	SELECT count(*) FILTER (WHERE n.lines = 0), count(*) FILTER (WHERE d.amount <> n.total),
@@ -78,10 +68,7 @@ is($reco, 'Training Analytics true', 'next_best_products: Training, because of A
 $node->safe_psql('src', q{
 	SELECT salesmgmt.send_quote(salesmgmt.create_quote(min(deal_id))) FROM salesmgmt.deal WHERE closed_at IS NULL});
 $node->safe_psql('src', 'DROP SCHEMA products_bench CASCADE');
-my $dump = $PostgreSQL::Test::Utils::tmp_check . '/products.dump';
-$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('src') ], 'pg_dump');
-$node->safe_psql('postgres', 'CREATE DATABASE dst');
-$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('dst'), $dump ], 'pg_restore');
+SmCluster::dump_restore($node, 'products.dump');
 foreach my $t ('product', 'price_book', 'price_book_entry', 'deal_line', 'quote', 'quote_line', 'quote_counter', 'deal',
 	'deal_stage_history')
 {

@@ -5,20 +5,15 @@
 # gives the same model, and probabilities follow the coefficients.
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = PostgreSQL::Test::Cluster->new('leads_model');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
-$node->start;
+my $node = SmCluster::node('leads_model');
 $node->safe_psql('postgres', 'CREATE EXTENSION salesmgmt CASCADE');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'scale=6000', '-v', 'seed=7', '-f', "$root/scripts/datagen.sql",
-	  '-d', $node->connstr('postgres') ],
-	'demo data with leads loaded');
+SmCluster::psql_file_ok($node, 'postgres', "$root/scripts/datagen.sql", 'demo data with leads loaded',
+	'scale=6000', 'seed=7');
 
 my ($id, $ntrain, $ntest, $auc) = split /\|/, $node->safe_psql('postgres',
 	q{SELECT model_id, n_train, n_test, auc FROM salesmgmt.train_lead_model('1900-01-01')});

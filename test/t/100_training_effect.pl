@@ -8,26 +8,16 @@
 # (seeded bootstrap).
 use strict;
 use warnings;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SmCluster;
 
 my $root = $ENV{SM_ROOT} or die "SM_ROOT is not set";
-my $node = PostgreSQL::Test::Cluster->new('training');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'salesmgmt'\n");
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE DATABASE src');
-$node->safe_psql('src', 'CREATE EXTENSION salesmgmt CASCADE');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', 'scale=10000', '-v', 'seed=7', '-v', 'training=1',
-	  '-v', 'anchor=2026-06-15', '-f', "$root/scripts/datagen.sql", '-d', $node->connstr('src') ],
-	'data set with training loaded');
-$node->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$root/bench/training_reference.sql",
-	  '-d', $node->connstr('src') ],
-	'reference loaded');
+my $node = SmCluster::node_with_db('training', 'src');
+SmCluster::psql_file_ok($node, 'src', "$root/scripts/datagen.sql", 'data set with training loaded',
+	'ON_ERROR_STOP=1', 'scale=10000', 'seed=7', 'training=1', 'anchor=2026-06-15');
+SmCluster::psql_file_ok($node, 'src', "$root/bench/training_reference.sql", 'reference loaded',
+	'ON_ERROR_STOP=1');
 
 sub effect
 {
