@@ -240,7 +240,8 @@ cm_entry_cmp(const void *a, const void *b, void *arg)
 		if (c != 0)
 			return c;
 	}
-	return ItemPointerCompare(&x->slot->tts_tid, &y->slot->tts_tid);
+	/* entries are in the order of their heap tuples: keep it among equals */
+	return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /*
