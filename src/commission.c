@@ -295,7 +295,7 @@ cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 		memset(&r, 0, sizeof(r));
 		r.portal = cm_events_open(run, false);
 		MemoryContextSwitchTo(run->line_cxt);
-		for (;;)
+		while (r.portal != NULL)
 		{
 			CmEvent		ev;
 			int64		rep_id;
@@ -319,7 +319,8 @@ cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 		}
 		if (cur != NULL)
 			cm_finish_rep(run, cur);
-		SPI_cursor_close(r.portal);
+		if (r.portal != NULL)
+			SPI_cursor_close(r.portal);
 	}
 	MemoryContextSwitchTo(run->line_cxt);
 

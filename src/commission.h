@@ -48,6 +48,7 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/sortsupport.h"
 #include "utils/timestamp.h"
 
 #include "salesmgmt.h"
@@ -58,9 +59,10 @@
 #include "util.h"
 
 /* rows fetched per cursor round trip; lines per table_multi_insert batch
- * (as COPY: more slots only cost resource-owner bookkeeping) */
+ * (more than COPY's 1,000: the index entries of a batch are inserted in
+ * key order, and a larger batch puts more of them on the same pages) */
 #define CM_FETCH		10000
-#define CM_FLUSH_AT		1000
+#define CM_FLUSH_AT		4000
 
 /* true while the engine itself changes draft lines and periods (commission.c) */
 extern bool cm_engine_active;
@@ -179,6 +181,34 @@ typedef enum CmCol
 } CmCol;
 
 
+/*
+ * How a key of a SPIFF condition in the 0.1.0 form (a deal column equal to
+ * a value: coalesce(to_jsonb(d.column), 'null') @> value, or d.extra @>
+ * value) is matched in C on the column as the events query returns it.
+ */
+typedef enum CmTestKind
+{
+	CM_TEST_JSONB,				/* a jsonb column: containment */
+	CM_TEST_INT,				/* int2, int4, int8: a JSON number */
+	CM_TEST_NUMERIC,			/* numeric: a number (NaN, Infinity: a string) */
+	CM_TEST_BOOL,
+	CM_TEST_TEXT				/* text, varchar: a JSON string */
+} CmTestKind;
+
+typedef struct CmSpiffTest
+{
+	int			col;			/* the column's position in the events row */
+	CmTestKind	kind;
+	Oid			typid;
+	bool		null_is_json;	/* a null column is JSON null (all columns but
+								 * extra, which is not coalesced) */
+	Jsonb	   *value;			/* what the condition gives */
+	bool		scalar;			/* value is a scalar, */
+	JsonbValue	sv;				/* this one */
+	bool		int_ok;			/* an integral number within int64, */
+	int64		i64;			/* this one */
+} CmSpiffTest;
+
 typedef struct CmSpiff
 {
 	int64		spiff_id;
@@ -187,6 +217,8 @@ typedef struct CmSpiff
 	Numeric		rate;			/* rate on credit, or NULL */
 	DateADT		from;
 	DateADT		to;
+	int			ntests;			/* keys matched in C (the rest, if any, in */
+	CmSpiffTest *tests;			/* the events query's SPIFF match column) */
 } CmSpiff;
 
 typedef struct CmAssign
@@ -225,6 +257,8 @@ typedef struct CmEvent
 	int			sign;			/* -1 for refunds */
 	Numeric		fraction;		/* payments: share of the deal amount */
 	bool	   *spiff_match;	/* per run SPIFF, or NULL */
+	Datum	   *row;			/* the events row (SPIFF tests read the deal */
+	bool	   *rownull;		/* columns at its end), while it is current */
 	Numeric		arr;			/* won deals: new ARR in currency, or NULL */
 	Jsonb	   *lines;			/* deals with lines, when a plan weighs
 								 * families: line amount by family, or NULL */
@@ -399,6 +433,8 @@ typedef struct CmWriter
 	AttrNumber	currency;
 	Datum		currency_datum;
 	ExprState **defaults;		/* per table column not set by the run */
+	SortSupportData **index_order;	/* per index: the order of its keys (NULL:
+									 * none), or NULL: ExecInsertIndexTuples */
 } CmWriter;
 
 typedef struct CmRun
@@ -420,6 +456,10 @@ typedef struct CmRun
 	CmSpiff    *spiffs;
 	Datum		spiff_params;	/* jsonb[] of the values the conditions name */
 	char	   *spiff_select;	/* the SQL of the SPIFF match column */
+	bool		spiff_sql;		/* a SPIFF has a part matched in SQL */
+	int			spiff_ncols;	/* deal columns the SPIFF tests read, */
+	char	  **spiff_cols;		/* after the CM_EVENT_COLS of an events row */
+	Jsonb	   *json_null;		/* 'null'::jsonb */
 	bool		any_booking;
 	bool		any_payment;
 	bool		any_new_arr;	/* a plan credits new ARR */
@@ -456,6 +496,8 @@ typedef struct CmRun
 
 
 #define CM_EVENT_COLS 13
+/* at most so many deal columns matched in C after them (more: in SQL) */
+#define CM_SPIFF_MAXCOLS 16
 
 
 /* a reader of a cursor, one deformed row at a time */
@@ -465,8 +507,8 @@ typedef struct CmReader
 	SPITupleTable *tt;
 	uint64		n;
 	uint64		i;
-	Datum		v[16];
-	bool		isnull[16];
+	Datum		v[CM_EVENT_COLS + CM_SPIFF_MAXCOLS];
+	bool		isnull[CM_EVENT_COLS + CM_SPIFF_MAXCOLS];
 } CmReader;
 
 
@@ -499,6 +541,7 @@ extern DateADT cm_ts_date(TimestampTz ts);
 extern HTAB *cm_hash(const char *name, Size keysize, Size entrysize, long nelem, MemoryContext cxt);
 extern void cm_load_rates(CmRun *run);
 extern void cm_load_spiffs(CmRun *run);
+extern bool cm_spiff_tests_pass(CmRun *run, CmSpiff *sp, CmEvent *ev);
 extern void cm_load_reps(CmRun *run);
 extern int	cm_managers_at(CmRep *rep, DateADT day, CmRep ***managers);
 extern void cm_load_assignments(CmRun *run);

@@ -207,10 +207,163 @@ cm_spiff_without_products(Jsonb *cond)
 }
 
 /*
- * SPIFFs per plan, with their conditions in the rule language (rules.c):
- * the events query evaluates one salesmgmt.rule_matches_row call per SPIFF
- * on the deal row (the SPIFF match column), the conditions passed as a
- * jsonb[] parameter; each call compiles its condition once.
+ * A key of a 0.1.0-form SPIFF condition matched in C, if its column's type
+ * allows (else false: it stays in SQL).  The column is read from the
+ * events row after its CM_EVENT_COLS (run->spiff_cols).
+ */
+static bool
+cm_spiff_add_test(CmRun *run, Oid deal_relid, CmSpiff *sp, const char *key, JsonbValue *v)
+{
+	AttrNumber	attnum = get_attnum(deal_relid, key);
+	CmSpiffTest *t;
+	CmTestKind	kind;
+	Oid			typid;
+	int			col;
+
+	if (attnum <= 0)
+		return false;
+	typid = get_atttype(deal_relid, attnum);
+	switch (typid)
+	{
+		case JSONBOID:
+			kind = CM_TEST_JSONB;
+			break;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			kind = CM_TEST_INT;
+			break;
+		case NUMERICOID:
+			kind = CM_TEST_NUMERIC;
+			break;
+		case BOOLOID:
+			kind = CM_TEST_BOOL;
+			break;
+		case TEXTOID:
+		case VARCHAROID:
+			kind = CM_TEST_TEXT;
+			break;
+		default:
+			return false;		/* to_jsonb's text forms: left to SQL */
+	}
+	for (col = 0; col < run->spiff_ncols; col++)
+		if (strcmp(run->spiff_cols[col], key) == 0)
+			break;
+	if (col == CM_SPIFF_MAXCOLS)
+		return false;
+	if (col == run->spiff_ncols)
+		run->spiff_cols[run->spiff_ncols++] = pstrdup(key);
+
+	sp->tests = sp->ntests == 0 ? palloc0(sizeof(CmSpiffTest))
+		: repalloc(sp->tests, sizeof(CmSpiffTest) * (sp->ntests + 1));
+	t = &sp->tests[sp->ntests++];
+	memset(t, 0, sizeof(*t));
+	t->col = CM_EVENT_COLS + col;
+	t->kind = kind;
+	t->typid = typid;
+	t->null_is_json = strcmp(key, "extra") != 0;
+	t->value = JsonbValueToJsonb(v);
+	t->scalar = JsonbExtractScalar(&t->value->root, &t->sv);
+	if (t->scalar && t->sv.type == jbvNumeric && kind == CM_TEST_INT &&
+		!numeric_is_nan(t->sv.val.numeric) && !numeric_is_inf(t->sv.val.numeric))
+	{
+		/* integral and within int64: its text is all digits */
+		char	   *txt = sm_numeric_to_cstring(t->sv.val.numeric);
+		char	   *end;
+
+		errno = 0;
+		t->i64 = strtoll(txt, &end, 10);
+		t->int_ok = errno == 0 && end != txt && *end == '\0';
+	}
+	return true;
+}
+
+/*
+ * Whether a deal column matches a SPIFF test as the SQL it replaces would
+ * (jsonb_contains on to_jsonb of the column): a scalar column holds only
+ * an equal scalar.
+ */
+static bool
+cm_spiff_test(CmRun *run, CmSpiffTest *t, Datum d, bool isnull)
+{
+	JsonbValue *sv = &t->sv;
+
+	if (t->kind == CM_TEST_JSONB)
+	{
+		if (isnull && !t->null_is_json)
+			return false;		/* deal.extra is NOT NULL */
+		return DatumGetBool(DirectFunctionCall2(jsonb_contains,
+												isnull ? JsonbPGetDatum(run->json_null) : d,
+												JsonbPGetDatum(t->value)));
+	}
+	if (!t->scalar)
+		return false;
+	if (isnull)
+		return sv->type == jbvNull;
+	switch (t->kind)
+	{
+		case CM_TEST_INT:
+			{
+				int64		i = t->typid == INT8OID ? DatumGetInt64(d)
+					: t->typid == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d);
+
+				if (t->int_ok)
+					return i == t->i64;
+				return sv->type == jbvNumeric &&
+					sm_numeric_cmp(int64_to_numeric(i), sv->val.numeric) == 0;
+			}
+		case CM_TEST_NUMERIC:
+			{
+				Numeric		x = DatumGetNumeric(d);
+
+				if (numeric_is_nan(x) || numeric_is_inf(x))
+				{
+					char	   *txt = sm_numeric_to_cstring(x);
+
+					return sv->type == jbvString && (size_t) sv->val.string.len == strlen(txt) &&
+						memcmp(sv->val.string.val, txt, sv->val.string.len) == 0;
+				}
+				return sv->type == jbvNumeric && sm_numeric_cmp(x, sv->val.numeric) == 0;
+			}
+		case CM_TEST_BOOL:
+			return sv->type == jbvBool && sv->val.boolean == DatumGetBool(d);
+		case CM_TEST_TEXT:
+			{
+				text	   *txt = DatumGetTextPP(d);
+
+				return sv->type == jbvString && (size_t) sv->val.string.len == VARSIZE_ANY_EXHDR(txt) &&
+					memcmp(sv->val.string.val, VARDATA_ANY(txt), sv->val.string.len) == 0;
+			}
+		case CM_TEST_JSONB:
+			break;
+	}
+	return false;
+}
+
+/* whether an event's deal passes the keys of a SPIFF matched in C */
+bool
+cm_spiff_tests_pass(CmRun *run, CmSpiff *sp, CmEvent *ev)
+{
+	int			i;
+
+	for (i = 0; i < sp->ntests; i++)
+	{
+		CmSpiffTest *t = &sp->tests[i];
+
+		if (!cm_spiff_test(run, t, ev->row[t->col], ev->rownull[t->col]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * SPIFFs per plan, with their conditions in the rule language (rules.c).
+ * A condition in the 0.1.0 form (deal columns equal to values, extra by
+ * containment) is matched key by key in C on the deal's columns, which the
+ * events query returns after its own; what C does not match goes into the
+ * events query's SPIFF match column: one salesmgmt.rule_matches_row call
+ * per SPIFF with operators on the deal row, the conditions passed as a
+ * jsonb[] parameter (each call compiles its condition once).
  */
 void
 cm_load_spiffs(CmRun *run)
@@ -223,6 +376,7 @@ cm_load_spiffs(CmRun *run)
 	int			nparams = 0,
 				maxparams = 0;
 	StringInfoData sel;
+	Oid			deal_relid = sm_relation_oid("deal");
 
 	tt = sm_spi_query("SELECT spiff_id, plan_id, condition, amount, rate,"
 					  "       coalesce(valid_from, '-infinity'), coalesce(valid_to, 'infinity')"
@@ -233,26 +387,31 @@ cm_load_spiffs(CmRun *run)
 	run->spiffs = palloc0(sizeof(CmSpiff) * Max(n, 1));
 	run->plan_nspiffs = palloc0(sizeof(int) * Max(run->nplans, 1));
 	run->plan_spiffs = palloc0(sizeof(int *) * Max(run->nplans, 1));
+	run->spiff_cols = palloc0(sizeof(char *) * CM_SPIFF_MAXCOLS);
+	run->json_null = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("null")));
 
 	/*
-	 * The match column: for each SPIFF whether the deal matches its
-	 * condition.  Product keys (product_family, product_sku, product_id, at
-	 * the top level) ask for a line of such a product: an EXISTS over the
-	 * deal's lines.  The rest is a condition of the rule language: without
-	 * operators it is to_jsonb(deal) @> condition, as in 0.1.0, matched key
-	 * by key without building the row's JSON (extra by containment, other
-	 * columns by equality of their JSON values); with operators rules.c
-	 * evaluates it on the row.  The values are parameters ($3[k]); the column
-	 * names come from the catalog check made when the condition was written.
+	 * The match column: for each SPIFF whether the deal matches what of its
+	 * condition C does not match.  Product keys (product_family,
+	 * product_sku, product_id, at the top level) ask for a line of such a
+	 * product: an EXISTS over the deal's lines.  The rest is a condition of
+	 * the rule language: without operators it is to_jsonb(deal) @>
+	 * condition, as in 0.1.0, matched key by key without building the row's
+	 * JSON (extra by containment, other columns by equality of their JSON
+	 * values: in C for columns of jsonb, integer, numeric, boolean and text
+	 * types, else in SQL); with operators rules.c evaluates it on the row.
+	 * The values are parameters ($3[k]); the column names come from the
+	 * catalog check made when the condition was written.
 	 */
 	initStringInfo(&sel);
-	appendStringInfoString(&sel, n == 0 ? "NULL::bool[]" : "ARRAY[");
+	appendStringInfoString(&sel, "ARRAY[");
 	for (i = 0; i < n; i++)
 	{
 		CmSpiff    *sp = &run->spiffs[i];
 		bool		isnull;
 		Jsonb	   *cond;
 		int			pi;
+		int			len;
 
 		sp->spiff_id = sm_spi_int64(tt->vals[i], tt->tupdesc, 1, 0);
 		sp->plan = cm_plan_by_id(run, sm_spi_int64(tt->vals[i], tt->tupdesc, 2, 0));
@@ -265,6 +424,7 @@ cm_load_spiffs(CmRun *run)
 		sp->to = DatumGetDateADT(sm_spi_col(tt, i, 7, &isnull));
 
 		appendStringInfoString(&sel, i == 0 ? "(true" : ", (true");
+		len = sel.len;
 		cm_spiff_product_tests(run, cond, &sel, &params, &nparams, &maxparams);
 		cond = cm_spiff_without_products(cond);
 		if (cm_spiff_plain(&cond->root, false))
@@ -278,7 +438,7 @@ cm_load_spiffs(CmRun *run)
 			{
 				if (tok == WJB_KEY)
 					key = pnstrdup(v.val.string.val, v.val.string.len);
-				else if (tok == WJB_VALUE)
+				else if (tok == WJB_VALUE && !cm_spiff_add_test(run, deal_relid, sp, key, &v))
 				{
 					CM_APPEND(run->run_cxt, params, nparams, maxparams);
 					params[nparams - 1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
@@ -296,15 +456,16 @@ cm_load_spiffs(CmRun *run)
 			params[nparams - 1] = JsonbPGetDatum(cond);
 			appendStringInfo(&sel, " AND salesmgmt.rule_matches_row($3[%d], d)", nparams);
 		}
+		run->spiff_sql |= sel.len > len;
 		appendStringInfoChar(&sel, ')');
 		pi = cm_plan_index(run, sp->plan);
 		run->plan_spiffs[pi] = run->plan_nspiffs[pi] == 0
 			? palloc(sizeof(int) * n) : run->plan_spiffs[pi];
 		run->plan_spiffs[pi][run->plan_nspiffs[pi]++] = (int) i;
 	}
-	if (n > 0)
-		appendStringInfoChar(&sel, ']');
-	run->spiff_select = sel.data;
+	appendStringInfoChar(&sel, ']');
+	/* nothing for SQL to match: no match column */
+	run->spiff_select = run->spiff_sql ? sel.data : "NULL::bool[]";
 	run->spiff_params = PointerGetDatum(construct_array(params, nparams, JSONBOID, -1, false, TYPALIGN_INT));
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(tt);
@@ -633,38 +794,105 @@ cm_load_prior(CmRun *run)
 	" WHERE l.deal_id = d.deal_id GROUP BY p.family) x)"
 
 /*
+ * Whether a rep has a plan of a basis (with an override, if asked) assigned
+ * during the period.
+ */
+static bool
+cm_rep_has_basis(CmRun *run, CmRep *rep, bool payment_basis, bool override)
+{
+	int			i;
+
+	for (i = 0; i < rep->nassign; i++)
+	{
+		CmAssign   *a = &rep->assign[i];
+
+		if (a->from <= run->end && a->to >= run->start &&
+			a->plan->payment_basis == payment_basis &&
+			(!override || a->plan->override_rate != NULL))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The reps whose events of a basis (payment basis: payments and refunds,
+ * else won deals) can give a line in the period: those with a plan of that
+ * basis, or with a manager (on any day) whose plan of that basis has an
+ * override.  An int8[] of them, or NULL when every rep is one (nothing to
+ * leave out); *none says that no rep is.  The other reps' events give no
+ * line (cm_credit_event), so the query need not read, sort and return them:
+ * most payments are of reps on booking-basis plans.
+ */
+static Datum
+cm_event_reps(CmRun *run, bool payment_basis, bool *none)
+{
+	HASH_SEQ_STATUS seq;
+	CmRep	   *rep;
+	long		total = hash_get_num_entries(run->reps);
+	Datum	   *ids = palloc(sizeof(Datum) * Max(total, 1));
+	int			n = 0;
+
+	hash_seq_init(&seq, run->reps);
+	while ((rep = hash_seq_search(&seq)) != NULL)
+	{
+		bool		needed = cm_rep_has_basis(run, rep, payment_basis, false);
+		int			e,
+					m;
+
+		for (e = 0; !needed && e < rep->nepochs; e++)
+			for (m = 0; !needed && m < rep->epochs[e].nmanagers; m++)
+				needed = cm_rep_has_basis(run, rep->epochs[e].managers[m], payment_basis, true);
+		if (needed)
+			ids[n++] = Int64GetDatum(rep->rep_id);
+	}
+	*none = n == 0;
+	if (n == total)
+		return (Datum) 0;
+	return PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
  * The credited events: won deals (booking) and payments and refunds
  * (payment basis), one row per credited rep (split), with the SPIFF match
- * column.  Either of the period ($1, $2) ordered by rep and time, or of
- * the finalized periods ordered by rep, deal and payment.
+ * column and the deal columns the SPIFF tests read.  Either of the period
+ * ($1, $2) ordered by rep and time, only of the reps in $4 (won deals) and
+ * $5 (payments) when those are not null, or of the finalized periods
+ * ordered by rep, deal and payment.
  */
 static char *
-cm_events_sql(CmRun *run, bool finalized)
+cm_events_sql(CmRun *run, bool finalized, bool booking, bool payment, bool by_rep[2])
 {
 	StringInfoData q;
+	StringInfoData cols;
+	int			i;
 
+	initStringInfo(&cols);
+	for (i = 0; i < run->spiff_ncols; i++)
+		appendStringInfo(&cols, ", d.%s", quote_identifier(run->spiff_cols[i]));
 	initStringInfo(&q);
-	if (run->any_booking)
+	if (booking)
 	{
 		appendStringInfo(&q,
 						 "SELECT coalesce(s.rep_id, d.owner_rep_id), d.deal_id, NULL::int8, d.closed_at,"
 						 "       d.closed_at::date, d.amount, d.currency::text, coalesce(s.share, 1::numeric),"
-						 "       1, NULL::numeric, %s, %s, %s"
+						 "       1, NULL::numeric, %s, %s, %s%s"
 						 "  FROM salesmgmt.deal d"
 						 "  JOIN salesmgmt.stage st ON st.stage_id = d.stage_id AND st.outcome = 'won'"
 						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id"
-						 " WHERE %s",
+						 " WHERE %s%s",
 						 run->spiff_select,
 						 run->any_new_arr ? "salesmgmt.deal_new_arr(d.deal_id)" : "NULL::numeric",
 						 run->any_family ? CM_LINES_BY_FAMILY : "NULL::jsonb",
+						 cols.data,
 						 finalized ?
 						 "EXISTS (SELECT 1 FROM salesmgmt.commission_period f WHERE f.status = 'final'"
 						 " AND d.closed_at >= f.period_start AND d.closed_at < f.period_end + 1)" :
-						 "d.closed_at >= $1 AND d.closed_at < $2");
+						 "d.closed_at >= $1 AND d.closed_at < $2",
+						 by_rep[0] ? " AND coalesce(s.rep_id, d.owner_rep_id) = ANY ($4)" : "");
 	}
-	if (run->any_payment)
+	if (payment)
 	{
-		if (run->any_booking)
+		if (booking)
 			appendStringInfoString(&q, " UNION ALL ");
 		appendStringInfo(&q,
 						 "SELECT coalesce(s.rep_id, d.owner_rep_id), p.deal_id, p.payment_id, p.paid_at,"
@@ -672,30 +900,61 @@ cm_events_sql(CmRun *run, bool finalized)
 						 "       CASE p.kind WHEN 'refund' THEN -1 ELSE 1 END,"
 						 "       CASE WHEN d.amount > 0 THEN (CASE WHEN p.currency = d.currency THEN p.amount"
 						 "            ELSE salesmgmt.convert_amount(p.amount, p.currency, d.currency, p.paid_at::date)"
-						 "            END) / d.amount END, %s, NULL::numeric, %s"
+						 "            END) / d.amount END, %s, NULL::numeric, %s%s"
 						 "  FROM salesmgmt.payment p"
 						 "  JOIN salesmgmt.deal d ON d.deal_id = p.deal_id"
 						 "  LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id"
-						 " WHERE %s",
+						 " WHERE %s%s",
 						 run->spiff_select,
 						 run->any_family ? CM_LINES_BY_FAMILY : "NULL::jsonb",
+						 cols.data,
 						 finalized ?
 						 "EXISTS (SELECT 1 FROM salesmgmt.commission_period f WHERE f.status = 'final'"
 						 " AND p.paid_at >= f.period_start AND p.paid_at < f.period_end + 1)" :
-						 "p.paid_at >= $1 AND p.paid_at < $2");
+						 "p.paid_at >= $1 AND p.paid_at < $2",
+						 by_rep[1] ? " AND coalesce(s.rep_id, d.owner_rep_id) = ANY ($5)" : "");
 	}
 	appendStringInfoString(&q, finalized ? " ORDER BY 1, 2, 3 NULLS FIRST" : " ORDER BY 1, 4, 2, 3 NULLS FIRST");
 	return q.data;
 }
 
+/*
+ * The events cursor, or NULL when no rep's events of the period can give a
+ * line.  Corrections (finalized) read every event of the finalized
+ * periods.
+ */
 Portal
 cm_events_open(CmRun *run, bool finalized)
 {
-	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBARRAYOID};
-	Datum		values[3] = {TimestampTzGetDatum(run->start_ts), TimestampTzGetDatum(run->end_ts),
-	run->spiff_params};
+	Oid			types[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[5] = {TimestampTzGetDatum(run->start_ts), TimestampTzGetDatum(run->end_ts),
+	run->spiff_params, (Datum) 0, (Datum) 0};
+	char		nulls[6] = "   nn";
+	bool		booking = run->any_booking,
+				payment = run->any_payment,
+				by_rep[2] = {false, false};
 
-	return sm_spi_cursor_open(cm_events_sql(run, finalized), 3, types, values, NULL);
+	if (!finalized)
+	{
+		for (int b = 0; b < 2; b++)
+		{
+			bool		none;
+
+			values[3 + b] = cm_event_reps(run, b == 1, &none);
+			by_rep[b] = values[3 + b] != (Datum) 0;
+			nulls[3 + b] = by_rep[b] ? ' ' : 'n';
+			if (none)
+			{
+				if (b == 0)
+					booking = false;
+				else
+					payment = false;
+			}
+		}
+		if (!booking && !payment)
+			return NULL;
+	}
+	return sm_spi_cursor_open(cm_events_sql(run, finalized, booking, payment, by_rep), 5, types, values, nulls);
 }
 
 /* an event from a deformed events row; data used later is copied into
@@ -732,6 +991,8 @@ cm_event_from_row(CmRun *run, Datum *v, bool *isnull, CmEvent *ev)
 	ev->arr = isnull[11] ? NULL : DatumGetNumeric(v[11]);
 	ev->lines = isnull[12] ? NULL : DatumGetJsonbP(v[12]);
 	ev->split = NULL;
+	ev->row = v;
+	ev->rownull = isnull;
 }
 
 bool

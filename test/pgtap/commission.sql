@@ -3,7 +3,7 @@
 -- worked out in the comment above its test.
 BEGIN;
 CREATE EXTENSION salesmgmt;
-SELECT plan(76);
+SELECT plan(79);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL salesmgmt.reporting_currency = 'USD';  -- the test relies on the default, whatever postgresql.conf says
 
@@ -276,6 +276,41 @@ SELECT throws_ok($$UPDATE salesmgmt.commission_spiff SET condition = '{"amount":
 SELECT throws_ok($$INSERT INTO salesmgmt.commission_spiff (plan_id, name, condition, amount)
                    VALUES (6, 'any', '{"any": {"currency": "USD"}}', 1)$$, '22023', NULL,
                  'any without an array is refused');
+
+-- 0.1.0-form conditions (columns equal to values, extra by containment) are
+-- matched in C on the deal's columns: they must pick exactly the deals
+-- to_jsonb(deal) @> condition picks.  Kim (plan Eq, monthly) wins in
+-- November deal 40 (name s40, 2,000, no next step, products x and y) and
+-- 41 (2,000.50, next step "call", product x).  SPIFF 40 (text) and 41
+-- (numeric 2000 = 2000.00) pay on 40, 42 (numeric and an integer column
+-- given as 1.0) on 41, 43 (a null column) on 40, 44 (product x) on 41 only
+-- (below the top level an array does not contain a scalar), 45 on none.
+INSERT INTO salesmgmt.rep (rep_id, name, team_id) VALUES (7, 'Kim', NULL);
+INSERT INTO salesmgmt.commission_plan (plan_id, name, period) VALUES (7, 'Eq', 'month');
+INSERT INTO salesmgmt.commission_tier (plan_id, attainment_from, rate) VALUES (7, 0, 0.10);
+INSERT INTO salesmgmt.commission_spiff (spiff_id, plan_id, name, condition, amount) VALUES
+  (40, 7, 'text', '{"name": "s40"}', 1),
+  (41, 7, 'numeric', '{"amount": 2000}', 1),
+  (42, 7, 'numeric and 1.0', '{"amount": 2000.5, "pipeline_id": 1.0}', 1),
+  (43, 7, 'null', '{"next_step": null}', 1),
+  (44, 7, 'extra', '{"extra": {"product": "x"}}', 1),
+  (45, 7, 'none', '{"pipeline_id": 2}', 1);
+INSERT INTO salesmgmt.commission_assignment (rep_id, plan_id, valid_from) VALUES (7, 7, '2025-11-01');
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, amount,
+                            created_at, stage_entered_at, closed_at, next_step, extra) VALUES
+  (40, 's40', 1, 7, 1, 2, 2000, '2025-11-01', '2025-11-05', '2025-11-05', NULL, '{"product": ["x", "y"]}'),
+  (41, 's41', 1, 7, 1, 2, 2000.50, '2025-11-01', '2025-11-06', '2025-11-06', 'call', '{"product": "x"}');
+SELECT results_eq($$SELECT rep_id, earned, spiffs FROM salesmgmt.run_commissions('2025-11-01', '2025-11-30') WHERE rep_id = 7$$,
+                  $$VALUES (7::bigint, 400.05::numeric, 5.00::numeric)$$,
+                  'Kim earns 10% of 4,000.50 and five SPIFFs of 1');
+SELECT results_eq($$SELECT spiff_id, deal_id FROM salesmgmt.commission_line
+                     WHERE period_start = '2025-11-01' AND kind = 'spiff' ORDER BY 1, 2$$,
+                  $$VALUES (40::bigint, 40::bigint), (41, 40), (42, 41), (43, 40), (44, 41)$$,
+                  'SPIFF conditions of the 0.1.0 form match text, numeric, integer, null and extra keys');
+SELECT set_eq($$SELECT spiff_id, deal_id FROM salesmgmt.commission_line WHERE period_start = '2025-11-01' AND kind = 'spiff'$$,
+              $$SELECT s.spiff_id, d.deal_id FROM salesmgmt.commission_spiff s, salesmgmt.deal d
+                 WHERE s.plan_id = 7 AND d.owner_rep_id = 7 AND to_jsonb(d) @> s.condition$$,
+              'exactly the deals to_jsonb(deal) @> condition picks');
 
 -- ------------------------------------------------ the ledger keeps its word
 SELECT throws_ok($$UPDATE salesmgmt.commission_line SET amount = 0 WHERE period_start = '2025-01-01'$$, 'SM010',
