@@ -101,8 +101,8 @@ ids_dense(const int64 *ids, int n, int64 *max)
 	return hi < SM_DENSE_LIMIT && hi < (int64) n * 256 + 65536;
 }
 
-static IdSet *
-idset_build(MemoryContext cxt, const int64 *ids, int n)
+IdSet *
+sm_org_idset_build(MemoryContext cxt, const int64 *ids, int n)
 {
 	IdSet	   *s = MemoryContextAllocZero(cxt, sizeof(IdSet));
 	int64		max;
@@ -173,48 +173,7 @@ idmap_get(const IdMap *m, int64 key, bool *known)
 	return e ? e->val : SM_NO_VALUE;
 }
 
-/* a growable array of int64 */
-typedef struct IdList
-{
-	int64	   *ids;
-	int			n;
-	int			cap;
-	MemoryContext cxt;
-} IdList;
-
-static void
-idlist_init(IdList *l, MemoryContext cxt)
-{
-	l->cxt = cxt;
-	l->n = 0;
-	l->cap = 64;
-	l->ids = MemoryContextAlloc(cxt, sizeof(int64) * l->cap);
-}
-
-static void
-idlist_add(IdList *l, int64 id)
-{
-	if (l->n == l->cap)
-	{
-		l->cap *= 2;
-		l->ids = repalloc_huge(l->ids, sizeof(int64) * l->cap);
-	}
-	l->ids[l->n++] = id;
-}
-
-/* two bigint columns of a query's rows, side by side */
-typedef struct IdPairs
-{
-	IdList		first;
-	IdList		second;
-} IdPairs;
-
-static void
-idpairs_init(IdPairs *p, MemoryContext cxt)
-{
-	idlist_init(&p->first, cxt);
-	idlist_init(&p->second, cxt);
-}
+/* IdList, IdPairs: org_internal.h */
 
 /* ------------------------------------------------------------------------
  * Generations and invalidation
@@ -711,10 +670,10 @@ role_build(RoleView *v, Org *o)
 				managed.ids[k++] = managed.ids[i];
 		managed.n = k;
 	}
-	v->reps = idset_build(v->cxt, reps.ids, reps.n);
-	v->managed_reps = idset_build(v->cxt, managed.ids, managed.n);
-	v->teams = idset_build(v->cxt, teams.ids, teams.n);
-	v->managed_teams = idset_build(v->cxt, managed_teams.ids, managed_teams.n);
+	v->reps = sm_org_idset_build(v->cxt, reps.ids, reps.n);
+	v->managed_reps = sm_org_idset_build(v->cxt, managed.ids, managed.n);
+	v->teams = sm_org_idset_build(v->cxt, teams.ids, teams.n);
+	v->managed_teams = sm_org_idset_build(v->cxt, managed_teams.ids, managed_teams.n);
 	MemoryContextSwitchTo(old);
 	v->built = true;
 }
@@ -1087,7 +1046,7 @@ split_visible(RoleView *v, int64 deal_id)
 		MemoryContextSwitchTo(old);
 		org_query("SELECT deal_id FROM salesmgmt.deal_split WHERE rep_id OPERATOR(pg_catalog.=) ANY ($1)",
 				  1, &type, &arg, first_col_row, &deals);
-		v->shared_deals = idset_build(v->split_cxt, deals.ids, deals.n);
+		v->shared_deals = sm_org_idset_build(v->split_cxt, deals.ids, deals.n);
 		v->split_gen = gen;
 	}
 	return idset_has(v->shared_deals, deal_id);
@@ -1191,7 +1150,7 @@ role_accounts_load(RoleView *v, bool seen)
 	{
 		org_query("SELECT account_id, owner_rep_id FROM salesmgmt.account",
 				  0, NULL, NULL, account_owned_row, &a);
-		v->owned_accounts = idset_build(v->account_cxt, a.owned.ids, a.owned.n);
+		v->owned_accounts = sm_org_idset_build(v->account_cxt, a.owned.ids, a.owned.n);
 	}
 	if (seen && v->seen_accounts == NULL)
 	{
@@ -1200,7 +1159,7 @@ role_accounts_load(RoleView *v, bool seen)
 		org_query("SELECT d.account_id, s.rep_id FROM salesmgmt.deal_split s "
 				  "JOIN salesmgmt.deal d ON d.deal_id OPERATOR(pg_catalog.=) s.deal_id",
 				  0, NULL, NULL, account_deal_row, &a);
-		v->seen_accounts = idset_build(v->account_cxt, a.seen.ids, a.seen.n);
+		v->seen_accounts = sm_org_idset_build(v->account_cxt, a.seen.ids, a.seen.n);
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -1305,12 +1264,6 @@ sm_org_account_changeable(Oid role, int64 account_id)
  * Parallel query: the leader's view goes to its workers (org_parallel.c)
  * ------------------------------------------------------------------------
  */
-IdSet *
-sm_org_idset_build(MemoryContext cxt, const int64 *ids, int n)
-{
-	return idset_build(cxt, ids, n);
-}
-
 /*
  * The leader, before a parallel plan runs: the role's view with the parts
  * the plan's policies use built now (they stay cached for the next

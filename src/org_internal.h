@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "utils/hsearch.h"
+#include "utils/memutils.h"
 
 #include "org.h"
 
@@ -29,6 +30,49 @@ typedef struct IdEntry
 	int64		key;
 	int64		val;
 } IdEntry;
+
+/* a growable array of int64 */
+typedef struct IdList
+{
+	int64	   *ids;
+	int			n;
+	int			cap;
+	MemoryContext cxt;
+} IdList;
+
+static inline void
+idlist_init(IdList *l, MemoryContext cxt)
+{
+	l->cxt = cxt;
+	l->n = 0;
+	l->cap = 64;
+	l->ids = MemoryContextAlloc(cxt, sizeof(int64) * l->cap);
+}
+
+static inline void
+idlist_add(IdList *l, int64 id)
+{
+	if (l->n == l->cap)
+	{
+		l->cap *= 2;
+		l->ids = repalloc_huge(l->ids, sizeof(int64) * l->cap);
+	}
+	l->ids[l->n++] = id;
+}
+
+/* two bigint columns of a query's rows, side by side */
+typedef struct IdPairs
+{
+	IdList		first;
+	IdList		second;
+} IdPairs;
+
+static inline void
+idpairs_init(IdPairs *p, MemoryContext cxt)
+{
+	idlist_init(&p->first, cxt);
+	idlist_init(&p->second, cxt);
+}
 
 /* what a role sees (org.c: role_build, or org_parallel.c in a worker) */
 typedef struct RoleView
