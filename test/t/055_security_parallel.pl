@@ -82,7 +82,13 @@ is($session->query_safe($query{accounts}), '1,4,6,7,8', 'and the accounts it own
 $node->safe_psql('postgres', 'REVOKE salesmgmt_manager FROM sec_m7; GRANT salesmgmt_rep TO sec_m7');
 is($session->query_safe($query{deals}), '12,71,72',
 	'manager role revoked: only its own deals and the one shared with it');
+# a statement that fails mid-way leaves no segment behind (the resource
+# owner detaches it) and the next one publishes again
+my $fails = $session->query("SELECT count(*) FROM salesmgmt.deal WHERE 1 / (deal_id - 42) > -1");
+like($session->{stderr}, qr/division by zero/, 'a parallel statement failing in the middle');
+is($session->query_safe($query{deals}), '12,71,72', 'the next statement answers as before');
 $session->quit;
+unlike(slurp_file($node->logfile), qr/dynamic shared memory leak|leaked/, 'no segment leaked');
 
 $node->stop;
 done_testing();
