@@ -38,6 +38,7 @@
 #include "nodes/plannodes.h"
 #include "storage/dsm.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -99,6 +100,12 @@ typedef struct OrgpWalk
 	int			parts;
 } OrgpWalk;
 
+/* the predicates that use the role's reps and teams only */
+static const char *const orgp_set_predicates[] = {
+	"rep_visible", "rep_managed", "team_visible", "team_managed", "rep_teammate",
+	"deal_changeable", "leaderboard_visible"
+};
+
 static int
 orgp_function_parts(Oid schema, Oid funcid)
 {
@@ -117,7 +124,10 @@ orgp_function_parts(Oid schema, Oid funcid)
 		return SM_VIEW_SETS | SM_VIEW_OWNED;
 	if (strcmp(name, "account_visible") == 0)
 		return SM_VIEW_SETS | SM_VIEW_SPLITS | SM_VIEW_OWNED | SM_VIEW_SEEN;
-	return SM_VIEW_SETS;
+	for (int i = 0; i < (int) lengthof(orgp_set_predicates); i++)
+		if (strcmp(name, orgp_set_predicates[i]) == 0)
+			return SM_VIEW_SETS;
+	return 0;					/* not a predicate: nothing to build for it */
 }
 
 static bool
@@ -421,7 +431,8 @@ orgp_executor_start(QueryDesc *query, int eflags)
 			orgp_plan_walk(stmt->planTree, &w);
 			orgp_plans_walk(stmt->subplans, &w);
 		}
-		if (w.parts != 0)
+		/* superusers and BYPASSRLS roles: no policy put the predicates there */
+		if (w.parts != 0 && !superuser() && !has_bypassrls_privilege(GetUserId()))
 		{
 			int			ready;
 			RoleView   *v = sm_org_view_prepare(GetUserId(), w.parts, &ready);
