@@ -67,21 +67,34 @@ like($err, qr/permission denied to set parameter/, 'a rep cannot set salesmgmt.p
 # changes between them: the next statement's workers see them
 my $session = $node->background_psql('postgres', on_error_stop => 0);
 $session->query_safe("SET ROLE sec_m7; $parallel");
-is($session->query_safe($query{deals}), '42,71,72,81,82', 'm7 in parallel: its tree and the shared deal');
-is($session->query_safe($query{activities}), '7:71,8:81,8:-', "m7's activities in parallel");
+$session->query("SET client_min_messages = debug1");
+
+# the answer of a statement of the session, and whether its workers took
+# the leader's view (DEBUG1 on stderr)
+sub in_session
+{
+	my ($sql, $want, $name) = @_;
+	$session->{stderr} = '';
+	is($session->query($sql), $want, $name);
+	like($session->{stderr}, $taken, "$name (the leader's view)");
+}
+
+in_session($query{deals}, '42,71,72,81,82', 'm7 in parallel: its tree and the shared deal');
+in_session($query{activities}, '7:71,8:81,8:-', "m7's activities in parallel");
 $node->safe_psql('postgres', 'UPDATE salesmgmt.rep SET team_id = 4 WHERE rep_id = 6');
-is($session->query_safe($query{deals}), '42,61,62,71,72,81,82',
+in_session($query{deals}, '42,61,62,71,72,81,82',
 	"after r6 moved into m7's team, the next statement's workers see its deals");
-is($session->query_safe($query{activities}), '6:61,7:71,8:81,8:-,6:-', 'and its activities');
+in_session($query{activities}, '6:61,7:71,8:81,8:-,6:-', 'and its activities');
 $node->safe_psql('postgres', "INSERT INTO salesmgmt.deal_split (deal_id, rep_id, share) VALUES (12, 7, 1)");
-is($session->query_safe($query{deals}), '12,42,61,62,71,72,81,82', 'a split added to m7 is seen next');
+in_session($query{deals}, '12,42,61,62,71,72,81,82', 'a split added to m7 is seen next');
 $node->safe_psql('postgres', 'UPDATE salesmgmt.account SET owner_rep_id = 7 WHERE account_id = 4');
-is($session->query_safe($query{activities}), '6:61,7:71,8:81,8:-,6:-',
+in_session($query{activities}, '6:61,7:71,8:81,8:-,6:-',
 	'an account given to m7: its activity without a deal was already seen (rep 8)');
-is($session->query_safe($query{accounts}), '1,4,6,7,8', 'and the accounts it owns or sees through deals');
+in_session($query{accounts}, '1,4,6,7,8', 'and the accounts it owns or sees through deals');
 $node->safe_psql('postgres', 'REVOKE salesmgmt_manager FROM sec_m7; GRANT salesmgmt_rep TO sec_m7');
-is($session->query_safe($query{deals}), '12,71,72',
-	'manager role revoked: only its own deals and the one shared with it');
+in_session($query{deals}, '12,71,72', 'manager role revoked: only its own deals and the one shared with it');
+$session->query("SET client_min_messages = notice");
+
 # a statement that fails mid-way leaves no segment behind (the resource
 # owner detaches it) and the next one publishes again
 $session->query("SELECT count(*) FROM salesmgmt.deal WHERE 1 / (deal_id - 71) > -1");
