@@ -54,7 +54,7 @@
 #include "utils/syscache.h"
 
 #include "compat.h"
-#include "org.h"
+#include "org_internal.h"
 #include "salesmgmt.h"
 #include "util.h"
 
@@ -64,19 +64,6 @@
  * ------------------------------------------------------------------------
  */
 #define SM_DENSE_LIMIT		((int64) 64 * 1024 * 1024)
-
-typedef struct IdEntry
-{
-	int64		key;
-	int64		val;
-} IdEntry;
-
-typedef struct IdSet
-{
-	uint64	   *bits;			/* dense: bit per id in [0, nbits) */
-	int64		nbits;
-	HTAB	   *hash;			/* sparse */
-} IdSet;
 
 typedef struct IdMap
 {
@@ -114,8 +101,8 @@ ids_dense(const int64 *ids, int n, int64 *max)
 	return hi < SM_DENSE_LIMIT && hi < (int64) n * 256 + 65536;
 }
 
-static IdSet *
-idset_build(MemoryContext cxt, const int64 *ids, int n)
+IdSet *
+sm_org_idset_build(MemoryContext cxt, const int64 *ids, int n)
 {
 	IdSet	   *s = MemoryContextAllocZero(cxt, sizeof(IdSet));
 	int64		max;
@@ -186,48 +173,7 @@ idmap_get(const IdMap *m, int64 key, bool *known)
 	return e ? e->val : SM_NO_VALUE;
 }
 
-/* a growable array of int64 */
-typedef struct IdList
-{
-	int64	   *ids;
-	int			n;
-	int			cap;
-	MemoryContext cxt;
-} IdList;
-
-static void
-idlist_init(IdList *l, MemoryContext cxt)
-{
-	l->cxt = cxt;
-	l->n = 0;
-	l->cap = 64;
-	l->ids = MemoryContextAlloc(cxt, sizeof(int64) * l->cap);
-}
-
-static void
-idlist_add(IdList *l, int64 id)
-{
-	if (l->n == l->cap)
-	{
-		l->cap *= 2;
-		l->ids = repalloc_huge(l->ids, sizeof(int64) * l->cap);
-	}
-	l->ids[l->n++] = id;
-}
-
-/* two bigint columns of a query's rows, side by side */
-typedef struct IdPairs
-{
-	IdList		first;
-	IdList		second;
-} IdPairs;
-
-static void
-idpairs_init(IdPairs *p, MemoryContext cxt)
-{
-	idlist_init(&p->first, cxt);
-	idlist_init(&p->second, cxt);
-}
+/* IdList, IdPairs: org_internal.h */
 
 /* ------------------------------------------------------------------------
  * Generations and invalidation
@@ -627,37 +573,28 @@ org_walk_subtree(Org *o, int root, bool *seen, IdList *teams, IdList *reps)
  * What a role sees
  * ------------------------------------------------------------------------
  */
-typedef struct RoleView
-{
-	Oid			role;			/* hash key */
-	bool		built;
-	uint64		org_gen;
-	uint64		role_gen;
-	MemoryContext cxt;
-	SmAccess	access;
-	bool		has_rep;
-	int64		rep_id;
-	bool		has_team;		/* the rep's own team */
-	int64		team_id;
-	IdSet	   *reps;			/* visible reps: own and managed */
-	IdSet	   *managed_reps;	/* reps of managed trees, never the role's own */
-	IdSet	   *teams;			/* own team and managed teams */
-	IdSet	   *managed_teams;
-	/* accounts, built when first asked */
-	uint64		account_gen;
-	MemoryContext account_cxt;
-	IdSet	   *owned_accounts; /* owned by a visible rep (after a load) */
-	IdSet	   *seen_accounts;	/* of deals it sees (loaded for visibility) */
-	HTAB	   *account_memo;	/* before it: account_id -> ACCOUNT_* bits */
-	int			account_probes;
-	/* deals a credit split shares with a visible rep, built when first asked */
-	uint64		split_gen;
-	MemoryContext split_cxt;
-	IdSet	   *shared_deals;
-} RoleView;
+/* RoleView: org_internal.h */
 
 static HTAB *sm_roles = NULL;
 static RoleView *sm_last_view = NULL;
+
+/* a view about to be (re)built: empty, of the current generations */
+static void
+role_view_reset(RoleView *v)
+{
+	if (v->cxt)
+		MemoryContextReset(v->cxt);
+	else
+		v->cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt role view", ALLOCSET_SMALL_SIZES);
+	v->org_gen = sm_gen[GEN_ORG];
+	v->role_gen = sm_gen[GEN_ROLE];
+	v->account_gen = 0;
+	v->owned_accounts = v->seen_accounts = NULL;
+	v->account_memo = NULL;
+	if (v->account_cxt)
+		MemoryContextReset(v->account_cxt);
+	v->shared_deals = NULL;
+}
 
 static void
 role_build(RoleView *v, Org *o)
@@ -672,18 +609,8 @@ role_build(RoleView *v, Org *o)
 				managed_teams;
 	int			me = -1;
 
-	if (v->cxt)
-		MemoryContextReset(v->cxt);
-	else
-		v->cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt role view", ALLOCSET_SMALL_SIZES);
+	role_view_reset(v);
 	v->org_gen = o->gen;
-	v->role_gen = sm_gen[GEN_ROLE];
-	v->account_gen = 0;
-	v->owned_accounts = v->seen_accounts = NULL;
-	v->account_memo = NULL;
-	if (v->account_cxt)
-		MemoryContextReset(v->account_cxt);
-	v->shared_deals = NULL;
 	v->has_rep = false;
 	v->rep_id = 0;
 	v->has_team = false;
@@ -743,13 +670,15 @@ role_build(RoleView *v, Org *o)
 				managed.ids[k++] = managed.ids[i];
 		managed.n = k;
 	}
-	v->reps = idset_build(v->cxt, reps.ids, reps.n);
-	v->managed_reps = idset_build(v->cxt, managed.ids, managed.n);
-	v->teams = idset_build(v->cxt, teams.ids, teams.n);
-	v->managed_teams = idset_build(v->cxt, managed_teams.ids, managed_teams.n);
+	v->reps = sm_org_idset_build(v->cxt, reps.ids, reps.n);
+	v->managed_reps = sm_org_idset_build(v->cxt, managed.ids, managed.n);
+	v->teams = sm_org_idset_build(v->cxt, teams.ids, teams.n);
+	v->managed_teams = sm_org_idset_build(v->cxt, managed_teams.ids, managed_teams.n);
 	MemoryContextSwitchTo(old);
 	v->built = true;
 }
+
+static bool role_adopt(RoleView *v);
 
 static RoleView *
 role_get(Oid role)
@@ -780,8 +709,11 @@ role_get(Oid role)
 	if (!(v->built && v->org_gen == sm_gen[GEN_ORG] && v->role_gen == sm_gen[GEN_ROLE]))
 	{
 		v->built = false;
-		o = org_get();
-		role_build(v, o);
+		if (!role_adopt(v))
+		{
+			o = org_get();
+			role_build(v, o);
+		}
 	}
 	sm_last_view = v;			/* entries never move: the table only grows */
 	return v;
@@ -1114,7 +1046,7 @@ split_visible(RoleView *v, int64 deal_id)
 		MemoryContextSwitchTo(old);
 		org_query("SELECT deal_id FROM salesmgmt.deal_split WHERE rep_id OPERATOR(pg_catalog.=) ANY ($1)",
 				  1, &type, &arg, first_col_row, &deals);
-		v->shared_deals = idset_build(v->split_cxt, deals.ids, deals.n);
+		v->shared_deals = sm_org_idset_build(v->split_cxt, deals.ids, deals.n);
 		v->split_gen = gen;
 	}
 	return idset_has(v->shared_deals, deal_id);
@@ -1218,7 +1150,7 @@ role_accounts_load(RoleView *v, bool seen)
 	{
 		org_query("SELECT account_id, owner_rep_id FROM salesmgmt.account",
 				  0, NULL, NULL, account_owned_row, &a);
-		v->owned_accounts = idset_build(v->account_cxt, a.owned.ids, a.owned.n);
+		v->owned_accounts = sm_org_idset_build(v->account_cxt, a.owned.ids, a.owned.n);
 	}
 	if (seen && v->seen_accounts == NULL)
 	{
@@ -1227,7 +1159,7 @@ role_accounts_load(RoleView *v, bool seen)
 		org_query("SELECT d.account_id, s.rep_id FROM salesmgmt.deal_split s "
 				  "JOIN salesmgmt.deal d ON d.deal_id OPERATOR(pg_catalog.=) s.deal_id",
 				  0, NULL, NULL, account_deal_row, &a);
-		v->seen_accounts = idset_build(v->account_cxt, a.seen.ids, a.seen.n);
+		v->seen_accounts = sm_org_idset_build(v->account_cxt, a.seen.ids, a.seen.n);
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -1326,6 +1258,74 @@ bool
 sm_org_account_changeable(Oid role, int64 account_id)
 {
 	return role_account_has(role, true, account_id);
+}
+
+/* ------------------------------------------------------------------------
+ * Parallel query: the leader's view goes to its workers (org_parallel.c)
+ * ------------------------------------------------------------------------
+ */
+/*
+ * The leader, before a parallel plan runs: the role's view with the parts
+ * the plan's policies use built now (they stay cached for the next
+ * statements).  *ready: the SM_VIEW_* parts that are current.
+ */
+RoleView *
+sm_org_view_prepare(Oid role, int parts, int *ready)
+{
+	RoleView   *v = role_get(role);
+
+	*ready = 0;
+	if (v->access != SM_ACCESS_MANAGER && v->access != SM_ACCESS_REP)
+		return v;
+	if (parts & SM_VIEW_SPLITS)
+		(void) split_visible(v, -1);
+	if (parts & (SM_VIEW_OWNED | SM_VIEW_SEEN))
+	{
+		if (v->account_memo == NULL || v->account_gen != sm_gen[GEN_ACCOUNT])
+			role_accounts_reset(v);
+		role_accounts_load(v, (parts & SM_VIEW_SEEN) != 0);
+	}
+	/* a load may have taken in an invalidation: only what is still current */
+	if (!(v->built && v->org_gen == sm_gen[GEN_ORG] && v->role_gen == sm_gen[GEN_ROLE]))
+		return v;
+	*ready = SM_VIEW_SETS;
+	if (v->shared_deals != NULL && v->split_gen == sm_gen[GEN_SPLIT])
+		*ready |= SM_VIEW_SPLITS;
+	if (v->account_memo != NULL && v->account_gen == sm_gen[GEN_ACCOUNT])
+		*ready |= (v->owned_accounts ? SM_VIEW_OWNED : 0) | (v->seen_accounts ? SM_VIEW_SEEN : 0);
+	return v;
+}
+
+/*
+ * A parallel worker starts every statement with nothing cached: it takes
+ * the view its leader published for the statement, when there is one,
+ * instead of reading team, rep, deal_split, account and deal again.
+ */
+static bool
+role_adopt(RoleView *v)
+{
+	int			parts;
+
+	if (!IsParallelWorker())
+		return false;
+	role_view_reset(v);
+	role_accounts_reset(v);
+	if (v->split_cxt)
+		MemoryContextReset(v->split_cxt);
+	else
+		v->split_cxt = AllocSetContextCreate(sm_org_cxt, "salesmgmt role splits",
+											 ALLOCSET_SMALL_SIZES);
+	parts = sm_org_parallel_adopt(v);
+	if (!(parts & SM_VIEW_SETS))
+	{
+		role_view_reset(v);
+		return false;
+	}
+	if (!(parts & SM_VIEW_SPLITS))
+		v->shared_deals = NULL;
+	v->split_gen = sm_gen[GEN_SPLIT];
+	v->built = true;
+	return true;
 }
 
 /* ------------------------------------------------------------------------

@@ -63,6 +63,7 @@ _PG_init(void)
 	sm_security_init();
 	sm_change_log_init();
 	sm_dedup_init();
+	sm_org_parallel_init();
 
 	MarkGUCPrefixReserved("salesmgmt");
 }

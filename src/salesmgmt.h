@@ -154,5 +154,6 @@ extern void sm_webhook_init(void);	/* webhook_worker.c */
 extern void sm_security_init(void);	/* security_lock.c */
 extern void sm_change_log_init(void);	/* history.c */
 extern void sm_dedup_init(void);	/* dedup.c */
+extern void sm_org_parallel_init(void);	/* org_parallel.c */
 
 #endif							/* SALESMGMT_H */
