@@ -316,6 +316,9 @@ BEGIN
     IF salesmgmt._subscription_restoring() THEN
         RETURN NULL;
     END IF;
+    -- a row that already holds the version's state (version 1, written just
+    -- after the subscription in the same transaction) is left alone: the
+    -- UPDATE would change nothing and cost a third of creating it
     UPDATE salesmgmt.subscription s
        SET quantity = NEW.quantity, mrr = NEW.mrr, end_date = NEW.end_date, status = NEW.status,
            start_date = least(s.start_date, NEW.valid_from),
@@ -323,7 +326,15 @@ BEGIN
            cancel_reason = CASE WHEN NEW.status = 'cancelled' THEN NEW.reason END,
            updated_at = pg_catalog.now()
      WHERE s.subscription_id = NEW.subscription_id
+       AND (s.quantity, s.mrr, s.end_date, s.status, s.start_date, s.cancelled_on, s.cancel_reason, s.updated_at)
+           IS DISTINCT FROM
+           (NEW.quantity, NEW.mrr, NEW.end_date, NEW.status, least(s.start_date, NEW.valid_from),
+            CASE WHEN NEW.status = 'cancelled' THEN NEW.valid_from END,
+            CASE WHEN NEW.status = 'cancelled' THEN NEW.reason END, pg_catalog.now())
     RETURNING s.* INTO v_sub;
+    IF NOT FOUND THEN
+        SELECT s.* INTO v_sub FROM salesmgmt.subscription s WHERE s.subscription_id = NEW.subscription_id;
+    END IF;
     PERFORM salesmgmt.emit_event(
         CASE NEW.kind WHEN 'new' THEN 'subscription.created'
                       WHEN 'cancellation' THEN 'subscription.cancelled'
