@@ -75,6 +75,19 @@ sm_spi_prepare_kept(const char *sql, int nargs, const Oid *types)
 	return plan;
 }
 
+SPITupleTable *
+sm_spi_query_kept(SPIPlanPtr *plan, const char *sql, int nargs, const Oid *types, Datum *values,
+				  const char *nulls, bool read_only, int expected, uint64 *n)
+{
+	MemoryContext old = CurrentMemoryContext;
+	int			rc;
+
+	if (*plan == NULL)
+		*plan = sm_spi_prepare_kept(sql, nargs, types);
+	rc = SPI_execute_plan(*plan, values, nulls, read_only, 0);
+	return spi_result(old, "SPI_execute_plan", rc, expected, sql, n);
+}
+
 void
 sm_spi_query_dest(const char *sql, int nargs, const Oid *types, Datum *values, DestReceiver *dest)
 {

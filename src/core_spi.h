@@ -40,6 +40,15 @@ extern SPITupleTable *sm_spi_query_latest(const char *sql, int nargs, const Oid 
 extern SPIPlanPtr sm_spi_prepare_kept(const char *sql, int nargs, const Oid *types);
 
 /*
+ * sm_spi_query on a plan kept in *plan: prepared (and kept) on the first
+ * call, so a trigger fired for every row of a bulk statement parses and
+ * plans its queries once per backend instead of once per row.
+ */
+extern SPITupleTable *sm_spi_query_kept(SPIPlanPtr *plan, const char *sql, int nargs,
+										const Oid *types, Datum *values, const char *nulls,
+										bool read_only, int expected, uint64 *n);
+
+/*
  * A read-only SELECT (no null parameters) whose rows go to dest one by
  * one as the executor produces them; with dest NULL, to SPI_tuptable.
  */

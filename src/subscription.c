@@ -43,6 +43,7 @@
 #include "compat.h"
 #include "core_currency.h"
 #include "core_spi.h"
+#include "pipeline.h"
 #include "salesmgmt.h"
 #include "util.h"
 
@@ -109,6 +110,14 @@ PG_FUNCTION_INFO_V1(sm_account_mrr);
 	"        'expansion', s.quantity + $3, s.mrr + $4, s.end_date, 'active', $1, 'add-on deal'" \
 	" FROM salesmgmt.subscription s WHERE s.subscription_id = $2"
 
+/* the plans of the queries above, kept for the backend's life: a bulk
+ * UPDATE closing many deals fires the trigger once per deal */
+static SPIPlanPtr sb_renewal_won_plan;
+static SPIPlanPtr sb_renewal_lost_plan;
+static SPIPlanPtr sb_lines_plan;
+static SPIPlanPtr sb_create_plan;
+static SPIPlanPtr sb_add_on_plan;
+
 /* The recurring lines of a won deal: new subscriptions, or add-ons. */
 static void
 sb_lines_won(int64 deal_id, Datum closed_at)
@@ -122,7 +131,8 @@ sb_lines_won(int64 deal_id, Datum closed_at)
 
 	values[0] = Int64GetDatum(deal_id);
 	values[1] = closed_at;
-	tt = sm_spi_query(SB_LINES_SQL, 2, types, values, NULL, false, SPI_OK_SELECT, &n);
+	tt = sm_spi_query_kept(&sb_lines_plan, SB_LINES_SQL, 2, types, values, NULL, false,
+						   SPI_OK_SELECT, &n);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -137,12 +147,14 @@ sb_lines_won(int64 deal_id, Datum closed_at)
 		if (no_sub)
 		{
 			wvalues[1] = sm_spi_col(tt, i, 5, &isnull);
-			(void) sm_spi_query(SB_CREATE_SQL, 6, wtypes, wvalues, NULL, false, SPI_OK_INSERT, NULL);
+			(void) sm_spi_query_kept(&sb_create_plan, SB_CREATE_SQL, 6, wtypes, wvalues, NULL,
+									 false, SPI_OK_INSERT, NULL);
 		}
 		else
 		{
 			wvalues[1] = sub;
-			(void) sm_spi_query(SB_ADD_ON_SQL, 6, wtypes, wvalues, NULL, false, SPI_OK_INSERT, NULL);
+			(void) sm_spi_query_kept(&sb_add_on_plan, SB_ADD_ON_SQL, 6, wtypes, wvalues, NULL,
+									 false, SPI_OK_INSERT, NULL);
 		}
 	}
 }
@@ -168,9 +180,8 @@ sm_subscription_deal_closed(PG_FUNCTION_ARGS)
 	Datum		closed_at;
 	Oid			types[2] = {INT8OID, TIMESTAMPTZOID};
 	Datum		values[2];
-	SPITupleTable *tt;
-	uint64		n;
-	const char *outcome;
+	SmStage    *stage;
+	SmOutcome	outcome;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -191,23 +202,24 @@ sm_subscription_deal_closed(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	deal_id = DatumGetInt64(heap_getattr(newtup, deal_att, td, &isnull));
 
+	/* the stage's outcome from the pipeline cache (pipeline.c), not a query */
+	sm_config_current();
+	stage = sm_find_stage(DatumGetInt64(heap_getattr(newtup, stage_att, td, &isnull)));
+	outcome = stage ? stage->outcome : SM_OUTCOME_OPEN;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	values[0] = heap_getattr(newtup, stage_att, td, &isnull);
-	tt = sm_spi_query("SELECT outcome FROM salesmgmt.stage WHERE stage_id = $1",
-					  1, types, values, NULL, false, SPI_OK_SELECT, &n);
-	outcome = n == 1 ? SPI_getvalue(tt->vals[0], tt->tupdesc, 1) : "open";
 	values[0] = Int64GetDatum(deal_id);
 	values[1] = closed_at;
-	if (strcmp(outcome, "won") == 0)
+	if (outcome == SM_OUTCOME_WON)
 	{
-		(void) sm_spi_query(SB_RENEWAL_WON_SQL, 2, types, values, NULL, false,
-							SPI_OK_INSERT, NULL);
+		(void) sm_spi_query_kept(&sb_renewal_won_plan, SB_RENEWAL_WON_SQL, 2, types, values,
+								 NULL, false, SPI_OK_INSERT, NULL);
 		sb_lines_won(deal_id, closed_at);
 	}
-	else if (strcmp(outcome, "lost") == 0)
-		(void) sm_spi_query(SB_RENEWAL_LOST_SQL, 1, types, values, NULL, false,
-							SPI_OK_UPDATE, NULL);
+	else if (outcome == SM_OUTCOME_LOST)
+		(void) sm_spi_query_kept(&sb_renewal_lost_plan, SB_RENEWAL_LOST_SQL, 1, types, values,
+								 NULL, false, SPI_OK_UPDATE, NULL);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }

@@ -9,7 +9,7 @@ SET LOCAL salesmgmt.reporting_currency = 'USD';
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(106);
+SELECT plan(108);
 
 -- structure
 SELECT has_table('salesmgmt', t, t || ' exists')
@@ -246,6 +246,33 @@ SELECT throws_ok('SELECT salesmgmt.change_subscription(1, current_date + 100, 2,
 SELECT throws_ok('UPDATE salesmgmt.subscription SET mrr = 1', '42501', NULL, 'Bo cannot write the MRR directly');
 SELECT throws_ok('SELECT * FROM salesmgmt.generate_renewals()', '42501', NULL, 'only admins generate renewals');
 RESET ROLE;
+
+-- one UPDATE winning two deals of an account (as datagen closes deals in
+-- bulk): the trigger's kept plans serve every row, the first deal creates
+-- the subscription, the second adds to it; version 1 leaves the row as the
+-- INSERT wrote it (no UPDATE in the change log), the add-on updates it
+INSERT INTO salesmgmt.account (name, owner_rep_id, segment) VALUES ('Wayne', 1, 'SMB');
+INSERT INTO salesmgmt.deal (name, account_id, owner_rep_id, pipeline_id, stage_id)
+SELECT n, (SELECT account_id FROM salesmgmt.account WHERE name = 'Wayne'), 1, 1,
+       (SELECT stage_id FROM salesmgmt.stage WHERE pipeline_id = 1 AND name = 'Qualify')
+  FROM unnest(ARRAY['Wayne A', 'Wayne B']) n;
+INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity)
+SELECT deal_id, 1, 5 FROM salesmgmt.deal WHERE name IN ('Wayne A', 'Wayne B');
+UPDATE salesmgmt.deal SET stage_id = (SELECT stage_id FROM salesmgmt.stage WHERE pipeline_id = 1 AND name = 'Won')
+ WHERE name IN ('Wayne A', 'Wayne B');
+SELECT results_eq($$SELECT v.kind, v.quantity, s.quantity FROM salesmgmt.subscription_version v
+                      JOIN salesmgmt.subscription s USING (subscription_id)
+                     WHERE s.account_id = (SELECT account_id FROM salesmgmt.account WHERE name = 'Wayne')
+                     ORDER BY v.version$$,
+                  $$VALUES ('new', 5.0000::numeric(18,4), 10.0000::numeric(18,4)), ('expansion', 10.0000, 10.0000)$$,
+                  'one UPDATE winning two deals: one subscription, created by the first and added to by the second');
+SELECT results_eq($$SELECT c.operation, count(*)::int FROM salesmgmt.change_log c
+                     WHERE c.table_name LIKE '%subscription'
+                       AND c.row_id = (SELECT subscription_id FROM salesmgmt.subscription
+                                        WHERE account_id = (SELECT account_id FROM salesmgmt.account WHERE name = 'Wayne'))
+                     GROUP BY 1 ORDER BY 1$$,
+                  $$VALUES ('INSERT', 1), ('UPDATE', 1)$$,
+                  'its change log: the creation and the add-on''s update, none for version 1');
 
 SELECT * FROM finish();
 ROLLBACK;
