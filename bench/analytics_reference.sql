@@ -137,13 +137,19 @@ CREATE OR REPLACE VIEW bench_ref.credit AS
 SELECT d.*, coalesce(s.rep_id, d.owner_rep_id) AS credit_rep_id, coalesce(s.share, 1) AS share
   FROM bench_ref.deal d LEFT JOIN salesmgmt.deal_split s ON s.deal_id = d.deal_id;
 
+-- The quotas that count, as they count: salesmgmt.quota_of_record is itself
+-- plain SQL (a past period's quota as it was at the period's end), so the
+-- reference reads it too.  Team members are today's tree (unit_member): the
+-- reference does not model reps who moved teams during a period; the data
+-- set has no such moves (scripts/datagen.sql writes no rep_team_history),
+-- so both count the same reps, and the reference is spared the spans.
 CREATE OR REPLACE VIEW bench_ref.quota_unit AS
 SELECT q.*, CASE WHEN q.rep_id IS NOT NULL THEN 'rep:' || q.rep_id ELSE 'team:' || q.team_id END AS unit_key
-  FROM salesmgmt.quota q;
+  FROM salesmgmt.quota_of_record q;
 
 CREATE OR REPLACE VIEW bench_ref.quota_attainment AS
 WITH quota_member AS MATERIALIZED (   -- each quota with the reps it counts
-    SELECT q.quota_id, q.period_start, q.period_end, q.product_family, m.member_rep_id
+    SELECT q.quota_id, q.period_start, q.period_end, q.product_family, q.measure, m.member_rep_id
       FROM bench_ref.quota_unit q JOIN bench_ref.unit_member m ON m.unit_key = q.unit_key
 ),
 family_share AS (   -- each deal's share of its line amounts per product family
@@ -154,7 +160,10 @@ family_share AS (   -- each deal's share of its line amounts per product family
 ),
 won AS (
     SELECT qm.quota_id,
-           sum(c.amount_rc * c.share * CASE WHEN qm.product_family IS NULL THEN 1 ELSE coalesce(fs.share, 0) END) AS won
+           sum(CASE WHEN qm.measure = 'new_arr'
+                    THEN salesmgmt.deal_new_arr(c.deal_id, salesmgmt.reporting_currency()) * c.share
+                    ELSE c.amount_rc * c.share END
+               * CASE WHEN qm.product_family IS NULL THEN 1 ELSE coalesce(fs.share, 0) END) AS won
       FROM quota_member qm
       JOIN bench_ref.credit c ON c.credit_rep_id = qm.member_rep_id AND c.outcome = 'won'
                              AND c.closed::date BETWEEN qm.period_start AND qm.period_end
@@ -168,7 +177,7 @@ q AS (
            q.period_end - q.period_start + 1 AS period_days,
            least(greatest(current_date - q.period_start + 1, 0), q.period_end - q.period_start + 1) AS elapsed_days,
            coalesce(w.won, 0) AS won
-      FROM salesmgmt.quota q
+      FROM salesmgmt.quota_of_record q
      CROSS JOIN (SELECT salesmgmt.reporting_currency() AS code) rc
       LEFT JOIN LATERAL (SELECT r.rate FROM salesmgmt.currency_rate r
                           WHERE q.currency <> rc.code AND r.currency = q.currency AND r.quote_currency = rc.code
@@ -188,7 +197,8 @@ SELECT CASE WHEN rep_id IS NOT NULL THEN 'rep' ELSE 'team' END AS level, quota_i
        round(won * period_days / nullif(quota_amount * elapsed_days, 0), 4) AS pacing,
        round(won * period_days / nullif(elapsed_days, 0), 2) AS projected_amount,
        salesmgmt.reporting_currency() AS currency,
-       product_family
+       product_family,
+       measure
   FROM q;
 
 CREATE OR REPLACE VIEW bench_ref.pipeline_coverage AS
