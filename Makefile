@@ -69,6 +69,7 @@ UPGRADE_PARTS = src/security_org.sql \
                 upgrade/0.1.0--0.2.0/commission-measure.sql \
                 upgrade/0.1.0--0.2.0/deal-owner.sql \
                 upgrade/0.1.0--0.2.0/forecast-family.sql \
+                upgrade/0.1.0--0.2.0/commission-family-rates.sql \
                 upgrade/0.1.0--0.2.0/rls-per-command.sql \
                 src/security_rls.sql \
                 src/security_rights.sql \

@@ -270,7 +270,7 @@ cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 	for (int i = 0; i < run->nplans; i++)
 	{
 		run->any_new_arr |= run->plans[i].new_arr;
-		run->any_family |= run->plans[i].nfamilies > 0;
+		run->any_family |= run->plans[i].nfamilies > 0 || run->plans[i].nrates > 0;
 	}
 	cm_load_reps(run);
 	cm_load_spiffs(run);

@@ -99,6 +99,9 @@ typedef struct CmPlan
 	Numeric    *weights;		/* and weights */
 	int			ntiers;
 	CmTier	   *tiers;
+	int			nrates;			/* family_rates: families with their own */
+	char	  **rate_families;	/* rate or tier table, their names */
+	struct CmPlan *rate_tables;	/* and tables (only ntiers, tiers set) */
 } CmPlan;
 
 
@@ -264,6 +267,13 @@ typedef struct CmEvent
 								 * families: line amount by family, or NULL */
 	Jsonb	   *split;			/* the split of the credit by family (the
 								 * line's families column), or NULL */
+	int			nfam;			/* plans with family_rates: the families of */
+	char	  **fam;			/* the deal's lines, their line amounts, */
+	Numeric    *fam_amount;		/* weights, weighted amounts, */
+	Numeric    *fam_weight;
+	Numeric    *fam_weighted;
+	int		   *fam_table;		/* index in plan->rate_tables or -1 */
+	Numeric		fam_total;		/* sum of fam_weighted (> 0 when nfam > 0) */
 } CmEvent;
 
 /*
@@ -325,6 +335,7 @@ typedef struct CmState
 	Numeric		earned;			/* E(credit), exact */
 	Numeric		paid;			/* round(least(earned, cap), 2) */
 	Numeric		att;			/* credit / quota for display, or NULL */
+	CmTiering  *ft;				/* per plan->rate_tables, or NULL */
 } CmState;
 
 /* from a day on (until the next epoch), the managers above a rep */
@@ -374,6 +385,7 @@ typedef struct CmPrior
 {
 	CmPriorKey	key;
 	Numeric		credit;
+	Numeric		earned;			/* exact earnings of those lines */
 } CmPrior;
 
 /* what a rep has been paid on a deal, by component (own credit, one SPIFF,
@@ -525,6 +537,8 @@ extern int cm_tier_of(CmTiering *t, Numeric x);
 extern Numeric cm_earnings(CmTiering *t, int k, Numeric x);
 extern Numeric cm_paid(CmPlan *plan, Numeric e);
 extern Jsonb *cm_tiers_json(CmTiering *t, Numeric x, Numeric y, int kx, int ky);
+extern void cm_plan_rate_tables(CmPlan *p, Jsonb *rates, const char *tier_mode);
+extern void cm_validate_family_rates(Jsonb *rates);
 
 /* commission_checks.c: triggers and checks */
 extern char *cm_range_str(DateADT from, DateADT to);
@@ -565,6 +579,7 @@ extern void cm_credit_line(CmRun *run, CmRep *rep, CmState *st, CmEvent *ev, Num
 			   CmKind kind, CmReason reason);
 extern Numeric cm_event_credit(CmRun *run, CmEvent *ev);
 extern void cm_event_measure(CmPlan *plan, CmEvent *ev);
+extern void cm_event_families(CmPlan *plan, CmEvent *ev);
 extern Numeric cm_spiff_amount(CmSpiff *sp, CmEvent *ev, Numeric credit, Numeric *base, Numeric *rate);
 extern bool cm_spiff_applies(CmRun *run, int idx, CmEvent *ev);
 extern void cm_overrides(CmRun *run, CmRep *rep, CmEvent *ev, Numeric *credit, CmKind kind, CmReason reason);

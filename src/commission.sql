@@ -41,6 +41,7 @@ CREATE TABLE salesmgmt.commission_plan (
     family_weights  jsonb
                     CONSTRAINT commission_plan_family_weights_valid
                     CHECK (salesmgmt._commission_family_weights_valid(family_weights)),
+    family_rates    jsonb,
     CONSTRAINT commission_plan_name_unique UNIQUE (name),
     CONSTRAINT commission_plan_new_arr_booking CHECK (credit_measure = 'booked' OR basis = 'booking')
 );
@@ -56,6 +57,7 @@ COMMENT ON COLUMN salesmgmt.commission_plan.override_rate IS 'Manager override: 
 COMMENT ON COLUMN salesmgmt.commission_plan.description IS 'Free text describing the plan for reps.';
 COMMENT ON COLUMN salesmgmt.commission_plan.created_at IS 'When the plan was created.';
 COMMENT ON COLUMN salesmgmt.commission_plan.family_weights IS 'Weights by product family, e.g. {"Services": 0.5, "Analytics": 1.5}: a deal with lines credits each family''s part of its line amounts times the family''s weight (1 for a family not named), so the family earns the tier rate times its weight and counts as much toward attainment; the ledger line shows the split (commission_line.families). Null: every family weighs 1.';
+COMMENT ON COLUMN salesmgmt.commission_plan.family_rates IS 'Rates or tier tables by product family, e.g. {"Services": 0.03, "Analytics": [{"from": 0, "to": 1, "rate": 0.05}, {"from": 1, "rate": 0.08}]}: a flat rate, or tiers of the shape of commission_tier (from and to in attainment, to absent on the open-ended top, rate, mode defaulting to the plan''s tier_mode). Each family''s part of a deal''s credit (its weighted line amounts over the deal''s, the split family_weights use) earns by its own table at the rep''s attainment on the plan (the plan period''s credit over quota, the one that picks the plan''s tier); families not named, and deals without lines, earn by the plan''s tiers; the cap applies to the sum. Checked when written (22023); may change like tiers (periods run afterwards use the new rates). Null: every family earns by the plan''s tiers.';
 COMMENT ON COLUMN salesmgmt.commission_plan.credit_measure IS 'What a won deal credits: booked (its amount) or new_arr (the new ARR it brought, new plus expansion net of contraction, salesmgmt.deal_new_arr; booking basis only). On a new_arr plan a subscription that churns (cancelled, or its renewal lost) within the clawback window of the win claws back its part of what was paid on the deal.';
 
 CREATE TABLE salesmgmt.commission_tier (
@@ -259,7 +261,7 @@ COMMENT ON COLUMN salesmgmt.commission_line.amount IS 'Money paid (negative: tak
 COMMENT ON COLUMN salesmgmt.commission_line.currency IS 'Reporting currency of amount, credit and quota.';
 COMMENT ON COLUMN salesmgmt.commission_line.reason IS 'Why the line exists when kind does not say it all: late, changed, moved, removed (adjustments); lost, reopened, deleted, refund, churned (clawbacks); advance, guarantee, recovery (draws).';
 COMMENT ON COLUMN salesmgmt.commission_line.created_at IS 'When the line was written.';
-COMMENT ON COLUMN salesmgmt.commission_line.families IS 'Lines of credit of a plan with family_weights on a deal with lines: per product family its line amount and weight ({"Services": {"amount": 2000.00, "weight": 0.5}, ...}); the credit is the weighted sum (times share, and the payment''s part of the deal on payment basis).';
+COMMENT ON COLUMN salesmgmt.commission_line.families IS 'Lines of credit of a plan with family_weights or family_rates on a deal with lines: per product family its line amount and weight ({"Services": {"amount": 2000.00, "weight": 0.5}, ...}); the credit is the weighted sum (times share, and the payment''s part of the deal on payment basis). With family_rates also the family''s part of the credit (credit), the table it earns by (table: family or plan), its tier after the line (tier, and tier_before when the line crossed a tier of that table), that tier''s rate, and what the part earned exactly (earned); the line''s tiers column is then null.';
 COMMENT ON COLUMN salesmgmt.commission_line.subscription_id IS 'Clawbacks of reason churned: the subscription that churned (its part of the deal''s new ARR is clawed back).';
 
 -- ---------------------------------------------------------------------------
@@ -272,6 +274,13 @@ COMMENT ON FUNCTION salesmgmt.commission_plan_check() IS 'Trigger: the basis, pe
 CREATE TRIGGER commission_plan_basis_fixed
     BEFORE UPDATE ON salesmgmt.commission_plan
     FOR EACH ROW EXECUTE FUNCTION salesmgmt.commission_plan_check();
+
+CREATE FUNCTION salesmgmt.commission_plan_rates_check() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'sm_commission_plan_rates_check';
+COMMENT ON FUNCTION salesmgmt.commission_plan_rates_check() IS 'Trigger: family_rates of a plan is an object of product families, each a rate of at least 0 or tiers of the shape of commission_tier (known keys, rates of at least 0, listed by attainment from 0 without gaps or overlaps, the last open-ended); 22023 with a hint otherwise.';
+CREATE TRIGGER commission_plan_family_rates_valid
+    BEFORE INSERT OR UPDATE ON salesmgmt.commission_plan
+    FOR EACH ROW EXECUTE FUNCTION salesmgmt.commission_plan_rates_check();
 
 CREATE FUNCTION salesmgmt.commission_tier_check() RETURNS trigger
 LANGUAGE C AS 'MODULE_PATHNAME', 'sm_commission_tier_check';
@@ -384,6 +393,8 @@ DECLARE
     v_what   text;
     v_tiers  text;
     v_cap    numeric;
+    v_rates  boolean := l.families IS NOT NULL
+                        AND EXISTS (SELECT 1 FROM jsonb_each(l.families) f WHERE f.value ? 'table');
 BEGIN
     -- the credited event: a won deal, a payment or a refund
     IF l.deal_id IS NOT NULL THEN
@@ -400,7 +411,23 @@ BEGIN
     END IF;
 
     IF l.kind IN ('earned', 'adjustment') AND l.spiff_id IS NULL AND l.source_rep_id IS NULL THEN
-        IF l.tier IS NULL THEN
+        IF v_rates THEN
+            -- family_rates: each family's part of the credit by its table
+            SELECT 'by product family: ' || string_agg(format('%s %s x %s = %s by %s, %s: %s',
+                       f.key, salesmgmt._commission_money((f.value->>'amount')::numeric),
+                       salesmgmt._commission_pct((f.value->>'weight')::numeric),
+                       salesmgmt._commission_money((f.value->>'credit')::numeric),
+                       CASE f.value->>'table' WHEN 'family' THEN 'its own rates' ELSE 'the plan''s tiers' END,
+                       CASE WHEN NOT f.value ? 'tier' THEN 'no tiers'
+                            WHEN f.value ? 'tier_before'
+                            THEN format('tiers %s -> %s (%s)', f.value->>'tier_before', f.value->>'tier',
+                                        salesmgmt._commission_pct((f.value->>'rate')::numeric))
+                            ELSE format('tier %s at %s', f.value->>'tier',
+                                        salesmgmt._commission_pct((f.value->>'rate')::numeric)) END,
+                       salesmgmt._commission_money((f.value->>'earned')::numeric)), '; ' ORDER BY f.key)
+              INTO v_tiers
+              FROM jsonb_each(l.families) f;
+        ELSIF l.tier IS NULL THEN
             v_tiers := 'the plan has no tiers';
         ELSIF l.tiers IS NULL THEN
             v_tiers := format('tier %s: %s x %s = %s', l.tier, salesmgmt._commission_money(l.credit),
@@ -426,7 +453,7 @@ BEGIN
         END IF;
         RETURN format('%s%s: credit %s%s; %s; %s; earnings of the period %s -> %s%s',
                       v_prefix, v_event, salesmgmt._commission_money(l.credit),
-                      CASE WHEN l.families IS NOT NULL THEN
+                      CASE WHEN l.families IS NOT NULL AND NOT v_rates THEN
                            ' (by product family: ' || (SELECT string_agg(format('%s %s x %s', f.key,
                                    salesmgmt._commission_money((f.value->>'amount')::numeric),
                                    salesmgmt._commission_pct((f.value->>'weight')::numeric)), ', ' ORDER BY f.key)

@@ -17,6 +17,7 @@ PG_FUNCTION_INFO_V1(sm_commission_assignment_check);
 PG_FUNCTION_INFO_V1(sm_commission_draw_check);
 PG_FUNCTION_INFO_V1(sm_commission_spiff_check);
 PG_FUNCTION_INFO_V1(sm_commission_plan_check);
+PG_FUNCTION_INFO_V1(sm_commission_plan_rates_check);
 PG_FUNCTION_INFO_V1(sm_commission_ledger_guard);
 
 /* ----------------------------------------------------------------------
@@ -459,6 +460,26 @@ sm_commission_plan_check(PG_FUNCTION_ARGS)
 						cm_tuple_int8(td, oldt, "plan_id")),
 				 errhint("Create a new plan with them and assign reps to it from the next open period.")));
 	return PointerGetDatum(newt);
+}
+
+/*
+ * family_rates of a plan: an object of product families, each with a rate
+ * or a tier table of the plan's shape (22023 with a hint otherwise).  Both
+ * family_rates and family_weights may be set: the weights decide a
+ * family's credit (and so attainment), the rates what that credit earns.
+ * Changing them is like changing tiers: allowed, for periods run later.
+ */
+Datum
+sm_commission_plan_rates_check(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = cm_trigger_data(fcinfo, "commission_plan_rates_check");
+	HeapTuple	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	bool		isnull;
+	Datum		rates = cm_tuple_get(td, tuple, "family_rates", &isnull);
+
+	if (!isnull)
+		cm_validate_family_rates(DatumGetJsonbP(rates));
+	return PointerGetDatum(tuple);
 }
 
 /*

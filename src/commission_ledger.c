@@ -554,7 +554,16 @@ cm_state(CmRun *run, CmRep *rep, CmPlan *plan, DateADT day)
 	/* the running values are owned by the state: cm_set frees them */
 	st->credit = sm_numeric_copy(run->rep_cxt, prior ? prior->credit : sm_numeric_const(0));
 	k = cm_tier_of(&st->t, st->credit);
-	st->earned = sm_numeric_copy(run->rep_cxt, cm_earnings(&st->t, k, st->credit));
+	if (plan->nrates == 0)
+		st->earned = sm_numeric_copy(run->rep_cxt, cm_earnings(&st->t, k, st->credit));
+	else
+	{
+		/* by family, earnings depend on the families' order: the ledger's */
+		st->earned = sm_numeric_copy(run->rep_cxt, prior ? prior->earned : sm_numeric_const(0));
+		st->ft = palloc(sizeof(CmTiering) * plan->nrates);
+		for (k = 0; k < plan->nrates; k++)
+			cm_tiering_init(&st->ft[k], &plan->rate_tables[k], st->quota);
+	}
 	st->paid = sm_numeric_copy(run->rep_cxt, cm_paid(plan, st->earned));
 	st->att = st->t.quota ? sm_numeric_round(sm_numeric_div(st->credit, st->t.quota), 4) : NULL;
 	st->next = rep->states;
@@ -562,6 +571,9 @@ cm_state(CmRun *run, CmRep *rep, CmPlan *plan, DateADT day)
 	MemoryContextSwitchTo(old);
 	return st;
 }
+
+static Numeric cm_family_earnings(CmState *st, CmEvent *ev, Numeric delta, Numeric x, Numeric y,
+								  Jsonb **split);
 
 /*
  * Move the credit of a plan period by delta and write the line: earned
@@ -578,7 +590,12 @@ cm_credit_line(CmRun *run, CmRep *rep, CmState *st, CmEvent *ev, Numeric delta,
 	Numeric		after = sm_numeric_add(st->credit, delta);
 	int			kb = cm_tier_of(t, st->credit);
 	int			ka = cm_tier_of(t, after);
-	Numeric		earned = cm_earnings(t, ka, after);
+	bool		by_family = plan->nrates > 0 && ev->nfam > 0;
+	Jsonb	   *split = ev->split;
+	Numeric		earned = by_family ? cm_family_earnings(st, ev, delta, st->credit, after, &split)
+		: plan->nrates > 0 ? sm_numeric_add(st->earned, sm_numeric_sub(cm_earnings(t, ka, after),
+																	   cm_earnings(t, kb, st->credit)))
+		: cm_earnings(t, ka, after);
 	Numeric		paid = cm_paid(plan, earned);
 	Numeric		amount = sm_numeric_sub(paid, st->paid);
 	Numeric		att = t->quota ? sm_numeric_round(sm_numeric_div(after, t->quota), 4) : NULL;
@@ -588,8 +605,8 @@ cm_credit_line(CmRun *run, CmRep *rep, CmState *st, CmEvent *ev, Numeric delta,
 	CM_SET(v, n, LC_PP_START, DateADTGetDatum(st->pstart));
 	CM_SET(v, n, LC_PP_END, DateADTGetDatum(st->pend));
 	CM_SET(v, n, LC_CREDIT, NumericGetDatum(delta));
-	if (ev->split != NULL)
-		CM_SET(v, n, LC_FAMILIES, JsonbPGetDatum(ev->split));
+	if (split != NULL)
+		CM_SET(v, n, LC_FAMILIES, JsonbPGetDatum(split));
 	if (st->quota)
 		CM_SET(v, n, LC_QUOTA, NumericGetDatum(sm_numeric_copy(run->line_cxt, st->quota)));
 	if (att)
@@ -601,7 +618,8 @@ cm_credit_line(CmRun *run, CmRep *rep, CmState *st, CmEvent *ev, Numeric delta,
 	{
 		CM_SET(v, n, LC_TIER, Int32GetDatum(ka + 1));
 		CM_SET(v, n, LC_RATE, NumericGetDatum(plan->tiers[ka].rate));
-		if (ka != kb)
+		/* by family, the families column holds each family's tiers */
+		if (ka != kb && !by_family)
 			CM_SET(v, n, LC_TIERS, JsonbPGetDatum(cm_tiers_json(t, st->credit, after, kb, ka)));
 	}
 	CM_SET(v, n, LC_EARNED_BEFORE, NumericGetDatum(sm_numeric_copy(run->line_cxt, st->earned)));
@@ -627,6 +645,113 @@ cm_event_credit(CmRun *run, CmEvent *ev)
 	return ev->sign < 0 ? sm_numeric_neg(x) : x;
 }
 
+/* a family's weight on a plan: its family_weights entry, else 1 */
+static Numeric
+cm_family_weight(CmPlan *plan, const char *family)
+{
+	int			k;
+
+	for (k = 0; k < plan->nfamilies; k++)
+		if (strcmp(plan->families[k], family) == 0)
+			return plan->weights[k];
+	return sm_numeric_const(1);
+}
+
+/*
+ * On a plan with family_rates: the families of a deal's lines with their
+ * line amounts, weights and weighted amounts (the same split the family
+ * weights use) and the rate table each earns by (-1: the plan's tiers).
+ * A deal whose lines add up to zero has no split (nfam 0).
+ */
+void
+cm_event_families(CmPlan *plan, CmEvent *ev)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *family = NULL;
+	int			max = Max(JB_ROOT_COUNT(ev->lines), 1);
+
+	ev->nfam = 0;
+	ev->fam = palloc(sizeof(char *) * max);
+	ev->fam_amount = palloc(sizeof(Numeric) * max);
+	ev->fam_weight = palloc(sizeof(Numeric) * max);
+	ev->fam_weighted = palloc(sizeof(Numeric) * max);
+	ev->fam_table = palloc(sizeof(int) * max);
+	ev->fam_total = sm_numeric_const(0);
+	it = JsonbIteratorInit(&ev->lines->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			family = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && v.type == jbvNumeric)
+		{
+			int			f = ev->nfam++;
+			int			k;
+
+			ev->fam[f] = family;
+			ev->fam_amount[f] = v.val.numeric;
+			ev->fam_weight[f] = cm_family_weight(plan, family);
+			ev->fam_weighted[f] = sm_numeric_mul(v.val.numeric, ev->fam_weight[f]);
+			ev->fam_table[f] = -1;
+			for (k = 0; k < plan->nrates; k++)
+				if (strcmp(plan->rate_families[k], family) == 0)
+					ev->fam_table[f] = k;
+			ev->fam_total = sm_numeric_add(ev->fam_total, ev->fam_weighted[f]);
+		}
+	}
+	if (sm_numeric_sign(ev->fam_total) == 0)
+		ev->nfam = 0;
+}
+
+/*
+ * The exact earnings of a line on a plan with family_rates that moves the
+ * period's credit from x to y: each family of the deal owns its part of the
+ * move (weighted amount / weighted total) and earns it by its own table, or
+ * by the plan's tiers when the plan names no rate for it:
+ *		part_f * (E_f(y) - E_f(x))
+ * E_f being the table's earnings function at the rep's attainment (the
+ * plan period's credit over quota, as for the plan's tiers).  Sets *split
+ * to the families column explaining it.
+ */
+static Numeric
+cm_family_earnings(CmState *st, CmEvent *ev, Numeric delta, Numeric x, Numeric y, Jsonb **split)
+{
+	JsonbParseState *ps = NULL;
+	Numeric		total = sm_numeric_const(0);
+	int			f;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (f = 0; f < ev->nfam; f++)
+	{
+		CmTiering  *t = ev->fam_table[f] >= 0 ? &st->ft[ev->fam_table[f]] : &st->t;
+		int			kx = cm_tier_of(t, x);
+		int			ky = cm_tier_of(t, y);
+		Numeric		move = sm_numeric_sub(cm_earnings(t, ky, y), cm_earnings(t, kx, x));
+		Numeric		e = sm_numeric_div(sm_numeric_mul(move, ev->fam_weighted[f]), ev->fam_total);
+
+		total = sm_numeric_add(total, e);
+		sm_jsonb_push_key(&ps, ev->fam[f]);
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		sm_jsonb_push_numeric(&ps, "amount", ev->fam_amount[f]);
+		sm_jsonb_push_numeric(&ps, "weight", ev->fam_weight[f]);
+		sm_jsonb_push_numeric(&ps, "credit",
+							  sm_numeric_div(sm_numeric_mul(delta, ev->fam_weighted[f]), ev->fam_total));
+		sm_jsonb_push_string(&ps, "table", ev->fam_table[f] >= 0 ? "family" : "plan");
+		if (t->nt > 0)
+		{
+			if (kx != ky)
+				sm_jsonb_push_numeric(&ps, "tier_before", int64_to_numeric(kx + 1));
+			sm_jsonb_push_numeric(&ps, "tier", int64_to_numeric(ky + 1));
+			sm_jsonb_push_numeric(&ps, "rate", t->plan->tiers[ky].rate);
+		}
+		sm_jsonb_push_numeric(&ps, "earned", e);
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
+	*split = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+	return sm_numeric_add(st->earned, total);
+}
+
 /*
  * What an event credits on a plan: on a new-ARR plan a won deal credits
  * its new ARR instead of its amount; on a plan with family weights, a deal
@@ -648,7 +773,12 @@ cm_event_measure(CmPlan *plan, CmEvent *ev)
 	if (plan->new_arr && !ev->payment)
 		ev->amount = ev->arr != NULL ? ev->arr : sm_numeric_const(0);
 	ev->split = NULL;
-	if (plan->nfamilies == 0 || ev->lines == NULL)
+	ev->nfam = 0;
+	if ((plan->nfamilies == 0 && plan->nrates == 0) || ev->lines == NULL)
+		return;
+	if (plan->nrates > 0)
+		cm_event_families(plan, ev);
+	if (plan->nfamilies == 0)
 		return;
 	initStringInfo(&split);
 	appendStringInfoChar(&split, '{');
@@ -659,12 +789,7 @@ cm_event_measure(CmPlan *plan, CmEvent *ev)
 			family = pnstrdup(v.val.string.val, v.val.string.len);
 		else if (tok == WJB_VALUE && v.type == jbvNumeric)
 		{
-			Numeric		w = sm_numeric_const(1);
-			int			k;
-
-			for (k = 0; k < plan->nfamilies; k++)
-				if (strcmp(plan->families[k], family) == 0)
-					w = plan->weights[k];
+			Numeric		w = cm_family_weight(plan, family);
 			total = sm_numeric_add(total, v.val.numeric);
 			weighted = sm_numeric_add(weighted, sm_numeric_mul(v.val.numeric, w));
 			if (split.len > 1)

@@ -756,7 +756,8 @@ cm_load_prior(CmRun *run)
 						 256, run->run_cxt);
 	if (run->aligned && run->nfinal == 0)
 		return;
-	tt = sm_spi_query("SELECT l.rep_id, l.plan_id, l.plan_period_start, sum(l.credit)"
+	tt = sm_spi_query("SELECT l.rep_id, l.plan_id, l.plan_period_start, sum(l.credit),"
+					  "       coalesce(sum(l.earned_after - l.earned_before), 0)"
 					  "  FROM salesmgmt.commission_line l"
 					  " WHERE l.kind IN ('earned', 'adjustment') AND l.spiff_id IS NULL"
 					  "   AND l.source_rep_id IS NULL AND l.credit IS NOT NULL"
@@ -778,6 +779,7 @@ cm_load_prior(CmRun *run)
 		key.pstart = DatumGetDateADT(sm_spi_col(tt, i, 3, &isnull));
 		p = hash_search(run->prior, &key, HASH_ENTER, NULL);
 		p->credit = sm_numeric_copy(run->run_cxt, DatumGetNumeric(sm_spi_col(tt, i, 4, &isnull)));
+		p->earned = sm_numeric_copy(run->run_cxt, DatumGetNumeric(sm_spi_col(tt, i, 5, &isnull)));
 	}
 	SPI_freetuptable(tt);
 }

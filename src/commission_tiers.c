@@ -138,6 +138,199 @@ cm_validate_tiers(int64 plan_id, int n, Numeric *from, Numeric *to)
 				 errhint("Set attainment_to of the highest tier to null.")));
 }
 
+/* ----------------------------------------------------------------------
+ * Rates and tier tables per product family (commission_plan.family_rates)
+ * ----------------------------------------------------------------------
+ */
+
+#define CM_RATES_HINT \
+	"family_rates is an object of product families, each with a rate or a list of tiers, e.g. " \
+	"{\"Services\": 0.03, \"Analytics\": [{\"from\": 0, \"to\": 1, \"rate\": 0.05}, {\"from\": 1, \"rate\": 0.08, \"mode\": \"retroactive\"}]}."
+
+static void
+cm_rates_error(const char *family, const char *msg)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 family ? errmsg("family_rates of product family \"%s\": %s", family, msg)
+			 : errmsg("family_rates: %s", msg),
+			 errhint(CM_RATES_HINT)));
+}
+
+/* a numeric member of a tier object: NULL when absent or JSON null */
+static Numeric
+cm_tier_member(JsonbContainer *obj, const char *key, const char *family, bool *present)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
+	*present = v != NULL && v->type != jbvNull;
+	if (!*present)
+		return NULL;
+	if (v->type != jbvNumeric)
+		cm_rates_error(family, psprintf("\"%s\" of a tier must be a number", key));
+	return v->val.numeric;
+}
+
+/*
+ * Walk family_rates, checking it (22023 with a hint) and, when p is not
+ * NULL, building p's rate tables in the current context.  A family's value
+ * is a rate (one tier from 0, open-ended) or tiers: objects with "from",
+ * "to" (absent or null: open-ended), "rate" and "mode" (absent or null:
+ * the plan's tier_mode), listed by attainment, the first from 0, each
+ * starting where the one before ends, only the last open-ended.
+ */
+static void
+cm_walk_family_rates(Jsonb *rates, CmPlan *p, const char *tier_mode)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *family = NULL;
+	int			nfam;
+
+	if (!JB_ROOT_IS_OBJECT(rates) || JB_ROOT_IS_SCALAR(rates))
+		cm_rates_error(NULL, "must be a JSON object");
+	nfam = JB_ROOT_COUNT(rates);
+	if (p != NULL)
+	{
+		p->nrates = 0;
+		p->rate_families = palloc(sizeof(char *) * Max(nfam, 1));
+		p->rate_tables = palloc0(sizeof(CmPlan) * Max(nfam, 1));
+	}
+	it = JsonbIteratorInit(&rates->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		CmPlan	   *table = p ? &p->rate_tables[p->nrates] : NULL;
+
+		if (tok == WJB_KEY)
+		{
+			family = pnstrdup(v.val.string.val, v.val.string.len);
+			if (strspn(family, " \t\n\r") == strlen(family))
+				cm_rates_error(NULL, "a product family name is blank");
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		if (v.type == jbvNumeric)
+		{
+			if (numeric_is_nan(v.val.numeric) || sm_numeric_sign(v.val.numeric) < 0)
+				cm_rates_error(family, "the rate must be a number of at least 0");
+			if (table)
+			{
+				table->ntiers = 1;
+				table->tiers = palloc0(sizeof(CmTier));
+				table->tiers[0].from = sm_numeric_const(0);
+				table->tiers[0].rate = v.val.numeric;
+				table->tiers[0].retro = false;
+			}
+		}
+		else if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data))
+		{
+			JsonbContainer *arr = v.val.binary.data;
+			int			n = JsonContainerSize(arr);
+			int			i;
+			Numeric		prev_to = NULL;
+
+			if (n == 0)
+				cm_rates_error(family, "the list of tiers is empty");
+			if (table)
+			{
+				table->ntiers = n;
+				table->tiers = palloc0(sizeof(CmTier) * n);
+			}
+			for (i = 0; i < n; i++)
+			{
+				JsonbValue *e = getIthJsonbValueFromContainer(arr, i);
+				JsonbIterator *eit;
+				JsonbValue	ev;
+				JsonbIteratorToken etok;
+				Numeric		from,
+							to,
+							rate;
+				bool		has_from,
+							has_to,
+							has_rate,
+							retro = tier_mode != NULL && strcmp(tier_mode, "retroactive") == 0;
+
+				if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+					cm_rates_error(family, "each tier must be an object");
+				eit = JsonbIteratorInit(e->val.binary.data);
+				while ((etok = JsonbIteratorNext(&eit, &ev, true)) != WJB_DONE)
+				{
+					char	   *key;
+
+					if (etok != WJB_KEY)
+						continue;
+					key = pnstrdup(ev.val.string.val, ev.val.string.len);
+					if (strcmp(key, "from") != 0 && strcmp(key, "to") != 0 &&
+						strcmp(key, "rate") != 0 && strcmp(key, "mode") != 0)
+						cm_rates_error(family, psprintf("unknown key \"%s\" in a tier (a tier has \"from\", \"to\", \"rate\" and \"mode\")", key));
+					if (strcmp(key, "mode") == 0)
+					{
+						JsonbValue	mv;
+
+						etok = JsonbIteratorNext(&eit, &mv, true);
+						if (mv.type == jbvNull)
+							continue;
+						if (mv.type != jbvString ||
+							!((mv.val.string.len == 8 && strncmp(mv.val.string.val, "marginal", 8) == 0) ||
+							  (mv.val.string.len == 11 && strncmp(mv.val.string.val, "retroactive", 11) == 0)))
+							cm_rates_error(family, "\"mode\" of a tier must be \"marginal\" or \"retroactive\"");
+						retro = mv.val.string.len == 11;
+					}
+				}
+				from = cm_tier_member(e->val.binary.data, "from", family, &has_from);
+				to = cm_tier_member(e->val.binary.data, "to", family, &has_to);
+				rate = cm_tier_member(e->val.binary.data, "rate", family, &has_rate);
+				if (!has_from || !has_rate)
+					cm_rates_error(family, "each tier needs \"from\" and \"rate\"");
+				if (numeric_is_nan(rate) || sm_numeric_sign(rate) < 0)
+					cm_rates_error(family, "a tier's rate must be a number of at least 0");
+				if (numeric_is_nan(from) || (has_to && numeric_is_nan(to)))
+					cm_rates_error(family, "a tier's attainments must be numbers");
+				if (has_to && sm_numeric_cmp(to, from) <= 0)
+					cm_rates_error(family, "a tier's \"to\" must be above its \"from\"");
+				if (i == 0 && sm_numeric_sign(from) != 0)
+					cm_rates_error(family, "the tiers must start at attainment 0 (list them by attainment)");
+				if (i > 0 && (prev_to == NULL || sm_numeric_cmp(prev_to, from) != 0))
+					cm_rates_error(family, "the tiers must be listed by attainment, each starting where the one before it ends, only the last open-ended");
+				if (i == n - 1 && has_to)
+					cm_rates_error(family, "the highest tier must be open-ended (no \"to\")");
+				prev_to = to;
+				if (table)
+				{
+					table->tiers[i].from = from;
+					table->tiers[i].to = to;
+					table->tiers[i].rate = rate;
+					table->tiers[i].retro = retro;
+				}
+			}
+		}
+		else
+			cm_rates_error(family, "the value must be a rate (a number) or a list of tiers");
+		if (p != NULL)
+			p->rate_families[p->nrates++] = family;
+	}
+}
+
+void
+cm_validate_family_rates(Jsonb *rates)
+{
+	cm_walk_family_rates(rates, NULL, NULL);
+}
+
+/* a plan's family_rates into its rate tables (in the current context) */
+void
+cm_plan_rate_tables(CmPlan *p, Jsonb *rates, const char *tier_mode)
+{
+	cm_walk_family_rates(rates, p, tier_mode);
+}
+
 /*
  * Load plans and their tiers (all plans, or the one given) into cxt.
  * Returns the number of plans; *plans is sorted by plan_id.  read_only
@@ -177,7 +370,7 @@ cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans
 		"SELECT p.plan_id, p.basis = 'payment', p.period, p.cap, coalesce(p.clawback_days, 0),"
 		"       nullif(p.override_rate, 0), t.attainment_from, t.attainment_to, t.rate,"
 		"       coalesce(t.mode, p.tier_mode) = 'retroactive', t.tier_id IS NOT NULL,"
-		"       p.credit_measure = 'new_arr', p.family_weights"
+		"       p.credit_measure = 'new_arr', p.family_weights, p.tier_mode, p.family_rates"
 		"  FROM salesmgmt.commission_plan p"
 		"  LEFT JOIN salesmgmt.commission_tier t ON t.plan_id = p.plan_id"
 		" WHERE $1 IS NULL OR p.plan_id = $1"
@@ -185,7 +378,7 @@ cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans
 		"SELECT p.plan_id, p.basis = 'payment', p.period, p.cap, coalesce(p.clawback_days, 0),"
 		"       nullif(p.override_rate, 0), t.attainment_from, t.attainment_to, t.rate,"
 		"       coalesce(t.mode, p.tier_mode) = 'retroactive', t.tier_id IS NOT NULL,"
-		"       false, NULL::jsonb"
+		"       false, NULL::jsonb, p.tier_mode, NULL::jsonb"
 		"  FROM salesmgmt.commission_plan p"
 		"  LEFT JOIN salesmgmt.commission_tier t ON t.plan_id = p.plan_id"
 		" WHERE $1 IS NULL OR p.plan_id = $1"
@@ -225,6 +418,10 @@ cm_load_plans(MemoryContext cxt, int64 only_plan, bool read_only, CmPlan **plans
 		p->new_arr = DatumGetBool(sm_spi_col(tt, i, 12, &isnull));
 		weights = sm_spi_col(tt, i, 13, &isnull);
 		cm_plan_families(p, weights, isnull);
+		weights = sm_spi_col(tt, i, 15, &isnull);
+		if (!isnull)
+			cm_plan_rate_tables(p, DatumGetJsonbPCopy(weights),
+								TextDatumGetCString(sm_spi_col(tt, i, 14, &isnull)));
 		for (first = i; first < n && sm_spi_int64(tt->vals[first], tt->tupdesc, 1, 0) == p->plan_id; first++)
 			;
 		p->ntiers = DatumGetBool(sm_spi_col(tt, i, 11, &isnull)) ? (int) (first - i) : 0;

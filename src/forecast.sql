@@ -210,7 +210,7 @@ CREATE TABLE salesmgmt.forecast_snapshot (
     period_to                   date NOT NULL,
     group_kind                  text NOT NULL
                                 CONSTRAINT forecast_snapshot_group_kind_valid
-                                CHECK (group_kind IN ('rep', 'team', 'pipeline', 'month', 'quarter', 'total')),
+                                CHECK (group_kind IN ('rep', 'team', 'pipeline', 'month', 'quarter', 'total', 'product_family')),
     group_id                    bigint,
     group_name                  text,
     period_start                date NOT NULL,
@@ -238,9 +238,9 @@ COMMENT ON COLUMN salesmgmt.forecast_snapshot.taken_at IS 'When the snapshot was
 COMMENT ON COLUMN salesmgmt.forecast_snapshot.taken_by IS 'Database role that took it.';
 COMMENT ON COLUMN salesmgmt.forecast_snapshot.period_from IS 'p_from of the forecast.';
 COMMENT ON COLUMN salesmgmt.forecast_snapshot.period_to IS 'p_to of the forecast.';
-COMMENT ON COLUMN salesmgmt.forecast_snapshot.group_kind IS 'p_group of the forecast: rep, team, pipeline, month, quarter or total.';
-COMMENT ON COLUMN salesmgmt.forecast_snapshot.group_id IS 'group_id of the forecast row (rep, team or pipeline id, yyyymm, yyyyq; null for the total and for reps without a team).';
-COMMENT ON COLUMN salesmgmt.forecast_snapshot.group_name IS 'group_name of the forecast row when the snapshot was taken.';
+COMMENT ON COLUMN salesmgmt.forecast_snapshot.group_kind IS 'p_group of the forecast: rep, team, pipeline, month, quarter, total or product_family.';
+COMMENT ON COLUMN salesmgmt.forecast_snapshot.group_id IS 'group_id of the forecast row (rep, team or pipeline id, yyyymm, yyyyq; null for the total, for reps without a team and for product families, which group_name names).';
+COMMENT ON COLUMN salesmgmt.forecast_snapshot.group_name IS 'group_name of the forecast row when the snapshot was taken; for product_family rows the family (or (none) for deals without lines), which is also what forecast_accuracy matches them on.';
 COMMENT ON COLUMN salesmgmt.forecast_snapshot.period_start IS 'First day of the row''s period (the month or quarter for those groups, else period_from).';
 COMMENT ON COLUMN salesmgmt.forecast_snapshot.period_end IS 'Last day of the row''s period.';
 COMMENT ON COLUMN salesmgmt.forecast_snapshot.currency IS 'Reporting currency the amounts are in.';
@@ -278,7 +278,7 @@ AS $$
     )
     SELECT snapshot_id FROM id
 $$;
-COMMENT ON FUNCTION salesmgmt.snapshot_forecast(date, date, text) IS 'Stores the current forecast of [p_from, p_to] by p_group in salesmgmt.forecast_snapshot and returns the snapshot_id.';
+COMMENT ON FUNCTION salesmgmt.snapshot_forecast(date, date, text) IS 'Stores the current forecast of [p_from, p_to] by p_group (any grouping of salesmgmt.forecast, product_family included: its rows keep the family in group_name, group_id null) in salesmgmt.forecast_snapshot and returns the snapshot_id.';
 
 -- Adjustments and snapshots are records of what was believed at a time:
 -- never changed, only added to (the pipeline's append-only trigger).
@@ -298,7 +298,7 @@ WITH queries AS (
       FROM salesmgmt.forecast_snapshot s
 ), actual AS (
     SELECT q.period_from, q.period_to, q.group_kind, q.currency,
-           f.group_id, f.period_start, f.closed_won
+           f.group_id, f.group_name, f.period_start, f.closed_won
       FROM queries q,
            LATERAL salesmgmt.forecast(q.period_from, q.period_to, q.group_kind, NULL, q.currency) f
 ), cmp AS (
@@ -309,6 +309,8 @@ WITH queries AS (
        AND a.group_kind = s.group_kind AND a.currency = s.currency
        AND a.group_id IS NOT DISTINCT FROM s.group_id
        AND a.period_start = s.period_start
+       -- families have no id: their name is the group
+       AND (s.group_kind <> 'product_family' OR a.group_name = s.group_name)
 )
 SELECT c.snapshot_id, c.line_no, c.taken_at, c.group_kind, c.group_id, c.group_name,
        c.period_start, c.period_end, c.currency,
@@ -325,13 +327,13 @@ SELECT c.snapshot_id, c.line_no, c.taken_at, c.group_kind, c.group_id, c.group_n
             THEN round(greatest(0, 1 - abs(c.actual - c.adjusted_commit_forecast) / c.actual), 4) END AS adjusted_accuracy,
        c.period_end < current_date AS period_complete
   FROM cmp c;
-COMMENT ON VIEW salesmgmt.forecast_accuracy IS 'Each forecast snapshot row compared with what has actually been won in its period and group: accuracy = max(0, 1 - |actual - forecast| / actual), null while nothing is won.';
+COMMENT ON VIEW salesmgmt.forecast_accuracy IS 'Each forecast snapshot row compared with what has actually been won in its period and group (a product family by its name, group_name): accuracy = max(0, 1 - |actual - forecast| / actual), null while nothing is won.';
 COMMENT ON COLUMN salesmgmt.forecast_accuracy.snapshot_id IS 'Snapshot compared.';
 COMMENT ON COLUMN salesmgmt.forecast_accuracy.line_no IS 'Row of the snapshot.';
 COMMENT ON COLUMN salesmgmt.forecast_accuracy.taken_at IS 'When the snapshot was taken.';
-COMMENT ON COLUMN salesmgmt.forecast_accuracy.group_kind IS 'rep, team, pipeline, month, quarter or total.';
+COMMENT ON COLUMN salesmgmt.forecast_accuracy.group_kind IS 'rep, team, pipeline, month, quarter, total or product_family.';
 COMMENT ON COLUMN salesmgmt.forecast_accuracy.group_id IS 'Group of the row (see salesmgmt.forecast).';
-COMMENT ON COLUMN salesmgmt.forecast_accuracy.group_name IS 'Group name when the snapshot was taken.';
+COMMENT ON COLUMN salesmgmt.forecast_accuracy.group_name IS 'Group name when the snapshot was taken; for product_family rows the family, the key the row is matched on.';
 COMMENT ON COLUMN salesmgmt.forecast_accuracy.period_start IS 'First day of the row''s period.';
 COMMENT ON COLUMN salesmgmt.forecast_accuracy.period_end IS 'Last day of the row''s period.';
 COMMENT ON COLUMN salesmgmt.forecast_accuracy.currency IS 'Currency of the amounts.';
