@@ -320,6 +320,8 @@ typedef struct CmCorr
 	Numeric		rate;
 	Numeric		amount;
 	TimestampTz reversed_at;	/* clawbacks */
+	Jsonb	   *lines;			/* credit on a plan with family_rates: the
+								 * deal's line amounts by family, or NULL */
 } CmCorr;
 
 /* tier state of one rep, plan and plan period */

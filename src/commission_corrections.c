@@ -49,6 +49,8 @@ typedef struct CmDue
 	int			nspiffs;
 	int64	   *spiff_id;
 	Numeric    *spiff_amount;
+	Jsonb	   *lines;			/* plans with family_rates: a copy of the
+								 * deal's line amounts by family, or NULL */
 } CmDue;
 
 static void
@@ -94,6 +96,9 @@ cm_due_from_row(CmRun *run, CmReader *r, CmDue *due)
 		due->spiff_id[due->nspiffs] = run->spiffs[idx].spiff_id;
 		due->spiff_amount[due->nspiffs++] = amount;
 	}
+	/* by family, a credit correction earns by the deal's split */
+	if (plan->nrates > 0 && due->ev.lines != NULL)
+		due->lines = DatumGetJsonbP(datumCopy(JsonbPGetDatum(due->ev.lines), false, -1));
 	/* the event's numerics point into the cursor's rows: keep copies */
 	due->ev.amount = NULL;
 	due->ev.fraction = NULL;
@@ -193,6 +198,13 @@ cm_correct_own_credit(CmRun *run, CmRep *rep, int64 deal_id, int64 pay, CmDue *d
 	c.plan = due->present ? due->plan : own->plan;
 	c.share = due->present ? sm_numeric_copy(run->run_cxt, due->ev.share) : NULL;
 	c.delta = sm_numeric_copy(run->run_cxt, delta);
+	if (due->present && due->lines != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
+
+		c.lines = DatumGetJsonbP(datumCopy(JsonbPGetDatum(due->lines), false, -1));
+		MemoryContextSwitchTo(old);
+	}
 	if (c.plan != NULL)
 		cm_add_corr(run, rep, &c);
 }
@@ -462,6 +474,11 @@ cm_apply_corrections(CmRun *run, CmRep *rep, bool limited, TimestampTz until)
 		if (c->what == CM_CORR_CREDIT)
 		{
 			Numeric		delta = c->delta;
+
+			/* on a plan with family_rates, by the deal's split */
+			ev.lines = c->lines;
+			if (ev.lines != NULL)
+				cm_event_families(c->plan, &ev);
 
 			cm_credit_line(run, rep, cm_state(run, rep, c->plan, c->day), &ev, delta,
 						   CK_ADJUSTMENT, c->reason);

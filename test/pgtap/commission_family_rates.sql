@@ -6,7 +6,7 @@
 -- amount is worked out in the comment above its test.
 BEGIN;
 CREATE EXTENSION salesmgmt;
-SELECT plan(28);
+SELECT plan(30);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL salesmgmt.reporting_currency = 'USD';
 
@@ -133,6 +133,20 @@ SELECT lives_ok($$UPDATE salesmgmt.commission_plan SET family_rates = '{"Service
                 'family rates may change after final lines (periods run afterwards use them)');
 SELECT throws_ok($$UPDATE salesmgmt.commission_plan SET family_weights = '{"Services": 2}' WHERE plan_id = 1$$,
                  'SM010', NULL, 'family weights still may not');
+
+-- a late deal of the finalized quarter: F, one day of Services (500), won
+-- March 25th, seen in April: an adjustment of the quarter, 13,500 ->
+-- 14,000, by the deal's split and the rates of now: Services 6%, 30.00
+-- (the plan's tiers would pay 15%, 75.00)
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id, created_at, stage_entered_at) VALUES
+  (6, 'F', 1, 1, 1, 1, '2025-03-01', '2025-03-01');
+INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) VALUES (6, 3, 1);
+UPDATE salesmgmt.deal SET stage_id = 2, stage_entered_at = '2025-03-25' WHERE deal_id = 6;
+SELECT results_eq($$SELECT adjustments FROM salesmgmt.run_commissions('2025-04-01', '2025-04-30') WHERE rep_id = 1$$,
+                  $$VALUES (30.00::numeric)$$, 'a late deal is adjusted by its families'' rates');
+SELECT is((SELECT (families->'Services'->>'earned')::numeric FROM salesmgmt.commission_line
+            WHERE deal_id = 6 AND kind = 'adjustment'),
+          30::numeric, 'the adjustment line shows the split');
 
 -- ------------------------------------------------ weights and rates at once
 -- Max, monthly plan without quota (the first tier applies), 10%; Services
