@@ -13,7 +13,7 @@ SELECT has_table('salesmgmt', t, 'table salesmgmt.' || t || ' exists')
                     'commission_draw', 'commission_line', 'commission_period']) AS t;
 SELECT columns_are('salesmgmt', 'commission_plan',
     ARRAY['plan_id', 'name', 'basis', 'period', 'tier_mode', 'cap', 'clawback_days', 'override_rate',
-          'description', 'created_at', 'credit_measure', 'family_weights'], 'commission_plan has the documented columns');
+          'description', 'created_at', 'credit_measure', 'family_weights', 'family_rates'], 'commission_plan has the documented columns');
 SELECT has_column('salesmgmt', 'commission_tier', c, 'commission_tier.' || c)
   FROM unnest(ARRAY['plan_id', 'attainment_from', 'attainment_to', 'rate', 'mode']) AS c;
 SELECT has_column('salesmgmt', 'commission_line', c, 'commission_line.' || c)

@@ -1,12 +1,13 @@
 -- pgTAP: salesmgmt.forecast(..., p_group => 'product_family'): each deal's
 -- amount split by its lines' share per family, the deals without lines in
--- "(none)", the quotas of each family, the as-of path, and bad input.
+-- "(none)", the quotas of each family, the as-of path, snapshots by family
+-- and their accuracy, and bad input.
 -- Every figure below is computed by hand in the comments.
 BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(14);
+SELECT plan(23);
 SET LOCAL salesmgmt.reporting_currency = 'USD';
 
 INSERT INTO salesmgmt.team (team_id, name) VALUES (1, 'Sales');
@@ -131,6 +132,70 @@ SELECT results_eq(
     $$VALUES ('(none)'::text, 3300.00::numeric, 2000.00::numeric, 4::bigint)$$,
     'without lines every deal counts in (none)');
 ROLLBACK TO SAVEPOINT nolines;
+
+-- snapshots by product family: families have no id (group_id null),
+-- group_name carries the family, and forecast_accuracy matches each family
+-- row with what that family has won since, by name.  Training has a quota
+-- and no deal; Analytics never wins.
+INSERT INTO salesmgmt.quota (rep_id, team_id, period_start, period_end, amount, product_family) VALUES
+    (1, NULL, '2025-01-01', '2025-03-31', 300, 'Training');
+-- at the snapshot: D1 commit 1000 CRM + 1000 Analytics, D3 best case 100
+-- per family, D5 won 2000 CRM + 800 Services, D4 won 500 without lines,
+-- Training has a quota and no deal
+SELECT ok(salesmgmt.snapshot_forecast('2025-01-01', '2025-03-31', 'product_family') > 0,
+          'snapshot_forecast takes the product_family grouping');
+SELECT results_eq(
+    $$SELECT line_no, group_kind, group_id, group_name, closed_won, commit, commit_forecast, quota, deal_count
+        FROM salesmgmt.forecast_snapshot ORDER BY line_no$$,
+    $$VALUES (1, 'product_family'::text, NULL::bigint, 'Analytics'::text, 0.00::numeric, 1000.00::numeric, 1000.00::numeric, NULL::numeric, 2::bigint),
+             (2, 'product_family', NULL, 'CRM', 2000.00, 1000.00, 3000.00, NULL, 3),
+             (3, 'product_family', NULL, 'Services', 800.00, 0.00, 800.00, NULL, 2),
+             (4, 'product_family', NULL, 'Training', 0.00, 0.00, 0.00, 300.00, 0),
+             (5, 'product_family', NULL, '(none)', 500.00, 0.00, 500.00, NULL, 1)$$,
+    'one snapshot row per family: group_id null, the family in group_name, (none) last');
+
+-- since: D1 is lost on March 1st (Analytics never wins anything); D7, Bo,
+-- 800 of Services, won March 5th; D8, Ada, 250 without lines, won March 6th
+UPDATE salesmgmt.deal SET stage_id = 5, stage_entered_at = '2025-03-01 09:00' WHERE deal_id = 1;
+INSERT INTO salesmgmt.deal (deal_id, name, account_id, owner_rep_id, pipeline_id, stage_id,
+                            amount, currency, expected_close_date, stage_entered_at) VALUES
+    (7, 'D7', 1, 2, 1, 2, 800, 'USD', '2025-03-05', '2025-02-01'),
+    (8, 'D8', 1, 1, 1, 2, 250, 'USD', '2025-03-06', '2025-02-01');
+INSERT INTO salesmgmt.deal_line (deal_id, product_id, quantity) VALUES (7, 3, 1);
+UPDATE salesmgmt.deal SET stage_id = 4, stage_entered_at = '2025-03-05 10:00' WHERE deal_id = 7;
+UPDATE salesmgmt.deal SET stage_id = 4, stage_entered_at = '2025-03-06 10:00' WHERE deal_id = 8;
+
+-- Analytics: forecast 1000, won 0: error -1000, accuracy null
+-- CRM: forecast 3000, won 2000 (D5): error -1000, accuracy 1 - 1000/2000 = 0.5
+-- Services: forecast 800, won 1600 (D5 + D7): error 800, accuracy 0.5
+-- Training: forecast 0, won 0: accuracy null
+-- (none): forecast 500, won 750 (D4 + D8): accuracy 1 - 250/750 = 0.6667
+SELECT results_eq(
+    $$SELECT line_no, group_name, forecast, actual, error, accuracy
+        FROM salesmgmt.forecast_accuracy ORDER BY line_no$$,
+    $$VALUES (1, 'Analytics'::text, 1000.00::numeric, 0::numeric, -1000.00::numeric, NULL::numeric),
+             (2, 'CRM', 3000.00, 2000.00, -1000.00, 0.5000),
+             (3, 'Services', 800.00, 1600.00, 800.00, 0.5000),
+             (4, 'Training', 0.00, 0, 0.00, NULL),
+             (5, '(none)', 500.00, 750.00, 250.00, 0.6667)$$,
+    'forecast_accuracy matches each family with what that family won since, by name, once');
+SELECT is((SELECT count(*) FROM salesmgmt.forecast_accuracy), 5::bigint,
+          'one accuracy row per snapshot row (families are not matched on their null group_id)');
+
+-- a snapshot by rep beside it still matches by id
+SELECT ok(salesmgmt.snapshot_forecast('2025-01-01', '2025-03-31', 'rep') > 0, 'a snapshot by rep beside it');
+SELECT results_eq(
+    $$SELECT group_id, actual FROM salesmgmt.forecast_accuracy WHERE group_kind = 'rep' ORDER BY line_no$$,
+    $$VALUES (1::bigint, 750.00::numeric), (2, 3600.00)$$,
+    'rows by rep are matched by id as before');
+
+-- bad input
+SELECT throws_ok($$SELECT salesmgmt.snapshot_forecast('2025-01-01', '2025-03-31', 'family')$$, '22023',
+                 NULL, 'an unknown grouping: 22023, nothing stored');
+SELECT throws_ok($$SELECT salesmgmt.snapshot_forecast('2025-01-01', '2025-03-31', NULL)$$, '22004',
+                 NULL, 'a null grouping: 22004');
+SELECT is((SELECT count(*) FROM salesmgmt.forecast_snapshot), 7::bigint,
+          'the refused snapshots stored nothing');
 
 -- bad input
 SELECT throws_ok($$SELECT * FROM salesmgmt.forecast('2025-01-01', '2025-03-31', 'family')$$, '22023',
