@@ -106,6 +106,7 @@ cm_due_from_row(CmRun *run, CmReader *r, CmDue *due)
 	due->ev.arr = NULL;
 	due->ev.lines = NULL;
 	due->ev.split = NULL;
+	due->ev.nfam = 0;
 }
 
 /* the rep's own booked component of a key, or NULL */
