@@ -11,7 +11,10 @@
  *	  deformed once and every rule of its kind tested on its values:
  *	  attribute rules on the lead, activity rules on each activity, worth
  *	  points * 0.5 ^ (age in days / half-life).  Points are summed in
- *	  cents (int64), exactly as the numeric sum of the rounded parts.
+ *	  cents (int64), exactly as the numeric sum of the rounded parts.  The
+ *	  explanation is one JsonbValue tree whose objects list their keys in
+ *	  jsonb's order, converted once (pushJsonbValue would sort every
+ *	  entry's keys: a tenth of the scoring before).
  *	  Only leads whose score or explanation changed are written, one
  *	  UPDATE per batch from arrays, bounded to the batch's lead_id range
  *	  so that it probes the primary key instead of hashing the table.
