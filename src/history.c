@@ -17,7 +17,10 @@
  * The trigger arguments name the table's id column, and optionally the
  * columns holding the owning rep and the account: change_log keeps them
  * for its row-level security (a rep sees the history of the rows of reps
- * they see, or of accounts they see).
+ * they see, or of accounts they see).  Any further arguments name columns
+ * whose updates are not logged (derived values such as a lead's score):
+ * they are neither compared nor recorded, so an UPDATE of only them logs
+ * nothing; inserts and deletes still log the whole row.
  *
  *-------------------------------------------------------------------------
  */
@@ -93,6 +96,7 @@ typedef struct HsCol
 	char	   *name;
 	int			namelen;
 	Datum		name_text;
+	bool		unlogged;		/* its updates are not logged */
 	FmgrInfo	to_jsonb;		/* HS_OTHER */
 } HsCol;
 
@@ -193,6 +197,7 @@ hs_init_col(HsCol *c, Form_pg_attribute att)
 	c->name = pstrdup(NameStr(att->attname));
 	c->namelen = strlen(c->name);
 	c->name_text = CStringGetTextDatum(c->name);
+	c->unlogged = false;
 	switch (base)
 	{
 		case BOOLOID:
@@ -576,6 +581,15 @@ sm_audit_trigger(PG_FUNCTION_ARGS)
 		ncols++;
 	}
 	all_names = PointerGetDatum(sm_make_array(names, NULL, ncols, TEXTOID));
+	/* the arguments after the account column: columns whose updates are not logged */
+	for (int n = 3; n < td->tg_trigger->tgnargs; n++)
+	{
+		AttrNumber	a = hs_arg_column(rel, td, n);
+
+		for (int i = 0; i < ncols; i++)
+			if (cols[i].attnum == a)
+				cols[i].unlogged = true;
+	}
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		op = "INSERT";
@@ -639,6 +653,11 @@ sm_audit_trigger(PG_FUNCTION_ARGS)
 				bool		on = oldslot->tts_isnull[a];
 				bool		nn = newslot->tts_isnull[a];
 
+				if (cols[i].unlogged)
+				{
+					changed[i] = false;
+					continue;
+				}
 				changed[i] = (on != nn) ||
 					(!on && !datumIsEqual(oldslot->tts_values[a], newslot->tts_values[a],
 										  cols[i].byval, cols[i].len));

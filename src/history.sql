@@ -43,7 +43,7 @@ COMMENT ON COLUMN salesmgmt.change_log.account_id IS 'Account of the row, for ta
 
 CREATE FUNCTION salesmgmt._audit_trigger() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'sm_audit_trigger';
-COMMENT ON FUNCTION salesmgmt._audit_trigger() IS 'Internal trigger (AFTER INSERT, UPDATE or DELETE FOR EACH STATEMENT with transition tables; arguments: id column, owner rep column, account column): writes the changes of the statement to salesmgmt.change_log. Attach it with salesmgmt._audit_table.';
+COMMENT ON FUNCTION salesmgmt._audit_trigger() IS 'Internal trigger (AFTER INSERT, UPDATE or DELETE FOR EACH STATEMENT with transition tables; arguments: id column, owner rep column, account column, then the columns whose updates are not logged): writes the changes of the statement to salesmgmt.change_log. Attach it with salesmgmt._audit_table.';
 
 CREATE FUNCTION salesmgmt._change_log_guard() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'sm_change_log_guard';
@@ -71,7 +71,8 @@ CREATE FUNCTION salesmgmt._audit_table(
     p_owner_column name DEFAULT NULL,
     p_account_column name DEFAULT NULL,
     p_events text[] DEFAULT ARRAY['INSERT', 'UPDATE', 'DELETE'],
-    p_id_column name DEFAULT NULL)
+    p_id_column name DEFAULT NULL,
+    p_unlogged_columns name[] DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -105,6 +106,16 @@ BEGIN
                       HINT = 'The id, owner and account columns are integer columns of the table.';
         END IF;
     END LOOP;
+    FOREACH v_col IN ARRAY coalesce(p_unlogged_columns, '{}') LOOP
+        IF v_col IS NULL OR v_col = v_id OR NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = p_table AND a.attname = v_col AND a.attnum > 0 AND NOT a.attisdropped)
+        THEN
+            RAISE EXCEPTION 'table % has no column % whose changes could go unlogged', p_table, coalesce(v_col, 'null')
+                USING ERRCODE = '42703',
+                      HINT = 'Name columns of the table other than its id column.';
+        END IF;
+    END LOOP;
     IF p_events IS NULL OR cardinality(p_events) = 0
        OR NOT p_events <@ ARRAY['INSERT', 'UPDATE', 'DELETE'] THEN
         RAISE EXCEPTION 'events to audit must be among INSERT, UPDATE and DELETE, not %', p_events
@@ -117,16 +128,18 @@ BEGIN
         END IF;
         CONTINUE WHEN NOT v_event = ANY (p_events);
         EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s'
-                       ' FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._audit_trigger(%L, %L, %L)',
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION salesmgmt._audit_trigger(%L, %L, %L%s)',
                        'audit_' || lower(v_event), v_event, p_table,
                        CASE v_event WHEN 'INSERT' THEN 'NEW TABLE AS audit_new'
                                     WHEN 'DELETE' THEN 'OLD TABLE AS audit_old'
                                     ELSE 'OLD TABLE AS audit_old NEW TABLE AS audit_new' END,
-                       v_id, coalesce(p_owner_column, ''), coalesce(p_account_column, ''));
+                       v_id, coalesce(p_owner_column, ''), coalesce(p_account_column, ''),
+                       (SELECT string_agg(format(', %L', c), '' ORDER BY o)
+                          FROM unnest(p_unlogged_columns) WITH ORDINALITY AS u(c, o)));
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION salesmgmt._audit_table(regclass, name, name, text[], name) IS 'Internal: attaches the audit trigger to a table (the events given; the id column defaults to the one-column primary key; the owner rep and account columns feed the change log''s row-level security). A concern added later audits its tables with one call.';
+COMMENT ON FUNCTION salesmgmt._audit_table(regclass, name, name, text[], name, name[]) IS 'Internal: attaches the audit trigger to a table (the events given; the id column defaults to the one-column primary key; the owner rep and account columns feed the change log''s row-level security; changes of p_unlogged_columns, derived values such as lead scores, are not logged: an update of only them logs nothing, inserts and deletes still log whole rows). A concern added later audits its tables with one call.';
 
 -- The id column of an audited table, and whether it identifies one row.
 CREATE FUNCTION salesmgmt._audit_config(p_table regclass, OUT id_column name, OUT id_unique boolean)
@@ -227,7 +240,11 @@ COMMENT ON FUNCTION salesmgmt.row_as_of(regclass, bigint, timestamptz) IS 'The r
 
 SELECT salesmgmt._audit_table('salesmgmt.account', 'owner_rep_id', 'account_id');
 SELECT salesmgmt._audit_table('salesmgmt.contact', NULL, 'account_id');
-SELECT salesmgmt._audit_table('salesmgmt.lead', 'owner_rep_id', 'converted_account_id');
+-- a lead's score and its explanation are derived (score_leads recomputes
+-- them from the rules and the activities) and change for every open lead
+-- at each scoring run: logging them would add a row per lead per run
+SELECT salesmgmt._audit_table('salesmgmt.lead', 'owner_rep_id', 'converted_account_id',
+                              p_unlogged_columns => ARRAY['score', 'score_explanation']::name[]);
 SELECT salesmgmt._audit_table('salesmgmt.rep', 'rep_id');
 SELECT salesmgmt._audit_table('salesmgmt.team', 'manager_rep_id');
 SELECT salesmgmt._audit_table('salesmgmt.quota', 'rep_id');

@@ -104,9 +104,9 @@ COMMENT ON COLUMN salesmgmt.lead.disqualify_reason IS 'Why the lead was disquali
 COMMENT ON COLUMN salesmgmt.lead.owner_rep_id IS 'Rep working the lead; null while it waits in a pool or is unrouted.';
 COMMENT ON COLUMN salesmgmt.lead.pool_id IS 'Pool the lead belongs to (kept while claimed, so that a release or reclaim returns it there).';
 COMMENT ON COLUMN salesmgmt.lead.score IS 'Rule-based score written by salesmgmt.score_leads().';
-COMMENT ON COLUMN salesmgmt.lead.score_explanation IS 'Which scoring rules gave which points: [{"rule_id", "name", "points"}, ...], written with score.';
+COMMENT ON COLUMN salesmgmt.lead.score_explanation IS 'Which scoring rules gave which points: [{"rule_id", "name", "points"}, ...], written with score. Like score, derived: its changes are not in salesmgmt.change_log.';
 COMMENT ON COLUMN salesmgmt.lead.created_at IS 'When the lead was captured.';
-COMMENT ON COLUMN salesmgmt.lead.updated_at IS 'When the lead was last changed.';
+COMMENT ON COLUMN salesmgmt.lead.updated_at IS 'When the lead was last changed; scoring, which changes only score and score_explanation, does not count.';
 COMMENT ON COLUMN salesmgmt.lead.assigned_at IS 'When the current owner got the lead (routing, claim or reassignment).';
 COMMENT ON COLUMN salesmgmt.lead.last_activity_at IS 'When the last activity on the lead happened (kept by the activity trigger).';
 COMMENT ON COLUMN salesmgmt.lead.converted_at IS 'When the lead was converted.';
@@ -247,7 +247,7 @@ CREATE TRIGGER assignment_rule_changed
 
 CREATE FUNCTION salesmgmt._lead_before() RETURNS trigger
 LANGUAGE C AS 'MODULE_PATHNAME', 'sm_lead_before';
-COMMENT ON FUNCTION salesmgmt._lead_before() IS 'Internal trigger: routes leads inserted without owner or pool by the assignment rules, checks status moves (SM060), keeps assigned_at and updated_at.';
+COMMENT ON FUNCTION salesmgmt._lead_before() IS 'Internal trigger: routes leads inserted without owner or pool by the assignment rules, checks status moves (SM060), keeps assigned_at and updated_at (left as it was by an update of only score and score_explanation).';
 CREATE TRIGGER lead_before
     BEFORE INSERT OR UPDATE ON salesmgmt.lead
     FOR EACH ROW EXECUTE FUNCTION salesmgmt._lead_before();

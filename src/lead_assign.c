@@ -7,6 +7,8 @@
  *	  lead inserted without owner and pool by the assignment rules of
  *	  entity "lead", in the inserting statement, so COPY and bulk inserts
  *	  are routed like single inserts; on UPDATE it checks status moves.
+ *	  An UPDATE of only the score columns (score_leads) is no edit: the
+ *	  trigger returns the row as it is, without touching updated_at.
  *	  salesmgmt.assign(entity, id) routes an existing lead, account or deal
  *	  the same way.
  *
@@ -37,6 +39,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -305,6 +308,40 @@ check_status_move(const char *from, const char *to)
 	}
 }
 
+/*
+ * True when the update changes the score or its explanation and nothing
+ * else (compared in binary: a column that merely looks different counts
+ * as changed, which only means updated_at moves as for any edit).
+ */
+static bool
+lead_only_score_changed(HeapTuple oldt, HeapTuple newt, TupleDesc desc,
+						int a_score, int a_expl)
+{
+	Datum	   *ov = palloc(sizeof(Datum) * desc->natts);
+	Datum	   *nv = palloc(sizeof(Datum) * desc->natts);
+	bool	   *on = palloc(sizeof(bool) * desc->natts);
+	bool	   *nn = palloc(sizeof(bool) * desc->natts);
+	bool		score_changed = false;
+
+	heap_deform_tuple(oldt, desc, ov, on);
+	heap_deform_tuple(newt, desc, nv, nn);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		same;
+
+		if (att->attisdropped)
+			continue;
+		same = on[i] == nn[i] &&
+			(on[i] || datumIsEqual(ov[i], nv[i], att->attbyval, att->attlen));
+		if (i + 1 == a_score || i + 1 == a_expl)
+			score_changed |= !same;
+		else if (!same)
+			return false;
+	}
+	return score_changed;
+}
+
 /* ---------------------------------------------------------------------
  * The trigger
  * ---------------------------------------------------------------------
@@ -334,7 +371,9 @@ sm_lead_before(PG_FUNCTION_ARGS)
 				a_pool,
 				a_status,
 				a_assigned,
-				a_updated;
+				a_updated,
+				a_score,
+				a_expl;
 	int			cols[4];
 	Datum		vals[4];
 	bool		nulls[4];
@@ -355,7 +394,7 @@ sm_lead_before(PG_FUNCTION_ARGS)
 		static TupleDesc known = NULL;
 		static Oid	known_rel = InvalidOid;
 		static int	known_natts = 0;
-		static int	cached[5];
+		static int	cached[7];
 
 		if (known != desc || known_rel != RelationGetRelid(td->tg_relation) ||
 			known_natts != desc->natts)
@@ -365,6 +404,8 @@ sm_lead_before(PG_FUNCTION_ARGS)
 			cached[2] = attnum_of(desc, "status");
 			cached[3] = attnum_of(desc, "assigned_at");
 			cached[4] = attnum_of(desc, "updated_at");
+			cached[5] = attnum_of(desc, "score");
+			cached[6] = attnum_of(desc, "score_explanation");
 			known = desc;
 			known_rel = RelationGetRelid(td->tg_relation);
 			known_natts = desc->natts;
@@ -374,6 +415,8 @@ sm_lead_before(PG_FUNCTION_ARGS)
 		a_status = cached[2];
 		a_assigned = cached[3];
 		a_updated = cached[4];
+		a_score = cached[5];
+		a_expl = cached[6];
 	}
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
@@ -441,6 +484,8 @@ sm_lead_before(PG_FUNCTION_ARGS)
 				   *to;
 
 		tuple = td->tg_newtuple;
+		if (lead_only_score_changed(oldt, tuple, desc, a_score, a_expl))
+			return PointerGetDatum(tuple);
 		from = TextDatumGetCString(heap_getattr(oldt, a_status, desc, &isnull));
 		to = TextDatumGetCString(heap_getattr(tuple, a_status, desc, &isnull));
 		if (strcmp(from, to) != 0)

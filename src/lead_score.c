@@ -11,7 +11,10 @@
  *	  deformed once and every rule of its kind tested on its values:
  *	  attribute rules on the lead, activity rules on each activity, worth
  *	  points * 0.5 ^ (age in days / half-life).  Points are summed in
- *	  cents (int64), exactly as the numeric sum of the rounded parts.
+ *	  cents (int64), exactly as the numeric sum of the rounded parts.  The
+ *	  explanation is one JsonbValue tree whose objects list their keys in
+ *	  jsonb's order, converted once (pushJsonbValue would sort every
+ *	  entry's keys: a tenth of the scoring before).
  *	  Only leads whose score or explanation changed are written, one
  *	  UPDATE per batch from arrays, bounded to the batch's lead_id range
  *	  so that it probes the primary key instead of hashing the table.
@@ -52,6 +55,9 @@ typedef struct ScoreRule
 	double		points_d;
 	double		half_life;		/* days; 0 for none */
 	SmRule	   *cond;
+	JsonbValue	jname;			/* the explanation's values */
+	JsonbValue	jrule_id;
+	JsonbValue	jpoints;		/* attribute rules */
 } ScoreRule;
 
 typedef struct ScoreRun
@@ -63,12 +69,47 @@ typedef struct ScoreRun
 	/* per lead, reused */
 	double	   *act_points;
 	int		   *act_count;
+	/* a lead's explanation: an entry per rule, LS_NKEYS pairs each */
+	JsonbValue *entries;
+	JsonbPair  *pairs;
 	/* deformed rows, reused */
 	Datum	   *lvals;
 	bool	   *lnulls;
 	Datum	   *avals;
 	bool	   *anulls;
 } ScoreRun;
+
+/* a jsonb number or string value */
+static void
+ls_numeric_value(JsonbValue *v, Numeric n)
+{
+	v->type = jbvNumeric;
+	v->val.numeric = n;
+}
+
+static void
+ls_string_value(JsonbValue *v, const char *s)
+{
+	v->type = jbvString;
+	v->val.string.val = (char *) s;
+	v->val.string.len = strlen(s);
+}
+
+/*
+ * The keys of an explanation entry in the order jsonb stores an object's
+ * keys (shorter first, then bytewise): entries are built as JsonbValue
+ * trees with their pairs in this order and converted once, without the
+ * parse state's sort of every object.
+ */
+enum
+{
+	LS_KEY_NAME,
+	LS_KEY_POINTS,
+	LS_KEY_RULE_ID,
+	LS_KEY_ACTIVITIES,
+	LS_NKEYS
+};
+static const char *const ls_key_names[LS_NKEYS] = {"name", "points", "rule_id", "activities"};
 
 /* numeric(10,2) points as cents */
 static int64
@@ -111,7 +152,12 @@ ls_load_rules(ScoreRun *run)
 		r->points_d = sm_numeric_to_double(points);
 		r->half_life = DatumGetFloat8(SPI_getbinval(t, d, 6, &isnull));
 		run->any_activity |= r->activity;
+		ls_string_value(&r->jname, r->name);
+		ls_numeric_value(&r->jrule_id, int64_to_numeric(r->rule_id));
+		ls_numeric_value(&r->jpoints, int64_div_fast_to_numeric(r->cents, 2));
 	}
+	run->entries = palloc(sizeof(JsonbValue) * Max(run->nrules, 1));
+	run->pairs = palloc(sizeof(JsonbPair) * LS_NKEYS * Max(run->nrules, 1));
 	run->act_points = palloc0(sizeof(double) * Max(run->nrules, 1));
 	run->act_count = palloc0(sizeof(int) * Max(run->nrules, 1));
 }
@@ -150,9 +196,11 @@ ls_round_cents(double x)
 }
 
 static void
-ls_push_cents(JsonbParseState **st, const char *key, int64 cents)
+ls_set_pair(JsonbPair *p, int key, const JsonbValue *value)
 {
-	sm_jsonb_push_numeric(st, key, int64_div_fast_to_numeric(cents, 2));
+	ls_string_value(&p->key, ls_key_names[key]);
+	p->value = *value;
+	p->order = key;
 }
 
 /* a lead's score in cents and its explanation; activity points are in run->act_* */
@@ -160,46 +208,47 @@ static int64
 ls_score_one(ScoreRun *run, Jsonb **explanation)
 {
 	int64		total = 0;
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
+	int			n = 0;
+	JsonbValue	array;
 
-	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < run->nrules; i++)
 	{
 		ScoreRule  *r = &run->rules[i];
-		int64		pts;
+		JsonbPair  *pairs = &run->pairs[i * LS_NKEYS];
+		JsonbValue *entry = &run->entries[n];
 		JsonbValue	v;
+		int64		pts;
 
 		if (r->activity)
 		{
 			if (run->act_count[i] == 0)
 				continue;
 			pts = ls_round_cents(run->act_points[i]);
+			ls_numeric_value(&v, int64_div_fast_to_numeric(pts, 2));
+			ls_set_pair(&pairs[LS_KEY_POINTS], LS_KEY_POINTS, &v);
+			ls_numeric_value(&v, int64_to_numeric(run->act_count[i]));
+			ls_set_pair(&pairs[LS_KEY_ACTIVITIES], LS_KEY_ACTIVITIES, &v);
 		}
 		else
 		{
 			if (!sm_rule_match_values(r->cond, run->lvals, run->lnulls))
 				continue;
 			pts = r->cents;
+			ls_set_pair(&pairs[LS_KEY_POINTS], LS_KEY_POINTS, &r->jpoints);
 		}
 		total += pts;
-		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		sm_jsonb_push_key(&st, "rule_id");
-		v.type = jbvNumeric;
-		v.val.numeric = int64_to_numeric(r->rule_id);
-		pushJsonbValue(&st, WJB_VALUE, &v);
-		sm_jsonb_push_string(&st, "name", r->name);
-		ls_push_cents(&st, "points", pts);
-		if (r->activity)
-		{
-			sm_jsonb_push_key(&st, "activities");
-			v.val.numeric = int64_to_numeric(run->act_count[i]);
-			pushJsonbValue(&st, WJB_VALUE, &v);
-		}
-		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		ls_set_pair(&pairs[LS_KEY_NAME], LS_KEY_NAME, &r->jname);
+		ls_set_pair(&pairs[LS_KEY_RULE_ID], LS_KEY_RULE_ID, &r->jrule_id);
+		entry->type = jbvObject;
+		entry->val.object.nPairs = r->activity ? 4 : 3;
+		entry->val.object.pairs = pairs;
+		n++;
 	}
-	res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-	*explanation = JsonbValueToJsonb(res);
+	array.type = jbvArray;
+	array.val.array.nElems = n;
+	array.val.array.elems = run->entries;
+	array.val.array.rawScalar = false;
+	*explanation = JsonbValueToJsonb(&array);
 	return total;
 }
 

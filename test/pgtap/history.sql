@@ -5,7 +5,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(98);
+SELECT plan(103);
 
 -- structure
 SELECT has_table('salesmgmt', t, t || ' exists') FROM unnest(ARRAY['change_log', 'merge_log']) t;
@@ -151,6 +151,19 @@ INSERT INTO salesmgmt.audit_probe VALUES (1, 2, 'a');
 UPDATE salesmgmt.audit_probe SET v = 'b';
 SELECT is((SELECT array_agg(operation ORDER BY change_id) FROM salesmgmt.history_of('salesmgmt.audit_probe', 1)),
           ARRAY['INSERT', 'UPDATE'], 'and its changes are logged');
+SELECT throws_ok($$SELECT salesmgmt._audit_table('salesmgmt.audit_probe', 'rep_id', p_unlogged_columns => ARRAY['nope']::name[])$$,
+                 '42703', NULL, '_audit_table: unknown unlogged column');
+SELECT throws_ok($$SELECT salesmgmt._audit_table('salesmgmt.audit_probe', 'rep_id', p_unlogged_columns => ARRAY['id']::name[])$$,
+                 '42703', NULL, '_audit_table: the id column cannot go unlogged');
+SELECT throws_ok($$SELECT salesmgmt._audit_table('salesmgmt.audit_probe', 'rep_id', p_unlogged_columns => ARRAY[NULL]::name[])$$,
+                 '42703', NULL, '_audit_table: a null unlogged column');
+SELECT lives_ok($$SELECT salesmgmt._audit_table('salesmgmt.audit_probe', 'rep_id', p_unlogged_columns => ARRAY['v']::name[])$$,
+                'a derived column goes unlogged');
+UPDATE salesmgmt.audit_probe SET v = 'c';
+UPDATE salesmgmt.audit_probe SET v = 'd', rep_id = 3;
+SELECT is((SELECT array_agg(changed_columns::text ORDER BY change_id) FROM salesmgmt.history_of('salesmgmt.audit_probe', 1)),
+          ARRAY['{id,rep_id,v}', '{v}', '{rep_id}'],
+          'an update of only an unlogged column logs nothing; with others, only they are logged');
 DROP TABLE salesmgmt.audit_probe;
 
 -- purge

@@ -6,7 +6,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(128);
+SELECT plan(131);
 
 -- ---------------------------------------------------------------- structure
 SELECT has_table('salesmgmt', t, 'table ' || t)
@@ -243,7 +243,17 @@ SELECT throws_ok($$INSERT INTO salesmgmt.lead_score_rule (name, kind, condition,
                  '22023', NULL, 'an activity rule is validated against activity columns');
 SELECT throws_ok($$INSERT INTO salesmgmt.lead_score_rule (name, points, half_life_days) VALUES ('x', 1, 5)$$,
                  '23514', NULL, 'a half-life is for activity rules');
+CREATE TEMP TABLE lead_before_scoring AS
+    SELECT lead_id, updated_at, (SELECT count(*) FROM salesmgmt.change_log) AS logged FROM salesmgmt.lead;
 SELECT ok(salesmgmt.score_leads() > 0, 'score_leads scores open leads');
+SELECT is((SELECT count(*) FROM salesmgmt.change_log), (SELECT max(logged) FROM lead_before_scoring),
+          'scores are derived: their changes are not in the change log');
+SELECT is((SELECT count(*)::int FROM salesmgmt.lead JOIN lead_before_scoring b USING (lead_id)
+            WHERE lead.updated_at <> b.updated_at), 0, 'scoring is no edit: updated_at stays');
+UPDATE salesmgmt.lead SET score = score + 1, company = 'Rescored Co' WHERE lead_id = 6;
+SELECT is((SELECT changed_columns FROM salesmgmt.history_of('salesmgmt.lead', 6) ORDER BY change_id DESC LIMIT 1),
+          ARRAY['company', 'updated_at'], 'an edit with a score logs the edit, without the score');
+UPDATE salesmgmt.lead SET score = score - 1 WHERE lead_id = 6;
 SELECT is((SELECT score FROM salesmgmt.lead WHERE lead_id = 6), 22.00, 'points: 10 for web, 8 + 4 for a call now and one a half-life ago');
 SELECT is((SELECT score_explanation->1->>'activities' FROM salesmgmt.lead WHERE lead_id = 6), '2', 'the explanation names the rules and counts');
 SELECT is(salesmgmt.score_leads(), 0, 'a second run changes nothing');
