@@ -264,7 +264,7 @@ sm_follow_up_quiet(PG_FUNCTION_ARGS)
  *	 fewer rows are found than keys were asked for.
  *
  * Any other trigger that fires on INSERT (a user's, an audit trigger of
- * salesmgmt.audit_table), a foreign key of more than one column,
+ * salesmgmt._audit_table), a foreign key of more than one column,
  * row-level security that applies to the caller, a missing INSERT right
  * or a replication role other than origin: the function returns NULL and
  * run_follow_up_rules writes the reminders with its INSERT ... SELECT, so
