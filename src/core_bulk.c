@@ -116,7 +116,14 @@ sm_bulk_next_slot(SmBulkWriter *w)
 	{
 		MemoryContext old = MemoryContextSwitchTo(w->cxt);
 
-		w->slots[w->nused] = table_slot_create(w->rel, NULL);
+		/*
+		 * On a copy of the descriptor, not reference-counted: a pinned one
+		 * is remembered by the resource owner once per slot, and thousands
+		 * of slots made the remembering and forgetting quadratic.
+		 */
+		if (w->desc == NULL)
+			w->desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
+		w->slots[w->nused] = MakeSingleTupleTableSlot(w->desc, table_slot_callbacks(w->rel));
 		MemoryContextSwitchTo(old);
 	}
 	slot = w->slots[w->nused++];
@@ -279,6 +286,8 @@ sm_bulk_close(SmBulkWriter *w)
 	for (int i = 0; i < w->maxslots; i++)
 		if (w->slots[i] != NULL)
 			ExecDropSingleTupleTableSlot(w->slots[i]);
+	if (w->desc != NULL)
+		FreeTupleDesc(w->desc);
 	FreeExecutorState(w->estate);
 	table_close(w->rel, NoLock);
 }

@@ -25,6 +25,7 @@ typedef struct SmBulkWriter
 	ResultRelInfo *rri;
 	BulkInsertState bistate;
 	MemoryContext cxt;			/* the writer's own state and slots */
+	TupleDesc	desc;			/* the slots' (a copy of the table's) */
 	TupleTableSlot **slots;
 	int			nused;
 	int			maxslots;

@@ -34,6 +34,9 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "access/heapam.h"
+#include "access/tableam.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
@@ -45,9 +48,12 @@
 #include "utils/relcache.h"
 #include "utils/rls.h"
 #include "utils/ruleutils.h"
+#include "utils/hsearch.h"
+#include "utils/snapmgr.h"
 
 #include "compat.h"
 #include "core_bulk.h"
+#include "pipeline.h"
 #include "rules.h"
 #include "salesmgmt.h"
 #include "util.h"
@@ -55,6 +61,10 @@
 PG_FUNCTION_INFO_V1(sm_follow_up_quiet);
 
 #define FOLLOWUP_BATCH 10000
+/* the last activity of each item, read in C (fq_last_activity) */
+#define FQ_LAST_ENR "sm_fq_last"
+/* reminders written per batch */
+#define FOLLOWUP_WRITE_BATCH 2000
 
 /* result columns of salesmgmt._follow_up_quiet, in order */
 typedef enum FollowUpQuietCol
@@ -119,7 +129,7 @@ fq_rule_attr(HeapTupleHeader rule, const char *name)
  * $1 = as-of time, $2 = remind_after_days.
  */
 static char *
-fq_query(const FollowUpSubject *s, bool no_activity)
+fq_query(const FollowUpSubject *s, bool no_activity, bool last_enr)
 {
 	StringInfoData q;
 
@@ -129,7 +139,9 @@ fq_query(const FollowUpSubject *s, bool no_activity)
 					 " %s AS sm_fq_title, %s AS sm_fq_account, q.since AS sm_fq_since"
 					 " FROM %s",
 					 s->id, s->title, s->account, s->from);
-	if (no_activity)
+	if (no_activity && last_enr)
+		appendStringInfo(&q, " LEFT JOIN " FQ_LAST_ENR " la ON la.id OPERATOR(pg_catalog.=) x.%s", s->id);
+	else if (no_activity)
 		appendStringInfo(&q,
 						 " LEFT JOIN (SELECT a.%s AS id, max(a.occurred_at) AS last"
 						 " FROM salesmgmt.activity a"
@@ -142,6 +154,95 @@ fq_query(const FollowUpSubject *s, bool no_activity)
 					 " AND q.since <= $1 - pg_catalog.make_interval(days => $2)",
 					 no_activity ? s->since_quiet : s->since_due, s->where);
 	return q.data;
+}
+
+/*
+ * The last activity of each item as of a time, read in C: one sequential
+ * pass over activity's heap that reads only the item's column and
+ * occurred_at, the latest per item kept in a hash table, instead of the
+ * executor's scan, qualification and grouping of every row.  Handed to
+ * the query as FQ_LAST_ENR (id, last).  NULL when the read must be the
+ * caller's query: row-level security applies to the caller on activity,
+ * the caller may not read the two columns, or the table is not a heap.
+ */
+typedef struct FqLast
+{
+	int64		id;				/* hash key */
+	TimestampTz last;
+} FqLast;
+
+static Tuplestorestate *
+fq_last_activity(const char *idcol, TimestampTz as_of, TupleDesc *desc)
+{
+	Oid			relid = sm_relation_oid("activity");
+	AttrNumber	idatt = get_attnum(relid, idcol);
+	AttrNumber	atatt = get_attnum(relid, "occurred_at");
+	Relation	rel;
+	TupleDesc	reldesc;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	HASHCTL		ctl;
+	HTAB	   *last;
+	HASH_SEQ_STATUS seq;
+	FqLast	   *e;
+	Tuplestorestate *ts;
+
+	if (idatt == InvalidAttrNumber || atatt == InvalidAttrNumber ||
+		check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		return NULL;
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		(pg_attribute_aclcheck(relid, idatt, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		 pg_attribute_aclcheck(relid, atatt, GetUserId(), ACL_SELECT) != ACLCHECK_OK))
+		return NULL;
+	rel = table_open(relid, AccessShareLock);
+	if (rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+	{
+		table_close(rel, AccessShareLock);
+		return NULL;
+	}
+	reldesc = RelationGetDescr(rel);
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(FqLast);
+	ctl.hcxt = CurrentMemoryContext;
+	last = hash_create("follow-up last activity", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	/* the statement's snapshot, as the query of the items reads with */
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		int64		id;
+		TimestampTz at;
+		bool		found;
+
+		id = DatumGetInt64(heap_getattr(tup, idatt, reldesc, &isnull));
+		if (isnull)
+			continue;
+		at = DatumGetTimestampTz(heap_getattr(tup, atatt, reldesc, &isnull));
+		if (isnull || at > as_of)
+			continue;
+		e = hash_search(last, &id, HASH_ENTER, &found);
+		if (!found || at > e->last)
+			e->last = at;
+		CHECK_FOR_INTERRUPTS();
+	}
+	table_endscan(scan);
+	table_close(rel, NoLock);
+
+	*desc = CreateTemplateTupleDesc(2);
+	TupleDescInitEntry(*desc, 1, "id", INT8OID, -1, 0);
+	TupleDescInitEntry(*desc, 2, "last", TIMESTAMPTZOID, -1, 0);
+	ts = tuplestore_begin_heap(false, false, work_mem);
+	hash_seq_init(&seq, last);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		Datum		v[2] = {Int64GetDatum(e->id), TimestampTzGetDatum(e->last)};
+		bool		n[2] = {false, false};
+
+		tuplestore_putvalues(ts, *desc, v, n);
+	}
+	hash_destroy(last);
+	return ts;
 }
 
 Datum
@@ -161,6 +262,9 @@ sm_follow_up_quiet(PG_FUNCTION_ARGS)
 	MemoryContext rowcxt;
 	Datum	   *vals = NULL;
 	bool	   *nulls = NULL;
+	bool		no_activity;
+	Tuplestorestate *last = NULL;
+	TupleDesc	last_desc = NULL;
 
 	InitMaterializedSRF(fcinfo, 0);
 	sm_check_result_columns(rsinfo->setDesc, fq_col_names, FQ_NCOLS);
@@ -191,10 +295,15 @@ sm_follow_up_quiet(PG_FUNCTION_ARGS)
 	compiled = sm_rule_compile(cond, sm_relation_oid(subj->subject), "follow-up rule condition");
 	all = sm_rule_matches_all(compiled);
 
+	no_activity = strcmp(trigger_on, "overdue") != 0;
+	if (no_activity)
+		last = fq_last_activity(subj->id, DatumGetTimestampTz(args[0]), &last_desc);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (last != NULL)
+		sm_spi_register_tuplestore(FQ_LAST_ENR, last_desc, last);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "follow-up rows", ALLOCSET_DEFAULT_SIZES);
-	portal = SPI_cursor_open_with_args(NULL, fq_query(subj, strcmp(trigger_on, "overdue") != 0),
+	portal = SPI_cursor_open_with_args(NULL, fq_query(subj, no_activity, last != NULL),
 									   2, argtypes, args, NULL, true, 0);
 	if (portal == NULL)
 		elog(ERROR, "could not open the follow-up cursor: %s", SPI_result_code_string(SPI_result));
@@ -236,6 +345,8 @@ sm_follow_up_quiet(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
+	if (last != NULL)
+		tuplestore_end(last);
 	return (Datum) 0;
 }
 
@@ -562,7 +673,7 @@ sm_follow_up_remind(PG_FUNCTION_ARGS)
 		task_id_att = fu_attno(rel, "task_id");
 		table_close(rel, AccessShareLock);
 	}
-	if (!fu_target_open(&task, "sales_task", set, FOLLOWUP_BATCH))
+	if (!fu_target_open(&task, "sales_task", set, FOLLOWUP_WRITE_BATCH))
 		PG_RETURN_NULL();
 	memset(set, 0, sizeof(set));
 	{
@@ -572,7 +683,7 @@ sm_follow_up_remind(PG_FUNCTION_ARGS)
 			set[fa[c] = fu_attno(rel, fa_names[c])] = true;
 		table_close(rel, AccessShareLock);
 	}
-	if (!fu_target_open(&act, "follow_up_action", set, FOLLOWUP_BATCH))
+	if (!fu_target_open(&act, "follow_up_action", set, FOLLOWUP_WRITE_BATCH))
 	{
 		sm_bulk_close(&task.bulk);
 		PG_RETURN_NULL();
@@ -607,7 +718,7 @@ sm_follow_up_remind(PG_FUNCTION_ARGS)
 		MemoryContext old;
 		uint64		rows;
 
-		SPI_cursor_fetch(portal, true, FOLLOWUP_BATCH);
+		SPI_cursor_fetch(portal, true, FOLLOWUP_WRITE_BATCH);
 		tt = SPI_tuptable;
 		rows = SPI_processed;
 		if (rows == 0)
