@@ -7,9 +7,11 @@
  *
  *	  One query per rule reads the rule's items (open deals, owned
  *	  accounts, owned open leads) with when each went quiet: for
- *	  no_activity the item's last activity comes from one grouped pass over
+ *	  no_activity the item's last activity comes from one pass over
  *	  activity joined to the items (a hash join at scale), never one probe
- *	  per item; for overdue it is the due date.  Items quiet for less than
+ *	  per item -- made in C (fq_last_activity) when row-level security does
+ *	  not apply to the caller on activity, else a grouped subquery; for
+ *	  overdue it is the due date.  Items quiet for less than
  *	  remind_after_days are left out by the query.  The rows come through a
  *	  cursor, a batch at a time; each is deformed once and the rule's
  *	  condition is tested on its values in C (rules.c, as lead scoring
@@ -126,7 +128,8 @@ fq_rule_attr(HeapTupleHeader rule, const char *name)
 /*
  * The query of a subject and trigger: the item's columns (x.*, which the
  * condition is tested on) followed by the five result columns.
- * $1 = as-of time, $2 = remind_after_days.
+ * $1 = as-of time, $2 = $1 - remind_after_days days (computed once, in
+ * the session's time zone, as the expression would be per row).
  */
 static char *
 fq_query(const FollowUpSubject *s, bool no_activity, bool last_enr)
@@ -151,7 +154,7 @@ fq_query(const FollowUpSubject *s, bool no_activity, bool last_enr)
 	appendStringInfo(&q,
 					 " CROSS JOIN LATERAL (SELECT %s AS since) q"
 					 " WHERE %s AND q.since IS NOT NULL"
-					 " AND q.since <= $1 - pg_catalog.make_interval(days => $2)",
+					 " AND q.since <= $2",
 					 no_activity ? s->since_quiet : s->since_due, s->where);
 	return q.data;
 }
@@ -257,7 +260,7 @@ sm_follow_up_quiet(PG_FUNCTION_ARGS)
 	SmRule	   *compiled;
 	bool		all;
 	Datum		args[2];
-	Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Portal		portal;
 	MemoryContext rowcxt;
 	Datum	   *vals = NULL;
@@ -281,7 +284,13 @@ sm_follow_up_quiet(PG_FUNCTION_ARGS)
 
 	subject = TextDatumGetCString(fq_rule_attr(rule, "subject"));
 	trigger_on = TextDatumGetCString(fq_rule_attr(rule, "trigger_on"));
-	args[1] = fq_rule_attr(rule, "remind_after_days");
+	/* $1 - make_interval(days => remind_after_days) */
+	args[1] = DirectFunctionCall2(timestamptz_mi_interval, args[0],
+								  DirectFunctionCall7(make_interval, Int32GetDatum(0), Int32GetDatum(0),
+													  Int32GetDatum(0),
+													  fq_rule_attr(rule, "remind_after_days"),
+													  Int32GetDatum(0), Int32GetDatum(0),
+													  Float8GetDatum(0)));
 	cond = DatumGetJsonbPCopy(fq_rule_attr(rule, "condition"));
 	for (int i = 0; i < (int) lengthof(fq_subjects); i++)
 		if (strcmp(fq_subjects[i].subject, subject) == 0)
