@@ -4,7 +4,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(74);
+SELECT plan(76);
 
 -- structure
 SELECT has_table('salesmgmt', t, 'table ' || t)
@@ -129,6 +129,25 @@ SELECT is((SELECT array_agg(q.quiet_since) FROM salesmgmt._follow_up_quiet(
               ROW(1, 'x', 'deal', '{}', 'overdue', 3, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule,
               now()) q),
           ARRAY[(current_date - 10)::timestamptz], 'overdue: quiet since the next step''s due date');
+-- the pass over activity is made in C for a caller row-level security does
+-- not apply to, and is the caller's grouped subquery otherwise: the same
+-- items, quiet since the same time
+INSERT INTO salesmgmt.activity (kind, account_id, deal_id, rep_id, occurred_at)
+VALUES ('call', 1, 3, 2, now() - interval '35 days'), ('call', 1, 3, 2, now() + interval '1 hour');
+CREATE TEMP TABLE tap_quiet AS SELECT * FROM salesmgmt._follow_up_quiet(
+    ROW(1, 'x', 'deal', '{}', 'no_activity', 30, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule, now());
+SELECT is((SELECT quiet_since FROM tap_quiet WHERE subject_id = 3), now() - interval '35 days',
+          'quiet since the last activity up to the as-of time (read in C)');
+CREATE ROLE regress_proc_tap_admin;
+GRANT salesmgmt_admin TO regress_proc_tap_admin;
+GRANT SELECT ON tap_quiet TO regress_proc_tap_admin;
+SET LOCAL ROLE regress_proc_tap_admin;
+SELECT results_eq($$SELECT * FROM salesmgmt._follow_up_quiet(
+                      ROW(1, 'x', 'deal', '{}', 'no_activity', 30, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule,
+                      now()) ORDER BY 1$$,
+                  $$SELECT * FROM tap_quiet ORDER BY 1$$,
+                  'an admin under row-level security finds the same quiet items through the grouped subquery');
+RESET ROLE;
 INSERT INTO salesmgmt.follow_up_rule (name, condition, remind_after_days) VALUES ('Big deals quiet', '{"amount": {">": 1000}}', 30);
 SELECT salesmgmt.run_follow_up_rules();
 SELECT salesmgmt.run_follow_up_rules();
