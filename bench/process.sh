@@ -12,6 +12,18 @@
 # all three create the same reminders (actions and tasks, by digest).  Targets: under 5 s, and at least 3x the
 # reference.
 #
+# What is compared: run_follow_up_rules, run as the superuser, takes the bulk
+# path (salesmgmt._follow_up_remind, src/process_followup.c): the reminder
+# tasks and actions written in batches by the writer of src/core_bulk.c,
+# the foreign keys' locks and checks one query per key and batch, the
+# triggers' other effects known to be none for a reminder.  Both
+# references insert row by row through every trigger and foreign-key
+# check, as run_follow_up_rules itself does when a trigger of the user's,
+# row-level security or missing rights rule the bulk path out
+# (docs/process.md).  A data set loaded before _follow_up_remind existed
+# needs it and the new run_follow_up_rules (CREATE OR REPLACE, from
+# src/process_followup.sql) applied first.
+#
 #   BENCH_SCALE=20000 bench/process.sh    a quick run while developing
 BENCH_RUNS=${BENCH_RUNS:-3}
 . "$(dirname "$0")/common.sh"

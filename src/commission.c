@@ -301,7 +301,7 @@ cm_run(CmRun *run, ReturnSetInfo *rsinfo)
 			int64		rep_id;
 
 			CHECK_FOR_INTERRUPTS();
-			if (run->writer.nused >= CM_FLUSH_AT)
+			if (run->writer.bulk.nused >= CM_FLUSH_AT)
 				cm_flush(run);
 			if (!cm_reader_next(&r))
 				break;

@@ -53,6 +53,7 @@
 
 #include "salesmgmt.h"
 #include "compat.h"
+#include "core_bulk.h"
 #include "core_currency.h"
 #include "core_spi.h"
 #include "org_history.h"
@@ -433,22 +434,13 @@ typedef struct CmWatch
 
 typedef struct CmWriter
 {
-	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	BulkInsertState bistate;
-	TupleTableSlot **slots;
-	int			nused;
-	int			maxslots;
+	SmBulkWriter bulk;			/* the ledger, written in batches */
 	AttrNumber	attno[LC_NCOLS];	/* 0-based positions in the table */
 	int32		typmod[LC_NCOLS];
 	AttrNumber	period_start;
 	AttrNumber	period_end;
 	AttrNumber	currency;
 	Datum		currency_datum;
-	ExprState **defaults;		/* per table column not set by the run */
-	SortSupportData **index_order;	/* per index: the order of its keys (NULL:
-									 * none), or NULL: ExecInsertIndexTuples */
 } CmWriter;
 
 typedef struct CmRun

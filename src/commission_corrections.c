@@ -463,7 +463,7 @@ cm_apply_corrections(CmRun *run, CmRep *rep, bool limited, TimestampTz until)
 
 		if (limited && c->at > until)
 			break;
-		if (!limited && run->writer.nused >= CM_FLUSH_AT)
+		if (!limited && run->writer.bulk.nused >= CM_FLUSH_AT)
 			cm_flush(run);
 		memset(&ev, 0, sizeof(ev));
 		ev.deal_id = c->deal_id;
@@ -736,7 +736,7 @@ cm_refunds(CmRun *run)
 
 			if (r->fraction == NULL)
 				continue;
-			if (run->writer.nused >= CM_FLUSH_AT)
+			if (run->writer.bulk.nused >= CM_FLUSH_AT)
 				cm_flush(run);
 			for (j = 0; j < w->ncomps; j++)
 			{
@@ -861,7 +861,7 @@ cm_draws(CmRun *run)
 
 		if (rep->ndraws == 0 && rep->draw_balance == NULL)
 			continue;
-		if (run->writer.nused >= CM_FLUSH_AT)
+		if (run->writer.bulk.nused >= CM_FLUSH_AT)
 			cm_flush(run);
 		earnings = cm_sum(rep, CS_EARNED);
 		earnings = sm_numeric_add(earnings, cm_sum(rep, CS_SPIFFS));

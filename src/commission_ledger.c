@@ -12,14 +12,7 @@
  */
 #include "commission.h"
 #include "compat.h"
-#include "access/genam.h"
-#include "access/nbtree.h"
-#include "catalog/index.h"
-#include "catalog/pg_am.h"
 #include "utils/json.h"
-#include "utils/sortsupport.h"
-
-static SortSupport cm_index_order(Relation index, MemoryContext cxt);
 
 static const char *const cm_kind_names[CK_NKINDS] = {
 	"earned", "spiff", "override", "clawback", "draw", "adjustment"
@@ -70,8 +63,9 @@ static const struct
 
 /* ----------------------------------------------------------------------
  * Writing lines.  A run writes millions of lines, so they are written the
- * way COPY writes rows: a batch of slots goes to table_multi_insert, then
- * each row's index entries are made, after the table's NOT NULL and CHECK
+ * way COPY writes rows, by the batch writer of src/core_bulk.c: a batch
+ * of slots goes to table_multi_insert, then the batch's index entries are
+ * made, index by index in key order, after the table's NOT NULL and CHECK
  * constraints were checked.  Columns the run does not set get their
  * defaults (line_id, status, created_at).  Row-level security and
  * privileges are checked once, as the role running the function; INSERT
@@ -90,23 +84,24 @@ cm_init_writer(CmRun *run)
 	MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
 	Oid			relid = sm_relation_oid("commission_line");
 	CmWriter   *w = &run->writer;
+	Relation	rel;
 	TupleDesc	desc;
 	TriggerDesc *trig;
 	AclResult	aclresult;
 	int			c;
 	bool		set[MaxHeapAttributeNumber];
 
-	w->rel = table_open(relid, RowExclusiveLock);
-	desc = RelationGetDescr(w->rel);
+	rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
 	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
 	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(w->rel));
+		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(rel));
 	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("run_commissions cannot write salesmgmt.commission_line under row-level security"),
 				 errhint("The function must be owned by a role that bypasses row-level security, as the extension's owner does.")));
-	trig = w->rel->trigdesc;
+	trig = rel->trigdesc;
 	if (trig != NULL && (trig->trig_insert_before_row || trig->trig_insert_after_row ||
 						 trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
 						 trig->trig_insert_after_statement))
@@ -115,27 +110,6 @@ cm_init_writer(CmRun *run)
 				 errmsg("salesmgmt.commission_line must not have INSERT triggers"),
 				 errdetail("run_commissions writes the ledger in bulk, without firing them."),
 				 errhint("React to runs with triggers on salesmgmt.commission_period, or read the lines after the run.")));
-
-	w->rri = sm_open_insert_target(w->rel, &w->estate);
-	w->bistate = GetBulkInsertState();
-
-	/*
-	 * Index entries go in index by index, in key order (cm_flush), unless an
-	 * index needs what only ExecInsertIndexTuples does: deferred uniqueness
-	 * or exclusion constraints.
-	 */
-	w->index_order = palloc0(sizeof(SortSupport) * Max(w->rri->ri_NumIndices, 1));
-	for (c = 0; c < w->rri->ri_NumIndices; c++)
-	{
-		Relation	index = w->rri->ri_IndexRelationDescs[c];
-
-		if (index->rd_index->indisexclusion || !index->rd_index->indimmediate)
-		{
-			w->index_order = NULL;
-			break;
-		}
-		w->index_order[c] = cm_index_order(index, run->run_cxt);
-	}
 
 	memset(set, 0, sizeof(set));
 	for (c = 0; c < LC_NCOLS; c++)
@@ -156,138 +130,13 @@ cm_init_writer(CmRun *run)
 	w->currency_datum = DirectFunctionCall3(bpcharin, CStringGetDatum(run->currency),
 											ObjectIdGetDatum(InvalidOid),
 											Int32GetDatum(TupleDescAttr(desc, w->currency)->atttypmod));
-	w->defaults = sm_column_defaults(w->rel, set);
-	w->maxslots = CM_FLUSH_AT * 2;
-	w->slots = palloc0(sizeof(TupleTableSlot *) * w->maxslots);
+	sm_bulk_open(&w->bulk, rel, set, CM_FLUSH_AT * 2);
 
 	for (c = 0; c < CK_NKINDS; c++)
 		run->kind_text[c] = CStringGetTextDatum(cm_kind_names[c]);
 	for (c = 1; c < CR_NREASONS; c++)
 		run->reason_text[c] = CStringGetTextDatum(cm_reason_names[c]);
 	MemoryContextSwitchTo(old);
-}
-
-/*
- * The index entries of a batch are inserted index by index, each index's
- * in its key order: the lines of a batch are of a few reps and their
- * managers (overrides) and of many deals, and entries inserted in key
- * order descend to the same or neighbouring pages one after the other,
- * which are then in cache, instead of all over the index.  Which order
- * entries are inserted in changes nothing in the index.
- */
-typedef struct CmEntry
-{
-	TupleTableSlot *slot;
-	Datum		values[INDEX_MAX_KEYS];
-	bool		isnull[INDEX_MAX_KEYS];
-} CmEntry;
-
-/* the sort order of one index's keys: NULL when not a btree (no sort) */
-static SortSupport
-cm_index_order(Relation index, MemoryContext cxt)
-{
-	int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
-	SortSupport ssup;
-	int			k;
-
-	if (index->rd_rel->relam != BTREE_AM_OID)
-		return NULL;
-	ssup = MemoryContextAllocZero(cxt, sizeof(SortSupportData) * nkeys);
-	for (k = 0; k < nkeys; k++)
-	{
-		Oid			type = index->rd_opcintype[k];
-		Oid			lt = get_opfamily_member(index->rd_opfamily[k], type, type, BTLessStrategyNumber);
-
-		if (!OidIsValid(lt))
-			return NULL;
-		ssup[k].ssup_cxt = cxt;
-		ssup[k].ssup_collation = index->rd_indcollation[k];
-		ssup[k].ssup_nulls_first = false;
-		PrepareSortSupportFromOrderingOp(lt, &ssup[k]);
-	}
-	return ssup;
-}
-
-typedef struct CmEntryOrder
-{
-	int			nkeys;
-	SortSupport ssup;
-} CmEntryOrder;
-
-static int
-cm_entry_cmp(const void *a, const void *b, void *arg)
-{
-	const CmEntry *x = *(const CmEntry *const *) a;
-	const CmEntry *y = *(const CmEntry *const *) b;
-	CmEntryOrder *o = arg;
-	int			k,
-				c;
-
-	for (k = 0; k < o->nkeys; k++)
-	{
-		c = ApplySortComparator(x->values[k], x->isnull[k], y->values[k], y->isnull[k], &o->ssup[k]);
-		if (c != 0)
-			return c;
-	}
-	/* entries are in the order of their heap tuples: keep it among equals */
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/*
- * Insert the index entries of the batch's lines, just written to the heap
- * (as ExecInsertIndexTuples does for a table with immediate unique
- * indexes, no exclusion constraints, no ON CONFLICT): index by index, the
- * entries of partial indexes only for lines that satisfy the predicate.
- */
-static void
-cm_insert_index_entries(CmRun *run)
-{
-	CmWriter   *w = &run->writer;
-	ResultRelInfo *rri = w->rri;
-	ExprContext *econtext = GetPerTupleExprContext(w->estate);
-	CmEntry   **entries = palloc(sizeof(CmEntry *) * w->nused);
-	CmEntry    *buf = palloc(sizeof(CmEntry) * w->nused);
-	int			i,
-				j;
-
-	for (i = 0; i < rri->ri_NumIndices; i++)
-	{
-		Relation	index = rri->ri_IndexRelationDescs[i];
-		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
-		ExprState  *pred = NULL;
-		CmEntryOrder order;
-		int			n = 0;
-
-		if (index == NULL || !info->ii_ReadyForInserts)
-			continue;
-		if (info->ii_Predicate != NIL)
-		{
-			if (info->ii_PredicateState == NULL)
-				info->ii_PredicateState = ExecPrepareQual(info->ii_Predicate, w->estate);
-			pred = info->ii_PredicateState;
-		}
-		for (j = 0; j < w->nused; j++)
-		{
-			TupleTableSlot *slot = w->slots[j];
-
-			econtext->ecxt_scantuple = slot;
-			if (pred != NULL && !ExecQual(pred, econtext))
-				continue;
-			buf[n].slot = slot;
-			FormIndexDatum(info, slot, w->estate, buf[n].values, buf[n].isnull);
-			entries[n] = &buf[n];
-			n++;
-		}
-		order.nkeys = IndexRelationGetNumberOfKeyAttributes(index);
-		order.ssup = w->index_order[i];
-		if (order.ssup != NULL)
-			qsort_arg(entries, n, sizeof(CmEntry *), cm_entry_cmp, &order);
-		for (j = 0; j < n; j++)
-			index_insert(index, entries[j]->values, entries[j]->isnull, &entries[j]->slot->tts_tid,
-						 w->rel, index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-						 false, info);
-	}
-	econtext->ecxt_scantuple = NULL;
 }
 
 /*
@@ -300,37 +149,13 @@ cm_flush(CmRun *run)
 {
 	CmWriter   *w = &run->writer;
 	MemoryContext caller = CurrentMemoryContext;
-	ExprContext *econtext = GetPerTupleExprContext(w->estate);
-	int			i,
-				a;
 
-	if (w->nused == 0)
+	if (w->bulk.nused == 0)
 		return;
 	MemoryContextSwitchTo(run->line_cxt);
-	for (i = 0; i < w->nused; i++)
-	{
-		TupleTableSlot *slot = w->slots[i];
-
-		for (a = 0; a < slot->tts_tupleDescriptor->natts; a++)
-			if (w->defaults[a] != NULL)
-				slot->tts_values[a] = ExecEvalExpr(w->defaults[a], econtext, &slot->tts_isnull[a]);
-	}
-	w->estate->es_output_cid = GetCurrentCommandId(true);
-	if (w->rel->rd_att->constr != NULL)
-		for (i = 0; i < w->nused; i++)
-			ExecConstraints(w->rri, w->slots[i], w->estate);
-	table_multi_insert(w->rel, w->slots, w->nused, w->estate->es_output_cid, 0, w->bistate);
-	if (w->rri->ri_NumIndices > 0 && w->index_order != NULL)
-		cm_insert_index_entries(run);
-	for (i = 0; i < w->nused; i++)
-	{
-		if (w->rri->ri_NumIndices > 0 && w->index_order == NULL)
-			sm_insert_index_tuples(w->rri, w->slots[i], w->estate);
-		ExecClearTuple(w->slots[i]);
-	}
-	ResetPerTupleExprContext(w->estate);
-	run->nlines += w->nused;
-	w->nused = 0;
+	run->nlines += w->bulk.nused;
+	sm_bulk_write(&w->bulk);
+	sm_bulk_clear(&w->bulk);
 	MemoryContextReset(run->line_cxt);
 	MemoryContextSwitchTo(caller);
 }
@@ -338,17 +163,8 @@ cm_flush(CmRun *run)
 void
 cm_close_writer(CmRun *run)
 {
-	CmWriter   *w = &run->writer;
-	int			i;
-
 	cm_flush(run);
-	FreeBulkInsertState(w->bistate);
-	ExecCloseIndices(w->rri);
-	for (i = 0; i < w->maxslots; i++)
-		if (w->slots[i] != NULL)
-			ExecDropSingleTupleTableSlot(w->slots[i]);
-	FreeExecutorState(w->estate);
-	table_close(w->rel, NoLock);
+	sm_bulk_close(&run->writer.bulk);
 }
 
 /* a line into the next slot of the batch; datums must live in line_cxt or
@@ -358,29 +174,10 @@ cm_write(CmRun *run, Datum *v, bool *n)
 {
 	CmWriter   *w = &run->writer;
 	TupleTableSlot *slot;
-	TupleDesc	desc = RelationGetDescr(w->rel);
 	int			c,
 				a;
 
-	if (w->nused >= w->maxslots)
-	{
-		MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
-
-		w->slots = repalloc(w->slots, sizeof(TupleTableSlot *) * w->maxslots * 2);
-		memset(w->slots + w->maxslots, 0, sizeof(TupleTableSlot *) * w->maxslots);
-		w->maxslots *= 2;
-		MemoryContextSwitchTo(old);
-	}
-	if (w->slots[w->nused] == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(run->run_cxt);
-
-		w->slots[w->nused] = table_slot_create(w->rel, NULL);
-		MemoryContextSwitchTo(old);
-	}
-	slot = w->slots[w->nused++];
-	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+	slot = sm_bulk_next_slot(&w->bulk);
 	for (c = 0; c < LC_NCOLS; c++)
 	{
 		a = w->attno[c];

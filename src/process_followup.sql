@@ -100,6 +100,20 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'sm_follow_up_quiet';
 COMMENT ON FUNCTION salesmgmt._follow_up_quiet(salesmgmt.follow_up_rule, timestamptz) IS 'Internal: the items a follow-up rule finds quiet as of a time, with when they went quiet.';
 
+-- The reminders of a rule: a task and an action per item of
+-- pg_temp.sm_follow_up_quiet not yet reminded in its episode, written in
+-- batches from C (src/process_followup.c) when sales_task and
+-- follow_up_action have only the extension's INSERT triggers, whose
+-- effects it performs per batch (the foreign keys' locks and checks);
+-- NULL when they do not, or row-level security applies to the caller:
+-- run_follow_up_rules then writes them with INSERT ... SELECT.
+CREATE FUNCTION salesmgmt._follow_up_remind(p_rule salesmgmt.follow_up_rule, p_as_of timestamptz)
+RETURNS integer
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'sm_follow_up_remind';
+COMMENT ON FUNCTION salesmgmt._follow_up_remind(salesmgmt.follow_up_rule, timestamptz) IS 'Internal (run_follow_up_rules): writes the reminders of a rule (tasks and follow_up_action rows) for the quiet items in pg_temp.sm_follow_up_quiet in batches, doing what the extension''s triggers on those tables do; NULL when another trigger, row-level security or a missing right needs the row-by-row INSERT.';
+
 -- Reassigns the leads of pg_temp.sm_follow_up_reassign for a rule: to a
 -- rep (manager, rep), back to the lead's pool (pool; logged and emitted as
 -- a reclaim, like reclaim_idle_leads), or through the assignment rules
@@ -180,27 +194,31 @@ BEGIN
         INSERT INTO pg_temp.sm_follow_up_quiet SELECT * FROM salesmgmt._follow_up_quiet(v_rule, p_as_of);
         ANALYZE pg_temp.sm_follow_up_quiet;
 
-        -- remind: a task for the owner
-        WITH todo AS (
-            SELECT q.* FROM pg_temp.sm_follow_up_quiet q
-             WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.follow_up_action f
-                                WHERE f.rule_id = v_rule.rule_id AND f.subject = v_rule.subject
-                                  AND f.subject_id = q.subject_id AND f.quiet_since = q.quiet_since
-                                  AND f.action = 'remind')
-        ), task AS (
-            INSERT INTO salesmgmt.sales_task (rep_id, account_id, deal_id, lead_id, title, description, due_date)
-            SELECT t.owner_rep_id, t.account_id, CASE WHEN v_rule.subject = 'deal' THEN t.subject_id END,
-                   CASE WHEN v_rule.subject = 'lead' THEN t.subject_id END,
-                   pg_catalog.format('Follow up: %s', t.title),
-                   pg_catalog.format('Rule "%s": quiet since %s.', v_rule.name, t.quiet_since),
-                   p_as_of::date
-              FROM todo t
-            RETURNING task_id, rep_id, coalesce(deal_id, lead_id, account_id) AS subject_id
-        )
-        INSERT INTO salesmgmt.follow_up_action (rule_id, subject, subject_id, action, quiet_since, acted_at, rep_id, task_id)
-        SELECT v_rule.rule_id, v_rule.subject, t.subject_id, 'remind', q.quiet_since, p_as_of, t.rep_id, t.task_id
-          FROM task t JOIN pg_temp.sm_follow_up_quiet q ON q.subject_id = t.subject_id;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
+        -- remind: a task for the owner, in batches from C when the tables'
+        -- triggers are the extension's own (else NULL: INSERT ... SELECT)
+        v_n := salesmgmt._follow_up_remind(v_rule, p_as_of);
+        IF v_n IS NULL THEN
+            WITH todo AS (
+                SELECT q.* FROM pg_temp.sm_follow_up_quiet q
+                 WHERE NOT EXISTS (SELECT 1 FROM salesmgmt.follow_up_action f
+                                    WHERE f.rule_id = v_rule.rule_id AND f.subject = v_rule.subject
+                                      AND f.subject_id = q.subject_id AND f.quiet_since = q.quiet_since
+                                      AND f.action = 'remind')
+            ), task AS (
+                INSERT INTO salesmgmt.sales_task (rep_id, account_id, deal_id, lead_id, title, description, due_date)
+                SELECT t.owner_rep_id, t.account_id, CASE WHEN v_rule.subject = 'deal' THEN t.subject_id END,
+                       CASE WHEN v_rule.subject = 'lead' THEN t.subject_id END,
+                       pg_catalog.format('Follow up: %s', t.title),
+                       pg_catalog.format('Rule "%s": quiet since %s.', v_rule.name, t.quiet_since),
+                       p_as_of::date
+                  FROM todo t
+                RETURNING task_id, rep_id, coalesce(deal_id, lead_id, account_id) AS subject_id
+            )
+            INSERT INTO salesmgmt.follow_up_action (rule_id, subject, subject_id, action, quiet_since, acted_at, rep_id, task_id)
+            SELECT v_rule.rule_id, v_rule.subject, t.subject_id, 'remind', q.quiet_since, p_as_of, t.rep_id, t.task_id
+              FROM task t JOIN pg_temp.sm_follow_up_quiet q ON q.subject_id = t.subject_id;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+        END IF;
         rule_id := v_rule.rule_id; action := 'remind'; items := v_n;
         RETURN NEXT;
 

@@ -4,7 +4,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(63);
+SELECT plan(76);
 
 -- structure
 SELECT has_table('salesmgmt', t, 'table ' || t)
@@ -129,12 +129,71 @@ SELECT is((SELECT array_agg(q.quiet_since) FROM salesmgmt._follow_up_quiet(
               ROW(1, 'x', 'deal', '{}', 'overdue', 3, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule,
               now()) q),
           ARRAY[(current_date - 10)::timestamptz], 'overdue: quiet since the next step''s due date');
+-- the pass over activity is made in C for a caller row-level security does
+-- not apply to, and is the caller's grouped subquery otherwise: the same
+-- items, quiet since the same time
+INSERT INTO salesmgmt.activity (kind, account_id, deal_id, rep_id, occurred_at)
+VALUES ('call', 1, 3, 2, now() - interval '35 days'), ('call', 1, 3, 2, now() + interval '1 hour');
+CREATE TEMP TABLE tap_quiet AS SELECT * FROM salesmgmt._follow_up_quiet(
+    ROW(1, 'x', 'deal', '{}', 'no_activity', 30, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule, now());
+SELECT is((SELECT quiet_since FROM tap_quiet WHERE subject_id = 3), now() - interval '35 days',
+          'quiet since the last activity up to the as-of time (read in C)');
+CREATE ROLE regress_proc_tap_admin;
+GRANT salesmgmt_admin TO regress_proc_tap_admin;
+GRANT SELECT ON tap_quiet TO regress_proc_tap_admin;
+SET LOCAL ROLE regress_proc_tap_admin;
+SELECT results_eq($$SELECT * FROM salesmgmt._follow_up_quiet(
+                      ROW(1, 'x', 'deal', '{}', 'no_activity', 30, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule,
+                      now()) ORDER BY 1$$,
+                  $$SELECT * FROM tap_quiet ORDER BY 1$$,
+                  'an admin under row-level security finds the same quiet items through the grouped subquery');
+RESET ROLE;
 INSERT INTO salesmgmt.follow_up_rule (name, condition, remind_after_days) VALUES ('Big deals quiet', '{"amount": {">": 1000}}', 30);
 SELECT salesmgmt.run_follow_up_rules();
 SELECT salesmgmt.run_follow_up_rules();
 SELECT is((SELECT array_agg(f.subject_id || ':' || t.title) FROM salesmgmt.follow_up_action f
              JOIN salesmgmt.sales_task t ON t.task_id = f.task_id),
           ARRAY['3:Follow up: Big quiet'], 'one reminder, for the matching quiet deal, however often the rules run');
+
+-- the reminders written in bulk (salesmgmt._follow_up_remind, C): the run
+-- above took that path (a superuser, only the extension's triggers)
+SELECT is((SELECT t.status || ':' || (t.created_at IS NOT NULL) || ':' || t.required || ':' || t.due_date
+             FROM salesmgmt.sales_task t JOIN salesmgmt.follow_up_action f ON f.task_id = t.task_id),
+          'open:true:false:' || current_date, 'a bulk-written reminder has the columns'' defaults');
+SET LOCAL enable_seqscan = off;
+SELECT is((SELECT count(*)::int FROM salesmgmt.sales_task WHERE deal_id = 3 AND title LIKE 'Follow up:%'), 1,
+          'and its index entries');
+RESET enable_seqscan;
+SELECT throws_ok($$SELECT salesmgmt._follow_up_remind(NULL, now())$$, '22004', NULL, '_follow_up_remind(NULL rule): 22004');
+SELECT throws_ok($$SELECT salesmgmt._follow_up_remind(
+                     ROW(1, 'x', 'deal', '{}', 'no_activity', 3, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule,
+                     NULL)$$, '22004', NULL, '_follow_up_remind(rule, NULL): 22004');
+SELECT throws_ok($$SELECT salesmgmt._follow_up_remind(
+                     ROW(1, 'x', 'deals', '{}', 'no_activity', 3, NULL, NULL, 'manager', NULL, true, now())::salesmgmt.follow_up_rule,
+                     now())$$, '22023', NULL, '_follow_up_remind with an unknown subject: 22023');
+-- the foreign keys are checked per batch, as their triggers would
+TRUNCATE pg_temp.sm_follow_up_quiet;
+INSERT INTO pg_temp.sm_follow_up_quiet VALUES (4, 999, 'Small quiet', 1, now() - interval '50 days');
+SELECT throws_ok($$SELECT salesmgmt._follow_up_remind(r, now()) FROM salesmgmt.follow_up_rule r WHERE r.name = 'Big deals quiet'$$,
+                 '23503', NULL, 'a reminder for a rep that does not exist: 23503');
+TRUNCATE pg_temp.sm_follow_up_quiet;
+INSERT INTO pg_temp.sm_follow_up_quiet VALUES (999, 2, 'No such deal', 1, now() - interval '50 days');
+SELECT throws_ok($$SELECT salesmgmt._follow_up_remind(r, now()) FROM salesmgmt.follow_up_rule r WHERE r.name = 'Big deals quiet'$$,
+                 '23503', NULL, 'a reminder about a deal that does not exist: 23503');
+SELECT is((SELECT count(*)::int FROM salesmgmt.sales_task WHERE rep_id = 999 OR deal_id = 999), 0, 'and nothing was written');
+-- a trigger of the user's on sales_task: the row-by-row INSERT, which fires it
+CREATE TABLE public.tap_seen_task (task_id bigint);
+CREATE FUNCTION public.tap_note_task() RETURNS trigger LANGUAGE plpgsql
+AS $$BEGIN INSERT INTO public.tap_seen_task VALUES (NEW.task_id); RETURN NEW; END$$;
+CREATE TRIGGER tap_note_task AFTER INSERT ON salesmgmt.sales_task FOR EACH ROW EXECUTE FUNCTION public.tap_note_task();
+TRUNCATE pg_temp.sm_follow_up_quiet;
+SELECT is((SELECT salesmgmt._follow_up_remind(r, now()) FROM salesmgmt.follow_up_rule r WHERE r.name = 'Big deals quiet'),
+          NULL, 'with a trigger of the user''s on sales_task, _follow_up_remind leaves the reminders to the INSERT');
+UPDATE salesmgmt.deal SET amount = 9000 WHERE deal_id = 4;
+SELECT is((SELECT items FROM salesmgmt.run_follow_up_rules() WHERE action = 'remind'), 1, 'the rules still remind');
+SELECT is((SELECT array_agg(s.task_id) FROM public.tap_seen_task s),
+          (SELECT array_agg(f.task_id) FROM salesmgmt.follow_up_action f WHERE f.subject_id = 4),
+          'and the user''s trigger saw the reminder''s task');
 
 SELECT * FROM finish();
 ROLLBACK;
