@@ -28,7 +28,8 @@
 # BENCH_SCALE overrides it; BENCH_SECONDS the length of the TPS and wrk
 # runs; BENCH_EVENTS the number of deals moved and events sent (20000);
 # BENCH_LIVE_RATE and BENCH_LIVE_SECONDS the rate and length of step 3;
-# BENCH_PERF=FILE writes perf's profile of the worker during step 2 to FILE.
+# BENCH_PERF=FILE writes perf's profile of the worker during step 2 to FILE;
+# BENCH_WAL_RECORDS=FILE pg_waldump's statistics by record kind of step 2.
 . "$(dirname "$0")/common.sh"
 
 EVENTS=${BENCH_EVENTS:-20000}
@@ -225,6 +226,10 @@ for _ in $(seq 150); do
     [ "$upd" -ge $(( 2 * EVENTS )) ] && break
     sleep 0.2
 done
+# BENCH_WAL_RECORDS=FILE: what the worker wrote, by kind of WAL record
+if [ -n "${BENCH_WAL_RECORDS:-}" ]; then
+    "$SM_BIN/pg_waldump" -p "$PGDATA/pg_wal" -s "$LSN0" -e "$LSN1" --stats=record > "$BENCH_WAL_RECORDS" 2>/dev/null || true
+fi
 read -r wal_records wal_bytes <<<"$wal"
 printf 'writes per delivery: %.2f WAL records, %.0f WAL bytes (whole server); %.2f updates of the delivery row, %.2f of them HOT\n' \
     "$(echo "${wal_records:-0} / $EVENTS" | bc -l)" "$(echo "${wal_bytes:-0} / $EVENTS" | bc -l)" \

@@ -112,6 +112,8 @@ extern SmWebhookQueues sm_webhook_q;
 /* webhook_store.c */
 extern int	sm_webhook_window_size(void);
 extern int	sm_webhook_claim(int n);
+extern void sm_webhook_claim_sweep_next(void);
+extern TimestampTz sm_webhook_sweep_due(void);
 extern TimestampTz sm_webhook_next_due(void);
 extern void sm_webhook_record_outcomes(void);
 extern void sm_webhook_release_leases(bool mine);

@@ -9,19 +9,25 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/pg_prng.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 
+#include "compat.h"
 #include "util.h"
 #include "webhook_deliver.h"
 
@@ -127,31 +133,129 @@ value_or_empty(HeapTuple t, TupleDesc d, int col)
 }
 
 /*
+ * Where the claim's scan of the queue index starts.
+ *
+ * A delivered row leaves the queue index only when vacuum removes its old
+ * version's entry; until then a scan visits that entry's heap tuple, finds
+ * it dead and marks the entry dead in the index, so the next scan skips
+ * it.  That mark needs the tuple dead to every snapshot: while any
+ * snapshot older than the deliveries is held (an autovacuum ANALYZE of
+ * salesmgmt.deal, a report, pg_dump), no entry can be marked, and every
+ * claim and every look for the next due row started at the oldest entry
+ * and visited the heap tuple of every delivery made since the snapshot
+ * was taken: 2,686 buffers per claim after 10 s of a held snapshot at 300
+ * deliveries a second, 38 a second after it ended.  At 2,000 a second a
+ * one-second ANALYZE made the claims so slow that the backlog grew to
+ * thousands (bench/webhook.sh: commit-to-delivery p99 2.2 s, p50 14 ms).
+ *
+ * So a claim scans only entries at or after a floor: every row a claim
+ * can still find due is at or after the floor, except rows it skipped
+ * because they were locked, rows of a transaction that had written
+ * nothing yet when the floor was set and wrote later, and rows someone
+ * moved into the past by hand.  A sweep, a claim from the beginning of the
+ * index, finds those within SWEEP_MS: at least every SWEEP_MS while the
+ * worker claims, at the first claim after an idle second, and the worker
+ * wakes for one after a claim from the floor took every due row.
+ *
+ * The floor after a claim that took every due row it saw: a row such a
+ * claim did not see was committed after its snapshot, by a transaction
+ * that either was running with a transaction id when the claim looked at
+ * pg_stat_activity just before taking its snapshot (its next_attempt_at is
+ * at least the oldest xact_start seen then) or wrote later (the sweep's);
+ * a row made due by the worker itself (a retry, a released lease) is due
+ * later than the look.  Transactions that have written nothing are left
+ * out: those are what hold snapshots for seconds (ANALYZE, reports,
+ * pg_dump).  FLOOR_MARGIN_MS covers a transaction caught between taking
+ * its start time and showing it.  After a claim that filled the window,
+ * the floor is at most the next_attempt_at of the last row it took.
+ */
+#define SWEEP_MS			1000
+#define FLOOR_MARGIN_MS		50
+
+static TimestampTz claim_floor = DT_NOBEGIN;
+static TimestampTz next_sweep_at = 0;
+static bool last_claim_swept = false;
+static SPIPlanPtr look_plan = NULL;
+
+/* When the worker must claim again for a sweep; 0: the last claim was one */
+TimestampTz
+sm_webhook_sweep_due(void)
+{
+	return last_claim_swept ? 0 : next_sweep_at;
+}
+
+/* Claim from the beginning of the queue index at the next claim. */
+void
+sm_webhook_claim_sweep_next(void)
+{
+	claim_floor = DT_NOBEGIN;
+	next_sweep_at = 0;
+}
+
+/*
+ * The floor the next claim may use if this one takes every due row it
+ * sees: the oldest start of a transaction running now, or now, less the
+ * margin.  Runs before the claim's own statement, so before its snapshot.
+ */
+static TimestampTz
+look_for_floor(void)
+{
+	Datum		arg = ObjectIdGetDatum(MyDatabaseId);
+	Oid			type = OIDOID;
+	bool		isnull;
+	TimestampTz floor;
+
+	run_kept(&look_plan,
+			 "SELECT LEAST(pg_catalog.clock_timestamp(), pg_catalog.min(a.xact_start))"
+			 "  FROM pg_catalog.pg_stat_activity a"
+			 " WHERE a.datid = $1 AND a.pid <> pg_catalog.pg_backend_pid()"
+			 "   AND a.backend_xid IS NOT NULL",
+			 &type, 1, &arg, SPI_OK_SELECT, "looking for the oldest running transaction");
+	floor = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		return DT_NOBEGIN;
+	return floor - FLOOR_MARGIN_MS * INT64CONST(1000);
+}
+
+/*
  * Claim up to n due deliveries; returns how many.  Runs in its own
  * transaction, committed before any of them is sent.
  */
 int
 sm_webhook_claim(int n)
 {
-	Datum		args[2];
-	Oid			types[2] = {INT4OID, FLOAT8OID};
+	Datum		args[3];
+	Oid			types[3] = {INT4OID, FLOAT8OID, TIMESTAMPTZOID};
 	int			got;
 	SmWebhookBatch *batch;
 	MemoryContext old;
 	SmWebhookQueues *q = &sm_webhook_q;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz floor = claim_floor;
+	TimestampTz next_floor;
+	TimestampTz last_due = DT_NOBEGIN;
 
 	compact_queue(q);
 	pgstat_report_activity(STATE_RUNNING, "claiming webhook deliveries");
+	last_claim_swept = now >= next_sweep_at;
+	if (last_claim_swept)
+	{
+		floor = DT_NOBEGIN;
+		next_sweep_at = now + SWEEP_MS * INT64CONST(1000);
+	}
 	start_xact();
+	next_floor = look_for_floor();
 	args[0] = Int32GetDatum(n);
 	args[1] = Float8GetDatum(lease_seconds());
+	args[2] = TimestampTzGetDatum(floor);
 
 	/*
 	 * The statement of salesmgmt._webhook_claim (src/webhook.sql: keep the
 	 * two equal; the isolation spec webhook-claim exercises the function),
 	 * run directly with a kept plan: a SQL function is parsed and planned
 	 * again at every call.  The endpoint is joined for its URL, secret and
-	 * cap.  The claim changes no indexed column: a HOT update.
+	 * cap.  The claim changes no indexed column: a HOT update.  $3 is the
+	 * floor (above; the SQL function scans from the beginning).
 	 */
 	run_kept(&claim_plan,
 									"UPDATE salesmgmt.webhook_delivery d"
@@ -164,6 +268,7 @@ sm_webhook_claim(int n)
 									"       SELECT q.delivery_id"
 									"         FROM salesmgmt.webhook_delivery q"
 									"        WHERE q.delivered_at IS NULL AND q.next_attempt_at <= now()"
+									"          AND q.next_attempt_at >= $3"
 									"          AND q.state IN ('pending', 'failed')"
 									"          AND EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e"
 									"                       WHERE e.endpoint_id = q.endpoint_id AND e.active)"
@@ -174,8 +279,8 @@ sm_webhook_claim(int n)
 									"           ep.url, ep.secret,"
 									"           (SELECT ev.payload::text FROM salesmgmt.webhook_event ev"
 									"             WHERE ev.event_id = d.event_id),"
-									"           ep.max_in_flight",
-									types, 2, args, SPI_OK_UPDATE_RETURNING, "claiming webhook deliveries");
+									"           ep.max_in_flight, d.next_attempt_at",
+									types, 3, args, SPI_OK_UPDATE_RETURNING, "claiming webhook deliveries");
 	got = (int) SPI_processed;
 
 	if (got > 0)
@@ -211,10 +316,19 @@ sm_webhook_claim(int n)
 
 				job->max_in_flight = isnull ? 0 : DatumGetInt32(cap);
 			}
+			last_due = Max(last_due, DatumGetTimestampTz(SPI_getbinval(t, d, 10, &isnull)));
 			q->queue[q->queue_len++] = job;
 		}
 		MemoryContextSwitchTo(old);
 	}
+
+	/*
+	 * A claim that took every due row it saw: the floor of the look.  One
+	 * that filled the window took, in next_attempt_at order, every row it
+	 * could lock up to the last it took: the next starts there at the
+	 * latest.
+	 */
+	claim_floor = got < n ? next_floor : Min(next_floor, Max(floor, last_due));
 	end_xact();
 	return got;
 }
@@ -227,9 +341,14 @@ sm_webhook_next_due(void)
 	bool		isnull;
 	int			rc;
 
+	Datum		arg = TimestampTzGetDatum(claim_floor);
+	Oid			type = TIMESTAMPTZOID;
+
+	/* (from the floor, as the claim: rows before it are the sweep's) */
 	start_xact();
-	rc = SPI_execute("SELECT pg_catalog.min(next_attempt_at) FROM salesmgmt.webhook_delivery"
-					 " WHERE delivered_at IS NULL AND state IN ('pending', 'failed')", true, 1);
+	rc = SPI_execute_with_args("SELECT pg_catalog.min(next_attempt_at) FROM salesmgmt.webhook_delivery"
+							   " WHERE delivered_at IS NULL AND next_attempt_at >= $1"
+							   "   AND state IN ('pending', 'failed')", 1, &type, &arg, NULL, true, 1);
 	if (rc == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -248,6 +367,205 @@ retry_delay_ms(int step)
 	int64		ms = sm_webhook_retry_ms[step];
 
 	return ms + (int64) (pg_prng_double(&pg_global_prng_state) * 0.1 * ms);
+}
+
+/* A delivery's attempt, as the record statement returns the ones it updated */
+typedef struct UpdatedKey
+{
+	int64		delivery_id;
+	int32		attempt;
+} UpdatedKey;
+
+static int
+updated_key_cmp(const void *a, const void *b)
+{
+	const UpdatedKey *x = a;
+	const UpdatedKey *y = b;
+
+	if (x->delivery_id != y->delivery_id)
+		return x->delivery_id < y->delivery_id ? -1 : 1;
+	return x->attempt < y->attempt ? -1 : x->attempt > y->attempt ? 1 : 0;
+}
+
+/* The columns of salesmgmt.webhook_attempt, in the order write_attempts fills them */
+static const char *const attempt_columns[] = {
+	"delivery_id", "attempt", "endpoint_id", "started_at", "duration", "status", "error", "response"
+};
+#define ATTEMPT_NCOLS lengthof(attempt_columns)
+
+/*
+ * Whether the attempts can be written the way COPY writes rows (below):
+ * the table has exactly its columns, no INSERT trigger, no row-level
+ * security that applies to the worker, and only indexes that
+ * ExecInsertIndexTuples checks at once.  attno[c] is set to the column
+ * number (from 0) of attempt_columns[c].
+ */
+static bool
+attempts_bulk_ok(Relation rel, ResultRelInfo *rri, int *attno)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TriggerDesc *trig = rel->trigdesc;
+	int			live = 0;
+
+	if (trig != NULL && (trig->trig_insert_before_row || trig->trig_insert_after_row ||
+						 trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
+						 trig->trig_insert_after_statement))
+		return false;
+	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED)
+		return false;
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Form_pg_index index = rri->ri_IndexRelationDescs[i]->rd_index;
+
+		if (index->indisexclusion || !index->indimmediate)
+			return false;
+	}
+	for (int c = 0; c < (int) ATTEMPT_NCOLS; c++)
+		attno[c] = -1;
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		int			c;
+
+		if (att->attisdropped)
+			continue;
+		live++;
+		for (c = 0; c < (int) ATTEMPT_NCOLS; c++)
+			if (strcmp(NameStr(att->attname), attempt_columns[c]) == 0)
+				break;
+		if (c == (int) ATTEMPT_NCOLS)
+			return false;		/* a column of someone else's */
+		attno[c] = a;
+	}
+	return live == (int) ATTEMPT_NCOLS;
+}
+
+static SPIPlanPtr attempts_sql_plan = NULL;
+
+/*
+ * Append the attempts of the outcomes whose deliveries the record
+ * statement updated (tt: their delivery_id and attempt, n_updated rows).
+ *
+ * The rows are written the way COPY writes them: one table_multi_insert
+ * (one WAL record per heap page instead of one per row), then each row's
+ * index entries, after the table's constraints were checked.  The worker
+ * is the table's only writer besides the lease release and a late
+ * outcome, which use SQL; if someone added an INSERT trigger or a column,
+ * the attempts go through SQL too (args: the record statement's twelve
+ * arrays).
+ */
+static void
+write_attempts(SmWebhookJob **jobs, int n, SPITupleTable *tt, int n_updated,
+			   const Oid *record_types, Datum *args)
+{
+	UpdatedKey *keys = palloc(n_updated * sizeof(UpdatedKey));
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	int			attno[ATTEMPT_NCOLS];
+	TupleTableSlot **slots;
+	int			k = 0;
+
+	for (int i = 0; i < n_updated; i++)
+	{
+		bool		isnull;
+
+		keys[i].delivery_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		keys[i].attempt = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+	}
+
+	rel = table_open(sm_relation_oid("webhook_attempt"), RowExclusiveLock);
+	rri = sm_open_insert_target(rel, &estate);
+	if (!attempts_bulk_ok(rel, rri, attno))
+	{
+		Datum		a[14];
+		Oid			t[14];
+		Datum	   *ids = palloc(n_updated * sizeof(Datum));
+		Datum	   *nums = palloc(n_updated * sizeof(Datum));
+
+		ExecCloseIndices(rri);
+		FreeExecutorState(estate);
+		table_close(rel, NoLock);
+		for (int i = 0; i < n_updated; i++)
+		{
+			ids[i] = Int64GetDatum(keys[i].delivery_id);
+			nums[i] = Int32GetDatum(keys[i].attempt);
+		}
+		memcpy(a, args, 12 * sizeof(Datum));
+		memcpy(t, record_types, 12 * sizeof(Oid));
+		a[12] = PointerGetDatum(sm_make_array(ids, NULL, n_updated, INT8OID));
+		a[13] = PointerGetDatum(sm_make_array(nums, NULL, n_updated, INT4OID));
+		t[12] = INT8ARRAYOID;
+		t[13] = INT4ARRAYOID;
+		run_kept(&attempts_sql_plan,
+				 "INSERT INTO salesmgmt.webhook_attempt"
+				 "   (delivery_id, attempt, endpoint_id, started_at, duration, status, error, response)"
+				 " SELECT " RECORD_ATTEMPT_COLUMNS
+				 "   FROM " RECORD_ATTEMPT_ROWS
+				 "  WHERE (o.delivery_id, o.attempt) IN"
+				 "        (SELECT u.delivery_id, u.attempt"
+				 "           FROM ROWS FROM (pg_catalog.unnest($13), pg_catalog.unnest($14)) AS u(delivery_id, attempt))",
+				 t, 14, a, SPI_OK_INSERT, "recording webhook attempts");
+		return;
+	}
+
+	qsort(keys, n_updated, sizeof(UpdatedKey), updated_key_cmp);
+	slots = palloc(n_updated * sizeof(TupleTableSlot *));
+	for (int i = 0; i < n && k < n_updated; i++)
+	{
+		SmWebhookJob *job = jobs[i];
+		UpdatedKey	key = {job->delivery_id, job->attempt};
+		TupleTableSlot *slot;
+		Interval   *duration;
+		Datum	   *v;
+		bool	   *isnull;
+
+		if (bsearch(&key, keys, n_updated, sizeof(UpdatedKey), updated_key_cmp) == NULL)
+			continue;			/* too late: the late statement records it */
+		slot = slots[k++] = table_slot_create(rel, NULL);
+		v = slot->tts_values;
+		isnull = slot->tts_isnull;
+		memset(isnull, true, slot->tts_tupleDescriptor->natts * sizeof(bool));
+		duration = palloc0(sizeof(Interval));
+		duration->time = job->duration_us;
+		v[attno[0]] = Int64GetDatum(job->delivery_id);
+		v[attno[1]] = Int32GetDatum(job->attempt);
+		v[attno[2]] = Int64GetDatum(job->endpoint_id);
+		v[attno[3]] = TimestampTzGetDatum(job->started_at);
+		v[attno[4]] = IntervalPGetDatum(duration);
+		isnull[attno[0]] = isnull[attno[1]] = isnull[attno[2]] = isnull[attno[3]] = isnull[attno[4]] = false;
+		if (job->status != 0)
+		{
+			v[attno[5]] = Int32GetDatum((int32) job->status);
+			isnull[attno[5]] = false;
+		}
+		if (job->error != NULL)
+		{
+			v[attno[6]] = CStringGetTextDatum(job->error);
+			isnull[attno[6]] = false;
+		}
+		if (job->response_len > 0)
+		{
+			v[attno[7]] = CStringGetTextDatum(job->response);
+			isnull[attno[7]] = false;
+		}
+		ExecStoreVirtualTuple(slot);
+	}
+
+	estate->es_output_cid = GetCurrentCommandId(true);
+	if (rel->rd_att->constr != NULL)
+		for (int i = 0; i < k; i++)
+			ExecConstraints(rri, slots[i], estate);
+	table_multi_insert(rel, slots, k, estate->es_output_cid, 0, NULL);
+	for (int i = 0; i < k; i++)
+	{
+		if (rri->ri_NumIndices > 0)
+			sm_insert_index_tuples(rri, slots[i], estate);
+		ExecDropSingleTupleTableSlot(slots[i]);
+	}
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
 }
 
 /* Write the outcomes of the finished jobs, one transaction. */
@@ -281,6 +599,7 @@ sm_webhook_record_outcomes(void)
 	int			n_gone = 0;
 	MemoryContext old;
 	int			rc;
+	int			n_updated;
 
 	pgstat_report_activity(STATE_RUNNING, "recording webhook outcomes");
 	old = MemoryContextSwitchTo(q->cycle_cxt);
@@ -367,13 +686,13 @@ sm_webhook_record_outcomes(void)
 	MemoryContextSwitchTo(old);
 
 	/*
-	 * One statement: the deliveries updated, each found by primary key
-	 * (the UPDATE's FROM rows are copied whole for rechecks, so they carry
-	 * only the columns it needs), and the attempts of the rows it updated
-	 * appended.  A failed delivery of an endpoint that became inactive
-	 * meanwhile is held (infinity) like the endpoint's other waiting
-	 * deliveries; a dead one is due at infinity too, out of the claim's
-	 * index scan.
+	 * One statement updates the deliveries, each found by primary key (the
+	 * UPDATE's FROM rows are copied whole for rechecks, so they carry only
+	 * the columns it needs), and returns which it updated; their attempts
+	 * are then appended in bulk (write_attempts).  A failed delivery of an
+	 * endpoint that became inactive meanwhile is held (infinity) like the
+	 * endpoint's other waiting deliveries; a dead one is due at infinity
+	 * too, out of the claim's index scan.
 	 *
 	 * The plan is generic and kept: a nested loop over the outcomes that
 	 * probes the primary key, whatever the statistics say.  The in-flight
@@ -383,30 +702,26 @@ sm_webhook_record_outcomes(void)
 	 * outcomes for every delivery (quadratic: 95 ms for 256 outcomes).
 	 */
 	run_kept(&record_plan,
-									"WITH upd AS ("
-									"  UPDATE salesmgmt.webhook_delivery d"
-									"     SET state = o.state, last_status = o.status, last_error = o.error,"
-									"         retry_step = o.retry_step, claimed_by = NULL, lease_expires_at = NULL,"
-									"         delivered_at = CASE WHEN o.state = 'delivered' THEN o.finished_at END,"
-									"         next_attempt_at = CASE WHEN o.state = 'dead' THEN 'infinity'"
-									"              WHEN o.next_at IS NULL THEN d.next_attempt_at"
-									"              WHEN EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e"
-									"                            WHERE e.endpoint_id = d.endpoint_id AND e.active) THEN o.next_at"
-									"              ELSE 'infinity' END"
-									"    FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-									"         pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
-									"         pg_catalog.unnest($7), pg_catalog.unnest($9))"
-									"      AS o(delivery_id, attempt, state, status, error, next_at, retry_step, finished_at)"
-									"   WHERE d.delivery_id = o.delivery_id AND d.attempts = o.attempt"
-									"     AND (d.state = 'in_flight' OR o.state IS NULL)"
-									"  RETURNING d.delivery_id"
-									")"
-									" INSERT INTO salesmgmt.webhook_attempt"
-									"   (delivery_id, attempt, endpoint_id, started_at, duration, status, error, response)"
-									" SELECT " RECORD_ATTEMPT_COLUMNS
-									"   FROM " RECORD_ATTEMPT_ROWS
-									"  WHERE o.delivery_id IN (SELECT u.delivery_id FROM upd u)",
-									types, 12, args, SPI_OK_INSERT, "recording webhook outcomes");
+			 "UPDATE salesmgmt.webhook_delivery d"
+			 "   SET state = o.state, last_status = o.status, last_error = o.error,"
+			 "       retry_step = o.retry_step, claimed_by = NULL, lease_expires_at = NULL,"
+			 "       delivered_at = CASE WHEN o.state = 'delivered' THEN o.finished_at END,"
+			 "       next_attempt_at = CASE WHEN o.state = 'dead' THEN 'infinity'"
+			 "            WHEN o.next_at IS NULL THEN d.next_attempt_at"
+			 "            WHEN EXISTS (SELECT 1 FROM salesmgmt.webhook_endpoint e"
+			 "                          WHERE e.endpoint_id = d.endpoint_id AND e.active) THEN o.next_at"
+			 "            ELSE 'infinity' END"
+			 "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+			 "       pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+			 "       pg_catalog.unnest($7), pg_catalog.unnest($9))"
+			 "    AS o(delivery_id, attempt, state, status, error, next_at, retry_step, finished_at)"
+			 " WHERE d.delivery_id = o.delivery_id AND d.attempts = o.attempt"
+			 "   AND (d.state = 'in_flight' OR o.state IS NULL)"
+			 " RETURNING d.delivery_id, d.attempts",
+			 types, 9, args, SPI_OK_UPDATE_RETURNING, "recording webhook outcomes");
+	n_updated = (int) SPI_processed;
+	if (n_updated > 0)
+		write_attempts(q->done, n, SPI_tuptable, n_updated, types, args);
 
 	/*
 	 * Outcomes that came too late (the lease expired or the row was sent
@@ -414,17 +729,17 @@ sm_webhook_record_outcomes(void)
 	 * the attempt gets its real outcome.  Rare, so a second statement
 	 * rather than a speculative insertion for every attempt.
 	 */
-	if (SPI_processed < (uint64) n)
+	if (n_updated < n)
 	{
 		run_kept(&record_late_plan,
-										"INSERT INTO salesmgmt.webhook_attempt"
-										"   (delivery_id, attempt, endpoint_id, started_at, duration, status, error, response)"
-										" SELECT " RECORD_ATTEMPT_COLUMNS
-										"   FROM " RECORD_ATTEMPT_ROWS
-										" ON CONFLICT (delivery_id, attempt) DO UPDATE"
-										"   SET duration = excluded.duration, status = excluded.status,"
-										"       error = excluded.error, response = excluded.response",
-										types, 12, args, SPI_OK_INSERT, "recording late webhook outcomes");
+				 "INSERT INTO salesmgmt.webhook_attempt"
+				 "   (delivery_id, attempt, endpoint_id, started_at, duration, status, error, response)"
+				 " SELECT " RECORD_ATTEMPT_COLUMNS
+				 "   FROM " RECORD_ATTEMPT_ROWS
+				 " ON CONFLICT (delivery_id, attempt) DO UPDATE"
+				 "   SET duration = excluded.duration, status = excluded.status,"
+				 "       error = excluded.error, response = excluded.response",
+				 types, 12, args, SPI_OK_INSERT, "recording late webhook outcomes");
 	}
 
 	/* 410 Gone: the receiver says the endpoint no longer exists */

@@ -661,12 +661,17 @@ sm_webhook_worker_main(Datum main_arg)
 
 					if (sm_webhook_claim(want) < want)
 					{
+						TimestampTz sweep = sm_webhook_sweep_due();
+
 						/* drained: sleep until the next due row or a wake-up */
 						st.claim_more = false;
 						st.drained_at = now;
 						q->due_at = sm_webhook_next_due();
 						if (q->due_at != 0 && q->due_at <= GetCurrentTimestamp())
 							q->due_at = GetCurrentTimestamp() + 1000 * INT64CONST(1000);
+						/* a claim from the floor: wake for the sweep */
+						if (sweep != 0 && (q->due_at == 0 || sweep < q->due_at))
+							q->due_at = sweep;
 					}
 					else
 					{
@@ -708,6 +713,7 @@ sm_webhook_worker_main(Datum main_arg)
 			FlushErrorState();
 			AbortCurrentTransaction();
 			sm_webhook_abandon_all();
+			sm_webhook_claim_sweep_next();
 			st.have_ext = false;
 			st.release_mine = true;
 			st.next_ext_check = GetCurrentTimestamp() + 1000 * INT64CONST(1000);

@@ -7,6 +7,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP;
+use IPC::Run;
+use Time::HiRes qw(usleep time);
 use SmWebhookReceiver;
 
 my $node = PostgreSQL::Test::Cluster->new('webhook');
@@ -232,6 +234,36 @@ ok(!grep({ $arrivals[$_] - $arrivals[$_ - 1] < 0.29 } 1 .. $#arrivals),
 	'one at a time: each after the previous answer')
   or diag("arrivals: @arrivals");
 $rx->plan('200');
+
+# ---------------------- a transaction that writes long after it started
+# The claim scans the queue index from a floor: the oldest start of the
+# transactions that have written something.  This one starts, writes
+# nothing for 2 s while other events are committed and claimed (the floor
+# moves past its start), then emits an event: its next_attempt_at is
+# before the floor, and the claims from the floor never see it; the
+# sweep, a claim from the beginning at least once a second, must.
+my $late = IPC::Run::start(
+	[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('wh'),
+	  '-c', q{BEGIN; SELECT pg_sleep(2); SELECT salesmgmt.emit_event('app.thing_done', 'thing', 99, '{"n": 99}'); COMMIT;} ],
+	'>', \my $late_out, '2>', \my $late_err);
+for my $i (1 .. 12)
+{
+	sql(qq{SELECT salesmgmt.emit_event('app.thing_done', 'thing', 100 + $i, '{"n": $i}')});
+	usleep(250_000);
+}
+$late->finish;
+my $late_committed = time();
+is($late_err // '', '', 'the long transaction committed its event');
+# (the retention set above purges it once delivered: ask the receiver)
+my ($late_req);
+foreach (1 .. 600)
+{
+	($late_req) = grep { $_->{path} eq '/events' && decode_json($_->{body})->{data}{n} == 99 } $rx->requests;
+	last if $late_req;
+	usleep(100_000);
+}
+ok($late_req, 'its event is delivered');
+cmp_ok($late_req ? $late_req->{time} - $late_committed : 999, '<', 10, 'within seconds of its commit');
 
 # ------------------------------ docs/webhooks.md lists every event type
 # one row per type registered by the extension, exactly as generated here
