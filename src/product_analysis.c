@@ -37,6 +37,7 @@
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -284,6 +285,131 @@ sm_aff_next(TableScanDesc scan)
 	return tup;
 }
 
+/*
+ * A sequential read of a heap, a page at a time, with less per tuple than
+ * heap_getnext: each page is pinned, its visible tuples listed under a
+ * share lock (every tuple of an all-visible page, else each checked
+ * against the snapshot, as heap scans do) and their headers prefetched;
+ * then the tuples are handed out from the pinned page.  Under SERIALIZABLE
+ * the table AM's scan is used, which also records the predicate locks.
+ */
+typedef struct SmAffScan
+{
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc tscan;		/* serializable: the table AM's scan */
+	BufferAccessStrategy strategy;
+	BlockNumber nblocks;
+	BlockNumber next_blk;
+	BlockNumber blk;			/* the page of buf */
+	Buffer		buf;
+	int			ntup;
+	int			cur;
+	OffsetNumber vis[MaxHeapTuplesPerPage];
+	HeapTupleData tup;
+} SmAffScan;
+
+static void
+sm_aff_scan_begin(SmAffScan *s, Relation rel, Snapshot snap)
+{
+	memset(s, 0, sizeof(*s));
+	s->rel = rel;
+	s->snap = snap;
+	s->buf = InvalidBuffer;
+	if (IsolationIsSerializable())
+	{
+		s->tscan = table_beginscan(rel, snap, 0, NULL);
+		return;
+	}
+	s->nblocks = RelationGetNumberOfBlocks(rel);
+	/* a ring of buffers for a big table, as heap scans do */
+	s->strategy = s->nblocks > (BlockNumber) (NBuffers / 4) ? GetAccessStrategy(BAS_BULKREAD) : NULL;
+	s->tup.t_tableOid = RelationGetRelid(rel);
+}
+
+/* the visible tuples of the next page; false after the last page */
+static bool
+sm_aff_scan_page(SmAffScan *s)
+{
+	Page		page;
+	bool		all_visible;
+	OffsetNumber maxoff;
+	BlockNumber blk;
+
+	if (BufferIsValid(s->buf))
+		ReleaseBuffer(s->buf);
+	s->buf = InvalidBuffer;
+	s->ntup = s->cur = 0;
+	if (s->next_blk >= s->nblocks)
+		return false;
+	CHECK_FOR_INTERRUPTS();
+	blk = s->blk = s->next_blk++;
+	s->buf = ReadBufferExtended(s->rel, MAIN_FORKNUM, blk, RBM_NORMAL, s->strategy);
+	heap_page_prune_opt(s->rel, s->buf);
+	LockBuffer(s->buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(s->buf);
+	all_visible = PageIsAllVisible(page) && !s->snap->takenDuringRecovery;
+	maxoff = PageGetMaxOffsetNumber(page);
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+
+		if (!ItemIdIsNormal(lp))
+			continue;
+		if (!all_visible)
+		{
+			HeapTupleData t;
+
+			t.t_tableOid = s->tup.t_tableOid;
+			t.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			t.t_len = ItemIdGetLength(lp);
+			ItemPointerSet(&t.t_self, blk, off);
+			if (!HeapTupleSatisfiesVisibility(&t, s->snap, s->buf))
+				continue;
+		}
+		s->vis[s->ntup++] = off;
+		__builtin_prefetch(PageGetItem(page, lp));
+	}
+	LockBuffer(s->buf, BUFFER_LOCK_UNLOCK);
+	return true;
+}
+
+/* the next visible tuple, valid until the next call */
+static inline HeapTuple
+sm_aff_scan_next(SmAffScan *s)
+{
+	Page		page;
+	ItemId		lp;
+	OffsetNumber off;
+
+	if (s->tscan != NULL)
+		return sm_aff_next(s->tscan);
+	while (s->cur >= s->ntup)
+		if (!sm_aff_scan_page(s))
+			return NULL;
+	page = BufferGetPage(s->buf);
+	off = s->vis[s->cur++];
+	lp = PageGetItemId(page, off);
+	s->tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+	s->tup.t_len = ItemIdGetLength(lp);
+	ItemPointerSet(&s->tup.t_self, s->blk, off);
+	return &s->tup;
+}
+
+static void
+sm_aff_scan_end(SmAffScan *s)
+{
+	if (s->tscan != NULL)
+	{
+		table_endscan(s->tscan);
+		return;
+	}
+	if (BufferIsValid(s->buf))
+		ReleaseBuffer(s->buf);
+	if (s->strategy != NULL)
+		FreeAccessStrategy(s->strategy);
+}
+
 static AttrNumber
 sm_aff_attnum(Relation rel, const char *name)
 {
@@ -392,7 +518,7 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 {
 	Snapshot	snap = GetActiveSnapshot();
 	Relation	rel;
-	TableScanDesc scan;
+	SmAffScan  *scan = palloc(sizeof(SmAffScan));
 	TupleDesc	desc;
 	HeapTuple	tup;
 	Datum	   *values;
@@ -434,8 +560,8 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 	isnull = palloc(sizeof(bool) * natts);
 	won_ids = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * won_alloc);
 	won_accounts = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * won_alloc);
-	scan = table_beginscan(rel, snap, 0, NULL);
-	while ((tup = sm_aff_next(scan)) != NULL)
+	sm_aff_scan_begin(scan, rel, snap);
+	while ((tup = sm_aff_scan_next(scan)) != NULL)
 	{
 		int64		deal_id;
 
@@ -461,7 +587,7 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 		min_id = Min(min_id, deal_id);
 		max_id = Max(max_id, deal_id);
 	}
-	table_endscan(scan);
+	sm_aff_scan_end(scan);
 	table_close(rel, AccessShareLock);
 	sm_aff_deals_build(&deals, won_ids, won_accounts, nwon, min_id, max_id);
 	pfree(won_ids);
@@ -476,8 +602,8 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 	isnull = palloc(sizeof(bool) * natts);
 	offs = palloc(sizeof(uint32) * natts);
 	fixed = sm_aff_fixed_offsets(desc, natts, offs);
-	scan = table_beginscan(rel, snap, 0, NULL);
-	while ((tup = sm_aff_next(scan)) != NULL)
+	sm_aff_scan_begin(scan, rel, snap);
+	while ((tup = sm_aff_scan_next(scan)) != NULL)
 	{
 		int64		deal_id;
 		int64		product_id;
@@ -513,7 +639,7 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 		if (f >= 0)
 			sm_aff_set(aff, last, f);
 	}
-	table_endscan(scan);
+	sm_aff_scan_end(scan);
 	table_close(rel, AccessShareLock);
 }
 
