@@ -146,6 +146,13 @@ static SPIPlanPtr sm_has_lines_plan = NULL;
 static bool sm_lines_writing = false;
 
 static Numeric sm_hundred = NULL;
+static Numeric sm_zero = NULL;
+
+/* the columns of salesmgmt.deal a line reads */
+static Oid	sm_deal_cols_relid = InvalidOid;
+static AttrNumber sm_deal_currency_att;
+static AttrNumber sm_deal_closed_att;
+static AttrNumber sm_deal_book_att;
 
 /*
  * Is this session loading a dump (pg_restore, or a script pg_dump wrote)?
@@ -192,6 +199,7 @@ sm_line_cache_current(void)
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		sm_hundred = sm_numeric_from_int64(100);
+		sm_zero = sm_numeric_from_int64(0);
 		MemoryContextSwitchTo(old);
 	}
 }
@@ -212,14 +220,14 @@ sm_line_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 }
 
 static AttrNumber
-sm_line_attnum(TupleDesc td, const char *name)
+sm_line_attnum(Relation rel, const char *name)
 {
-	int			attnum = SPI_fnumber(td, name);
+	int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
 
 	if (attnum <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of salesmgmt.deal_line does not exist", name),
+				 errmsg("column \"%s\" of salesmgmt.%s does not exist", name, RelationGetRelationName(rel)),
 				 errhint("The salesmgmt extension may be damaged; reinstall it.")));
 	return (AttrNumber) attnum;
 }
@@ -227,17 +235,15 @@ sm_line_attnum(TupleDesc td, const char *name)
 static const SmLineCols *
 sm_line_columns(Relation rel)
 {
-	TupleDesc	td = RelationGetDescr(rel);
-
 	if (sm_line_cols.relid == RelationGetRelid(rel))
 		return &sm_line_cols;
-	sm_line_cols.deal_id = sm_line_attnum(td, "deal_id");
-	sm_line_cols.product_id = sm_line_attnum(td, "product_id");
-	sm_line_cols.quantity = sm_line_attnum(td, "quantity");
-	sm_line_cols.unit_price = sm_line_attnum(td, "unit_price");
-	sm_line_cols.discount_pct = sm_line_attnum(td, "discount_pct");
-	sm_line_cols.term_months = sm_line_attnum(td, "term_months");
-	sm_line_cols.period_months = sm_line_attnum(td, "period_months");
+	sm_line_cols.deal_id = sm_line_attnum(rel, "deal_id");
+	sm_line_cols.product_id = sm_line_attnum(rel, "product_id");
+	sm_line_cols.quantity = sm_line_attnum(rel, "quantity");
+	sm_line_cols.unit_price = sm_line_attnum(rel, "unit_price");
+	sm_line_cols.discount_pct = sm_line_attnum(rel, "discount_pct");
+	sm_line_cols.term_months = sm_line_attnum(rel, "term_months");
+	sm_line_cols.period_months = sm_line_attnum(rel, "period_months");
 	sm_line_cols.relid = RelationGetRelid(rel);
 	return &sm_line_cols;
 }
@@ -336,13 +342,19 @@ static void
 sm_line_deal_read(SmLineDeal *d, int64 deal_id)
 {
 	Relation	rel = table_open(sm_deal_relid, AccessShareLock);
-	TupleDesc	td = RelationGetDescr(rel);
 	Relation	idx;
 	IndexScanDesc scan;
 	ScanKeyData key;
 	TupleTableSlot *slot;
 	int64		named_id = -1;
 
+	if (sm_deal_cols_relid != RelationGetRelid(rel))
+	{
+		sm_deal_currency_att = sm_line_attnum(rel, "currency");
+		sm_deal_closed_att = sm_line_attnum(rel, "closed_at");
+		sm_deal_book_att = sm_line_attnum(rel, "price_book_id");
+		sm_deal_cols_relid = RelationGetRelid(rel);
+	}
 	(void) RelationGetIndexList(rel);	/* sets rd_pkindex */
 	if (!OidIsValid(rel->rd_pkindex))
 		elog(ERROR, "salesmgmt.deal has no primary key");
@@ -359,15 +371,15 @@ sm_line_deal_read(SmLineDeal *d, int64 deal_id)
 		char	   *cur;
 		int			len;
 
-		v = slot_getattr(slot, sm_line_attnum(td, "currency"), &isnull);
+		v = slot_getattr(slot, sm_deal_currency_att, &isnull);
 		cur = isnull ? pstrdup("") : TextDatumGetCString(v);
 		len = strlen(cur);
 		while (len > 0 && cur[len - 1] == ' ')
 			cur[--len] = '\0';	/* char(3) as text */
 		strlcpy(d->currency, cur, sizeof(d->currency));
-		(void) slot_getattr(slot, sm_line_attnum(td, "closed_at"), &isnull);
+		(void) slot_getattr(slot, sm_deal_closed_att, &isnull);
 		d->closed = !isnull;
-		v = slot_getattr(slot, sm_line_attnum(td, "price_book_id"), &isnull);
+		v = slot_getattr(slot, sm_deal_book_att, &isnull);
 		d->named_book = !isnull;
 		if (!isnull)
 			named_id = DatumGetInt64(v);
@@ -517,13 +529,13 @@ sm_line_refuse_closed(int64 deal_id, const char *what)
 static void
 sm_line_check_numbers(int64 deal_id, Numeric quantity, Numeric discount)
 {
-	if (quantity != NULL && sm_numeric_cmp(quantity, sm_numeric_zero()) <= 0)
+	if (quantity != NULL && sm_numeric_cmp(quantity, sm_zero) <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_LINE_OUT_OF_RANGE),
 				 errmsg("quantity of a line of deal " INT64_FORMAT " must be more than 0, not %s",
 						deal_id, sm_numeric_to_cstring(quantity)),
 				 errhint("Delete the line to remove a product from the deal.")));
-	if (discount != NULL && (sm_numeric_cmp(discount, sm_numeric_zero()) < 0 ||
+	if (discount != NULL && (sm_numeric_cmp(discount, sm_zero) < 0 ||
 							 sm_numeric_cmp(discount, sm_hundred) > 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_LINE_OUT_OF_RANGE),
@@ -717,7 +729,7 @@ sm_deal_line_check(PG_FUNCTION_ARGS)
 	unit_price = sm_line_numeric(newtup, td, cols->unit_price);
 	sm_line_check_numbers(deal_id, quantity,
 						  sm_line_numeric(newtup, td, cols->discount_pct));
-	if (unit_price != NULL && sm_numeric_cmp(unit_price, sm_numeric_zero()) < 0)
+	if (unit_price != NULL && sm_numeric_cmp(unit_price, sm_zero) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_LINE_OUT_OF_RANGE),
 				 errmsg("unit price of a line of deal " INT64_FORMAT " must not be negative, not %s",
