@@ -14,7 +14,10 @@
  *	  the price book (the volume tier of the quantity) and a missing term
  *	  from the product (recurring products: subscriptions.md).  Deals and prices looked up are cached for the rest of
  *	  the statement (same transaction, same command id), so a bulk INSERT
- *	  reads each deal and each (book, product) once.
+ *	  reads each deal and each (book, product) once.  A deal is read from
+ *	  its primary key (no SPI query per deal) unless row-level security
+ *	  applies to the user on salesmgmt.deal; its price book once per
+ *	  statement for each (named book, currency).
  *
  *	  deal_line_amounts_* (AFTER STATEMENT, transition tables) recompute the
  *	  amount and max_discount_pct of every deal the statement touched and
