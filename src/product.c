@@ -14,7 +14,10 @@
  *	  the price book (the volume tier of the quantity) and a missing term
  *	  from the product (recurring products: subscriptions.md).  Deals and prices looked up are cached for the rest of
  *	  the statement (same transaction, same command id), so a bulk INSERT
- *	  reads each deal and each (book, product) once.
+ *	  reads each deal and each (book, product) once.  A deal is read from
+ *	  its primary key (no SPI query per deal) unless row-level security
+ *	  applies to the user on salesmgmt.deal; its price book once per
+ *	  statement for each (named book, currency).
  *
  *	  deal_line_amounts_* (AFTER STATEMENT, transition tables) recompute the
  *	  amount and max_discount_pct of every deal the statement touched and
@@ -30,7 +33,11 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -39,12 +46,14 @@
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
 
 #include "compat.h"
 #include "salesmgmt.h"
@@ -110,14 +119,43 @@ static CommandId sm_line_cid = InvalidCommandId;
 static SmLineDeal sm_last_deal;
 static HTAB *sm_price_hash = NULL;
 
+/*
+ * The price book of deals that name none (per currency) or name one, read
+ * once per statement; and whether the deals themselves may be read from
+ * their primary key (no row-level security applies, SELECT granted).
+ */
+typedef struct SmLineBook
+{
+	int64		named_id;		/* the book the deal names; -1: its currency's default */
+	char		currency[4];
+	bool		have_book;
+	bool		book_usable;
+	int64		book_id;
+	char	   *book_name;
+} SmLineBook;
+
+#define SM_LINE_BOOKS 16
+static SmLineBook sm_books[SM_LINE_BOOKS];
+static int	sm_nbooks = 0;
+static int	sm_deal_direct = -1;	/* -1: not decided for this statement */
+static Oid	sm_deal_relid = InvalidOid; /* salesmgmt.deal, when sm_deal_direct */
+
 static SPIPlanPtr sm_deal_plan = NULL;
 static SPIPlanPtr sm_price_plan = NULL;
+static SPIPlanPtr sm_book_plan = NULL;
 static SPIPlanPtr sm_has_lines_plan = NULL;
 
 /* set while deal_line_amounts writes deal amounts */
 static bool sm_lines_writing = false;
 
 static Numeric sm_hundred = NULL;
+static Numeric sm_zero = NULL;
+
+/* the columns of salesmgmt.deal a line reads */
+static Oid	sm_deal_cols_relid = InvalidOid;
+static AttrNumber sm_deal_currency_att;
+static AttrNumber sm_deal_closed_att;
+static AttrNumber sm_deal_book_att;
 
 /*
  * Is this session loading a dump (pg_restore, or a script pg_dump wrote)?
@@ -155,6 +193,8 @@ sm_line_cache_current(void)
 	sm_price_hash = hash_create("salesmgmt prices", 64, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	sm_last_deal.deal_id = -1;
+	sm_nbooks = 0;
+	sm_deal_direct = -1;
 	sm_line_lxid = SM_MY_LXID;
 	sm_line_cid = cid;
 	if (sm_hundred == NULL)
@@ -162,6 +202,7 @@ sm_line_cache_current(void)
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		sm_hundred = sm_numeric_from_int64(100);
+		sm_zero = sm_numeric_from_int64(0);
 		MemoryContextSwitchTo(old);
 	}
 }
@@ -182,14 +223,14 @@ sm_line_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 }
 
 static AttrNumber
-sm_line_attnum(TupleDesc td, const char *name)
+sm_line_attnum(Relation rel, const char *name)
 {
-	int			attnum = SPI_fnumber(td, name);
+	int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
 
 	if (attnum <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of salesmgmt.deal_line does not exist", name),
+				 errmsg("column \"%s\" of salesmgmt.%s does not exist", name, RelationGetRelationName(rel)),
 				 errhint("The salesmgmt extension may be damaged; reinstall it.")));
 	return (AttrNumber) attnum;
 }
@@ -197,19 +238,161 @@ sm_line_attnum(TupleDesc td, const char *name)
 static const SmLineCols *
 sm_line_columns(Relation rel)
 {
-	TupleDesc	td = RelationGetDescr(rel);
-
 	if (sm_line_cols.relid == RelationGetRelid(rel))
 		return &sm_line_cols;
-	sm_line_cols.deal_id = sm_line_attnum(td, "deal_id");
-	sm_line_cols.product_id = sm_line_attnum(td, "product_id");
-	sm_line_cols.quantity = sm_line_attnum(td, "quantity");
-	sm_line_cols.unit_price = sm_line_attnum(td, "unit_price");
-	sm_line_cols.discount_pct = sm_line_attnum(td, "discount_pct");
-	sm_line_cols.term_months = sm_line_attnum(td, "term_months");
-	sm_line_cols.period_months = sm_line_attnum(td, "period_months");
+	sm_line_cols.deal_id = sm_line_attnum(rel, "deal_id");
+	sm_line_cols.product_id = sm_line_attnum(rel, "product_id");
+	sm_line_cols.quantity = sm_line_attnum(rel, "quantity");
+	sm_line_cols.unit_price = sm_line_attnum(rel, "unit_price");
+	sm_line_cols.discount_pct = sm_line_attnum(rel, "discount_pct");
+	sm_line_cols.term_months = sm_line_attnum(rel, "term_months");
+	sm_line_cols.period_months = sm_line_attnum(rel, "period_months");
 	sm_line_cols.relid = RelationGetRelid(rel);
 	return &sm_line_cols;
+}
+
+/*
+ * The price book a deal uses: the one it names, or its currency's default;
+ * read once per statement for each (named book, currency).
+ */
+static void
+sm_line_deal_book(SmLineDeal *d, int64 named_id)
+{
+	SmLineBook *b = NULL;
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	int			ret;
+
+	for (int i = 0; i < sm_nbooks; i++)
+		if (sm_books[i].named_id == named_id && strcmp(sm_books[i].currency, d->currency) == 0)
+		{
+			b = &sm_books[i];
+			break;
+		}
+	if (b == NULL)
+	{
+		SmLineBook	nb;
+
+		memset(&nb, 0, sizeof(nb));
+		nb.named_id = named_id;
+		strlcpy(nb.currency, d->currency, sizeof(nb.currency));
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		args[0] = Int64GetDatum(named_id);
+		nulls[0] = named_id < 0 ? 'n' : ' ';
+		args[1] = CStringGetTextDatum(d->currency);
+		ret = SPI_execute_plan(sm_line_plan(&sm_book_plan,
+											"SELECT b.price_book_id, b.name,"
+											" b.active AND coalesce(b.valid_from <= current_date, true)"
+											"   AND coalesce(b.valid_until >= current_date, true)"
+											" FROM salesmgmt.price_book b WHERE b.price_book_id ="
+											"   coalesce($1, (SELECT pb.price_book_id"
+											"     FROM salesmgmt.price_book pb"
+											"     WHERE pb.currency = $2::char(3) AND pb.is_default))",
+											2, argtypes),
+							   args, nulls, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "reading salesmgmt.price_book failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed == 1)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			nb.have_book = true;
+			nb.book_id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+			nb.book_name = MemoryContextStrdup(sm_line_cxt, SPI_getvalue(tup, td, 2));
+			nb.book_usable = DatumGetBool(SPI_getbinval(tup, td, 3, &isnull)) && !isnull;
+		}
+		SPI_finish();
+		if (sm_nbooks < SM_LINE_BOOKS)
+			b = &sm_books[sm_nbooks++];
+		else
+			b = &sm_books[SM_LINE_BOOKS - 1];	/* many books: the last slot turns */
+		*b = nb;
+	}
+	d->have_book = b->have_book;
+	d->book_id = b->book_id;
+	d->book_name = b->book_name;
+	d->book_usable = b->book_usable;
+}
+
+/*
+ * May this statement read deals straight from their primary key?  Only
+ * when no row-level security applies to the user on salesmgmt.deal and
+ * the user may read it: then the rows are those a query would see.
+ */
+static bool
+sm_line_deal_direct(void)
+{
+	if (sm_deal_direct < 0)
+	{
+		Oid			relid = sm_relation_oid("deal");
+
+		sm_deal_relid = relid;
+		sm_deal_direct = check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED &&
+			pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+	}
+	return sm_deal_direct > 0;
+}
+
+/*
+ * The deal's currency, state and named book from its primary key, under
+ * the statement's snapshot (what the query below sees).
+ */
+static void
+sm_line_deal_read(SmLineDeal *d, int64 deal_id)
+{
+	Relation	rel = table_open(sm_deal_relid, AccessShareLock);
+	Relation	idx;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *slot;
+	int64		named_id = -1;
+
+	if (sm_deal_cols_relid != RelationGetRelid(rel))
+	{
+		sm_deal_currency_att = sm_line_attnum(rel, "currency");
+		sm_deal_closed_att = sm_line_attnum(rel, "closed_at");
+		sm_deal_book_att = sm_line_attnum(rel, "price_book_id");
+		sm_deal_cols_relid = RelationGetRelid(rel);
+	}
+	(void) RelationGetIndexList(rel);	/* sets rd_pkindex */
+	if (!OidIsValid(rel->rd_pkindex))
+		elog(ERROR, "salesmgmt.deal has no primary key");
+	idx = index_open(rel->rd_pkindex, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(deal_id));
+	scan = sm_index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	d->found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (d->found)
+	{
+		bool		isnull;
+		Datum		v;
+		char	   *cur;
+		int			len;
+
+		v = slot_getattr(slot, sm_deal_currency_att, &isnull);
+		cur = isnull ? pstrdup("") : TextDatumGetCString(v);
+		len = strlen(cur);
+		while (len > 0 && cur[len - 1] == ' ')
+			cur[--len] = '\0';	/* char(3) as text */
+		strlcpy(d->currency, cur, sizeof(d->currency));
+		(void) slot_getattr(slot, sm_deal_closed_att, &isnull);
+		d->closed = !isnull;
+		v = slot_getattr(slot, sm_deal_book_att, &isnull);
+		d->named_book = !isnull;
+		if (!isnull)
+			named_id = DatumGetInt64(v);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	if (d->found)
+		sm_line_deal_book(d, named_id);
 }
 
 /* The deal of a line, with its price book (cached: lines come by deal). */
@@ -223,6 +406,13 @@ sm_line_deal(int64 deal_id)
 
 	if (d->deal_id == deal_id)
 		return d;
+	if (sm_line_deal_direct())
+	{
+		d->deal_id = -1;		/* until read whole */
+		sm_line_deal_read(d, deal_id);
+		d->deal_id = deal_id;
+		return d;
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	args[0] = Int64GetDatum(deal_id);
@@ -342,13 +532,13 @@ sm_line_refuse_closed(int64 deal_id, const char *what)
 static void
 sm_line_check_numbers(int64 deal_id, Numeric quantity, Numeric discount)
 {
-	if (quantity != NULL && sm_numeric_cmp(quantity, sm_numeric_zero()) <= 0)
+	if (quantity != NULL && sm_numeric_cmp(quantity, sm_zero) <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_LINE_OUT_OF_RANGE),
 				 errmsg("quantity of a line of deal " INT64_FORMAT " must be more than 0, not %s",
 						deal_id, sm_numeric_to_cstring(quantity)),
 				 errhint("Delete the line to remove a product from the deal.")));
-	if (discount != NULL && (sm_numeric_cmp(discount, sm_numeric_zero()) < 0 ||
+	if (discount != NULL && (sm_numeric_cmp(discount, sm_zero) < 0 ||
 							 sm_numeric_cmp(discount, sm_hundred) > 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_LINE_OUT_OF_RANGE),
@@ -542,7 +732,7 @@ sm_deal_line_check(PG_FUNCTION_ARGS)
 	unit_price = sm_line_numeric(newtup, td, cols->unit_price);
 	sm_line_check_numbers(deal_id, quantity,
 						  sm_line_numeric(newtup, td, cols->discount_pct));
-	if (unit_price != NULL && sm_numeric_cmp(unit_price, sm_numeric_zero()) < 0)
+	if (unit_price != NULL && sm_numeric_cmp(unit_price, sm_zero) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SM_LINE_OUT_OF_RANGE),
 				 errmsg("unit price of a line of deal " INT64_FORMAT " must not be negative, not %s",

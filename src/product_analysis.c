@@ -37,6 +37,7 @@
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -284,6 +285,131 @@ sm_aff_next(TableScanDesc scan)
 	return tup;
 }
 
+/*
+ * A sequential read of a heap, a page at a time, with less per tuple than
+ * heap_getnext: each page is pinned, its visible tuples listed under a
+ * share lock (every tuple of an all-visible page, else each checked
+ * against the snapshot, as heap scans do) and their headers prefetched;
+ * then the tuples are handed out from the pinned page.  Under SERIALIZABLE
+ * the table AM's scan is used, which also records the predicate locks.
+ */
+typedef struct SmAffScan
+{
+	Relation	rel;
+	Snapshot	snap;
+	TableScanDesc tscan;		/* serializable: the table AM's scan */
+	BufferAccessStrategy strategy;
+	BlockNumber nblocks;
+	BlockNumber next_blk;
+	BlockNumber blk;			/* the page of buf */
+	Buffer		buf;
+	int			ntup;
+	int			cur;
+	OffsetNumber vis[MaxHeapTuplesPerPage];
+	HeapTupleData tup;
+} SmAffScan;
+
+static void
+sm_aff_scan_begin(SmAffScan *s, Relation rel, Snapshot snap)
+{
+	memset(s, 0, sizeof(*s));
+	s->rel = rel;
+	s->snap = snap;
+	s->buf = InvalidBuffer;
+	if (IsolationIsSerializable())
+	{
+		s->tscan = table_beginscan(rel, snap, 0, NULL);
+		return;
+	}
+	s->nblocks = RelationGetNumberOfBlocks(rel);
+	/* a ring of buffers for a big table, as heap scans do */
+	s->strategy = s->nblocks > (BlockNumber) (NBuffers / 4) ? GetAccessStrategy(BAS_BULKREAD) : NULL;
+	s->tup.t_tableOid = RelationGetRelid(rel);
+}
+
+/* the visible tuples of the next page; false after the last page */
+static bool
+sm_aff_scan_page(SmAffScan *s)
+{
+	Page		page;
+	bool		all_visible;
+	OffsetNumber maxoff;
+	BlockNumber blk;
+
+	if (BufferIsValid(s->buf))
+		ReleaseBuffer(s->buf);
+	s->buf = InvalidBuffer;
+	s->ntup = s->cur = 0;
+	if (s->next_blk >= s->nblocks)
+		return false;
+	CHECK_FOR_INTERRUPTS();
+	blk = s->blk = s->next_blk++;
+	s->buf = ReadBufferExtended(s->rel, MAIN_FORKNUM, blk, RBM_NORMAL, s->strategy);
+	heap_page_prune_opt(s->rel, s->buf);
+	LockBuffer(s->buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(s->buf);
+	all_visible = PageIsAllVisible(page) && !s->snap->takenDuringRecovery;
+	maxoff = PageGetMaxOffsetNumber(page);
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+
+		if (!ItemIdIsNormal(lp))
+			continue;
+		if (!all_visible)
+		{
+			HeapTupleData t;
+
+			t.t_tableOid = s->tup.t_tableOid;
+			t.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			t.t_len = ItemIdGetLength(lp);
+			ItemPointerSet(&t.t_self, blk, off);
+			if (!HeapTupleSatisfiesVisibility(&t, s->snap, s->buf))
+				continue;
+		}
+		s->vis[s->ntup++] = off;
+		__builtin_prefetch(PageGetItem(page, lp));
+	}
+	LockBuffer(s->buf, BUFFER_LOCK_UNLOCK);
+	return true;
+}
+
+/* the next visible tuple, valid until the next call */
+static inline HeapTuple
+sm_aff_scan_next(SmAffScan *s)
+{
+	Page		page;
+	ItemId		lp;
+	OffsetNumber off;
+
+	if (s->tscan != NULL)
+		return sm_aff_next(s->tscan);
+	while (s->cur >= s->ntup)
+		if (!sm_aff_scan_page(s))
+			return NULL;
+	page = BufferGetPage(s->buf);
+	off = s->vis[s->cur++];
+	lp = PageGetItemId(page, off);
+	s->tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+	s->tup.t_len = ItemIdGetLength(lp);
+	ItemPointerSet(&s->tup.t_self, s->blk, off);
+	return &s->tup;
+}
+
+static void
+sm_aff_scan_end(SmAffScan *s)
+{
+	if (s->tscan != NULL)
+	{
+		table_endscan(s->tscan);
+		return;
+	}
+	if (BufferIsValid(s->buf))
+		ReleaseBuffer(s->buf);
+	if (s->strategy != NULL)
+		FreeAccessStrategy(s->strategy);
+}
+
 static AttrNumber
 sm_aff_attnum(Relation rel, const char *name)
 {
@@ -295,8 +421,96 @@ sm_aff_attnum(Relation rel, const char *name)
 }
 
 /*
+ * The offsets of the first natts columns of a tuple without nulls, when
+ * they all have a fixed length (then the same in every such tuple).
+ */
+static bool
+sm_aff_fixed_offsets(TupleDesc desc, int natts, uint32 *offs)
+{
+	uint32		off = 0;
+
+	for (int i = 0; i < natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attlen <= 0 || att->attisdropped)
+			return false;
+		off = att_align_nominal(off, att->attalign);
+		offs[i] = off;
+		off += att->attlen;
+	}
+	return true;
+}
+
+/* has a heap tuple a null among its first natts columns, or fewer columns? */
+static inline bool
+sm_aff_short_or_null(HeapTupleHeader tup, int natts)
+{
+	if (HeapTupleHeaderGetNatts(tup) < natts)
+		return true;
+	if (!(tup->t_infomask & HEAP_HASNULL))
+		return false;
+	for (int i = 0; i < natts; i++)
+		if (att_isnull(i, tup->t_bits))
+			return true;
+	return false;
+}
+
+/* deal ids -> account numbers: dense ids in an array, others in a hash */
+typedef struct SmAffDeals
+{
+	int64		min_id;
+	int64		range;			/* array length; 0: the hash */
+	int32	   *account;		/* [deal_id - min_id], -1: not a won deal */
+	sm_affmap_hash *hash;
+} SmAffDeals;
+
+static void
+sm_aff_deals_build(SmAffDeals *deals, const int64 *ids, const int32 *accounts, int64 n,
+				   int64 min_id, int64 max_id)
+{
+	uint64		range = n > 0 ? (uint64) max_id - (uint64) min_id + 1 : 0;
+
+	memset(deals, 0, sizeof(*deals));
+	/* at most 16 slots a won deal (64 bytes) and 256 MB: else the hash */
+	if (n > 0 && range <= (uint64) Max(n * 16, 65536) && range <= MaxAllocHugeSize / sizeof(int32) / 4)
+	{
+		deals->min_id = min_id;
+		deals->range = (int64) range;
+		deals->account = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * range);
+		memset(deals->account, -1, sizeof(int32) * range);
+		for (int64 i = 0; i < n; i++)
+			deals->account[ids[i] - min_id] = accounts[i];
+		return;
+	}
+	deals->hash = sm_affmap_create(CurrentMemoryContext, (uint32) Min(Max(n, 1024), 64 * 1024 * 1024), NULL);
+	for (int64 i = 0; i < n; i++)
+	{
+		bool		found;
+
+		sm_affmap_insert(deals->hash, ids[i], &found)->value = accounts[i];
+	}
+}
+
+/* the account number of a won deal, -1 for any other deal */
+static inline int32
+sm_aff_deals_get(const SmAffDeals *deals, int64 deal_id)
+{
+	SmAffEntry *e;
+
+	if (deals->range > 0)
+	{
+		uint64		i = (uint64) deal_id - (uint64) deals->min_id;
+
+		return i < (uint64) deals->range ? deals->account[i] : -1;
+	}
+	e = deals->hash ? sm_affmap_lookup(deals->hash, deal_id) : NULL;
+	return e ? e->value : -1;
+}
+
+/*
  * The won lines straight from the heap: the won deals of the period into
- * deal -> account, then every line looked up by its deal.
+ * deal -> account number, then every line looked up by its deal.
  */
 static void
 sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
@@ -304,10 +518,9 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 {
 	Snapshot	snap = GetActiveSnapshot();
 	Relation	rel;
-	TableScanDesc scan;
+	SmAffScan  *scan = palloc(sizeof(SmAffScan));
 	TupleDesc	desc;
 	HeapTuple	tup;
-	int64		k;
 	Datum	   *values;
 	bool	   *isnull;
 	int			natts;
@@ -317,10 +530,18 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 				a_closed,
 				a_line_deal,
 				a_product;
-	sm_affmap_hash *deals;
+	SmAffDeals	deals;
+	int64	   *won_ids;
+	int32	   *won_accounts;
+	int64		nwon = 0;
+	int64		won_alloc = 1024;
+	int64		min_id = PG_INT64_MAX;
+	int64		max_id = PG_INT64_MIN;
 	int64		last_deal = 0;
 	bool		have_last = false;
-	SmAffEntry *last = NULL;
+	int32		last = -1;
+	uint32	   *offs;
+	bool		fixed;
 	TimestampTz since_ts = 0;
 
 	if (has_since)
@@ -337,13 +558,12 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 		natts = Max(natts, a_closed);
 	values = palloc(sizeof(Datum) * natts);
 	isnull = palloc(sizeof(bool) * natts);
-	deals = sm_affmap_create(CurrentMemoryContext,
-							 (uint32) Min(Max(rel->rd_rel->reltuples, 1024), 64 * 1024 * 1024), NULL);
-	scan = table_beginscan(rel, snap, 0, NULL);
-	while ((tup = sm_aff_next(scan)) != NULL)
+	won_ids = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * won_alloc);
+	won_accounts = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * won_alloc);
+	sm_aff_scan_begin(scan, rel, snap);
+	while ((tup = sm_aff_scan_next(scan)) != NULL)
 	{
-		SmAffEntry *e;
-		bool		found;
+		int64		deal_id;
 
 		CHECK_FOR_INTERRUPTS();
 		sm_aff_deform(tup, desc, natts, values, isnull);
@@ -355,12 +575,23 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 			continue;
 		if (isnull[a_account - 1] || isnull[a_deal - 1])
 			continue;
-		k = sm_aff_account(aff, DatumGetInt64(values[a_account - 1]));
-		e = sm_affmap_insert(deals, DatumGetInt64(values[a_deal - 1]), &found);
-		e->value = (int32) k;
+		if (nwon >= won_alloc)
+		{
+			won_alloc *= 2;
+			won_ids = repalloc_huge(won_ids, sizeof(int64) * won_alloc);
+			won_accounts = repalloc_huge(won_accounts, sizeof(int32) * won_alloc);
+		}
+		deal_id = DatumGetInt64(values[a_deal - 1]);
+		won_ids[nwon] = deal_id;
+		won_accounts[nwon++] = (int32) sm_aff_account(aff, DatumGetInt64(values[a_account - 1]));
+		min_id = Min(min_id, deal_id);
+		max_id = Max(max_id, deal_id);
 	}
-	table_endscan(scan);
+	sm_aff_scan_end(scan);
 	table_close(rel, AccessShareLock);
+	sm_aff_deals_build(&deals, won_ids, won_accounts, nwon, min_id, max_id);
+	pfree(won_ids);
+	pfree(won_accounts);
 
 	rel = table_open(line_oid, AccessShareLock);
 	desc = RelationGetDescr(rel);
@@ -369,31 +600,46 @@ sm_aff_read_direct(SmAffinity *aff, Oid deal_oid, Oid line_oid,
 	natts = Max(a_line_deal, a_product);
 	values = palloc(sizeof(Datum) * natts);
 	isnull = palloc(sizeof(bool) * natts);
-	scan = table_beginscan(rel, snap, 0, NULL);
-	while ((tup = sm_aff_next(scan)) != NULL)
+	offs = palloc(sizeof(uint32) * natts);
+	fixed = sm_aff_fixed_offsets(desc, natts, offs);
+	sm_aff_scan_begin(scan, rel, snap);
+	while ((tup = sm_aff_scan_next(scan)) != NULL)
 	{
 		int64		deal_id;
+		int64		product_id;
 		int			f;
 
 		CHECK_FOR_INTERRUPTS();
-		sm_aff_deform(tup, desc, natts, values, isnull);
-		if (isnull[a_line_deal - 1] || isnull[a_product - 1])
-			continue;
-		deal_id = DatumGetInt64(values[a_line_deal - 1]);
+		if (fixed && !sm_aff_short_or_null(tup->t_data, natts))
+		{
+			/* the usual line: its columns at fixed offsets */
+			char	   *tp = (char *) tup->t_data + tup->t_data->t_hoff;
+
+			deal_id = *(int64 *) (tp + offs[a_line_deal - 1]);
+			product_id = *(int64 *) (tp + offs[a_product - 1]);
+		}
+		else
+		{
+			sm_aff_deform(tup, desc, natts, values, isnull);
+			if (isnull[a_line_deal - 1] || isnull[a_product - 1])
+				continue;
+			deal_id = DatumGetInt64(values[a_line_deal - 1]);
+			product_id = DatumGetInt64(values[a_product - 1]);
+		}
 		/* a deal's lines are mostly stored together: look it up once */
 		if (!have_last || deal_id != last_deal)
 		{
-			last = sm_affmap_lookup(deals, deal_id);
+			last = sm_aff_deals_get(&deals, deal_id);
 			last_deal = deal_id;
 			have_last = true;
 		}
-		if (last == NULL)
+		if (last < 0)
 			continue;			/* not a won deal of the period */
-		f = sm_aff_family(aff, DatumGetInt64(values[a_product - 1]));
+		f = sm_aff_family(aff, product_id);
 		if (f >= 0)
-			sm_aff_set(aff, last->value, f);
+			sm_aff_set(aff, last, f);
 	}
-	table_endscan(scan);
+	sm_aff_scan_end(scan);
 	table_close(rel, AccessShareLock);
 }
 
