@@ -749,6 +749,14 @@ role_get(Oid role)
 RoleView *
 sm_org_view(Oid role)
 {
+	RoleView   *v = sm_last_view;
+
+	/* role_get's every-row case, in a function small enough to be cheap */
+	if (likely(v != NULL && v->role == role && sm_callbacks_registered &&
+			   GetCurrentStatementStartTimestamp() == sm_last_statement &&
+			   SM_MY_LXID == sm_last_lxid && v->built &&
+			   v->org_gen == sm_gen[GEN_ORG] && v->role_gen == sm_gen[GEN_ROLE]))
+		return v;
 	return role_get(role);
 }
 
@@ -892,7 +900,7 @@ deal_owner(int64 deal_id)
 SmAccess
 sm_org_access(Oid role, int64 *rep_id, bool *has_rep)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 
 	*rep_id = v->rep_id;
 	*has_rep = v->has_rep;
@@ -903,7 +911,7 @@ sm_org_access(Oid role, int64 *rep_id, bool *has_rep)
 static bool
 role_set_has(Oid role, size_t set_offset, int64 id)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 
 	return v->access == SM_ACCESS_ADMIN || idset_has(*(IdSet **) ((char *) v + set_offset), id);
 }
@@ -936,7 +944,7 @@ sm_org_team_managed(Oid role, int64 team_id)
 bool
 sm_org_rep_teammate(Oid role, int64 rep_id)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 	Org		   *o;
 	int			r;
 
@@ -995,7 +1003,7 @@ scheme_visibility(int64 scheme_id)
 bool
 sm_org_leaderboard_visible(Oid role, int64 scheme_id, int64 rep_id)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 
 	if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, rep_id))
 		return true;
@@ -1088,7 +1096,7 @@ sm_org_view_split(RoleView *v, int64 deal_id)
 bool
 sm_org_deal_row_visible(Oid role, int64 deal_id, int64 owner_rep_id)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 
 	if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, owner_rep_id))
 		return true;
@@ -1108,7 +1116,7 @@ sm_org_deal_visible(Oid role, int64 deal_id)
 bool
 sm_org_deal_changeable(Oid role, int64 deal_id)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 	int64		owner = deal_owner(deal_id);
 
 	if (owner == SM_NO_VALUE)
@@ -1283,13 +1291,13 @@ sm_org_view_account(RoleView *v, bool changeable, int64 account_id)
 bool
 sm_org_account_visible(Oid role, int64 account_id)
 {
-	return sm_org_view_account(role_get(role), false, account_id);
+	return sm_org_view_account(sm_org_view(role), false, account_id);
 }
 
 bool
 sm_org_account_changeable(Oid role, int64 account_id)
 {
-	return sm_org_view_account(role_get(role), true, account_id);
+	return sm_org_view_account(sm_org_view(role), true, account_id);
 }
 
 /* ------------------------------------------------------------------------
@@ -1304,7 +1312,7 @@ sm_org_account_changeable(Oid role, int64 account_id)
 RoleView *
 sm_org_view_prepare(Oid role, int parts, int *ready)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 
 	*ready = 0;
 	if (v->access != SM_ACCESS_MANAGER && v->access != SM_ACCESS_REP)
@@ -1411,7 +1419,7 @@ sm_org_manager_chain(int64 rep_id, int64 **ids)
 int
 sm_org_visible_reps(Oid role, int64 **ids)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 	Org		   *o = org_get();
 	IdList		reps;
 
