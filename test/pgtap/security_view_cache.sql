@@ -13,7 +13,7 @@ BEGIN;
 SET client_min_messages = warning;
 CREATE EXTENSION salesmgmt;
 RESET client_min_messages;
-SELECT plan(10);
+SELECT plan(12);
 
 \ir ../sql/security_world.sql
 
@@ -54,7 +54,19 @@ LANGUAGE sql AS $$
 $$;
 GRANT EXECUTE ON FUNCTION pg_temp.both_views() TO PUBLIC;
 
-SELECT pg_temp.rls_acts('sec_r4') AS r4, pg_temp.rls_acts('sec_m3') AS m3, pg_temp.rls_acts('sec_m7') AS m7 \gset
+-- the same visibility written by hand, for a rep's set of visible reps
+CREATE FUNCTION pg_temp.ref_acts(p_reps bigint[]) RETURNS bigint[]
+LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(a.activity_id ORDER BY a.activity_id), '{}')
+      FROM salesmgmt.activity a
+     WHERE a.rep_id = ANY (p_reps) OR a.deal_owner_rep_id = ANY (p_reps)
+        OR a.deal_id IN (SELECT s.deal_id FROM salesmgmt.deal_split s WHERE s.rep_id = ANY (p_reps))
+        OR (a.deal_id IS NULL AND a.account_id IN (SELECT c.account_id FROM salesmgmt.account c
+                                                    WHERE c.owner_rep_id = ANY (p_reps)))
+$$;
+SELECT pg_temp.ref_acts('{4}') AS r4, pg_temp.ref_acts('{3,4}') AS m3, pg_temp.ref_acts('{7,8}') AS m7 \gset
+SELECT is(pg_temp.rls_acts('sec_r4'), :'r4'::bigint[], 'r4 reads the activities of the reference');
+SELECT is(pg_temp.rls_acts('sec_m7'), :'m7'::bigint[], 'm7 reads the activities of the reference');
 
 -- ------------------------------------- two roles in one statement
 SET ROLE sec_r4;
