@@ -702,7 +702,8 @@ role_build(RoleView *v, Org *o)
 
 static bool role_adopt(RoleView *v);
 
-static RoleView *
+/* not inlined into sm_org_view: its every-row case would pay this frame */
+static pg_noinline RoleView *
 role_get(Oid role)
 {
 	RoleView   *v;
