@@ -101,6 +101,18 @@ ids_dense(const int64 *ids, int n, int64 *max)
 	return hi < SM_DENSE_LIMIT && hi < (int64) n * 256 + 65536;
 }
 
+/* sparse sets up to this size are sorted arrays (binary search) */
+#define SM_SORTED_LIMIT		4096
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
 IdSet *
 sm_org_idset_build(MemoryContext cxt, const int64 *ids, int n)
 {
@@ -114,6 +126,15 @@ sm_org_idset_build(MemoryContext cxt, const int64 *ids, int n)
 		for (int i = 0; i < n; i++)
 			s->bits[ids[i] / 64] |= UINT64CONST(1) << (ids[i] % 64);
 	}
+	else if (n <= SM_SORTED_LIMIT)
+	{
+		s->ids = MemoryContextAlloc(cxt, sizeof(int64) * Max(n, 1));
+		memcpy(s->ids, ids, sizeof(int64) * n);
+		qsort(s->ids, n, sizeof(int64), id_cmp);
+		for (int i = 0; i < n; i++)
+			if (s->nids == 0 || s->ids[s->nids - 1] != s->ids[i])
+				s->ids[s->nids++] = s->ids[i];
+	}
 	else
 	{
 		s->hash = id_hash_create("salesmgmt id set", n, cxt);
@@ -123,15 +144,7 @@ sm_org_idset_build(MemoryContext cxt, const int64 *ids, int n)
 	return s;
 }
 
-static inline bool
-idset_has(const IdSet *s, int64 id)
-{
-	if (s == NULL)
-		return false;
-	if (s->hash == NULL)
-		return id >= 0 && id < s->nbits && (s->bits[id / 64] & (UINT64CONST(1) << (id % 64))) != 0;
-	return hash_search(s->hash, &id, HASH_FIND, NULL) != NULL;
-}
+/* idset_has: org_internal.h */
 
 static IdMap *
 idmap_build(MemoryContext cxt, const int64 *keys, const int64 *vals, int n)
@@ -258,13 +271,12 @@ org_subxact_cb(SubXactEvent event, SubTransactionId my, SubTransactionId parent,
  * in the invalidations committed since (within a transaction the locks
  * are already held, so no lock acquisition does it for us).
  */
-static void
-org_begin(void)
-{
-	static TimestampTz last_statement = 0;
-	static LocalTransactionId last_lxid = InvalidLocalTransactionId;
-	TimestampTz statement = GetCurrentStatementStartTimestamp();
+static TimestampTz sm_last_statement = 0;
+static LocalTransactionId sm_last_lxid = InvalidLocalTransactionId;
 
+static void
+org_begin_statement(void)
+{
 	if (!sm_callbacks_registered)
 	{
 		CacheRegisterRelcacheCallback(org_relcache_cb, (Datum) 0);
@@ -277,7 +289,7 @@ org_begin(void)
 		sm_callbacks_registered = true;
 		bump_all();
 	}
-	if (statement != last_statement || SM_MY_LXID != last_lxid)
+	if (GetCurrentStatementStartTimestamp() != sm_last_statement || SM_MY_LXID != sm_last_lxid)
 	{
 		AcceptInvalidationMessages();
 		/* what was read with a parallel query's snapshot is its own */
@@ -286,9 +298,19 @@ org_begin(void)
 			bump_all();
 			sm_tied_lxid = InvalidLocalTransactionId;
 		}
-		last_statement = statement;
-		last_lxid = SM_MY_LXID;
+		sm_last_statement = GetCurrentStatementStartTimestamp();
+		sm_last_lxid = SM_MY_LXID;
 	}
+}
+
+/* the same statement as the last call: nothing to do (every row's case) */
+static inline void
+org_begin(void)
+{
+	if (unlikely(!sm_callbacks_registered ||
+				 GetCurrentStatementStartTimestamp() != sm_last_statement ||
+				 SM_MY_LXID != sm_last_lxid))
+		org_begin_statement();
 }
 
 /* ------------------------------------------------------------------------
@@ -680,7 +702,8 @@ role_build(RoleView *v, Org *o)
 
 static bool role_adopt(RoleView *v);
 
-static RoleView *
+/* not inlined into sm_org_view: its every-row case would pay this frame */
+static pg_noinline RoleView *
 role_get(Oid role)
 {
 	RoleView   *v;
@@ -717,6 +740,25 @@ role_get(Oid role)
 	}
 	sm_last_view = v;			/* entries never move: the table only grows */
 	return v;
+}
+
+/*
+ * The role's view, for a predicate that asks several questions of one row
+ * (one look-up instead of one per question).  Valid until the next call of
+ * a function here: a load may take in an invalidation.
+ */
+RoleView *
+sm_org_view(Oid role)
+{
+	RoleView   *v = sm_last_view;
+
+	/* role_get's every-row case, in a function small enough to be cheap */
+	if (likely(v != NULL && v->role == role && sm_callbacks_registered &&
+			   GetCurrentStatementStartTimestamp() == sm_last_statement &&
+			   SM_MY_LXID == sm_last_lxid && v->built &&
+			   v->org_gen == sm_gen[GEN_ORG] && v->role_gen == sm_gen[GEN_ROLE]))
+		return v;
+	return role_get(role);
 }
 
 /* ------------------------------------------------------------------------
@@ -859,7 +901,7 @@ deal_owner(int64 deal_id)
 SmAccess
 sm_org_access(Oid role, int64 *rep_id, bool *has_rep)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 
 	*rep_id = v->rep_id;
 	*has_rep = v->has_rep;
@@ -870,7 +912,7 @@ sm_org_access(Oid role, int64 *rep_id, bool *has_rep)
 static bool
 role_set_has(Oid role, size_t set_offset, int64 id)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 
 	return v->access == SM_ACCESS_ADMIN || idset_has(*(IdSet **) ((char *) v + set_offset), id);
 }
@@ -903,7 +945,7 @@ sm_org_team_managed(Oid role, int64 team_id)
 bool
 sm_org_rep_teammate(Oid role, int64 rep_id)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 	Org		   *o;
 	int			r;
 
@@ -962,7 +1004,7 @@ scheme_visibility(int64 scheme_id)
 bool
 sm_org_leaderboard_visible(Oid role, int64 scheme_id, int64 rep_id)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 
 	if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, rep_id))
 		return true;
@@ -1016,8 +1058,8 @@ first_col_row(HeapTuple tup, TupleDesc desc, void *arg)
  * splits or of the role's reps: only the splits of the role's reps (a
  * parallel worker, which starts with nothing cached, reads no more).
  */
-static bool
-split_visible(RoleView *v, int64 deal_id)
+bool
+sm_org_view_split(RoleView *v, int64 deal_id)
 {
 	if (v->shared_deals == NULL || v->split_gen != sm_gen[GEN_SPLIT])
 	{
@@ -1055,11 +1097,11 @@ split_visible(RoleView *v, int64 deal_id)
 bool
 sm_org_deal_row_visible(Oid role, int64 deal_id, int64 owner_rep_id)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 
 	if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, owner_rep_id))
 		return true;
-	return v->access != SM_ACCESS_NONE && split_visible(v, deal_id);
+	return v->access != SM_ACCESS_NONE && sm_org_view_split(v, deal_id);
 }
 
 bool
@@ -1075,7 +1117,7 @@ sm_org_deal_visible(Oid role, int64 deal_id)
 bool
 sm_org_deal_changeable(Oid role, int64 deal_id)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 	int64		owner = deal_owner(deal_id);
 
 	if (owner == SM_NO_VALUE)
@@ -1178,7 +1220,7 @@ account_deal_probe_row(HeapTuple tup, TupleDesc desc, void *arg)
 	int64		deal = col_int64(tup, desc, 1, &isnull);
 	int64		owner = col_int64(tup, desc, 2, &isnull);
 
-	if (idset_has(v->reps, owner) || split_visible(v, deal))
+	if (idset_has(v->reps, owner) || sm_org_view_split(v, deal))
 		*bits |= ACCOUNT_VISIBLE;
 }
 
@@ -1211,10 +1253,9 @@ account_probe(RoleView *v, int64 account_id, bool visible)
  * accounts are looked up one by one (an insert's check); a statement that
  * asks about many loads them all once.
  */
-static bool
-role_account_has(Oid role, bool changeable, int64 account_id)
+bool
+sm_org_view_account(RoleView *v, bool changeable, int64 account_id)
 {
-	RoleView   *v = role_get(role);
 	IdEntry    *e;
 	bool		found;
 	int			bits;
@@ -1251,13 +1292,13 @@ role_account_has(Oid role, bool changeable, int64 account_id)
 bool
 sm_org_account_visible(Oid role, int64 account_id)
 {
-	return role_account_has(role, false, account_id);
+	return sm_org_view_account(sm_org_view(role), false, account_id);
 }
 
 bool
 sm_org_account_changeable(Oid role, int64 account_id)
 {
-	return role_account_has(role, true, account_id);
+	return sm_org_view_account(sm_org_view(role), true, account_id);
 }
 
 /* ------------------------------------------------------------------------
@@ -1272,13 +1313,13 @@ sm_org_account_changeable(Oid role, int64 account_id)
 RoleView *
 sm_org_view_prepare(Oid role, int parts, int *ready)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 
 	*ready = 0;
 	if (v->access != SM_ACCESS_MANAGER && v->access != SM_ACCESS_REP)
 		return v;
 	if (parts & SM_VIEW_SPLITS)
-		(void) split_visible(v, -1);
+		(void) sm_org_view_split(v, -1);
 	if (parts & (SM_VIEW_OWNED | SM_VIEW_SEEN))
 	{
 		if (v->account_memo == NULL || v->account_gen != sm_gen[GEN_ACCOUNT])
@@ -1379,7 +1420,7 @@ sm_org_manager_chain(int64 rep_id, int64 **ids)
 int
 sm_org_visible_reps(Oid role, int64 **ids)
 {
-	RoleView   *v = role_get(role);
+	RoleView   *v = sm_org_view(role);
 	Org		   *o = org_get();
 	IdList		reps;
 
@@ -1388,93 +1429,4 @@ sm_org_visible_reps(Oid role, int64 **ids)
 		if (v->access == SM_ACCESS_ADMIN || idset_has(v->reps, o->reps[i].rep_id))
 			idlist_add(&reps, o->reps[i].rep_id);
 	return idlist_out(&reps, ids);
-}
-
-/* ------------------------------------------------------------------------
- * SQL-callable: the policy predicates (STRICT: null in, null out)
- * ------------------------------------------------------------------------
- */
-#define SM_PREDICATE(sqlname, cfunc) \
-PG_FUNCTION_INFO_V1(sqlname); \
-Datum \
-sqlname(PG_FUNCTION_ARGS) \
-{ \
-	PG_RETURN_BOOL(cfunc(GetUserId(), PG_GETARG_INT64(0))); \
-}
-
-SM_PREDICATE(sm_rep_visible, sm_org_rep_visible)
-SM_PREDICATE(sm_rep_managed, sm_org_rep_managed)
-SM_PREDICATE(sm_team_visible, sm_org_team_visible)
-SM_PREDICATE(sm_team_managed, sm_org_team_managed)
-SM_PREDICATE(sm_deal_visible, sm_org_deal_visible)
-SM_PREDICATE(sm_deal_changeable, sm_org_deal_changeable)
-SM_PREDICATE(sm_account_visible, sm_org_account_visible)
-SM_PREDICATE(sm_account_changeable, sm_org_account_changeable)
-SM_PREDICATE(sm_rep_teammate, sm_org_rep_teammate)
-
-/* rep_manages(manager, rep): the manager manages a team above the rep */
-PG_FUNCTION_INFO_V1(sm_rep_manages);
-Datum
-sm_rep_manages(PG_FUNCTION_ARGS)
-{
-	int64		manager = PG_GETARG_INT64(0);
-	int64	   *chain;
-	int			n = sm_org_manager_chain(PG_GETARG_INT64(1), &chain);
-
-	for (int i = 0; i < n; i++)
-		if (chain[i] == manager)
-			PG_RETURN_BOOL(true);
-	PG_RETURN_BOOL(false);
-}
-
-PG_FUNCTION_INFO_V1(sm_leaderboard_visible);
-Datum
-sm_leaderboard_visible(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(sm_org_leaderboard_visible(GetUserId(), PG_GETARG_INT64(0), PG_GETARG_INT64(1)));
-}
-
-PG_FUNCTION_INFO_V1(sm_deal_row_visible);
-Datum
-sm_deal_row_visible(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(sm_org_deal_row_visible(GetUserId(), PG_GETARG_INT64(0), PG_GETARG_INT64(1)));
-}
-
-/* the rep the current role is mapped to (active reps only), or null */
-PG_FUNCTION_INFO_V1(sm_org_current_rep);
-Datum
-sm_org_current_rep(PG_FUNCTION_ARGS)
-{
-	int64		rep;
-	bool		has_rep;
-
-	(void) sm_org_access(GetUserId(), &rep, &has_rep);
-	if (!has_rep)
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(rep);
-}
-
-/*
- * Statement trigger on the tables the cache reads: tell every backend
- * (at commit; this one at its next command) that the organisation
- * changed.  The argument, if any, names the salesmgmt relation whose
- * cached data the change touches; by default the trigger's own table.
- */
-PG_FUNCTION_INFO_V1(sm_org_invalidate);
-Datum
-sm_org_invalidate(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Oid			relid;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("salesmgmt._org_invalidate() must be called as a trigger")));
-	relid = RelationGetRelid(trigdata->tg_relation);
-	if (trigdata->tg_trigger->tgnargs > 0)
-		relid = sm_relation_oid(trigdata->tg_trigger->tgargs[0]);
-	CacheInvalidateRelcacheByRelid(relid);
-	return PointerGetDatum(NULL);
 }

@@ -42,7 +42,7 @@
 #include "utils/snapmgr.h"
 
 #include "core_spi.h"
-#include "org.h"
+#include "org_internal.h"
 #include "salesmgmt.h"
 
 /* the tables that carry the copy, and their statements */
@@ -259,18 +259,21 @@ sm_deal_owner_cascade(PG_FUNCTION_ARGS)
  * (a null argument makes its term false, as the STRICT predicates' null
  * does in a policy), tried in that order, but one function call where the
  * expression made three for each row it does not show: a scan's cost is
- * mostly calls.  Not STRICT: nulls are part of the answer.
+ * mostly calls.  The role's view is looked up once for the row, not once
+ * per term.  Not STRICT: nulls are part of the answer.
  */
 PG_FUNCTION_INFO_V1(sm_activity_visible);
 Datum
 sm_activity_visible(PG_FUNCTION_ARGS)
 {
-	Oid			role = GetUserId();
+	RoleView   *v = sm_org_view(GetUserId());
+	bool		admin = v->access == SM_ACCESS_ADMIN;
 
-	if (!PG_ARGISNULL(0) && sm_org_rep_visible(role, PG_GETARG_INT64(0)))
+	if (!PG_ARGISNULL(0) && (admin || idset_has(v->reps, PG_GETARG_INT64(0))))
 		PG_RETURN_BOOL(true);
 	if (!PG_ARGISNULL(1))
 		PG_RETURN_BOOL(!PG_ARGISNULL(2) &&
-					   sm_org_deal_row_visible(role, PG_GETARG_INT64(1), PG_GETARG_INT64(2)));
-	PG_RETURN_BOOL(!PG_ARGISNULL(3) && sm_org_account_changeable(role, PG_GETARG_INT64(3)));
+					   (admin || idset_has(v->reps, PG_GETARG_INT64(2)) ||
+						(v->access != SM_ACCESS_NONE && sm_org_view_split(v, PG_GETARG_INT64(1)))));
+	PG_RETURN_BOOL(!PG_ARGISNULL(3) && sm_org_view_account(v, true, PG_GETARG_INT64(3)));
 }

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * org_internal.h
- *	  What org.c and org_parallel.c share of the cached organisation: the
- *	  id sets and a role's view.  Not for other concerns (they use org.h).
+ *	  What org.c, org_parallel.c and org_deal_owner.c share of the cached
+ *	  organisation: the id sets and a role's view.  Not for other concerns
+ *	  (they use org.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -16,12 +17,18 @@
 
 #include "org.h"
 
-/* a set of bigint ids: a bitmap when dense enough, a hash table otherwise */
+/*
+ * A set of bigint ids: a bitmap when dense enough; otherwise a sorted array
+ * when small (a few compares, where a hash probe hashes and chases an
+ * entry), a hash table when large.
+ */
 typedef struct IdSet
 {
 	uint64	   *bits;			/* dense: bit per id in [0, nbits) */
 	int64		nbits;
-	HTAB	   *hash;			/* sparse: IdEntry keys */
+	int64	   *ids;			/* small sparse: nids ids, ascending */
+	int			nids;
+	HTAB	   *hash;			/* large sparse: IdEntry keys */
 } IdSet;
 
 /* an entry of an id hash table (sets use the key only) */
@@ -30,6 +37,33 @@ typedef struct IdEntry
 	int64		key;
 	int64		val;
 } IdEntry;
+
+/* the set holds the id (NULL: the empty set) */
+static inline bool
+idset_has(const IdSet *s, int64 id)
+{
+	if (s == NULL)
+		return false;
+	if (s->bits != NULL)
+		return id >= 0 && id < s->nbits && (s->bits[id / 64] & (UINT64CONST(1) << (id % 64))) != 0;
+	if (s->hash == NULL)
+	{
+		int			lo = 0,
+					hi = s->nids;
+
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) / 2;
+
+			if (s->ids[mid] < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo < s->nids && s->ids[lo] == id;
+	}
+	return hash_search(s->hash, &id, HASH_FIND, NULL) != NULL;
+}
 
 /* a growable array of int64 */
 typedef struct IdList
@@ -112,6 +146,9 @@ typedef struct RoleView
 
 /* org.c */
 extern IdSet *sm_org_idset_build(MemoryContext cxt, const int64 *ids, int n);
+extern RoleView *sm_org_view(Oid role);
+extern bool sm_org_view_split(RoleView *v, int64 deal_id);
+extern bool sm_org_view_account(RoleView *v, bool changeable, int64 account_id);
 extern RoleView *sm_org_view_prepare(Oid role, int parts, int *ready);
 
 /* org_parallel.c: fill a parallel worker's view from its leader's */

@@ -196,8 +196,10 @@ orgp_set_size(const IdSet *s)
 {
 	if (s == NULL)
 		return sizeof(OrgpSet);
-	if (s->hash == NULL)
+	if (s->bits != NULL)
 		return sizeof(OrgpSet) + sizeof(uint64) * (s->nbits / 64 + 1);
+	if (s->hash == NULL)
+		return sizeof(OrgpSet) + sizeof(int64) * s->nids;
 	return sizeof(OrgpSet) + sizeof(int64) * hash_get_num_entries(s->hash);
 }
 
@@ -212,12 +214,19 @@ orgp_set_write(char *p, const IdSet *s)
 		h->kind = 1;
 		h->count = 0;
 	}
-	else if (s->hash == NULL)
+	else if (s->bits != NULL)
 	{
 		h->kind = 0;
 		h->count = s->nbits;
 		memcpy(p, s->bits, sizeof(uint64) * (s->nbits / 64 + 1));
 		p += sizeof(uint64) * (s->nbits / 64 + 1);
+	}
+	else if (s->hash == NULL)
+	{
+		h->kind = 1;
+		h->count = s->nids;
+		memcpy(p, s->ids, sizeof(int64) * s->nids);
+		p += sizeof(int64) * s->nids;
 	}
 	else
 	{
